@@ -1,0 +1,47 @@
+//! The `hush` binary. Thin: argument parsing, persona dispatch, and printing; the work happens in
+//! the library crates.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod install_links;
+mod persona;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// hush — GitOps secrets in one binary: Sealed Secrets, SOPS, External Secrets, render plugins.
+#[derive(Debug, Parser)]
+#[command(name = "hush", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Walk through hush's features in a temporary directory, printing each step.
+    Demo(demo::Args),
+    /// Create the persona symlinks (kubeseal, sops, …) to this binary in DIR.
+    InstallLinks(install_links::Args),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(persona) = args.first().and_then(|a| persona::Persona::from_argv0(a)) {
+        return persona.run(args);
+    }
+    let cli = Cli::parse_from(args);
+    let result = match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::InstallLinks(a) => install_links::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hush: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

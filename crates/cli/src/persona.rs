@@ -1,0 +1,28 @@
+//! Personas: the same binary behaves as an upstream tool when invoked under its name
+//! (`argv[0]`), keeping that tool's `--version` shape, error prefix and exit codes.
+//!
+//! A persona is listed here when its subcommand works; `hush install-links` creates exactly these.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// An upstream tool hush can stand in for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Persona {}
+
+/// Every persona with the file name it answers to. Later features add their line here.
+pub(crate) const PERSONAS: &[(&str, Persona)] = &[];
+
+impl Persona {
+    /// The persona named by `argv[0]`'s file name, if any.
+    pub(crate) fn from_argv0(argv0: &OsString) -> Option<Self> {
+        let name = Path::new(argv0).file_name()?.to_str()?;
+        PERSONAS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+    }
+
+    /// Runs the persona with the full argument vector (argv[0] included).
+    pub(crate) fn run(self, _args: Vec<OsString>) -> ExitCode {
+        match self {}
+    }
+}

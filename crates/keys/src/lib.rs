@@ -1,0 +1,111 @@
+//! The key-service seam of hush.
+//!
+//! A [`KeyService`] is one master key: it wraps key material (a sops data key, a Shamir share,
+//! a Sealed Secrets session key) and unwraps what was wrapped for it. "Not addressed to me" is
+//! `Ok(None)`, never an error, so a caller can offer a wrapped key to every service it holds
+//! (rage's "one joint"). Implementations live one module each behind a Cargo feature and are
+//! listed once in [`registry`].
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use async_trait::async_trait;
+pub use hush_crypto::SecretBytes;
+
+pub mod registry;
+#[cfg(feature = "rsa")]
+pub mod rsa;
+
+pub use registry::KeyRegistry;
+
+/// Key material wrapped by one master key.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WrappedKey {
+    /// The key service type ("rsa-oaep", "age", "kms", "hc_vault", "pgp", …).
+    pub type_id: String,
+    /// Which master key wrapped it (fingerprint, recipient, ARN, URL); empty when unknown.
+    pub key_id: String,
+    /// The wrapped bytes in the service's own encoding.
+    pub body: Vec<u8>,
+}
+
+impl WrappedKey {
+    /// A wrapped key of `type_id` for `key_id`.
+    pub fn new(type_id: impl Into<String>, key_id: impl Into<String>, body: Vec<u8>) -> Self {
+        Self {
+            type_id: type_id.into(),
+            key_id: key_id.into(),
+            body,
+        }
+    }
+}
+
+impl fmt::Debug for WrappedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrappedKey")
+            .field("type_id", &self.type_id)
+            .field("key_id", &self.key_id)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// One master key.
+#[async_trait]
+pub trait KeyService: Send + Sync + fmt::Debug {
+    /// The service type; equals the sops metadata key where one exists ("age", "kms", …).
+    fn type_id(&self) -> &str;
+
+    /// Identifies this master key (fingerprint, recipient, ARN, URL).
+    fn key_id(&self) -> String;
+
+    /// Wraps `key` for this master key. `aad` binds it to a context (the OAEP label for RSA).
+    async fn wrap(&self, key: &SecretBytes, aad: &[u8]) -> Result<WrappedKey, KeyError>;
+
+    /// Unwraps `wrapped`. `Ok(None)` when it was not wrapped for this key.
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        aad: &[u8],
+    ) -> Result<Option<SecretBytes>, KeyError>;
+}
+
+/// Errors of key services. Never carries key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The crypto core refused the operation.
+    #[error(transparent)]
+    Crypto(#[from] hush_crypto::Error),
+    /// This service can only unwrap (or only wrap).
+    #[error("{type_id} key {key_id} cannot {operation}: {reason}")]
+    Unsupported {
+        /// Service type.
+        type_id: String,
+        /// Key id.
+        key_id: String,
+        /// "wrap" or "unwrap".
+        operation: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A remote key service (KMS, Vault, gpg) failed.
+    #[error("{type_id} key {key_id}: {message}")]
+    Service {
+        /// Service type.
+        type_id: String,
+        /// Key id.
+        key_id: String,
+        /// What went wrong, without key material.
+        message: String,
+    },
+    /// The configuration of a key (a sops metadata entry, a flag) is invalid.
+    #[error("invalid {type_id} key configuration: {message}")]
+    Config {
+        /// Service type.
+        type_id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
