@@ -185,7 +185,7 @@ wait_until() {
   local deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
     kill -0 "$(<"$pidfile")" 2>/dev/null || {
-      log "$what exited during startup"
+      log "the process for $what exited during startup"
       return 1
     }
     ((SECONDS < deadline)) || {
