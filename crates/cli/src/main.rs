@@ -29,7 +29,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if let Some(persona) = args.first().and_then(|a| persona::Persona::from_argv0(a)) {
+    if let Some(persona) = args.first().and_then(persona::Persona::from_argv0) {
         return persona.run(args);
     }
     let cli = Cli::parse_from(args);

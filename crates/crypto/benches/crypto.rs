@@ -1,5 +1,6 @@
 //! `cargo bench -p hush-crypto`: RSA-4096 OAEP decryption on one thread (compare with
 //! `openssl speed rsa4096` sign/s) and AES-256-GCM throughput in both shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure is the assertion
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hush_crypto::{DataKey, SystemEntropy, aead, envelope, rsa::RsaPrivateKey};

@@ -1,0 +1,224 @@
+//! Reading and writing documents as kubeseal does.
+//!
+//! Input (`yaml.NewYAMLOrJSONDecoder`): when the first non-space byte is `{` the input is a
+//! stream of concatenated JSON objects, otherwise multi-document YAML. Documents that decode to
+//! nothing are skipped; `kind` is not checked.
+//!
+//! Output: JSON as Go's `json.MarshalIndent(obj, "", "  ")` plus a newline (kind before
+//! apiVersion, `<`, `>`, `&`, U+2028 and U+2029 escaped as Go does); YAML as
+//! `sigs.k8s.io/yaml` (go-yaml v2) preceded by `---\n`.
+
+use std::io;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::redact;
+use crate::{Error, Result, SealedSecret, Secret, yaml_out};
+
+/// Output format (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Indented JSON (kubeseal's default).
+    #[default]
+    Json,
+    /// YAML, each document preceded by `---`.
+    Yaml,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// Case-insensitive, as kubeseal's `strings.ToLower(outputFormat)`; `""` is JSON.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" | "" => Ok(Format::Json),
+            "yaml" => Ok(Format::Yaml),
+            _ => Err(format!("unsupported output format: {s}")),
+        }
+    }
+}
+
+/// Splits the input into JSON values: a concatenated JSON stream or multi-document YAML.
+/// Empty documents are dropped.
+pub fn documents(input: &[u8], what: &'static str) -> Result<Vec<Value>> {
+    let parse_err = |reason: String| Error::Parse {
+        what,
+        reason: redact(&reason),
+    };
+    let first = input.iter().find(|b| !b.is_ascii_whitespace());
+    let mut out = Vec::new();
+    if first == Some(&b'{') {
+        for value in serde_json::Deserializer::from_slice(input).into_iter::<Value>() {
+            out.push(value.map_err(|e| parse_err(e.to_string()))?);
+        }
+    } else {
+        let text = std::str::from_utf8(input).map_err(|e| parse_err(e.to_string()))?;
+        for doc in serde_norway::Deserializer::from_str(text) {
+            let value = Value::deserialize_from(doc).map_err(parse_err)?;
+            if !value.is_null() {
+                out.push(value);
+            }
+        }
+    }
+    Ok(out)
+}
+
+trait DeserializeFrom: Sized {
+    fn deserialize_from(doc: serde_norway::Deserializer<'_>) -> std::result::Result<Self, String>;
+}
+
+impl DeserializeFrom for Value {
+    fn deserialize_from(doc: serde_norway::Deserializer<'_>) -> std::result::Result<Self, String> {
+        serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())
+    }
+}
+
+fn from_value<T: DeserializeOwned>(value: Value, what: &'static str) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| Error::Parse {
+        what,
+        reason: redact(&e.to_string()),
+    })
+}
+
+/// Reads every Secret of the input (kubeseal `readSecrets`); documents that decode to an empty
+/// Secret are skipped.
+pub fn read_secrets(input: &[u8]) -> Result<Vec<Secret>> {
+    let mut out = Vec::new();
+    for doc in documents(input, "input Secret")? {
+        let secret: Secret = from_value(doc, "input Secret")?;
+        if !secret.is_empty_document() {
+            out.push(secret);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads every SealedSecret of the input; empty documents are skipped.
+pub fn read_sealed_secrets(input: &[u8]) -> Result<Vec<SealedSecret>> {
+    let mut out = Vec::new();
+    for doc in documents(input, "SealedSecret")? {
+        let sealed: SealedSecret = from_value(doc, "SealedSecret")?;
+        if !sealed.is_empty_document() {
+            out.push(sealed);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the first SealedSecret of the input (kubeseal `decodeSealedSecret`).
+pub fn read_sealed_secret(input: &[u8]) -> Result<SealedSecret> {
+    read_sealed_secrets(input)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Parse {
+            what: "SealedSecret",
+            reason: "the input holds no SealedSecret".into(),
+        })
+}
+
+/// Writes a SealedSecret in `format`, with `kind` and `apiVersion` set as the Go codec does.
+pub fn write_sealed_secret(sealed: &SealedSecret, format: Format) -> Result<String> {
+    let mut sealed = sealed.clone();
+    sealed.set_type_meta();
+    write(&sealed, format, "SealedSecret")
+}
+
+/// Writes a Secret in `format` (`kind: Secret`, `apiVersion: v1`).
+pub fn write_secret(secret: &Secret, format: Format) -> Result<String> {
+    let mut secret = secret.clone();
+    "Secret".clone_into(&mut secret.kind);
+    "v1".clone_into(&mut secret.api_version);
+    write(&secret, format, "Secret")
+}
+
+fn write<T: Serialize>(obj: &T, format: Format, what: &'static str) -> Result<String> {
+    let ser_err = |e: serde_json::Error| Error::Serialize {
+        what,
+        reason: e.to_string(),
+    };
+    match format {
+        Format::Json => {
+            let mut buf = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, GoJson::default());
+            obj.serialize(&mut ser).map_err(ser_err)?;
+            buf.push(b'\n');
+            String::from_utf8(buf).map_err(|e| Error::Serialize {
+                what,
+                reason: e.to_string(),
+            })
+        }
+        Format::Yaml => {
+            let value = serde_json::to_value(obj).map_err(ser_err)?;
+            Ok(format!("---\n{}", yaml_out::to_string(&value)))
+        }
+    }
+}
+
+/// serde_json's pretty formatter plus Go's HTML-safe escaping of `<`, `>`, `&` and the line and
+/// paragraph separators.
+#[derive(Default)]
+struct GoJson {
+    pretty: serde_json::ser::PrettyFormatter<'static>,
+}
+
+impl serde_json::ser::Formatter for GoJson {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            let esc = match c {
+                '<' => "\\u003c",
+                '>' => "\\u003e",
+                '&' => "\\u0026",
+                '\u{2028}' => "\\u2028",
+                '\u{2029}' => "\\u2029",
+                _ => continue,
+            };
+            w.write_all(&fragment.as_bytes()[start..i])?;
+            w.write_all(esc.as_bytes())?;
+            start = i + c.len_utf8();
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.begin_array(w)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.pretty.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.begin_object(w)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.pretty.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_object_value(w)
+    }
+}

@@ -1,0 +1,314 @@
+//! Unsealing with several private keys (the controller's key registry, kubeseal's
+//! `--recovery-private-key`), reporting which key opened each value, and telling a wrong scope
+//! apart from a moved value or a foreign key when none does.
+//!
+//! Sealed Secrets puts no key id in a value, so every key is tried (after a length check). The
+//! diagnosis retries the other scopes' labels; it costs one RSA operation per key and label and
+//! runs only after a failure. Plaintext found by the diagnosis is dropped (zeroized) unread.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use hush_crypto::rsa::RsaPrivateKey;
+use hush_crypto::{SecretBytes, envelope};
+use serde_json::json;
+
+use crate::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
+use crate::types::{SEALED_SECRET_API_VERSION, SEALED_SECRET_KIND};
+use crate::{Error, Result, Scope, SealedSecret, Secret, b64};
+
+/// Private keys to unseal with, each with an id (the SSH-style fingerprint unless named).
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: Vec<(String, RsaPrivateKey)>,
+}
+
+impl Keyring {
+    /// An empty keyring.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key under its fingerprint. A key already present is not added twice.
+    pub fn add(&mut self, key: RsaPrivateKey) {
+        let id = key.public_key().fingerprint().to_owned();
+        self.add_named(id, key);
+    }
+
+    /// Adds a key under `id` (a Secret name, a file name). Duplicates (same public key) are
+    /// skipped.
+    pub fn add_named(&mut self, id: impl Into<String>, key: RsaPrivateKey) {
+        if self
+            .keys
+            .iter()
+            .any(|(_, k)| k.public_key() == key.public_key())
+        {
+            return;
+        }
+        self.keys.push((id.into(), key));
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Key ids in insertion order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(id, _)| id.as_str())
+    }
+
+    /// Opens one envelope under `label`; returns the plaintext and the id of the key that opened
+    /// it. On failure the error is a plain [`ValueError`] without diagnosis; see [`Self::open`].
+    pub fn open_with_label(
+        &self,
+        envelope_bytes: &[u8],
+        label: &[u8],
+    ) -> Result<(SecretBytes, &str), ValueError> {
+        if self.keys.is_empty() {
+            return Err(ValueError::NoKeys);
+        }
+        match envelope::open_with_any(self.keys.iter().map(|(_, k)| k), envelope_bytes, label) {
+            Ok((plain, i)) => Ok((plain, self.keys.get(i).map_or("", |(id, _)| id.as_str()))),
+            Err(hush_crypto::Error::BadTag) => Err(ValueError::Tampered),
+            Err(hush_crypto::Error::DecryptionFailed) => Err(ValueError::NoKey),
+            Err(e) => Err(ValueError::Malformed(e.to_string())),
+        }
+    }
+
+    /// Opens one envelope sealed for `namespace`/`name` under `scope`. When no key opens it, the
+    /// other scopes' labels are tried to tell a scope mismatch ([`ValueError::WrongScope`]) from
+    /// a moved value or a foreign key ([`ValueError::NoKey`]).
+    pub fn open(
+        &self,
+        envelope_bytes: &[u8],
+        scope: Scope,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(SecretBytes, &str), ValueError> {
+        match self.open_with_label(envelope_bytes, &scope.label(namespace, name)) {
+            Err(ValueError::NoKey) => Err(self.diagnose(envelope_bytes, scope, namespace, name)),
+            other => other,
+        }
+    }
+
+    /// Why no key opens `envelope_bytes` under `scope`: tries the other scopes' labels with
+    /// every key. Never returns plaintext.
+    pub fn diagnose(
+        &self,
+        envelope_bytes: &[u8],
+        scope: Scope,
+        namespace: &str,
+        name: &str,
+    ) -> ValueError {
+        for other in Scope::ALL.into_iter().filter(|s| *s != scope) {
+            let label = other.label(namespace, name);
+            // The plaintext, if any, is dropped here and zeroized by SecretBytes.
+            if self.open_with_label(envelope_bytes, &label).is_ok() {
+                return ValueError::WrongScope {
+                    sealed_for: other,
+                    selected: scope,
+                };
+            }
+        }
+        ValueError::NoKey
+    }
+
+    /// Unseals a SealedSecret as the controller does (Go `(*SealedSecret).Unseal`): the label
+    /// comes from the top-level name, namespace and scope annotations; the Secret gets the
+    /// template's metadata, type and immutability, the SealedSecret's name and namespace, and an
+    /// ownerReference to it unless the template opts out. Failures are collected per item.
+    pub fn unseal(&self, sealed: &SealedSecret, opts: &UnsealOptions) -> Result<Unsealed> {
+        let meta = &sealed.metadata;
+        let scope = sealed.scope();
+        let mut opened_by = BTreeMap::new();
+        let mut secret = Secret::default();
+        match &sealed.spec.data {
+            None => {
+                let template = &sealed.spec.template;
+                secret.metadata = template.metadata.clone();
+                secret.type_.clone_from(&template.type_);
+                secret.immutable = template.immutable;
+                let mut failures = Vec::new();
+                for (item, text) in &sealed.spec.encrypted_data {
+                    let bytes = match b64::decode(text) {
+                        Ok(b) => b,
+                        Err(Error::Base64 { offset, .. }) => {
+                            failures.push((item.clone(), ValueError::Base64 { offset }));
+                            continue;
+                        }
+                        Err(e) => {
+                            failures.push((item.clone(), ValueError::Malformed(e.to_string())));
+                            continue;
+                        }
+                    };
+                    match self.open(&bytes, scope, &meta.namespace, &meta.name) {
+                        Ok((plain, key_id)) => {
+                            opened_by.insert(item.clone(), key_id.to_owned());
+                            secret.data.insert(item.clone(), plain);
+                        }
+                        Err(e) => failures.push((item.clone(), e)),
+                    }
+                }
+                for (item, text) in &template.data {
+                    // Go renders text/template plus Sprig here; a template without actions
+                    // renders to itself, which is all hush supports so far.
+                    if text.contains("{{") {
+                        failures.push((item.clone(), ValueError::TemplateUnsupported));
+                    } else {
+                        secret
+                            .data
+                            .insert(item.clone(), SecretBytes::from_slice(text.as_bytes()));
+                    }
+                }
+                if !failures.is_empty() {
+                    return Err(UnsealError { failures }.into());
+                }
+            }
+            Some(blob) => {
+                if !opts.accept_deprecated_v1_data {
+                    return Err(Error::DeprecatedData);
+                }
+                if !sealed.spec.encrypted_data.is_empty() {
+                    return Err(Error::DataAndEncryptedData);
+                }
+                let (plain, key_id) = self
+                    .open(blob, scope, &meta.namespace, &meta.name)
+                    .map_err(|e| UnsealError {
+                        failures: vec![("data".to_owned(), e)],
+                    })?;
+                secret = serde_json::from_slice(plain.expose()).map_err(|e| Error::Parse {
+                    what: "deprecated spec.data Secret",
+                    reason: crate::error::redact(&e.to_string()),
+                })?;
+                opened_by.insert("data".to_owned(), key_id.to_owned());
+            }
+        }
+        meta.namespace.clone_into(&mut secret.metadata.namespace);
+        meta.name.clone_into(&mut secret.metadata.name);
+        let skip = sealed
+            .spec
+            .template
+            .metadata
+            .annotations
+            .get(SKIP_SET_OWNER_REFERENCES_ANNOTATION)
+            .is_some_and(|v| v == "true");
+        if !skip {
+            secret.metadata.owner_references = vec![json!({
+                "apiVersion": SEALED_SECRET_API_VERSION,
+                "kind": SEALED_SECRET_KIND,
+                "name": meta.name,
+                "uid": meta.uid,
+                "controller": true,
+            })];
+        }
+        "Secret".clone_into(&mut secret.kind);
+        "v1".clone_into(&mut secret.api_version);
+        Ok(Unsealed { secret, opened_by })
+    }
+}
+
+/// Options of [`Keyring::unseal`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnsealOptions {
+    /// Accept the deprecated v1 `spec.data` (the controller's `--accept-deprecated-v1-data`,
+    /// default true there; false in kubeseal `--recovery-unseal`).
+    pub accept_deprecated_v1_data: bool,
+}
+
+/// An unsealed Secret and, per item, the id of the key that opened it.
+#[derive(Debug)]
+pub struct Unsealed {
+    /// The Secret the controller would create.
+    pub secret: Secret,
+    /// Item name to key id.
+    pub opened_by: BTreeMap<String, String>,
+}
+
+/// Why one value could not be opened. Never holds plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// Not valid standard base64.
+    Base64 {
+        /// Offset of the first bad byte.
+        offset: usize,
+    },
+    /// Too short, or a length prefix beyond the input.
+    Malformed(String),
+    /// A key's RSA step succeeded but AES-GCM authentication failed.
+    Tampered,
+    /// A key opens it under another scope's label.
+    WrongScope {
+        /// The scope it was sealed for.
+        sealed_for: Scope,
+        /// The scope the SealedSecret's annotations select.
+        selected: Scope,
+    },
+    /// No key opens it under any scope's label.
+    NoKey,
+    /// There are no keys to try.
+    NoKeys,
+    /// `spec.template.data` holds a Go template.
+    TemplateUnsupported,
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::Base64 { offset } => write!(f, "illegal base64 data at input byte {offset}"),
+            ValueError::Malformed(reason) => write!(f, "SealedSecret data is malformed: {reason}"),
+            ValueError::Tampered => f.write_str(
+                "no key could decrypt secret: the value was modified (AES-GCM authentication failed)",
+            ),
+            ValueError::WrongScope {
+                sealed_for,
+                selected,
+            } => write!(
+                f,
+                "no key could decrypt secret: sealed for {sealed_for} scope, but the SealedSecret's annotations select {selected} scope"
+            ),
+            ValueError::NoKey => f.write_str(
+                "no key could decrypt secret: sealed for another namespace/name, or with a key this cluster does not have",
+            ),
+            ValueError::NoKeys => f.write_str("no key could decrypt secret: no private keys given"),
+            ValueError::TemplateUnsupported => f.write_str(
+                "spec.template.data holds a Go template, which hush cannot render yet",
+            ),
+        }
+    }
+}
+
+/// Items that could not be unsealed. Displayed like Go's `multierror.Uniq` with the inline
+/// formatter: identical messages are grouped and tagged with their items,
+/// `no key could decrypt secret: … (foo, bar)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct UnsealError {
+    /// Item name and reason, in item order.
+    pub failures: Vec<(String, ValueError)>,
+}
+
+impl fmt::Display for UnsealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for (item, err) in &self.failures {
+            let msg = err.to_string();
+            match groups.iter_mut().find(|(m, _)| *m == msg) {
+                Some((_, items)) => items.push(item),
+                None => groups.push((msg, vec![item])),
+            }
+        }
+        for (i, (msg, items)) in groups.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{msg} ({})", items.join(", "))?;
+        }
+        Ok(())
+    }
+}

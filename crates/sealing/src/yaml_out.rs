@@ -1,0 +1,780 @@
+//! A YAML writer that reproduces what kubeseal prints with `-o yaml`: the object goes through
+//! `sigs.k8s.io/yaml.JSONToYAML`, i.e. go-yaml v2 (`go.yaml.in/yaml/v2` v2.4.3) with its
+//! defaults: block style, two-space indent, sequences not indented inside mappings, keys in
+//! go-yaml's "natural" order, strings quoted only when they would read back as another type,
+//! and line folding at column 80. The scalar analysis and the writers are ported from go-yaml's
+//! `emitterc.go` (itself a port of libyaml); only the parts a JSON value can reach are kept.
+
+use serde_json::{Map, Value};
+
+const BEST_WIDTH: usize = 80;
+const BEST_INDENT: usize = 2;
+
+/// Writes a JSON value (a mapping at the root) as go-yaml v2 does.
+pub(crate) fn to_string(value: &Value) -> String {
+    let mut w = Writer {
+        out: String::new(),
+        column: 0,
+    };
+    match value {
+        Value::Object(map) if !map.is_empty() => w.mapping(map, 0),
+        other => {
+            w.inline_value(other, 0);
+            w.end_line();
+        }
+    }
+    w.out
+}
+
+struct Writer {
+    out: String,
+    column: usize,
+}
+
+impl Writer {
+    fn put(&mut self, c: char) {
+        self.out.push(c);
+        self.column += 1;
+    }
+
+    fn put_str(&mut self, s: &str) {
+        for c in s.chars() {
+            self.put(c);
+        }
+    }
+
+    fn newline(&mut self) {
+        self.out.push('\n');
+        self.column = 0;
+    }
+
+    /// Ends the current line unless a literal block already did.
+    fn end_line(&mut self) {
+        if self.column != 0 {
+            self.newline();
+        }
+    }
+
+    fn pad_to(&mut self, indent: usize) {
+        while self.column < indent {
+            self.put(' ');
+        }
+    }
+
+    /// A block mapping whose keys start at `indent`. The cursor is either at the start of a line
+    /// or already at `indent` (after `- `).
+    fn mapping(&mut self, map: &Map<String, Value>, indent: usize) {
+        let mut keys: Vec<&String> = map.keys().collect();
+        keys.sort_by(|a, b| natural_cmp(a, b));
+        for key in keys {
+            let Some(value) = map.get(key.as_str()) else {
+                continue;
+            };
+            // After `- ` the cursor already sits at `indent`; otherwise at a line start.
+            self.pad_to(indent);
+            self.scalar(key, indent + BEST_INDENT, true);
+            self.put(':');
+            match value {
+                Value::Object(m) if !m.is_empty() => {
+                    self.newline();
+                    self.mapping(m, indent + BEST_INDENT);
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    self.newline();
+                    self.sequence(a, indent);
+                }
+                other => {
+                    self.put(' ');
+                    self.inline_value(other, indent + BEST_INDENT);
+                    self.end_line();
+                }
+            }
+        }
+    }
+
+    /// A block sequence whose dashes sit at `indent`.
+    fn sequence(&mut self, items: &[Value], indent: usize) {
+        for item in items {
+            self.pad_to(indent);
+            self.put_str("- ");
+            match item {
+                Value::Object(m) if !m.is_empty() => self.mapping(m, indent + BEST_INDENT),
+                Value::Array(a) if !a.is_empty() => self.sequence(a, indent + BEST_INDENT),
+                other => {
+                    self.inline_value(other, indent + BEST_INDENT);
+                    self.end_line();
+                }
+            }
+        }
+    }
+
+    /// Scalars and empty collections, written after `key: ` or `- `.
+    fn inline_value(&mut self, value: &Value, indent: usize) {
+        match value {
+            Value::Null => self.put_str("null"),
+            Value::Bool(b) => self.put_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => self.put_str(&n.to_string()),
+            Value::String(s) => self.scalar(s, indent, false),
+            Value::Object(_) => self.put_str("{}"),
+            Value::Array(_) => self.put_str("[]"),
+        }
+    }
+
+    /// A string scalar. `indent` is the emitter indent used for folded and literal lines;
+    /// `simple_key` is true for mapping keys (no folding, multi-line goes double-quoted).
+    fn scalar(&mut self, s: &str, indent: usize, simple_key: bool) {
+        let a = analyze(s);
+        let mut style = if s.contains('\n') {
+            Style::Literal
+        } else if resolves_to_non_string(s) || is_base60_float(s) {
+            Style::Double
+        } else {
+            Style::Plain
+        };
+        if simple_key && a.multiline {
+            style = Style::Double;
+        }
+        if style == Style::Plain && (!a.block_plain_allowed || (s.is_empty() && simple_key)) {
+            style = Style::Single;
+        }
+        if style == Style::Single && !a.single_quoted_allowed {
+            style = Style::Double;
+        }
+        if style == Style::Literal && (!a.block_allowed || simple_key) {
+            style = Style::Double;
+        }
+        let allow_breaks = !simple_key;
+        match style {
+            Style::Plain => self.plain(s, indent, allow_breaks),
+            Style::Single => self.single(s, indent, allow_breaks),
+            Style::Double => self.double(s, indent, allow_breaks),
+            Style::Literal => self.literal(s, indent),
+        }
+    }
+
+    fn write_indent(&mut self, indent: usize) {
+        self.newline();
+        self.pad_to(indent);
+    }
+
+    fn plain(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        let mut spaces = false;
+        for (i, &c) in chars.iter().enumerate() {
+            if c == ' ' {
+                let next_space = chars.get(i + 1) == Some(&' ');
+                if allow_breaks && !spaces && self.column > BEST_WIDTH && !next_space {
+                    self.write_indent(indent);
+                } else {
+                    self.put(c);
+                }
+                spaces = true;
+            } else {
+                self.put(c);
+                spaces = false;
+            }
+        }
+    }
+
+    fn single(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        self.put('\'');
+        let mut spaces = false;
+        let mut breaks = false;
+        for (i, &c) in chars.iter().enumerate() {
+            if c == ' ' {
+                let next_space = chars.get(i + 1) == Some(&' ');
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && i > 0
+                    && i + 1 < chars.len()
+                    && !next_space
+                {
+                    self.write_indent(indent);
+                } else {
+                    self.put(c);
+                }
+                spaces = true;
+            } else if is_break(c) {
+                if !breaks && c == '\n' {
+                    self.newline();
+                }
+                self.newline();
+                breaks = true;
+            } else {
+                if breaks {
+                    self.pad_to(indent);
+                }
+                if c == '\'' {
+                    self.put('\'');
+                }
+                self.put(c);
+                spaces = false;
+                breaks = false;
+            }
+        }
+        self.put('\'');
+    }
+
+    fn double(&mut self, s: &str, indent: usize, allow_breaks: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        self.put('"');
+        let mut spaces = false;
+        for (i, &c) in chars.iter().enumerate() {
+            if !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\' {
+                self.put('\\');
+                match c {
+                    '\0' => self.put('0'),
+                    '\u{07}' => self.put('a'),
+                    '\u{08}' => self.put('b'),
+                    '\t' => self.put('t'),
+                    '\n' => self.put('n'),
+                    '\u{0b}' => self.put('v'),
+                    '\u{0c}' => self.put('f'),
+                    '\r' => self.put('r'),
+                    '\u{1b}' => self.put('e'),
+                    '"' => self.put('"'),
+                    '\\' => self.put('\\'),
+                    '\u{85}' => self.put('N'),
+                    '\u{a0}' => self.put('_'),
+                    '\u{2028}' => self.put('L'),
+                    '\u{2029}' => self.put('P'),
+                    _ => {
+                        let v = u32::from(c);
+                        let (prefix, width) = if v <= 0xFF {
+                            ('x', 2)
+                        } else if v <= 0xFFFF {
+                            ('u', 4)
+                        } else {
+                            ('U', 8)
+                        };
+                        self.put(prefix);
+                        self.put_str(&format!("{v:0width$X}"));
+                    }
+                }
+                spaces = false;
+            } else if c == ' ' {
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && i > 0
+                    && i + 1 < chars.len()
+                {
+                    self.write_indent(indent);
+                    if chars.get(i + 1) == Some(&' ') {
+                        self.put('\\');
+                    }
+                } else {
+                    self.put(c);
+                }
+                spaces = true;
+            } else {
+                self.put(c);
+                spaces = false;
+            }
+        }
+        self.put('"');
+    }
+
+    fn literal(&mut self, s: &str, indent: usize) {
+        self.put('|');
+        let chars: Vec<char> = s.chars().collect();
+        if chars.first().is_some_and(|&c| c == ' ' || is_break(c)) {
+            self.put(char::from(b'0' + BEST_INDENT as u8));
+        }
+        // Chomping: strip without a final break, keep with two or more, clip with exactly one.
+        match chars.as_slice() {
+            [] => self.put('-'),
+            [.., last] if !is_break(*last) => self.put('-'),
+            [_] => self.put('+'),
+            [.., prev, _] if is_break(*prev) => self.put('+'),
+            _ => {}
+        }
+        self.newline();
+        let mut breaks = true;
+        for &c in &chars {
+            if is_break(c) {
+                self.newline();
+                breaks = true;
+            } else {
+                if breaks {
+                    self.pad_to(indent);
+                }
+                self.put(c);
+                breaks = false;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+struct Analysis {
+    multiline: bool,
+    block_plain_allowed: bool,
+    single_quoted_allowed: bool,
+    block_allowed: bool,
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_blankz(c: Option<char>) -> bool {
+    match c {
+        None => true,
+        Some(c) => c == ' ' || c == '\t' || is_break(c) || c == '\0',
+    }
+}
+
+/// libyaml's `is_printable`: LF, printable ASCII, and the BMP minus surrogates, U+FEFF and
+/// U+FFFE/FFFF. Characters outside the BMP are not "printable" and get `\U` escapes.
+fn is_printable(c: char) -> bool {
+    let v = u32::from(c);
+    v == 0x0A
+        || (0x20..=0x7E).contains(&v)
+        || (0xA0..=0xD7FF).contains(&v)
+        || ((0xE000..=0xFFFD).contains(&v) && v != 0xFEFF)
+}
+
+/// `yaml_emitter_analyze_scalar`, block context only.
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            multiline: false,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: false,
+        };
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut block_indicators = s.starts_with("---") || s.starts_with("...");
+    let (mut line_breaks, mut special) = (false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut previous_space, mut previous_break) = (false, false);
+    let mut preceded_by_whitespace = true;
+    let n = chars.len();
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let followed_by_whitespace = next.is_none_or(|c| c == ' ' || c == '\t');
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_indicators = true,
+                '?' | ':' | '-' if followed_by_whitespace => block_indicators = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_by_whitespace => block_indicators = true,
+                '#' if preceded_by_whitespace => block_indicators = true,
+                _ => {}
+            }
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if c == ' ' {
+            leading_space |= i == 0;
+            trailing_space |= i + 1 == n;
+            break_space |= previous_break;
+            previous_space = true;
+            previous_break = false;
+        } else if is_break(c) {
+            line_breaks = true;
+            leading_break |= i == 0;
+            trailing_break |= i + 1 == n;
+            space_break |= previous_space;
+            previous_space = false;
+            previous_break = true;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_whitespace = is_blankz(Some(c));
+    }
+    let mut a = Analysis {
+        multiline: line_breaks,
+        block_plain_allowed: true,
+        single_quoted_allowed: true,
+        block_allowed: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.block_plain_allowed = false;
+    }
+    if trailing_space {
+        a.block_allowed = false;
+    }
+    if break_space {
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+    }
+    if space_break || special {
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+        a.block_allowed = false;
+    }
+    if line_breaks {
+        a.block_plain_allowed = false;
+    }
+    if block_indicators {
+        a.block_plain_allowed = false;
+    }
+    a
+}
+
+/// go-yaml v2 `resolve("", s)` returning something other than `!!str`: such strings are written
+/// double-quoted.
+fn resolves_to_non_string(s: &str) -> bool {
+    const MAP: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no",
+        "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "", "~", "null", "Null",
+        "NULL", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+        "-.Inf", "-.INF",
+    ];
+    let Some(first) = s.bytes().next() else {
+        return true; // "" resolves to null
+    };
+    match first {
+        b'y' | b'Y' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'o' | b'O' | b'~' => {
+            MAP.contains(&s)
+        }
+        b'.' => MAP.contains(&s) || go_parse_float(s),
+        b'+' | b'-' | b'0'..=b'9' => {
+            if MAP.contains(&s) || is_timestamp(s) {
+                return true;
+            }
+            let plain: String = s.chars().filter(|&c| c != '_').collect();
+            go_parse_int(&plain) || (yaml_style_float(&plain) && go_parse_float(&plain))
+        }
+        _ => false,
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` / `ParseUint` acceptance (syntax and range).
+fn go_parse_int(s: &str) -> bool {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if digits.is_empty() {
+        return false;
+    }
+    match u128::from_str_radix(digits, radix) {
+        Ok(v) if neg => v <= 1u128 << 63,
+        Ok(v) => v <= u128::from(u64::MAX),
+        Err(_) => false,
+    }
+}
+
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
+fn yaml_style_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` acceptance for the inputs that reach it (decimal forms;
+/// Rust's parser also accepts "inf"/"nan" words, which never start with '.' or a digit).
+fn go_parse_float(s: &str) -> bool {
+    s.parse::<f64>().is_ok()
+        && !s
+            .chars()
+            .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+}
+
+/// go-yaml's `parseTimestamp` quick check plus the formats it tries: `YYYY-M-D`, optionally
+/// followed by `T`/`t` and `h:m:s[.frac]` with `Z` or an offset, or by a space and
+/// `h:m:s[.frac]` without zone.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let mut i = 5;
+    let num = |i: &mut usize, max: usize| -> Option<u32> {
+        let start = *i;
+        while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        (*i > start).then(|| s[start..*i].parse().ok()).flatten()
+    };
+    let Some(month) = num(&mut i, 2) else {
+        return false;
+    };
+    if b.get(i) != Some(&b'-') {
+        return false;
+    }
+    i += 1;
+    let Some(day) = num(&mut i, 2) else {
+        return false;
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return false;
+    }
+    if i == b.len() {
+        return true;
+    }
+    let zoned = match b[i] {
+        b'T' | b't' => true,
+        b' ' => false,
+        _ => return false,
+    };
+    i += 1;
+    let Some(h) = num(&mut i, 2) else {
+        return false;
+    };
+    if b.get(i) != Some(&b':') {
+        return false;
+    }
+    i += 1;
+    let Some(m) = num(&mut i, 2) else {
+        return false;
+    };
+    if b.get(i) != Some(&b':') {
+        return false;
+    }
+    i += 1;
+    let Some(sec) = num(&mut i, 2) else {
+        return false;
+    };
+    if h > 23 || m > 59 || sec > 59 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if num(&mut i, 9).is_none() {
+            return false;
+        }
+    }
+    if !zoned {
+        return i == b.len();
+    }
+    match b.get(i) {
+        Some(b'Z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            let rest = &s[i + 1..];
+            rest.len() == 5 && rest.as_bytes()[2] == b':'
+        }
+        _ => false,
+    }
+}
+
+/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
+fn is_base60_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    if !b.get(i).is_some_and(u8::is_ascii_digit) || !s.contains(':') {
+        return false;
+    }
+    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while b.get(i) == Some(&b':') {
+        i += 1;
+        let start = i;
+        while i < b.len() && i - start < 2 && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let g = &b[start..i];
+        let ok = match g {
+            [d] => d.is_ascii_digit(),
+            [a, d] => (b'0'..=b'5').contains(a) && d.is_ascii_digit(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+/// go-yaml v2's key order (`keyList.Less`): letters compare by code point, a non-letter sorts
+/// before a letter, and runs of digits compare by numeric value.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let less = |x: bool| if x { Ordering::Less } else { Ordering::Greater };
+    let mut i = 0;
+    while i < ar.len() && i < br.len() {
+        if ar[i] == br[i] {
+            i += 1;
+            continue;
+        }
+        let al = ar[i].is_alphabetic();
+        let bl = br[i].is_alphabetic();
+        if al && bl {
+            return less(ar[i] < br[i]);
+        }
+        if al || bl {
+            return less(bl);
+        }
+        let (mut an, mut bn): (i64, i64) = (0, 0);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 {
+                j -= 1;
+                if !ar[j].is_ascii_digit() {
+                    break;
+                }
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(u32::from(ar[ai]) - u32::from('0')));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(u32::from(br[bi]) - u32::from('0')));
+            bi += 1;
+        }
+        if an != bn {
+            return less(an < bn);
+        }
+        if ai != bi {
+            return less(ai < bi);
+        }
+        return less(ar[i] < br[i]);
+    }
+    ar.len().cmp(&br.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quoting_follows_go_yaml_v2() {
+        let v = json!({
+            "t": "true", "e": "", "n": "123", "o": "0x1F", "f": "1.5e3", "ts": "2024-01-02",
+            "b60": "1:20", "plain": "hello world", "colon": "a: b", "star": "*x", "dash": "- x",
+            "tab": "a\tb", "multi": "line1\nline2\n", "quote": "it's", "hash": "a #b", "y": "yes",
+            "ver": "1.2.3", "null": null, "emoji": "\u{1F600}"
+        });
+        let out = to_string(&v);
+        let expected = "\
+b60: \"1:20\"
+colon: 'a: b'
+dash: '- x'
+e: \"\"
+emoji: \"\\U0001F600\"
+f: \"1.5e3\"
+hash: 'a #b'
+multi: |
+  line1
+  line2
+\"n\": \"123\"
+\"null\": null
+o: \"0x1F\"
+plain: hello world
+quote: it's
+star: '*x'
+t: \"true\"
+tab: \"a\\tb\"
+ts: \"2024-01-02\"
+ver: 1.2.3
+\"y\": \"yes\"
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn nested_shapes() {
+        let v = json!({"a": {"b": [ {"c": 1, "d": []}, "x" ], "e": {}}, "z": null});
+        assert_eq!(
+            to_string(&v),
+            "a:\n  b:\n  - c: 1\n    d: []\n  - x\n  e: {}\nz: null\n"
+        );
+    }
+
+    #[test]
+    fn folds_long_plain_strings_at_80_columns() {
+        let long = "word ".repeat(30).trim_end().to_owned();
+        let out = to_string(&json!({ "k": long }));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines.len() > 1, "{out}");
+        assert!(lines[1].starts_with("  word"), "{out}");
+        assert!(lines[0].len() > 80 && lines[0].len() <= 86, "{out}");
+    }
+
+    #[test]
+    fn natural_key_order() {
+        let mut keys = vec!["a10", "a9", "b", "a.b", "A", "a-b", "a"];
+        keys.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(keys, vec!["A", "a", "a-b", "a.b", "a9", "a10", "b"]);
+    }
+}

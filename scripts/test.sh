@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the whole hush test suite, as CI runs it (`.ci/run` calls exactly this).
+#
+# Stages (each prints its duration; a summary follows at the end):
+#   dev-env     scripts/dev-env.sh: Debian packages, the peers venv, Go-built peers, peers.env
+#   tools       cargo-deny and cargo-fuzz into the cache (built once per version)
+#   fmt         cargo fmt --check
+#   clippy      clippy -D warnings on every target
+#   deny        cargo deny (licenses, bans, sources), offline
+#   crds        regenerate crds/ from the Rust types and fail on a difference
+#   build       compile every test target once
+#   services    start a real kube-apiserver + etcd, OpenBao and moto on loopback
+#   tests       every test, including the #[ignore]d ones that need peers and servers
+#   fuzz        each fuzz target for FUZZ_SECONDS (default 10)
+#
+# Caches live outside the clone in ${XDG_CACHE_HOME:-$HOME/.cache}/hush (CARGO_TARGET_DIR, the venv,
+# Go-built peers, kube-apiserver), so a machine that ran this once is fast; a fresh one builds all.
+# A missing peer or server fails the run: nothing is skipped.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/hush"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export HUSH_PEERS_ENV="${HUSH_PEERS_ENV:-$CACHE/peers.env}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+TOOLS="$CACHE/tools"
+export PATH="$TOOLS/bin:$PATH"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
+mkdir -p "$CACHE" "$TOOLS"
+
+declare -a SUMMARY=()
+STOP_ACTIONS=()
+cleanup() {
+  local i
+  for ((i = ${#STOP_ACTIONS[@]} - 1; i >= 0; i--)); do
+    eval "${STOP_ACTIONS[$i]}" || true
+  done
+}
+trap cleanup EXIT
+
+stage() { # stage NAME FUNCTION
+  local name=$1 fn=$2 start rc=0
+  start=$(date +%s)
+  printf '\n=== stage %s\n' "$name"
+  "$fn" || rc=$?
+  local took=$(($(date +%s) - start))
+  SUMMARY+=("$(printf '%-10s %5ss  %s' "$name" "$took" "$([ $rc -eq 0 ] && echo ok || echo FAILED)")")
+  printf '=== stage %s: %s in %ss\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" "$took"
+  if [ $rc -ne 0 ]; then
+    print_summary
+    exit "$rc"
+  fi
+}
+
+print_summary() {
+  printf '\n=== durations\n'
+  printf '  %s\n' "${SUMMARY[@]}"
+}
+
+stage_dev_env() { bash scripts/dev-env.sh; }
+
+install_tool() { # install_tool CRATE VERSION BINARY [toolchain]
+  local crate=$1 version=$2 bin=$3 toolchain=${4:-}
+  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q "$version"; then
+    echo "$crate $version: cached"
+    return
+  fi
+  echo "$crate $version: building into $TOOLS"
+  CARGO_TARGET_DIR="$CACHE/tools-target" cargo ${toolchain:+"+$toolchain"} install --locked --quiet \
+    "$crate" --version "$version" --root "$TOOLS"
+}
+
+stage_tools() {
+  install_tool cargo-deny 0.20.2 cargo-deny
+  if [ -d fuzz ]; then install_tool cargo-fuzz 0.13.1 cargo-fuzz; fi
+}
+
+stage_fmt() { cargo fmt --all --check; }
+
+stage_clippy() { cargo clippy --workspace --all-targets --locked -- -D warnings; }
+
+stage_deny() {
+  # cargo deny reads `cargo metadata` offline; fetch every platform's crates first.
+  cargo fetch --locked --quiet
+  cargo deny --offline --locked --log-level error check licenses bans sources
+}
+
+stage_crds() {
+  if [ -x scripts/gen-crds.sh ]; then
+    bash scripts/gen-crds.sh --check
+  else
+    echo "no generated CRDs yet"
+  fi
+}
+
+stage_build() { cargo test --workspace --locked --no-run; }
+
+stage_services() {
+  local out
+  out=$(scripts/kube-testenv.sh start)
+  eval "$out"
+  STOP_ACTIONS+=("KTE_DIR='$KTE_DIR' scripts/kube-testenv.sh stop '$KTE_DIR'")
+  echo "kube-apiserver: KUBECONFIG=$KUBECONFIG"
+  local svc
+  for svc in scripts/services/*.sh; do
+    [ -e "$svc" ] || continue
+    out=$(bash "$svc" start)
+    eval "$out"
+    # The start output exports the service's state; stop reads it from the environment.
+    STOP_ACTIONS+=("$(printf '%s; bash %q stop' "$(printf '%s' "$out" | tr '\n' ';')" "$svc")")
+    echo "$(basename "$svc" .sh): started"
+  done
+}
+
+stage_tests() { cargo test --workspace --locked -- --include-ignored; }
+
+stage_fuzz() {
+  if [ ! -d fuzz ]; then
+    echo "no fuzz targets yet"
+    return
+  fi
+  local target
+  for target in $(cargo fuzz list --fuzz-dir fuzz); do
+    echo "fuzz $target for ${FUZZ_SECONDS}s"
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" -- \
+      -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 2>&1 | tail -n 3
+  done
+}
+
+stage dev-env stage_dev_env
+stage tools stage_tools
+stage fmt stage_fmt
+stage clippy stage_clippy
+stage deny stage_deny
+stage crds stage_crds
+stage build stage_build
+stage services stage_services
+stage tests stage_tests
+stage fuzz stage_fuzz
+print_summary
