@@ -12,6 +12,8 @@ use std::fmt;
 use async_trait::async_trait;
 pub use hush_crypto::SecretBytes;
 
+#[cfg(feature = "age")]
+pub mod age;
 pub mod registry;
 #[cfg(feature = "rsa")]
 pub mod rsa;
