@@ -16,10 +16,10 @@ use sha2::{Digest, Sha512};
 
 /// The value of `name` from the environment or `peers.env`; panics (fails the test) if absent.
 pub fn env(name: &str) -> String {
-    if let Ok(v) = std::env::var(name) {
-        if !v.is_empty() {
-            return v;
-        }
+    if let Ok(v) = std::env::var(name)
+        && !v.is_empty()
+    {
+        return v;
     }
     if let Some(home) = std::env::var_os("HOME") {
         let file = Path::new(&home).join(".cache/hush/peers.env");
