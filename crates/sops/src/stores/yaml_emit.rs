@@ -1,0 +1,555 @@
+//! A YAML writer that produces what go-yaml v3's encoder produces for sops' trees: block style,
+//! configurable indentation (sops uses 4), sequences indented inside mappings, compact
+//! `- key: value` items, no line wrapping, and libyaml's scalar style rules (plain when it
+//! reads back as the same string, else single-quoted, else double-quoted; multi-line strings
+//! as literal blocks).
+
+use base64::Engine as _;
+
+use crate::goformat;
+use crate::stores::yaml_parse::resolve_plain;
+use crate::tree::{Branch, Item, Value};
+
+/// Writes documents separated by `---`.
+pub fn emit(docs: &[Branch], indent: usize) -> String {
+    let indent = indent.clamp(2, 9);
+    let mut e = Emitter {
+        out: String::new(),
+        best: indent,
+    };
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            e.out.push_str("---\n");
+        }
+        if doc.iter().all(|i| matches!(i, Item::Comment(_))) && !doc.is_empty() {
+            for item in doc {
+                if let Item::Comment(c) = item {
+                    e.comment(0, c);
+                }
+            }
+            e.out.push_str("{}\n");
+        } else if doc.is_empty() {
+            e.out.push_str("{}\n");
+        } else {
+            e.map(doc, 0, false);
+        }
+    }
+    e.out
+}
+
+/// Writes one value as `sops decrypt --extract` prints a non-string value.
+pub fn emit_value(v: &Value, indent: usize) -> String {
+    let mut e = Emitter {
+        out: String::new(),
+        best: indent.clamp(2, 9),
+    };
+    match v {
+        Value::Map(m) if !m.is_empty() => e.map(m, 0, false),
+        Value::List(l) if l.iter().any(|v| !matches!(v, Value::Comment(_))) => e.seq(l, 0, false),
+        Value::Map(_) => e.out.push_str("{}\n"),
+        Value::List(_) => e.out.push_str("[]\n"),
+        v => {
+            e.scalar_value(v, 0, 0);
+        }
+    }
+    e.out
+}
+
+struct Emitter {
+    out: String,
+    best: usize,
+}
+
+impl Emitter {
+    fn next_indent(&self, indent: usize) -> usize {
+        self.best * ((indent + self.best) / self.best)
+    }
+
+    fn pad(&mut self, n: usize) {
+        for _ in 0..n {
+            self.out.push(' ');
+        }
+    }
+
+    fn comment(&mut self, indent: usize, text: &str) {
+        for line in text.split('\n') {
+            self.pad(indent);
+            self.out.push('#');
+            self.out.push_str(line);
+            self.out.push('\n');
+        }
+    }
+
+    /// A mapping whose keys are at column `indent`; `inline` when the first key follows a
+    /// `- ` already written.
+    fn map(&mut self, items: &[Item], indent: usize, mut inline: bool) {
+        for item in items {
+            match item {
+                Item::Comment(c) => {
+                    if inline {
+                        // A head comment of the first key of a sequence item: go-yaml writes it
+                        // after the dash; keep the structure readable on the next line.
+                        self.out.push('\n');
+                        inline = false;
+                    }
+                    self.comment(indent, c);
+                }
+                Item::Entry(k, v) => {
+                    if !inline {
+                        self.pad(indent);
+                    }
+                    inline = false;
+                    self.key(k);
+                    self.out.push(':');
+                    self.value_after_key(v, indent);
+                }
+            }
+        }
+        if inline {
+            self.out.push_str("{}\n");
+        }
+    }
+
+    fn value_after_key(&mut self, v: &Value, indent: usize) {
+        match v {
+            Value::Map(m) if m.iter().any(|i| matches!(i, Item::Entry(..))) => {
+                self.out.push('\n');
+                let ni = self.next_indent(indent);
+                self.map(m, ni, false);
+            }
+            Value::Map(m) => {
+                self.out.push_str(" {}\n");
+                for i in m {
+                    if let Item::Comment(c) = i {
+                        let ni = self.next_indent(indent);
+                        self.comment(ni, c);
+                    }
+                }
+            }
+            Value::List(l) if l.iter().any(|v| !matches!(v, Value::Comment(_))) => {
+                self.out.push('\n');
+                let ni = self.next_indent(indent);
+                self.seq(l, ni, false);
+            }
+            Value::List(l) => {
+                self.out.push_str(" []\n");
+                for v in l {
+                    if let Value::Comment(c) = v {
+                        let ni = self.next_indent(indent);
+                        self.comment(ni, c);
+                    }
+                }
+            }
+            v => {
+                self.out.push(' ');
+                let block_indent = self.next_indent(indent);
+                self.scalar_value(v, block_indent, indent);
+            }
+        }
+    }
+
+    /// A sequence whose dashes are at column `indent`.
+    fn seq(&mut self, items: &[Value], indent: usize, mut inline: bool) {
+        for v in items {
+            if let Value::Comment(c) = v {
+                if inline {
+                    self.out.push('\n');
+                    inline = false;
+                }
+                self.comment(indent, c);
+                continue;
+            }
+            if !inline {
+                self.pad(indent);
+            }
+            inline = false;
+            self.out.push('-');
+            match v {
+                Value::Map(m) if m.iter().any(|i| matches!(i, Item::Entry(..))) => {
+                    self.out.push(' ');
+                    self.map(m, indent + 2, true);
+                }
+                Value::List(l) if l.iter().any(|v| !matches!(v, Value::Comment(_))) => {
+                    self.out.push(' ');
+                    self.seq(l, indent + 2, true);
+                }
+                Value::Map(_) => self.out.push_str(" {}\n"),
+                Value::List(_) => self.out.push_str(" []\n"),
+                v => {
+                    self.out.push(' ');
+                    self.scalar_value(v, indent + 2, indent);
+                }
+            }
+        }
+    }
+
+    fn key(&mut self, k: &str) {
+        match choose_style(k, true) {
+            Style::Plain => self.out.push_str(k),
+            Style::Single => single_quoted(&mut self.out, k),
+            Style::Double | Style::Literal => double_quoted(&mut self.out, k),
+        }
+    }
+
+    /// A scalar and its line break; block scalars put their content at `block_indent`.
+    fn scalar_value(&mut self, v: &Value, block_indent: usize, _parent: usize) {
+        match v {
+            Value::Null => self.out.push_str("null"),
+            Value::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => self.out.push_str(&i.to_string()),
+            Value::Float(f) => self.out.push_str(&goformat::format_yaml_float(*f)),
+            Value::Time(t) => self.out.push_str(t),
+            Value::Bytes(b) => {
+                self.out.push_str("!!binary ");
+                self.out
+                    .push_str(&base64::engine::general_purpose::STANDARD.encode(b));
+            }
+            Value::Str(s) | Value::Comment(s) => match choose_style(s, false) {
+                Style::Plain => self.out.push_str(s),
+                Style::Single => single_quoted(&mut self.out, s),
+                Style::Double => double_quoted(&mut self.out, s),
+                Style::Literal => {
+                    self.literal(s, block_indent);
+                    return;
+                }
+            },
+            Value::Map(_) | Value::List(_) => {}
+        }
+        self.out.push('\n');
+    }
+
+    fn literal(&mut self, s: &str, indent: usize) {
+        self.out.push('|');
+        let first = s.chars().next();
+        if matches!(first, Some(' ' | '\n')) {
+            self.out.push_str(&self.best.to_string());
+        }
+        // Chomping: `-` without a final break, `+` with more than one, clip otherwise.
+        let chomp = if !s.ends_with('\n') {
+            "-"
+        } else if s == "\n" || s.ends_with("\n\n") {
+            "+"
+        } else {
+            ""
+        };
+        self.out.push_str(chomp);
+        self.out.push('\n');
+        let mut at_line_start = true;
+        for ch in s.chars() {
+            if ch == '\n' {
+                self.out.push('\n');
+                at_line_start = true;
+            } else {
+                if at_line_start {
+                    self.pad(indent);
+                    at_line_start = false;
+                }
+                self.out.push(ch);
+            }
+        }
+        if !s.ends_with('\n') {
+            self.out.push('\n');
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+/// libyaml's `is_printable` on a character (4-byte UTF-8 sequences are not "printable").
+fn is_printable(c: char) -> bool {
+    let c = c as u32;
+    c == 0x0A
+        || (0x20..=0x7E).contains(&c)
+        || (0xA0..=0xD7FF).contains(&c)
+        || ((0xE000..=0xFFFD).contains(&c) && c != 0xFEFF)
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_old_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO"
+            | "off" | "Off" | "OFF"
+    )
+}
+
+/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
+fn is_base60_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while i < b.len() && b[i] == b':' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - start < 2 {
+            i += 1;
+        }
+        let g = &s[start..i];
+        let ok = match g.len() {
+            1 => true,
+            2 => g.as_bytes()[0] <= b'5',
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+struct Analysis {
+    block_plain: bool,
+    single: bool,
+    block: bool,
+}
+
+/// libyaml's `yaml_emitter_analyze_scalar` (block context).
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            block_plain: true,
+            single: true,
+            block: false,
+        };
+    }
+    let mut block_indicators = s.starts_with("---") || s.starts_with("...");
+    let mut flow_indicators = block_indicators;
+    let _ = &mut flow_indicators;
+    let (mut line_breaks, mut special) = (false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    let mut preceded_by_ws = true;
+    let chars: Vec<char> = s.chars().collect();
+    let blankz = |i: usize| -> bool {
+        chars
+            .get(i)
+            .is_none_or(|&c| c == ' ' || c == '\t' || is_break(c))
+    };
+    let mut followed_by_ws = blankz(1);
+    let last = chars.len() - 1;
+    for (i, &c) in chars.iter().enumerate() {
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_indicators = true,
+                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_by_ws => block_indicators = true,
+                '#' if preceded_by_ws => block_indicators = true,
+                _ => {}
+            }
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if is_break(c) {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i == last {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            if i == 0 {
+                leading_break = true;
+            }
+            if i == last {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_space = false;
+            prev_break = true;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
+        followed_by_ws = blankz(i + 2);
+    }
+    let mut a = Analysis {
+        block_plain: true,
+        single: true,
+        block: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.block_plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space {
+        a.block_plain = false;
+        a.single = false;
+    }
+    if space_break || special {
+        a.block_plain = false;
+        a.single = false;
+        a.block = false;
+    }
+    if line_breaks {
+        a.block_plain = false;
+    }
+    if block_indicators {
+        a.block_plain = false;
+    }
+    a
+}
+
+/// go-yaml's choice for a string: literal when multi-line, double-quoted when it would read
+/// back as another type, plain when libyaml allows it, else single, else double.
+fn choose_style(s: &str, simple_key: bool) -> Style {
+    let a = analyze(s);
+    let resolves_to_str = matches!(resolve_plain(s, None), Ok(Value::Str(_)))
+        && !is_base60_float(s)
+        && !is_old_bool(s);
+    let requested = if s.contains('\n') {
+        Style::Literal
+    } else if resolves_to_str {
+        Style::Plain
+    } else {
+        Style::Double
+    };
+    match requested {
+        Style::Literal => {
+            if !a.block || simple_key {
+                Style::Double
+            } else {
+                Style::Literal
+            }
+        }
+        Style::Plain => {
+            if !a.block_plain || (s.is_empty() && simple_key) {
+                if a.single { Style::Single } else { Style::Double }
+            } else {
+                Style::Plain
+            }
+        }
+        other => other,
+    }
+}
+
+fn single_quoted(out: &mut String, s: &str) {
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+}
+
+fn double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        let escape = !is_printable(c) || c == '\u{feff}' || is_break(c) || c == '"' || c == '\\';
+        if !escape {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c => {
+                let v = c as u32;
+                if v <= 0xFF {
+                    out.push_str(&format!("\\x{v:02X}"));
+                } else if v <= 0xFFFF {
+                    out.push_str(&format!("\\u{v:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{v:08X}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn styles_like_go_yaml() {
+        assert_eq!(choose_style("plain", false), Style::Plain);
+        assert_eq!(choose_style("n", true), Style::Double);
+        assert_eq!(choose_style("42", false), Style::Double);
+        assert_eq!(choose_style("yes", false), Style::Double);
+        assert_eq!(choose_style("", false), Style::Double);
+        assert_eq!(choose_style("a: b", false), Style::Single);
+        assert_eq!(choose_style("a ", false), Style::Single);
+        assert_eq!(choose_style("- x", false), Style::Single);
+        assert_eq!(choose_style("2026-11-26T03:43:56Z", false), Style::Double);
+        assert_eq!(choose_style("1:20", false), Style::Double);
+        assert_eq!(choose_style("a\nb", false), Style::Literal);
+        assert_eq!(choose_style("a \nb", false), Style::Double);
+        assert_eq!(choose_style("tab\there", false), Style::Double);
+        assert_eq!(choose_style("emoji 😀", false), Style::Double);
+        assert_eq!(choose_style("héllo", false), Style::Plain);
+        assert_eq!(
+            choose_style("ENC[AES256_GCM,data:oYyi,iv:My+/=,tag:t5==,type:str]", false),
+            Style::Plain
+        );
+        assert_eq!(choose_style("3.11.0", false), Style::Plain);
+        let mut s = String::new();
+        double_quoted(&mut s, "😀\t\"");
+        assert_eq!(s, "\"\\U0001F600\\t\\\"\"");
+    }
+}
