@@ -17,6 +17,8 @@ pub mod age;
 pub mod registry;
 #[cfg(feature = "rsa")]
 pub mod rsa;
+#[cfg(feature = "hc-vault")]
+pub mod vault_transit;
 
 pub use registry::KeyRegistry;
 

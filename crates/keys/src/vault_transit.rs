@@ -1,0 +1,428 @@
+//! HashiCorp Vault / OpenBao transit keys as sops uses them (`getsops/sops:hcvault/keysource.go`).
+//!
+//! - Wrap: `POST <vault_address>/v1/<engine_path>/encrypt/<key_name>` with
+//!   `{"plaintext": base64(data key)}`; [`WrappedKey::body`] is the returned ciphertext string
+//!   (`vault:v1:…`), exactly the sops metadata `enc`.
+//! - Unwrap: `POST …/decrypt/<key_name>` with `{"ciphertext": enc}`; the base64 plaintext is
+//!   decoded.
+//! - [`WrappedKey::key_id`] is `<vault_address>/v1/<engine_path>/keys/<key_name>`, the form of
+//!   `--hc-vault-transit` and of `.sops.yaml` `hc_vault_transit_uri`.
+//! - Token: `VAULT_TOKEN`, else `~/.vault-token` (what the Vault client sops uses reads);
+//!   `VAULT_NAMESPACE` is sent as `X-Vault-Namespace`. An empty `vault_address` in the metadata
+//!   falls back to `VAULT_ADDR`.
+//!
+//! sops binds nothing to the wrapping, so the `aad` argument of [`KeyService`] is ignored.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::{KeyError, KeyService, SecretBytes, WrappedKey};
+
+/// Type id of Vault transit keys; the sops metadata key.
+pub const TYPE_ID: &str = "hc_vault";
+
+/// Largest response body read from Vault.
+const RESPONSE_LIMIT: usize = 1 << 20;
+
+fn config_error(message: impl Into<String>) -> KeyError {
+    KeyError::Config {
+        type_id: TYPE_ID.into(),
+        message: message.into(),
+    }
+}
+
+/// A Vault token. Zeroized on drop; `Debug` never prints it.
+#[derive(Clone)]
+pub struct VaultToken(Arc<SecretString>);
+
+impl fmt::Debug for VaultToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("VaultToken(<redacted>)")
+    }
+}
+
+impl VaultToken {
+    /// Wraps a token string.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(Arc::new(SecretString::from(token.into())))
+    }
+
+    /// `VAULT_TOKEN`, else the token file `~/.vault-token`. `Ok(None)` when neither exists.
+    pub fn from_env() -> Result<Option<Self>, KeyError> {
+        if let Ok(token) = std::env::var("VAULT_TOKEN")
+            && !token.is_empty()
+        {
+            return Ok(Some(Self::new(token)));
+        }
+        match std::env::var_os("HOME") {
+            Some(home) => Self::from_file(&Path::new(&home).join(".vault-token")),
+            None => Ok(None),
+        }
+    }
+
+    /// The token in `path` (surrounding whitespace trimmed). `Ok(None)` if the file is missing.
+    pub fn from_file(path: &Path) -> Result<Option<Self>, KeyError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let text = std::str::from_utf8(&bytes).map_err(|_| {
+                    config_error(format!("token file {} is not UTF-8", path.display()))
+                })?;
+                let text = text.trim();
+                if text.is_empty() {
+                    Ok(None)
+                } else {
+                    Ok(Some(Self::new(text)))
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(config_error(format!(
+                "cannot read token file {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// One Vault transit key as a sops master key.
+#[derive(Clone)]
+pub struct VaultTransitKey {
+    address: String,
+    engine_path: String,
+    key_name: String,
+    token: Option<VaultToken>,
+    namespace: Option<String>,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for VaultTransitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultTransitKey")
+            .field("key_id", &self.key_id())
+            .field("token", &self.token)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultTransitKey {
+    /// From the sops metadata fields `vault_address`, `engine_path` and `key_name`. An empty
+    /// address falls back to `VAULT_ADDR`.
+    pub fn from_metadata(
+        vault_address: &str,
+        engine_path: &str,
+        key_name: &str,
+    ) -> Result<Self, KeyError> {
+        let address = if vault_address.is_empty() {
+            std::env::var("VAULT_ADDR")
+                .map_err(|_| config_error("vault_address is empty and VAULT_ADDR is not set"))?
+        } else {
+            vault_address.to_owned()
+        };
+        let address = address.trim_end_matches('/').to_owned();
+        let engine_path = engine_path.trim_matches('/').to_owned();
+        if !(address.starts_with("http://") || address.starts_with("https://")) {
+            return Err(config_error(format!(
+                "vault address {address:?} must start with http:// or https://"
+            )));
+        }
+        if engine_path.is_empty() || key_name.is_empty() || key_name.contains('/') {
+            return Err(config_error(format!(
+                "invalid engine path {engine_path:?} or key name {key_name:?}"
+            )));
+        }
+        Ok(Self {
+            address,
+            engine_path,
+            key_name: key_name.to_owned(),
+            token: None,
+            namespace: std::env::var("VAULT_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty()),
+            client: reqwest::Client::new(),
+        })
+    }
+
+    /// From a URI `https://vault.example.com:8200/v1/<engine path>/keys/<key name>` (the
+    /// `--hc-vault-transit` flag, `.sops.yaml` `hc_vault_transit_uri`), parsed as sops does.
+    pub fn from_uri(uri: &str) -> Result<Self, KeyError> {
+        let uri = uri.trim();
+        let example = "should be like https://vault.example.com:8200/v1/transit/keys/keyName";
+        let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
+            config_error(format!("missing scheme in Vault URL {uri:?} ({example})"))
+        })?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.is_empty() || path.contains(['?', '#']) {
+            return Err(config_error(format!(
+                "invalid Vault URL {uri:?} ({example})"
+            )));
+        }
+        let dirs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let versioned = dirs.first().is_some_and(|d| {
+            d.len() > 1 && d.starts_with('v') && d[1..].bytes().all(|b| b.is_ascii_digit())
+        });
+        if !versioned || dirs.len() < 4 || dirs.iter().any(|d| d.is_empty()) {
+            return Err(config_error(format!(
+                "Vault path of {uri:?} is not formatted correctly ({example}; a prefixed URL is not supported)"
+            )));
+        }
+        let key_name = dirs[dirs.len() - 1];
+        let engine_path = dirs[1..dirs.len() - 2].join("/");
+        Self::from_metadata(&format!("{scheme}://{authority}"), &engine_path, key_name)
+    }
+
+    /// From a comma-separated list of URIs (`--hc-vault-transit a,b`).
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, KeyError> {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        list.split(',').map(Self::from_uri).collect()
+    }
+
+    /// Uses `token` instead of resolving `VAULT_TOKEN` / `~/.vault-token` at call time.
+    #[must_use]
+    pub fn with_token(mut self, token: VaultToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Sends `namespace` as `X-Vault-Namespace` (default: `VAULT_NAMESPACE`).
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: Option<String>) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    /// Uses `client` for requests (shared connection pool, custom TLS roots).
+    #[must_use]
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The `vault_address` metadata field.
+    pub fn vault_address(&self) -> &str {
+        &self.address
+    }
+
+    /// The `engine_path` metadata field.
+    pub fn engine_path(&self) -> &str {
+        &self.engine_path
+    }
+
+    /// The `key_name` metadata field.
+    pub fn key_name(&self) -> &str {
+        &self.key_name
+    }
+
+    fn service_error(&self, message: impl Into<String>) -> KeyError {
+        KeyError::Service {
+            type_id: TYPE_ID.into(),
+            key_id: self.key_id(),
+            message: message.into(),
+        }
+    }
+
+    fn token(&self) -> Result<VaultToken, KeyError> {
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
+        }
+        VaultToken::from_env()?.ok_or_else(|| {
+            self.service_error("no Vault token: set VAULT_TOKEN or write ~/.vault-token")
+        })
+    }
+
+    /// POSTs `body` to `<address>/v1/<engine>/<operation>/<key>` and returns `data.<field>`.
+    async fn call(
+        &self,
+        operation: &str,
+        body: Zeroizing<Vec<u8>>,
+        field: &str,
+    ) -> Result<Zeroizing<String>, KeyError> {
+        let token = self.token()?;
+        let url = format!(
+            "{}/v1/{}/{operation}/{}",
+            self.address, self.engine_path, self.key_name
+        );
+        let mut request = self
+            .client
+            .post(&url)
+            .header("X-Vault-Token", token.expose())
+            .header("Content-Type", "application/json")
+            .body(body.to_vec());
+        if let Some(ns) = &self.namespace {
+            request = request.header("X-Vault-Namespace", ns);
+        }
+        let response = request.send().await.map_err(|e| {
+            self.service_error(format!("{operation} request failed: {}", e.without_url()))
+        })?;
+        let status = response.status();
+        let bytes = Zeroizing::new(
+            response
+                .bytes()
+                .await
+                .map_err(|e| {
+                    self.service_error(format!("{operation} response: {}", e.without_url()))
+                })?
+                .to_vec(),
+        );
+        if bytes.len() > RESPONSE_LIMIT {
+            return Err(self.service_error(format!("{operation} response too large")));
+        }
+        let parsed: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            self.service_error(format!("{operation}: HTTP {status}, response is not JSON"))
+        })?;
+        if !status.is_success() {
+            // Vault's errors are messages about the request, never key material.
+            let errors = parsed["errors"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            return Err(self.service_error(format!("{operation} failed: HTTP {status}: {errors}")));
+        }
+        let value = parsed["data"][field].as_str().ok_or_else(|| {
+            self.service_error(format!("{operation}: response has no data.{field}"))
+        })?;
+        Ok(Zeroizing::new(value.to_owned()))
+    }
+}
+
+#[async_trait]
+impl KeyService for VaultTransitKey {
+    fn type_id(&self) -> &str {
+        TYPE_ID
+    }
+
+    fn key_id(&self) -> String {
+        format!(
+            "{}/v1/{}/keys/{}",
+            self.address, self.engine_path, self.key_name
+        )
+    }
+
+    async fn wrap(&self, key: &SecretBytes, _aad: &[u8]) -> Result<WrappedKey, KeyError> {
+        let plaintext = Zeroizing::new(B64.encode(key.expose()));
+        let body = Zeroizing::new(
+            serde_json::to_vec(&json!({ "plaintext": plaintext.as_str() }))
+                .map_err(|e| self.service_error(format!("encoding request: {e}")))?,
+        );
+        let ciphertext = self.call("encrypt", body, "ciphertext").await?;
+        Ok(WrappedKey::new(
+            TYPE_ID,
+            self.key_id(),
+            ciphertext.as_bytes().to_vec(),
+        ))
+    }
+
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _aad: &[u8],
+    ) -> Result<Option<SecretBytes>, KeyError> {
+        if wrapped.type_id != TYPE_ID
+            || (!wrapped.key_id.is_empty() && wrapped.key_id != self.key_id())
+        {
+            return Ok(None);
+        }
+        let ciphertext = std::str::from_utf8(&wrapped.body)
+            .map_err(|_| self.service_error("wrapped key is not text"))?;
+        let body = Zeroizing::new(
+            serde_json::to_vec(&json!({ "ciphertext": ciphertext }))
+                .map_err(|e| self.service_error(format!("encoding request: {e}")))?,
+        );
+        let plaintext = self.call("decrypt", body, "plaintext").await?;
+        let key = B64
+            .decode(plaintext.as_bytes())
+            .map_err(|_| self.service_error("decrypt: plaintext is not base64"))?;
+        Ok(Some(SecretBytes::new(key)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uris_like_sops() {
+        let k =
+            VaultTransitKey::from_uri("https://vault.example.com:8200/v1/transit/keys/k1").unwrap();
+        assert_eq!(k.vault_address(), "https://vault.example.com:8200");
+        assert_eq!(k.engine_path(), "transit");
+        assert_eq!(k.key_name(), "k1");
+        assert_eq!(
+            k.key_id(),
+            "https://vault.example.com:8200/v1/transit/keys/k1"
+        );
+        let k =
+            VaultTransitKey::from_uri("http://127.0.0.1:8200/v1/team/a/transit/keys/k2/").unwrap();
+        assert_eq!(k.engine_path(), "team/a/transit");
+        assert_eq!(k.key_name(), "k2");
+        let list =
+            VaultTransitKey::parse_list("https://a:1/v1/sops/keys/x,https://b:2/v1/transit/keys/y")
+                .unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].key_id(), "https://b:2/v1/transit/keys/y");
+        for bad in [
+            "vault.example.com/v1/transit/keys/k",
+            "https://vault.example.com:8200/transit/keys/k",
+            "https://vault.example.com:8200/v1/keys/k",
+            "https://vault.example.com:8200/v1/transit//k",
+            "https://vault.example.com:8200/v1/transit/keys/k?x=1",
+            "ftp://vault.example.com/v1/transit/keys/k",
+            "https:///v1/transit/keys/k",
+            "",
+        ] {
+            assert!(VaultTransitKey::from_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_file_and_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".vault-token");
+        assert!(VaultToken::from_file(&path).unwrap().is_none());
+        std::fs::write(&path, "  s.secret-token\n").unwrap();
+        let token = VaultToken::from_file(&path).unwrap().unwrap();
+        assert_eq!(token.expose(), "s.secret-token");
+        let key = VaultTransitKey::from_metadata("http://127.0.0.1:1", "transit", "k")
+            .unwrap()
+            .with_token(token);
+        let debug = format!("{key:?}");
+        assert!(!debug.contains("secret-token"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_an_error_without_secrets() {
+        // Port 1 on loopback: connection refused.
+        let key = VaultTransitKey::from_metadata("http://127.0.0.1:1", "transit", "k")
+            .unwrap()
+            .with_token(VaultToken::new("s.top-secret"));
+        let err = key
+            .wrap(&SecretBytes::from_slice(&[9u8; 32]), b"")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("encrypt request failed"), "{err}");
+        assert!(!err.contains("top-secret"), "{err}");
+        // Not addressed to this key: no request at all.
+        let other = WrappedKey::new(TYPE_ID, "http://other:1/v1/transit/keys/k", b"x".to_vec());
+        assert!(key.unwrap(&other, b"").await.unwrap().is_none());
+    }
+}
