@@ -171,6 +171,31 @@ pub async fn install_repo_crd(
     .await
 }
 
+/// Installs every CRD of the repository (all `*.yaml` / `*.yml` files in `crds/`, in name order)
+/// and waits until each is `Established`.
+pub async fn install_repo_crds(client: &Client) -> Result<Vec<CustomResourceDefinition>> {
+    let dir = repo_crds_dir();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if is_yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("no CRD files (*.yaml) in {}", dir.display());
+    }
+    let mut all = Vec::new();
+    for file in files {
+        all.extend(install_crd_file(client, &file, DEFAULT_CRD_TIMEOUT).await?);
+    }
+    Ok(all)
+}
+
 /// Reads all CustomResourceDefinitions from a (multi-document) YAML file.
 ///
 /// Every non-empty document must be an `apiextensions.k8s.io/v1` `CustomResourceDefinition`.

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use futures::{StreamExt as _, TryStreamExt as _};
-use hush_testkit::{DEFAULT_CRD_TIMEOUT, TestNamespace, client, install_crd_file};
+use hush_testkit::{
+    DEFAULT_CRD_TIMEOUT, TestNamespace, client, install_crd_file, install_repo_crds, read_crds,
+    repo_crds_dir,
+};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenReview};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -322,6 +325,30 @@ async fn token_request_issues_a_verifiable_service_account_token() -> Result<()>
     ensure!(
         username == format!("system:serviceaccount:{}:hush-e2e", ns.name()),
         "unexpected user {username:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn repository_crds_are_accepted_and_established() -> Result<()> {
+    // The generated CRDs in crds/ must pass the real API server's structural-schema validation.
+    let client = client().await?;
+    let installed = install_repo_crds(&client).await?;
+    let mut expected = Vec::new();
+    for entry in std::fs::read_dir(repo_crds_dir())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            expected.extend(read_crds(&path)?.iter().map(|c| c.name_any()));
+        }
+    }
+    let mut names: Vec<_> = installed.iter().map(|c| c.name_any()).collect();
+    names.sort();
+    expected.sort();
+    ensure!(!names.is_empty(), "crds/ holds no CRD");
+    ensure!(
+        names == expected,
+        "installed {names:?}, crds/ has {expected:?}"
     );
     Ok(())
 }
