@@ -84,9 +84,8 @@ impl Rule {
 
 /// sha256("sops"): the MAC's first input when `mac_only_encrypted` is set.
 const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
-    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe,
-    0x0b, 0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2,
-    0x7d, 0x69,
+    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
+    0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
 
 /// How values are selected and authenticated.
@@ -436,15 +435,16 @@ fn decrypt_value(
                 };
                 if !s.is_empty() {
                     let aad = w.aad();
-                    let plain = enc::decrypt_value(key, s, aad.as_bytes()).map_err(|e| match e {
-                        enc::ValueError::NotEnc => Error::NotEncrypted {
-                            path: w.display_path(),
-                        },
-                        e => Error::Decrypt {
-                            path: w.display_path(),
-                            reason: e.to_string(),
-                        },
-                    })?;
+                    let plain =
+                        enc::decrypt_value(key, s, aad.as_bytes()).map_err(|e| match e {
+                            enc::ValueError::NotEnc => Error::NotEncrypted {
+                                path: w.display_path(),
+                            },
+                            e => Error::Decrypt {
+                                path: w.display_path(),
+                                reason: e.to_string(),
+                            },
+                        })?;
                     record(stash, aad, s, &plain);
                     *leaf = plain;
                 }
@@ -480,7 +480,8 @@ pub fn verify_mac(key: &DataKey, stored: &str, last_modified: &str, computed: &s
     if stored.is_empty() {
         return Err(Error::NoMac);
     }
-    let v = enc::decrypt_value(key, stored, last_modified.as_bytes()).map_err(|_| Error::MacDecrypt)?;
+    let v =
+        enc::decrypt_value(key, stored, last_modified.as_bytes()).map_err(|_| Error::MacDecrypt)?;
     let Value::Str(mac) = v else {
         return Err(Error::MacDecrypt);
     };

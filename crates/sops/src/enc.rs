@@ -99,8 +99,12 @@ pub fn decrypt_value(key: &DataKey, s: &str, aad: &[u8]) -> Result<Value, ValueE
     let data = STANDARD
         .decode(p.data)
         .map_err(|_| ValueError::Base64("data"))?;
-    let iv = STANDARD.decode(p.iv).map_err(|_| ValueError::Base64("iv"))?;
-    let tag = STANDARD.decode(p.tag).map_err(|_| ValueError::Base64("tag"))?;
+    let iv = STANDARD
+        .decode(p.iv)
+        .map_err(|_| ValueError::Base64("iv"))?;
+    let tag = STANDARD
+        .decode(p.tag)
+        .map_err(|_| ValueError::Base64("tag"))?;
     let pt = sops_decrypt(key, &iv, &data, &tag, aad).map_err(|_| ValueError::BadTag)?;
     Value::from_plaintext(ty, pt.expose().to_vec()).ok_or(ValueError::BadPlaintext(ty.as_str()))
 }
@@ -132,10 +136,18 @@ mod tests {
     fn sops_known_answer() {
         let key = DataKey::from_bytes([b'f'; 32]);
         let s = "ENC[AES256_GCM,data:oYyi,iv:MyIDYbT718JRr11QtBkcj3Dwm4k1aCGZBVeZf0EyV8o=,tag:t5z2Z023Up0kxwCgw1gNxg==,type:str]";
-        assert_eq!(decrypt_value(&key, s, b"bar:"), Ok(Value::Str("foo".into())));
+        assert_eq!(
+            decrypt_value(&key, s, b"bar:"),
+            Ok(Value::Str("foo".into()))
+        );
         assert_eq!(decrypt_value(&key, s, b"baz:"), Err(ValueError::BadTag));
         let iv = iv_of(s).unwrap_or([0; 32]);
-        assert_eq!(encrypt_bytes(&key, &iv, b"foo", ValueType::Str, b"bar:").ok().as_deref(), Some(s));
+        assert_eq!(
+            encrypt_bytes(&key, &iv, b"foo", ValueType::Str, b"bar:")
+                .ok()
+                .as_deref(),
+            Some(s)
+        );
     }
 
     #[test]
@@ -143,7 +155,12 @@ mod tests {
         let p = parse("ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]trailing");
         assert_eq!(
             p,
-            Some(EncParts { data: "a", iv: "b", tag: "c", ty: "str" })
+            Some(EncParts {
+                data: "a",
+                iv: "b",
+                tag: "c",
+                ty: "str"
+            })
         );
         assert!(parse("ENC[AES256_GCM,data:,iv:b,tag:c,type:str]").is_none());
         assert!(parse("ENC[AES256_GCM,data:a,iv:b,tag:c,type:]").is_none());

@@ -23,13 +23,17 @@ pub enum Error {
     #[error("sops metadata not found: the file is not encrypted with sops")]
     MetadataNotFound,
     /// The file already has `sops` metadata (or a reserved key).
-    #[error("the file already contains a `{0}` key reserved for sops metadata: it is already encrypted")]
+    #[error(
+        "the file already contains a `{0}` key reserved for sops metadata: it is already encrypted"
+    )]
     AlreadyEncrypted(String),
     /// The metadata block is invalid.
     #[error("invalid sops metadata: {0}")]
     Metadata(String),
     /// A value that must be encrypted is not a valid `ENC[…]` string.
-    #[error("value at `{path}` does not match sops' data format (ENC[AES256_GCM,data:…,iv:…,tag:…,type:…])")]
+    #[error(
+        "value at `{path}` does not match sops' data format (ENC[AES256_GCM,data:…,iv:…,tag:…,type:…])"
+    )]
     NotEncrypted {
         /// Key path of the value.
         path: String,
@@ -43,7 +47,9 @@ pub enum Error {
         reason: String,
     },
     /// The stored MAC did not match the computed one.
-    #[error("MAC mismatch: the file was modified outside sops or its lastmodified was changed. File has {stored}, computed {computed}")]
+    #[error(
+        "MAC mismatch: the file was modified outside sops or its lastmodified was changed. File has {stored}, computed {computed}"
+    )]
     MacMismatch {
         /// The MAC stored in the file.
         stored: String,

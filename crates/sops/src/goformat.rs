@@ -10,7 +10,11 @@ pub fn format_f(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         // Rust's Display is the shortest round-trip representation without an exponent.
         format!("{v}")
@@ -65,7 +69,11 @@ pub fn format_yaml_float(v: f64) -> String {
         return ".nan".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { ".inf".into() } else { "-.inf".into() };
+        return if v > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
     }
     format_g_with(v, 'e')
 }
@@ -110,7 +118,11 @@ pub fn parse_float(s: &str) -> Option<f64> {
     let lower = s.to_ascii_lowercase();
     match lower.trim_start_matches(['+', '-']) {
         "inf" | "infinity" => {
-            return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
+            return Some(if s.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
         }
         "nan" => return Some(f64::NAN),
         _ => {}
@@ -235,7 +247,10 @@ impl Cursor<'_> {
         if self.i - start < min {
             return None;
         }
-        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+        std::str::from_utf8(&self.s[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
     }
     fn eat(&mut self, c: u8) -> bool {
         if self.s.get(self.i) == Some(&c) {
@@ -260,7 +275,10 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 }
 
 fn parse_ts(s: &str, strict: bool) -> Option<Timestamp> {
-    let mut c = Cursor { s: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let (dmin, dmax) = if strict { (2, 2) } else { (1, 2) };
     let year = c.num(4, 4)? as i32;
     if !c.eat(b'-') {
@@ -368,7 +386,10 @@ mod tests {
     fn floats_like_go() {
         assert_eq!(format_f(0.5), "0.5");
         assert_eq!(format_f(1e20), "100000000000000000000");
-        assert_eq!(format_f(1.2345678901234568e29), "123456789012345680000000000000");
+        assert_eq!(
+            format_f(1.2345678901234568e29),
+            "123456789012345680000000000000"
+        );
         assert_eq!(format_f(f64::INFINITY), "+Inf");
         assert_eq!(format_f(f64::NAN), "NaN");
         assert_eq!(format_f(-0.0), "-0");
@@ -381,7 +402,10 @@ mod tests {
         assert_eq!(format_yaml_float(0.00001), "1e-05");
         assert_eq!(format_yaml_float(-0.0), "-0");
         assert_eq!(format_yaml_float(3.25), "3.25");
-        assert_eq!(format_yaml_float(1.2345678901234567e19), "1.2345678901234567e+19");
+        assert_eq!(
+            format_yaml_float(1.2345678901234567e19),
+            "1.2345678901234567e+19"
+        );
         assert_eq!(format_json(1e21).as_deref(), Some("1e+21"));
         assert_eq!(format_json(1e20).as_deref(), Some("100000000000000000000"));
         assert_eq!(format_json(1.0).as_deref(), Some("1"));
@@ -400,6 +424,9 @@ mod tests {
         assert!(parse_yaml_timestamp("2024-13-02").is_none());
         assert!(parse_yaml_timestamp("2024-01-02T03:04:05").is_none());
         assert!(parse_yaml_timestamp("1234").is_none());
-        assert_eq!(Timestamp::from_unix(1_700_000_000).rfc3339(), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            Timestamp::from_unix(1_700_000_000).rfc3339(),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }

@@ -41,10 +41,7 @@ pub fn default_fields(type_id: &str, key_id: &str) -> Vec<(String, Value)> {
     match type_id {
         "age" => vec![("recipient".into(), s(key_id))],
         "pgp" => vec![("fp".into(), s(key_id))],
-        "kms" => vec![
-            ("arn".into(), s(key_id)),
-            ("aws_profile".into(), s("")),
-        ],
+        "kms" => vec![("arn".into(), s(key_id)), ("aws_profile".into(), s(""))],
         "hc_vault" => {
             // <address>/v1/<engine path>/keys/<name>
             let (addr, rest) = key_id.split_once("/v1/").unwrap_or((key_id, ""));
@@ -144,7 +141,8 @@ pub async fn unwrap_data_key(
         let mut found = None;
         let mut lines = String::new();
         for k in keys {
-            let wrapped = WrappedKey::new(k.type_id.clone(), k.key_id(), k.enc().as_bytes().to_vec());
+            let wrapped =
+                WrappedKey::new(k.type_id.clone(), k.key_id(), k.enc().as_bytes().to_vec());
             match registry.unwrap(&wrapped, b"", None).await {
                 Ok(Some(u)) => {
                     found = Some(u.key);

@@ -85,7 +85,9 @@ impl MasterKey {
             "pgp" => self.field("fp").unwrap_or("").to_owned(),
             "hc_vault" => format!(
                 "{}/v1/{}/keys/{}",
-                self.field("vault_address").unwrap_or("").trim_end_matches('/'),
+                self.field("vault_address")
+                    .unwrap_or("")
+                    .trim_end_matches('/'),
                 self.field("engine_path").unwrap_or("").trim_matches('/'),
                 self.field("key_name").unwrap_or("")
             ),
@@ -180,13 +182,14 @@ impl Metadata {
                             Error::Metadata(format!("shamir_threshold {s:?} is not a number"))
                         })?,
                         Value::Null => 0,
-                        _ => return Err(Error::Metadata("shamir_threshold is not a number".into())),
+                        _ => {
+                            return Err(Error::Metadata("shamir_threshold is not a number".into()));
+                        }
                     }
                 }
                 "lastmodified" => {
-                    let s = scalar_string(v).ok_or_else(|| {
-                        Error::Metadata("lastmodified is not a timestamp".into())
-                    })?;
+                    let s = scalar_string(v)
+                        .ok_or_else(|| Error::Metadata("lastmodified is not a timestamp".into()))?;
                     last_modified = Some(parse_rfc3339(&s).ok_or_else(|| {
                         Error::Metadata(format!("lastmodified {s:?} is not an RFC 3339 timestamp"))
                     })?);
@@ -207,7 +210,11 @@ impl Metadata {
                                 Value::Map(gm) => groups.push(read_group(gm)?),
                                 Value::Null => groups.push(Vec::new()),
                                 Value::Comment(_) => {}
-                                _ => return Err(Error::Metadata("a key group is not a mapping".into())),
+                                _ => {
+                                    return Err(Error::Metadata(
+                                        "a key group is not a mapping".into(),
+                                    ));
+                                }
                             }
                         }
                     }
@@ -234,11 +241,12 @@ impl Metadata {
         } else {
             return Err(Error::Metadata("no keys found in file".into()));
         };
-        let last_modified = last_modified
-            .ok_or_else(|| Error::Metadata("lastmodified is missing".into()))?;
+        let last_modified =
+            last_modified.ok_or_else(|| Error::Metadata("lastmodified is missing".into()))?;
         if version.is_empty() {
             return Err(Error::Metadata(
-                "version string empty: the file was not written by sops (sops refuses it too)".into(),
+                "version string empty: the file was not written by sops (sops refuses it too)"
+                    .into(),
             ));
         }
         Ok(Self {
@@ -427,7 +435,9 @@ pub fn unflatten(flat: Vec<(String, Value)>) -> Result<Value> {
                     .map_err(|_| Error::Metadata(format!("bad flattened metadata key {key:?}")))?;
                 steps.push(Step::Index(i));
             } else {
-                return Err(Error::Metadata(format!("bad flattened metadata key {key:?}")));
+                return Err(Error::Metadata(format!(
+                    "bad flattened metadata key {key:?}"
+                )));
             }
         }
         insert(&mut root, &steps, value, &key)?;
@@ -451,7 +461,9 @@ fn insert(node: &mut Value, steps: &[Step], value: Value, key: &str) -> Result<(
             if matches!(node, Value::Null) {
                 *node = Value::Map(Vec::new());
             }
-            let Value::Map(items) = node else { return Err(bad()) };
+            let Value::Map(items) = node else {
+                return Err(bad());
+            };
             let pos = items
                 .iter()
                 .position(|i| matches!(i, Item::Entry(ik, _) if ik == k));
@@ -462,14 +474,18 @@ fn insert(node: &mut Value, steps: &[Step], value: Value, key: &str) -> Result<(
                     items.len() - 1
                 }
             };
-            let Item::Entry(_, child) = &mut items[pos] else { return Err(bad()) };
+            let Item::Entry(_, child) = &mut items[pos] else {
+                return Err(bad());
+            };
             insert(child, rest, value, key)
         }
         Step::Index(i) => {
             if matches!(node, Value::Null) {
                 *node = Value::List(Vec::new());
             }
-            let Value::List(list) = node else { return Err(bad()) };
+            let Value::List(list) = node else {
+                return Err(bad());
+            };
             if *i > 10_000 {
                 return Err(bad());
             }
@@ -490,7 +506,10 @@ mod tests {
             "age",
             vec![
                 ("recipient".into(), Value::Str("age1xyz".into())),
-                ("enc".into(), Value::Str("-----BEGIN AGE ENCRYPTED FILE-----\n".into())),
+                (
+                    "enc".into(),
+                    Value::Str("-----BEGIN AGE ENCRYPTED FILE-----\n".into()),
+                ),
             ],
         )
     }
@@ -505,7 +524,9 @@ mod tests {
         let mut m = Metadata::new(vec![vec![age_key(), gcp]], Some(Metadata::default_rule()));
         m.mac = "ENC[x]".into();
         let v = m.to_value();
-        let Value::Map(items) = &v else { panic!("not a map") };
+        let Value::Map(items) = &v else {
+            panic!("not a map")
+        };
         let keys: Vec<&str> = items
             .iter()
             .filter_map(|i| match i {
@@ -515,7 +536,14 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            ["age", "gcp_kms", "lastmodified", "mac", "unencrypted_suffix", "version"]
+            [
+                "age",
+                "gcp_kms",
+                "lastmodified",
+                "mac",
+                "unencrypted_suffix",
+                "version"
+            ]
         );
         let back = Metadata::from_value(&v).map_err(|e| e.to_string());
         let back = back.as_ref().map(|m| m.key_groups[0].len());
@@ -530,15 +558,25 @@ mod tests {
     fn refuses_missing_version_and_keys() {
         let v = Value::Map(vec![
             Item::Entry("age".into(), Value::List(vec![age_key().to_value()])),
-            Item::Entry("lastmodified".into(), Value::Str("2024-01-01T00:00:00Z".into())),
+            Item::Entry(
+                "lastmodified".into(),
+                Value::Str("2024-01-01T00:00:00Z".into()),
+            ),
         ]);
-        assert!(matches!(Metadata::from_value(&v), Err(Error::Metadata(m)) if m.contains("version")));
+        assert!(
+            matches!(Metadata::from_value(&v), Err(Error::Metadata(m)) if m.contains("version"))
+        );
         let v = Value::Map(vec![
             Item::Entry("kms".into(), Value::Null),
             Item::Entry("hc_vault".into(), Value::List(vec![])),
-            Item::Entry("lastmodified".into(), Value::Str("2024-01-01T00:00:00Z".into())),
+            Item::Entry(
+                "lastmodified".into(),
+                Value::Str("2024-01-01T00:00:00Z".into()),
+            ),
             Item::Entry("version".into(), Value::Str("3.5.0".into())),
         ]);
-        assert!(matches!(Metadata::from_value(&v), Err(Error::Metadata(m)) if m.contains("no keys")));
+        assert!(
+            matches!(Metadata::from_value(&v), Err(Error::Metadata(m)) if m.contains("no keys"))
+        );
     }
 }

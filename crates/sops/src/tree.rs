@@ -134,7 +134,11 @@ impl Value {
             Value::Float(x) => (ValueType::Float, goformat::format_f(*x).into_bytes()),
             Value::Bool(b) => (
                 ValueType::Bool,
-                if *b { b"True".to_vec() } else { b"False".to_vec() },
+                if *b {
+                    b"True".to_vec()
+                } else {
+                    b"False".to_vec()
+                },
             ),
             Value::Time(t) => (ValueType::Time, t.as_bytes().to_vec()),
             Value::Comment(c) => (ValueType::Comment, c.as_bytes().to_vec()),
@@ -168,11 +172,15 @@ impl Value {
                 Ok(s) => Value::Str(s),
                 Err(e) => Value::Bytes(e.into_bytes()),
             },
-            ValueType::Int => Value::Int(goformat::parse_int(std::str::from_utf8(&plaintext).ok()?)?),
-            ValueType::Float => {
-                Value::Float(goformat::parse_float(std::str::from_utf8(&plaintext).ok()?)?)
+            ValueType::Int => {
+                Value::Int(goformat::parse_int(std::str::from_utf8(&plaintext).ok()?)?)
             }
-            ValueType::Bool => Value::Bool(goformat::parse_bool(std::str::from_utf8(&plaintext).ok()?)?),
+            ValueType::Float => Value::Float(goformat::parse_float(
+                std::str::from_utf8(&plaintext).ok()?,
+            )?),
+            ValueType::Bool => {
+                Value::Bool(goformat::parse_bool(std::str::from_utf8(&plaintext).ok()?)?)
+            }
             ValueType::Time => {
                 Value::Time(goformat::parse_rfc3339(std::str::from_utf8(&plaintext).ok()?)?.nano())
             }
@@ -264,7 +272,10 @@ fn get_value<'a>(v: &'a Value, path: &[PathStep]) -> Option<&'a Value> {
     match (first, v) {
         (PathStep::Key(_), Value::Map(m)) => get(m, path),
         (PathStep::Index(i), Value::List(l)) => {
-            let item = l.iter().filter(|v| !matches!(v, Value::Comment(_))).nth(*i)?;
+            let item = l
+                .iter()
+                .filter(|v| !matches!(v, Value::Comment(_)))
+                .nth(*i)?;
             get_value(item, rest)
         }
         _ => None,

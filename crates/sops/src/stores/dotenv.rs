@@ -24,7 +24,10 @@ pub fn parse(src: &[u8]) -> Result<Branch> {
                 "invalid dotenv input line: expected KEY=VALUE",
             ));
         };
-        items.push(Item::Entry(k.to_owned(), Value::Str(v.replace("\\n", "\n"))));
+        items.push(Item::Entry(
+            k.to_owned(),
+            Value::Str(v.replace("\\n", "\n")),
+        ));
     }
     Ok(items)
 }

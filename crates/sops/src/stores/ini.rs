@@ -62,7 +62,10 @@ pub fn parse(src: &[u8]) -> Result<Branch> {
             return Err(Error::parse("INI", n + 1, "internal: no section"));
         };
         items.extend(comments);
-        if items.iter().any(|i| matches!(i, Item::Entry(k, _) if *k == key)) {
+        if items
+            .iter()
+            .any(|i| matches!(i, Item::Entry(k, _) if *k == key))
+        {
             // go-ini keeps the last value of a repeated key.
             items.retain(|i| !matches!(i, Item::Entry(k, _) if *k == key));
         }

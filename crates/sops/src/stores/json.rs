@@ -12,7 +12,11 @@ const MAX_DEPTH: usize = 512;
 
 /// Parses a JSON document whose top level is an object.
 pub fn parse(src: &[u8]) -> Result<Branch> {
-    let mut p = Parser { s: src, pos: 0, depth: 0 };
+    let mut p = Parser {
+        s: src,
+        pos: 0,
+        depth: 0,
+    };
     p.ws();
     if p.peek() != Some(b'{') {
         return Err(p.err(
@@ -177,7 +181,8 @@ impl Parser<'_> {
                 return Err(self.err("invalid number"));
             }
         }
-        let text = std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| self.err("invalid number"))?;
+        let text = std::str::from_utf8(&self.s[start..self.pos])
+            .map_err(|_| self.err("invalid number"))?;
         if is_int && let Ok(i) = text.parse::<i64>() {
             return Ok(Value::Int(i));
         }
@@ -247,7 +252,8 @@ impl Parser<'_> {
                 b => out.push(b),
             }
         }
-        Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        Ok(String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 }
 
@@ -340,13 +346,14 @@ fn write_value(out: &mut String, v: &Value, unit: &str, depth: usize) -> Result<
             Error::Unsupported("JSON cannot represent NaN or infinite numbers".into())
         })?),
         Value::Str(s) | Value::Time(s) => write_string(out, s),
-        Value::Bytes(b) => {
-            write_string(out, &base64::engine::general_purpose::STANDARD.encode(b))
-        }
+        Value::Bytes(b) => write_string(out, &base64::engine::general_purpose::STANDARD.encode(b)),
         Value::Comment(_) => {}
         Value::Map(m) => write_map(out, m, unit, depth)?,
         Value::List(l) => {
-            let vals: Vec<&Value> = l.iter().filter(|v| !matches!(v, Value::Comment(_))).collect();
+            let vals: Vec<&Value> = l
+                .iter()
+                .filter(|v| !matches!(v, Value::Comment(_)))
+                .collect();
             if vals.is_empty() {
                 out.push_str("[]");
                 return Ok(());
@@ -372,7 +379,9 @@ mod tests {
 
     #[test]
     fn go_layout_and_escaping() {
-        let b = parse(br#"{"a":"<x&y>","n":5,"f":1.0,"big":12345678901234567890,"arr":[1,{"k":"v"}],"e":{}}"#);
+        let b = parse(
+            br#"{"a":"<x&y>","n":5,"f":1.0,"big":12345678901234567890,"arr":[1,{"k":"v"}],"e":{}}"#,
+        );
         let b = b.unwrap_or_default();
         assert_eq!(b.len(), 6);
         let out = emit(&b, None).unwrap_or_default();

@@ -132,7 +132,9 @@ pub fn load_encrypted(format: Format, bytes: &[u8]) -> Result<(Vec<Branch>, Meta
                         };
                         if bi == 0 {
                             if found.is_some() {
-                                return Err(Error::Metadata("found a duplicate `sops` entry".into()));
+                                return Err(Error::Metadata(
+                                    "found a duplicate `sops` entry".into(),
+                                ));
                             }
                             found = Some(v);
                         }
@@ -144,7 +146,9 @@ pub fn load_encrypted(format: Format, bytes: &[u8]) -> Result<(Vec<Branch>, Meta
             let v = found.ok_or(Error::MetadataNotFound)?;
             if format == Format::Ini {
                 let Value::Map(items) = v else {
-                    return Err(Error::Metadata("the [sops] section is not a section".into()));
+                    return Err(Error::Metadata(
+                        "the [sops] section is not a section".into(),
+                    ));
                 };
                 let flat = items
                     .into_iter()

@@ -277,8 +277,21 @@ fn is_break(c: char) -> bool {
 fn is_old_bool(s: &str) -> bool {
     matches!(
         s,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO"
-            | "off" | "Off" | "OFF"
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
     )
 }
 
@@ -462,7 +475,11 @@ fn choose_style(s: &str, simple_key: bool) -> Style {
         }
         Style::Plain => {
             if !a.block_plain || (s.is_empty() && simple_key) {
-                if a.single { Style::Single } else { Style::Double }
+                if a.single {
+                    Style::Single
+                } else {
+                    Style::Double
+                }
             } else {
                 Style::Plain
             }
@@ -544,7 +561,10 @@ mod tests {
         assert_eq!(choose_style("emoji 😀", false), Style::Double);
         assert_eq!(choose_style("héllo", false), Style::Plain);
         assert_eq!(
-            choose_style("ENC[AES256_GCM,data:oYyi,iv:My+/=,tag:t5==,type:str]", false),
+            choose_style(
+                "ENC[AES256_GCM,data:oYyi,iv:My+/=,tag:t5==,type:str]",
+                false
+            ),
             Style::Plain
         );
         assert_eq!(choose_style("3.11.0", false), Style::Plain);

@@ -177,8 +177,11 @@ impl<'a> Parser<'a> {
             if !has_content {
                 if self.peek().is_none() {
                     if explicit || !self.pending.is_empty() || docs.is_empty() {
-                        let items: Branch =
-                            self.pending.drain(..).map(|(_, t)| Item::Comment(t)).collect();
+                        let items: Branch = self
+                            .pending
+                            .drain(..)
+                            .map(|(_, t)| Item::Comment(t))
+                            .collect();
                         if explicit || !items.is_empty() {
                             docs.push(items);
                         }
@@ -190,7 +193,12 @@ impl<'a> Parser<'a> {
                 self.pos += 3;
                 if marker == b'.' {
                     if explicit || !self.pending.is_empty() {
-                        docs.push(self.pending.drain(..).map(|(_, t)| Item::Comment(t)).collect());
+                        docs.push(
+                            self.pending
+                                .drain(..)
+                                .map(|(_, t)| Item::Comment(t))
+                                .collect(),
+                        );
                     }
                     explicit = false;
                     self.end_of_line()?;
@@ -198,7 +206,12 @@ impl<'a> Parser<'a> {
                 }
                 // `---`: flush a previous explicit empty document.
                 if explicit {
-                    docs.push(self.pending.drain(..).map(|(_, t)| Item::Comment(t)).collect());
+                    docs.push(
+                        self.pending
+                            .drain(..)
+                            .map(|(_, t)| Item::Comment(t))
+                            .collect(),
+                    );
                 }
                 explicit = true;
                 self.skip_spaces();
@@ -231,7 +244,9 @@ impl<'a> Parser<'a> {
             };
             let has_more = self.skip_to_content();
             if has_more {
-                return Err(self.err("unexpected content after the document's top-level mapping (bad indentation?)"));
+                return Err(self.err(
+                    "unexpected content after the document's top-level mapping (bad indentation?)",
+                ));
             }
             branch.extend(self.pending.drain(..).map(|(_, t)| Item::Comment(t)));
             docs.push(branch);
@@ -269,8 +284,7 @@ impl<'a> Parser<'a> {
 
     fn word(&mut self) -> Result<String> {
         let start = self.pos;
-        while !self.is_blank_at(0)
-            && !matches!(self.peek(), Some(b',' | b'[' | b']' | b'{' | b'}'))
+        while !self.is_blank_at(0) && !matches!(self.peek(), Some(b',' | b'[' | b']' | b'{' | b'}'))
         {
             self.pos += 1;
         }
@@ -413,11 +427,17 @@ impl<'a> Parser<'a> {
                         None | Some(b'\n') => break,
                         Some(b'\r') if self.at(1) == Some(b'\n') => break,
                         Some(b':') if self.is_blank_at(1) => break,
-                        Some(b'#') if self.pos > start && matches!(self.s[self.pos - 1], b' ' | b'\t') => break,
+                        Some(b'#')
+                            if self.pos > start && matches!(self.s[self.pos - 1], b' ' | b'\t') =>
+                        {
+                            break;
+                        }
                         _ => self.pos += 1,
                     }
                 }
-                let first = self.src[start..self.pos].trim_end_matches([' ', '\t']).to_owned();
+                let first = self.src[start..self.pos]
+                    .trim_end_matches([' ', '\t'])
+                    .to_owned();
                 if self.peek() == Some(b':') {
                     return Ok((Scalar::Plain(first), true));
                 }
@@ -460,7 +480,8 @@ impl<'a> Parser<'a> {
                     }
                     _ => {
                         let c = self.pos - ls;
-                        let ok = self.peek().is_some() && c >= col.max(1) && self.peek() != Some(b'#');
+                        let ok =
+                            self.peek().is_some() && c >= col.max(1) && self.peek() != Some(b'#');
                         if !ok || self.line_is_key_or_item() {
                             self.pos = save;
                             return Ok(s);
@@ -499,7 +520,8 @@ impl<'a> Parser<'a> {
             let rest = &self.s[self.pos..];
             let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
             let line = &rest[..end];
-            line.windows(2).any(|w| w[0] == b':' && (w[1] == b' ' || w[1] == b'\t'))
+            line.windows(2)
+                .any(|w| w[0] == b':' && (w[1] == b' ' || w[1] == b'\t'))
                 || line.ends_with(b":")
         }
     }
@@ -523,7 +545,9 @@ impl<'a> Parser<'a> {
                     ));
                 }
                 Some(b'-') if self.is_blank_at(1) => {
-                    return Err(self.err("a sequence item where a mapping key was expected (bad indentation?)"));
+                    return Err(self.err(
+                        "a sequence item where a mapping key was expected (bad indentation?)",
+                    ));
                 }
                 _ => {
                     let props = self.props()?;
@@ -658,7 +682,13 @@ impl<'a> Parser<'a> {
                 if let Some(c) = self.end_of_line()? {
                     items.push(Item::Comment(c));
                 }
-                self.finish_props(v, Props { tag: props.tag.filter(|t| t == "!!binary"), anchor: props.anchor })
+                self.finish_props(
+                    v,
+                    Props {
+                        tag: props.tag.filter(|t| t == "!!binary"),
+                        anchor: props.anchor,
+                    },
+                )
             }
         }
     }
@@ -813,7 +843,11 @@ impl<'a> Parser<'a> {
             .iter()
             .map(|l| {
                 let l = l.strip_suffix('\r').unwrap_or(l);
-                if l.len() >= ci { l[ci..].to_owned() } else { String::new() }
+                if l.len() >= ci {
+                    l[ci..].to_owned()
+                } else {
+                    String::new()
+                }
             })
             .collect();
         // Split trailing empty lines from content.
@@ -940,7 +974,8 @@ impl<'a> Parser<'a> {
                             let code = u32::from_str_radix(hex, 16)
                                 .map_err(|_| self.err("invalid hex escape"))?;
                             self.pos += n;
-                            char::from_u32(code).ok_or_else(|| self.err("invalid Unicode escape"))?
+                            char::from_u32(code)
+                                .ok_or_else(|| self.err("invalid Unicode escape"))?
                         }
                         b'\n' | b'\r' => {
                             // Escaped line break: join without a space, skip indentation.
@@ -1032,7 +1067,9 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek() {
                 Some(b' ' | b'\t' | b'\n' | b'\r') => self.pos += 1,
-                Some(b'#') if self.pos == 0 || matches!(self.s[self.pos - 1], b' ' | b'\t' | b'\n') => {
+                Some(b'#')
+                    if self.pos == 0 || matches!(self.s[self.pos - 1], b' ' | b'\t' | b'\n') =>
+                {
                     let _ = self.rest_of_line();
                 }
                 _ => return,
@@ -1064,7 +1101,8 @@ impl<'a> Parser<'a> {
                     let v = self.flow_node()?;
                     self.flow_ws();
                     if self.peek() == Some(b':') {
-                        return Err(self.err("single-pair mappings inside flow sequences are not supported"));
+                        return Err(self
+                            .err("single-pair mappings inside flow sequences are not supported"));
                     }
                     items.push(v);
                     self.flow_ws();
@@ -1091,14 +1129,16 @@ impl<'a> Parser<'a> {
                     let k = self.flow_scalar()?;
                     let key = match k {
                         Scalar::Quoted(s) => s,
-                        Scalar::Plain(s) => match resolve_plain(&s, None).map_err(|m| self.err(m))? {
-                            Value::Str(s) => s,
-                            _ => {
-                                return Err(Error::Unsupported(
-                                    "only string keys are supported (quote the key)".into(),
-                                ));
+                        Scalar::Plain(s) => {
+                            match resolve_plain(&s, None).map_err(|m| self.err(m))? {
+                                Value::Str(s) => s,
+                                _ => {
+                                    return Err(Error::Unsupported(
+                                        "only string keys are supported (quote the key)".into(),
+                                    ));
+                                }
                             }
-                        },
+                        }
                     };
                     self.flow_ws();
                     let v = if self.peek() == Some(b':') {
@@ -1112,7 +1152,10 @@ impl<'a> Parser<'a> {
                     } else {
                         Value::Null
                     };
-                    if items.iter().any(|i| matches!(i, Item::Entry(k, _) if *k == key)) {
+                    if items
+                        .iter()
+                        .any(|i| matches!(i, Item::Entry(k, _) if *k == key))
+                    {
                         return Err(self.err(format!("mapping key {key:?} already defined")));
                     }
                     items.push(Item::Entry(key, v));
@@ -1139,10 +1182,18 @@ impl<'a> Parser<'a> {
             None => return Err(self.err("unterminated flow collection")),
             _ => match self.flow_scalar()? {
                 Scalar::Quoted(s) => Value::Str(s),
-                Scalar::Plain(s) => resolve_plain(&s, props.tag.as_deref()).map_err(|m| self.err(m))?,
+                Scalar::Plain(s) => {
+                    resolve_plain(&s, props.tag.as_deref()).map_err(|m| self.err(m))?
+                }
             },
         };
-        self.finish_props(v, Props { tag: props.tag.filter(|t| t == "!!binary"), anchor: props.anchor })
+        self.finish_props(
+            v,
+            Props {
+                tag: props.tag.filter(|t| t == "!!binary"),
+                anchor: props.anchor,
+            },
+        )
     }
 
     fn flow_scalar(&mut self) -> Result<Scalar> {
@@ -1155,8 +1206,17 @@ impl<'a> Parser<'a> {
                 loop {
                     match self.peek() {
                         None | Some(b',' | b'[' | b']' | b'{' | b'}') => break,
-                        Some(b':') if self.is_blank_at(1) || matches!(self.at(1), Some(b',' | b']' | b'}')) => break,
-                        Some(b'#') if self.pos > start && matches!(self.s[self.pos - 1], b' ' | b'\t') => break,
+                        Some(b':')
+                            if self.is_blank_at(1)
+                                || matches!(self.at(1), Some(b',' | b']' | b'}')) =>
+                        {
+                            break;
+                        }
+                        Some(b'#')
+                            if self.pos > start && matches!(self.s[self.pos - 1], b' ' | b'\t') =>
+                        {
+                            break;
+                        }
                         Some(b'\n' | b'\r') => {
                             // Multi-line plain scalar in flow context folds to a space.
                             let seg = self.src[start..self.pos].to_owned();
@@ -1295,17 +1355,18 @@ fn go_parse_int(s: &str) -> Option<i64> {
     if rest.is_empty() {
         return None;
     }
-    let (digits, radix) = if let Some(h) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
-        (h, 16)
-    } else if let Some(o) = rest.strip_prefix("0o").or_else(|| rest.strip_prefix("0O")) {
-        (o, 8)
-    } else if let Some(b) = rest.strip_prefix("0b").or_else(|| rest.strip_prefix("0B")) {
-        (b, 2)
-    } else if rest.len() > 1 && rest.starts_with('0') {
-        (&rest[1..], 8)
-    } else {
-        (rest, 10)
-    };
+    let (digits, radix) =
+        if let Some(h) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+            (h, 16)
+        } else if let Some(o) = rest.strip_prefix("0o").or_else(|| rest.strip_prefix("0O")) {
+            (o, 8)
+        } else if let Some(b) = rest.strip_prefix("0b").or_else(|| rest.strip_prefix("0B")) {
+            (b, 2)
+        } else if rest.len() > 1 && rest.starts_with('0') {
+            (&rest[1..], 8)
+        } else {
+            (rest, 10)
+        };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
