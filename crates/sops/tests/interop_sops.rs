@@ -4,6 +4,8 @@
 //! `$HOME/.cache/hush/peers.env`: `HUSH_PEER_SOPS`, `HUSH_PEER_AGE_KEYGEN`). A missing peer is a
 //! failure, never a skip. Run with `cargo test -p hush-sops -- --ignored`.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // Tests fail loudly.
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
