@@ -287,7 +287,7 @@ fn tampered_sops_files_are_refused_without_plaintext() {
     let pw = line("password:");
     let mac = line("mac:");
     let lm = line("lastmodified:");
-    let cases: Vec<(String, fn(&Error) -> bool)> = vec![
+    let cases: Vec<(String, Expect)> = vec![
         (
             enc.replacen(&pw, &flip(&pw, "data:"), 1),
             |e| matches!(e, Error::Decrypt { path, .. } if path == "db.password"),
@@ -338,6 +338,9 @@ fn tampered_sops_files_are_refused_without_plaintext() {
         );
     }
 }
+
+/// What a tamper case must be refused with.
+type Expect = fn(&Error) -> bool;
 
 /// Replaces every `ENC[…]` value with a placeholder and cuts the metadata off.
 fn shape(format: Format, enc: &str) -> String {
