@@ -29,25 +29,42 @@ export PATH="$TOOLS/bin:$PATH"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 mkdir -p "$CACHE" "$TOOLS"
 
-declare -a SUMMARY=()
-STOP_ACTIONS=()
+SUMMARY_FILE=$(mktemp)
+STATE=$(mktemp -d)      # services write their exports and stop commands here
+: >"$STATE/env"
+: >"$STATE/stop"
+# Per-run state of scripts/services/*.sh, so concurrent runs never share a server.
+export HUSH_SERVICES_DIR="$STATE/services"
 cleanup() {
-  local i
-  for ((i = ${#STOP_ACTIONS[@]} - 1; i >= 0; i--)); do
-    eval "${STOP_ACTIONS[$i]}" || true
+  # Stop services in reverse order of start.
+  tac "$STATE/stop" | while IFS= read -r action; do
+    bash -c "$action" || true
   done
+  rm -rf "$STATE" "$SUMMARY_FILE"
 }
 trap cleanup EXIT
 
 stage() { # stage NAME FUNCTION
-  local name=$1 fn=$2 start rc=0
+  local name=$1 fn=$2 start rc took
   start=$(date +%s)
   printf '\n=== stage %s\n' "$name"
-  "$fn" || rc=$?
-  local took=$(($(date +%s) - start))
-  SUMMARY+=("$(printf '%-10s %5ss  %s' "$name" "$took" "$([ $rc -eq 0 ] && echo ok || echo FAILED)")")
-  printf '=== stage %s: %s in %ss\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" "$took"
-  if [ $rc -ne 0 ]; then
+  # A subshell outside any `||`, so `set -e` holds inside the stage function.
+  set +e
+  (
+    set -euo pipefail
+    "$fn"
+  )
+  rc=$?
+  set -e
+  # Services started by the stage export their environment for later stages.
+  # shellcheck disable=SC1091
+  source "$STATE/env"
+  took=$(($(date +%s) - start))
+  local verdict=ok
+  [ "$rc" -eq 0 ] || verdict=FAILED
+  printf '%-10s %5ss  %s\n' "$name" "$took" "$verdict" >>"$SUMMARY_FILE"
+  printf '=== stage %s: %s in %ss\n' "$name" "$verdict" "$took"
+  if [ "$rc" -ne 0 ]; then
     print_summary
     exit "$rc"
   fi
@@ -55,7 +72,7 @@ stage() { # stage NAME FUNCTION
 
 print_summary() {
   printf '\n=== durations\n'
-  printf '  %s\n' "${SUMMARY[@]}"
+  sed 's/^/  /' "$SUMMARY_FILE"
 }
 
 stage_dev_env() { bash scripts/dev-env.sh; }
@@ -97,18 +114,19 @@ stage_crds() {
 stage_build() { cargo test --workspace --locked --no-run; }
 
 stage_services() {
-  local out
+  # Each service's start prints `export VAR=…` lines (its state included); they go to the
+  # state env file for later stages, and its stop command is queued for the exit trap.
+  local out svc
   out=$(scripts/kube-testenv.sh start)
+  printf '%s\n' "$out" >>"$STATE/env"
   eval "$out"
-  STOP_ACTIONS+=("KTE_DIR='$KTE_DIR' scripts/kube-testenv.sh stop '$KTE_DIR'")
+  printf '%q stop %q\n' "$ROOT/scripts/kube-testenv.sh" "$KTE_DIR" >>"$STATE/stop"
   echo "kube-apiserver: KUBECONFIG=$KUBECONFIG"
-  local svc
   for svc in scripts/services/*.sh; do
     [ -e "$svc" ] || continue
     out=$(bash "$svc" start)
-    eval "$out"
-    # The start output exports the service's state; stop reads it from the environment.
-    STOP_ACTIONS+=("$(printf '%s; bash %q stop' "$(printf '%s' "$out" | tr '\n' ';')" "$svc")")
+    printf '%s\n' "$out" >>"$STATE/env"
+    printf '%s; bash %q stop\n' "$(printf '%s' "$out" | tr '\n' ';')" "$ROOT/$svc" >>"$STATE/stop"
     echo "$(basename "$svc" .sh): started"
   done
 }
