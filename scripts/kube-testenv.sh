@@ -378,6 +378,7 @@ start() {
     mkdir -p "$dir/kcm"
     "$kcm" --kubeconfig="$dir/kubeconfig" \
       --authentication-kubeconfig="$dir/kubeconfig" --authorization-kubeconfig="$dir/kubeconfig" \
+      --authentication-skip-lookup=true --client-ca-file="$pki/ca.crt" \
       --bind-address=127.0.0.1 --secure-port="$kcm_port" --cert-dir="$dir/kcm" \
       --leader-elect=false --use-service-account-credentials=false \
       --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
