@@ -95,7 +95,7 @@ stage_tools() {
 
 stage_fmt() { cargo fmt --all --check; }
 
-stage_clippy() { cargo clippy --workspace --all-targets --locked -- -D warnings; }
+stage_clippy() { cargo clippy --workspace --all-targets --all-features --locked -- -D warnings; }
 
 stage_deny() {
   # cargo deny reads `cargo metadata` offline; fetch every platform's crates first.
@@ -111,7 +111,7 @@ stage_crds() {
   fi
 }
 
-stage_build() { cargo test --workspace --locked --no-run; }
+stage_build() { cargo test --workspace --all-features --locked --no-run; }
 
 stage_services() {
   # Each service's start prints `export VAR=…` lines (its state included); they go to the
@@ -131,7 +131,7 @@ stage_services() {
   done
 }
 
-stage_tests() { cargo test --workspace --locked -- --include-ignored; }
+stage_tests() { cargo test --workspace --all-features --locked -- --include-ignored; }
 
 stage_fuzz() {
   if [ ! -d fuzz ]; then

@@ -5,6 +5,7 @@
 mod demo;
 mod install_links;
 mod persona;
+mod seal;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Demo(demo::Args),
     /// Create the persona symlinks (kubeseal, sops, …) to this binary in DIR.
     InstallLinks(install_links::Args),
+    /// Seal Secrets for the Sealed Secrets controller (kubeseal-compatible; persona `kubeseal`).
+    Seal(Box<seal::Args>),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::InstallLinks(a) => install_links::run(a),
+        Command::Seal(a) => seal::run(*a),
     };
     match result {
         Ok(code) => code,

@@ -9,10 +9,13 @@ use std::process::ExitCode;
 
 /// An upstream tool hush can stand in for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Persona {}
+pub(crate) enum Persona {
+    /// bitnami-labs/sealed-secrets `kubeseal` (`hush seal`).
+    Kubeseal,
+}
 
 /// Every persona with the file name it answers to. Later features add their line here.
-pub(crate) const PERSONAS: &[(&str, Persona)] = &[];
+pub(crate) const PERSONAS: &[(&str, Persona)] = &[("kubeseal", Persona::Kubeseal)];
 
 impl Persona {
     /// The persona named by `argv[0]`'s file name, if any.
@@ -22,7 +25,9 @@ impl Persona {
     }
 
     /// Runs the persona with the full argument vector (argv[0] included).
-    pub(crate) fn run(self, _args: Vec<OsString>) -> ExitCode {
-        match self {}
+    pub(crate) fn run(self, args: Vec<OsString>) -> ExitCode {
+        match self {
+            Persona::Kubeseal => crate::seal::run_persona(args),
+        }
     }
 }

@@ -68,6 +68,13 @@ pub enum Error {
     /// The deprecated `spec.data` was found and is not accepted (Go's wording).
     #[error("using deprecated 'data' field, use 'encryptedData' or flip the feature flag")]
     DeprecatedData,
+    /// The sealing certificate has expired (kubeseal's wording, Go date layout
+    /// `January 2, 2006`).
+    #[error("failed to encrypt using an expired certificate on {on}")]
+    CertificateExpired {
+        /// The certificate's NotAfter date.
+        on: String,
+    },
     /// Unsealing failed for one or more items.
     #[error(transparent)]
     Unseal(#[from] UnsealError),

@@ -2,7 +2,8 @@
 //! sealing controller. Pure: no Kubernetes I/O, no clock, no files.
 //!
 //! - [`types`]: `SealedSecret` (`bitnami.com/v1alpha1`) and `v1.Secret` with Go's JSON field order
-//!   and `omitempty` rules, so output is byte-equal to kubeseal's apart from ciphertext.
+//!   and `omitempty`/`omitzero` rules, so output is byte-equal to kubeseal v0.36.6 apart from
+//!   ciphertext.
 //! - [`scope`]: the three scopes, their annotations and OAEP labels.
 //! - [`seal`]: sealing of whole Secrets (as `NewSealedSecret`) and raw values, kubeseal's input
 //!   preparation (namespace rules, stripped fields), `--merge-into`.
@@ -16,6 +17,7 @@
 pub mod b64;
 pub mod codec;
 mod error;
+pub mod keys;
 pub mod scope;
 pub mod seal;
 pub mod types;

@@ -164,3 +164,83 @@ pub fn merge_into(target: &mut SealedSecret, update: SealedSecret) {
     into.metadata.labels.extend(from.metadata.labels);
     into.data.extend(from.data);
 }
+
+/// Days before expiry from which sealing warns.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Checks a sealing certificate's NotAfter against `now` (Unix seconds) as kubeseal's `ParseKey`
+/// does (NotBefore is not checked). Returns the days left when fewer than
+/// [`EXPIRY_WARNING_DAYS`] remain, so the caller can warn.
+pub fn check_certificate_validity(not_after: i64, now: i64) -> Result<Option<i64>> {
+    if now > not_after {
+        return Err(Error::CertificateExpired {
+            on: go_long_date(not_after),
+        });
+    }
+    let days_left = (not_after - now) / 86_400;
+    Ok((days_left < EXPIRY_WARNING_DAYS).then_some(days_left))
+}
+
+/// Formats Unix seconds (UTC) as Go's `"January 2, 2006"`.
+pub fn go_long_date(unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    // Howard Hinnant's civil_from_days.
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let name = usize::try_from(month - 1)
+        .ok()
+        .and_then(|m| MONTHS.get(m))
+        .copied()
+        .unwrap_or("January");
+    format!("{name} {day}, {year}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_date_layout() {
+        assert_eq!(go_long_date(0), "January 1, 1970");
+        // 2027-06-18T04:32:45Z: the NotAfter of kubeseal's own test certificate.
+        assert_eq!(go_long_date(1_813_293_165), "June 18, 2027");
+        assert_eq!(go_long_date(951_782_400), "February 29, 2000");
+    }
+
+    #[test]
+    fn expiry_rules() {
+        let day = 86_400;
+        assert!(matches!(
+            check_certificate_validity(100 * day, 101 * day),
+            Err(Error::CertificateExpired { .. })
+        ));
+        assert_eq!(
+            check_certificate_validity(100 * day, 90 * day).ok(),
+            Some(Some(10))
+        );
+        assert_eq!(
+            check_certificate_validity(100 * day, 10 * day).ok(),
+            Some(None)
+        );
+    }
+}

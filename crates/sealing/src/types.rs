@@ -1,6 +1,6 @@
 //! `SealedSecret` (`bitnami.com/v1alpha1`) and `v1.Secret`, laid out as the Go structs so that
 //! serialization gives kubeseal's bytes: Go field order (kind before apiVersion), `omitempty`
-//! rules, `creationTimestamp: null`, sorted map keys. Unknown fields are dropped, as Go's
+//! and `omitzero` rules, sorted map keys. Unknown fields are dropped, as Go's
 //! decoder does. `Debug` never shows secret values or annotations (a last-applied annotation can
 //! hold a whole Secret).
 
@@ -18,8 +18,9 @@ pub const SEALED_SECRET_API_VERSION: &str = "bitnami.com/v1alpha1";
 /// Kind of SealedSecret.
 pub const SEALED_SECRET_KIND: &str = "SealedSecret";
 
-/// `metav1.ObjectMeta`, in Go field order. Strings are `omitempty`; `creationTimestamp` is
-/// always written (`null` when unset), as a zero `metav1.Time` marshals.
+/// `metav1.ObjectMeta`, in Go field order. Strings are `omitempty`. `creationTimestamp` is
+/// omitted when unset: apimachinery v0.35 (kubeseal v0.36.6) marks it `omitzero`; older kubeseal
+/// releases printed `creationTimestamp: null`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
@@ -72,8 +73,8 @@ pub struct ObjectMeta {
         skip_serializing_if = "is_zero"
     )]
     pub generation: i64,
-    /// `metadata.creationTimestamp` (RFC 3339), `null` when unset.
-    #[serde(default)]
+    /// `metadata.creationTimestamp` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<String>,
     /// `metadata.deletionTimestamp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,7 +387,11 @@ mod b64_map {
         map: &BTreeMap<String, SecretBytes>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        s.collect_map(map.iter().map(|(k, v)| (k, crate::b64::encode(v.expose()))))
+        // Go decrypts an empty value to a nil slice, which marshals as `null`.
+        s.collect_map(
+            map.iter()
+                .map(|(k, v)| (k, (!v.is_empty()).then(|| crate::b64::encode(v.expose())))),
+        )
     }
 }
 

@@ -343,15 +343,13 @@ fn json_shape_matches_kubeseal() {
   "apiVersion": "bitnami.com/v1alpha1",
   "metadata": {
     "name": "mysecret",
-    "namespace": "default",
-    "creationTimestamp": null
+    "namespace": "default"
   },
   "spec": {
     "template": {
       "metadata": {
         "name": "mysecret",
-        "namespace": "default",
-        "creationTimestamp": null
+        "namespace": "default"
       }
     },
     "encryptedData": {
@@ -366,7 +364,6 @@ fn json_shape_matches_kubeseal() {
 apiVersion: bitnami.com/v1alpha1
 kind: SealedSecret
 metadata:
-  creationTimestamp: null
   name: mysecret
   namespace: default
 spec:
@@ -374,7 +371,6 @@ spec:
     foo: AgB
   template:
     metadata:
-      creationTimestamp: null
       name: mysecret
       namespace: default
     type: Opaque
