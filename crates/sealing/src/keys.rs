@@ -11,10 +11,10 @@ use crate::{Error, Result, Secret};
 
 /// Parses every private key in `bytes`. Errors never quote the input.
 pub fn parse_private_keys(bytes: &[u8]) -> Result<Vec<RsaPrivateKey>> {
-    if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-        if let Ok(key) = RsaPrivateKey::from_pem(bytes) {
-            return Ok(vec![key]);
-        }
+    if bytes.windows(11).any(|w| w == b"-----BEGIN ")
+        && let Ok(key) = RsaPrivateKey::from_pem(bytes)
+    {
+        return Ok(vec![key]);
     }
     let mut secrets = Vec::new();
     for doc in documents(bytes, "private key file")? {

@@ -258,10 +258,11 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     };
 
     // --re-encrypt -f X without -w rewrites X (kubeseal #405).
-    if args.re_encrypt && args.output.is_none() {
-        if let Some(p) = &args.input {
-            args.output = Some(p.to_string_lossy().into_owned());
-        }
+    if args.re_encrypt
+        && args.output.is_none()
+        && let Some(p) = &args.input
+    {
+        args.output = Some(p.to_string_lossy().into_owned());
     }
     // Multi-cluster output pattern: handled by `multi`.
     if args
@@ -273,10 +274,10 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         return multi::run(&args, format, read_input()?).map(|()| ExitCode::SUCCESS);
     }
     let output_path = args.output.as_ref().map(PathBuf::from);
-    if let Some(p) = &output_path {
-        if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            format = Format::Yaml;
-        }
+    if let Some(p) = &output_path
+        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    {
+        format = Format::Yaml;
     }
     let mut out = Output {
         path: output_path,
