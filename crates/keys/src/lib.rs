@@ -14,6 +14,8 @@ pub use hush_crypto::SecretBytes;
 
 #[cfg(feature = "age")]
 pub mod age;
+#[cfg(feature = "kms")]
+pub mod kms;
 pub mod registry;
 #[cfg(feature = "rsa")]
 pub mod rsa;

@@ -1,0 +1,499 @@
+//! AWS KMS keys as sops uses them (`getsops/sops:kms/keysource.go`).
+//!
+//! - Wrap: `Encrypt(KeyId = arn, Plaintext = data key, EncryptionContext = context)`;
+//!   [`WrappedKey::body`] is `base64(CiphertextBlob)` (standard alphabet, padded), exactly the
+//!   sops metadata `enc`; [`WrappedKey::key_id`] is the ARN.
+//! - Unwrap: `Decrypt(CiphertextBlob, EncryptionContext = context)`.
+//! - `role`: credentials come from STS `AssumeRole` (session `sops@<hostname>`) with the base
+//!   credentials; `aws_profile` names the shared-config profile of the base credentials
+//!   (see [`credentials`] for the chain).
+//! - Region: from the ARN. Endpoint: `AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL_STS`, else
+//!   `AWS_ENDPOINT_URL`, else `https://<service>.<region>.amazonaws.com`.
+//!
+//! A small client (SigV4 over reqwest) instead of the AWS SDK: see `docs/decisions.md`.
+//! sops binds nothing else to the wrapping, so the `aad` argument of [`KeyService`] is ignored.
+
+pub mod credentials;
+mod sigv4;
+mod sts;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::{KeyError, KeyService, SecretBytes, WrappedKey};
+use credentials::Credentials;
+
+/// Type id of AWS KMS keys; the sops metadata key.
+pub const TYPE_ID: &str = "kms";
+
+/// Largest response body read from AWS.
+const RESPONSE_LIMIT: usize = 1 << 20;
+
+fn config_error(message: impl Into<String>) -> KeyError {
+    KeyError::Config {
+        type_id: TYPE_ID.into(),
+        message: message.into(),
+    }
+}
+
+/// One AWS KMS key as a sops master key.
+#[derive(Clone)]
+pub struct KmsKey {
+    arn: String,
+    region: String,
+    role: Option<String>,
+    context: BTreeMap<String, String>,
+    aws_profile: Option<String>,
+    credentials: Option<Credentials>,
+    endpoint: Option<String>,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for KmsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmsKey")
+            .field("arn", &self.arn)
+            .field("role", &self.role)
+            .field("context", &self.context)
+            .field("aws_profile", &self.aws_profile)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KmsKey {
+    /// From the sops metadata fields `arn`, `role`, `context` and `aws_profile` (empty strings
+    /// mean "not set", as sops writes them).
+    pub fn from_metadata(
+        arn: &str,
+        role: Option<&str>,
+        context: BTreeMap<String, String>,
+        aws_profile: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        let arn = arn.trim();
+        let region = region_of(arn)?;
+        Ok(Self {
+            arn: arn.to_owned(),
+            region,
+            role: role
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
+            context,
+            aws_profile: aws_profile
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+            credentials: None,
+            endpoint: None,
+            client: reqwest::Client::new(),
+        })
+    }
+
+    /// From `--kms arn[+role],arn…` (also `SOPS_KMS_ARN`, `.sops.yaml` `kms`), with the
+    /// `--encryption-context` map and `--aws-profile` applied to every key.
+    pub fn parse_list(
+        list: &str,
+        context: &BTreeMap<String, String>,
+        aws_profile: Option<&str>,
+    ) -> Result<Vec<Self>, KeyError> {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        list.split(',')
+            .map(|item| {
+                let item = item.trim();
+                let (arn, role) = match item.split_once('+') {
+                    Some((arn, role)) => (arn, Some(role)),
+                    None => (item, None),
+                };
+                Self::from_metadata(arn, role, context.clone(), aws_profile)
+            })
+            .collect()
+    }
+
+    /// Parses `--encryption-context key:value,key2:value2` as sops does.
+    pub fn parse_context(text: &str) -> Result<BTreeMap<String, String>, KeyError> {
+        let mut out = BTreeMap::new();
+        if text.is_empty() {
+            return Ok(out);
+        }
+        for pair in text.split(',') {
+            let parts: Vec<&str> = pair.split(':').collect();
+            if parts.len() != 2 {
+                return Err(config_error(format!(
+                    "invalid encryption context pair {pair:?}: expected key:value"
+                )));
+            }
+            out.insert(parts[0].to_owned(), parts[1].to_owned());
+        }
+        Ok(out)
+    }
+
+    /// Uses these credentials as the base instead of resolving the chain per call.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Sends KMS and STS requests to `url` instead of the endpoint from the environment or
+    /// the region (one URL serves both in moto and LocalStack).
+    #[must_use]
+    pub fn with_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    fn endpoint(&self, service: &str) -> Result<String, KeyError> {
+        match &self.endpoint {
+            Some(url) => Ok(url.clone()),
+            None => endpoint(service, &self.region).map_err(|e| self.service_error(e)),
+        }
+    }
+
+    /// Uses `client` for requests.
+    #[must_use]
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The `arn` metadata field.
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// The `role` metadata field.
+    pub fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+
+    /// The `context` metadata field.
+    pub fn context(&self) -> &BTreeMap<String, String> {
+        &self.context
+    }
+
+    /// The `aws_profile` metadata field.
+    pub fn aws_profile(&self) -> Option<&str> {
+        self.aws_profile.as_deref()
+    }
+
+    fn service_error(&self, message: impl Into<String>) -> KeyError {
+        KeyError::Service {
+            type_id: TYPE_ID.into(),
+            key_id: self.arn.clone(),
+            message: message.into(),
+        }
+    }
+
+    async fn credentials(&self) -> Result<Credentials, KeyError> {
+        let base = match &self.credentials {
+            Some(c) => c.clone(),
+            None => credentials::resolve(self.aws_profile.as_deref(), &self.client, &self.region)
+                .await
+                .map_err(|e| self.service_error(e))?,
+        };
+        match &self.role {
+            Some(role) => {
+                let url = self.endpoint("sts")?;
+                sts::assume_role(
+                    &self.client,
+                    &url,
+                    &self.region,
+                    &base,
+                    role,
+                    &session_name(),
+                )
+                .await
+                .map_err(|e| self.service_error(e))
+            }
+            None => Ok(base),
+        }
+    }
+
+    /// Calls `TrentService.<action>` with `request`; returns the JSON answer.
+    async fn call(&self, action: &str, request: Value) -> Result<Value, KeyError> {
+        let credentials = self.credentials().await?;
+        let url = self.endpoint("kms")?;
+        let body = Zeroizing::new(
+            serde_json::to_vec(&request)
+                .map_err(|e| self.service_error(format!("encoding request: {e}")))?,
+        );
+        let target = format!("TrentService.{action}");
+        let (status, text) = send_signed(
+            &self.client,
+            &url,
+            &credentials,
+            &self.region,
+            "kms",
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", &target),
+            ],
+            body.to_vec(),
+        )
+        .await
+        .map_err(|e| self.service_error(e))?;
+        let answer: Value = serde_json::from_str(&text).map_err(|_| {
+            self.service_error(format!("{action}: HTTP {status}, response is not JSON"))
+        })?;
+        if !(200..300).contains(&status) {
+            // AWS error answers name the error and describe the request, never key material.
+            let kind = answer["__type"].as_str().unwrap_or_default();
+            let kind = kind.rsplit('#').next().unwrap_or(kind);
+            let message = answer["message"]
+                .as_str()
+                .or(answer["Message"].as_str())
+                .unwrap_or_default();
+            return Err(self.service_error(format!("{action}: HTTP {status}: {kind} {message}")));
+        }
+        Ok(answer)
+    }
+}
+
+#[async_trait]
+impl KeyService for KmsKey {
+    fn type_id(&self) -> &str {
+        TYPE_ID
+    }
+
+    fn key_id(&self) -> String {
+        self.arn.clone()
+    }
+
+    async fn wrap(&self, key: &SecretBytes, _aad: &[u8]) -> Result<WrappedKey, KeyError> {
+        let plaintext = Zeroizing::new(B64.encode(key.expose()));
+        let mut request = json!({ "KeyId": self.arn, "Plaintext": plaintext.as_str() });
+        if !self.context.is_empty() {
+            request["EncryptionContext"] = json!(self.context);
+        }
+        let answer = self.call("Encrypt", request).await?;
+        let blob = answer["CiphertextBlob"]
+            .as_str()
+            .and_then(|b| B64.decode(b).ok())
+            .ok_or_else(|| self.service_error("Encrypt: response has no CiphertextBlob"))?;
+        Ok(WrappedKey::new(
+            TYPE_ID,
+            self.arn.clone(),
+            B64.encode(blob).into_bytes(),
+        ))
+    }
+
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _aad: &[u8],
+    ) -> Result<Option<SecretBytes>, KeyError> {
+        if wrapped.type_id != TYPE_ID
+            || (!wrapped.key_id.is_empty() && wrapped.key_id.trim() != self.arn)
+        {
+            return Ok(None);
+        }
+        let blob = std::str::from_utf8(&wrapped.body)
+            .ok()
+            .and_then(|b| B64.decode(b.trim()).ok())
+            .ok_or_else(|| self.service_error("wrapped key is not base64"))?;
+        let mut request = json!({ "CiphertextBlob": B64.encode(blob) });
+        if !self.context.is_empty() {
+            request["EncryptionContext"] = json!(self.context);
+        }
+        let answer = self.call("Decrypt", request).await?;
+        let plaintext = answer["Plaintext"]
+            .as_str()
+            .and_then(|p| B64.decode(p).ok())
+            .ok_or_else(|| self.service_error("Decrypt: response has no Plaintext"))?;
+        Ok(Some(SecretBytes::new(plaintext)))
+    }
+}
+
+/// The region of a KMS ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`).
+fn region_of(arn: &str) -> Result<String, KeyError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "kms", region, _account, resource]
+            if !partition.is_empty()
+                && !region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !resource.is_empty() =>
+        {
+            Ok((*region).to_owned())
+        }
+        _ => Err(config_error(format!(
+            "{arn:?} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"
+        ))),
+    }
+}
+
+/// The endpoint of `service` ("kms", "sts") in `region`, honouring `AWS_ENDPOINT_URL_<SERVICE>`
+/// and `AWS_ENDPOINT_URL`.
+pub(crate) fn endpoint(service: &str, region: &str) -> Result<String, String> {
+    let specific = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    let from_env = std::env::var(&specific)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
+    let url = match from_env {
+        Some(url) => url,
+        None => {
+            let suffix = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("https://{service}.{region}.{suffix}")
+        }
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!(
+            "endpoint {url:?} must start with http:// or https://"
+        ));
+    }
+    Ok(url)
+}
+
+/// POSTs `body` to `url`, signed with SigV4; returns the status and the body text.
+pub(crate) async fn send_signed(
+    client: &reqwest::Client,
+    url: &str,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(u16, Zeroizing<String>), String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let signed = sigv4::sign(
+        &sigv4::Request {
+            method: "POST",
+            host,
+            path,
+            headers,
+            body: &body,
+        },
+        credentials,
+        region,
+        service,
+        &sigv4::amz_date(now),
+    );
+    let mut request = client.post(url).body(body);
+    for (k, v) in headers.iter().copied() {
+        request = request.header(k, v);
+    }
+    for (k, v) in signed {
+        request = request.header(k, v);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("{service} request failed: {}", e.without_url()))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{service} response: {}", e.without_url()))?;
+    if bytes.len() > RESPONSE_LIMIT {
+        return Err(format!("{service} response too large"));
+    }
+    let text = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
+    Ok((status, text))
+}
+
+/// `sops@<hostname>`, restricted to the characters STS accepts.
+fn session_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c))
+        .collect();
+    let mut name = format!("sops@{host}");
+    name.truncate(64);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:kms:us-east-1:927034868273:key/e9fc75db-05e9-44c1-9c35-633922bac347";
+
+    #[test]
+    fn parses_cli_lists_and_context_like_sops() {
+        let ctx = KmsKey::parse_context("Environment:production,Role:web").unwrap();
+        assert_eq!(ctx["Environment"], "production");
+        let keys = KmsKey::parse_list(
+            &format!(" {ARN}+arn:aws:iam::927034868273:role/sops , {ARN}"),
+            &ctx,
+            Some("dev"),
+        )
+        .unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].arn(), ARN);
+        assert_eq!(keys[0].role(), Some("arn:aws:iam::927034868273:role/sops"));
+        assert_eq!(keys[1].role(), None);
+        assert_eq!(keys[1].aws_profile(), Some("dev"));
+        assert_eq!(keys[0].region, "us-east-1");
+        assert!(KmsKey::parse_context("a:b:c").is_err());
+        assert!(KmsKey::parse_context("novalue").is_err());
+        for bad in [
+            "",
+            "key/1",
+            "arn:aws:s3:us-east-1:1:key/x",
+            "arn:aws:kms::1:key/x",
+            "arn:aws:kms:US:1:key/x",
+        ] {
+            assert!(
+                KmsKey::from_metadata(bad, None, BTreeMap::new(), None).is_err(),
+                "{bad}"
+            );
+        }
+        // Empty strings in metadata mean "not set".
+        let k = KmsKey::from_metadata(ARN, Some(""), BTreeMap::new(), Some("")).unwrap();
+        assert_eq!((k.role(), k.aws_profile()), (None, None));
+    }
+
+    #[test]
+    fn session_names_are_valid() {
+        let name = session_name();
+        assert!(name.starts_with("sops@") && name.len() <= 64, "{name}");
+    }
+
+    #[tokio::test]
+    async fn foreign_entries_are_not_ours_and_garbage_is_refused() {
+        let key = KmsKey::from_metadata(ARN, None, BTreeMap::new(), None)
+            .unwrap()
+            .with_credentials(Credentials::new("AKIA", "secret", None));
+        let other = WrappedKey::new(
+            TYPE_ID,
+            "arn:aws:kms:us-east-1:1:key/other",
+            b"AAAA".to_vec(),
+        );
+        assert!(key.unwrap(&other, b"").await.unwrap().is_none());
+        let garbage = WrappedKey::new(TYPE_ID, ARN, b"%%%".to_vec());
+        let err = key.unwrap(&garbage, b"").await.unwrap_err().to_string();
+        assert!(err.contains("not base64"), "{err}");
+    }
+}

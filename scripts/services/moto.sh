@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# scripts/services/moto.sh — a throwaway moto server (AWS mock: KMS, STS, Secrets Manager, SSM, …).
+#
+#   eval "$(scripts/services/moto.sh start)"   start; prints only `export VAR=…` lines on stdout
+#   scripts/services/moto.sh stop              stop exactly the process this script started
+#   scripts/services/moto.sh env               print the exports of the running server again
+#
+# Exports: HUSH_MOTO_URL (http://127.0.0.1:<random free port>). moto accepts any credentials and
+# region; clients point at it with AWS_ENDPOINT_URL=$HUSH_MOTO_URL and dummy AWS_ACCESS_KEY_ID /
+# AWS_SECRET_ACCESS_KEY. The binary is $HUSH_PEER_MOTO_SERVER (peers.env) or `moto_server`.
+# State (pid, port, log): ${HUSH_SERVICES_DIR:-$HOME/.cache/hush/services}/moto.
+set -euo pipefail
+
+NAME=moto
+STATE="${HUSH_SERVICES_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hush/services}/$NAME"
+PEERS_ENV="${HUSH_PEERS_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hush/peers.env}"
+
+log() { printf 'moto.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+peer() { # peer VAR default: from the environment, then peers.env, then PATH
+  local v="${!1:-}"
+  if [ -z "$v" ] && [ -f "$PEERS_ENV" ]; then
+    v=$(sed -n "s/^\(export \)\{0,1\}$1=//p" "$PEERS_ENV" | tail -n 1 | tr -d "\"'")
+  fi
+  [ -n "$v" ] || v=$(command -v "$2" || true)
+  [ -n "$v" ] || die "$1 is not set and '$2' is not on PATH (run scripts/dev-env.sh)"
+  printf '%s' "$v"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+running() { [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; }
+
+print_env() {
+  printf 'export HUSH_MOTO_URL=%s\n' "http://127.0.0.1:$(cat "$STATE/port")"
+}
+
+start() {
+  if running; then
+    log "already running (pid $(cat "$STATE/pid"))"
+    print_env
+    return
+  fi
+  local moto port url
+  moto=$(peer HUSH_PEER_MOTO_SERVER moto_server)
+  mkdir -p "$STATE"
+  chmod 700 "$STATE"
+  port=$(free_port)
+  printf '%s' "$port" >"$STATE/port"
+  url="http://127.0.0.1:$port"
+  # setsid: its own process group, so `stop` ends the server and nothing else.
+  setsid "$moto" -H 127.0.0.1 -p "$port" >"$STATE/log" 2>&1 </dev/null &
+  printf '%s' "$!" >"$STATE/pid"
+  for _ in $(seq 1 300); do
+    running || { tail -n 20 "$STATE/log" >&2; die "server exited during startup"; }
+    if curl -fsS "$url/moto-api/" >/dev/null 2>&1; then
+      log "started on $url (pid $(cat "$STATE/pid"))"
+      print_env
+      return
+    fi
+    sleep 0.1
+  done
+  die "server not ready after 30 s (log: $STATE/log)"
+}
+
+stop() {
+  if running; then
+    local pid
+    pid=$(cat "$STATE/pid")
+    kill -- "-$pid" 2>/dev/null || kill "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    log "stopped (pid $pid)"
+  else
+    log "not running"
+  fi
+  rm -f "$STATE/pid" "$STATE/port"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  env) running || die "not running"; print_env ;;
+  *) die "usage: $0 start|stop|env" ;;
+esac
