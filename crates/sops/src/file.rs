@@ -70,7 +70,7 @@ pub async fn encrypt(
     stores::emit_encrypted(output_format, &branches, &meta, indent)
 }
 
-/// Encrypts `branches` in place, sets `lastmodified` to now and the MAC.
+/// Encrypts `branches` in place, sets `lastmodified` to now, the MAC and the writer version.
 pub fn seal_branches(
     branches: &mut [Branch],
     meta: &mut Metadata,
@@ -84,6 +84,7 @@ pub fn seal_branches(
     };
     let mac = crypt::encrypt_tree(branches, key, &config, rng, stash)?;
     meta.last_modified = Timestamp::now_utc();
+    meta.version = crate::metadata::WRITE_VERSION.to_owned();
     meta.mac = crypt::encrypt_mac(key, &mac, &meta.last_modified.rfc3339(), rng)?;
     Ok(())
 }

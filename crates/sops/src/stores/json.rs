@@ -34,6 +34,21 @@ pub fn parse(src: &[u8]) -> Result<Branch> {
     }
 }
 
+/// Parses any JSON value (used by `sops set`).
+pub fn parse_value(src: &[u8]) -> Result<Value> {
+    let mut p = Parser {
+        s: src,
+        pos: 0,
+        depth: 0,
+    };
+    let v = p.value()?;
+    p.ws();
+    if p.pos != src.len() {
+        return Err(p.err("unexpected data after the value"));
+    }
+    Ok(v)
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
