@@ -6,6 +6,7 @@ mod demo;
 mod install_links;
 mod persona;
 mod seal;
+mod sops;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     Demo(demo::Args),
     /// Create the persona symlinks (kubeseal, sops, …) to this binary in DIR.
     InstallLinks(install_links::Args),
+    /// Encrypt, decrypt and edit SOPS files (sops-compatible; persona `sops`).
+    Sops(Box<sops::Args>),
     /// Seal Secrets for the Sealed Secrets controller (kubeseal-compatible; persona `kubeseal`).
     Seal(Box<seal::Args>),
 }
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::InstallLinks(a) => install_links::run(a),
+        Command::Sops(a) => Ok(sops::run_command(*a)),
         Command::Seal(a) => seal::run(*a),
     };
     match result {

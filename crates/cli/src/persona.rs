@@ -10,12 +10,15 @@ use std::process::ExitCode;
 /// An upstream tool hush can stand in for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Persona {
+    /// getsops/sops `sops` (`hush sops`).
+    Sops,
     /// bitnami-labs/sealed-secrets `kubeseal` (`hush seal`).
     Kubeseal,
 }
 
 /// Every persona with the file name it answers to. Later features add their line here.
-pub(crate) const PERSONAS: &[(&str, Persona)] = &[("kubeseal", Persona::Kubeseal)];
+pub(crate) const PERSONAS: &[(&str, Persona)] =
+    &[("sops", Persona::Sops), ("kubeseal", Persona::Kubeseal)];
 
 impl Persona {
     /// The persona named by `argv[0]`'s file name, if any.
@@ -27,6 +30,7 @@ impl Persona {
     /// Runs the persona with the full argument vector (argv[0] included).
     pub(crate) fn run(self, args: Vec<OsString>) -> ExitCode {
         match self {
+            Persona::Sops => crate::sops::run_persona(args),
             Persona::Kubeseal => crate::seal::run_persona(args),
         }
     }

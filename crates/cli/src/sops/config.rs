@@ -1,0 +1,372 @@
+//! `.sops.yaml`: lookup (from the working directory upwards, `--config`, `SOPS_CONFIG`),
+//! `creation_rules` (first match on the path relative to the config file's directory) and
+//! `stores` indentation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use hush_sops::tree::{Item, Value};
+use regex::Regex;
+
+/// A key named by a rule or flag: its type and identifying fields.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeyRef {
+    pub(crate) type_id: String,
+    pub(crate) fields: Vec<(String, Value)>,
+}
+
+/// The parts of a creation rule hush uses.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CreationRule {
+    pub(crate) groups: Vec<Vec<KeyRef>>,
+    pub(crate) shamir_threshold: usize,
+    /// (field, text) of the one selection rule.
+    pub(crate) crypt_rule: Option<(String, String)>,
+    pub(crate) mac_only_encrypted: bool,
+}
+
+/// A loaded configuration file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Config {
+    pub(crate) path: Option<PathBuf>,
+    rules: Vec<Value>,
+    pub(crate) yaml_indent: Option<usize>,
+    pub(crate) json_indent: Option<usize>,
+    pub(crate) json_binary_indent: Option<usize>,
+}
+
+/// Finds the configuration: `--config`, else `SOPS_CONFIG`, else `.sops.yaml` in the working
+/// directory or a parent (100 levels at most).
+pub(crate) fn find(explicit: Option<&Path>) -> Result<Config> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => match std::env::var_os("SOPS_CONFIG") {
+            Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+            _ => lookup(&std::env::current_dir().context("reading the working directory")?),
+        },
+    };
+    match path {
+        Some(p) => load(&p),
+        None => Ok(Config::default()),
+    }
+}
+
+fn lookup(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    for _ in 0..100 {
+        let d = dir?;
+        let candidate = d.join(".sops.yaml");
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if d.join(".sops.yml").is_file() {
+            eprintln!(
+                "[hush sops] warning: ignoring {} (sops only reads .sops.yaml)",
+                d.join(".sops.yml").display()
+            );
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the sops configuration {}", path.display()))?;
+    let docs = hush_sops::stores::yaml_parse::parse(&text)
+        .with_context(|| format!("parsing the sops configuration {}", path.display()))?;
+    let mut cfg = Config {
+        path: Some(path.to_path_buf()),
+        ..Config::default()
+    };
+    let Some(doc) = docs.first() else {
+        return Ok(cfg);
+    };
+    if let Some(Value::List(rules)) = get(doc, "creation_rules") {
+        cfg.rules = rules.clone();
+    }
+    if let Some(Value::Map(stores)) = get(doc, "stores") {
+        let indent = |name: &str| match get(stores, name) {
+            Some(Value::Map(m)) => match get(m, "indent") {
+                Some(Value::Int(i)) if *i >= 0 => Some(*i as usize),
+                _ => None,
+            },
+            _ => None,
+        };
+        cfg.yaml_indent = indent("yaml");
+        cfg.json_indent = indent("json");
+        cfg.json_binary_indent = indent("json_binary");
+    }
+    Ok(cfg)
+}
+
+pub(crate) fn get<'a>(items: &'a [Item], key: &str) -> Option<&'a Value> {
+    items.iter().find_map(|i| match i {
+        Item::Entry(k, v) if k == key => Some(v),
+        _ => None,
+    })
+}
+
+fn string(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::Str(s)) => Some(s.clone()),
+        Some(v @ (Value::Int(_) | Value::Bool(_) | Value::Float(_))) => v.to_flat_string(),
+        _ => None,
+    }
+}
+
+/// A comma-separated string or (sops ≥ 3.11) a list of strings.
+fn list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Str(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::List(l)) => l
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(s) => Some(s.trim().to_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Config {
+    /// The first creation rule matching `file` (its path relative to the config's directory).
+    pub(crate) fn rule_for(&self, file: &Path) -> Result<Option<CreationRule>> {
+        let Some(cfg_path) = &self.path else {
+            return Ok(None);
+        };
+        let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let base = cfg_path
+            .parent()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+            .unwrap_or_default();
+        let rel = abs
+            .strip_prefix(&base)
+            .unwrap_or(&abs)
+            .to_string_lossy()
+            .into_owned();
+        for rule in &self.rules {
+            let Value::Map(r) = rule else { continue };
+            if let Some(re) = string(get(r, "path_regex")) {
+                let re = Regex::new(&re).with_context(|| {
+                    format!("{}: invalid path_regex {re:?}", cfg_path.display())
+                })?;
+                if !re.is_match(&rel) {
+                    continue;
+                }
+            }
+            return parse_rule(r, cfg_path).map(Some);
+        }
+        Ok(None)
+    }
+}
+
+fn parse_rule(r: &[Item], cfg_path: &Path) -> Result<CreationRule> {
+    let mut out = CreationRule::default();
+    let profile = string(get(r, "aws_profile")).unwrap_or_default();
+    if let Some(Value::List(groups)) = get(r, "key_groups") {
+        for g in groups {
+            let Value::Map(gm) = g else { continue };
+            out.groups.push(group_keys(gm, &profile)?);
+        }
+    } else {
+        let mut g = Vec::new();
+        flat_keys(r, &profile, &mut g);
+        if !g.is_empty() {
+            out.groups.push(g);
+        }
+    }
+    out.shamir_threshold = match get(r, "shamir_threshold") {
+        Some(Value::Int(i)) if *i > 0 => *i as usize,
+        _ => 0,
+    };
+    out.mac_only_encrypted = matches!(get(r, "mac_only_encrypted"), Some(Value::Bool(true)));
+    let mut rules = Vec::new();
+    for f in hush_sops::crypt::Rule::FIELDS {
+        if let Some(t) = string(get(r, f)).filter(|t| !t.is_empty()) {
+            rules.push((f.to_owned(), t));
+        }
+    }
+    if rules.len() > 1 {
+        bail!(
+            "{}: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex for the same rule",
+            cfg_path.display()
+        );
+    }
+    out.crypt_rule = rules.pop();
+    Ok(out)
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.to_owned())
+}
+
+fn flat_keys(r: &[Item], profile: &str, g: &mut Vec<KeyRef>) {
+    for a in list(get(r, "age")) {
+        g.push(KeyRef::age(&a));
+    }
+    for fp in list(get(r, "pgp")) {
+        g.push(KeyRef::pgp(&fp));
+    }
+    for arn in list(get(r, "kms")) {
+        g.push(KeyRef::kms(&arn, profile, &[]));
+    }
+    for uri in list(get(r, "hc_vault_transit_uri")) {
+        g.push(KeyRef::vault(&uri));
+    }
+    for id in list(get(r, "gcp_kms")) {
+        g.push(KeyRef::other("gcp_kms", "resource_id", &id));
+    }
+    for id in list(get(r, "hckms")) {
+        g.push(KeyRef::other("hckms", "key_id", &id));
+    }
+    for url in list(get(r, "azure_keyvault")) {
+        g.push(KeyRef::azure(&url));
+    }
+}
+
+fn group_keys(gm: &[Item], profile: &str) -> Result<Vec<KeyRef>> {
+    let mut g: Vec<KeyRef> = Vec::new();
+    flat_keys(gm, profile, &mut g);
+    // `kms` in groups is a list of maps.
+    g.retain(|k| k.type_id != "kms");
+    if let Some(Value::List(kms)) = get(gm, "kms") {
+        for k in kms {
+            match k {
+                Value::Map(m) => {
+                    let arn = string(get(m, "arn")).unwrap_or_default();
+                    let role = string(get(m, "role")).unwrap_or_default();
+                    let full = if role.is_empty() {
+                        arn
+                    } else {
+                        format!("{arn}+{role}")
+                    };
+                    let prof = string(get(m, "aws_profile")).unwrap_or_else(|| profile.to_owned());
+                    let ctx: Vec<(String, Value)> = match get(m, "context") {
+                        Some(Value::Map(c)) => c
+                            .iter()
+                            .filter_map(|i| match i {
+                                Item::Entry(k, v) => Some((k.clone(), v.clone())),
+                                Item::Comment(_) => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    g.push(KeyRef::kms(&full, &prof, &ctx));
+                }
+                Value::Str(a) => g.push(KeyRef::kms(a, profile, &[])),
+                _ => {}
+            }
+        }
+    }
+    if let Some(Value::List(hc)) = get(gm, "hc_vault") {
+        for u in hc {
+            if let Value::Str(u) = u {
+                g.push(KeyRef::vault(u));
+            }
+        }
+    }
+    if let Some(Value::List(merge)) = get(gm, "merge") {
+        for m in merge {
+            if let Value::Map(mm) = m {
+                g.extend(group_keys(mm, profile)?);
+            }
+        }
+    }
+    // Keys in a group are de-duplicated.
+    let mut out: Vec<KeyRef> = Vec::new();
+    for k in g {
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+impl KeyRef {
+    pub(crate) fn age(recipient: &str) -> Self {
+        Self {
+            type_id: "age".into(),
+            fields: vec![("recipient".into(), s(recipient.trim()))],
+        }
+    }
+
+    pub(crate) fn pgp(fp: &str) -> Self {
+        Self {
+            type_id: "pgp".into(),
+            fields: vec![("fp".into(), s(&fp.replace(' ', "")))],
+        }
+    }
+
+    /// `arn` or `arn+role-arn`, as sops' CLI and config accept.
+    pub(crate) fn kms(arn_role: &str, profile: &str, context: &[(String, Value)]) -> Self {
+        let (arn, role) = match arn_role.split_once('+') {
+            Some((a, r)) => (a.trim(), r.trim()),
+            None => (arn_role.trim(), ""),
+        };
+        let mut fields = vec![("arn".into(), s(arn))];
+        if !role.is_empty() {
+            fields.push(("role".into(), s(role)));
+        }
+        if !context.is_empty() {
+            let ctx = context
+                .iter()
+                .map(|(k, v)| Item::Entry(k.clone(), v.clone()))
+                .collect();
+            fields.push(("context".into(), Value::Map(ctx)));
+        }
+        fields.push(("aws_profile".into(), s(profile)));
+        Self {
+            type_id: "kms".into(),
+            fields,
+        }
+    }
+
+    /// `https://host:8200/v1/<engine path>/keys/<name>`.
+    pub(crate) fn vault(uri: &str) -> Self {
+        let uri = uri.trim();
+        let (addr, rest) = uri.split_once("/v1/").unwrap_or((uri, ""));
+        let (engine, name) = rest.rsplit_once("/keys/").unwrap_or((rest, ""));
+        Self {
+            type_id: "hc_vault".into(),
+            fields: vec![
+                ("vault_address".into(), s(addr)),
+                ("engine_path".into(), s(engine)),
+                ("key_name".into(), s(name)),
+            ],
+        }
+    }
+
+    /// `https://vault.vault.azure.net/keys/name/version`.
+    pub(crate) fn azure(url: &str) -> Self {
+        let url = url.trim();
+        let (vault, rest) = url.split_once("/keys/").unwrap_or((url, ""));
+        let (name, version) = rest.split_once('/').unwrap_or((rest, ""));
+        Self {
+            type_id: "azure_kv".into(),
+            fields: vec![
+                ("vault_url".into(), s(vault)),
+                ("name".into(), s(name)),
+                ("version".into(), s(version)),
+            ],
+        }
+    }
+
+    pub(crate) fn other(type_id: &str, field: &str, id: &str) -> Self {
+        Self {
+            type_id: type_id.into(),
+            fields: vec![(field.into(), s(id.trim()))],
+        }
+    }
+
+    /// The identity hush-keys services use (recipient, ARN, Vault key URL, fingerprint).
+    pub(crate) fn key_id(&self) -> String {
+        hush_sops::metadata::MasterKey::new(self.type_id.clone(), self.fields.clone()).key_id()
+    }
+}
