@@ -1,0 +1,400 @@
+//! The `sops` persona end to end: exit codes as sops has them, no plaintext on failure, and
+//! (ignored, needs peers) interop of every command with the real sops 3.11.0.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // Tests fail loudly.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sops/tests/fixtures")
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    sops: PathBuf,
+    key_file: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sops = dir.path().join("sops");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hush"), &sops).expect("symlink");
+    Env {
+        key_file: fixtures().join("age-key.txt"),
+        dir,
+        sops,
+    }
+}
+
+fn recipient(key_file: &Path) -> String {
+    std::fs::read_to_string(key_file)
+        .expect("key")
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key")
+        .to_owned()
+}
+
+impl Env {
+    fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(&self.sops);
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("SOPS_AGE_KEY_FILE", &self.key_file)
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_RECIPIENTS")
+            .env_remove("SOPS_CONFIG")
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path());
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.output().expect("run hush")
+    }
+
+    fn write(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn no_plaintext(o: &Output) {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for secret in ["s3cr3t", "admin", "5432", "héllo"] {
+        assert!(!all.contains(secret), "output shows plaintext: {all}");
+    }
+}
+
+#[test]
+fn version_is_sops_shaped() {
+    let e = env();
+    let o = e.run(&["--version"], &[]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sops 3.13.2 "));
+}
+
+#[test]
+fn decrypts_sops_files_and_uses_sops_exit_codes() {
+    let e = env();
+    let original = std::fs::read_to_string(fixtures().join("sops311.doc.yaml")).expect("fixture");
+    let expected = std::fs::read(fixtures().join("sops311.doc.yaml.plain")).expect("plain");
+    e.write("ok.yaml", original.as_bytes());
+    let o = e.run(&["decrypt", "ok.yaml"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, expected);
+    let o = e.run(&["-d", "--extract", r#"["db"]["port"]"#, "ok.yaml"], &[]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "5432\n");
+
+    let line = |p: &str| {
+        original
+            .lines()
+            .find(|l| l.trim_start().starts_with(p))
+            .expect("line")
+            .to_owned()
+    };
+    let flip = |l: &str, f: &str| {
+        let i = l.find(f).expect("field") + f.len();
+        let mut b = l.as_bytes().to_vec();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).expect("utf8")
+    };
+    let pw = line("password:");
+    let mac = line("mac:");
+    let cases = [
+        (
+            "value.yaml",
+            original.replacen(&pw, &flip(&pw, "data:"), 1),
+            25,
+        ),
+        (
+            "mac.yaml",
+            original.replacen(&mac, &flip(&mac, "data:"), 1),
+            24,
+        ),
+        (
+            "plain.yaml",
+            original.replacen(
+                "plain_unencrypted: visible",
+                "plain_unencrypted: visiblE",
+                1,
+            ),
+            51,
+        ),
+    ];
+    for (name, content, want) in cases {
+        e.write(name, content.as_bytes());
+        let o = e.run(&["decrypt", name], &[]);
+        assert_eq!(
+            code(&o),
+            want,
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.stdout.is_empty(), "{name}: printed something");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(name),
+            "{name}: error does not name the file"
+        );
+        no_plaintext(&o);
+    }
+    // --ignore-mac opens the file whose plaintext value was changed.
+    let o = e.run(&["decrypt", "--ignore-mac", "plain.yaml"], &[]);
+    assert_eq!(code(&o), 0);
+
+    // A key that does not open the file: 128.
+    let other = fixtures().join("age-keys-other.txt");
+    let o = e.run(
+        &["decrypt", "ok.yaml"],
+        &[("SOPS_AGE_KEY_FILE", other.to_str().expect("utf8"))],
+    );
+    assert_eq!(code(&o), 128);
+    no_plaintext(&o);
+}
+
+#[test]
+fn encrypt_edit_set_unset_and_status() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    e.write("empty.yaml", b"");
+    assert_eq!(
+        code(&e.run(&["encrypt", "--age", &r, "empty.yaml"], &[])),
+        92
+    );
+    e.write("s.yaml", b"user: admin\npassword: s3cr3t\n");
+    let o = e.run(&["encrypt", "--age", &r, "-i", "s.yaml"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(code(&e.run(&["encrypt", "--age", &r, "s.yaml"], &[])), 203);
+    assert_eq!(
+        String::from_utf8_lossy(&e.run(&["filestatus", "s.yaml"], &[]).stdout),
+        "{\"encrypted\":true}\n"
+    );
+    let before = std::fs::read_to_string(e.dir.path().join("s.yaml")).expect("read");
+    assert!(!before.contains("s3cr3t"));
+    // An editor that changes nothing: exit 200, file untouched.
+    let o = e.run(
+        &["edit", "s.yaml"],
+        &[("EDITOR", "true"), ("SOPS_EDITOR", "")],
+    );
+    assert_eq!(code(&o), 200);
+    assert_eq!(
+        std::fs::read_to_string(e.dir.path().join("s.yaml")).expect("read"),
+        before
+    );
+    // An editor that changes one value: the other keeps its ciphertext.
+    let o = e.run(&["s.yaml"], &[("SOPS_EDITOR", "sed -i s/admin/root/")]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let after = std::fs::read_to_string(e.dir.path().join("s.yaml")).expect("read");
+    let pw = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("password:"))
+            .expect("pw")
+            .to_owned()
+    };
+    let user = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("user:"))
+            .expect("user")
+            .to_owned()
+    };
+    assert_eq!(pw(&after), pw(&before));
+    assert_ne!(user(&after), user(&before));
+    // set / unset.
+    assert_eq!(
+        code(&e.run(&["set", "s.yaml", r#"["db"]["port"]"#, "5432"], &[])),
+        0
+    );
+    let o = e.run(
+        &["decrypt", "--extract", r#"["db"]["port"]"#, "s.yaml"],
+        &[],
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "5432\n");
+    assert_eq!(code(&e.run(&["unset", "s.yaml", r#"["db"]"#], &[])), 0);
+    assert_eq!(code(&e.run(&["unset", "s.yaml", r#"["db"]"#], &[])), 1);
+    assert_eq!(
+        code(&e.run(&["unset", "--idempotent", "s.yaml", r#"["db"]"#], &[])),
+        0
+    );
+    assert_eq!(code(&e.run(&["set", "s.yaml", "not-a-path", "1"], &[])), 91);
+    let o = e.run(&["decrypt", "s.yaml"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "user: root\npassword: s3cr3t\n"
+    );
+    // exec-env and exec-file see the plaintext; nothing is written.
+    let o = e.run(&["exec-env", "s.yaml", "test \"$password\" = s3cr3t"], &[]);
+    assert_eq!(code(&o), 0);
+    let o = e.run(&["exec-file", "s.yaml", "grep -q 'user: root' {}"], &[]);
+    assert_eq!(code(&o), 0);
+}
+
+#[test]
+fn creation_rules_choose_keys_and_rules() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    e.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^password$\n    age: {r}\n"
+        )
+        .as_bytes(),
+    );
+    std::fs::create_dir(e.dir.path().join("secrets")).expect("mkdir");
+    e.write("secrets/a.yaml", b"user: admin\npassword: s3cr3t\n");
+    let o = e.run(&["encrypt", "secrets/a.yaml"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let enc = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(enc.contains("user: admin"), "{enc}");
+    assert!(enc.contains("encrypted_regex: ^password$"), "{enc}");
+    // No rule matches and no flag: exit 111.
+    e.write("b.yaml", b"a: b\n");
+    assert_eq!(code(&e.run(&["encrypt", "b.yaml"], &[])), 111);
+}
+
+// ----------------------------------------------------------------------------------------------
+// With the real sops 3.11.0.
+
+fn peers() -> HashMap<String, String> {
+    let path = std::env::var("HUSH_PEERS_ENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/hush/peers.env",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("peers env file {path}: {e}; run scripts/dev-env.sh"))
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+        .collect()
+}
+
+fn real_sops(e: &Env, args: &[&str], key_file: &Path) -> Output {
+    let p = peers();
+    let sops = p
+        .get("HUSH_PEER_SOPS")
+        .expect("HUSH_PEER_SOPS missing; run scripts/dev-env.sh");
+    Command::new(sops)
+        .args(args)
+        .current_dir(e.dir.path())
+        .env("SOPS_AGE_KEY_FILE", key_file)
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_RECIPIENTS")
+        .output()
+        .expect("run sops")
+}
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers"]
+fn every_command_interoperates_with_real_sops() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    let other = fixtures().join("age-keys-other.txt");
+    let r2 = recipient(&other);
+    for (name, content) in [
+        (
+            "a.yaml",
+            &b"user: admin\npassword: s3cr3t\nlist: [1, two]\n"[..],
+        ),
+        ("a.json", &b"{\"user\": \"admin\", \"n\": 5}"[..]),
+        ("a.env", &b"USER=admin\nPASSWORD=s3cr3t\n"[..]),
+        ("a.ini", &b"[db]\nuser = admin\n"[..]),
+        ("a.bin", &b"\x00\x01binary\xff"[..]),
+    ] {
+        e.write(name, content);
+        // hush encrypts (-i), sops decrypts.
+        let o = e.run(&["-e", "-i", "--age", &r, name], &[]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let theirs = real_sops(&e, &["decrypt", name], &e.key_file);
+        assert!(
+            theirs.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+        let ours = e.run(&["-d", name], &[]);
+        assert_eq!(ours.stdout, theirs.stdout, "{name}");
+        // sops rotates with an added key; hush decrypts with the new key only.
+        let o = real_sops(&e, &["rotate", "-i", "--add-age", &r2, name], &e.key_file);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = e.run(
+            &["-d", name],
+            &[("SOPS_AGE_KEY_FILE", other.to_str().expect("utf8"))],
+        );
+        assert_eq!(o.stdout, theirs.stdout, "{name} after sops rotate");
+        // hush rotates and removes the first key; sops decrypts with the second.
+        let o = e.run(
+            &["rotate", "-i", "--rm-age", &r, name],
+            &[("SOPS_AGE_KEY_FILE", other.to_str().expect("utf8"))],
+        );
+        assert_eq!(
+            code(&o),
+            0,
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = real_sops(&e, &["decrypt", name], &other);
+        assert_eq!(o.stdout, theirs.stdout, "{name} after hush rotate");
+        let o = real_sops(&e, &["decrypt", name], &e.key_file);
+        assert!(
+            !o.status.success(),
+            "{name}: removed key still opens the file"
+        );
+    }
+    // set by hush, read by sops; set by sops, read by hush.
+    e.write("s.yaml", b"a: 1\n");
+    assert_eq!(
+        code(&e.run(&["encrypt", "-i", "--age", &r, "s.yaml"], &[])),
+        0
+    );
+    assert_eq!(
+        code(&e.run(&["set", "s.yaml", r#"["b"]"#, r#"{"c": "s3cr3t"}"#], &[])),
+        0
+    );
+    let o = real_sops(
+        &e,
+        &["decrypt", "--extract", r#"["b"]["c"]"#, "s.yaml"],
+        &e.key_file,
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "s3cr3t");
+    let o = real_sops(&e, &["set", "s.yaml", r#"["d"]"#, "true"], &e.key_file);
+    assert!(o.status.success());
+    let o = e.run(&["decrypt", "s.yaml"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "a: 1\nb:\n    c: s3cr3t\nd: true\n"
+    );
+    // updatekeys from .sops.yaml: hush adds a recipient, sops opens with it.
+    e.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {r},{r2}\n").as_bytes(),
+    );
+    let o = e.run(&["updatekeys", "-y", "s.yaml"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = real_sops(&e, &["decrypt", "s.yaml"], &other);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // filestatus agrees.
+    for f in ["s.yaml", ".sops.yaml"] {
+        let theirs = real_sops(&e, &["filestatus", f], &e.key_file);
+        let ours = e.run(&["filestatus", f], &[]);
+        assert_eq!(ours.stdout, theirs.stdout, "filestatus {f}");
+    }
+}
