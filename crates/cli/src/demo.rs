@@ -45,6 +45,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut d = Demo { step: 0 };
     sealing_keys_and_scopes(&mut d, dir.path())?;
     shamir_split(&mut d)?;
+    sops_round_trip(&mut d, dir.path())?;
     println!("\nhush demo: all {} steps passed", d.step);
     if args.keep {
         let kept = dir.keep();
@@ -133,5 +134,88 @@ fn shamir_split(d: &mut Demo) -> anyhow::Result<()> {
     let one = shamir::combine(&shares[1..2]);
     ensure!(one.is_err(), "a single share must not reconstruct the key");
     d.ok("shares 1 and 3 give back the data key; one share alone is refused");
+    Ok(())
+}
+
+fn sops_round_trip(d: &mut Demo, dir: &Path) -> anyhow::Result<()> {
+    use age::secrecy::ExposeSecret as _;
+    use hush_keys::age::{AgeKey, AgePrompt, Identities};
+    use hush_sops::file::EncryptOptions;
+    use hush_sops::keys::KeySpec;
+    use hush_sops::stores::{self, Format};
+
+    d.step("Encrypt a YAML file with sops' format for a fresh age key, decrypt it, refuse a tampered copy");
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let key_text = format!("{}\n", identity.to_string().expose_secret());
+    let key_file = dir.join("keys.txt");
+    std::fs::write(&key_file, &key_text).context("writing the age key")?;
+    let plain =
+        "# database credentials\ndb:\n    user: admin\n    password: demo-s3cret\n    port: 5432\n";
+    std::fs::write(dir.join("secrets.yaml"), plain)?;
+    d.cmd(&format!("sops encrypt --age {recipient} -i secrets.yaml"));
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let spec = KeySpec::from_service(std::sync::Arc::new(AgeKey::from_recipient(&recipient)?));
+    let opts = EncryptOptions {
+        groups: vec![vec![spec]],
+        ..EncryptOptions::default()
+    };
+    let enc = rt.block_on(hush_sops::file::encrypt(
+        plain.as_bytes(),
+        Format::Yaml,
+        Format::Yaml,
+        opts,
+        None,
+        &mut SystemEntropy,
+    ))?;
+    let enc_text = String::from_utf8(enc)?;
+    ensure!(
+        !enc_text.contains("demo-s3cret") && !enc_text.contains("admin"),
+        "plaintext in the encrypted file"
+    );
+    std::fs::write(dir.join("secrets.yaml"), &enc_text)?;
+    d.ok("values are ENC[AES256_GCM,…]; the key names, the comment position and the sops metadata are plain");
+
+    d.cmd("SOPS_AGE_KEY_FILE=keys.txt sops decrypt secrets.yaml");
+    let mut registry = hush_keys::KeyRegistry::new();
+    registry.register(std::sync::Arc::new(Identities::from_text(
+        "keys.txt",
+        &key_text,
+        AgePrompt::default(),
+    )));
+    let opened = rt.block_on(hush_sops::file::open(
+        enc_text.as_bytes(),
+        Format::Yaml,
+        &registry,
+        &[],
+        false,
+    ))?;
+    let out = stores::emit_plain(Format::Yaml, &opened.branches, None)?;
+    ensure!(
+        out == plain.as_bytes(),
+        "decrypted file differs from the original"
+    );
+    d.ok("decrypted byte for byte, MAC verified");
+
+    let tampered = enc_text.replacen(
+        "password: ENC[AES256_GCM,data:",
+        "password: ENC[AES256_GCM,data:AA",
+        1,
+    );
+    match rt.block_on(hush_sops::file::open(
+        tampered.as_bytes(),
+        Format::Yaml,
+        &registry,
+        &[],
+        false,
+    )) {
+        Err(hush_sops::Error::Decrypt { path, .. }) => {
+            d.ok(&format!(
+                "a changed value at `{path}` is refused (sops exits 25)"
+            ));
+        }
+        Err(e) => bail!("tampered file refused with an unexpected error: {e}"),
+        Ok(_) => bail!("a tampered file was accepted"),
+    }
     Ok(())
 }
