@@ -117,7 +117,7 @@ stage_services() {
   # Each service's start prints `export VAR=…` lines (its state included); they go to the
   # state env file for later stages, and its stop command is queued for the exit trap.
   local out svc
-  out=$(scripts/kube-testenv.sh start)
+  out=$(env -u KTE_DIR scripts/kube-testenv.sh start)
   printf '%s\n' "$out" >>"$STATE/env"
   eval "$out"
   printf '%q stop %q\n' "$ROOT/scripts/kube-testenv.sh" "$KTE_DIR" >>"$STATE/stop"
