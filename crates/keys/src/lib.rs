@@ -16,6 +16,8 @@ pub use hush_crypto::SecretBytes;
 pub mod age;
 #[cfg(feature = "kms")]
 pub mod kms;
+#[cfg(feature = "pgp")]
+pub mod pgp;
 pub mod registry;
 #[cfg(feature = "rsa")]
 pub mod rsa;
