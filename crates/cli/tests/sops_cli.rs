@@ -398,3 +398,134 @@ fn every_command_interoperates_with_real_sops() {
         assert_eq!(ours.stdout, theirs.stdout, "filestatus {f}");
     }
 }
+
+fn service_env(name: &str, script: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: eval \"$(scripts/services/{script} start)\"")
+    })
+}
+
+/// hush encrypts for `flag value`, real sops decrypts; real sops encrypts, hush decrypts.
+fn both_ways(e: &Env, flag: &str, value: &str, env: &[(&str, String)]) {
+    let plain = b"user: admin\npassword: s3cr3t\nport: 5432\n";
+    let with = |c: &mut Command| {
+        c.current_dir(e.dir.path())
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env("HOME", e.dir.path());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+    };
+    let sops_peer = peers()
+        .get("HUSH_PEER_SOPS")
+        .cloned()
+        .expect("HUSH_PEER_SOPS missing; run scripts/dev-env.sh");
+    e.write("h.yaml", plain);
+    let mut c = Command::new(&e.sops);
+    c.args(["encrypt", "-i", flag, value, "h.yaml"]);
+    with(&mut c);
+    let o = c.output().expect("hush");
+    assert_eq!(
+        code(&o),
+        0,
+        "hush encrypt {flag}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut c = Command::new(&sops_peer);
+    c.args(["decrypt", "h.yaml"]);
+    with(&mut c);
+    let o = c.output().expect("sops");
+    assert!(
+        o.status.success(),
+        "sops decrypt of hush's {flag} file: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.stdout, plain);
+
+    e.write("s.yaml", plain);
+    let mut c = Command::new(&sops_peer);
+    c.args(["encrypt", "-i", flag, value, "s.yaml"]);
+    with(&mut c);
+    let o = c.output().expect("sops");
+    assert!(
+        o.status.success(),
+        "sops encrypt {flag}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut c = Command::new(&e.sops);
+    c.args(["decrypt", "s.yaml"]);
+    with(&mut c);
+    let o = c.output().expect("hush");
+    assert_eq!(
+        code(&o),
+        0,
+        "hush decrypt of sops' {flag} file: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.stdout, plain);
+}
+
+#[test]
+#[ignore = "needs scripts/services/openbao.sh and the sops peer"]
+fn vault_transit_interoperates_with_real_sops() {
+    let e = env();
+    let addr = service_env("HUSH_VAULT_ADDR", "openbao.sh");
+    let token = service_env("HUSH_VAULT_TOKEN", "openbao.sh");
+    let bao = peers()
+        .get("HUSH_PEER_BAO")
+        .cloned()
+        .expect("HUSH_PEER_BAO missing");
+    let name = format!("hush-sops-{}", std::process::id());
+    let o = Command::new(bao)
+        .args(["write", "-f", &format!("transit/keys/{name}")])
+        .env("VAULT_ADDR", &addr)
+        .env("VAULT_TOKEN", &token)
+        .output()
+        .expect("bao");
+    assert!(
+        o.status.success(),
+        "creating the transit key: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let uri = format!("{addr}/v1/transit/keys/{name}");
+    both_ways(
+        &e,
+        "--hc-vault-transit",
+        &uri,
+        &[("VAULT_ADDR", addr), ("VAULT_TOKEN", token)],
+    );
+}
+
+#[test]
+#[ignore = "needs scripts/services/moto.sh and the sops peer"]
+fn aws_kms_interoperates_with_real_sops() {
+    let e = env();
+    let url = service_env("HUSH_MOTO_URL", "moto.sh");
+    let python = peers()
+        .get("HUSH_PEER_PYTHON")
+        .cloned()
+        .expect("HUSH_PEER_PYTHON missing");
+    let o = Command::new(python)
+        .args([
+            "-c",
+            "import boto3,sys; print(boto3.client('kms', endpoint_url=sys.argv[1], region_name='us-east-1', \
+             aws_access_key_id='testing', aws_secret_access_key='testing').create_key()['KeyMetadata']['Arn'])",
+            &url,
+        ])
+        .output()
+        .expect("python");
+    assert!(
+        o.status.success(),
+        "creating the KMS key: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let arn = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let env = [
+        ("AWS_ENDPOINT_URL", url),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ];
+    both_ways(&e, "--kms", &arn, &env);
+}

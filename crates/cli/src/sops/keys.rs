@@ -3,22 +3,75 @@
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+
 use hush_keys::age::{AgeKey, Identities};
+use hush_keys::kms::KmsKey;
+use hush_keys::vault_transit::VaultTransitKey;
 use hush_keys::{KeyRegistry, KeyService};
 use hush_sops::keys::KeySpec;
-use hush_sops::metadata::MasterKey;
+use hush_sops::metadata::{MasterKey, Metadata};
+use hush_sops::tree::{Item, Value};
 
 use super::config::KeyRef;
 
+fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find_map(|(k, v)| match v {
+            Value::Str(s) if k == name => Some(s.as_str()),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+/// The hush-keys service for a metadata entry (or a flag/rule key); `None` for key types this
+/// build has no service for (they are kept verbatim but cannot be used).
+fn service_for(type_id: &str, fields: &[(String, Value)]) -> Result<Option<Arc<dyn KeyService>>> {
+    Ok(Some(match type_id {
+        "age" => Arc::new(AgeKey::from_recipient(field(fields, "recipient"))?),
+        "hc_vault" => Arc::new(VaultTransitKey::from_metadata(
+            field(fields, "vault_address"),
+            field(fields, "engine_path"),
+            field(fields, "key_name"),
+        )?),
+        "kms" => {
+            let context: BTreeMap<String, String> = fields
+                .iter()
+                .find_map(|(k, v)| match v {
+                    Value::Map(m) if k == "context" => Some(
+                        m.iter()
+                            .filter_map(|i| match i {
+                                Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
+                                Item::Comment(_) => None,
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let role = field(fields, "role");
+            let profile = field(fields, "aws_profile");
+            Arc::new(KmsKey::from_metadata(
+                field(fields, "arn"),
+                Some(role),
+                context,
+                Some(profile),
+            )?)
+        }
+        _ => return Ok(None),
+    }))
+}
+
 /// The key service that wraps for `k`.
 pub(crate) fn spec(k: &KeyRef) -> Result<KeySpec> {
-    let service: Arc<dyn KeyService> = match k.type_id.as_str() {
-        "age" => Arc::new(AgeKey::from_recipient(&k.key_id())?),
-        other => bail!(
-            "cannot encrypt for the {other} key {}: this hush build supports age master keys only for encryption; \
-             use --age (or an `age:` creation rule), or sops itself for {other}",
+    let Some(service) = service_for(&k.type_id, &k.fields)? else {
+        bail!(
+            "cannot encrypt for the {} key {}: this hush build has key services for age, hc_vault \
+             (Vault transit) and kms (AWS KMS) only",
+            k.type_id,
             k.key_id()
-        ),
+        );
     };
     Ok(KeySpec {
         service,
@@ -34,11 +87,26 @@ pub(crate) fn specs(groups: &[Vec<KeyRef>]) -> Result<Vec<Vec<KeySpec>>> {
         .collect()
 }
 
-/// The identities this process can decrypt with: age identities from the environment
-/// (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, SSH keys, `keys.txt`).
-pub(crate) fn registry() -> KeyRegistry {
+/// The services that can open `meta`'s data key: age identities from the environment
+/// (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, SSH keys, `keys.txt`), and one
+/// service per Vault transit and AWS KMS entry of the file (credentials from the environment).
+pub(crate) fn registry_for(meta: &Metadata) -> KeyRegistry {
     let mut r = KeyRegistry::new();
     r.register(Arc::new(Identities::from_env()));
+    for k in meta.key_groups.iter().flatten() {
+        if k.type_id == "age" {
+            continue;
+        }
+        match service_for(&k.type_id, &k.fields) {
+            Ok(Some(service)) => r.register(service),
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "[hush sops] warning: the {} key {} cannot be used: {e}",
+                k.type_id,
+                k.key_id()
+            ),
+        }
+    }
     r
 }
 

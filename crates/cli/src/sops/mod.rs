@@ -647,11 +647,16 @@ fn encrypt(o: &Opts, file: &Path) -> Result<ExitCode> {
 
 fn open(o: &Opts, file: &Path, format: Format, ignore_mac: bool) -> Result<Opened> {
     let input = read_input(file)?;
-    let registry = keys::registry();
+    let (branches, metadata) =
+        stores::load_encrypted(format, &input).map_err(|e| engine(file, e))?;
+    let registry = keys::registry_for(&metadata);
     let order = keys::order(o.decryption_order.as_deref());
-    runtime()?
-        .block_on(file::open(&input, format, &registry, &order, ignore_mac))
-        .map_err(|e| engine(file, e))
+    let key = runtime()?
+        .block_on(hush_sops::keys::unwrap_data_key(
+            &metadata, &registry, &order,
+        ))
+        .map_err(|e| engine(file, e))?;
+    file::open_with_key(branches, metadata, key, ignore_mac).map_err(|e| engine(file, e))
 }
 
 fn decrypt(o: &Opts, file: &Path) -> Result<ExitCode> {
@@ -966,7 +971,7 @@ fn updatekeys(o: &Opts, file: &Path, yes: bool) -> Result<()> {
             return Ok(());
         }
     }
-    let registry = keys::registry();
+    let registry = keys::registry_for(&metadata);
     let order = keys::order(o.decryption_order.as_deref());
     let rt = runtime()?;
     let key = rt
