@@ -13,9 +13,8 @@
 //! A small client (SigV4 over reqwest) instead of the AWS SDK: see `docs/decisions.md`.
 //! sops binds nothing else to the wrapping, so the `aad` argument of [`KeyService`] is ignored.
 
-pub mod credentials;
-mod sigv4;
-mod sts;
+/// The AWS credential types and chain (moved to `hush-aws`).
+pub use hush_aws::credentials;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,9 +30,6 @@ use credentials::Credentials;
 
 /// Type id of AWS KMS keys; the sops metadata key.
 pub const TYPE_ID: &str = "kms";
-
-/// Largest response body read from AWS.
-const RESPONSE_LIMIT: usize = 1 << 20;
 
 fn config_error(message: impl Into<String>) -> KeyError {
     KeyError::Config {
@@ -196,23 +192,28 @@ impl KmsKey {
     async fn credentials(&self) -> Result<Credentials, KeyError> {
         let base = match &self.credentials {
             Some(c) => c.clone(),
-            None => credentials::resolve(self.aws_profile.as_deref(), &self.client, &self.region)
-                .await
-                .map_err(|e| self.service_error(e))?,
+            None => hush_aws::resolve_credentials(
+                self.aws_profile.as_deref(),
+                &self.client,
+                &self.region,
+            )
+            .await
+            .map_err(|e| self.service_error(e.to_string()))?,
         };
         match &self.role {
             Some(role) => {
                 let url = self.endpoint("sts")?;
-                sts::assume_role(
+                hush_aws::assume_role_at(
                     &self.client,
                     &url,
                     &self.region,
                     &base,
                     role,
                     &session_name(),
+                    None,
                 )
                 .await
-                .map_err(|e| self.service_error(e))
+                .map_err(|e| self.service_error(e.to_string()))
             }
             None => Ok(base),
         }
@@ -222,39 +223,19 @@ impl KmsKey {
     async fn call(&self, action: &str, request: Value) -> Result<Value, KeyError> {
         let credentials = self.credentials().await?;
         let url = self.endpoint("kms")?;
-        let body = Zeroizing::new(
-            serde_json::to_vec(&request)
-                .map_err(|e| self.service_error(format!("encoding request: {e}")))?,
-        );
-        let target = format!("TrentService.{action}");
-        let (status, text) = send_signed(
+        // AWS error answers name the error and describe the request, never key material.
+        hush_aws::json_call(
             &self.client,
             &url,
             &credentials,
             &self.region,
             "kms",
-            &[
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-target", &target),
-            ],
-            body.to_vec(),
+            "TrentService",
+            action,
+            &request,
         )
         .await
-        .map_err(|e| self.service_error(e))?;
-        let answer: Value = serde_json::from_str(&text).map_err(|_| {
-            self.service_error(format!("{action}: HTTP {status}, response is not JSON"))
-        })?;
-        if !(200..300).contains(&status) {
-            // AWS error answers name the error and describe the request, never key material.
-            let kind = answer["__type"].as_str().unwrap_or_default();
-            let kind = kind.rsplit('#').next().unwrap_or(kind);
-            let message = answer["message"]
-                .as_str()
-                .or(answer["Message"].as_str())
-                .unwrap_or_default();
-            return Err(self.service_error(format!("{action}: HTTP {status}: {kind} {message}")));
-        }
-        Ok(answer)
+        .map_err(|e| self.service_error(e.to_string()))
     }
 }
 
@@ -333,89 +314,9 @@ fn region_of(arn: &str) -> Result<String, KeyError> {
     }
 }
 
-/// The endpoint of `service` ("kms", "sts") in `region`, honouring `AWS_ENDPOINT_URL_<SERVICE>`
-/// and `AWS_ENDPOINT_URL`.
-pub(crate) fn endpoint(service: &str, region: &str) -> Result<String, String> {
-    let specific = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
-    let from_env = std::env::var(&specific)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| {
-            std::env::var("AWS_ENDPOINT_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-        });
-    let url = match from_env {
-        Some(url) => url,
-        None => {
-            let suffix = if region.starts_with("cn-") {
-                "amazonaws.com.cn"
-            } else {
-                "amazonaws.com"
-            };
-            format!("https://{service}.{region}.{suffix}")
-        }
-    };
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!(
-            "endpoint {url:?} must start with http:// or https://"
-        ));
-    }
-    Ok(url)
-}
-
-/// POSTs `body` to `url`, signed with SigV4; returns the status and the body text.
-pub(crate) async fn send_signed(
-    client: &reqwest::Client,
-    url: &str,
-    credentials: &Credentials,
-    region: &str,
-    service: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> Result<(u16, Zeroizing<String>), String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let signed = sigv4::sign(
-        &sigv4::Request {
-            method: "POST",
-            host,
-            path,
-            headers,
-            body: &body,
-        },
-        credentials,
-        region,
-        service,
-        &sigv4::amz_date(now),
-    );
-    let mut request = client.post(url).body(body);
-    for (k, v) in headers.iter().copied() {
-        request = request.header(k, v);
-    }
-    for (k, v) in signed {
-        request = request.header(k, v);
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("{service} request failed: {}", e.without_url()))?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| format!("{service} response: {}", e.without_url()))?;
-    if bytes.len() > RESPONSE_LIMIT {
-        return Err(format!("{service} response too large"));
-    }
-    let text = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
-    Ok((status, text))
+/// The endpoint of `service` ("kms", "sts") in `region` (see [`hush_aws::endpoint`]).
+fn endpoint(service: &str, region: &str) -> Result<String, String> {
+    hush_aws::endpoint(service, region).map_err(|e| e.to_string())
 }
 
 /// `sops@<hostname>`, restricted to the characters STS accepts.

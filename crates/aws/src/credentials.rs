@@ -98,12 +98,12 @@ fn parse_ini(text: &str) -> HashMap<String, HashMap<String, String>> {
 
 /// The merged settings of one profile from the credentials and config files.
 #[derive(Default)]
-pub(super) struct Profile {
+pub(crate) struct Profile {
     values: HashMap<String, String>,
 }
 
 impl Profile {
-    pub(super) fn load(name: &str) -> Result<Option<Self>, String> {
+    pub(crate) fn load(name: &str) -> Result<Option<Self>, String> {
         let credentials_file = env("AWS_SHARED_CREDENTIALS_FILE")
             .map(PathBuf::from)
             .or_else(|| home().map(|h| h.join(".aws/credentials")));
@@ -141,7 +141,7 @@ impl Profile {
         Ok(found.then_some(Self { values }))
     }
 
-    pub(super) fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.values
             .get(key)
             .map(String::as_str)
@@ -151,7 +151,7 @@ impl Profile {
 
 /// Resolves credentials for `profile` (or the chain when `None`). `sts` is used for profiles
 /// with `role_arn` and for web identity.
-pub(super) async fn resolve(
+pub(crate) async fn resolve(
     profile: Option<&str>,
     client: &reqwest::Client,
     region: &str,
@@ -183,7 +183,7 @@ pub(super) async fn resolve(
         let token = std::fs::read_to_string(&token_file)
             .map_err(|e| format!("cannot read AWS_WEB_IDENTITY_TOKEN_FILE {token_file}: {e}"))?;
         let session = env("AWS_ROLE_SESSION_NAME").unwrap_or_else(|| "hush".to_owned());
-        return super::sts::assume_role_with_web_identity(
+        return crate::sts::assume_role_with_web_identity(
             client,
             region,
             &role,
@@ -228,7 +228,7 @@ async fn from_profile(
             let token = std::fs::read_to_string(token_file)
                 .map_err(|e| format!("AWS profile {name:?}: cannot read {token_file}: {e}"))?;
             let session = p.get("role_session_name").unwrap_or("hush");
-            return super::sts::assume_role_with_web_identity(
+            return crate::sts::assume_role_with_web_identity(
                 client,
                 region,
                 role,
@@ -242,8 +242,8 @@ async fn from_profile(
             ));
         };
         let session = p.get("role_session_name").unwrap_or("hush");
-        let url = super::endpoint("sts", region)?;
-        return super::sts::assume_role(client, &url, region, &base, role, session).await;
+        let url = crate::endpoint_str("sts", region)?;
+        return crate::sts::assume_role(client, &url, region, &base, role, session, None).await;
     }
     if let Some(cmd) = p.get("credential_process") {
         return credential_process(name, cmd);

@@ -1,25 +1,31 @@
 //! AWS STS `AssumeRole` and `AssumeRoleWithWebIdentity` (query protocol, XML answers).
 
-use super::credentials::Credentials;
-use super::{endpoint, send_signed};
+use crate::credentials::Credentials;
+use crate::{endpoint_str as endpoint, send_signed_str as send_signed};
 
 const VERSION: &str = "2011-06-15";
 
-/// `AssumeRole` with `base` credentials (sops: session name `sops@<hostname>`).
-pub(super) async fn assume_role(
+/// `AssumeRole` with `base` credentials (sops: session name `sops@<hostname>`; ESO adds
+/// `ExternalId`).
+pub(crate) async fn assume_role(
     client: &reqwest::Client,
     url: &str,
     region: &str,
     base: &Credentials,
     role_arn: &str,
     session_name: &str,
+    external_id: Option<&str>,
 ) -> Result<Credentials, String> {
-    let body = form(&[
+    let mut pairs = vec![
         ("Action", "AssumeRole"),
         ("Version", VERSION),
         ("RoleArn", role_arn),
         ("RoleSessionName", session_name),
-    ]);
+    ];
+    if let Some(id) = external_id.filter(|id| !id.is_empty()) {
+        pairs.push(("ExternalId", id));
+    }
+    let body = form(&pairs);
     let (status, text) = send_signed(
         client,
         url,
@@ -34,7 +40,7 @@ pub(super) async fn assume_role(
 }
 
 /// `AssumeRoleWithWebIdentity` (unsigned; the token is the proof).
-pub(super) async fn assume_role_with_web_identity(
+pub(crate) async fn assume_role_with_web_identity(
     client: &reqwest::Client,
     region: &str,
     role_arn: &str,

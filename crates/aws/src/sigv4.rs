@@ -4,25 +4,36 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::credentials::Credentials;
+use crate::credentials::Credentials;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// A request to sign: method, URL parts and the headers to sign (besides `host`, `x-amz-date`
 /// and `x-amz-security-token`, which are added).
-pub(super) struct Request<'a> {
-    pub(super) method: &'a str,
-    pub(super) host: &'a str,
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
     /// The path, already URI-encoded (`/` for KMS and STS).
-    pub(super) path: &'a str,
+    pub path: &'a str,
     /// Extra headers, lower-case names.
-    pub(super) headers: &'a [(&'a str, &'a str)],
-    pub(super) body: &'a [u8],
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The body may hold key material or secret values.
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Returns the headers to add: `x-amz-date`, optionally `x-amz-security-token`, and
 /// `authorization`. `amz_date` is `YYYYMMDDTHHMMSSZ`.
-pub(super) fn sign(
+pub fn sign(
     request: &Request<'_>,
     credentials: &Credentials,
     region: &str,
@@ -86,7 +97,7 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix time (UTC), without a date library.
-pub(super) fn amz_date(unix: u64) -> String {
+pub fn amz_date(unix: u64) -> String {
     let days = unix / 86_400;
     let secs = unix % 86_400;
     // Civil-from-days (Howard Hinnant), valid for the Unix era.
@@ -110,7 +121,7 @@ pub(super) fn amz_date(unix: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kms::credentials::Secret;
+    use crate::credentials::Secret;
 
     /// AWS SigV4 test suite, `post-x-www-form-urlencoded` and `get-vanilla` (credentials
     /// AKIDEXAMPLE / wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, 20150830T123600Z, us-east-1,
