@@ -1013,8 +1013,9 @@ impl<'a> Parser<'a> {
         let mut breaks = 0;
         loop {
             match self.peek() {
-                Some(b'\r') if self.at(1) == Some(b'\n') => {
-                    self.pos += 2;
+                // A lone CR is a line break too (YAML 1.2 §5.4).
+                Some(b'\r') => {
+                    self.pos += if self.at(1) == Some(b'\n') { 2 } else { 1 };
                     breaks += 1;
                 }
                 Some(b'\n') => {
@@ -1433,4 +1434,17 @@ fn parse_yaml_float(s: &str) -> Option<f64> {
         return None;
     }
     s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs the fuzzer found: each must return (an error or a tree), never hang or panic.
+    #[test]
+    fn fuzz_regressions_terminate() {
+        for input in ["'''\r", "\"a\rb\"", "'\r'", "a: '\r\r'"] {
+            let _ = parse(input);
+        }
+    }
 }
