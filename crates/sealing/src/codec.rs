@@ -1,8 +1,8 @@
 //! Reading and writing documents as kubeseal does.
 //!
 //! Input (`yaml.NewYAMLOrJSONDecoder`): when the first non-space byte is `{` the input is a
-//! stream of concatenated JSON objects, otherwise multi-document YAML. Documents that decode to
-//! nothing are skipped; `kind` is not checked.
+//! stream of concatenated JSON objects, otherwise multi-document YAML with go-yaml v2's YAML 1.1
+//! scalar rules. Documents that decode to nothing are skipped; `kind` is not checked.
 //!
 //! Output: JSON as Go's `json.MarshalIndent(obj, "", "  ")` plus a newline (kind before
 //! apiVersion, `<`, `>`, `&`, U+2028 and U+2029 escaped as Go does); YAML as
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::redact;
-use crate::{Error, Result, SealedSecret, Secret, yaml_out};
+use crate::{Error, Result, SealedSecret, Secret, yaml_in, yaml_out};
 
 /// Output format (`-o`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,39 +40,50 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Splits the input into JSON values: a concatenated JSON stream or multi-document YAML.
-/// Empty documents are dropped.
-pub fn documents(input: &[u8], what: &'static str) -> Result<Vec<Value>> {
+/// Documents of one input, and whether they came from YAML (then string fields still need
+/// Go's coercion, see [`Documents::into_kube_objects`]).
+#[derive(Debug, Clone)]
+pub struct Documents {
+    /// One JSON value per non-empty document.
+    pub values: Vec<Value>,
+    /// Whether the input was YAML (not a JSON stream).
+    pub yaml: bool,
+}
+
+impl Documents {
+    /// The documents as Kubernetes objects: for YAML input, booleans and numbers in string
+    /// fields become the strings Go would decode (`y` → `"true"`, `0755` → `"493"`).
+    pub fn into_kube_objects(self) -> Vec<Value> {
+        let mut values = self.values;
+        if self.yaml {
+            values.iter_mut().for_each(yaml_in::coerce_kube_strings);
+        }
+        values
+    }
+}
+
+/// Splits the input into JSON values: a concatenated JSON stream when the first non-space byte
+/// is `{`, otherwise multi-document YAML read with go-yaml v2's YAML 1.1 rules. Empty documents
+/// are dropped.
+pub fn documents(input: &[u8], what: &'static str) -> Result<Documents> {
     let parse_err = |reason: String| Error::Parse {
         what,
         reason: redact(&reason),
     };
     let first = input.iter().find(|b| !b.is_ascii_whitespace());
-    let mut out = Vec::new();
     if first == Some(&b'{') {
+        let mut values = Vec::new();
         for value in serde_json::Deserializer::from_slice(input).into_iter::<Value>() {
-            out.push(value.map_err(|e| parse_err(e.to_string()))?);
+            values.push(value.map_err(|e| parse_err(e.to_string()))?);
         }
-    } else {
-        let text = std::str::from_utf8(input).map_err(|e| parse_err(e.to_string()))?;
-        for doc in serde_norway::Deserializer::from_str(text) {
-            let value = Value::deserialize_from(doc).map_err(parse_err)?;
-            if !value.is_null() {
-                out.push(value);
-            }
-        }
+        return Ok(Documents {
+            values,
+            yaml: false,
+        });
     }
-    Ok(out)
-}
-
-trait DeserializeFrom: Sized {
-    fn deserialize_from(doc: serde_norway::Deserializer<'_>) -> std::result::Result<Self, String>;
-}
-
-impl DeserializeFrom for Value {
-    fn deserialize_from(doc: serde_norway::Deserializer<'_>) -> std::result::Result<Self, String> {
-        serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())
-    }
+    let text = std::str::from_utf8(input).map_err(|e| parse_err(e.to_string()))?;
+    let values = yaml_in::documents(text).map_err(parse_err)?;
+    Ok(Documents { values, yaml: true })
 }
 
 fn from_value<T: DeserializeOwned>(value: Value, what: &'static str) -> Result<T> {
@@ -86,7 +97,7 @@ fn from_value<T: DeserializeOwned>(value: Value, what: &'static str) -> Result<T
 /// Secret are skipped.
 pub fn read_secrets(input: &[u8]) -> Result<Vec<Secret>> {
     let mut out = Vec::new();
-    for doc in documents(input, "input Secret")? {
+    for doc in documents(input, "input Secret")?.into_kube_objects() {
         let secret: Secret = from_value(doc, "input Secret")?;
         if !secret.is_empty_document() {
             out.push(secret);
@@ -98,7 +109,7 @@ pub fn read_secrets(input: &[u8]) -> Result<Vec<Secret>> {
 /// Reads every SealedSecret of the input; empty documents are skipped.
 pub fn read_sealed_secrets(input: &[u8]) -> Result<Vec<SealedSecret>> {
     let mut out = Vec::new();
-    for doc in documents(input, "SealedSecret")? {
+    for doc in documents(input, "SealedSecret")?.into_kube_objects() {
         let sealed: SealedSecret = from_value(doc, "SealedSecret")?;
         if !sealed.is_empty_document() {
             out.push(sealed);

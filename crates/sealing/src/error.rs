@@ -94,7 +94,7 @@ pub enum Error {
 /// Result alias of the sealing library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Removes double-quoted input from a serde error message: serde_json and serde_norway quote the
+/// Removes double-quoted input from a serde error message: serde_json quotes the
 /// string they refused (`invalid type: string "hunter2", expected …`), which may be a secret.
 /// Backticks (field names, numbers) are kept.
 pub(crate) fn redact(message: &str) -> String {

@@ -17,7 +17,7 @@ pub fn parse_private_keys(bytes: &[u8]) -> Result<Vec<RsaPrivateKey>> {
         return Ok(vec![key]);
     }
     let mut secrets = Vec::new();
-    for doc in documents(bytes, "private key file")? {
+    for doc in documents(bytes, "private key file")?.into_kube_objects() {
         let is_list = doc.get("kind").and_then(Value::as_str) == Some("List")
             || doc.get("items").is_some_and(Value::is_array);
         if is_list {

@@ -11,6 +11,7 @@
 //!   a diagnosis when none does (wrong scope versus moved or foreign key).
 //! - [`codec`]: reading JSON / concatenated JSON / multi-document YAML, and writing kubeseal's
 //!   JSON and YAML shapes.
+//! - [`keys`]: private keys from PEM, `kubernetes.io/tls` Secrets and `v1.List` backups.
 //! - [`b64`]: Go's `base64.StdEncoding` leniency (CR and LF skipped, trailing bits allowed).
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,8 @@ pub mod scope;
 pub mod seal;
 pub mod types;
 pub mod unseal;
+mod yaml11;
+mod yaml_in;
 mod yaml_out;
 
 pub use error::{Error, Result};

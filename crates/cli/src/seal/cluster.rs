@@ -76,19 +76,26 @@ pub(crate) struct KubeFlags {
 
 impl KubeFlags {
     /// The namespace as client-go's `clientConfig.Namespace()`: `-n` (explicit), else the
-    /// context's namespace, else `default`. A missing or unreadable kubeconfig gives `default`.
-    pub(crate) fn namespace(&self) -> (String, bool) {
+    /// context's namespace, else `default`; an error when there is no kubeconfig at all.
+    pub(crate) fn namespace(&self) -> Result<(String, bool), String> {
         if let Some(ns) = self.namespace.as_ref().filter(|n| !n.is_empty()) {
-            return (ns.clone(), true);
+            return Ok((ns.clone(), true));
         }
         let kubeconfig = match &self.kubeconfig {
-            Some(path) => Kubeconfig::read_from(path).ok(),
-            None => Kubeconfig::read().ok(),
-        };
-        let ns = kubeconfig
-            .and_then(|kc| {
-                let name = self.context.clone().or(kc.current_context.clone())?;
-                kc.contexts
+            Some(path) => Kubeconfig::read_from(path),
+            None => Kubeconfig::read(),
+        }
+        .map_err(|_| {
+            "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable"
+                .to_owned()
+        })?;
+        let ns = self
+            .context
+            .clone()
+            .or(kubeconfig.current_context.clone())
+            .and_then(|name| {
+                kubeconfig
+                    .contexts
                     .into_iter()
                     .find(|c| c.name == name)?
                     .context?
@@ -96,7 +103,7 @@ impl KubeFlags {
             })
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "default".to_owned());
-        (ns, false)
+        Ok((ns, false))
     }
 
     async fn config(&self) -> anyhow::Result<kube::Config> {

@@ -178,21 +178,30 @@ fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Output that is written only on success: stdout, or a file replaced atomically.
+/// Where results go: stdout, written as they are produced (kubeseal prints each document as it
+/// is sealed, so a later error leaves the earlier ones printed), or a file replaced atomically
+/// only on success.
 struct Output {
     path: Option<PathBuf>,
     buf: Vec<u8>,
 }
 
 impl Output {
-    fn finish(self) -> anyhow::Result<()> {
+    fn emit(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         match self.path {
             None => {
                 let mut out = std::io::stdout().lock();
-                out.write_all(&self.buf)?;
+                out.write_all(bytes)?;
                 out.flush()?;
-                Ok(())
             }
+            Some(_) => self.buf.extend_from_slice(bytes),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self.path {
+            None => Ok(()),
             Some(path) => write_atomically(&path, &self.buf),
         }
     }
@@ -288,7 +297,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         let ring = read_keyring(&args.recovery_private_key)?;
         let sealed = codec::read_sealed_secret(&read_input()?)?;
         let unsealed = ring.unseal(&sealed, &UnsealOptions::default())?;
-        out.buf = codec::write_secret(&unsealed.secret, format)?.into_bytes();
+        out.emit(codec::write_secret(&unsealed.secret, format)?.as_bytes())?;
         out.finish()?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -352,8 +361,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
                 rotated.metadata.creation_timestamp = None;
                 rotated.metadata.deletion_timestamp = None;
                 rotated.metadata.generation = 0;
-                out.buf
-                    .extend(codec::write_sealed_secret(&rotated, format)?.into_bytes());
+                out.emit(codec::write_sealed_secret(&rotated, format)?.as_bytes())?;
             }
             anyhow::Ok(())
         })?;
@@ -363,12 +371,16 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 
     let cert_bytes = open_cert(&args)?;
     if args.fetch_cert {
-        out.buf = cert_bytes;
+        out.emit(&cert_bytes)?;
         out.finish()?;
         return Ok(ExitCode::SUCCESS);
     }
     let public = parse_cert(&cert_bytes)?;
-    let (namespace, namespace_explicit) = args.kube.namespace();
+    // client-go's `clientConfig.Namespace()`; kubeseal ignores its error except with --raw.
+    let namespace_result = args.kube.namespace();
+    let (namespace, namespace_explicit) = namespace_result
+        .clone()
+        .unwrap_or_else(|_| (String::new(), false));
 
     if let Some(target_path) = &args.merge_into {
         let target_bytes = std::fs::read(target_path)
@@ -401,7 +413,10 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if args.raw {
         let (ns, name) = match args.scope {
             Scope::ClusterWide => (String::new(), String::new()),
-            _ => (namespace.clone(), args.name.clone().unwrap_or_default()),
+            _ => (
+                namespace_result.map_err(|e| anyhow!(e))?.0,
+                args.name.clone().unwrap_or_default(),
+            ),
         };
         sealing::raw_label(args.scope, &ns, &name)?;
         let value = match args.from_file.as_slice() {
@@ -421,7 +436,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         };
         let sealed =
             sealing::seal_raw(&public, args.scope, &ns, &name, &value, &mut SystemEntropy)?;
-        out.buf = sealed.into_bytes();
+        out.emit(sealed.as_bytes())?;
         out.finish()?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -443,8 +458,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             },
         )?;
         let sealed = sealing::seal_secret(&public, secret, &mut SystemEntropy)?;
-        out.buf
-            .extend(codec::write_sealed_secret(&sealed, format)?.into_bytes());
+        out.emit(codec::write_sealed_secret(&sealed, format)?.as_bytes())?;
     }
     out.finish()?;
     Ok(ExitCode::SUCCESS)

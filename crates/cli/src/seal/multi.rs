@@ -63,7 +63,10 @@ pub(super) fn run(args: &Args, format: Format, input: Vec<u8>) -> anyhow::Result
     if secrets.is_empty() {
         return Err(hush_sealing::Error::NoSecrets.into());
     }
-    let (namespace, namespace_explicit) = args.kube.namespace();
+    let (namespace, namespace_explicit) = args
+        .kube
+        .namespace()
+        .unwrap_or_else(|_| (String::new(), false));
     for (cluster, public) in &targets {
         let path = PathBuf::from(pattern.replace("{cluster}", cluster));
         let format = match path.extension().and_then(|e| e.to_str()) {
@@ -200,7 +203,7 @@ fn reseal_file(
     public: &RsaPublicKey,
 ) -> anyhow::Result<Option<(usize, usize)>> {
     let bytes = std::fs::read(path)?;
-    let Ok(docs) = codec::documents(&bytes, "file") else {
+    let Ok(docs) = codec::documents(&bytes, "file").map(|d| d.values) else {
         return Ok(None);
     };
     let all_sealed = !docs.is_empty()

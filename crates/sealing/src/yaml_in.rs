@@ -1,0 +1,364 @@
+//! Reading YAML as kubeseal's decoder does (`yaml.NewYAMLOrJSONDecoder` → `sigs.k8s.io/yaml` →
+//! go-yaml v2): YAML 1.1 resolution of plain scalars ([`crate::yaml11`]), anchors and aliases,
+//! `<<` merge keys, non-string keys turned into strings; then, for Secret and SealedSecret
+//! documents, booleans and numbers in string fields become Go's text of them (`y` → `"true"`,
+//! `0755` → `"493"`, `1e3` → `"1000"`), as `sigs.k8s.io/yaml` does for a string-typed target.
+//!
+//! Built on saphyr-parser's event API, which keeps scalar styles (a quoted `"yes"` stays a
+//! string). Iterative, with bounds on nesting and alias expansion, so hostile input cannot
+//! overflow the stack or exhaust memory.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use serde_json::{Map, Number, Value};
+
+use crate::yaml11::{Resolved, go_format_float32, resolve};
+
+/// Deepest nesting accepted.
+const MAX_DEPTH: usize = 256;
+/// Most nodes a stream may expand to (aliases included).
+const MAX_NODES: usize = 1_000_000;
+
+enum Frame {
+    Seq {
+        items: Vec<Value>,
+        anchor: usize,
+    },
+    Map {
+        map: Map<String, Value>,
+        key: Option<Key>,
+        anchor: usize,
+        /// Entries from `<<` merges, applied where the mapping has no own key.
+        merges: Vec<Map<String, Value>>,
+    },
+}
+
+enum Key {
+    Name(String),
+    Merge,
+}
+
+/// Parses a YAML stream into one JSON value per non-empty document.
+pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Value> = HashMap::new();
+    let mut nodes = 0usize;
+    let mut current: Option<Value> = None;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| e.to_string())?;
+        let at = || format!("line {}", span.start.line());
+        let finished: Option<(Value, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
+            Event::DocumentStart(_) => {
+                current = None;
+                anchors.clear();
+                None
+            }
+            Event::DocumentEnd => {
+                if let Some(v) = current.take().filter(|v| !v.is_null()) {
+                    docs.push(v);
+                }
+                None
+            }
+            Event::Alias(id) => {
+                let v = anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| format!("unknown anchor at {}", at()))?;
+                nodes = nodes.saturating_add(count(&v));
+                Some((v, 0))
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                if let Some(Frame::Map {
+                    key: key @ None, ..
+                }) = stack.last_mut()
+                {
+                    // A mapping key.
+                    *key =
+                        Some(
+                            if style == ScalarStyle::Plain && text == "<<" && tag.is_none() {
+                                Key::Merge
+                            } else {
+                                Key::Name(key_text(&text, style).ok_or_else(|| {
+                                    format!("unsupported map key (null) at {}", at())
+                                })?)
+                            },
+                        );
+                    None
+                } else {
+                    let tag = tag.map(|t| t.suffix.clone());
+                    Some((scalar(&text, style, tag.as_deref()), anchor))
+                }
+            }
+            Event::SequenceStart(anchor, _) => {
+                check_key_position(&stack, &at)?;
+                stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    anchor,
+                });
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                check_key_position(&stack, &at)?;
+                stack.push(Frame::Map {
+                    map: Map::new(),
+                    key: None,
+                    anchor,
+                    merges: Vec::new(),
+                });
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq { items, anchor }) => Some((Value::Array(items), anchor)),
+                _ => return Err(format!("unbalanced sequence at {}", at())),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map {
+                    mut map,
+                    anchor,
+                    merges,
+                    ..
+                }) => {
+                    for merged in merges {
+                        for (k, v) in merged {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                    Some((Value::Object(map), anchor))
+                }
+                _ => return Err(format!("unbalanced mapping at {}", at())),
+            },
+        };
+        if stack.len() > MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH} at {}", at()));
+        }
+        let Some((value, anchor)) = finished else {
+            continue;
+        };
+        nodes = nodes.saturating_add(1);
+        if nodes > MAX_NODES {
+            return Err(format!("document expands to more than {MAX_NODES} nodes"));
+        }
+        if anchor != 0 {
+            anchors.insert(anchor, value.clone());
+        }
+        match stack.last_mut() {
+            None => current = Some(value),
+            Some(Frame::Seq { items, .. }) => items.push(value),
+            Some(Frame::Map {
+                map, key, merges, ..
+            }) => match key.take() {
+                Some(Key::Name(k)) => {
+                    map.insert(k, value);
+                }
+                Some(Key::Merge) => match value {
+                    Value::Object(m) => merges.push(m),
+                    Value::Array(items) => {
+                        for item in items {
+                            match item {
+                                Value::Object(m) => merges.push(m),
+                                _ => return Err(format!("map merge requires maps at {}", at())),
+                            }
+                        }
+                    }
+                    _ => return Err(format!("map merge requires a map at {}", at())),
+                },
+                None => return Err(format!("unsupported map key at {}", at())),
+            },
+        }
+    }
+    if let Some(v) = current.filter(|v| !v.is_null()) {
+        docs.push(v);
+    }
+    Ok(docs)
+}
+
+fn check_key_position(stack: &[Frame], at: &dyn Fn() -> String) -> Result<(), String> {
+    match stack.last() {
+        Some(Frame::Map { key: None, .. }) => {
+            Err(format!("unsupported map key (a collection) at {}", at()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn count(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(count).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(count).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// A mapping key as `sigs.k8s.io/yaml` spells it; `None` for a null key (refused there too).
+fn key_text(text: &str, style: ScalarStyle) -> Option<String> {
+    if style != ScalarStyle::Plain {
+        return Some(text.to_owned());
+    }
+    match resolve(text) {
+        Resolved::Null => None,
+        Resolved::Bool(b) => Some(b.to_string()),
+        Resolved::Int(i) => Some(i.to_string()),
+        Resolved::Uint(u) => Some(u.to_string()),
+        Resolved::Float(f) => Some(go_format_float32(f)),
+        Resolved::Timestamp | Resolved::Str => Some(text.to_owned()),
+    }
+}
+
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
+    if style != ScalarStyle::Plain || tag == Some("str") {
+        return Value::String(text.to_owned());
+    }
+    match resolve(text) {
+        Resolved::Null => Value::Null,
+        Resolved::Bool(b) => Value::Bool(b),
+        Resolved::Int(i) => Value::Number(i.into()),
+        Resolved::Uint(u) => Value::Number(u.into()),
+        // JSON has no NaN or infinity; Go would fail to marshal them anyway.
+        Resolved::Float(f) => {
+            Number::from_f64(f).map_or_else(|| Value::String(go_format_float32(f)), Value::Number)
+        }
+        Resolved::Timestamp | Resolved::Str => Value::String(text.to_owned()),
+    }
+}
+
+/// Turns booleans, numbers and map-entry nulls in the string fields of a Secret or SealedSecret
+/// (or a `v1.List` of them) into the strings Go would decode, leaving the typed fields alone.
+pub(crate) fn coerce_kube_strings(value: &mut Value) {
+    let mut path = Vec::new();
+    coerce(value, &mut path);
+}
+
+fn coerce(value: &mut Value, path: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                path.push(k.clone());
+                coerce(child, path);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                path.push("[]".into());
+                coerce(item, path);
+                path.pop();
+            }
+        }
+        Value::Bool(b) if !typed(path) => *value = Value::String(b.to_string()),
+        Value::Number(n) if !typed(path) => {
+            let text = if let Some(i) = n.as_i64() {
+                i.to_string()
+            } else if let Some(u) = n.as_u64() {
+                u.to_string()
+            } else {
+                go_format_float32(n.as_f64().unwrap_or(0.0))
+            };
+            *value = Value::String(text);
+        }
+        Value::Null if in_string_map(path) => *value = Value::String(String::new()),
+        _ => {}
+    }
+}
+
+/// The path inside one object (a `v1.List` item's `items/[]/` prefix removed).
+fn relative(path: &[String]) -> Vec<&str> {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    match p.as_slice() {
+        ["items", "[]", rest @ ..] => rest.to_vec(),
+        _ => p,
+    }
+}
+
+/// Fields whose Go type is not a string (or that keep their raw JSON).
+fn typed(path: &[String]) -> bool {
+    let p = relative(path);
+    let meta = |m: &[&str]| {
+        matches!(
+            m,
+            ["generation"
+                | "deletionGracePeriodSeconds"
+                | "creationTimestamp"
+                | "deletionTimestamp"]
+                | ["managedFields", ..]
+                | ["ownerReferences", "[]", "controller" | "blockOwnerDeletion"]
+        )
+    };
+    match p.as_slice() {
+        ["status", ..] | ["immutable"] | ["spec", "encryptedData", ..] => true,
+        ["spec", "template", "immutable"] => true,
+        ["metadata", rest @ ..] => meta(rest),
+        ["spec", "template", "metadata", rest @ ..] => meta(rest),
+        _ => false,
+    }
+}
+
+/// Values of `map[string]string` / `map[string][]byte` fields, where a null entry decodes to
+/// the empty value.
+fn in_string_map(path: &[String]) -> bool {
+    let p = relative(path);
+    matches!(
+        p.as_slice(),
+        ["data" | "stringData", _]
+            | ["metadata", "labels" | "annotations", _]
+            | ["spec", "template", "data", _]
+            | ["spec", "template", "metadata", "labels" | "annotations", _]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_1_1_scalars_and_go_coercion() {
+        let text = "metadata:\n  name: y\n  generation: 3\n  labels: {a: on, b: 0755, c: 1e3, d: '0755', e: ~}\nimmutable: yes\nstringData:\n  num: 08080\n  t: 2024-01-02\n  q: \"yes\"\n";
+        let mut docs = documents(text).unwrap();
+        assert_eq!(docs.len(), 1);
+        coerce_kube_strings(&mut docs[0]);
+        assert_eq!(
+            docs[0],
+            json!({
+                "metadata": {"name": "true", "generation": 3,
+                             "labels": {"a": "true", "b": "493", "c": "1000", "d": "0755", "e": ""}},
+                "immutable": true,
+                "stringData": {"num": "8080", "t": "2024-01-02", "q": "yes"}
+            })
+        );
+    }
+
+    #[test]
+    fn anchors_merges_and_multiple_documents() {
+        let text =
+            "---\nbase: &b {x: 1, w: 2}\nm:\n  <<: *b\n  w: 3\n---\n---\n~\n---\nk: v\ny: no-key\n";
+        let docs = documents(text).unwrap();
+        assert_eq!(
+            docs,
+            vec![
+                json!({"base": {"x": 1, "w": 2}, "m": {"x": 1, "w": 3}}),
+                json!({"k": "v", "true": "no-key"})
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_input_is_refused_not_fatal() {
+        let deep = "[".repeat(10_000);
+        assert!(documents(&deep).is_err());
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..8 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(documents(&bomb).unwrap_err().contains("more than"));
+        assert!(documents("{[a]: b}").is_err());
+        assert!(documents("~: v").is_err());
+    }
+}
