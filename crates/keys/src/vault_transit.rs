@@ -15,12 +15,10 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -29,9 +27,6 @@ use crate::{KeyError, KeyService, SecretBytes, WrappedKey};
 /// Type id of Vault transit keys; the sops metadata key.
 pub const TYPE_ID: &str = "hc_vault";
 
-/// Largest response body read from Vault.
-const RESPONSE_LIMIT: usize = 1 << 20;
-
 fn config_error(message: impl Into<String>) -> KeyError {
     KeyError::Config {
         type_id: TYPE_ID.into(),
@@ -39,60 +34,42 @@ fn config_error(message: impl Into<String>) -> KeyError {
     }
 }
 
-/// A Vault token. Zeroized on drop; `Debug` never prints it.
-#[derive(Clone)]
-pub struct VaultToken(Arc<SecretString>);
+/// A Vault token (the shared `hush-vault` type): zeroized on drop, `Debug` redacted.
+pub use hush_vault::VaultToken;
 
-impl fmt::Debug for VaultToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("VaultToken(<redacted>)")
+/// `VAULT_TOKEN`, else the token file `~/.vault-token` (what the Vault client sops uses
+/// reads). `Ok(None)` when neither exists.
+pub fn token_from_env() -> Result<Option<VaultToken>, KeyError> {
+    if let Ok(token) = std::env::var("VAULT_TOKEN")
+        && !token.is_empty()
+    {
+        return Ok(Some(VaultToken::new(token)));
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => token_from_file(&Path::new(&home).join(".vault-token")),
+        None => Ok(None),
     }
 }
 
-impl VaultToken {
-    /// Wraps a token string.
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(Arc::new(SecretString::from(token.into())))
-    }
-
-    /// `VAULT_TOKEN`, else the token file `~/.vault-token`. `Ok(None)` when neither exists.
-    pub fn from_env() -> Result<Option<Self>, KeyError> {
-        if let Ok(token) = std::env::var("VAULT_TOKEN")
-            && !token.is_empty()
-        {
-            return Ok(Some(Self::new(token)));
-        }
-        match std::env::var_os("HOME") {
-            Some(home) => Self::from_file(&Path::new(&home).join(".vault-token")),
-            None => Ok(None),
-        }
-    }
-
-    /// The token in `path` (surrounding whitespace trimmed). `Ok(None)` if the file is missing.
-    pub fn from_file(path: &Path) -> Result<Option<Self>, KeyError> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                let text = std::str::from_utf8(&bytes).map_err(|_| {
-                    config_error(format!("token file {} is not UTF-8", path.display()))
-                })?;
-                let text = text.trim();
-                if text.is_empty() {
-                    Ok(None)
-                } else {
-                    Ok(Some(Self::new(text)))
-                }
+/// The token in `path` (surrounding whitespace trimmed). `Ok(None)` if the file is missing.
+pub fn token_from_file(path: &Path) -> Result<Option<VaultToken>, KeyError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let bytes = Zeroizing::new(bytes);
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| config_error(format!("token file {} is not UTF-8", path.display())))?;
+            let text = text.trim();
+            if text.is_empty() {
+                Ok(None)
+            } else {
+                Ok(Some(VaultToken::new(text)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(config_error(format!(
-                "cannot read token file {}: {e}",
-                path.display()
-            ))),
         }
-    }
-
-    fn expose(&self) -> &str {
-        self.0.expose_secret()
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(config_error(format!(
+            "cannot read token file {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -239,9 +216,18 @@ impl VaultTransitKey {
         if let Some(t) = &self.token {
             return Ok(t.clone());
         }
-        VaultToken::from_env()?.ok_or_else(|| {
+        token_from_env()?.ok_or_else(|| {
             self.service_error("no Vault token: set VAULT_TOKEN or write ~/.vault-token")
         })
+    }
+
+    /// The shared Vault client for this key's address and HTTP client.
+    fn vault(&self) -> Result<hush_vault::Client, KeyError> {
+        Ok(
+            hush_vault::Client::new(&self.address, hush_vault::ClientOptions::default())
+                .map_err(|e| self.service_error(e.to_string()))?
+                .with_http(self.client.clone()),
+        )
     }
 
     /// POSTs `body` to `<address>/v1/<engine>/<operation>/<key>` and returns `data.<field>`.
@@ -252,55 +238,39 @@ impl VaultTransitKey {
         field: &str,
     ) -> Result<Zeroizing<String>, KeyError> {
         let token = self.token()?;
-        let url = format!(
-            "{}/v1/{}/{operation}/{}",
-            self.address, self.engine_path, self.key_name
-        );
-        let mut request = self
-            .client
-            .post(&url)
-            .header("X-Vault-Token", token.expose())
-            .header("Content-Type", "application/json")
-            .body(body.to_vec());
-        if let Some(ns) = &self.namespace {
-            request = request.header("X-Vault-Namespace", ns);
-        }
-        let response = request.send().await.map_err(|e| {
-            self.service_error(format!("{operation} request failed: {}", e.without_url()))
-        })?;
-        let status = response.status();
-        let bytes = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(|e| {
-                    self.service_error(format!("{operation} response: {}", e.without_url()))
-                })?
-                .to_vec(),
-        );
-        if bytes.len() > RESPONSE_LIMIT {
-            return Err(self.service_error(format!("{operation} response too large")));
-        }
-        let parsed: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            self.service_error(format!("{operation}: HTTP {status}, response is not JSON"))
-        })?;
-        if !status.is_success() {
-            // Vault's errors are messages about the request, never key material.
-            let errors = parsed["errors"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .unwrap_or_default();
-            return Err(self.service_error(format!("{operation} failed: HTTP {status}: {errors}")));
-        }
+        let path = format!("{}/{operation}/{}", self.engine_path, self.key_name);
+        let body: Value = serde_json::from_slice(&body)
+            .map_err(|e| self.service_error(format!("encoding request: {e}")))?;
+        // Vault's errors are messages about the request, never key material.
+        let parsed = self
+            .vault()?
+            .request(
+                hush_vault::Method::Post,
+                &path,
+                Some(&token),
+                Some(&body),
+                self.namespace.as_deref(),
+            )
+            .await
+            .map_err(|e| self.service_error(transit_error(operation, &e)))?
+            .ok_or_else(|| self.service_error(format!("{operation}: empty response")))?;
         let value = parsed["data"][field].as_str().ok_or_else(|| {
             self.service_error(format!("{operation}: response has no data.{field}"))
         })?;
         Ok(Zeroizing::new(value.to_owned()))
+    }
+}
+
+/// The message of a failed transit call, in the words sops users know.
+fn transit_error(operation: &str, e: &hush_vault::VaultError) -> String {
+    match e {
+        hush_vault::VaultError::Transport { message, .. } => {
+            format!("{operation} request failed: {message}")
+        }
+        hush_vault::VaultError::Api { status, errors, .. } => {
+            format!("{operation} failed: HTTP {status}: {errors}")
+        }
+        other => format!("{operation}: {other}"),
     }
 }
 
@@ -397,9 +367,9 @@ mod tests {
     fn token_file_and_debug() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".vault-token");
-        assert!(VaultToken::from_file(&path).unwrap().is_none());
+        assert!(token_from_file(&path).unwrap().is_none());
         std::fs::write(&path, "  s.secret-token\n").unwrap();
-        let token = VaultToken::from_file(&path).unwrap().unwrap();
+        let token = token_from_file(&path).unwrap().unwrap();
         assert_eq!(token.expose(), "s.secret-token");
         let key = VaultTransitKey::from_metadata("http://127.0.0.1:1", "transit", "k")
             .unwrap()
