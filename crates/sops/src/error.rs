@@ -68,6 +68,12 @@ pub enum Error {
     /// No master key could unwrap the data key.
     #[error("{0}")]
     DataKey(String),
+    /// The file still has git merge conflict markers.
+    #[error("the file has unresolved git merge conflict markers (<<<<<<< … >>>>>>>); conflicting keys: {}. Resolve the conflict (for example decrypt both sides, merge the plaintext, and encrypt again) before using it", .keys.join(", "))]
+    Conflict {
+        /// Names of the keys on conflicting lines (never their values).
+        keys: Vec<String>,
+    },
     /// A crypto primitive failed.
     #[error(transparent)]
     Crypto(#[from] hush_crypto::Error),

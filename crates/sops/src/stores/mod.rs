@@ -71,10 +71,45 @@ impl Format {
     }
 }
 
+/// Git conflict markers in a text file: the names of the keys on the conflicting lines, or
+/// `None` when there are no markers. Values are never returned.
+pub fn conflict_keys(bytes: &[u8]) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut inside = false;
+    let mut found = false;
+    let mut keys: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("<<<<<<< ") || line == "<<<<<<<" {
+            inside = true;
+            found = true;
+            continue;
+        }
+        if line.starts_with(">>>>>>> ") || line == ">>>>>>>" {
+            inside = false;
+            continue;
+        }
+        if !inside || line.starts_with("=======") || line.starts_with("|||||||") {
+            continue;
+        }
+        let trimmed = line.trim_start().trim_start_matches("- ").trim_start_matches('"');
+        let end = trimmed.find([':', '=', '"']).unwrap_or(0);
+        let key = trimmed[..end].trim();
+        if !key.is_empty() && !key.starts_with('#') && !keys.iter().any(|k| k == key) {
+            keys.push(key.to_owned());
+        }
+    }
+    found.then_some(keys)
+}
+
 /// Reads a plaintext file into documents.
 pub fn load_plain(format: Format, bytes: &[u8]) -> Result<Vec<Branch>> {
     if bytes.is_empty() {
         return Err(Error::Empty);
+    }
+    if format != Format::Binary
+        && let Some(keys) = conflict_keys(bytes)
+    {
+        return Err(Error::Conflict { keys });
     }
     match format {
         Format::Yaml => {
@@ -115,6 +150,9 @@ pub fn has_metadata(format: Format, branches: &[Branch]) -> Option<String> {
 pub fn load_encrypted(format: Format, bytes: &[u8]) -> Result<(Vec<Branch>, Metadata)> {
     if bytes.is_empty() {
         return Err(Error::Empty);
+    }
+    if let Some(keys) = conflict_keys(bytes) {
+        return Err(Error::Conflict { keys });
     }
     let mut branches = match format {
         Format::Binary => vec![json::parse(bytes)?],
@@ -292,5 +330,20 @@ pub fn emit_value(format: Format, v: &Value, indent: Option<usize>) -> Result<Ve
                 v => Ok(format!("{}\n", v.to_flat_string().unwrap_or_default()).into_bytes()),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_markers_name_keys_not_values() {
+        let text = "a: 1\n<<<<<<< HEAD\npassword: ENC[AES256_GCM,data:x]\n=======\npassword: ENC[AES256_GCM,data:y]\n    mac: ENC[z]\n>>>>>>> branch\n";
+        let err = load_encrypted(Format::Yaml, text.as_bytes()).map(|_| ()).map_err(|e| e.to_string());
+        let msg = err.err().unwrap_or_default();
+        assert!(msg.contains("conflicting keys: password, mac"), "{msg}");
+        assert!(!msg.contains("data:x"), "{msg}");
+        assert_eq!(conflict_keys(b"a: 1\n"), None);
     }
 }
