@@ -91,7 +91,10 @@ pub fn conflict_keys(bytes: &[u8]) -> Option<Vec<String>> {
         if !inside || line.starts_with("=======") || line.starts_with("|||||||") {
             continue;
         }
-        let trimmed = line.trim_start().trim_start_matches("- ").trim_start_matches('"');
+        let trimmed = line
+            .trim_start()
+            .trim_start_matches("- ")
+            .trim_start_matches('"');
         let end = trimmed.find([':', '=', '"']).unwrap_or(0);
         let key = trimmed[..end].trim();
         if !key.is_empty() && !key.starts_with('#') && !keys.iter().any(|k| k == key) {
@@ -340,7 +343,9 @@ mod tests {
     #[test]
     fn conflict_markers_name_keys_not_values() {
         let text = "a: 1\n<<<<<<< HEAD\npassword: ENC[AES256_GCM,data:x]\n=======\npassword: ENC[AES256_GCM,data:y]\n    mac: ENC[z]\n>>>>>>> branch\n";
-        let err = load_encrypted(Format::Yaml, text.as_bytes()).map(|_| ()).map_err(|e| e.to_string());
+        let err = load_encrypted(Format::Yaml, text.as_bytes())
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         let msg = err.err().unwrap_or_default();
         assert!(msg.contains("conflicting keys: password, mac"), "{msg}");
         assert!(!msg.contains("data:x"), "{msg}");
