@@ -1,0 +1,1884 @@
+//! Template functions: Go's builtins and the sprig subset hush implements (see docs/template.md).
+//!
+//! Error messages name types and arities, never argument values (they may be secrets).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+use crate::gofmt::{self, decode_rune, quote};
+use crate::value::{Value, sprint};
+
+/// A function failure (message without data values).
+#[derive(Debug)]
+pub(crate) struct FuncError(pub(crate) String);
+
+type FResult = Result<Value, FuncError>;
+
+fn ferr(msg: impl Into<String>) -> FuncError {
+    FuncError(msg.into())
+}
+
+/// Which functions a template may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FuncSet {
+    /// Go builtins only.
+    Builtins,
+    /// Builtins + sprig `GenericFuncMap()` minus `env`, `expandenv`, `getHostByName`.
+    Sprig,
+    /// Sprig + External Secrets' own functions.
+    ExternalSecrets,
+}
+
+/// Go's text/template builtins.
+const BUILTINS: &[&str] = &[
+    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js",
+    "urlquery", "eq", "ne", "lt", "le", "gt", "ge",
+];
+
+/// Sprig functions hush implements.
+pub(crate) const SPRIG: &[&str] = &[
+    // strings
+    "trim",
+    "trimAll",
+    "trimall",
+    "trimPrefix",
+    "trimSuffix",
+    "upper",
+    "lower",
+    "title",
+    "untitle",
+    "repeat",
+    "substr",
+    "nospace",
+    "trunc",
+    "abbrev",
+    "abbrevboth",
+    "initials",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "quote",
+    "squote",
+    "cat",
+    "indent",
+    "nindent",
+    "replace",
+    "plural",
+    "snakecase",
+    "camelcase",
+    "kebabcase",
+    "swapcase",
+    "wrap",
+    "wrapWith",
+    "toString",
+    "toStrings",
+    "split",
+    "splitList",
+    "splitn",
+    "join",
+    "sortAlpha",
+    "hello",
+    // conversion and math
+    "atoi",
+    "int",
+    "int64",
+    "float64",
+    "toDecimal",
+    "seq",
+    "until",
+    "untilStep",
+    "add",
+    "add1",
+    "sub",
+    "div",
+    "mod",
+    "mul",
+    "max",
+    "min",
+    "biggest",
+    "addf",
+    "add1f",
+    "subf",
+    "divf",
+    "mulf",
+    "maxf",
+    "minf",
+    "floor",
+    "ceil",
+    "round",
+    // defaults, flow, types
+    "default",
+    "empty",
+    "coalesce",
+    "all",
+    "any",
+    "ternary",
+    "fail",
+    "typeOf",
+    "typeIs",
+    "typeIsLike",
+    "kindOf",
+    "kindIs",
+    "deepEqual",
+    "deepCopy",
+    "mustDeepCopy",
+    // encoding
+    "b64enc",
+    "b64dec",
+    "b32enc",
+    "b32dec",
+    "toJson",
+    "mustToJson",
+    "toPrettyJson",
+    "mustToPrettyJson",
+    "toRawJson",
+    "mustToRawJson",
+    "fromJson",
+    "mustFromJson",
+    // hashes
+    "sha1sum",
+    "sha256sum",
+    "sha512sum",
+    "adler32sum",
+    // lists
+    "list",
+    "tuple",
+    "first",
+    "mustFirst",
+    "last",
+    "mustLast",
+    "rest",
+    "mustRest",
+    "initial",
+    "mustInitial",
+    "append",
+    "mustAppend",
+    "push",
+    "mustPush",
+    "prepend",
+    "mustPrepend",
+    "concat",
+    "reverse",
+    "mustReverse",
+    "uniq",
+    "mustUniq",
+    "without",
+    "mustWithout",
+    "has",
+    "mustHas",
+    "compact",
+    "mustCompact",
+    "chunk",
+    "mustChunk",
+    "mustSlice",
+    // dicts
+    "dict",
+    "get",
+    "set",
+    "unset",
+    "hasKey",
+    "pluck",
+    "keys",
+    "values",
+    "pick",
+    "omit",
+    "dig",
+    "merge",
+    "mustMerge",
+    "mergeOverwrite",
+    "mustMergeOverwrite",
+    // regex
+    "regexMatch",
+    "mustRegexMatch",
+    "regexFind",
+    "mustRegexFind",
+    "regexFindAll",
+    "mustRegexFindAll",
+    "regexReplaceAll",
+    "mustRegexReplaceAll",
+    "regexReplaceAllLiteral",
+    "mustRegexReplaceAllLiteral",
+    "regexSplit",
+    "mustRegexSplit",
+    "regexQuoteMeta",
+    // paths
+    "base",
+    "dir",
+    "clean",
+    "ext",
+    "isAbs",
+    "osBase",
+    "osClean",
+    "osDir",
+    "osExt",
+    "osIsAbs",
+];
+
+/// Sprig `GenericFuncMap()` functions hush does not implement: a parse-time error, never
+/// different bytes.
+const SPRIG_UNIMPLEMENTED: &[&str] = &[
+    "date",
+    "date_in_zone",
+    "date_modify",
+    "now",
+    "htmlDate",
+    "htmlDateInZone",
+    "dateInZone",
+    "dateModify",
+    "mustDateModify",
+    "ago",
+    "toDate",
+    "mustToDate",
+    "unixEpoch",
+    "duration",
+    "durationRound",
+    "randAlphaNum",
+    "randAlpha",
+    "randAscii",
+    "randNumeric",
+    "randInt",
+    "randBytes",
+    "shuffle",
+    "uuidv4",
+    "bcrypt",
+    "htpasswd",
+    "genPrivateKey",
+    "derivePassword",
+    "buildCustomCert",
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+    "encryptAES",
+    "decryptAES",
+    "semver",
+    "semverCompare",
+    "urlParse",
+    "urlJoin",
+];
+
+/// External Secrets' own functions (`tplFuncs`), not implemented yet.
+const ESO_UNIMPLEMENTED: &[&str] = &[
+    "pkcs12key",
+    "pkcs12keyPass",
+    "pkcs12cert",
+    "pkcs12certPass",
+    "pemToPkcs12",
+    "pemToPkcs12Pass",
+    "fullPemToPkcs12",
+    "fullPemToPkcs12Pass",
+    "pemTruststoreToPKCS12",
+    "pemTruststoreToPKCS12Pass",
+    "filterPEM",
+    "filterCertChain",
+    "certSANs",
+    "jwkPublicKeyPem",
+    "jwkPrivateKeyPem",
+    "toYaml",
+    "fromYaml",
+    "rsaDecrypt",
+];
+
+/// External Secrets' own functions hush implements.
+const ESO: &[&str] = &["hexdec"];
+
+/// Sprig functions that modify the map passed as their first argument.
+pub(crate) const MUTATES_FIRST_ARG: &[&str] = &[
+    "set",
+    "unset",
+    "merge",
+    "mustMerge",
+    "mergeOverwrite",
+    "mustMergeOverwrite",
+];
+
+/// What `set` says about `name`, for the parser.
+pub(crate) fn lookup(set: FuncSet, name: &str) -> crate::parse::FuncLookup {
+    use crate::parse::FuncLookup;
+    if BUILTINS.contains(&name) {
+        return FuncLookup::Known;
+    }
+    let sprig = matches!(set, FuncSet::Sprig | FuncSet::ExternalSecrets);
+    let eso = set == FuncSet::ExternalSecrets;
+    if (sprig && SPRIG.contains(&name)) || (eso && ESO.contains(&name)) {
+        FuncLookup::Known
+    } else if (sprig && SPRIG_UNIMPLEMENTED.contains(&name))
+        || (eso && ESO_UNIMPLEMENTED.contains(&name))
+    {
+        FuncLookup::Unimplemented
+    } else {
+        FuncLookup::Unknown
+    }
+}
+
+fn arity(args: &[Value], want: usize) -> Result<(), FuncError> {
+    if args.len() != want {
+        return Err(ferr(format!(
+            "wrong number of args: want {want} got {}",
+            args.len()
+        )));
+    }
+    Ok(())
+}
+
+fn arity_min(args: &[Value], want: usize) -> Result<(), FuncError> {
+    if args.len() < want {
+        return Err(ferr(format!(
+            "wrong number of args: want at least {want} got {}",
+            args.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A `string` parameter: Go rejects other types (and a missing value) at the call.
+fn s_arg(v: &Value) -> Result<&[u8], FuncError> {
+    match v {
+        Value::Str(s) => Ok(s),
+        Value::Nil => Err(ferr("invalid value; expected string")),
+        other => Err(ferr(format!(
+            "wrong type for value; expected string; got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn s_string(v: &Value) -> Result<String, FuncError> {
+    Ok(String::from_utf8_lossy(s_arg(v)?).into_owned())
+}
+
+/// An `int` parameter.
+fn i_arg(v: &Value) -> Result<i64, FuncError> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::Nil => Err(ferr("invalid value; expected int")),
+        other => Err(ferr(format!(
+            "wrong type for value; expected int; got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// sprig's `strval`: strings as they are, everything else through `fmt.Sprint`.
+fn strval(v: &Value) -> Vec<u8> {
+    match v {
+        Value::Str(s) => s.clone(),
+        other => sprint(other),
+    }
+}
+
+/// spf13/cast `ToInt64`: numbers, bools, numeric strings (base prefixes allowed); else 0.
+fn to_i64(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => *f as i64,
+        Value::Bool(b) => i64::from(*b),
+        Value::Str(s) => {
+            let s = String::from_utf8_lossy(s);
+            let t = s.trim();
+            let t = if let Some(stripped) = t.strip_suffix(".0") {
+                stripped
+            } else {
+                t
+            };
+            parse_go_int(t).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+fn parse_go_int(t: &str) -> Option<i64> {
+    let (neg, b) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let l = b.to_ascii_lowercase();
+    let v = if let Some(h) = l.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()
+    } else if let Some(x) = l.strip_prefix("0b") {
+        i64::from_str_radix(x, 2).ok()
+    } else if let Some(x) = l.strip_prefix("0o") {
+        i64::from_str_radix(x, 8).ok()
+    } else if l.len() > 1 && l.starts_with('0') {
+        i64::from_str_radix(&l[1..], 8).ok()
+    } else if !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) {
+        l.parse().ok()
+    } else {
+        None
+    }?;
+    Some(if neg { -v } else { v })
+}
+
+/// spf13/cast `ToFloat64`.
+fn to_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Str(s) => String::from_utf8_lossy(s).trim().parse().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+/// sprig's `empty`.
+fn is_empty(v: &Value) -> bool {
+    !v.truthy()
+}
+
+fn list_arg(v: &Value, func: &str) -> Result<Vec<Value>, FuncError> {
+    match v {
+        Value::List(l) => Ok(l.clone()),
+        other => Err(ferr(format!("Cannot find {func} on type {}", other.kind()))),
+    }
+}
+
+/// A `map[string]interface{}` parameter: `map[string]string` is a different Go type.
+fn dict_arg(v: &Value) -> Result<&BTreeMap<String, Value>, FuncError> {
+    match v {
+        Value::Map(m) => Ok(m),
+        Value::Nil => Err(ferr("invalid value; expected map[string]interface {}")),
+        other => Err(ferr(format!(
+            "wrong type for value; expected map[string]interface {{}}; got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn strs(v: Vec<String>) -> Value {
+    Value::List(v.into_iter().map(Value::str).collect())
+}
+
+fn regex(pat: &Value) -> Result<regex::bytes::Regex, FuncError> {
+    let p = s_string(pat)?;
+    regex::bytes::Regex::new(&p).map_err(|_| ferr("error parsing regexp"))
+}
+
+/// Calls `name` (already checked by the parser to exist in the set).
+pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
+    let must =
+        name.starts_with("must") && name.len() > 4 && name.as_bytes()[4].is_ascii_uppercase();
+    let base: String = if must {
+        let b = &name[4..];
+        let mut c = b.chars();
+        c.next()
+            .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+    } else {
+        name.to_owned()
+    };
+    match base.as_str() {
+        // ---- builtins
+        "not" => {
+            arity(&a, 1)?;
+            Ok(Value::Bool(!a[0].truthy()))
+        }
+        "len" => {
+            arity(&a, 1)?;
+            Ok(Value::Int(match &a[0] {
+                Value::Str(s) => s.len() as i64,
+                Value::List(l) => l.len() as i64,
+                Value::Map(m) => m.len() as i64,
+                Value::StrMap(m) => m.len() as i64,
+                Value::Nil => return Err(ferr("len of nil pointer")),
+                other => return Err(ferr(format!("len of type {}", other.type_name()))),
+            }))
+        }
+        "index" => {
+            arity_min(&a, 1)?;
+            let mut v = a[0].clone();
+            for ix in &a[1..] {
+                v = index1(&v, ix)?;
+            }
+            Ok(v)
+        }
+        "slice" => {
+            arity_min(&a, 1)?;
+            if name == "slice" || name == "mustSlice" {
+                return sprig_slice(&a);
+            }
+            unreachable_fn()
+        }
+        "print" => Ok(Value::Str(gofmt::sprint_args(&a))),
+        "println" => Ok(Value::Str(gofmt::sprintln_args(&a))),
+        "printf" => {
+            arity_min(&a, 1)?;
+            Ok(Value::Str(gofmt::sprintf(s_arg(&a[0])?, &a[1..])))
+        }
+        "html" => Ok(Value::Str(html_escape(&eval_args_str(&a)))),
+        "js" => Ok(Value::Str(js_escape(&eval_args_str(&a)))),
+        "urlquery" => Ok(Value::str(query_escape(&eval_args_str(&a)))),
+        "eq" => {
+            arity_min(&a, 2)?;
+            for b in &a[1..] {
+                if go_eq(&a[0], b)? {
+                    return Ok(Value::Bool(true));
+                }
+            }
+            Ok(Value::Bool(false))
+        }
+        "ne" => {
+            arity(&a, 2)?;
+            Ok(Value::Bool(!go_eq(&a[0], &a[1])?))
+        }
+        "lt" | "le" | "gt" | "ge" => {
+            arity(&a, 2)?;
+            let lt = go_lt(&a[0], &a[1])?;
+            let eq = !lt && go_eq(&a[0], &a[1])?;
+            Ok(Value::Bool(match base.as_str() {
+                "lt" => lt,
+                "le" => lt || eq,
+                "gt" => !lt && !eq,
+                _ => !lt,
+            }))
+        }
+        // ---- sprig strings
+        "hello" => Ok(Value::str("Hello!")),
+        "trim" => str1(&a, |s| s.trim_matches(go_space).to_owned()),
+        "trimAll" | "trimall" => {
+            arity(&a, 2)?;
+            let cut = s_string(&a[0])?;
+            let s = s_string(&a[1])?;
+            Ok(Value::str(s.trim_matches(|c| cut.contains(c))))
+        }
+        "trimPrefix" => {
+            arity(&a, 2)?;
+            let p = s_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            Ok(Value::str(s.strip_prefix(p).unwrap_or(s)))
+        }
+        "trimSuffix" => {
+            arity(&a, 2)?;
+            let p = s_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            Ok(Value::str(s.strip_suffix(p).unwrap_or(s)))
+        }
+        "upper" => str1(&a, |s| s.chars().map(|c| simple_case(c, true)).collect()),
+        "lower" => str1(&a, |s| s.chars().map(|c| simple_case(c, false)).collect()),
+        "title" => str1(&a, title),
+        "untitle" => str1(&a, |s| {
+            let mut out = String::new();
+            let mut prev_space = true;
+            for c in s.chars() {
+                out.push(if prev_space { simple_case(c, false) } else { c });
+                prev_space = c.is_whitespace();
+            }
+            out
+        }),
+        "swapcase" => str1(&a, |s| {
+            s.chars()
+                .map(|c| {
+                    if c.is_uppercase() {
+                        c.to_lowercase().collect::<String>()
+                    } else {
+                        c.to_uppercase().collect()
+                    }
+                })
+                .collect()
+        }),
+        "repeat" => {
+            arity(&a, 2)?;
+            let n = i_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            if n < 0 {
+                return Err(ferr("negative repeat count"));
+            }
+            if s.len().saturating_mul(n as usize) > 1 << 26 {
+                return Err(ferr("repeat count too large"));
+            }
+            Ok(Value::Str(s.repeat(n as usize)))
+        }
+        "substr" => {
+            arity(&a, 3)?;
+            let start = i_arg(&a[0])?;
+            let end = i_arg(&a[1])?;
+            let s = s_arg(&a[2])?;
+            let len = s.len() as i64;
+            // Go slicing panics (a template error) out of bounds.
+            let oob = || ferr("slice bounds out of range");
+            Ok(Value::Str(if start < 0 {
+                s.get(..usize::try_from(end).map_err(|_| oob())?)
+                    .ok_or_else(oob)?
+                    .to_vec()
+            } else if end < 0 || end > len {
+                s.get(start as usize..).ok_or_else(oob)?.to_vec()
+            } else {
+                s.get(start as usize..end as usize)
+                    .ok_or_else(oob)?
+                    .to_vec()
+            }))
+        }
+        "nospace" => {
+            // goutils.DeleteWhiteSpace works byte by byte, reading each byte as a Latin-1 rune.
+            arity(&a, 1)?;
+            let s = s_arg(&a[0])?;
+            let out: String = s
+                .iter()
+                .map(|&b| char::from(b))
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            Ok(Value::str(out))
+        }
+        "trunc" => {
+            arity(&a, 2)?;
+            let c = i_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            let len = s.len() as i64;
+            Ok(Value::Str(if c < 0 && len + c > 0 {
+                s[(len + c) as usize..].to_vec()
+            } else if c >= 0 && len > c {
+                s[..c as usize].to_vec()
+            } else {
+                s.to_vec()
+            }))
+        }
+        "abbrev" => {
+            arity(&a, 2)?;
+            let w = i_arg(&a[0])?;
+            let s = s_string(&a[1])?;
+            Ok(Value::str(abbreviate(&s, 0, w)))
+        }
+        "abbrevboth" => {
+            arity(&a, 3)?;
+            let l = i_arg(&a[0])?;
+            let r = i_arg(&a[1])?;
+            let s = s_string(&a[2])?;
+            Ok(Value::str(abbreviate(&s, l, r)))
+        }
+        "initials" => str1(&a, |s| {
+            s.split(|c: char| c.is_whitespace())
+                .filter_map(|w| w.chars().next())
+                .collect()
+        }),
+        "contains" => {
+            arity(&a, 2)?;
+            let sub = s_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            Ok(Value::Bool(
+                sub.is_empty() || s.windows(sub.len()).any(|w| w == sub),
+            ))
+        }
+        "hasPrefix" => {
+            arity(&a, 2)?;
+            Ok(Value::Bool(s_arg(&a[1])?.starts_with(s_arg(&a[0])?)))
+        }
+        "hasSuffix" => {
+            arity(&a, 2)?;
+            Ok(Value::Bool(s_arg(&a[1])?.ends_with(s_arg(&a[0])?)))
+        }
+        "quote" | "squote" => {
+            let mut parts = Vec::new();
+            for v in &a {
+                if matches!(v, Value::Nil) {
+                    continue;
+                }
+                let s = strval(v);
+                parts.push(if base == "quote" {
+                    quote(&s, false).into_bytes()
+                } else {
+                    let mut q = b"'".to_vec();
+                    q.extend_from_slice(&s);
+                    q.push(b'\'');
+                    q
+                });
+            }
+            Ok(Value::Str(parts.join(&b' ')))
+        }
+        "cat" => {
+            let parts: Vec<Vec<u8>> = a
+                .iter()
+                .filter(|v| !matches!(v, Value::Nil))
+                .map(strval)
+                .collect();
+            Ok(Value::Str(parts.join(&b' ')))
+        }
+        "indent" | "nindent" => {
+            arity(&a, 2)?;
+            let n = i_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            let pad = vec![b' '; n.max(0) as usize];
+            let mut out = Vec::new();
+            if base == "nindent" {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(&pad);
+            for &c in s {
+                out.push(c);
+                if c == b'\n' {
+                    out.extend_from_slice(&pad);
+                }
+            }
+            Ok(Value::Str(out))
+        }
+        "replace" => {
+            arity(&a, 3)?;
+            let old = s_arg(&a[0])?;
+            let new = s_arg(&a[1])?;
+            let s = s_arg(&a[2])?;
+            Ok(Value::Str(replace_all(s, old, new)))
+        }
+        "plural" => {
+            arity(&a, 3)?;
+            let one = s_arg(&a[0])?;
+            let many = s_arg(&a[1])?;
+            let n = i_arg(&a[2])?;
+            Ok(Value::Str(if n == 1 {
+                one.to_vec()
+            } else {
+                many.to_vec()
+            }))
+        }
+        "snakecase" => str1(&a, |s| words_case(s, '_')),
+        "kebabcase" => str1(&a, |s| words_case(s, '-')),
+        "camelcase" => str1(&a, |s| {
+            s.split(['_', '-', ' '])
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect()
+        }),
+        "wrap" => {
+            arity(&a, 2)?;
+            let n = i_arg(&a[0])?;
+            let s = s_string(&a[1])?;
+            Ok(Value::str(word_wrap(&s, n.max(1) as usize, "\n")))
+        }
+        "wrapWith" => {
+            arity(&a, 3)?;
+            let n = i_arg(&a[0])?;
+            let sep = s_string(&a[1])?;
+            let s = s_string(&a[2])?;
+            Ok(Value::str(word_wrap(&s, n.max(1) as usize, &sep)))
+        }
+        "toString" => {
+            arity(&a, 1)?;
+            Ok(Value::Str(strval(&a[0])))
+        }
+        "toStrings" => {
+            arity(&a, 1)?;
+            Ok(match &a[0] {
+                Value::List(l) => Value::List(l.iter().map(|v| Value::Str(strval(v))).collect()),
+                Value::Nil => Value::List(Vec::new()),
+                other => Value::List(vec![Value::Str(strval(other))]),
+            })
+        }
+        "split" => {
+            arity(&a, 2)?;
+            let sep = s_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            Ok(Value::Map(
+                split_bytes(s, sep, None)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| (format!("_{i}"), Value::Str(p)))
+                    .collect(),
+            ))
+        }
+        "splitn" => {
+            arity(&a, 3)?;
+            let sep = s_arg(&a[0])?;
+            let n = i_arg(&a[1])?;
+            let s = s_arg(&a[2])?;
+            let parts = if n == 0 {
+                Vec::new()
+            } else {
+                split_bytes(s, sep, usize::try_from(n).ok())
+            };
+            Ok(Value::Map(
+                parts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| (format!("_{i}"), Value::Str(p)))
+                    .collect(),
+            ))
+        }
+        "splitList" => {
+            arity(&a, 2)?;
+            let sep = s_arg(&a[0])?;
+            let s = s_arg(&a[1])?;
+            Ok(Value::List(
+                split_bytes(s, sep, None)
+                    .into_iter()
+                    .map(Value::Str)
+                    .collect(),
+            ))
+        }
+        "join" => {
+            arity(&a, 2)?;
+            let sep = s_arg(&a[0])?;
+            let items: Vec<Vec<u8>> = match &a[1] {
+                Value::List(l) => l
+                    .iter()
+                    .filter(|v| !matches!(v, Value::Nil))
+                    .map(strval)
+                    .collect(),
+                Value::Nil => Vec::new(),
+                other => vec![strval(other)],
+            };
+            Ok(Value::Str(items.join(sep)))
+        }
+        "sortAlpha" => {
+            arity(&a, 1)?;
+            match &a[0] {
+                Value::List(l) => {
+                    let mut v: Vec<Vec<u8>> = l.iter().map(strval).collect();
+                    v.sort();
+                    Ok(Value::List(v.into_iter().map(Value::Str).collect()))
+                }
+                other => Ok(Value::List(vec![Value::Str(strval(other))])),
+            }
+        }
+        // ---- conversion and math
+        "atoi" => {
+            arity(&a, 1)?;
+            let s = s_string(&a[0])?;
+            Ok(Value::Int(s.parse().unwrap_or(0)))
+        }
+        "int" | "int64" => {
+            arity(&a, 1)?;
+            Ok(Value::Int(to_i64(&a[0])))
+        }
+        "float64" => {
+            arity(&a, 1)?;
+            Ok(Value::Float(to_f64(&a[0])))
+        }
+        "toDecimal" => {
+            arity(&a, 1)?;
+            let s = String::from_utf8_lossy(&strval(&a[0])).into_owned();
+            Ok(Value::Int(i64::from_str_radix(&s, 8).unwrap_or(0)))
+        }
+        "add" => Ok(Value::Int(
+            a.iter().map(to_i64).fold(0i64, i64::wrapping_add),
+        )),
+        "mul" => {
+            arity_min(&a, 1)?;
+            Ok(Value::Int(
+                a.iter().map(to_i64).fold(1i64, i64::wrapping_mul),
+            ))
+        }
+        "add1" => {
+            arity(&a, 1)?;
+            Ok(Value::Int(to_i64(&a[0]).wrapping_add(1)))
+        }
+        "sub" => {
+            arity(&a, 2)?;
+            Ok(Value::Int(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
+        }
+        "div" | "mod" => {
+            arity(&a, 2)?;
+            let d = to_i64(&a[1]);
+            if d == 0 {
+                return Err(ferr("integer divide by zero"));
+            }
+            let n = to_i64(&a[0]);
+            Ok(Value::Int(if base == "div" {
+                n.wrapping_div(d)
+            } else {
+                n.wrapping_rem(d)
+            }))
+        }
+        "max" | "biggest" | "min" => {
+            arity_min(&a, 1)?;
+            let mut r = to_i64(&a[0]);
+            for v in &a[1..] {
+                let x = to_i64(v);
+                r = if base == "min" { r.min(x) } else { r.max(x) };
+            }
+            Ok(Value::Int(r))
+        }
+        "addf" => Ok(Value::Float(a.iter().map(to_f64).sum())),
+        "add1f" => {
+            arity(&a, 1)?;
+            Ok(Value::Float(to_f64(&a[0]) + 1.0))
+        }
+        "subf" | "mulf" | "divf" => {
+            arity_min(&a, 1)?;
+            let mut r = to_f64(&a[0]);
+            for v in &a[1..] {
+                let x = to_f64(v);
+                r = match base.as_str() {
+                    "subf" => r - x,
+                    "mulf" => r * x,
+                    _ => r / x,
+                };
+            }
+            Ok(Value::Float(r))
+        }
+        "maxf" | "minf" => {
+            arity_min(&a, 1)?;
+            let mut r = to_f64(&a[0]);
+            for v in &a[1..] {
+                let x = to_f64(v);
+                r = if base == "minf" { r.min(x) } else { r.max(x) };
+            }
+            Ok(Value::Float(r))
+        }
+        "floor" => {
+            arity(&a, 1)?;
+            Ok(Value::Float(to_f64(&a[0]).floor()))
+        }
+        "ceil" => {
+            arity(&a, 1)?;
+            Ok(Value::Float(to_f64(&a[0]).ceil()))
+        }
+        "round" => {
+            arity_min(&a, 2)?;
+            let x = to_f64(&a[0]);
+            let p = to_i64(&a[1]);
+            let rh = a.get(2).map_or(0.5, to_f64);
+            let pow = 10f64.powi(p as i32);
+            let digit = pow * x;
+            let (int, frac) = (digit.trunc(), digit.fract());
+            let r = if frac.abs() >= rh {
+                int + frac.signum()
+            } else {
+                int
+            };
+            Ok(Value::Float(r / pow))
+        }
+        "seq" => seq(&a),
+        "until" => {
+            arity(&a, 1)?;
+            let n = i_arg(&a[0])?;
+            let step = if n < 0 { -1 } else { 1 };
+            until_step(0, n, step)
+        }
+        "untilStep" => {
+            arity(&a, 3)?;
+            until_step(i_arg(&a[0])?, i_arg(&a[1])?, i_arg(&a[2])?)
+        }
+        // ---- defaults, flow, types
+        "default" => {
+            arity_min(&a, 1)?;
+            if a.len() < 2 || is_empty(&a[1]) {
+                Ok(a[0].clone())
+            } else {
+                Ok(a[1].clone())
+            }
+        }
+        "empty" => {
+            arity(&a, 1)?;
+            Ok(Value::Bool(is_empty(&a[0])))
+        }
+        "coalesce" => Ok(a
+            .iter()
+            .find(|v| !is_empty(v))
+            .cloned()
+            .unwrap_or(Value::Nil)),
+        "all" => Ok(Value::Bool(a.iter().all(|v| !is_empty(v)))),
+        "any" => Ok(Value::Bool(a.iter().any(|v| !is_empty(v)))),
+        "ternary" => {
+            arity(&a, 3)?;
+            match &a[2] {
+                Value::Bool(b) => Ok(if *b { a[0].clone() } else { a[1].clone() }),
+                _ => Err(ferr("wrong type for value; expected bool")),
+            }
+        }
+        "fail" => {
+            arity(&a, 1)?;
+            s_arg(&a[0])?;
+            Err(ferr("fail called"))
+        }
+        "typeOf" => {
+            arity(&a, 1)?;
+            Ok(Value::str(a[0].type_name()))
+        }
+        "typeIs" | "typeIsLike" => {
+            arity(&a, 2)?;
+            let t = s_string(&a[0])?;
+            let actual = a[1].type_name();
+            Ok(Value::Bool(
+                t == actual || (base == "typeIsLike" && t == format!("*{actual}")),
+            ))
+        }
+        "kindOf" => {
+            arity(&a, 1)?;
+            Ok(Value::str(a[0].kind()))
+        }
+        "kindIs" => {
+            arity(&a, 2)?;
+            Ok(Value::Bool(s_string(&a[0])? == a[1].kind()))
+        }
+        "deepEqual" => {
+            arity(&a, 2)?;
+            Ok(Value::Bool(a[0] == a[1]))
+        }
+        "deepCopy" => {
+            arity(&a, 1)?;
+            Ok(a[0].clone())
+        }
+        // ---- encoding
+        "b64enc" => str_bytes(&a, |s| {
+            base64::engine::general_purpose::STANDARD
+                .encode(s)
+                .into_bytes()
+        }),
+        "b64dec" => {
+            arity(&a, 1)?;
+            let s = s_arg(&a[0])?;
+            // Go's StdEncoding skips CR and LF and accepts non-zero trailing bits.
+            let clean: Vec<u8> = s
+                .iter()
+                .copied()
+                .filter(|c| *c != b'\r' && *c != b'\n')
+                .collect();
+            Ok(Value::Str(match GO_STD_B64.decode(&clean) {
+                Ok(d) => d,
+                Err(e) => go_b64_error(&e, clean.len()).into_bytes(),
+            }))
+        }
+        "b32enc" => str_bytes(&a, base32_encode),
+        "b32dec" => {
+            arity(&a, 1)?;
+            let s = s_arg(&a[0])?;
+            Ok(Value::Str(
+                base32_decode(s).unwrap_or_else(|| b"illegal base32 data".to_vec()),
+            ))
+        }
+        "hexdec" => {
+            arity(&a, 1)?;
+            let s = s_arg(&a[0])?;
+            hex::decode(s)
+                .map(Value::Str)
+                .map_err(|_| ferr("invalid hex"))
+        }
+        "toJson" | "toRawJson" | "toPrettyJson" => {
+            arity(&a, 1)?;
+            let out = match base.as_str() {
+                "toJson" => crate::json::encode(&a[0], true, false),
+                "toRawJson" => crate::json::encode(&a[0], false, false),
+                _ => crate::json::encode(&a[0], true, true),
+            };
+            Ok(Value::Str(out))
+        }
+        "fromJson" => {
+            arity(&a, 1)?;
+            let s = s_arg(&a[0])?;
+            match serde_json::from_slice::<serde_json::Value>(s) {
+                Ok(j) => Ok(Value::from_json(&j)),
+                Err(_) if must => Err(ferr("invalid JSON")),
+                Err(_) => Ok(Value::Nil),
+            }
+        }
+        // ---- hashes
+        "sha1sum" => str_bytes(&a, |s| hex::encode(sha1::Sha1::digest(s)).into_bytes()),
+        "sha256sum" => str_bytes(&a, |s| hex::encode(sha2::Sha256::digest(s)).into_bytes()),
+        "sha512sum" => str_bytes(&a, |s| hex::encode(sha2::Sha512::digest(s)).into_bytes()),
+        "adler32sum" => str_bytes(&a, |s| adler32(s).to_string().into_bytes()),
+        // ---- lists
+        "list" | "tuple" => Ok(Value::List(a)),
+        "first" | "last" | "rest" | "initial" | "reverse" | "uniq" | "compact" => {
+            arity(&a, 1)?;
+            if matches!(a[0], Value::Nil) {
+                return if must {
+                    Err(ferr(format!("Cannot find {base} on type invalid")))
+                } else {
+                    Ok(Value::Nil)
+                };
+            }
+            let l = list_arg(&a[0], &base)?;
+            Ok(match base.as_str() {
+                "first" => l.first().cloned().unwrap_or(Value::Nil),
+                "last" => l.last().cloned().unwrap_or(Value::Nil),
+                "rest" => Value::List(l.get(1..).unwrap_or(&[]).to_vec()),
+                "initial" => Value::List(l[..l.len().saturating_sub(1)].to_vec()),
+                "reverse" => Value::List(l.into_iter().rev().collect()),
+                "uniq" => {
+                    let mut out: Vec<Value> = Vec::new();
+                    for v in l {
+                        if !out.contains(&v) {
+                            out.push(v);
+                        }
+                    }
+                    Value::List(out)
+                }
+                _ => Value::List(l.into_iter().filter(|v| !is_empty(v)).collect()),
+            })
+        }
+        "append" | "push" => {
+            arity(&a, 2)?;
+            let mut l = list_arg(&a[0], "append")?;
+            l.push(a[1].clone());
+            Ok(Value::List(l))
+        }
+        "prepend" => {
+            arity(&a, 2)?;
+            let mut l = list_arg(&a[0], "prepend")?;
+            l.insert(0, a[1].clone());
+            Ok(Value::List(l))
+        }
+        "concat" => {
+            let mut out = Vec::new();
+            for v in &a {
+                out.extend(list_arg(v, "concat")?);
+            }
+            Ok(Value::List(out))
+        }
+        "without" => {
+            arity_min(&a, 1)?;
+            let l = list_arg(&a[0], "without")?;
+            Ok(Value::List(
+                l.into_iter().filter(|v| !a[1..].contains(v)).collect(),
+            ))
+        }
+        "has" => {
+            arity(&a, 2)?;
+            match &a[1] {
+                Value::Nil => Ok(Value::Bool(false)),
+                other => Ok(Value::Bool(list_arg(other, "has")?.contains(&a[0]))),
+            }
+        }
+        "chunk" => {
+            arity(&a, 2)?;
+            let n = i_arg(&a[0])?;
+            let l = list_arg(&a[1], "chunk")?;
+            if n <= 0 {
+                return Ok(Value::List(Vec::new()));
+            }
+            Ok(Value::List(
+                l.chunks(n as usize)
+                    .map(|c| Value::List(c.to_vec()))
+                    .collect(),
+            ))
+        }
+        // ---- dicts
+        "dict" => {
+            let mut m = BTreeMap::new();
+            for pair in a.chunks(2) {
+                let k = String::from_utf8_lossy(&strval(&pair[0])).into_owned();
+                m.insert(k, pair.get(1).cloned().unwrap_or(Value::str("")));
+            }
+            Ok(Value::Map(m))
+        }
+        "get" => {
+            arity(&a, 2)?;
+            let m = dict_arg(&a[0])?;
+            let k = s_string(&a[1])?;
+            Ok(m.get(&k).cloned().unwrap_or(Value::str("")))
+        }
+        "set" => {
+            arity(&a, 3)?;
+            let mut m = dict_arg(&a[0])?.clone();
+            m.insert(s_string(&a[1])?, a[2].clone());
+            Ok(Value::Map(m))
+        }
+        "unset" => {
+            arity(&a, 2)?;
+            let mut m = dict_arg(&a[0])?.clone();
+            m.remove(&s_string(&a[1])?);
+            Ok(Value::Map(m))
+        }
+        "hasKey" => {
+            arity(&a, 2)?;
+            Ok(Value::Bool(
+                dict_arg(&a[0])?.contains_key(&s_string(&a[1])?),
+            ))
+        }
+        "pluck" => {
+            arity_min(&a, 1)?;
+            let k = s_string(&a[0])?;
+            let mut out = Vec::new();
+            for d in &a[1..] {
+                if let Some(v) = dict_arg(d)?.get(&k) {
+                    out.push(v.clone());
+                }
+            }
+            Ok(Value::List(out))
+        }
+        "keys" => {
+            let mut out = Vec::new();
+            for d in &a {
+                out.extend(dict_arg(d)?.keys().cloned());
+            }
+            Ok(strs(out))
+        }
+        "values" => {
+            arity(&a, 1)?;
+            Ok(Value::List(dict_arg(&a[0])?.values().cloned().collect()))
+        }
+        "pick" | "omit" => {
+            arity_min(&a, 1)?;
+            let m = dict_arg(&a[0])?;
+            let names: Vec<String> = a[1..]
+                .iter()
+                .map(|v| String::from_utf8_lossy(&strval(v)).into_owned())
+                .collect();
+            let keep = base == "pick";
+            Ok(Value::Map(
+                m.iter()
+                    .filter(|(k, _)| names.contains(k) == keep)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ))
+        }
+        "dig" => {
+            arity_min(&a, 3)?;
+            let n = a.len();
+            let m = dict_arg(&a[n - 1])?;
+            let default = &a[n - 2];
+            let mut cur = Value::Map(m.clone());
+            for k in &a[..n - 2] {
+                let k = s_string(k)?;
+                let next = match &cur {
+                    Value::Map(m) => m.get(&k).cloned(),
+                    _ => return Err(ferr("interface conversion: value is not a map")),
+                };
+                match next {
+                    Some(v) => cur = v,
+                    None => return Ok(default.clone()),
+                }
+            }
+            Ok(cur)
+        }
+        "merge" | "mergeOverwrite" => {
+            arity_min(&a, 1)?;
+            let mut dst = dict_arg(&a[0])?.clone();
+            for src in &a[1..] {
+                merge_into(&mut dst, dict_arg(src)?, base == "mergeOverwrite");
+            }
+            Ok(Value::Map(dst))
+        }
+        // ---- regex (Go RE2 syntax; the `regex` crate is RE2-compatible)
+        "regexMatch" => {
+            arity(&a, 2)?;
+            let s = s_arg(&a[1])?;
+            match regex(&a[0]) {
+                Ok(re) => Ok(Value::Bool(re.is_match(s))),
+                // sprig's regexMatch ignores a bad pattern; mustRegexMatch reports it.
+                Err(e) if must => Err(e),
+                Err(_) => Ok(Value::Bool(false)),
+            }
+        }
+        "regexFind" => {
+            arity(&a, 2)?;
+            let re = regex(&a[0])?;
+            Ok(Value::Str(
+                re.find(s_arg(&a[1])?)
+                    .map(|m| m.as_bytes().to_vec())
+                    .unwrap_or_default(),
+            ))
+        }
+        "regexFindAll" => {
+            arity(&a, 3)?;
+            let re = regex(&a[0])?;
+            let s = s_arg(&a[1])?;
+            let n = i_arg(&a[2])?;
+            let it = re.find_iter(s).map(|m| Value::Str(m.as_bytes().to_vec()));
+            Ok(Value::List(if n < 0 {
+                it.collect()
+            } else {
+                it.take(n as usize).collect()
+            }))
+        }
+        "regexReplaceAll" | "regexReplaceAllLiteral" => {
+            arity(&a, 3)?;
+            let re = regex(&a[0])?;
+            let s = s_arg(&a[1])?;
+            let repl = s_arg(&a[2])?;
+            Ok(Value::Str(if base == "regexReplaceAll" {
+                re.replace_all(s, go_expand_template(repl).as_slice())
+                    .into_owned()
+            } else {
+                re.replace_all(s, regex::bytes::NoExpand(repl)).into_owned()
+            }))
+        }
+        "regexSplit" => {
+            arity(&a, 3)?;
+            let re = regex(&a[0])?;
+            let s = s_arg(&a[1])?;
+            let n = i_arg(&a[2])?;
+            if n == 0 {
+                return Ok(Value::List(Vec::new()));
+            }
+            Ok(Value::List(
+                go_regex_split(&re, s, n)
+                    .into_iter()
+                    .map(Value::Str)
+                    .collect(),
+            ))
+        }
+        "regexQuoteMeta" => str1(&a, regex::escape),
+        // ---- paths (Go's path package; the os* variants are the same on Linux)
+        "base" | "osBase" => str1(&a, crate::path::base),
+        "dir" | "osDir" => str1(&a, crate::path::dir),
+        "clean" | "osClean" => str1(&a, crate::path::clean),
+        "ext" | "osExt" => str1(&a, crate::path::ext),
+        "isAbs" | "osIsAbs" => {
+            arity(&a, 1)?;
+            Ok(Value::Bool(s_arg(&a[0])?.starts_with(b"/")))
+        }
+        _ => unreachable_fn(),
+    }
+}
+
+/// Go's `Regexp.Split`: empty matches at the start do not produce an empty first element.
+fn go_regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Vec<u8>> {
+    if s.is_empty() {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    let (mut beg, mut end) = (0, 0);
+    for m in re.find_iter(s) {
+        if n > 0 && out.len() as i64 == n - 1 {
+            break;
+        }
+        end = m.start();
+        if m.end() != 0 {
+            out.push(s[beg..end].to_vec());
+        }
+        beg = m.end();
+    }
+    if end != s.len() {
+        out.push(s[beg..].to_vec());
+    }
+    out
+}
+
+fn unreachable_fn() -> FResult {
+    Err(ferr("function not available"))
+}
+
+fn go_space(c: char) -> bool {
+    c.is_whitespace()
+}
+
+fn str1(a: &[Value], f: impl Fn(&str) -> String) -> FResult {
+    arity(a, 1)?;
+    let s = s_string(&a[0])?;
+    Ok(Value::str(f(&s)))
+}
+
+fn str_bytes(a: &[Value], f: impl Fn(&[u8]) -> Vec<u8>) -> FResult {
+    arity(a, 1)?;
+    Ok(Value::Str(f(s_arg(&a[0])?)))
+}
+
+fn eval_args_str(a: &[Value]) -> Vec<u8> {
+    // text/template's evalArgs: a single string argument is used as is, else fmt.Sprint.
+    if let [Value::Str(s)] = a {
+        return s.clone();
+    }
+    gofmt::sprint_args(a)
+}
+
+fn title(s: &str) -> String {
+    // strings.Title: uppercase letters that follow a separator.
+    let mut out = String::new();
+    let mut prev = ' ';
+    for c in s.chars() {
+        let sep = !(prev.is_alphanumeric()
+            || prev == '_'
+            || (!prev.is_ascii() && !prev.is_whitespace() && !prev.is_ascii_punctuation()));
+        out.push(if sep { simple_case(c, true) } else { c });
+        prev = c;
+    }
+    out
+}
+
+fn abbreviate(s: &str, offset: i64, width: i64) -> String {
+    // goutils.AbbreviateFull.
+    let chars: Vec<char> = s.chars().collect();
+    let len = chars.len() as i64;
+    let ab = "...";
+    if width < 4 || (offset > 0 && width < 7) || len <= width {
+        return s.to_string();
+    }
+    let mut offset = offset.min(len);
+    if len - offset < width - 3 {
+        offset = len - (width - 3);
+    }
+    if offset <= 4 {
+        return chars[..(width - 3) as usize].iter().collect::<String>() + ab;
+    }
+    if width < 7 {
+        return s.to_string();
+    }
+    if offset + width - 3 < len {
+        let inner: String = chars[offset as usize..].iter().collect();
+        return ab.to_string() + &abbreviate(&inner, 0, width - 3);
+    }
+    ab.to_string()
+        + &chars[(len - (width - 3)) as usize..]
+            .iter()
+            .collect::<String>()
+}
+
+fn words_case(s: &str, sep: char) -> String {
+    // xstrings.ToSnakeCase / ToKebabCase (simplified: split on case changes and non-alnum).
+    let mut out = String::new();
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev = if i > 0 { Some(chars[i - 1]) } else { None };
+            let next = chars.get(i + 1);
+            let boundary = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(|p| p.is_uppercase())
+                    && next.is_some_and(|n| n.is_lowercase()));
+            if boundary && !out.ends_with(sep) {
+                out.push(sep);
+            }
+            out.extend(c.to_lowercase());
+        } else if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with(sep) {
+            out.push(sep);
+        }
+    }
+    out.trim_end_matches(sep).to_string()
+}
+
+fn word_wrap(s: &str, n: usize, sep: &str) -> String {
+    // goutils.WrapCustom(s, n, sep, true).
+    let mut out = String::new();
+    for (li, line) in s.split('\n').enumerate() {
+        if li > 0 {
+            out.push('\n');
+        }
+        let mut cur = 0;
+        for (wi, w) in line.split(' ').enumerate() {
+            if wi > 0 {
+                if cur + 1 + w.len() > n && cur > 0 {
+                    out.push_str(sep);
+                    cur = 0;
+                } else {
+                    out.push(' ');
+                    cur += 1;
+                }
+            }
+            let mut w = w;
+            while w.len() > n {
+                let cut = w.char_indices().nth(n).map_or(w.len(), |(i, _)| i);
+                out.push_str(&w[..cut]);
+                out.push_str(sep);
+                w = &w[cut..];
+            }
+            out.push_str(w);
+            cur += w.len();
+        }
+    }
+    out
+}
+
+fn replace_all(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+    if old.is_empty() {
+        // strings.Replace with an empty old inserts `new` around every rune.
+        let mut out = new.to_vec();
+        let mut rest = s;
+        while !rest.is_empty() {
+            let (_, n) = decode_rune(rest);
+            out.extend_from_slice(&rest[..n]);
+            out.extend_from_slice(new);
+            rest = &rest[n..];
+        }
+        return out;
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        if s[i..].starts_with(old) {
+            out.extend_from_slice(new);
+            i += old.len();
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// strings.SplitN semantics (`n` None = all).
+fn split_bytes(s: &[u8], sep: &[u8], n: Option<usize>) -> Vec<Vec<u8>> {
+    if sep.is_empty() {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            if n.is_some_and(|n| out.len() + 1 == n) {
+                out.push(rest.to_vec());
+                return out;
+            }
+            let (_, k) = decode_rune(rest);
+            out.push(rest[..k].to_vec());
+            rest = &rest[k..];
+        }
+        return out;
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + sep.len() <= s.len() {
+        if n.is_some_and(|n| out.len() + 1 == n) {
+            break;
+        }
+        if &s[i..i + sep.len()] == sep {
+            out.push(s[start..i].to_vec());
+            i += sep.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push(s[start..].to_vec());
+    out
+}
+
+fn seq(a: &[Value]) -> FResult {
+    let p: Vec<i64> = a.iter().map(to_i64).collect();
+    let (start, step, end) = match p.as_slice() {
+        [] => return Ok(Value::str("")),
+        [end] => (1, if *end >= 1 { 1 } else { -1 }, *end),
+        [s, e] => (*s, if e >= s { 1 } else { -1 }, *e),
+        [s, st, e] => (*s, *st, *e),
+        _ => return Ok(Value::str("")),
+    };
+    let mut out = Vec::new();
+    if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
+        return Ok(Value::str(""));
+    }
+    let mut x = start;
+    while (step > 0 && x <= end) || (step < 0 && x >= end) {
+        out.push(x.to_string());
+        if out.len() > 1 << 20 {
+            return Err(ferr("seq too long"));
+        }
+        x += step;
+    }
+    Ok(Value::str(out.join(" ")))
+}
+
+fn until_step(start: i64, stop: i64, step: i64) -> FResult {
+    let mut v = Vec::new();
+    if step == 0 || (stop < start && step > 0) || (stop > start && step < 0) {
+        return Ok(Value::List(v));
+    }
+    let mut i = start;
+    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+        v.push(Value::Int(i));
+        if v.len() > 1 << 20 {
+            return Err(ferr("list too long"));
+        }
+        i += step;
+    }
+    Ok(Value::List(v))
+}
+
+fn merge_into(dst: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>, overwrite: bool) {
+    // mergo.Merge: fill keys that are missing or empty in dst; recurse into maps.
+    for (k, v) in src {
+        match (dst.get_mut(k), v) {
+            (Some(Value::Map(d)), Value::Map(s)) => merge_into(d, s, overwrite),
+            (Some(d), _) => {
+                if overwrite && !is_empty(v) || is_empty(d) && !overwrite {
+                    *d = v.clone();
+                }
+            }
+            (None, _) => {
+                dst.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Go's `Regexp.Expand` template syntax (`$1`, `${name}`) in the `regex` crate's syntax: the same
+/// except that Go treats `$1a` as the group named `1a`, which the crate also does.
+fn go_expand_template(repl: &[u8]) -> Vec<u8> {
+    repl.to_vec()
+}
+
+const GO_STD_B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+);
+
+/// sprig's b64dec prints the decode error (a position, no data) instead of failing.
+fn go_b64_error(e: &base64::DecodeError, len: usize) -> String {
+    let i = match e {
+        base64::DecodeError::InvalidByte(i, _) | base64::DecodeError::InvalidLastSymbol(i, _) => *i,
+        // Go reports the start of the incomplete quantum.
+        base64::DecodeError::InvalidLength(n) => n / 4 * 4,
+        base64::DecodeError::InvalidPadding => len / 4 * 4,
+    };
+    format!("illegal base64 data at input byte {i}")
+}
+
+/// Go's `unicode.ToUpper`/`ToLower`: one rune to one rune (no "ß" → "SS").
+fn simple_case(c: char, upper: bool) -> char {
+    let mut it: Vec<char> = if upper {
+        c.to_uppercase().collect()
+    } else {
+        c.to_lowercase().collect()
+    };
+    if it.len() == 1 {
+        it.pop().unwrap_or(c)
+    } else {
+        c
+    }
+}
+
+fn adler32(s: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &c in s {
+        a = (a + u32::from(c)) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn base32_encode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in s.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let n = u64::from_be_bytes([0, 0, 0, buf[0], buf[1], buf[2], buf[3], buf[4]]);
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(B32[((n >> (35 - 5 * i)) & 31) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}
+
+fn base32_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let s: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|c| *c != b'\r' && *c != b'\n')
+        .collect();
+    if !s.len().is_multiple_of(8) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for chunk in s.chunks(8) {
+        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
+        let mut n: u64 = 0;
+        for &c in &chunk[..8 - pad] {
+            let v = B32.iter().position(|&b| b == c)? as u64;
+            n = (n << 5) | v;
+        }
+        n <<= 5 * pad as u64;
+        let bytes = match pad {
+            0 => 5,
+            1 => 4,
+            3 => 3,
+            4 => 2,
+            6 => 1,
+            _ => return None,
+        };
+        let be = n.to_be_bytes();
+        out.extend_from_slice(&be[3..3 + bytes]);
+    }
+    Some(out)
+}
+
+/// text/template's `index` step.
+fn index1(v: &Value, ix: &Value) -> FResult {
+    match v {
+        Value::List(l) => {
+            let Value::Int(i) = ix else {
+                return Err(ferr(format!(
+                    "cannot index slice/array with type {}",
+                    ix.type_name()
+                )));
+            };
+            usize::try_from(*i)
+                .ok()
+                .and_then(|i| l.get(i).cloned())
+                .ok_or_else(|| ferr("index out of range"))
+        }
+        Value::Str(s) => {
+            let Value::Int(i) = ix else {
+                return Err(ferr(format!(
+                    "cannot index slice/array with type {}",
+                    ix.type_name()
+                )));
+            };
+            usize::try_from(*i)
+                .ok()
+                .and_then(|i| s.get(i))
+                .map(|b| Value::Int(i64::from(*b)))
+                .ok_or_else(|| ferr("index out of range"))
+        }
+        Value::Map(m) => match ix {
+            Value::Str(k) => Ok(m
+                .get(String::from_utf8_lossy(k).as_ref())
+                .cloned()
+                .unwrap_or(Value::Nil)),
+            Value::Nil => Ok(Value::Nil),
+            other => Err(ferr(format!(
+                "value has type {}; should be string",
+                other.type_name()
+            ))),
+        },
+        Value::StrMap(m) => match ix {
+            // map[string]string: a missing key is the zero value "", never <no value>.
+            Value::Str(k) => Ok(Value::Str(
+                m.get(String::from_utf8_lossy(k).as_ref())
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            Value::Nil => Ok(Value::str("")),
+            other => Err(ferr(format!(
+                "value has type {}; should be string",
+                other.type_name()
+            ))),
+        },
+        Value::Nil => Err(ferr("index of untyped nil")),
+        other => Err(ferr(format!(
+            "can't index item of type {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// sprig's `slice`: lists only.
+fn sprig_slice(a: &[Value]) -> FResult {
+    let l = match &a[0] {
+        Value::List(l) => l,
+        other => return Err(ferr(format!("Cannot slice on type {}", other.kind()))),
+    };
+    let len = l.len() as i64;
+    let (start, end) = match a.len() {
+        1 => (0, len),
+        2 => (to_i64(&a[1]), len),
+        _ => (to_i64(&a[1]), to_i64(&a[2])),
+    };
+    if start < 0 || end > len || start > end {
+        return Err(ferr("slice bounds out of range"));
+    }
+    Ok(Value::List(l[start as usize..end as usize].to_vec()))
+}
+
+#[derive(PartialEq)]
+enum Basic {
+    Bool,
+    Int,
+    Float,
+    Str,
+    Other,
+}
+
+fn basic(v: &Value) -> Basic {
+    match v {
+        Value::Bool(_) => Basic::Bool,
+        Value::Int(_) => Basic::Int,
+        Value::Float(_) => Basic::Float,
+        Value::Str(_) => Basic::Str,
+        _ => Basic::Other,
+    }
+}
+
+/// text/template's `eq` for one pair.
+fn go_eq(a: &Value, b: &Value) -> Result<bool, FuncError> {
+    let (ka, kb) = (basic(a), basic(b));
+    if ka != kb {
+        if matches!(a, Value::Nil) || matches!(b, Value::Nil) {
+            return Ok(matches!(a, Value::Nil) && matches!(b, Value::Nil));
+        }
+        return Err(ferr("incompatible types for comparison"));
+    }
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
+        (Value::Int(x), Value::Int(y)) => Ok(x == y),
+        (Value::Float(x), Value::Float(y)) => Ok(x == y),
+        (Value::Str(x), Value::Str(y)) => Ok(x == y),
+        (Value::Nil, Value::Nil) => Ok(true),
+        (Value::Nil, _) | (_, Value::Nil) => Ok(false),
+        _ => Err(ferr("non-comparable types")),
+    }
+}
+
+/// text/template's `lt`.
+fn go_lt(a: &Value, b: &Value) -> Result<bool, FuncError> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(x < y),
+        (Value::Float(x), Value::Float(y)) => Ok(x < y),
+        (Value::Str(x), Value::Str(y)) => Ok(x < y),
+        (Value::Bool(_), Value::Bool(_))
+        | (Value::List(_), _)
+        | (Value::Map(_), _)
+        | (Value::StrMap(_), _) => Err(ferr("invalid type for comparison")),
+        _ if basic(a) != basic(b) => Err(ferr("incompatible types for comparison")),
+        _ => Err(ferr("invalid type for comparison")),
+    }
+}
+
+/// template.HTMLEscapeString.
+fn html_escape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &c in s {
+        match c {
+            b'"' => out.extend_from_slice(b"&#34;"),
+            b'\'' => out.extend_from_slice(b"&#39;"),
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            0 => out.extend_from_slice("\u{FFFD}".as_bytes()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// template.JSEscapeString.
+fn js_escape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (c, n) = decode_rune(rest);
+        let b = rest[0];
+        match c {
+            Some('\\') => out.extend_from_slice(b"\\\\"),
+            Some('\'') => out.extend_from_slice(b"\\'"),
+            Some('"') => out.extend_from_slice(b"\\\""),
+            Some('<') => out.extend_from_slice(b"\\u003C"),
+            Some('>') => out.extend_from_slice(b"\\u003E"),
+            Some('&') => out.extend_from_slice(b"\\u0026"),
+            Some('=') => out.extend_from_slice(b"\\u003D"),
+            Some('\n') => out.extend_from_slice(b"\\n"),
+            Some('\r') => out.extend_from_slice(b"\\r"),
+            Some('\t') => out.extend_from_slice(b"\\t"),
+            Some(c) if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes())
+            }
+            Some(c) if c.is_ascii() => out.push(b),
+            Some(c) if is_js_print(c) => out.extend_from_slice(&rest[..n]),
+            Some(c) => out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes()),
+            None => out.extend_from_slice(b"\\uFFFD"),
+        }
+        rest = &rest[n..];
+    }
+    out
+}
+
+fn is_js_print(c: char) -> bool {
+    !c.is_control() && !c.is_whitespace()
+}
+
+/// url.QueryEscape.
+fn query_escape(s: &[u8]) -> String {
+    let mut out = String::new();
+    for &c in s {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(c as char)
+            }
+            b' ' => out.push('+'),
+            c => out.push_str(&format!("%{c:02X}")),
+        }
+    }
+    out
+}
