@@ -82,6 +82,12 @@ pub fn parse(src: &[u8]) -> Result<Branch> {
 }
 
 fn split_key_value(line: &str) -> Option<(String, &str)> {
+    if let Some(rest) = line.strip_prefix("\"\"\"") {
+        let end = rest.find("\"\"\"")?;
+        let after = rest[end + 3..].trim_start();
+        let v = after.strip_prefix(['=', ':'])?;
+        return Some((rest[..end].to_owned(), v.trim()));
+    }
     if let Some(rest) = line.strip_prefix('`') {
         let end = rest.find('`')?;
         let after = rest[end + 1..].trim_start();
@@ -186,4 +192,25 @@ pub fn emit(items: &[Item]) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys and values that need go-ini's quoting read back unchanged.
+    #[test]
+    fn quoted_keys_and_values_round_trip() {
+        let items = vec![Item::Entry(
+            "sec".into(),
+            Value::Map(vec![
+                Item::Entry("a`b".into(), Value::Str("x".into())),
+                Item::Entry("c=d".into(), Value::Str("v;w".into())),
+                Item::Entry("e".into(), Value::Str(" padded ".into())),
+                Item::Entry("f".into(), Value::Str("two\nlines".into())),
+            ]),
+        )];
+        let text = emit(&items).unwrap_or_default();
+        assert_eq!(parse(text.as_bytes()).ok(), Some(items), "{text}");
+    }
 }
