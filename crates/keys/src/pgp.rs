@@ -17,11 +17,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pgp::composed::SignedPublicSubKey;
 use pgp::composed::{
     ArmorOptions, Message, MessageBuilder, PublicOrSecret, SignedPublicKey, SignedSecretKey,
 };
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
-use pgp::types::{KeyDetails, Password};
+use pgp::packet::{SignatureType, SubpacketData};
+use pgp::types::{KeyDetails, Password, Timestamp};
 use tokio::io::AsyncWriteExt;
 use zeroize::Zeroizing;
 
@@ -307,19 +309,56 @@ impl PgpKey {
     }
 }
 
+/// The subkey to encrypt to, as GnuPG picks it: a validly bound subkey that can encrypt, whose
+/// latest binding allows encryption (when it carries key flags), is neither revoked nor
+/// expired; the newest of them.
+fn encryption_subkey(public: &SignedPublicKey) -> Option<&SignedPublicSubKey> {
+    let now = u64::from(Timestamp::now().as_secs());
+    public
+        .public_subkeys
+        .iter()
+        .filter(|k| k.key.algorithm().can_encrypt())
+        .filter(|k| k.verify_bindings(&public.primary_key).is_ok())
+        .filter(|k| {
+            !k.signatures
+                .iter()
+                .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation))
+        })
+        .filter(|k| {
+            let Some(binding) = k
+                .signatures
+                .iter()
+                .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
+                .max_by_key(|s| s.created().map(|t| t.as_secs()))
+            else {
+                return false;
+            };
+            let flags = binding.key_flags();
+            let flagged = flags.encrypt_comms() || flags.encrypt_storage();
+            let has_flags = binding.config().is_some_and(|c| {
+                c.hashed_subpackets()
+                    .any(|p| matches!(p.data, SubpacketData::KeyFlags(_)))
+            });
+            let expired = binding
+                .key_expiration_time()
+                .filter(|d| d.as_secs() > 0)
+                .is_some_and(|d| {
+                    u64::from(k.key.created_at().as_secs()) + u64::from(d.as_secs()) <= now
+                });
+            (flagged || !has_flags) && !expired
+        })
+        .max_by_key(|k| k.key.created_at().as_secs())
+}
+
 /// Encrypts `data` to `public` as an armored, trimmed `PGP MESSAGE`.
 fn encrypt_to(public: &SignedPublicKey, data: &[u8]) -> Result<String, String> {
     let mut rng = rand::thread_rng();
     let mut builder = MessageBuilder::from_bytes("", data.to_vec())
         .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
-    let subkey = public
-        .public_subkeys
-        .iter()
-        .find(|k| k.algorithm().can_encrypt() && k.verify_bindings(&public.primary_key).is_ok());
-    match subkey {
+    match encryption_subkey(public) {
         Some(subkey) => builder.encrypt_to_key(&mut rng, subkey),
         None if public.algorithm().can_encrypt() => builder.encrypt_to_key(&mut rng, public),
-        None => return Err("the key has no encryption-capable (sub)key".into()),
+        None => return Err("the key has no usable encryption (sub)key".into()),
     }
     .map_err(|e| format!("PGP encryption failed: {e}"))?;
     let armored = builder

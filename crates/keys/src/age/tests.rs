@@ -411,3 +411,30 @@ fn user_config_dir_prefers_absolute_xdg() {
         );
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+        let ids = text_identities(GO_IDENTITY);
+        proptest::prop_assert!(ids.unwrap_for(GO_RECIPIENT, &body).is_err());
+    }
+
+    #[test]
+    fn flipped_bytes_never_give_another_key(index in 0..GO_ENCRYPTED.len(), bit in 0u8..8) {
+        let mut body = GO_ENCRYPTED.as_bytes().to_vec();
+        body[index] ^= 1 << bit;
+        let ids = text_identities(GO_IDENTITY);
+        if let Ok(key) = ids.unwrap_for(GO_RECIPIENT, &body) {
+            proptest::prop_assert_eq!(key.expose(), b"data");
+        }
+    }
+
+    #[test]
+    fn arbitrary_identity_text_and_recipients_never_panic(text in "\\PC{0,200}") {
+        let _ = Identities::from_text("fuzz", &text, AgePrompt::Never);
+        let _ = AgeKey::from_recipient(&text);
+        let _ = AgeKey::parse_list(&text);
+    }
+}

@@ -86,3 +86,98 @@ fn keyring_errors_name_the_source() {
     assert!(err.contains("k2"), "{err}");
     assert!(ring.is_empty());
 }
+
+/// A fresh Ed25519 certification key with a Curve25519 encryption subkey (rpgp).
+fn generated() -> &'static SignedSecretKey {
+    use pgp::composed::{EncryptionCaps, KeyType, SecretKeyParamsBuilder, SubkeyParamsBuilder};
+    use pgp::crypto::ecc_curve::ECCCurve;
+    static KEY: std::sync::OnceLock<SignedSecretKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut encrypt = SubkeyParamsBuilder::default();
+        encrypt
+            .key_type(KeyType::ECDH(ECCCurve::Curve25519Legacy))
+            .can_sign(false)
+            .can_encrypt(EncryptionCaps::All)
+            .can_authenticate(false);
+        let mut params = SecretKeyParamsBuilder::default();
+        params
+            .key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(false)
+            .can_encrypt(EncryptionCaps::None)
+            .primary_user_id("Hush Unit <unit@example.invalid>".into())
+            .subkeys(vec![encrypt.build().unwrap()]);
+        params
+            .build()
+            .unwrap()
+            .generate(rand::thread_rng())
+            .unwrap()
+    })
+}
+
+fn rust_only(secret: bool) -> PgpKey {
+    let key = generated();
+    let mut ring = PgpKeyring::new();
+    let bytes = if secret {
+        key.to_armored_string(ArmorOptions::default()).unwrap()
+    } else {
+        key.to_public_key()
+            .to_armored_string(ArmorOptions::default())
+            .unwrap()
+    };
+    assert_eq!(ring.add_bytes("generated", bytes.as_bytes()).unwrap(), 1);
+    PgpKey::from_fingerprint(&fingerprint_of(&key.to_public_key()))
+        .unwrap()
+        .with_keyring(Arc::new(ring))
+        .with_gpg(GpgConfig {
+            disabled: true,
+            ..GpgConfig::default()
+        })
+}
+
+#[tokio::test]
+async fn pure_rust_round_trip() {
+    let data_key = SecretBytes::from_slice(&[42u8; 32]);
+    // The public key alone wraps; only the secret key unwraps.
+    let public_only = rust_only(false);
+    let wrapped = public_only.wrap(&data_key, b"").await.unwrap();
+    let text = std::str::from_utf8(&wrapped.body).unwrap();
+    assert!(text.starts_with("-----BEGIN PGP MESSAGE-----\n"), "{text}");
+    assert!(text.ends_with("-----END PGP MESSAGE-----"), "{text}");
+    let err = public_only
+        .unwrap(&wrapped, b"")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("could not decrypt"), "{err}");
+    let with_secret = rust_only(true);
+    let got = with_secret.unwrap(&wrapped, b"").await.unwrap().unwrap();
+    assert_eq!(got.expose(), data_key.expose());
+    // Debug shows fingerprints and counts, never key material.
+    let debug = format!("{with_secret:?}");
+    assert!(
+        debug.contains("secret_keys: 1") && !debug.contains("PRIVATE"),
+        "{debug}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn arbitrary_messages_never_panic(lines in proptest::collection::vec("[A-Za-z0-9+/=]{0,76}", 0..12)) {
+        let body = format!(
+            "-----BEGIN PGP MESSAGE-----\n\n{}\n-----END PGP MESSAGE-----",
+            lines.join("\n")
+        );
+        let key = rust_only(true);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let result = rt.block_on(key.unwrap(&WrappedKey::new(TYPE_ID, "", body.into_bytes()), b""));
+        proptest::prop_assert!(result.is_err());
+    }
+
+    #[test]
+    fn arbitrary_key_files_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let _ = PgpKeyring::new().add_bytes("fuzz", &bytes);
+    }
+}
