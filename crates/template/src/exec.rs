@@ -10,6 +10,9 @@ use crate::{MissingKey, Pos};
 /// Go's `maxExecDepth` is 100000; ours bounds Rust stack use.
 const MAX_DEPTH: usize = 200;
 
+/// Rendering stops past this many bytes (a Secret holds at most 1 MiB).
+const MAX_OUTPUT: usize = 16 << 20;
+
 /// An execution failure: message and position. Messages never quote data values.
 #[derive(Debug)]
 pub(crate) struct ExecError {
@@ -74,6 +77,9 @@ impl<'t> State<'t> {
     }
 
     fn walk(&mut self, node: &Node, dot: &Value) -> EResult<Flow> {
+        if self.out.len() > MAX_OUTPUT {
+            return err(Pos::default(), format!("output exceeds {MAX_OUTPUT} bytes"));
+        }
         match node {
             Node::Text(t) => self.out.extend_from_slice(t.as_bytes()),
             Node::Action(pipe) => {
@@ -133,23 +139,42 @@ impl<'t> State<'t> {
     fn walk_range(&mut self, br: &Branch, dot: &Value) -> EResult<Flow> {
         let mark = self.vars.len();
         let v = self.eval_pipeline(dot, &br.pipe)?;
-        // The pipeline's declaration pushed the whole value; iterations overwrite it.
-        let items: Vec<(Value, Value)> = match &v {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (Value::Int(i as i64), x.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, x)| (Value::str(k.as_str()), x.clone()))
-                .collect(),
-            Value::StrMap(m) => m
-                .iter()
-                .map(|(k, x)| (Value::str(k.as_str()), Value::Str(x.clone())))
-                .collect(),
-            Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-            Value::Nil => Vec::new(),
+        // The pipeline's declaration pushed the whole value; iterations overwrite it. Ints are
+        // iterated lazily (`{{range 1000000000}}` must not allocate).
+        let (len, items): (i64, Box<dyn Iterator<Item = (Value, Value)> + '_>) = match &v {
+            Value::List(l) => (
+                l.len() as i64,
+                Box::new(
+                    l.iter()
+                        .enumerate()
+                        .map(|(i, x)| (Value::Int(i as i64), x.clone())),
+                ),
+            ),
+            Value::Map(m) => (
+                m.len() as i64,
+                Box::new(m.iter().map(|(k, x)| (Value::str(k.as_str()), x.clone()))),
+            ),
+            Value::StrMap(m) => (
+                m.len() as i64,
+                Box::new(
+                    m.iter()
+                        .map(|(k, x)| (Value::str(k.as_str()), Value::Str(x.clone()))),
+                ),
+            ),
+            Value::Int(n) => {
+                if br.pipe.decl.len() > 1 {
+                    return err(
+                        br.pipe.pos,
+                        "can't use int to iterate over more than one variable",
+                    );
+                }
+                (
+                    *n,
+                    Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i)))),
+                )
+            }
+            Value::Nil => (0, Box::new(std::iter::empty())),
+            // Go's message quotes the value; ours names only its type.
             other => {
                 return err(
                     br.pipe.pos,
@@ -157,18 +182,13 @@ impl<'t> State<'t> {
                 );
             }
         };
-        if matches!(v, Value::Int(_)) && br.pipe.decl.len() > 1 {
-            return err(
-                br.pipe.pos,
-                "can't use int to iterate over more than one variable",
-            );
-        }
-        let mut flow = Flow::Normal;
-        if items.is_empty()
-            && let Some(e) = &br.else_list
-        {
+        let flow = Flow::Normal;
+        if len <= 0 {
             self.vars.truncate(mark);
-            let r = self.walk_list(e, dot);
+            let r = match &br.else_list {
+                Some(e) => self.walk_list(e, dot),
+                None => Ok(Flow::Normal),
+            };
             self.vars.truncate(mark);
             return r;
         }
@@ -184,11 +204,9 @@ impl<'t> State<'t> {
             }
             let r = self.walk_list(&br.list, &x)?;
             self.vars.truncate(inner);
-            match r {
-                Flow::Break => break,
-                Flow::Continue | Flow::Normal => {}
+            if let Flow::Break = r {
+                break;
             }
-            flow = Flow::Normal;
         }
         self.vars.truncate(mark);
         Ok(flow)

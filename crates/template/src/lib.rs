@@ -252,3 +252,6 @@ pub fn render(
 ) -> Result<SecretBytes> {
     Template::parse(name, text, &Options::preset(preset))?.render(data)
 }
+
+#[cfg(test)]
+mod tests;
