@@ -529,3 +529,84 @@ fn aws_kms_interoperates_with_real_sops() {
     ];
     both_ways(&e, "--kms", &arn, &env);
 }
+
+#[test]
+fn recursive_updatekeys_and_rotate_cover_every_sops_file() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    let other = fixtures().join("age-keys-other.txt");
+    let r2 = recipient(&other);
+    std::fs::create_dir_all(e.dir.path().join("tree/sub")).expect("mkdir");
+    std::fs::create_dir_all(e.dir.path().join("tree/.git")).expect("mkdir");
+    for name in ["tree/a.yaml", "tree/sub/b.json", "tree/sub/c.env"] {
+        let content: &[u8] = match name {
+            n if n.ends_with(".json") => b"{\"k\": \"s3cr3t\"}",
+            n if n.ends_with(".env") => b"K=s3cr3t\n",
+            _ => b"k: s3cr3t\n",
+        };
+        e.write(name, content);
+        let o = e.run(&["encrypt", "-i", "--age", &r, name], &[]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    e.write("tree/plain.yaml", b"not: encrypted\n");
+    let hidden = std::fs::read(e.dir.path().join("tree/a.yaml")).expect("read");
+    e.write("tree/.git/skipped.yaml", &hidden);
+    e.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {r},{r2}\n").as_bytes(),
+    );
+
+    let o = e.run(&["updatekeys", "--recursive", "tree"], &[]);
+    assert_eq!(code(&o), 1, "--recursive without -y must refuse");
+    let o = e.run(&["updatekeys", "--recursive", "-y", "tree"], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.contains("3 sops files: 3 updated, 0 unchanged, 0 failed"),
+        "{err}"
+    );
+    let o = e.run(&["updatekeys", "--recursive", "-y", "tree"], &[]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("3 sops files: 0 updated, 3 unchanged"));
+    for name in ["tree/a.yaml", "tree/sub/b.json", "tree/sub/c.env"] {
+        let o = e.run(
+            &["decrypt", name],
+            &[("SOPS_AGE_KEY_FILE", other.to_str().expect("utf8"))],
+        );
+        assert_eq!(code(&o), 0, "{name} with the added key");
+    }
+    assert_eq!(
+        std::fs::read(e.dir.path().join("tree/.git/skipped.yaml")).expect("read"),
+        hidden
+    );
+
+    // A file with conflict markers: named in the summary, the others still rotate.
+    e.write(
+        "tree/conflict.yaml",
+        format!(
+            "<<<<<<< HEAD\nk: 1\n=======\nk: 2\n>>>>>>> other\n{}",
+            String::from_utf8_lossy(&hidden)
+        )
+        .as_bytes(),
+    );
+    let before = std::fs::read_to_string(e.dir.path().join("tree/a.yaml")).expect("read");
+    let o = e.run(&["rotate", "--recursive", "tree"], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains("4 sops files: 3 rotated, 0 unchanged, 1 failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("conflict.yaml") && err.contains("conflicting keys: k"),
+        "{err}"
+    );
+    let after = std::fs::read_to_string(e.dir.path().join("tree/a.yaml")).expect("read");
+    assert_ne!(before, after);
+    let o = e.run(&["decrypt", "tree/a.yaml"], &[]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "k: s3cr3t\n");
+}

@@ -9,7 +9,7 @@ mod config;
 mod keys;
 
 use std::ffi::OsString;
-use std::io::{Read as _, Write as _};
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -270,13 +270,21 @@ enum Cmd {
     /// Edit a file in $SOPS_EDITOR / $EDITOR.
     Edit { file: PathBuf },
     /// Generate a new data key and re-encrypt every value.
-    Rotate { file: PathBuf },
+    Rotate {
+        file: PathBuf,
+        /// hush: FILE is a directory; rotate every sops file under it in place, in parallel.
+        #[arg(long)]
+        recursive: bool,
+    },
     /// Re-wrap the data key for the keys of the matching creation rule.
     Updatekeys {
         files: Vec<PathBuf>,
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,
+        /// hush: the paths are directories; update every sops file under them, in parallel.
+        #[arg(long)]
+        recursive: bool,
     },
     /// Set the value at a tree path (`["key"]["sub"]`) to a JSON value.
     Set {
@@ -387,12 +395,43 @@ fn run(args: Args) -> Result<ExitCode> {
         Some(Cmd::Encrypt { file }) => encrypt(o, &file),
         Some(Cmd::Decrypt { file }) => decrypt(o, &file),
         Some(Cmd::Edit { file }) => edit(o, &file),
-        Some(Cmd::Rotate { file }) => rotate(o, &file),
-        Some(Cmd::Updatekeys { files, yes }) => {
+        Some(Cmd::Rotate {
+            file,
+            recursive: false,
+        }) => rotate(o, &file),
+        Some(Cmd::Rotate {
+            file,
+            recursive: true,
+        }) => {
+            let mut o = o.clone();
+            o.in_place = true;
+            o.output = None;
+            recursive(&o, &[file], "rotated", |o, f| {
+                rotate(o, f).map(|_| Outcome::Changed)
+            })
+        }
+        Some(Cmd::Updatekeys {
+            files,
+            yes,
+            recursive: false,
+        }) => {
             for f in &files {
-                updatekeys(o, f, yes)?;
+                updatekeys(o, f, yes, false)?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Updatekeys {
+            files,
+            yes,
+            recursive: true,
+        }) => {
+            if !yes {
+                return Err(exit(
+                    codes::GENERIC,
+                    "updatekeys --recursive changes many files without asking: add -y",
+                ));
+            }
+            recursive(o, &files, "updated", |o, f| updatekeys(o, f, true, true))
         }
         Some(Cmd::Set {
             file,
@@ -910,7 +949,14 @@ fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn updatekeys(o: &Opts, file: &Path, yes: bool) -> Result<()> {
+/// What `updatekeys`/`rotate` did to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Changed,
+    Unchanged,
+}
+
+fn updatekeys(o: &Opts, file: &Path, yes: bool, quiet: bool) -> Result<Outcome> {
     let cfg = config::find(o.config.as_deref())?;
     if cfg.path.is_none() {
         return Err(exit(
@@ -946,18 +992,22 @@ fn updatekeys(o: &Opts, file: &Path, yes: bool) -> Result<()> {
     let same_threshold = rule.shamir_threshold == metadata.shamir_threshold
         || (rule.groups.len() <= 1 && metadata.key_groups.len() <= 1);
     if old == new && rule.groups.len() == metadata.key_groups.len() && same_threshold {
-        eprintln!("{}: already up to date", file.display());
-        return Ok(());
-    }
-    eprintln!("The following changes will be made to the file's groups:");
-    for k in &new {
-        if !old.contains(k) {
-            eprintln!("+++ {k}");
+        if !quiet {
+            eprintln!("{}: already up to date", file.display());
         }
+        return Ok(Outcome::Unchanged);
     }
-    for k in &old {
-        if !new.contains(k) {
-            eprintln!("--- {k}");
+    if !quiet {
+        eprintln!("The following changes will be made to the file's groups:");
+        for k in &new {
+            if !old.contains(k) {
+                eprintln!("+++ {k}");
+            }
+        }
+        for k in &old {
+            if !new.contains(k) {
+                eprintln!("--- {k}");
+            }
         }
     }
     if !yes {
@@ -968,7 +1018,7 @@ fn updatekeys(o: &Opts, file: &Path, yes: bool) -> Result<()> {
             .context("reading the answer")?;
         if !answer.trim().eq_ignore_ascii_case("y") {
             eprintln!("Changes not applied to {}", file.display());
-            return Ok(());
+            return Ok(Outcome::Unchanged);
         }
     }
     let registry = keys::registry_for(&metadata);
@@ -1000,8 +1050,117 @@ fn updatekeys(o: &Opts, file: &Path, yes: bool) -> Result<()> {
             format!("{}: {e}", file.display()),
         )
     })?;
-    eprintln!("File {} synced with new keys", file.display());
-    Ok(())
+    if !quiet {
+        eprintln!("File {} synced with new keys", file.display());
+    }
+    Ok(Outcome::Changed)
+}
+
+/// Every sops file under `roots` (hidden directories skipped), sorted.
+fn sops_files(o: &Opts, roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = roots.to_vec();
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p)
+            .map_err(|e| exit(codes::COULD_NOT_READ_INPUT, format!("{}: {e}", p.display())))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&p)
+                .map_err(|e| exit(codes::COULD_NOT_READ_INPUT, format!("{}: {e}", p.display())))?
+            {
+                let entry = entry.context("reading a directory entry")?;
+                let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                let path = entry.path();
+                if path.is_dir() && hidden {
+                    continue;
+                }
+                stack.push(path);
+            }
+        } else if meta.is_file() {
+            let (format, _) = formats(o, &p)?;
+            let Ok(bytes) = std::fs::read(&p) else {
+                continue;
+            };
+            match stores::load_encrypted(format, &bytes) {
+                Err(hush_sops::Error::MetadataNotFound)
+                | Err(hush_sops::Error::Empty)
+                | Err(hush_sops::Error::Parse { .. }) => {}
+                // Encrypted files, and ones with sops metadata that fail later (conflicts, bad
+                // metadata), are processed so the summary reports them.
+                _ => out.push(p),
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Runs `op` on every sops file under `roots` in parallel; progress on stderr when it is a
+/// terminal; one summary; exit 1 when any file failed.
+fn recursive(
+    o: &Opts,
+    roots: &[PathBuf],
+    verb: &str,
+    op: impl Fn(&Opts, &Path) -> Result<Outcome> + Sync,
+) -> Result<ExitCode> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let files = sops_files(o, roots)?;
+    let total = files.len();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<(PathBuf, Result<Outcome, String>)>> = Mutex::new(Vec::new());
+    let tty = std::io::stderr().is_terminal();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(total.max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(f) = files.get(i) else { break };
+                    let r = op(o, f).map_err(|e| format!("{e:#}"));
+                    let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    if tty {
+                        eprint!("\r[{n}/{total}] {}\x1b[K", f.display());
+                    }
+                    if let Ok(mut v) = results.lock() {
+                        v.push((f.clone(), r));
+                    }
+                }
+            });
+        }
+    });
+    if tty && total > 0 {
+        eprintln!();
+    }
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let changed = results
+        .iter()
+        .filter(|r| matches!(r.1, Ok(Outcome::Changed)))
+        .count();
+    let unchanged = results
+        .iter()
+        .filter(|r| matches!(r.1, Ok(Outcome::Unchanged)))
+        .count();
+    let failed: Vec<&(PathBuf, Result<Outcome, String>)> =
+        results.iter().filter(|r| r.1.is_err()).collect();
+    for (f, r) in &failed {
+        if let Err(e) = r {
+            eprintln!("FAILED {}: {e}", f.display());
+        }
+    }
+    eprintln!(
+        "{total} sops files: {changed} {verb}, {unchanged} unchanged, {} failed",
+        failed.len()
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(codes::GENERIC)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
