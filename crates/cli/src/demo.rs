@@ -44,6 +44,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("hush demo: working in {}", dir.path().display());
     let mut d = Demo { step: 0 };
     sealing_keys_and_scopes(&mut d, dir.path())?;
+    seal_whole_secret(&mut d, dir.path())?;
     shamir_split(&mut d)?;
     sops_round_trip(&mut d, dir.path())?;
     println!("\nhush demo: all {} steps passed", d.step);
@@ -117,6 +118,66 @@ fn sealing_keys_and_scopes(d: &mut Demo, dir: &Path) -> anyhow::Result<()> {
     )?;
     match envelope::open(&key, &sealed, b"other/db-creds") {
         Ok(_) => bail!("a value sealed for demo/db-creds opened in namespace other"),
+        Err(e) => d.ok(&format!("refused: {e}")),
+    }
+    Ok(())
+}
+
+/// Seals a whole Secret as `kubeseal` does and opens it as the controller does, with the key
+/// and certificate of the first step.
+fn seal_whole_secret(d: &mut Demo, dir: &Path) -> anyhow::Result<()> {
+    use hush_sealing::codec::{self, Format};
+    use hush_sealing::seal::{self as sealing, Prepare};
+    use hush_sealing::unseal::{Keyring, UnsealOptions};
+
+    d.step("Seal a whole Secret (two items, one binary) and open it with the controller's key");
+    d.cmd("kubeseal --cert cert.pem -o yaml < db-creds.yaml > sealed-db-creds.yaml");
+    let input = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-creds\n  namespace: demo\ntype: Opaque\ndata:\n  blob: AP8Agw==\nstringData:\n  password: s3cr3t-demo-value\n";
+    std::fs::write(dir.join("db-creds.yaml"), input)?;
+    let certificate =
+        hush_crypto::cert::Certificate::from_pem(&std::fs::read(dir.join("cert.pem"))?)?;
+    let mut secret = codec::read_secrets(input.as_bytes())?
+        .pop()
+        .context("the demo Secret did not parse")?;
+    sealing::prepare(
+        &mut secret,
+        &Prepare {
+            namespace: "default",
+            ..Prepare::default()
+        },
+    )?;
+    let sealed = sealing::seal_secret(&certificate.public_key, &secret, &mut SystemEntropy)?;
+    let text = codec::write_sealed_secret(&sealed, Format::Yaml)?;
+    ensure!(
+        !text.contains("s3cr3t-demo-value"),
+        "the SealedSecret contains the plaintext"
+    );
+    std::fs::write(dir.join("sealed-db-creds.yaml"), &text)?;
+
+    let mut keyring = Keyring::new();
+    keyring.add(RsaPrivateKey::from_pem(&std::fs::read(
+        dir.join("key.pem"),
+    )?)?);
+    let read_back = codec::read_sealed_secret(text.as_bytes())?;
+    let opened = keyring.unseal(&read_back, &UnsealOptions::default())?;
+    ensure!(
+        opened.secret.data.get("password").map(|v| v.expose()) == Some(&b"s3cr3t-demo-value"[..])
+            && opened.secret.data.get("blob").map(|v| v.expose())
+                == Some(&[0u8, 0xff, 0, 0x83][..]),
+        "the unsealed Secret differs from the input"
+    );
+    d.ok(&format!(
+        "sealed-db-creds.yaml ({} bytes) opened by key {}",
+        text.len(),
+        opened.opened_by.get("password").map_or("?", String::as_str)
+    ));
+
+    d.step("Copy the SealedSecret to another namespace: the controller refuses it and says why");
+    d.cmd("sed 's/namespace: demo/namespace: other/' sealed-db-creds.yaml | kubectl apply -f -");
+    let mut moved = read_back;
+    moved.metadata.namespace = "other".into();
+    match keyring.unseal(&moved, &UnsealOptions::default()) {
+        Ok(_) => bail!("a Secret sealed for namespace demo opened in namespace other"),
         Err(e) => d.ok(&format!("refused: {e}")),
     }
     Ok(())
