@@ -246,7 +246,8 @@ async fn ssh_keys_from_file_and_home() {
         home: Some(home.path().to_owned()),
         ..empty_sources()
     }));
-    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The SSH identity and its X25519 form.
+    assert_eq!(ids.len(), 2, "{ids:?}");
     let key = AgeKey::from_recipient(GO_SSH_RECIPIENT)
         .unwrap()
         .with_identities(ids);
@@ -268,7 +269,8 @@ async fn ssh_keys_from_file_and_home() {
         )),
         ..empty_sources()
     });
-    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The SSH identity and its X25519 form.
+    assert_eq!(ids.len(), 2, "{ids:?}");
 }
 
 #[tokio::test]
@@ -437,4 +439,30 @@ proptest::proptest! {
         let _ = AgeKey::from_recipient(&text);
         let _ = AgeKey::parse_list(&text);
     }
+}
+
+/// sops >= 3.12 (getsops/sops#1999): an Ed25519 SSH key also opens keys wrapped for its X25519
+/// form. The recipient was derived independently (Python `cryptography`: clamped SHA-512 of the
+/// seed, X25519 base-point multiplication, Bech32).
+#[tokio::test]
+async fn ed25519_ssh_key_opens_its_x25519_recipient() {
+    const DERIVED: &str = "age1csmf6palnf8uaa6rrun229d85lz5s8lygpegpd530swfck76k43snrhyf9";
+    let derived = ssh::x25519_from_openssh(GO_SSH_IDENTITY.as_bytes()).unwrap();
+    assert_eq!(derived.to_public().to_string(), DERIVED);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("id");
+    std::fs::write(&path, GO_SSH_IDENTITY).unwrap();
+    let ids = Arc::new(Identities::load(IdentitySources {
+        ssh_key_file: Some(path),
+        ..empty_sources()
+    }));
+    assert_eq!(ids.recipients(), vec![DERIVED.to_owned()]);
+    let key = AgeKey::from_recipient(DERIVED)
+        .unwrap()
+        .with_identities(ids);
+    let w = key.wrap(&SecretBytes::from_slice(b"k"), b"").await.unwrap();
+    assert_eq!(key.unwrap(&w, b"").await.unwrap().unwrap().expose(), b"k");
+    // Not for other inputs.
+    assert!(ssh::x25519_from_openssh(b"garbage").is_none());
+    assert!(ssh::x25519_from_openssh(GO_IDENTITY.as_bytes()).is_none());
 }
