@@ -69,3 +69,18 @@ fn matches_go() {
         failures.join("\n")
     );
 }
+
+/// The committed fixtures are what Go produces today (regenerates them with the oracle).
+#[test]
+#[ignore = "needs go"]
+fn fixtures_match_go_oracle() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/check-template-oracle.sh"
+    );
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .status()
+        .expect("run oracle script");
+    assert!(status.success(), "golden fixtures differ from Go's output");
+}
