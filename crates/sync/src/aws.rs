@@ -1,0 +1,684 @@
+//! AWS Secrets Manager and Parameter Store over the shared `hush-aws` client, mapped as ESO
+//! maps them (`ESO:providers/v1/aws/{secretsmanager,parameterstore}`, `docs/external-secrets.md`).
+//!
+//! Credentials (static `auth.secretRef`, the SDK chain, then `additionalRoles` and `role` through
+//! STS AssumeRole) are resolved once per built client and re-assumed before they expire, not
+//! on every reconcile.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use hush_aws::{AwsError, Credentials};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::json::{property_dotted, scalar_text};
+use crate::{
+    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
+    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
+};
+
+/// Assumed-role credentials are refreshed after this long (STS default lifetime: 1 h).
+const ROLE_REFRESH: Duration = Duration::from_secs(45 * 60);
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretRef {
+    #[serde(rename = "accessKeyIDSecretRef", default)]
+    access_key_id: Option<SecretKeySelector>,
+    #[serde(default)]
+    secret_access_key_secret_ref: Option<SecretKeySelector>,
+    #[serde(default)]
+    session_token_secret_ref: Option<SecretKeySelector>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthSpec {
+    #[serde(default)]
+    secret_ref: Option<SecretRef>,
+    #[serde(default)]
+    jwt: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AwsSpec {
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    additional_roles: Vec<String>,
+    #[serde(rename = "externalID", default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    auth: Option<AuthSpec>,
+}
+
+/// Builds `aws` providers (SecretsManager, ParameterStore).
+#[derive(Debug)]
+pub struct Factory;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Service {
+    SecretsManager,
+    ParameterStore,
+}
+
+#[async_trait]
+impl ProviderFactory for Factory {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn build(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<Built, ProviderError> {
+        let s: AwsSpec = decode("aws", spec)?;
+        let service = match s.service.as_str() {
+            "SecretsManager" => Service::SecretsManager,
+            "ParameterStore" => Service::ParameterStore,
+            other => {
+                return Err(ProviderError::Invalid(format!(
+                    "aws service {other:?} is not supported (SecretsManager, ParameterStore)"
+                )));
+            }
+        };
+        if s.region.is_empty() {
+            return Err(ProviderError::Invalid("aws region is required".into()));
+        }
+        let (svc_name, target) = match service {
+            Service::SecretsManager => ("secretsmanager", "secretsmanager"),
+            Service::ParameterStore => ("ssm", "AmazonSSM"),
+        };
+        let url = hush_aws::endpoint(svc_name, &s.region).map_err(map_err)?;
+        let auth = s.auth.clone().unwrap_or_default();
+        if auth.jwt.is_some() {
+            return Err(ProviderError::Invalid(
+                "aws auth.jwt is not supported by hush yet (use secretRef or the pod's credentials)".into(),
+            ));
+        }
+        let (base, who) = match &auth.secret_ref {
+            Some(r) => {
+                let get = |sel: &Option<SecretKeySelector>, what: &str| {
+                    sel.clone().ok_or_else(|| {
+                        ProviderError::Invalid(format!("auth.secretRef.{what} is required"))
+                    })
+                };
+                let id_sel = get(&r.access_key_id, "accessKeyIDSecretRef")?;
+                let secret_sel = get(&r.secret_access_key_secret_ref, "secretAccessKeySecretRef")?;
+                let id = creds.secret_key(&sel_ref(&id_sel, scope)?).await?;
+                let secret = creds.secret_key(&sel_ref(&secret_sel, scope)?).await?;
+                let token = match &r.session_token_secret_ref {
+                    Some(t) => Some(creds.secret_key(&sel_ref(t, scope)?).await?),
+                    None => None,
+                };
+                let utf8 = |b: &SecretBytes, what: &str| {
+                    std::str::from_utf8(b.expose())
+                        .map(|s| s.trim().to_owned())
+                        .map_err(|_| ProviderError::Invalid(format!("{what} is not UTF-8")))
+                };
+                let id_text = utf8(&id, "access key id")?;
+                let secret_text = zeroize::Zeroizing::new(utf8(&secret, "secret access key")?);
+                let token_text = match &token {
+                    Some(t) => Some(zeroize::Zeroizing::new(utf8(t, "session token")?)),
+                    None => None,
+                };
+                let who = digest(&[
+                    id.expose(),
+                    secret.expose(),
+                    token.as_ref().map(|t| t.expose()).unwrap_or_default(),
+                ]);
+                (
+                    Some(Credentials::new(
+                        &id_text,
+                        &secret_text,
+                        token_text.as_ref().map(|t| t.as_str()),
+                    )),
+                    who,
+                )
+            }
+            None => (None, "default-chain".to_owned()),
+        };
+        let identity = digest(&[
+            b"aws",
+            svc_name.as_bytes(),
+            s.region.as_bytes(),
+            url.as_bytes(),
+            who.as_bytes(),
+            format!("{:?}{:?}{:?}", s.additional_roles, s.role, s.external_id).as_bytes(),
+        ]);
+        Ok(Built {
+            provider: Arc::new(AwsProvider {
+                service,
+                target,
+                svc_name,
+                url,
+                region: s.region.clone(),
+                prefix: s.prefix.clone().unwrap_or_default(),
+                base,
+                roles: s.additional_roles.clone(),
+                role: s.role.clone().filter(|r| !r.is_empty()),
+                external_id: s.external_id.clone().filter(|e| !e.is_empty()),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .map_err(|e| ProviderError::Invalid(format!("HTTP client: {e}")))?,
+                session: Mutex::new(None),
+            }),
+            identity,
+            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
+        })
+    }
+}
+
+fn sel_ref(sel: &SecretKeySelector, scope: &StoreScope) -> Result<KeyRef, ProviderError> {
+    let key = sel.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
+        ProviderError::Invalid(format!("secret reference {:?} has no key", sel.name))
+    })?;
+    Ok(KeyRef {
+        name: sel.name.clone(),
+        key,
+        namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
+    })
+}
+
+fn map_err(e: AwsError) -> ProviderError {
+    let text = e.to_string();
+    if e.is_throttling() {
+        return ProviderError::Throttled(text);
+    }
+    match e.code() {
+        Some("ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound") => {
+            ProviderError::NotFound(text)
+        }
+        // Secrets Manager: a secret scheduled for deletion (real AWS and moto).
+        Some("InvalidRequestException")
+            if text.contains("deleted") || text.contains("deletion") =>
+        {
+            ProviderError::NotFound(text)
+        }
+        Some(
+            "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "ExpiredTokenException"
+            | "AccessDenied",
+        ) => ProviderError::Denied(text),
+        _ if e.is_transient() => ProviderError::Transient(text),
+        _ => match e {
+            AwsError::Credentials(_) => ProviderError::Denied(text),
+            _ => ProviderError::Invalid(text),
+        },
+    }
+}
+
+/// An AWS Secrets Manager or Parameter Store client.
+pub struct AwsProvider {
+    service: Service,
+    target: &'static str,
+    svc_name: &'static str,
+    url: String,
+    region: String,
+    prefix: String,
+    base: Option<Credentials>,
+    roles: Vec<String>,
+    role: Option<String>,
+    external_id: Option<String>,
+    http: reqwest::Client,
+    session: Mutex<Option<(Credentials, Instant)>>,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider")
+            .field("service", &self.service)
+            .field("region", &self.region)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsProvider {
+    /// The credentials to sign with: cached; the chain and roles are resolved again only when
+    /// assumed credentials are near expiry.
+    async fn credentials(&self) -> Result<Credentials, ProviderError> {
+        let mut session = self.session.lock().await;
+        if let Some((c, at)) = session.as_ref()
+            && (self.role.is_none() && self.roles.is_empty() && self.base.is_some()
+                || at.elapsed() < ROLE_REFRESH)
+        {
+            return Ok(c.clone());
+        }
+        let mut c = match &self.base {
+            Some(c) => c.clone(),
+            None => hush_aws::resolve_credentials(None, &self.http, &self.region)
+                .await
+                .map_err(map_err)?,
+        };
+        for role in &self.roles {
+            c = hush_aws::assume_role(
+                &self.http,
+                &self.region,
+                &c,
+                role,
+                "external-secrets-provider-aws",
+                None,
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        if let Some(role) = &self.role {
+            c = hush_aws::assume_role(
+                &self.http,
+                &self.region,
+                &c,
+                role,
+                "external-secrets-provider-aws",
+                self.external_id.as_deref(),
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        *session = Some((c.clone(), Instant::now()));
+        Ok(c)
+    }
+
+    async fn call(&self, action: &str, request: &Value) -> Result<Value, ProviderError> {
+        let c = self.credentials().await?;
+        hush_aws::json_call(
+            &self.http,
+            &self.url,
+            &c,
+            &self.region,
+            self.svc_name,
+            self.target,
+            action,
+            request,
+        )
+        .await
+        .map_err(map_err)
+    }
+
+    /// The raw value of one secret/parameter (SecretString or SecretBinary bytes).
+    async fn fetch(&self, r: &RemoteRef) -> Result<Vec<u8>, ProviderError> {
+        let name = format!("{}{}", self.prefix, r.key);
+        if r.metadata {
+            let tags = self.tags(&name).await?;
+            return Ok(serde_json::to_vec(&tags).unwrap_or_default());
+        }
+        match self.service {
+            Service::SecretsManager => {
+                let mut req = json!({ "SecretId": name });
+                match r.version.strip_prefix("uuid/") {
+                    Some(id) => req["VersionId"] = json!(id),
+                    None if r.version.is_empty() => req["VersionStage"] = json!("AWSCURRENT"),
+                    None => req["VersionStage"] = json!(r.version),
+                }
+                let answer = self.call("GetSecretValue", &req).await?;
+                sm_payload(&answer)
+            }
+            Service::ParameterStore => {
+                let name = if r.version.is_empty() {
+                    name
+                } else {
+                    format!("{name}:{}", r.version)
+                };
+                let answer = self
+                    .call(
+                        "GetParameter",
+                        &json!({ "Name": name, "WithDecryption": true }),
+                    )
+                    .await?;
+                answer["Parameter"]["Value"]
+                    .as_str()
+                    .map(|v| v.as_bytes().to_vec())
+                    .ok_or_else(|| {
+                        ProviderError::Invalid("GetParameter: no Parameter.Value".into())
+                    })
+            }
+        }
+    }
+
+    async fn tags(&self, name: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+        let list = match self.service {
+            Service::SecretsManager => {
+                let a = self
+                    .call("DescribeSecret", &json!({ "SecretId": name }))
+                    .await?;
+                a["Tags"].clone()
+            }
+            Service::ParameterStore => {
+                let a = self
+                    .call(
+                        "ListTagsForResource",
+                        &json!({ "ResourceType": "Parameter", "ResourceId": name }),
+                    )
+                    .await?;
+                a["TagList"].clone()
+            }
+        };
+        Ok(list
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| {
+                        Some((
+                            t["Key"].as_str()?.to_owned(),
+                            t["Value"].as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn select_property(&self, raw: Vec<u8>, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        let raw = zeroize::Zeroizing::new(raw);
+        if r.property.is_empty() {
+            return Ok(SecretBytes::from_slice(&raw));
+        }
+        let v: Value = serde_json::from_slice(&raw).map_err(|_| {
+            ProviderError::Invalid(format!(
+                "secret {} is not JSON; cannot select a property",
+                r.key
+            ))
+        })?;
+        let x = property_dotted(&v, &r.property).ok_or_else(|| {
+            ProviderError::NotFound(format!(
+                "key {:?} does not exist in secret {}",
+                r.property, r.key
+            ))
+        })?;
+        Ok(SecretBytes::from(scalar_text(x).as_str()))
+    }
+
+    async fn find_sm(
+        &self,
+        q: &FindQuery,
+        re: Option<&regex::Regex>,
+    ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let mut filters = Vec::new();
+        for (k, v) in &q.tags {
+            filters.push(json!({"Key": "tag-key", "Values": [k]}));
+            filters.push(json!({"Key": "tag-value", "Values": [v]}));
+        }
+        let mut out = BTreeMap::new();
+        let mut next: Option<String> = None;
+        let mut pages = 0;
+        if !q.path.is_empty() {
+            filters.push(json!({"Key": "name", "Values": [q.path]}));
+            loop {
+                let mut req = json!({ "Filters": filters, "MaxResults": 20 });
+                if let Some(t) = &next {
+                    req["NextToken"] = json!(t);
+                }
+                let a = self.call("BatchGetSecretValue", &req).await?;
+                for v in a["SecretValues"].as_array().into_iter().flatten() {
+                    let Some(name) = v["Name"].as_str() else {
+                        continue;
+                    };
+                    if re.is_some_and(|re| !re.is_match(name)) {
+                        continue;
+                    }
+                    out.insert(name.to_owned(), SecretBytes::new(sm_payload(v)?));
+                }
+                next = a["NextToken"].as_str().map(str::to_owned);
+                pages += 1;
+                if next.is_none() || pages > 1000 {
+                    break;
+                }
+            }
+            return Ok(out);
+        }
+        let mut names = Vec::new();
+        loop {
+            let mut req = json!({ "Filters": filters, "MaxResults": 100 });
+            if let Some(t) = &next {
+                req["NextToken"] = json!(t);
+            }
+            let a = self.call("ListSecrets", &req).await?;
+            for s in a["SecretList"].as_array().into_iter().flatten() {
+                if let Some(name) = s["Name"].as_str()
+                    && re.is_none_or(|re| re.is_match(name))
+                {
+                    names.push(name.to_owned());
+                }
+            }
+            next = a["NextToken"].as_str().map(str::to_owned);
+            pages += 1;
+            if next.is_none() || pages > 1000 {
+                break;
+            }
+        }
+        for name in names {
+            let answer = self
+                .call(
+                    "GetSecretValue",
+                    &json!({"SecretId": name, "VersionStage": "AWSCURRENT"}),
+                )
+                .await;
+            match answer {
+                Ok(a) => {
+                    out.insert(name, SecretBytes::new(sm_payload(&a)?));
+                }
+                Err(ProviderError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_ssm(
+        &self,
+        q: &FindQuery,
+        re: Option<&regex::Regex>,
+    ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let mut out = BTreeMap::new();
+        let mut next: Option<String> = None;
+        let mut pages = 0;
+        let path = if q.path.is_empty() {
+            "/".to_owned()
+        } else {
+            q.path.clone()
+        };
+        if re.is_some() || q.tags.is_empty() {
+            loop {
+                let mut req = json!({"Path": path, "Recursive": true, "WithDecryption": true, "MaxResults": 10});
+                if let Some(t) = &next {
+                    req["NextToken"] = json!(t);
+                }
+                let a = self.call("GetParametersByPath", &req).await?;
+                for p in a["Parameters"].as_array().into_iter().flatten() {
+                    let (Some(name), Some(value)) = (p["Name"].as_str(), p["Value"].as_str())
+                    else {
+                        continue;
+                    };
+                    if re.is_some_and(|re| !re.is_match(name)) {
+                        continue;
+                    }
+                    out.insert(name.to_owned(), SecretBytes::from(value));
+                }
+                next = a["NextToken"].as_str().map(str::to_owned);
+                pages += 1;
+                if next.is_none() || pages > 1000 {
+                    break;
+                }
+            }
+            return Ok(out);
+        }
+        let mut filters: Vec<Value> = q
+            .tags
+            .iter()
+            .map(|(k, v)| json!({"Key": format!("tag:{k}"), "Option": "Equals", "Values": [v]}))
+            .collect();
+        filters.push(json!({"Key": "Path", "Option": "Recursive", "Values": [path]}));
+        let mut names = Vec::new();
+        loop {
+            let mut req = json!({"ParameterFilters": filters, "MaxResults": 50});
+            if let Some(t) = &next {
+                req["NextToken"] = json!(t);
+            }
+            let a = self.call("DescribeParameters", &req).await?;
+            for p in a["Parameters"].as_array().into_iter().flatten() {
+                if let Some(name) = p["Name"].as_str() {
+                    names.push(name.to_owned());
+                }
+            }
+            next = a["NextToken"].as_str().map(str::to_owned);
+            pages += 1;
+            if next.is_none() || pages > 1000 {
+                break;
+            }
+        }
+        for name in names {
+            let a = self
+                .call(
+                    "GetParameter",
+                    &json!({"Name": name, "WithDecryption": true}),
+                )
+                .await?;
+            if let Some(v) = a["Parameter"]["Value"].as_str() {
+                out.insert(name, SecretBytes::from(v));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// SecretString bytes, or the decoded SecretBinary.
+fn sm_payload(answer: &Value) -> Result<Vec<u8>, ProviderError> {
+    if let Some(s) = answer["SecretString"].as_str() {
+        return Ok(s.as_bytes().to_vec());
+    }
+    if let Some(b) = answer["SecretBinary"].as_str() {
+        return base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|_| ProviderError::Invalid("SecretBinary is not base64".into()));
+    }
+    Err(ProviderError::Invalid(
+        "secret has neither SecretString nor SecretBinary".into(),
+    ))
+}
+
+/// ESO's AWS `extract`: a JSON object; string values unquoted, other values as their raw JSON
+/// text.
+fn extract_raw(raw: &[u8]) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+    let map: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(raw)
+        .map_err(|_| ProviderError::Invalid("secret value is not a JSON object".into()))?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match serde_json::from_str::<String>(v.get()) {
+                Ok(s) => s,
+                Err(_) => v.get().to_owned(),
+            };
+            (k, SecretBytes::from(text.as_str()))
+        })
+        .collect())
+}
+
+#[async_trait]
+impl SecretProvider for AwsProvider {
+    async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        let raw = self.fetch(r).await?;
+        self.select_property(raw, r)
+    }
+
+    async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let value = self.get(r).await?;
+        extract_raw(value.expose())
+    }
+
+    async fn find(&self, q: &FindQuery) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let re = if q.name_regexp.is_empty() {
+            None
+        } else {
+            Some(
+                regex::Regex::new(&q.name_regexp)
+                    .map_err(|e| ProviderError::Invalid(format!("find.name.regexp: {e}")))?,
+            )
+        };
+        match self.service {
+            Service::SecretsManager => self.find_sm(q, re.as_ref()).await,
+            Service::ParameterStore => self.find_ssm(q, re.as_ref()).await,
+        }
+    }
+
+    async fn validate(&self) -> Result<(), ProviderError> {
+        self.credentials().await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extract_keeps_raw_json_of_non_strings() {
+        let m =
+            extract_raw(br#"{"user": "admin", "port": 5432, "nested": {"a": [1, 2]}, "f": 1.50}"#)
+                .unwrap();
+        let get = |k: &str| String::from_utf8(m[k].expose().to_vec()).unwrap();
+        assert_eq!(get("user"), "admin");
+        assert_eq!(get("port"), "5432");
+        assert_eq!(get("nested"), r#"{"a": [1, 2]}"#);
+        assert_eq!(get("f"), "1.50");
+        assert!(extract_raw(b"[1]").is_err());
+        assert!(extract_raw(b"plain").is_err());
+    }
+
+    #[test]
+    fn errors_map_onto_the_seam() {
+        let api = |code: &str, status: u16, message: &str| AwsError::Api {
+            action: "GetSecretValue".into(),
+            status,
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(map_err(api("ResourceNotFoundException", 400, "")).is_not_found());
+        assert!(
+            map_err(api(
+                "InvalidRequestException",
+                400,
+                "secret is currently marked deleted"
+            ))
+            .is_not_found()
+        );
+        assert!(matches!(
+            map_err(api("ThrottlingException", 400, "")),
+            ProviderError::Throttled(_)
+        ));
+        assert!(matches!(
+            map_err(api("AccessDeniedException", 400, "")),
+            ProviderError::Denied(_)
+        ));
+        assert!(matches!(
+            map_err(api("InternalServiceError", 500, "")),
+            ProviderError::Transient(_)
+        ));
+    }
+
+    #[test]
+    fn payloads() {
+        assert_eq!(sm_payload(&json!({"SecretString": "x"})).unwrap(), b"x");
+        assert_eq!(
+            sm_payload(&json!({"SecretBinary": "AAE="})).unwrap(),
+            [0, 1]
+        );
+        assert!(sm_payload(&json!({})).is_err());
+    }
+}

@@ -1,0 +1,485 @@
+//! Provider clients and reads cached per store (what ESO does not do; `docs/external-secrets.md`).
+//!
+//! - **Clients** (with their Vault session or AWS credentials) are kept per [`StoreKey`]: store
+//!   UID + resourceVersion, plus the ExternalSecret namespace when the store uses referent
+//!   auth. A client is rebuilt after `client_ttl` (credentials re-resolved); when the resolved
+//!   credential identity did not change, the old client (and its token) is kept.
+//! - **Reads** are deduplicated within `read_window`: concurrent and repeated reads of the same
+//!   ref through the same client and credential identity share one provider call. The key
+//!   holds the credential identity, so values never cross stores, credentials or tenants.
+//! - **Concurrency**: at most `per_store_limit` provider calls per client at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex, OnceCell, Semaphore};
+
+use crate::{Built, FindQuery, ProviderError, RemoteRef, SecretBytes, SecretProvider};
+
+/// Identifies one client: a store version and, for referent auth, the namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StoreKey {
+    /// `SecretStore` / `ClusterSecretStore`.
+    pub kind: String,
+    /// Store UID.
+    pub uid: String,
+    /// Store resourceVersion (a spec change makes a new client).
+    pub resource_version: String,
+    /// The ExternalSecret namespace for referent auth, else `None`.
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ReadOp {
+    Get(RemoteRef),
+    GetMap(RemoteRef),
+    Find(FindQuery),
+}
+
+#[derive(Clone)]
+enum ReadValue {
+    One(SecretBytes),
+    Map(BTreeMap<String, SecretBytes>),
+}
+
+type ReadCell = Arc<OnceCell<Result<ReadValue, ProviderError>>>;
+
+/// Client, credential identity, operation.
+type ReadKey = (StoreKey, String, ReadOp);
+
+struct ClientEntry {
+    built: Built,
+    built_at: Instant,
+    semaphore: Arc<Semaphore>,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Provider calls made (cache misses).
+    pub provider_calls: AtomicU64,
+    /// Reads answered from the cache.
+    pub hits: AtomicU64,
+    /// Clients built.
+    pub builds: AtomicU64,
+}
+
+/// The cache of clients and reads, shared by all reconciles.
+pub struct ProviderCache {
+    clients: Mutex<HashMap<StoreKey, ClientEntry>>,
+    reads: Mutex<HashMap<ReadKey, (Instant, ReadCell)>>,
+    read_window: Duration,
+    client_ttl: Duration,
+    per_store_limit: usize,
+    stats: Arc<CacheStats>,
+}
+
+impl fmt::Debug for ProviderCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderCache")
+            .field("read_window", &self.read_window)
+            .field("client_ttl", &self.client_ttl)
+            .field("per_store_limit", &self.per_store_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderCache {
+    /// A cache deduplicating reads within `read_window`, rebuilding clients after
+    /// `client_ttl`, with at most `per_store_limit` concurrent calls per client.
+    pub fn new(read_window: Duration, client_ttl: Duration, per_store_limit: usize) -> Self {
+        Self {
+            clients: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
+            read_window,
+            client_ttl,
+            per_store_limit: per_store_limit.max(1),
+            stats: Arc::new(CacheStats::default()),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// The client for `key`, built with `build` when missing or older than the client TTL.
+    /// `fresh` makes every read through the returned handle skip the read cache (force-sync).
+    pub async fn client<F, Fut>(
+        self: &Arc<Self>,
+        key: StoreKey,
+        fresh: bool,
+        build: F,
+    ) -> Result<CachedProvider, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Built, ProviderError>>,
+    {
+        let now = Instant::now();
+        {
+            let clients = self.clients.lock().await;
+            if let Some(e) = clients.get(&key)
+                && now.saturating_duration_since(e.built_at) < self.client_ttl
+            {
+                return Ok(self.handle(key, e, fresh));
+            }
+        }
+        let built = build().await?;
+        self.stats.builds.fetch_add(1, Ordering::Relaxed);
+        let mut clients = self.clients.lock().await;
+        // Drop clients of older resourceVersions of the same store.
+        clients.retain(|k, _| !(k.uid == key.uid && k.resource_version != key.resource_version));
+        let entry = match clients.remove(&key) {
+            // Same credentials: keep the old client and its token.
+            Some(old) if old.built.identity == built.identity => ClientEntry {
+                built_at: now,
+                ..old
+            },
+            _ => ClientEntry {
+                built,
+                built_at: now,
+                semaphore: Arc::new(Semaphore::new(self.per_store_limit)),
+            },
+        };
+        let handle = self.handle(key.clone(), &entry, fresh);
+        clients.insert(key, entry);
+        Ok(handle)
+    }
+
+    /// Forgets the clients of a store (deleted or changed).
+    pub async fn forget_store(&self, uid: &str) {
+        self.clients.lock().await.retain(|k, _| k.uid != uid);
+        self.reads.lock().await.retain(|(k, _, _), _| k.uid != uid);
+    }
+
+    fn handle(self: &Arc<Self>, key: StoreKey, e: &ClientEntry, fresh: bool) -> CachedProvider {
+        CachedProvider {
+            cache: Arc::clone(self),
+            key,
+            identity: e.built.identity.clone(),
+            inner: Arc::clone(&e.built.provider),
+            semaphore: Arc::clone(&e.semaphore),
+            fresh,
+        }
+    }
+
+    async fn read<F, Fut>(
+        &self,
+        key: ReadKey,
+        fresh: bool,
+        semaphore: &Semaphore,
+        call: F,
+    ) -> Result<ReadValue, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<ReadValue, ProviderError>>,
+    {
+        let now = Instant::now();
+        let cell = {
+            let mut reads = self.reads.lock().await;
+            if reads.len() > 4096 {
+                let window = self.read_window;
+                reads.retain(|_, (at, _)| now.saturating_duration_since(*at) < window);
+            }
+            match reads.get(&key) {
+                Some((at, cell))
+                    if !fresh && now.saturating_duration_since(*at) < self.read_window =>
+                {
+                    Arc::clone(cell)
+                }
+                _ => {
+                    let cell: ReadCell = Arc::new(OnceCell::new());
+                    reads.insert(key.clone(), (now, Arc::clone(&cell)));
+                    cell
+                }
+            }
+        };
+        let mut called = false;
+        let result = cell
+            .get_or_init(|| async {
+                called = true;
+                self.stats.provider_calls.fetch_add(1, Ordering::Relaxed);
+                match semaphore.acquire().await {
+                    Ok(_permit) => call().await,
+                    Err(_) => Err(ProviderError::Transient("provider client closed".into())),
+                }
+            })
+            .await
+            .clone();
+        if !called {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        // Errors other than NotFound are not kept: the next reconcile retries.
+        if let Err(e) = &result
+            && !e.is_not_found()
+        {
+            let mut reads = self.reads.lock().await;
+            if reads.get(&key).is_some_and(|(_, c)| Arc::ptr_eq(c, &cell)) {
+                reads.remove(&key);
+            }
+        }
+        result
+    }
+}
+
+/// A provider handle from [`ProviderCache::client`]: reads go through the cache.
+#[derive(Clone)]
+pub struct CachedProvider {
+    cache: Arc<ProviderCache>,
+    key: StoreKey,
+    identity: String,
+    inner: Arc<dyn SecretProvider>,
+    semaphore: Arc<Semaphore>,
+    fresh: bool,
+}
+
+impl fmt::Debug for CachedProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedProvider")
+            .field("key", &self.key)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl SecretProvider for CachedProvider {
+    async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        let key = (
+            self.key.clone(),
+            self.identity.clone(),
+            ReadOp::Get(r.clone()),
+        );
+        match self
+            .cache
+            .read(key, self.fresh, &self.semaphore, || async {
+                self.inner.get(r).await.map(ReadValue::One)
+            })
+            .await?
+        {
+            ReadValue::One(v) => Ok(v),
+            ReadValue::Map(_) => Err(ProviderError::Invalid("cache type mismatch".into())),
+        }
+    }
+
+    async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let key = (
+            self.key.clone(),
+            self.identity.clone(),
+            ReadOp::GetMap(r.clone()),
+        );
+        match self
+            .cache
+            .read(key, self.fresh, &self.semaphore, || async {
+                self.inner.get_map(r).await.map(ReadValue::Map)
+            })
+            .await?
+        {
+            ReadValue::Map(v) => Ok(v),
+            ReadValue::One(_) => Err(ProviderError::Invalid("cache type mismatch".into())),
+        }
+    }
+
+    async fn find(&self, q: &FindQuery) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let key = (
+            self.key.clone(),
+            self.identity.clone(),
+            ReadOp::Find(q.clone()),
+        );
+        match self
+            .cache
+            .read(key, self.fresh, &self.semaphore, || async {
+                self.inner.find(q).await.map(ReadValue::Map)
+            })
+            .await?
+        {
+            ReadValue::Map(v) => Ok(v),
+            ReadValue::One(_) => Err(ProviderError::Invalid("cache type mismatch".into())),
+        }
+    }
+
+    async fn validate(&self) -> Result<(), ProviderError> {
+        self.inner.validate().await
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        self.inner.capabilities()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[derive(Debug, Default)]
+    struct Counting {
+        calls: AtomicUsize,
+        tag: &'static str,
+    }
+
+    #[async_trait]
+    impl SecretProvider for Counting {
+        async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if r.key == "missing" {
+                return Err(ProviderError::NotFound(r.key.clone()));
+            }
+            if r.key == "flaky" {
+                return Err(ProviderError::Transient("down".into()));
+            }
+            Ok(SecretBytes::from(
+                format!("{}:{}", self.tag, r.key).as_str(),
+            ))
+        }
+        async fn get_map(
+            &self,
+            _r: &RemoteRef,
+        ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+            Ok(BTreeMap::new())
+        }
+        async fn find(
+            &self,
+            _q: &FindQuery,
+        ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+            Ok(BTreeMap::new())
+        }
+        async fn validate(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+    }
+
+    fn key(uid: &str, ns: Option<&str>) -> StoreKey {
+        StoreKey {
+            kind: "ClusterSecretStore".into(),
+            uid: uid.into(),
+            resource_version: "1".into(),
+            namespace: ns.map(str::to_owned),
+        }
+    }
+
+    fn built(p: &Arc<Counting>, identity: &str) -> Built {
+        Built {
+            provider: Arc::clone(p) as Arc<dyn SecretProvider>,
+            identity: identity.into(),
+            referent: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_share_one_call_and_tenants_do_not_share() {
+        let cache = Arc::new(ProviderCache::new(
+            Duration::from_secs(60),
+            Duration::from_secs(300),
+            4,
+        ));
+        let a = Arc::new(Counting {
+            tag: "a",
+            ..Counting::default()
+        });
+        let b = Arc::new(Counting {
+            tag: "b",
+            ..Counting::default()
+        });
+        let r = RemoteRef {
+            key: "db".into(),
+            ..RemoteRef::default()
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let cache = Arc::clone(&cache);
+            let a = Arc::clone(&a);
+            let r = r.clone();
+            tasks.push(tokio::spawn(async move {
+                let p = cache
+                    .client(key("s1", None), false, || async { Ok(built(&a, "id-a")) })
+                    .await
+                    .unwrap();
+                p.get(&r).await.unwrap().expose().to_vec()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), b"a:db");
+        }
+        assert_eq!(a.calls.load(Ordering::SeqCst), 1);
+        // Another namespace (referent auth) with other credentials: its own client and read.
+        let p = cache
+            .client(key("s1", Some("team-b")), false, || async {
+                Ok(built(&b, "id-b"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.get(&r).await.unwrap().expose(), b"b:db");
+        assert_eq!(b.calls.load(Ordering::SeqCst), 1);
+        // force-sync reads again.
+        let p = cache
+            .client(key("s1", None), true, || async { Ok(built(&a, "id-a")) })
+            .await
+            .unwrap();
+        p.get(&r).await.unwrap();
+        assert_eq!(a.calls.load(Ordering::SeqCst), 2);
+        // NotFound is remembered within the window, transient errors are not.
+        let p = cache
+            .client(key("s1", None), false, || async { Ok(built(&a, "id-a")) })
+            .await
+            .unwrap();
+        let missing = RemoteRef {
+            key: "missing".into(),
+            ..RemoteRef::default()
+        };
+        assert!(p.get(&missing).await.unwrap_err().is_not_found());
+        assert!(p.get(&missing).await.unwrap_err().is_not_found());
+        assert_eq!(a.calls.load(Ordering::SeqCst), 3);
+        let flaky = RemoteRef {
+            key: "flaky".into(),
+            ..RemoteRef::default()
+        };
+        assert!(p.get(&flaky).await.is_err());
+        assert!(p.get(&flaky).await.is_err());
+        assert_eq!(a.calls.load(Ordering::SeqCst), 5);
+        assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn clients_are_rebuilt_after_ttl_and_kept_when_identity_is_unchanged() {
+        let cache = Arc::new(ProviderCache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            1,
+        ));
+        let a = Arc::new(Counting {
+            tag: "a",
+            ..Counting::default()
+        });
+        let a2 = Arc::new(Counting {
+            tag: "a2",
+            ..Counting::default()
+        });
+        let r = RemoteRef {
+            key: "k".into(),
+            ..RemoteRef::default()
+        };
+        let p = cache
+            .client(key("s", None), false, || async { Ok(built(&a, "same")) })
+            .await
+            .unwrap();
+        assert_eq!(p.get(&r).await.unwrap().expose(), b"a:k");
+        // Rebuilt (TTL 0) with the same identity: the first client stays.
+        let p = cache
+            .client(key("s", None), true, || async { Ok(built(&a2, "same")) })
+            .await
+            .unwrap();
+        assert_eq!(p.get(&r).await.unwrap().expose(), b"a:k");
+        // New credentials: the new client.
+        let p = cache
+            .client(key("s", None), true, || async { Ok(built(&a2, "rotated")) })
+            .await
+            .unwrap();
+        assert_eq!(p.get(&r).await.unwrap().expose(), b"a2:k");
+    }
+}

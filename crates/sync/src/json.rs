@@ -1,0 +1,180 @@
+//! JSON as ESO's providers write it, byte for byte: Go's `json.Marshal` (sorted keys, compact,
+//! `<`, `>`, `&`, U+2028, U+2029 escaped), gjson paths for `property`, and the scalar formats of
+//! `extract`.
+
+use serde_json::Value;
+
+/// Go's `json.Marshal` of a decoded JSON value: object keys sorted, compact, HTML-escaped.
+pub fn go_marshal(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v);
+    out
+}
+
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, x);
+            }
+            out.push(']');
+        }
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                write_value(out, &o[k.as_str()]);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string as Go's encoder writes it (`encoding/json` `appendString` with HTML escaping).
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A property value as ESO writes it: strings raw, numbers as their JSON text, booleans
+/// `true`/`false`, objects and arrays as compact JSON, null as `null`.
+pub fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => go_marshal(other),
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)` of a JSON number (Vault `extract` numbers go
+/// through `float64`).
+pub fn go_float_text(n: &serde_json::Number) -> String {
+    let Some(f) = n.as_f64() else {
+        return n.to_string();
+    };
+    // Rust's Display of f64 is the shortest round-trip digits, never with an exponent: the
+    // same text as Go's 'f' format with precision -1 ("1", "1.5", "1000000000000000000000").
+    format!("{f}")
+}
+
+/// Looks up `path` in `v` as ESO does for `property`: an exact top-level key first, then a
+/// gjson path (`a.b.c`, `\.` for a literal dot, numeric segments index arrays).
+pub fn property<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    if let Some(x) = v.as_object().and_then(|o| o.get(path)) {
+        return Some(x);
+    }
+    gjson_get(v, path)
+}
+
+/// The subset of gjson paths ESO users write: dot-separated segments, `\` escapes the next
+/// character, a numeric segment indexes an array, `#` is the array length. Wildcards, queries
+/// and modifiers are not supported (they return `None`).
+pub fn gjson_get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut segments = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.push(chars.next()?),
+            '.' => segments.push(std::mem::take(&mut cur)),
+            '*' | '?' | '|' | '@' => return None,
+            c => cur.push(c),
+        }
+    }
+    segments.push(cur);
+    let mut node = v;
+    for seg in &segments {
+        node = match node {
+            Value::Object(o) => o.get(seg.as_str())?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+/// gjson with dots in `property` tried as literal first (AWS: `a.b` → `a\.b`, then `a.b`).
+pub fn property_dotted<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.contains('.') {
+        let escaped = path.replace('.', "\\.");
+        if let Some(x) = gjson_get(v, &escaped) {
+            return Some(x);
+        }
+    }
+    gjson_get(v, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn marshal_matches_go() {
+        let v: Value = serde_json::from_str(
+            r#"{"z":1,"a":"<b>&\u2028","m":{"y":[true,null,1.5],"b":"x\ny"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            go_marshal(&v),
+            r#"{"a":"\u003cb\u003e\u0026\u2028","m":{"b":"x\ny","y":[true,null,1.5]},"z":1}"#
+        );
+        assert_eq!(go_marshal(&json!("\u{1}")), r#""\u0001""#);
+    }
+
+    #[test]
+    fn properties_and_gjson() {
+        let v = json!({"a.b": "literal", "a": {"b": "nested", "c": [10, {"d": "deep"}]}, "n": 5});
+        assert_eq!(property(&v, "a.b").unwrap(), "literal");
+        assert_eq!(gjson_get(&v, "a.b").unwrap(), "nested");
+        assert_eq!(gjson_get(&v, "a\\.b").unwrap(), "literal");
+        assert_eq!(property(&v, "a.c.1.d").unwrap(), "deep");
+        assert_eq!(property_dotted(&v, "a.b").unwrap(), "literal");
+        assert!(property(&v, "a.x").is_none());
+        assert!(property(&v, "a.*").is_none());
+        assert!(gjson_get(&v, "a.c.9").is_none());
+        assert_eq!(scalar_text(&v["n"]), "5");
+        assert_eq!(scalar_text(&v["a"]["c"]), r#"[10,{"d":"deep"}]"#);
+    }
+
+    #[test]
+    fn floats_like_go() {
+        for (input, want) in [
+            ("1", "1"),
+            ("1.5", "1.5"),
+            ("1e21", "1000000000000000000000"),
+            ("0.000001", "0.000001"),
+            ("-3", "-3"),
+        ] {
+            let n: serde_json::Number = serde_json::from_str(input).unwrap();
+            assert_eq!(go_float_text(&n), want, "{input}");
+        }
+    }
+}

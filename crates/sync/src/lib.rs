@@ -1,0 +1,339 @@
+//! The `SecretProvider` seam of hush's ExternalSecret controller (ESO's `SecretsClient`, cut
+//! down to what we sync), the providers behind Cargo features, one registration list
+//! ([`registry`]) and the cache that makes a refresh cheap ([`cache`]).
+//!
+//! - Providers read; they never write (a `SecretWriter` trait would be separate).
+//! - [`ProviderError::NotFound`] drives ExternalSecret `deletionPolicy`.
+//! - Providers know nothing about Kubernetes: credentials referenced by a store come through
+//!   [`CredentialSource`], implemented by the controller.
+//! - Values are [`SecretBytes`] (zeroized, `Debug` redacted); errors never carry them.
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod cache;
+pub mod json;
+#[cfg(feature = "vault")]
+pub mod vault;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+pub use hush_crypto::SecretBytes;
+use serde_json::Value;
+
+/// ESO's `remoteRef`: what to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RemoteRef {
+    /// Provider key (Vault path, AWS secret name).
+    pub key: String,
+    /// Sub-value: exact top-level key first, then a gjson path.
+    pub property: String,
+    /// Provider version ("" = latest).
+    pub version: String,
+    /// Read the metadata (tags, custom_metadata) instead of the value.
+    pub metadata: bool,
+}
+
+/// ESO's `dataFrom[].find`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FindQuery {
+    /// Path prefix.
+    pub path: String,
+    /// Name regexp (Go RE2 syntax).
+    pub name_regexp: String,
+    /// Tags (AWS: prefix filters; Vault: exact custom_metadata).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What a provider can do (ESO's `status.capabilities`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Capabilities {
+    /// Read only.
+    ReadOnly,
+    /// Read and write.
+    ReadWrite,
+}
+
+impl Capabilities {
+    /// ESO's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadOnly => "ReadOnly",
+            Self::ReadWrite => "ReadWrite",
+        }
+    }
+}
+
+/// Errors of providers. Messages describe requests, never values or credentials.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The secret (or version, or property) does not exist.
+    #[error("secret not found: {0}")]
+    NotFound(String),
+    /// The provider refused the credentials or the access.
+    #[error("access denied: {0}")]
+    Denied(String),
+    /// Rate limited (HTTP 429, ThrottlingException): retry with backoff.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The provider is unreachable or failed; retrying may help.
+    #[error("provider unavailable: {0}")]
+    Transient(String),
+    /// The store or the request is invalid (bad config, undecodable value).
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+impl ProviderError {
+    /// True for [`ProviderError::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+
+    /// True when a retry may succeed without a spec change.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Throttled(_) | Self::Transient(_) | Self::Denied(_)
+        )
+    }
+}
+
+/// A source of secret values.
+#[async_trait]
+pub trait SecretProvider: Send + Sync + fmt::Debug {
+    /// One value (`data[].remoteRef`).
+    async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError>;
+    /// A value that is a JSON object, as many keys (`dataFrom[].extract`).
+    async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError>;
+    /// Many secrets (`dataFrom[].find`); keys are provider names.
+    async fn find(&self, q: &FindQuery) -> Result<BTreeMap<String, SecretBytes>, ProviderError>;
+    /// Checks that the store works (login, credentials); used for store `Ready`.
+    async fn validate(&self) -> Result<(), ProviderError>;
+    /// What the provider can do.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ReadOnly
+    }
+}
+
+/// A reference to a key of a Kubernetes Secret or ConfigMap, as a store names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KeyRef {
+    /// Object name.
+    pub name: String,
+    /// Key in `data`.
+    pub key: String,
+    /// Namespace; `None` = the namespace the store resolves in.
+    pub namespace: Option<String>,
+}
+
+/// Resolves what stores reference in Kubernetes (implemented by the controller).
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// The value of a Secret key.
+    async fn secret_key(&self, r: &KeyRef) -> Result<SecretBytes, ProviderError>;
+    /// The value of a ConfigMap key.
+    async fn config_map_key(&self, r: &KeyRef) -> Result<String, ProviderError>;
+    /// A service account token (TokenRequest) for `name` in `namespace` with `audiences`.
+    async fn service_account_token(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        audiences: &[String],
+        expiration_seconds: i64,
+    ) -> Result<SecretBytes, ProviderError>;
+}
+
+/// ESO's `SecretKeySelector`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeySelector {
+    /// Secret name.
+    #[serde(default)]
+    pub name: String,
+    /// Key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Namespace (ClusterSecretStore only).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// The namespace a credential reference resolves in: a SecretStore's own (another namespace
+/// is refused, as ESO's ValidateStore does); a ClusterSecretStore's selector namespace, or the
+/// ExternalSecret's (referent auth).
+pub fn ref_namespace(
+    ns: Option<&str>,
+    scope: &StoreScope,
+) -> Result<Option<String>, ProviderError> {
+    let ns = ns.filter(|n| !n.is_empty());
+    if scope.kind == "SecretStore" {
+        // A namespaced store may not reach into another namespace (ESO's ValidateStore).
+        if let (Some(ns), Some(own)) = (ns, scope.namespace.as_deref())
+            && ns != own
+        {
+            return Err(ProviderError::Invalid(format!(
+                "namespace {ns:?} is not allowed in a SecretStore of namespace {own:?}"
+            )));
+        }
+        return Ok(scope.namespace.clone());
+    }
+    Ok(ns.map(str::to_owned).or_else(|| scope.namespace.clone()))
+}
+
+/// Where a store is used: its kind and the namespace credential references resolve in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StoreScope {
+    /// `SecretStore` or `ClusterSecretStore`.
+    pub kind: String,
+    /// Store name.
+    pub name: String,
+    /// The namespace of a `SecretStore`, or the ExternalSecret's namespace for a
+    /// `ClusterSecretStore` (referent auth).
+    pub namespace: Option<String>,
+}
+
+/// A built provider with the identity of its credentials (part of the cache key).
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The provider.
+    pub provider: Arc<dyn SecretProvider>,
+    /// A digest of the resolved credentials and the provider spec: two stores (or two
+    /// namespaces of referent auth) with different credentials never share reads.
+    pub identity: String,
+    /// True when credentials were resolved in the ExternalSecret's namespace (referent auth
+    /// of a ClusterSecretStore).
+    pub referent: bool,
+}
+
+/// Builds providers of one kind (one entry of ESO's provider union).
+#[async_trait]
+pub trait ProviderFactory: Send + Sync {
+    /// The key of the provider in `spec.provider` (`vault`, `openbao`, `aws`).
+    fn name(&self) -> &'static str;
+    /// Decodes `spec` (the value under the key) and builds a provider, resolving credentials.
+    async fn build(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<Built, ProviderError>;
+}
+
+/// Every provider compiled in: the one registration list (ESO's `pkg/register`).
+#[allow(unused_mut, clippy::vec_init_then_push)]
+pub fn registry() -> Vec<Arc<dyn ProviderFactory>> {
+    let mut r: Vec<Arc<dyn ProviderFactory>> = Vec::new();
+    #[cfg(feature = "vault")]
+    r.push(Arc::new(vault::Factory::vault()));
+    #[cfg(feature = "vault")]
+    r.push(Arc::new(vault::Factory::openbao()));
+    #[cfg(feature = "aws")]
+    r.push(Arc::new(aws::Factory));
+    r
+}
+
+/// Picks the factory for a store's `spec.provider` block: exactly one key must be set.
+pub fn select<'a>(
+    factories: &'a [Arc<dyn ProviderFactory>],
+    provider: &'a Value,
+) -> Result<(&'a Arc<dyn ProviderFactory>, &'a Value), ProviderError> {
+    let obj = provider
+        .as_object()
+        .ok_or_else(|| ProviderError::Invalid("spec.provider must be an object".into()))?;
+    let set: Vec<(&String, &Value)> = obj.iter().filter(|(_, v)| !v.is_null()).collect();
+    let [(name, spec)] = set.as_slice() else {
+        return Err(ProviderError::Invalid(format!(
+            "spec.provider must set exactly one provider, found {}",
+            set.len()
+        )));
+    };
+    let factory = factories
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            ProviderError::Invalid(format!("provider {name:?} is not supported by hush"))
+        })?;
+    Ok((factory, spec))
+}
+
+/// True when a ClusterSecretStore provider spec (the value under the provider key) names a
+/// credential without a namespace: ESO's referent auth, resolved in each ExternalSecret's
+/// namespace (so clients and reads are cached per namespace).
+pub fn auth_is_referent(spec: &Value) -> bool {
+    fn walk(v: &Value) -> bool {
+        match v {
+            Value::Object(o) => {
+                let selector = o.get("name").is_some_and(Value::is_string)
+                    && !o.contains_key("type")
+                    && o.get("namespace")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty);
+                selector || o.values().any(walk)
+            }
+            Value::Array(a) => a.iter().any(walk),
+            _ => false,
+        }
+    }
+    walk(&spec["auth"])
+}
+
+/// sha256 hex over length-prefixed parts (credential identities; never reversible to values
+/// of useful entropy, never logged).
+pub fn digest(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Decodes a provider spec with a clear error.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    spec: &Value,
+) -> Result<T, ProviderError> {
+    serde_json::from_value(spec.clone())
+        .map_err(|e| ProviderError::Invalid(format!("invalid {what} provider spec: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn select_wants_exactly_one_known_provider() {
+        let r = registry();
+        let spec = json!({"vault": {"server": "http://x"}});
+        assert_eq!(select(&r, &spec).unwrap().0.name(), "vault");
+        let spec = json!({"openbao": {"server": "http://x"}});
+        assert_eq!(select(&r, &spec).unwrap().0.name(), "openbao");
+        for bad in [
+            json!({}),
+            json!({"vault": {}, "aws": {}}),
+            json!({"gcpsm": {}}),
+            json!("vault"),
+        ] {
+            assert!(
+                matches!(select(&r, &bad), Err(ProviderError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        assert_ne!(digest(&[b"ab", b"c"]), digest(&[b"a", b"bc"]));
+        assert!(auth_is_referent(
+            &json!({"auth": {"tokenSecretRef": {"name": "t", "key": "k"}}})
+        ));
+        assert!(!auth_is_referent(
+            &json!({"auth": {"tokenSecretRef": {"name": "t", "key": "k", "namespace": "v"}}})
+        ));
+        assert!(!auth_is_referent(&json!({"server": "x"})));
+    }
+}

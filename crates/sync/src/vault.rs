@@ -1,0 +1,868 @@
+//! HashiCorp Vault and ESO's `openBao` provider: KV v1/v2 over the shared `hush-vault` client,
+//! mapped as ESO maps it (`ESO:providers/v1/vault/client_get.go`, `docs/external-secrets.md`).
+//!
+//! One [`hush_vault::Session`] per built client: it logs in once and renews; nothing is revoked
+//! per reconcile.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use hush_vault::{
+    Auth, AuthMethod, Client, ClientOptions, KvVersion, Session, VaultError, VaultToken,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::json::{go_float_text, go_marshal, property, scalar_text};
+use crate::{
+    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
+    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
+};
+
+/// ESO's `ServiceAccountSelector`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountSelector {
+    /// Service account name.
+    pub name: String,
+    /// Namespace (ClusterSecretStore only).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Token audiences.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CaProvider {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Tls {
+    #[serde(default)]
+    cert_secret_ref: Option<SecretKeySelector>,
+    #[serde(default)]
+    key_secret_ref: Option<SecretKeySelector>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppRole {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    role_id: Option<String>,
+    #[serde(default)]
+    role_ref: Option<SecretKeySelector>,
+    secret_ref: SecretKeySelector,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserPass {
+    #[serde(default)]
+    path: Option<String>,
+    username: String,
+    secret_ref: SecretKeySelector,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Kubernetes {
+    #[serde(default)]
+    mount_path: Option<String>,
+    role: String,
+    #[serde(default)]
+    service_account_ref: Option<ServiceAccountSelector>,
+    #[serde(default)]
+    secret_ref: Option<SecretKeySelector>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KubernetesSaToken {
+    service_account_ref: ServiceAccountSelector,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default)]
+    expiration_seconds: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Jwt {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    secret_ref: Option<SecretKeySelector>,
+    #[serde(default)]
+    kubernetes_service_account_token: Option<KubernetesSaToken>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cert {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    vault_role: Option<String>,
+    #[serde(default)]
+    client_cert: Option<SecretKeySelector>,
+    #[serde(default)]
+    secret_ref: Option<SecretKeySelector>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthSpec {
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    token_secret_ref: Option<SecretKeySelector>,
+    #[serde(default)]
+    app_role: Option<AppRole>,
+    #[serde(default)]
+    user_pass: Option<UserPass>,
+    #[serde(default)]
+    ldap: Option<UserPass>,
+    #[serde(default)]
+    kubernetes: Option<Kubernetes>,
+    #[serde(default)]
+    jwt: Option<Jwt>,
+    #[serde(default)]
+    cert: Option<Cert>,
+    #[serde(default)]
+    iam: Option<Value>,
+    #[serde(default)]
+    gcp: Option<Value>,
+}
+
+/// ESO's `VaultProvider` (also the shape of `openBao`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VaultSpec {
+    server: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    ca_bundle: Option<String>,
+    #[serde(default)]
+    ca_provider: Option<CaProvider>,
+    #[serde(default)]
+    tls: Option<Tls>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    forward_inconsistent: bool,
+    #[serde(default)]
+    auth: Option<AuthSpec>,
+}
+
+/// Builds Vault (`vault`) and OpenBao (`openbao`) providers.
+#[derive(Debug)]
+pub struct Factory {
+    name: &'static str,
+}
+
+impl Factory {
+    /// The `vault` provider.
+    pub fn vault() -> Self {
+        Self { name: "vault" }
+    }
+
+    /// ESO's `openBao` provider (same API).
+    pub fn openbao() -> Self {
+        Self { name: "openbao" }
+    }
+}
+
+/// Resolves a selector in the right namespace: a SecretStore's own; a ClusterSecretStore's
+/// selector namespace, or the ExternalSecret's (referent auth).
+fn key_ref(
+    sel: &SecretKeySelector,
+    default_key: Option<&str>,
+    scope: &StoreScope,
+) -> Result<KeyRef, ProviderError> {
+    let key = sel
+        .key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| default_key.map(str::to_owned))
+        .ok_or_else(|| {
+            ProviderError::Invalid(format!("secret reference {:?} has no key", sel.name))
+        })?;
+    if sel.name.is_empty() {
+        return Err(ProviderError::Invalid(
+            "secret reference has no name".into(),
+        ));
+    }
+    Ok(KeyRef {
+        name: sel.name.clone(),
+        key,
+        namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
+    })
+}
+
+fn text(bytes: &SecretBytes, what: &str) -> Result<Arc<SecretString>, ProviderError> {
+    let s = std::str::from_utf8(bytes.expose())
+        .map_err(|_| ProviderError::Invalid(format!("{what} is not UTF-8")))?;
+    Ok(Arc::new(SecretString::from(s.trim().to_owned())))
+}
+
+#[async_trait]
+impl ProviderFactory for Factory {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn build(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<Built, ProviderError> {
+        let s: VaultSpec = decode(self.name, spec)?;
+        let kv = match s.version.as_deref().unwrap_or("v2") {
+            "v2" | "" => KvVersion::V2,
+            "v1" => KvVersion::V1,
+            other => {
+                return Err(ProviderError::Invalid(format!(
+                    "unknown KV version {other:?} (v1 or v2)"
+                )));
+            }
+        };
+        let mut id_parts: Vec<Vec<u8>> = vec![
+            self.name.as_bytes().to_vec(),
+            s.server.as_bytes().to_vec(),
+            s.namespace.clone().unwrap_or_default().into_bytes(),
+        ];
+        let mut options = ClientOptions {
+            namespace: s.namespace.clone().filter(|n| !n.is_empty()),
+            headers: s.headers.clone().into_iter().collect(),
+            forward_inconsistent: s.forward_inconsistent,
+            ..ClientOptions::default()
+        };
+        if let Some(ca) = s.ca_bundle.as_deref().filter(|c| !c.is_empty()) {
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(ca.trim())
+                .map_err(|_| ProviderError::Invalid("caBundle is not base64".into()))?;
+            id_parts.push(pem.clone());
+            options.ca_pem = Some(pem);
+        } else if let Some(cp) = &s.ca_provider {
+            let r = KeyRef {
+                name: cp.name.clone(),
+                key: cp.key.clone(),
+                namespace: ref_namespace(cp.namespace.as_deref(), scope)?,
+            };
+            let pem = match cp.kind.as_str() {
+                "Secret" => creds.secret_key(&r).await?.expose().to_vec(),
+                "ConfigMap" => creds.config_map_key(&r).await?.into_bytes(),
+                other => {
+                    return Err(ProviderError::Invalid(format!(
+                        "caProvider type {other:?} (Secret or ConfigMap)"
+                    )));
+                }
+            };
+            id_parts.push(pem.clone());
+            options.ca_pem = Some(pem);
+        }
+        if let Some(tls) = &s.tls
+            && let (Some(c), Some(k)) = (&tls.cert_secret_ref, &tls.key_secret_ref)
+        {
+            let cert = creds
+                .secret_key(&key_ref(c, Some("tls.crt"), scope)?)
+                .await?;
+            let key = creds
+                .secret_key(&key_ref(k, Some("tls.key"), scope)?)
+                .await?;
+            let mut pem = Zeroizing::new(cert.expose().to_vec());
+            pem.push(b'\n');
+            pem.extend_from_slice(key.expose());
+            id_parts.push(digest(&[&pem]).into_bytes());
+            options.client_identity_pem = Some(pem);
+        }
+        let auth_spec = s.auth.clone().unwrap_or_default();
+        let (method, secret_parts) = self
+            .auth_method(&auth_spec, scope, creds, &mut options)
+            .await?;
+        id_parts.push(format!("{method:?}").into_bytes());
+        id_parts.push(auth_spec.namespace.clone().unwrap_or_default().into_bytes());
+        for p in secret_parts.iter() {
+            id_parts.push(p.to_vec());
+        }
+        let refs: Vec<&[u8]> = id_parts.iter().map(Vec::as_slice).collect();
+        let identity = digest(&refs);
+        let client = Client::new(&s.server, options).map_err(map_err)?;
+        let session = Session::new(
+            client,
+            Auth {
+                method,
+                namespace: auth_spec.namespace.clone().filter(|n| !n.is_empty()),
+            },
+        );
+        Ok(Built {
+            provider: Arc::new(VaultProvider {
+                session: Arc::new(session),
+                mount: s
+                    .path
+                    .as_deref()
+                    .map(|p| p.trim_matches('/').to_owned())
+                    .filter(|p| !p.is_empty()),
+                kv,
+            }),
+            identity,
+            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
+        })
+    }
+}
+
+impl Factory {
+    /// The auth method with resolved credentials, and the credential bytes for the identity.
+    async fn auth_method(
+        &self,
+        a: &AuthSpec,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+        options: &mut ClientOptions,
+    ) -> Result<(AuthMethod, Vec<Zeroizing<Vec<u8>>>), ProviderError> {
+        let secret = |b: &SecretBytes| Zeroizing::new(b.expose().to_vec());
+        if let Some(sel) = &a.token_secret_ref {
+            let token = creds.secret_key(&key_ref(sel, None, scope)?).await?;
+            let t = text(&token, "token")?;
+            let token = VaultToken::new(secrecy::ExposeSecret::expose_secret(&*t));
+            return Ok((
+                AuthMethod::Token(token),
+                vec![secret(&SecretBytes::from(
+                    secrecy::ExposeSecret::expose_secret(&*t),
+                ))],
+            ));
+        }
+        if let Some(ar) = &a.app_role {
+            let role_id = match (&ar.role_id, &ar.role_ref) {
+                (Some(id), _) if !id.is_empty() => id.clone(),
+                (_, Some(r)) => {
+                    let v = creds.secret_key(&key_ref(r, None, scope)?).await?;
+                    String::from_utf8(v.expose().to_vec())
+                        .map_err(|_| ProviderError::Invalid("roleRef value is not UTF-8".into()))?
+                        .trim()
+                        .to_owned()
+                }
+                _ => {
+                    return Err(ProviderError::Invalid(
+                        "appRole needs roleId or roleRef".into(),
+                    ));
+                }
+            };
+            let sid = creds
+                .secret_key(&key_ref(&ar.secret_ref, None, scope)?)
+                .await?;
+            return Ok((
+                AuthMethod::AppRole {
+                    mount: ar.path.clone(),
+                    role_id: role_id.clone(),
+                    secret_id: text(&sid, "secretId")?,
+                },
+                vec![Zeroizing::new(role_id.into_bytes()), secret(&sid)],
+            ));
+        }
+        for (up, default_mount) in [(&a.user_pass, "userpass"), (&a.ldap, "ldap")] {
+            if let Some(up) = up {
+                let pw = creds
+                    .secret_key(&key_ref(&up.secret_ref, None, scope)?)
+                    .await?;
+                return Ok((
+                    AuthMethod::UserPass {
+                        mount: Some(up.path.clone().unwrap_or_else(|| default_mount.to_owned())),
+                        username: up.username.clone(),
+                        password: text(&pw, "password")?,
+                    },
+                    vec![
+                        Zeroizing::new(up.username.clone().into_bytes()),
+                        secret(&pw),
+                    ],
+                ));
+            }
+        }
+        if let Some(k) = &a.kubernetes {
+            let jwt = if let Some(sa) = &k.service_account_ref {
+                creds
+                    .service_account_token(
+                        ref_namespace(sa.namespace.as_deref(), scope)?.as_deref(),
+                        &sa.name,
+                        &sa.audiences,
+                        600,
+                    )
+                    .await?
+            } else if let Some(sel) = &k.secret_ref {
+                creds
+                    .secret_key(&key_ref(sel, Some("token"), scope)?)
+                    .await?
+            } else {
+                let path = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+                SecretBytes::new(std::fs::read(path).map_err(|e| {
+                    ProviderError::Invalid(format!("kubernetes auth: cannot read {path}: {e}"))
+                })?)
+            };
+            // The identity is the service account, not the short-lived token.
+            let who = match &k.service_account_ref {
+                Some(sa) => format!("sa:{}:{:?}", sa.name, sa.namespace),
+                None => digest(&[jwt.expose()]),
+            };
+            return Ok((
+                AuthMethod::Kubernetes {
+                    mount: k.mount_path.clone(),
+                    role: k.role.clone(),
+                    jwt: text(&jwt, "service account token")?,
+                },
+                vec![Zeroizing::new(who.into_bytes())],
+            ));
+        }
+        if let Some(j) = &a.jwt {
+            let (jwt, who) = if let Some(sel) = &j.secret_ref {
+                let v = creds.secret_key(&key_ref(sel, None, scope)?).await?;
+                let who = digest(&[v.expose()]);
+                (v, who)
+            } else if let Some(t) = &j.kubernetes_service_account_token {
+                let mut aud = t.audiences.clone();
+                aud.extend(t.service_account_ref.audiences.iter().cloned());
+                if aud.is_empty() {
+                    aud.push("vault".into());
+                }
+                let v = creds
+                    .service_account_token(
+                        ref_namespace(t.service_account_ref.namespace.as_deref(), scope)?
+                            .as_deref(),
+                        &t.service_account_ref.name,
+                        &aud,
+                        t.expiration_seconds.unwrap_or(600),
+                    )
+                    .await?;
+                (v, format!("sa:{}:{aud:?}", t.service_account_ref.name))
+            } else {
+                return Err(ProviderError::Invalid(
+                    "jwt auth needs secretRef or kubernetesServiceAccountToken".into(),
+                ));
+            };
+            return Ok((
+                AuthMethod::Jwt {
+                    mount: j.path.clone(),
+                    role: j.role.clone(),
+                    jwt: text(&jwt, "jwt")?,
+                },
+                vec![Zeroizing::new(who.into_bytes())],
+            ));
+        }
+        if let Some(c) = &a.cert {
+            if let (Some(cert), Some(key)) = (&c.client_cert, &c.secret_ref) {
+                let cert = creds
+                    .secret_key(&key_ref(cert, Some("tls.crt"), scope)?)
+                    .await?;
+                let key = creds
+                    .secret_key(&key_ref(key, Some("tls.key"), scope)?)
+                    .await?;
+                let mut pem = Zeroizing::new(cert.expose().to_vec());
+                pem.push(b'\n');
+                pem.extend_from_slice(key.expose());
+                let who = digest(&[&pem]);
+                options.client_identity_pem = Some(pem);
+                return Ok((
+                    AuthMethod::Cert {
+                        mount: c.path.clone(),
+                        name: c.vault_role.clone(),
+                    },
+                    vec![Zeroizing::new(who.into_bytes())],
+                ));
+            }
+            return Err(ProviderError::Invalid(
+                "cert auth needs clientCert and secretRef".into(),
+            ));
+        }
+        if a.iam.is_some() || a.gcp.is_some() {
+            return Err(ProviderError::Invalid(
+                "vault auth iam/gcp is not supported by hush".into(),
+            ));
+        }
+        Err(ProviderError::Invalid(
+            "vault store has no auth method".into(),
+        ))
+    }
+}
+
+/// Maps a Vault error onto the provider seam.
+fn map_err(e: VaultError) -> ProviderError {
+    match e.status() {
+        Some(404) => ProviderError::NotFound(e.to_string()),
+        Some(401 | 403) => ProviderError::Denied(e.to_string()),
+        Some(429) => ProviderError::Throttled(e.to_string()),
+        _ if e.is_transient() => ProviderError::Transient(e.to_string()),
+        _ => ProviderError::Invalid(e.to_string()),
+    }
+}
+
+/// A Vault KV provider (one session).
+#[derive(Debug)]
+pub struct VaultProvider {
+    session: Arc<Session>,
+    mount: Option<String>,
+    kv: KvVersion,
+}
+
+impl VaultProvider {
+    /// ESO's `buildPath`: `<mount>/data/<key>` (v2) or `<mount>/<key>` (v1).
+    fn data_path(&self, key: &str) -> String {
+        build_path(self.mount.as_deref(), key, self.kv, "data")
+    }
+
+    /// Runs `f` with a token; on 403 with a cached token, logs in again and retries once.
+    async fn with_token<T, F, Fut>(&self, f: F) -> Result<T, ProviderError>
+    where
+        F: Fn(VaultToken) -> Fut,
+        Fut: std::future::Future<Output = Result<T, VaultError>>,
+    {
+        let token = self.session.token().await.map_err(map_err)?;
+        match f(token).await {
+            Err(e) if e.status() == Some(403) => {
+                self.session.invalidate().await;
+                let token = self.session.token().await.map_err(map_err)?;
+                f(token).await.map_err(map_err)
+            }
+            other => other.map_err(map_err),
+        }
+    }
+
+    async fn read(&self, r: &RemoteRef) -> Result<Value, ProviderError> {
+        if r.metadata {
+            if self.kv == KvVersion::V1 {
+                return Err(ProviderError::Invalid(
+                    "metadataPolicy Fetch needs KV v2".into(),
+                ));
+            }
+            let path = build_path(self.mount.as_deref(), &r.key, self.kv, "metadata");
+            let meta = self
+                .with_token(|t| {
+                    let path = path.clone();
+                    async move { self.session.client().kv_metadata(&t, &path).await }
+                })
+                .await?
+                .ok_or_else(|| ProviderError::NotFound(format!("vault secret {}", r.key)))?;
+            // ESO: custom_metadata plus a few fields.
+            let mut out = meta["custom_metadata"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for f in ["created_time", "current_version", "delete_version_after"] {
+                if !meta[f].is_null() {
+                    out.insert(f.to_owned(), meta[f].clone());
+                }
+            }
+            return Ok(Value::Object(out));
+        }
+        let path = self.data_path(&r.key);
+        let version = r.version.clone();
+        self.with_token(|t| {
+            let path = path.clone();
+            let version = version.clone();
+            async move {
+                self.session
+                    .client()
+                    .kv_read(&t, &path, Some(&version), self.kv)
+                    .await
+            }
+        })
+        .await?
+        .ok_or_else(|| ProviderError::NotFound(format!("vault secret {}", r.key)))
+    }
+
+    /// All secret names under `<mount>/metadata/<path>` (recursive LIST).
+    async fn list_all(&self, path: &str) -> Result<Vec<String>, ProviderError> {
+        let mount = self.mount.clone().ok_or_else(|| {
+            ProviderError::Invalid("find needs the store's path (KV mount)".into())
+        })?;
+        let mut out = Vec::new();
+        let mut stack = vec![path.trim_matches('/').to_owned()];
+        let mut folders = 0usize;
+        while let Some(dir) = stack.pop() {
+            folders += 1;
+            if folders > 10_000 {
+                return Err(ProviderError::Invalid("find: too many folders".into()));
+            }
+            let list_path = if dir.is_empty() {
+                format!("{mount}/metadata/")
+            } else {
+                format!("{mount}/metadata/{dir}/")
+            };
+            let keys = self
+                .with_token(|t| {
+                    let p = list_path.clone();
+                    async move { self.session.client().list(&t, &p).await }
+                })
+                .await?;
+            for k in keys {
+                let full = if dir.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{dir}/{k}")
+                };
+                if let Some(folder) = full.strip_suffix('/') {
+                    stack.push(folder.to_owned());
+                } else {
+                    out.push(full);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// ESO's path mapping (see the table in `docs/external-secrets.md`).
+pub fn build_path(mount: Option<&str>, key: &str, kv: KvVersion, infix: &str) -> String {
+    let key = key.trim_start_matches('/');
+    match (mount, kv) {
+        (Some(m), KvVersion::V1) => {
+            let rest = key.strip_prefix(&format!("{m}/")).unwrap_or(key);
+            format!("{m}/{rest}")
+        }
+        (Some(m), KvVersion::V2) => {
+            let rest = key.strip_prefix(&format!("{m}/")).unwrap_or(key);
+            let rest = rest
+                .strip_prefix("data/")
+                .or_else(|| rest.strip_prefix("metadata/"))
+                .unwrap_or(rest);
+            format!("{m}/{infix}/{rest}")
+        }
+        (None, KvVersion::V1) => key.to_owned(),
+        (None, KvVersion::V2) => {
+            if key.contains("/data/") || key.contains(&format!("/{infix}/")) {
+                return key.to_owned();
+            }
+            match key.split_once('/') {
+                Some((m, rest)) => format!("{m}/{infix}/{rest}"),
+                None => key.to_owned(),
+            }
+        }
+    }
+}
+
+/// ESO's `extract` of a Vault secret: strings raw, numbers through float64, booleans,
+/// objects/arrays as JSON, null as empty.
+fn extract_map(data: &Value) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+    let obj = data
+        .as_object()
+        .ok_or_else(|| ProviderError::Invalid("secret value is not a JSON object".into()))?;
+    Ok(obj
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => go_float_text(n),
+                Value::Null => String::new(),
+                other => go_marshal(other),
+            };
+            (k.clone(), SecretBytes::from(text.as_str()))
+        })
+        .collect())
+}
+
+#[async_trait]
+impl SecretProvider for VaultProvider {
+    async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        let data = self.read(r).await?;
+        if r.property.is_empty() {
+            return Ok(SecretBytes::from(go_marshal(&data).as_str()));
+        }
+        let v = property(&data, &r.property).ok_or_else(|| {
+            ProviderError::NotFound(format!(
+                "property {:?} does not exist in vault secret {}",
+                r.property, r.key
+            ))
+        })?;
+        Ok(SecretBytes::from(scalar_text(v).as_str()))
+    }
+
+    async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let data = self.read(r).await?;
+        if r.property.is_empty() {
+            return extract_map(&data);
+        }
+        let v = property(&data, &r.property).ok_or_else(|| {
+            ProviderError::NotFound(format!(
+                "property {:?} does not exist in vault secret {}",
+                r.property, r.key
+            ))
+        })?;
+        match v {
+            Value::String(s) => {
+                let parsed: Value = serde_json::from_str(s).map_err(|_| {
+                    ProviderError::Invalid("property value is not a JSON object".into())
+                })?;
+                extract_map(&parsed)
+            }
+            other => extract_map(other),
+        }
+    }
+
+    async fn find(&self, q: &FindQuery) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        if self.kv == KvVersion::V1 {
+            return Err(ProviderError::Invalid("find needs KV v2".into()));
+        }
+        let re = if q.name_regexp.is_empty() {
+            None
+        } else {
+            Some(
+                regex::Regex::new(&q.name_regexp)
+                    .map_err(|e| ProviderError::Invalid(format!("find.name.regexp: {e}")))?,
+            )
+        };
+        let names = self.list_all(&q.path).await?;
+        let mut out = BTreeMap::new();
+        for name in names {
+            if let Some(re) = &re {
+                if !re.is_match(&name) {
+                    continue;
+                }
+            } else if !q.tags.is_empty() {
+                // Tags are matched only without a name regexp (ESO ignores tags then).
+                let meta = self
+                    .read(&RemoteRef {
+                        key: name.clone(),
+                        metadata: true,
+                        ..RemoteRef::default()
+                    })
+                    .await?;
+                if !q
+                    .tags
+                    .iter()
+                    .all(|(k, v)| meta[k].as_str() == Some(v.as_str()))
+                {
+                    continue;
+                }
+            }
+            match self
+                .read(&RemoteRef {
+                    key: name.clone(),
+                    ..RemoteRef::default()
+                })
+                .await
+            {
+                Ok(data) => {
+                    out.insert(name, SecretBytes::from(go_marshal(&data).as_str()));
+                }
+                // Soft-deleted latest version: skipped, as ESO does.
+                Err(ProviderError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn validate(&self) -> Result<(), ProviderError> {
+        let token = self.session.token().await.map_err(map_err)?;
+        self.session
+            .client()
+            .lookup_self(&token, None)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_map_like_eso() {
+        let v2 = KvVersion::V2;
+        let v1 = KvVersion::V1;
+        assert_eq!(
+            build_path(Some("secret"), "app/db", v2, "data"),
+            "secret/data/app/db"
+        );
+        assert_eq!(
+            build_path(Some("secret"), "secret/app/db", v2, "data"),
+            "secret/data/app/db"
+        );
+        assert_eq!(
+            build_path(Some("secret"), "secret/data/app/db", v2, "data"),
+            "secret/data/app/db"
+        );
+        assert_eq!(
+            build_path(Some("secret"), "app/db", v1, "data"),
+            "secret/app/db"
+        );
+        assert_eq!(
+            build_path(None, "secret/app/db", v2, "data"),
+            "secret/data/app/db"
+        );
+        assert_eq!(
+            build_path(None, "secret/data/app/db", v2, "data"),
+            "secret/data/app/db"
+        );
+        assert_eq!(
+            build_path(None, "secret/app/db", v1, "data"),
+            "secret/app/db"
+        );
+        assert_eq!(
+            build_path(Some("kv"), "app", v2, "metadata"),
+            "kv/metadata/app"
+        );
+    }
+
+    #[test]
+    fn extract_formats_like_eso() {
+        let m = extract_map(
+            &json!({"s": "x", "n": 1.5, "i": 3, "b": true, "o": {"z": 1, "a": "<"}, "nul": null}),
+        )
+        .unwrap();
+        let get = |k: &str| String::from_utf8(m[k].expose().to_vec()).unwrap();
+        assert_eq!(get("s"), "x");
+        assert_eq!(get("n"), "1.5");
+        assert_eq!(get("i"), "3");
+        assert_eq!(get("b"), "true");
+        assert_eq!(get("o"), r#"{"a":"\u003c","z":1}"#);
+        assert_eq!(get("nul"), "");
+        assert!(extract_map(&json!("s")).is_err());
+    }
+
+    #[test]
+    fn selectors_respect_store_scope() {
+        let ss = StoreScope {
+            kind: "SecretStore".into(),
+            name: "s".into(),
+            namespace: Some("a".into()),
+        };
+        let css = StoreScope {
+            kind: "ClusterSecretStore".into(),
+            name: "c".into(),
+            namespace: Some("es-ns".into()),
+        };
+        assert_eq!(ref_namespace(None, &ss).unwrap().as_deref(), Some("a"));
+        assert!(ref_namespace(Some("b"), &ss).is_err());
+        assert_eq!(
+            ref_namespace(Some("vault"), &css).unwrap().as_deref(),
+            Some("vault")
+        );
+        assert_eq!(ref_namespace(None, &css).unwrap().as_deref(), Some("es-ns"));
+    }
+}
