@@ -610,3 +610,47 @@ fn recursive_updatekeys_and_rotate_cover_every_sops_file() {
     let o = e.run(&["decrypt", "tree/a.yaml"], &[]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "k: s3cr3t\n");
 }
+
+#[test]
+fn standard_input_with_input_type() {
+    use std::io::Write as _;
+    let e = env();
+    let r = recipient(&e.key_file);
+    let run_stdin = |args: &[&str], input: &[u8]| -> Output {
+        let mut c = Command::new(&e.sops);
+        c.args(args)
+            .current_dir(e.dir.path())
+            .env("SOPS_AGE_KEY_FILE", &e.key_file)
+            .env("HOME", e.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let enc = run_stdin(
+        &[
+            "encrypt",
+            "--input-type",
+            "json",
+            "--output-type",
+            "json",
+            "--age",
+            &r,
+        ],
+        b"{\"a\": \"s3cr3t\"}",
+    );
+    assert_eq!(code(&enc), 0, "{}", String::from_utf8_lossy(&enc.stderr));
+    let dec = run_stdin(
+        &["decrypt", "--input-type", "json", "--output-type", "yaml"],
+        &enc.stdout,
+    );
+    assert_eq!(code(&dec), 0, "{}", String::from_utf8_lossy(&dec.stderr));
+    assert_eq!(String::from_utf8_lossy(&dec.stdout), "a: s3cr3t\n");
+}

@@ -263,10 +263,10 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Encrypt a file.
-    Encrypt { file: PathBuf },
-    /// Decrypt a file.
-    Decrypt { file: PathBuf },
+    /// Encrypt a file (standard input when FILE is omitted or `-`).
+    Encrypt { file: Option<PathBuf> },
+    /// Decrypt a file (standard input when FILE is omitted or `-`).
+    Decrypt { file: Option<PathBuf> },
     /// Edit a file in $SOPS_EDITOR / $EDITOR.
     Edit { file: PathBuf },
     /// Generate a new data key and re-encrypt every value.
@@ -392,8 +392,8 @@ fn run(args: Args) -> Result<ExitCode> {
         f.ok_or_else(|| exit(100, "error: no file specified (usage: sops [command] FILE)"))
     };
     match args.command {
-        Some(Cmd::Encrypt { file }) => encrypt(o, &file),
-        Some(Cmd::Decrypt { file }) => decrypt(o, &file),
+        Some(Cmd::Encrypt { file }) => encrypt(o, &stdin_or(file)),
+        Some(Cmd::Decrypt { file }) => decrypt(o, &stdin_or(file)),
         Some(Cmd::Edit { file }) => edit(o, &file),
         Some(Cmd::Rotate {
             file,
@@ -466,6 +466,10 @@ fn run(args: Args) -> Result<ExitCode> {
         None if args.rotate => rotate(o, &need_file(args.file)?),
         None => edit(o, &need_file(args.file)?),
     }
+}
+
+fn stdin_or(file: Option<PathBuf>) -> PathBuf {
+    file.unwrap_or_else(|| PathBuf::from("-"))
 }
 
 fn is_stdin(file: &Path) -> bool {
