@@ -1,8 +1,9 @@
 //! Helpers for the interop tests against the real sops 3.11.0 binary and the test servers.
 //!
-//! Peers come from the environment (`HUSH_PEER_*`, written by `scripts/dev-env.sh` to
-//! `$HOME/.cache/hush/peers.env`, which is read as a fallback); servers from the variables
-//! `scripts/services/{openbao,moto}.sh start` prints. A missing one fails the test.
+//! Peers come from the environment (`HUSH_PEER_*`), else from the file `scripts/dev-env.sh`
+//! writes (`HUSH_PEERS_ENV`, default `${XDG_CACHE_HOME:-$HOME/.cache}/hush/peers.env`); servers
+//! from the variables `scripts/services/{openbao,moto}.sh start` prints. A missing one fails the
+//! test.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
@@ -21,14 +22,21 @@ pub fn env(name: &str) -> String {
     {
         return v;
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        let file = Path::new(&home).join(".cache/hush/peers.env");
-        if let Ok(text) = std::fs::read_to_string(file) {
-            for line in text.lines() {
-                let line = line.trim_start_matches("export ");
-                if let Some(v) = line.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-                    return v.trim_matches(['"', '\'']).to_owned();
-                }
+    let file = std::env::var_os("HUSH_PEERS_ENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+            Some(cache.join("hush/peers.env"))
+        });
+    if let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) {
+        for line in text.lines() {
+            let line = line.trim_start_matches("export ");
+            if let Some(v) = line.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                return v.trim_matches(['"', '\'']).to_owned();
             }
         }
     }
