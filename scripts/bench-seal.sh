@@ -24,7 +24,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 openssl req -x509 -newkey rsa:4096 -nodes -keyout key.pem -out cert.pem -days 30 -subj "/" 2>/dev/null
-ln -s "$HUSH" kubeseal-hush
+mkdir persona && ln -s "$HUSH" persona/kubeseal   # the kubeseal persona
 
 python3 - "$SEAL_VALUES" "$UNSEAL_VALUES" <<'PY'
 import base64, json, os, sys
@@ -42,7 +42,7 @@ rate() { python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3])
 
 declare -A result
 for tool in hush kubeseal; do
-  bin=$KUBESEAL; [ "$tool" = hush ] && bin=./kubeseal-hush
+  bin=$KUBESEAL; [ "$tool" = hush ] && bin=./persona/kubeseal
   t0=$(now); "$bin" --cert cert.pem -f seal.json > "sealed-$tool.json"; t1=$(now)
   result[$tool-seal]=$(rate "$SEAL_VALUES" "$t0" "$t1")
   "$bin" --cert cert.pem -f unseal.json > "unseal-in-$tool.json"
@@ -51,7 +51,7 @@ for tool in hush kubeseal; do
 done
 # Cross-check: each opens the other's output.
 "$KUBESEAL" --recovery-unseal --recovery-private-key key.pem -f unseal-in-hush.json > /dev/null
-./kubeseal-hush --recovery-unseal --recovery-private-key key.pem -f unseal-in-kubeseal.json > /dev/null
+./persona/kubeseal --recovery-unseal --recovery-private-key key.pem -f unseal-in-kubeseal.json > /dev/null
 
 sign=$(openssl speed -seconds 3 rsa4096 2>/dev/null | awk '/^rsa 4096/ {print $6}')
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$@"; }

@@ -672,3 +672,41 @@ fn yaml_1_1_scalars_are_sealed_as_kubeseal_reads_them() {
         "{k}"
     );
 }
+
+/// `spec.template.data` Go templates (Sprig) render as the controller renders them.
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers"]
+fn template_data_renders_as_kubeseal_renders_it() {
+    let input =
+        "metadata: {name: db, namespace: prod}\nstringData: {password: hunter2, user: admin}\n";
+    let sealed = ok(
+        &kubeseal(&["--cert", &cert()], input.as_bytes()),
+        "kubeseal",
+    );
+    let mut doc: serde_json::Value = serde_json::from_slice(&sealed).unwrap();
+    doc["spec"]["template"]["data"] = serde_json::json!({
+        "dsn": "postgres://{{ .user }}:{{ .password | urlquery }}@db:5432/app",
+        "upper": "{{ index . \"password\" | upper }}",
+        "json": "{{ toJson . }}",
+        "literal": "no actions here",
+        "password": "{{ .password | b64enc }}",
+        "missing": "{{ .nope }}"
+    });
+    let doc = serde_json::to_vec(&doc).unwrap();
+    let unseal = ["--recovery-unseal", "--recovery-private-key", &key()];
+    let k = text(&ok(&kubeseal(&unseal, &doc), "kubeseal renders"));
+    let h = text(&ok(&hush(&unseal, &doc), "hush renders"));
+    assert_eq!(h, k);
+    // A template that does not parse fails in both, naming the item, never the values.
+    let mut bad: serde_json::Value = serde_json::from_slice(&sealed).unwrap();
+    bad["spec"]["template"]["data"] = serde_json::json!({"broken": "{{ .password "});
+    let bad = serde_json::to_vec(&bad).unwrap();
+    let h = hush(&unseal, &bad);
+    assert_eq!(h.status.code(), Some(1));
+    assert_eq!(kubeseal(&unseal, &bad).status.code(), Some(1));
+    assert!(
+        text(&h.stderr).contains("broken") && !text(&h.stderr).contains("hunter2"),
+        "{}",
+        text(&h.stderr)
+    );
+}

@@ -11,6 +11,7 @@ use std::fmt;
 
 use hush_crypto::rsa::RsaPrivateKey;
 use hush_crypto::{SecretBytes, envelope};
+use hush_template::Preset;
 use serde_json::json;
 
 use crate::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
@@ -155,15 +156,17 @@ impl Keyring {
                         Err(e) => failures.push((item.clone(), e)),
                     }
                 }
+                // Go renders each template over a map of the decrypted values (as strings);
+                // a template key replaces an encrypted item of the same name.
+                let values = secret.data.clone();
                 for (item, text) in &template.data {
-                    // Go renders text/template plus Sprig here; a template without actions
-                    // renders to itself, which is all hush supports so far.
-                    if text.contains("{{") {
-                        failures.push((item.clone(), ValueError::TemplateUnsupported));
-                    } else {
-                        secret
-                            .data
-                            .insert(item.clone(), SecretBytes::from_slice(text.as_bytes()));
+                    match hush_template::render(Preset::SealedSecrets, item, text, &values) {
+                        Ok(rendered) => {
+                            secret.data.insert(item.clone(), rendered);
+                        }
+                        Err(e) => {
+                            failures.push((item.clone(), ValueError::Template(e.to_string())))
+                        }
                     }
                 }
                 if !failures.is_empty() {
@@ -254,8 +257,9 @@ pub enum ValueError {
     NoKey,
     /// There are no keys to try.
     NoKeys,
-    /// `spec.template.data` holds a Go template.
-    TemplateUnsupported,
+    /// A `spec.template.data` Go template did not parse or render (the message names the
+    /// template and position, never values).
+    Template(String),
 }
 
 impl fmt::Display for ValueError {
@@ -277,9 +281,7 @@ impl fmt::Display for ValueError {
                 "no key could decrypt secret: sealed for another namespace/name, or with a key this cluster does not have",
             ),
             ValueError::NoKeys => f.write_str("no key could decrypt secret: no private keys given"),
-            ValueError::TemplateUnsupported => f.write_str(
-                "spec.template.data holds a Go template, which hush cannot render yet",
-            ),
+            ValueError::Template(reason) => f.write_str(reason),
         }
     }
 }
