@@ -150,9 +150,7 @@ pub struct SealedSecretCondition {
 impl SealedSecretStatus {
     /// The `Synced` condition, if present.
     pub fn synced(&self) -> Option<&SealedSecretCondition> {
-        self.conditions
-            .iter()
-            .find(|c| c.type_ == CONDITION_SYNCED)
+        self.conditions.iter().find(|c| c.type_ == CONDITION_SYNCED)
     }
 }
 

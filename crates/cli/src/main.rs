@@ -2,6 +2,7 @@
 //! the library crates.
 #![forbid(unsafe_code)]
 
+mod controller;
 mod demo;
 mod install_links;
 mod persona;
@@ -31,6 +32,8 @@ enum Command {
     Sops(Box<sops::Args>),
     /// Seal Secrets for the Sealed Secrets controller (kubeseal-compatible; persona `kubeseal`).
     Seal(Box<seal::Args>),
+    /// Run hush's controllers (the Sealed Secrets controller; `--controllers`).
+    Controller(Box<controller::Args>),
 }
 
 fn main() -> ExitCode {
@@ -38,12 +41,13 @@ fn main() -> ExitCode {
     if let Some(persona) = args.first().and_then(persona::Persona::from_argv0) {
         return persona.run(args);
     }
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse_from(controller::with_hush_env(args));
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::InstallLinks(a) => install_links::run(a),
         Command::Sops(a) => Ok(sops::run_command(*a)),
         Command::Seal(a) => seal::run(*a),
+        Command::Controller(a) => controller::run(*a),
     };
     match result {
         Ok(code) => code,

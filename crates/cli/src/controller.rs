@@ -1,0 +1,422 @@
+//! `hush controller`: runs hush's controllers in one process (`--controllers sealed,external`;
+//! only `sealed` exists so far). Bitnami's controller flags keep their names and their
+//! `SEALED_SECRETS_<FLAG>` variables; every such flag can also be given as `HUSH_<FLAG>`
+//! (precedence: command line, then `HUSH_*`, then `SEALED_SECRETS_*`, then the default). hush's
+//! own flags read `HUSH_*`.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::ArgAction;
+use hush_crypto::Entropy as _;
+use hush_operator::leader::LeaseConfig;
+use hush_operator::logging::LogFormat;
+use hush_operator::{Process, ProcessConfig, Shutdown};
+use hush_sealed_controller::{Config, KeyOrderPriority, Namespaces};
+
+/// Where a pod's service-account namespace is mounted.
+const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+fn duration(s: &str) -> Result<Duration, String> {
+    hush_operator::duration::parse(s)
+}
+
+/// `hush controller` flags.
+#[derive(Debug, clap::Args)]
+#[command(about = "Run hush's controllers (SealedSecret; ExternalSecret later) against a cluster")]
+pub(crate) struct Args {
+    /// Controllers to run: a comma-separated list of `sealed`, `external` (default: all
+    /// available).
+    #[arg(
+        long,
+        env = "HUSH_CONTROLLERS",
+        value_delimiter = ',',
+        default_value = "sealed"
+    )]
+    controllers: Vec<String>,
+
+    /// Namespace of the sealing keys and the leader Lease [default: $POD_NAMESPACE, else the
+    /// service-account namespace, else `default`].
+    #[arg(long, env = "HUSH_KEY_NAMESPACE")]
+    key_namespace: Option<String>,
+
+    /// Prefix (generateName) of key Secrets; also the name of the legacy key Secret.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_PREFIX",
+        default_value = "sealed-secrets-key"
+    )]
+    key_prefix: String,
+    /// Size of new RSA keys in bits.
+    #[arg(long, env = "SEALED_SECRETS_KEY_SIZE", default_value_t = 4096)]
+    key_size: usize,
+    /// Validity of new certificates (Go duration).
+    #[arg(long, env = "SEALED_SECRETS_KEY_TTL", default_value = "87600h", value_parser = duration)]
+    key_ttl: Duration,
+    /// Common name of new certificates.
+    #[arg(long, env = "SEALED_SECRETS_MY_CN", default_value = "")]
+    my_cn: String,
+    /// New key every period (Go duration); 0 disables renewal.
+    #[arg(long, alias = "rotate-period", env = "SEALED_SECRETS_KEY_RENEW_PERIOD",
+          default_value = "720h", value_parser = duration)]
+    key_renew_period: Duration,
+    /// Generate a key at start if the newest is older than this time (RFC 1123 with numeric
+    /// zone, `date -R`).
+    #[arg(long, env = "SEALED_SECRETS_KEY_CUTOFF_TIME")]
+    key_cutoff_time: Option<String>,
+    /// How the newest key is chosen: CertNotBefore or SecretCreationTimestamp.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_ORDER_PRIORITY",
+        default_value = "CertNotBefore"
+    )]
+    key_order_priority: KeyOrderPriority,
+    /// Labels of new key Secrets, `k=v,…`.
+    #[arg(long, env = "SEALED_SECRETS_PRIVATEKEY_LABELS", default_value = "")]
+    privatekey_labels: String,
+    /// Annotations of new key Secrets, `k=v,…`.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_PRIVATEKEY_ANNOTATIONS",
+        default_value = ""
+    )]
+    privatekey_annotations: String,
+
+    /// Accept the deprecated v1 `spec.data`.
+    #[arg(long, env = "SEALED_SECRETS_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    accept_deprecated_v1_data: bool,
+    /// Reconcile SealedSecrets in every namespace (false: the key namespace only).
+    #[arg(long, env = "SEALED_SECRETS_ALL_NAMESPACES", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    all_namespaces: bool,
+    /// Also reconcile these namespaces (comma-separated; implies the key namespace plus these).
+    #[arg(long, env = "SEALED_SECRETS_ADDITIONAL_NAMESPACES", default_value = "")]
+    additional_namespaces: String,
+    /// Only reconcile SealedSecrets matching this label selector.
+    #[arg(long, env = "SEALED_SECRETS_LABEL_SELECTOR", default_value = "")]
+    label_selector: String,
+    /// Write `.status` of SealedSecrets.
+    #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    update_status: bool,
+    /// Do not watch Secrets (deleted or edited Secrets come back only at the resync).
+    #[arg(long, env = "SEALED_SECRETS_SKIP_RECREATE", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    skip_recreate: bool,
+    /// Accepted for compatibility: hush always watches key Secrets.
+    #[arg(long, env = "SEALED_SECRETS_WATCH_FOR_SECRETS", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    watch_for_secrets: bool,
+    /// Quick retries of a failed unseal before waiting for a change or the resync.
+    #[arg(long, env = "SEALED_SECRETS_MAX_UNSEAL_RETRIES", default_value_t = 5)]
+    max_unseal_retries: u32,
+    /// Not supported: Secrets are removed by Kubernetes' garbage collector through their
+    /// ownerReference. Setting it to true is an error.
+    #[arg(long, env = "SEALED_SECRETS_OLD_GC_BEHAVIOR", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    old_gc_behavior: bool,
+
+    /// `/v1/verify` requests per second per client (X-Forwarded-For).
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT", default_value_t = 2.0)]
+    rate_limit: f64,
+    /// `/v1/verify` burst per client.
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
+    rate_limit_burst: u32,
+    /// Address of the HTTP API.
+    #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080")]
+    listen_addr: String,
+    /// Address of the metrics and health endpoint.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LISTEN_METRICS_ADDR",
+        default_value = ":8081"
+    )]
+    listen_metrics_addr: String,
+    /// Accepted for compatibility (HTTP read timeout).
+    #[arg(long, env = "SEALED_SECRETS_READ_TIMEOUT", default_value = "2m", value_parser = duration)]
+    read_timeout: Duration,
+    /// Accepted for compatibility (HTTP write timeout).
+    #[arg(long, env = "SEALED_SECRETS_WRITE_TIMEOUT", default_value = "2m", value_parser = duration)]
+    write_timeout: Duration,
+
+    /// Kubernetes client requests per second; 0 or less disables the limit.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KUBECLIENT_QPS",
+        default_value_t = 50.0,
+        allow_negative_numbers = true
+    )]
+    kubeclient_qps: f32,
+    /// Kubernetes client burst.
+    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_BURST", default_value_t = 100)]
+    kubeclient_burst: u32,
+
+    /// Log level: error, warn, info, debug, trace, or a tracing filter (`info,kube=warn`).
+    #[arg(long, env = "SEALED_SECRETS_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Log format: text or json.
+    #[arg(long, env = "SEALED_SECRETS_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    /// Accepted for compatibility: hush logs everything to stderr.
+    #[arg(long, env = "SEALED_SECRETS_LOG_INFO_STDOUT", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    log_info_stdout: bool,
+
+    /// SealedSecrets reconciled at once.
+    #[arg(long, env = "HUSH_CONCURRENCY", default_value_t = 8)]
+    concurrency: u16,
+    /// Every SealedSecret is reconciled again after this period (Go duration).
+    #[arg(long, env = "HUSH_RESYNC_PERIOD", default_value = "30m", value_parser = duration)]
+    resync_period: Duration,
+    /// Elect a leader on a Lease: only the leader reconciles and creates keys; every replica
+    /// serves the HTTP API.
+    #[arg(long, env = "HUSH_LEADER_ELECT", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    leader_elect: bool,
+    /// Namespace of the leader Lease [default: the key namespace].
+    #[arg(long, env = "HUSH_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        env = "HUSH_LEADER_ELECTION_ID",
+        default_value = "hush-controller"
+    )]
+    leader_election_id: String,
+    /// This replica's identity in the Lease [default: $POD_NAME or the host name, plus a random
+    /// suffix].
+    #[arg(long, env = "HUSH_LEADER_ELECTION_IDENTITY")]
+    leader_election_identity: Option<String>,
+}
+
+/// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
+/// (`SEALED_SECRETS_<FLAG>`) not given on the command line, so `HUSH_*` wins over
+/// `SEALED_SECRETS_*`. Only applies to `hush controller …`.
+pub(crate) fn with_hush_env(mut args: Vec<OsString>) -> Vec<OsString> {
+    if args.get(1).and_then(|a| a.to_str()) != Some("controller") {
+        return args;
+    }
+    let given = |long: &str, args: &[OsString]| {
+        args.iter()
+            .filter_map(|a| a.to_str())
+            .any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")))
+    };
+    let mut extra = Vec::new();
+    for arg in <Args as clap::Args>::augment_args(clap::Command::new("controller")).get_arguments()
+    {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let Some(suffix) = env.to_str().and_then(|e| e.strip_prefix("SEALED_SECRETS_")) else {
+            continue;
+        };
+        if let Some(value) = std::env::var_os(format!("HUSH_{suffix}"))
+            && !given(long, &args)
+        {
+            let mut flag = OsString::from(format!("--{long}="));
+            flag.push(value);
+            extra.push(flag);
+        }
+    }
+    args.splice(2..2, extra);
+    args
+}
+
+fn key_namespace(flag: Option<String>) -> String {
+    if let Some(ns) = flag.filter(|s| !s.is_empty()) {
+        return ns;
+    }
+    if let Ok(ns) = std::env::var("POD_NAMESPACE")
+        && !ns.is_empty()
+    {
+        return ns;
+    }
+    if let Ok(ns) = std::fs::read_to_string(SA_NAMESPACE_FILE) {
+        let ns = ns.trim();
+        if !ns.is_empty() {
+            return ns.to_owned();
+        }
+    }
+    "default".to_owned()
+}
+
+fn identity() -> Result<String> {
+    let base = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "hush".to_owned());
+    let mut suffix = [0u8; 4];
+    hush_crypto::SystemEntropy
+        .fill(&mut suffix)
+        .context("random identity suffix")?;
+    Ok(format!("{base}_{}", hex_lower(&suffix)))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sealed_config(a: &Args, key_ns: &str) -> Result<Config> {
+    let mut c = Config::new(key_ns);
+    c.key_prefix.clone_from(&a.key_prefix);
+    c.key_size = a.key_size;
+    c.key_ttl = a.key_ttl;
+    c.my_cn.clone_from(&a.my_cn);
+    c.key_renew_period = a.key_renew_period;
+    c.key_cutoff_time = match a.key_cutoff_time.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            k8s_openapi::jiff::fmt::rfc2822::parse(text)
+                .with_context(|| {
+                    format!("--key-cutoff-time {text:?} is not RFC 1123Z (`date -R`)")
+                })?
+                .timestamp()
+                .as_second(),
+        ),
+    };
+    c.key_order_priority = a.key_order_priority;
+    c.privatekey_labels = hush_sealed_controller::config::parse_key_values(&a.privatekey_labels)
+        .map_err(|e| anyhow::anyhow!("--privatekey-labels: {e}"))?;
+    c.privatekey_annotations =
+        hush_sealed_controller::config::parse_key_values(&a.privatekey_annotations)
+            .map_err(|e| anyhow::anyhow!("--privatekey-annotations: {e}"))?;
+    let additional: Vec<String> = a
+        .additional_namespaces
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    c.namespaces = if a.all_namespaces && additional.is_empty() {
+        Namespaces::All
+    } else {
+        let mut list = vec![key_ns.to_owned()];
+        list.extend(additional.into_iter().filter(|n| n != key_ns));
+        Namespaces::List(list)
+    };
+    c.label_selector = Some(a.label_selector.clone()).filter(|s| !s.is_empty());
+    c.update_status = a.update_status;
+    c.skip_recreate = a.skip_recreate;
+    c.accept_deprecated_v1_data = a.accept_deprecated_v1_data;
+    c.max_unseal_retries = a.max_unseal_retries;
+    c.resync_period = a.resync_period;
+    c.listen_addr.clone_from(&a.listen_addr);
+    c.rate_limit = a.rate_limit;
+    c.rate_limit_burst = a.rate_limit_burst;
+    c.concurrency = a.concurrency.max(1);
+    Ok(c)
+}
+
+/// Runs the controllers until SIGTERM/SIGINT.
+pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
+    hush_operator::logging::init(args.log_format, &args.log_level)?;
+    if args.old_gc_behavior {
+        bail!(
+            "--old-gc-behavior is not supported: Secrets are garbage-collected through their ownerReference"
+        );
+    }
+    let mut sealed = false;
+    for c in &args.controllers {
+        match c.trim() {
+            "sealed" => sealed = true,
+            "external" => bail!(
+                "--controllers external: the ExternalSecret controller is not part of this build yet"
+            ),
+            "" => {}
+            other => bail!("--controllers: unknown controller {other:?} (sealed, external)"),
+        }
+    }
+    if !sealed {
+        bail!("--controllers: nothing to run");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(args))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn run_async(args: Args) -> Result<()> {
+    let key_ns = key_namespace(args.key_namespace.clone());
+    let client = hush_operator::client::build(args.kubeclient_qps, args.kubeclient_burst).await?;
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let leader_election = if args.leader_elect {
+        Some(LeaseConfig::new(
+            args.leader_election_namespace
+                .clone()
+                .unwrap_or_else(|| key_ns.clone()),
+            args.leader_election_id.clone(),
+            match &args.leader_election_identity {
+                Some(id) => id.clone(),
+                None => identity()?,
+            },
+        ))
+    } else {
+        None
+    };
+    let mut process = Process::new(
+        client,
+        ProcessConfig {
+            metrics_addr: args.listen_metrics_addr.clone(),
+            leader_election,
+        },
+        shutdown,
+    );
+    let config = sealed_config(&args, &key_ns)?;
+    tracing::info!(key_namespace = %key_ns, version = env!("CARGO_PKG_VERSION"), "hush controller starting");
+    let started = hush_sealed_controller::start(&mut process, config).await?;
+    process.run(vec![started.component]).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_names_and_env_match_bitnami() {
+        let cmd = <Args as clap::Args>::augment_args(clap::Command::new("controller"));
+        for arg in cmd.get_arguments() {
+            let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+                continue;
+            };
+            let env = env.to_string_lossy();
+            let expected = long.to_uppercase().replace('-', "_");
+            assert!(
+                env == format!("SEALED_SECRETS_{expected}") || env == format!("HUSH_{expected}"),
+                "{long} reads {env}"
+            );
+        }
+    }
+
+    #[test]
+    fn cutoff_time_and_namespaces() {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            a: Args,
+        }
+        let t = T::try_parse_from([
+            "t",
+            "--key-cutoff-time",
+            "Mon, 02 Jan 2006 15:04:05 -0700",
+            "--additional-namespaces",
+            "a, b",
+            "--update-status=false",
+            "--key-renew-period",
+            "0",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let c = sealed_config(&t.a, "keys").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.key_cutoff_time, Some(1_136_239_445));
+        assert_eq!(
+            c.namespaces,
+            Namespaces::List(vec!["keys".into(), "a".into(), "b".into()])
+        );
+        assert!(!c.update_status);
+        assert!(c.key_renew_period.is_zero());
+    }
+}

@@ -1,0 +1,247 @@
+//! The SealedSecret controller, a drop-in for Bitnami's: the same key Secrets, CRD, HTTP API,
+//! Secret semantics and metric names.
+//!
+//! - [`keys`]: the key registry (load, watch, generate, renew).
+//! - [`reconcile`]: the plain `reconcile` / `error_policy` pair and its [`reconcile::Context`].
+//! - [`http`]: `/v1/cert.pem`, `/v1/verify`, `/v1/rotate`, `/healthz`.
+//! - [`metrics`]: Bitnami's metric families plus hush's.
+//! - [`start`]: builds the controller's [`hush_operator::Component`] for a
+//!   [`hush_operator::Process`] (the `hush controller` command, or a test).
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod reconcile;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::FutureExt as _;
+use hush_api::sealed_secret::SealedSecret;
+use hush_operator::{Component, Process, RunConfig};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::{Controller, watcher};
+
+pub use config::{Config, KeyOrderPriority, Namespaces};
+pub use keys::KeyRegistry;
+pub use reconcile::{Context, error_policy, reconcile};
+
+/// The controller's name in `--controllers` and in metrics.
+pub const NAME: &str = "sealed";
+
+/// Errors of the controller. None carries plaintext or key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("{what}: {source}")]
+    Kube {
+        /// What was being done.
+        what: &'static str,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Key generation or parsing failed.
+    #[error("{0}")]
+    Crypto(#[source] hush_crypto::Error),
+    /// The SealedSecret could not be unsealed.
+    #[error("{0}")]
+    Unseal(#[source] hush_sealing::Error),
+    /// The SealedSecret cannot be read.
+    #[error("invalid SealedSecret: {0}")]
+    Invalid(String),
+    /// The Secret exists and is neither owned by this SealedSecret nor marked `managed`/`patch`.
+    #[error("Resource {name:?} already exists and is not managed by SealedSecret")]
+    Unmanaged {
+        /// The Secret's name.
+        name: String,
+    },
+    /// The Secret is immutable (or has another type) and is not owned, so it cannot be replaced.
+    #[error(
+        "Secret {name:?} is immutable or of another type and not owned by this SealedSecret; delete it to let the controller recreate it"
+    )]
+    Immutable {
+        /// The Secret's name.
+        name: String,
+    },
+    /// There are no sealing keys yet.
+    #[error("no key could decrypt secret: the controller has no sealing keys")]
+    NoKeys,
+    /// An internal task failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The runtime failed.
+    #[error(transparent)]
+    Operator(#[from] hush_operator::Error),
+}
+
+impl Error {
+    /// Bitnami's `reason` label of `sealed_secrets_controller_unseal_errors_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube { what, .. } if what.starts_with("get") => "fetch",
+            Error::Kube { .. } | Error::Immutable { .. } | Error::Operator(_) => "update",
+            Error::Unmanaged { .. } => "unmanaged",
+            Error::Crypto(_)
+            | Error::Unseal(_)
+            | Error::Invalid(_)
+            | Error::NoKeys
+            | Error::Internal(_) => "unseal",
+        }
+    }
+
+    /// Bitnami's event reason.
+    pub fn event_reason(&self) -> &'static str {
+        match self.metric_label() {
+            "unseal" => "ErrUnsealFailed",
+            _ => "ErrUpdateFailed",
+        }
+    }
+
+    /// Whether retrying cannot help until something changes (keys, spec, the blocking Secret).
+    pub fn is_permanent(&self) -> bool {
+        !matches!(
+            self,
+            Error::Kube { .. } | Error::Internal(_) | Error::Operator(_)
+        )
+    }
+}
+
+/// Result alias of the controller.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A started controller: its component for the process, and what tests want to reach.
+#[derive(Debug)]
+pub struct Started {
+    /// Run it with [`Process::run`].
+    pub component: Component,
+    /// Where the HTTP API listens.
+    pub api_addr: SocketAddr,
+    /// The key registry.
+    pub keys: Arc<KeyRegistry>,
+}
+
+/// Loads the keys, binds the HTTP API and returns the controller's component. Every replica
+/// runs the key watch and the API; the leader also generates and renews keys and reconciles.
+pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
+    config::validate_key_prefix(&config.key_prefix).map_err(Error::Invalid)?;
+    let config = Arc::new(config);
+    let client = process.client().clone();
+    let metrics = metrics::SealedMetrics::register(process.registry());
+    let keys = Arc::new(KeyRegistry::new(
+        client.clone(),
+        config.clone(),
+        metrics.clone(),
+    ));
+    let n = keys.load().await?;
+    tracing::info!(keys = n, namespace = %config.key_namespace, "sealing keys loaded");
+
+    let listener = hush_operator::server::bind(&config.listen_addr).await?;
+    let api_addr = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(format!("listener address: {e}")))?;
+    tracing::info!(addr = %api_addr, "serving the Sealed Secrets API");
+    let router = http::router(http::ApiState::new(
+        keys.clone(),
+        metrics.clone(),
+        config.rate_limit,
+        config.rate_limit_burst,
+        config.accept_deprecated_v1_data,
+    ));
+    let shutdown = process.shutdown();
+    let serve = hush_operator::server::serve(listener, router, shutdown.clone())
+        .map(|r| r.map_err(|e| e.to_string()))
+        .boxed();
+    let watch = keys
+        .clone()
+        .watch(shutdown)
+        .map(|r| r.map_err(|e| e.to_string()))
+        .boxed();
+
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config.clone(),
+        keys.clone(),
+        metrics,
+    ));
+    let reconcile_metrics = process.reconcile_metrics();
+    let renew_keys = keys.clone();
+    let leader: hush_operator::LeaderTask = Box::new(move |shutdown| {
+        async move {
+            let renew = renew_keys.renew(shutdown.clone());
+            let controllers =
+                run_controllers(client, config, ctx, reconcile_metrics, shutdown.clone());
+            let (renewed, ()) = futures::join!(
+                async {
+                    let r = renew.await;
+                    if r.is_err() {
+                        shutdown.trigger();
+                    }
+                    r
+                },
+                controllers
+            );
+            renewed.map_err(|e| e.to_string())
+        }
+        .boxed()
+    });
+    Ok(Started {
+        component: Component {
+            name: NAME,
+            always: vec![serve, watch],
+            leader,
+        },
+        api_addr,
+        keys,
+    })
+}
+
+async fn run_controllers(
+    client: kube::Client,
+    config: Arc<Config>,
+    ctx: Arc<Context>,
+    metrics: hush_operator::metrics::ReconcileMetrics,
+    shutdown: hush_operator::Shutdown,
+) {
+    let mut wc = watcher::Config::default();
+    if let Some(selector) = &config.label_selector {
+        wc = wc.labels(selector);
+    }
+    let scopes: Vec<(Api<SealedSecret>, Api<PartialObjectMeta<Secret>>)> = match &config.namespaces
+    {
+        Namespaces::All => vec![(Api::all(client.clone()), Api::all(client.clone()))],
+        Namespaces::List(list) => list
+            .iter()
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                )
+            })
+            .collect(),
+    };
+    let runs = scopes.into_iter().map(|(sealed, secrets)| {
+        let mut controller = Controller::new(sealed, wc.clone());
+        if !config.skip_recreate {
+            controller = controller.owns(secrets, watcher::Config::default());
+        }
+        hush_operator::run(
+            controller,
+            reconcile,
+            error_policy,
+            ctx.clone(),
+            RunConfig {
+                name: NAME,
+                concurrency: config.concurrency,
+                metrics: metrics.clone(),
+                shutdown: shutdown.clone(),
+            },
+        )
+    });
+    futures::future::join_all(runs).await;
+}

@@ -1,0 +1,743 @@
+//! SealedSecret → Secret, with Bitnami's semantics (bitnami-labs/sealed-secrets
+//! `Controller.unseal`):
+//!
+//! - the Secret gets the template's labels, annotations, type and immutability, the SealedSecret's
+//!   name and namespace, and one controller ownerReference unless the template annotation
+//!   `sealedsecrets.bitnami.com/skip-set-owner-references` is `"true"`;
+//! - an existing Secret is written only if this SealedSecret controls it, or it carries
+//!   `sealedsecrets.bitnami.com/managed: "true"` (adopted: replaced) or `…/patch: "true"` (data,
+//!   labels and annotations merged; ownerReferences replaced only together with `managed`);
+//!   otherwise it is left alone and the SealedSecret gets `Synced=False` and a Warning event;
+//! - otherwise data, labels, annotations and ownerReferences are **replaced**, so an item removed
+//!   from the SealedSecret disappears from the Secret; an owned Secret whose type or immutable
+//!   content must change is deleted and created again;
+//! - `status.conditions[0]` is `Synced` with `observedGeneration`; events `Unsealed`,
+//!   `ErrUnsealFailed`, `ErrUpdateFailed`.
+//!
+//! Beyond Bitnami: the Secret carries a hash of everything that determines it
+//! ([`SPEC_HASH_ANNOTATION`]) and a keyed HMAC of its data ([`DATA_MAC_ANNOTATION`]); when both
+//! still match, the data is known to be right and nothing is decrypted, so restarts and resyncs
+//! cost one GET per SealedSecret. The key that opened the values ([`KEY_ANNOTATION`]) is tried
+//! first next time. Decryption runs on the blocking pool, bounded by the number of cores.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac as _};
+use hush_api::sealed_secret::{CONDITION_SYNCED, SealedSecret};
+use hush_sealing::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
+use hush_sealing::unseal::UnsealOptions;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource as _, ResourceExt as _};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::keys::{KeyRegistry, KeySet};
+use crate::metrics::SealedMetrics;
+use crate::{Error, Result};
+
+/// Annotation on an existing Secret that lets the controller adopt and overwrite it.
+pub const MANAGED_ANNOTATION: &str = "sealedsecrets.bitnami.com/managed";
+/// Annotation on an existing Secret that makes the controller merge instead of replace.
+pub const PATCH_ANNOTATION: &str = "sealedsecrets.bitnami.com/patch";
+/// hush: SHA-256 of everything that determines the Secret (spec, scope, name, namespace, uid).
+pub const SPEC_HASH_ANNOTATION: &str = "sealedsecrets.hush.dev/spec-hash";
+/// hush: HMAC-SHA256, under a key derived from the oldest sealing key, of the spec hash and the
+/// Secret's items.
+pub const DATA_MAC_ANNOTATION: &str = "sealedsecrets.hush.dev/data-mac";
+/// hush: id (key Secret name) of the key that opened the values.
+pub const KEY_ANNOTATION: &str = "sealedsecrets.hush.dev/key";
+/// Event component, as Bitnami's.
+pub const EVENT_COMPONENT: &str = "sealed-secrets";
+
+const MAX_MESSAGE: usize = 1000;
+
+/// What every reconciliation shares.
+pub struct Context {
+    pub(crate) client: Client,
+    pub(crate) config: Arc<Config>,
+    pub(crate) keys: Arc<KeyRegistry>,
+    pub(crate) metrics: SealedMetrics,
+    recorder: Recorder,
+    decrypt_slots: Arc<Semaphore>,
+    retries: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context; decryption is bounded to the number of cores.
+    pub fn new(
+        client: Client,
+        config: Arc<Config>,
+        keys: Arc<KeyRegistry>,
+        metrics: SealedMetrics,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: EVENT_COMPONENT.into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Self {
+            client,
+            config,
+            keys,
+            metrics,
+            recorder,
+            decrypt_slots: Arc::new(Semaphore::new(cores)),
+            retries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// What a successful reconciliation did to the Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to change.
+    Unchanged,
+    /// Created.
+    Created,
+    /// Updated in place.
+    Updated,
+    /// Deleted and created again (type or immutable content changed).
+    Recreated,
+}
+
+/// Reconciles one SealedSecret: unseal, write the Secret, record status, events and metrics.
+pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.unseal_request();
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let instance = ss
+        .labels()
+        .get("app.kubernetes.io/instance")
+        .cloned()
+        .unwrap_or_default();
+    if ss.metadata.deletion_timestamp.is_some() {
+        ctx.metrics
+            .set_condition(&namespace, &name, &instance, None);
+        return Ok(Action::await_change());
+    }
+    let outcome = sync(&ss, &ctx).await;
+    match &outcome {
+        Ok(done) => {
+            if let Ok(mut retries) = ctx.retries.lock() {
+                retries.remove(&(namespace.clone(), name.clone()));
+            }
+            if *done != Outcome::Unchanged {
+                tracing::info!(%namespace, %name, outcome = ?done, "SealedSecret unsealed");
+                publish(
+                    &ctx,
+                    &ss,
+                    EventType::Normal,
+                    "Unsealed",
+                    "SealedSecret unsealed successfully".into(),
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            ctx.metrics.unseal_error(e.metric_label(), &namespace);
+            tracing::warn!(%namespace, %name, reason = e.metric_label(), error = %e, "cannot unseal SealedSecret");
+            let note = match e.event_reason() {
+                "ErrUnsealFailed" => format!("Failed to unseal: {e}"),
+                _ => e.to_string(),
+            };
+            publish(&ctx, &ss, EventType::Warning, e.event_reason(), note).await;
+        }
+    }
+    ctx.metrics
+        .set_condition(&namespace, &name, &instance, Some(outcome.is_ok()));
+    if ctx.config.update_status {
+        let message = outcome.as_ref().err().map(ToString::to_string);
+        if let Err(e) = update_status(&ss, &ctx, message).await {
+            ctx.metrics.unseal_error("status", &namespace);
+            tracing::warn!(%namespace, %name, error = %e, "cannot update SealedSecret status");
+        }
+    }
+    outcome.map(|_| Action::requeue(ctx.config.resync_period))
+}
+
+/// Requeue policy: unseal failures that need a change (keys, spec, the blocking Secret) are
+/// retried `--max-unseal-retries` times with growing delays, then at the resync period; API
+/// failures are retried with backoff up to five minutes.
+pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Context>) -> Action {
+    let key = (ss.namespace().unwrap_or_default(), ss.name_any());
+    let attempts = match ctx.retries.lock() {
+        Ok(mut retries) => {
+            if retries.len() > 100_000 {
+                retries.clear();
+            }
+            let n = retries.entry(key).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        }
+        Err(_) => 1,
+    };
+    let backoff = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(9))
+        .min(Duration::from_secs(300));
+    if err.is_permanent() && attempts > ctx.config.max_unseal_retries {
+        Action::requeue(ctx.config.resync_period)
+    } else {
+        Action::requeue(backoff)
+    }
+}
+
+async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(truncate(note, MAX_MESSAGE)),
+        action: "Unseal".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &ss.object_ref(&())).await {
+        tracing::warn!(name = %ss.name_any(), error = %e, "cannot publish event");
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+async fn update_status(
+    ss: &SealedSecret,
+    ctx: &Context,
+    message: Option<String>,
+) -> std::result::Result<(), kube::Error> {
+    let status_value = if message.is_none() { "True" } else { "False" };
+    let message = message.map(|m| truncate(m, 4 * MAX_MESSAGE));
+    let generation = ss.metadata.generation;
+    let current = ss.status.as_ref();
+    let synced = current.and_then(|s| s.synced());
+    let same = synced.is_some_and(|c| {
+        c.status == status_value
+            && c.message.as_deref().unwrap_or("") == message.as_deref().unwrap_or("")
+    }) && current.and_then(|s| s.observed_generation) == generation;
+    if same {
+        return Ok(());
+    }
+    let now = Timestamp::from_second(Timestamp::now().as_second())
+        .unwrap_or_else(|_| Timestamp::now())
+        .to_string();
+    let transition = match synced {
+        Some(c) if c.status == status_value => {
+            c.last_transition_time.clone().unwrap_or(now.clone())
+        }
+        _ => now.clone(),
+    };
+    let mut condition = json!({
+        "type": CONDITION_SYNCED,
+        "status": status_value,
+        "lastUpdateTime": now,
+        "lastTransitionTime": transition,
+    });
+    if let Some(m) = message {
+        condition["message"] = Value::String(m);
+    }
+    let patch =
+        json!({ "status": { "conditions": [condition], "observedGeneration": generation } });
+    let api: Api<SealedSecret> =
+        Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
+    api.patch_status(
+        &ss.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The Secret a SealedSecret asks for, in the shape compared with and written to the cluster.
+#[derive(Clone, PartialEq, Default)]
+struct Desired {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    owner_references: Vec<OwnerReference>,
+    finalizers: Vec<String>,
+    type_: String,
+    immutable: Option<bool>,
+    data: BTreeMap<String, ByteString>,
+}
+
+async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let sealed = to_sealing(ss)?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = secrets.get_opt(&name).await.map_err(|source| Error::Kube {
+        what: "get the Secret",
+        source,
+    })?;
+    let uid = ss.uid().unwrap_or_default();
+    let (owned, managed, patch) = existing.as_ref().map_or((false, false, false), |s| {
+        let owned = s
+            .owner_references()
+            .iter()
+            .any(|o| o.controller == Some(true) && o.uid == uid);
+        let flag = |k: &str| s.annotations().get(k).is_some_and(|v| v == "true");
+        (owned, flag(MANAGED_ANNOTATION), flag(PATCH_ANNOTATION))
+    });
+    if existing.is_some() && !owned && !managed && !patch {
+        return Err(Error::Unmanaged { name });
+    }
+    let keys = ctx.keys.snapshot();
+    if keys.is_empty() {
+        return Err(Error::NoKeys);
+    }
+    let spec_hash = spec_hash(ss)?;
+    let mac_key = mac_key(&keys);
+    let items: Option<BTreeSet<String>> = sealed.spec.data.is_none().then(|| {
+        sealed
+            .spec
+            .encrypted_data
+            .keys()
+            .chain(sealed.spec.template.data.keys())
+            .cloned()
+            .collect()
+    });
+    let reused = existing
+        .as_ref()
+        .zip(items.as_ref())
+        .and_then(|(s, items)| reuse_data(s, &spec_hash, &mac_key, items));
+    let (secret, key_id) = match reused {
+        Some(data) => {
+            ctx.metrics.skipped();
+            let key_id = existing
+                .as_ref()
+                .and_then(|s| s.annotations().get(KEY_ANNOTATION).cloned());
+            let mut secret = template_secret(&sealed);
+            secret.data = data
+                .into_iter()
+                .map(|(k, v)| (k, hush_crypto::SecretBytes::new(v.0)))
+                .collect();
+            (secret, key_id)
+        }
+        None => {
+            let preferred = existing
+                .as_ref()
+                .and_then(|s| s.annotations().get(KEY_ANNOTATION).cloned());
+            let keyring = keys.keyring_preferring(preferred.as_deref());
+            let opts = UnsealOptions {
+                accept_deprecated_v1_data: ctx.config.accept_deprecated_v1_data,
+            };
+            let n = sealed.spec.encrypted_data.len().max(1);
+            let _slot = ctx
+                .decrypt_slots
+                .acquire()
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let start = Instant::now();
+            let unsealed = tokio::task::spawn_blocking(move || keyring.unseal(&sealed, &opts))
+                .await
+                .map_err(|e| Error::Internal(format!("unseal task: {e}")))?
+                .map_err(Error::Unseal)?;
+            ctx.metrics.decrypted(n, start.elapsed());
+            let key_id = unsealed.opened_by.values().next().cloned();
+            (unsealed.secret, key_id)
+        }
+    };
+    let desired = desired(secret, &spec_hash, &mac_key, key_id, items.as_ref())?;
+    apply(
+        &secrets, &name, &namespace, existing, desired, owned, managed, patch,
+    )
+    .await
+}
+
+/// The SealedSecret in hush-sealing's types (what unsealing reads).
+fn to_sealing(ss: &SealedSecret) -> Result<hush_sealing::SealedSecret> {
+    let value = serde_json::to_value(ss).map_err(|e| Error::Invalid(e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// The Secret without data, as `Keyring::unseal` shapes it (template metadata, type,
+/// immutability, name, namespace, ownerReference), for the path that needs no decryption.
+fn template_secret(sealed: &hush_sealing::SealedSecret) -> hush_sealing::Secret {
+    let template = &sealed.spec.template;
+    let mut secret = hush_sealing::Secret {
+        metadata: template.metadata.clone(),
+        type_: template.type_.clone(),
+        immutable: template.immutable,
+        ..hush_sealing::Secret::default()
+    };
+    let meta = &sealed.metadata;
+    meta.namespace.clone_into(&mut secret.metadata.namespace);
+    meta.name.clone_into(&mut secret.metadata.name);
+    let skip = template
+        .metadata
+        .annotations
+        .get(SKIP_SET_OWNER_REFERENCES_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    if !skip {
+        secret.metadata.owner_references = vec![json!({
+            "apiVersion": hush_api::sealed_secret::GROUP.to_owned() + "/" + hush_api::sealed_secret::VERSION,
+            "kind": hush_api::sealed_secret::KIND,
+            "name": meta.name,
+            "uid": meta.uid,
+            "controller": true,
+        })];
+    }
+    secret
+}
+
+fn desired(
+    secret: hush_sealing::Secret,
+    spec_hash: &str,
+    mac_key: &[u8],
+    key_id: Option<String>,
+    items: Option<&BTreeSet<String>>,
+) -> Result<Desired> {
+    let meta = secret.metadata;
+    let owner_references = meta
+        .owner_references
+        .into_iter()
+        .map(serde_json::from_value::<OwnerReference>)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid(format!("spec.template.metadata.ownerReferences: {e}")))?;
+    let data: BTreeMap<String, ByteString> = secret
+        .data
+        .into_iter()
+        .map(|(k, v)| (k, ByteString(v.into_zeroizing().to_vec())))
+        .collect();
+    let mut annotations = meta.annotations;
+    annotations.insert(SPEC_HASH_ANNOTATION.into(), spec_hash.into());
+    if let Some(mac) = items.and_then(|items| data_mac(mac_key, spec_hash, &data, items)) {
+        annotations.insert(DATA_MAC_ANNOTATION.into(), mac);
+    }
+    if let Some(k) = key_id {
+        annotations.insert(KEY_ANNOTATION.into(), k);
+    }
+    let type_ = if secret.type_.is_empty() {
+        "Opaque".to_owned()
+    } else {
+        secret.type_
+    };
+    Ok(Desired {
+        labels: meta.labels,
+        annotations,
+        owner_references,
+        finalizers: meta.finalizers,
+        type_,
+        immutable: secret.immutable,
+        data,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    secrets: &Api<Secret>,
+    name: &str,
+    namespace: &str,
+    existing: Option<Secret>,
+    desired: Desired,
+    owned: bool,
+    managed: bool,
+    patch: bool,
+) -> Result<Outcome> {
+    let Some(existing) = existing else {
+        create(secrets, name, namespace, &desired).await?;
+        return Ok(Outcome::Created);
+    };
+    let mut updated = existing.clone();
+    let current_data = existing.data.clone().unwrap_or_default();
+    if patch {
+        let mut data = current_data.clone();
+        data.extend(desired.data.clone());
+        updated.data = Some(data);
+        let mut labels = existing.metadata.labels.clone().unwrap_or_default();
+        labels.extend(desired.labels.clone());
+        updated.metadata.labels = Some(labels);
+        let mut annotations = existing.metadata.annotations.clone().unwrap_or_default();
+        annotations.extend(desired.annotations.clone());
+        updated.metadata.annotations = Some(annotations);
+        if managed {
+            updated.metadata.owner_references = Some(desired.owner_references.clone());
+        }
+    } else {
+        updated.data = Some(desired.data.clone());
+        updated.metadata.labels = Some(desired.labels.clone());
+        updated.metadata.annotations = Some(desired.annotations.clone());
+        updated.metadata.owner_references = Some(desired.owner_references.clone());
+    }
+    updated.type_ = Some(desired.type_.clone());
+    if desired.immutable.is_some() {
+        updated.immutable = desired.immutable;
+    }
+    let norm = |s: &Secret| {
+        (
+            s.data.clone().unwrap_or_default(),
+            s.metadata.labels.clone().unwrap_or_default(),
+            s.metadata.annotations.clone().unwrap_or_default(),
+            s.metadata.owner_references.clone().unwrap_or_default(),
+            s.type_.clone().unwrap_or_else(|| "Opaque".into()),
+            s.immutable.unwrap_or(false),
+        )
+    };
+    if norm(&updated) == norm(&existing) {
+        return Ok(Outcome::Unchanged);
+    }
+    let type_changed = existing.type_.as_deref().unwrap_or("Opaque") != desired.type_;
+    let immutable_blocked = existing.immutable == Some(true)
+        && (updated.data != existing.data || updated.immutable != existing.immutable);
+    if type_changed || immutable_blocked {
+        if !(owned || managed) {
+            return Err(Error::Immutable {
+                name: name.to_owned(),
+            });
+        }
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: existing.metadata.uid.clone(),
+                resource_version: existing.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        secrets
+            .delete(name, &dp)
+            .await
+            .map_err(|source| Error::Kube {
+                what: "delete the Secret to recreate it",
+                source,
+            })?;
+        let mut recreated = desired;
+        if patch {
+            recreated.data = updated.data.unwrap_or_default();
+            recreated.labels = updated.metadata.labels.unwrap_or_default();
+            recreated.annotations = updated.metadata.annotations.unwrap_or_default();
+        }
+        create(secrets, name, namespace, &recreated).await?;
+        return Ok(Outcome::Recreated);
+    }
+    secrets
+        .replace(name, &PostParams::default(), &updated)
+        .await
+        .map_err(|source| Error::Kube {
+            what: "update the Secret",
+            source,
+        })?;
+    Ok(Outcome::Updated)
+}
+
+async fn create(secrets: &Api<Secret>, name: &str, namespace: &str, d: &Desired) -> Result<()> {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: (!d.labels.is_empty()).then(|| d.labels.clone()),
+            annotations: (!d.annotations.is_empty()).then(|| d.annotations.clone()),
+            owner_references: (!d.owner_references.is_empty()).then(|| d.owner_references.clone()),
+            finalizers: (!d.finalizers.is_empty()).then(|| d.finalizers.clone()),
+            ..ObjectMeta::default()
+        },
+        type_: Some(d.type_.clone()),
+        immutable: d.immutable,
+        data: Some(d.data.clone()),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(|source| Error::Kube {
+            what: "create the Secret",
+            source,
+        })?;
+    Ok(())
+}
+
+/// Hash of everything that determines the Secret: the whole spec, the scope, name, namespace
+/// and uid (the ownerReference), as canonical JSON (keys sorted).
+fn spec_hash(ss: &SealedSecret) -> Result<String> {
+    let spec = serde_json::to_value(&ss.spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let annotations = ss.annotations();
+    let scope = hush_sealing::Scope::from_annotations(annotations);
+    let input = json!({
+        "v": 1,
+        "name": ss.name_any(),
+        "namespace": ss.namespace().unwrap_or_default(),
+        "uid": ss.uid().unwrap_or_default(),
+        "scope": scope.as_str(),
+        "spec": spec,
+    });
+    let mut text = String::new();
+    canonical(&input, &mut text);
+    Ok(hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// JSON with object keys sorted at every level.
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(v) = map.get(k) {
+                    canonical(v, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The data MAC key: derived from the oldest sealing key's private key, so that only a holder of
+/// the sealing keys can produce a MAC the controller accepts, and stable across key renewals.
+fn mac_key(keys: &KeySet) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"hush sealed-secrets data MAC v1\0");
+    if let Some(k) = keys.oldest() {
+        h.update(k.key.to_pkcs8_der().expose());
+    }
+    h.finalize().to_vec()
+}
+
+/// HMAC-SHA256 over the spec hash and the items in `items` (length-prefixed). `None` when an
+/// item is missing.
+fn data_mac(
+    key: &[u8],
+    spec_hash: &str,
+    data: &BTreeMap<String, ByteString>,
+    items: &BTreeSet<String>,
+) -> Option<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(spec_hash.as_bytes());
+    for item in items {
+        let value = data.get(item)?;
+        mac.update(&(item.len() as u64).to_be_bytes());
+        mac.update(item.as_bytes());
+        mac.update(&(value.0.len() as u64).to_be_bytes());
+        mac.update(&value.0);
+    }
+    Some(hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The existing Secret's items when its annotations prove they are what this spec unseals to.
+fn reuse_data(
+    existing: &Secret,
+    spec_hash: &str,
+    mac_key: &[u8],
+    items: &BTreeSet<String>,
+) -> Option<BTreeMap<String, ByteString>> {
+    let annotations = existing.annotations();
+    if annotations.get(SPEC_HASH_ANNOTATION).map(String::as_str) != Some(spec_hash) {
+        return None;
+    }
+    let claimed = annotations.get(DATA_MAC_ANNOTATION)?;
+    let data = existing.data.as_ref()?;
+    let expected = data_mac(mac_key, spec_hash, data, items)?;
+    // Constant-time comparison: the MAC is a keyed value.
+    let ok = claimed.len() == expected.len()
+        && claimed
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    ok.then(|| {
+        items
+            .iter()
+            .filter_map(|k| data.get(k).map(|v| (k.clone(), v.clone())))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn mac_detects_changed_and_missing_items() {
+        let items: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        let mut data = BTreeMap::from([
+            ("a".to_owned(), ByteString(b"1".to_vec())),
+            ("b".to_owned(), ByteString(b"2".to_vec())),
+        ]);
+        let mac = data_mac(b"k", "h", &data, &items).unwrap();
+        assert_eq!(data_mac(b"k", "h", &data, &items).unwrap(), mac);
+        assert_ne!(data_mac(b"k2", "h", &data, &items).unwrap(), mac);
+        assert_ne!(data_mac(b"k", "h2", &data, &items).unwrap(), mac);
+        data.insert("b".into(), ByteString(b"3".to_vec()));
+        assert_ne!(data_mac(b"k", "h", &data, &items).unwrap(), mac);
+        data.remove("b");
+        assert!(data_mac(b"k", "h", &data, &items).is_none());
+        // Length prefixes: moving a byte between key and value changes the MAC.
+        let one = BTreeMap::from([("ab".to_owned(), ByteString(b"c".to_vec()))]);
+        let two = BTreeMap::from([("a".to_owned(), ByteString(b"bc".to_vec()))]);
+        assert_ne!(
+            data_mac(b"k", "h", &one, &["ab".to_owned()].into()),
+            data_mac(b"k", "h", &two, &["a".to_owned()].into())
+        );
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let mut a = String::new();
+        canonical(
+            &json!({"b": 1, "a": {"d": [1, {"f": 2, "e": 3}], "c": "x"}}),
+            &mut a,
+        );
+        assert_eq!(a, r#"{"a":{"c":"x","d":[1,{"e":3,"f":2}]},"b":1}"#);
+    }
+
+    #[test]
+    fn spec_hash_covers_scope_and_uid() {
+        let mut ss = SealedSecret::new("n", Default::default());
+        ss.metadata.namespace = Some("ns".into());
+        ss.metadata.uid = Some("u1".into());
+        let h1 = spec_hash(&ss).unwrap();
+        ss.metadata.uid = Some("u2".into());
+        let h2 = spec_hash(&ss).unwrap();
+        assert_ne!(h1, h2);
+        ss.metadata.annotations = Some(BTreeMap::from([(
+            hush_sealing::scope::NAMESPACE_WIDE_ANNOTATION.to_owned(),
+            "true".to_owned(),
+        )]));
+        assert_ne!(spec_hash(&ss).unwrap(), h2);
+        // Labels do not determine the Secret.
+        let h3 = spec_hash(&ss).unwrap();
+        ss.metadata.labels = Some(BTreeMap::from([("x".to_owned(), "y".to_owned())]));
+        assert_eq!(spec_hash(&ss).unwrap(), h3);
+    }
+}
