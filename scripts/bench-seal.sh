@@ -23,7 +23,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-openssl req -x509 -newkey rsa:4096 -nodes -keyout key.pem -out cert.pem -days 30 -subj "/" 2>/dev/null
+openssl req -x509 -newkey rsa:4096 -nodes -keyout key.pem -out cert.pem -days 365 -subj "/" 2>/dev/null
 mkdir persona && ln -s "$HUSH" persona/kubeseal   # the kubeseal persona
 
 python3 - "$SEAL_VALUES" "$UNSEAL_VALUES" <<'PY'
