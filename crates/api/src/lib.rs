@@ -9,6 +9,7 @@
 //! `scripts/gen-crds.sh`) writes them.
 #![forbid(unsafe_code)]
 
+pub mod external_secrets;
 pub mod sealed_secret;
 
 use std::path::Path;
@@ -42,10 +43,28 @@ pub enum Error {
 
 /// Every CRD hush serves, with the file name it has in `crds/`.
 pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
-    vec![(
-        "sealedsecrets.bitnami.com.yaml",
-        sealed_secret::SealedSecret::crd(),
-    )]
+    vec![
+        (
+            "sealedsecrets.bitnami.com.yaml",
+            sealed_secret::SealedSecret::crd(),
+        ),
+        (
+            "externalsecrets.external-secrets.io.yaml",
+            external_secrets::ExternalSecret::crd(),
+        ),
+        (
+            "clusterexternalsecrets.external-secrets.io.yaml",
+            external_secrets::ClusterExternalSecret::crd(),
+        ),
+        (
+            "secretstores.external-secrets.io.yaml",
+            external_secrets::SecretStore::crd(),
+        ),
+        (
+            "clustersecretstores.external-secrets.io.yaml",
+            external_secrets::ClusterSecretStore::crd(),
+        ),
+    ]
 }
 
 /// A CRD as the YAML written to `crds/`: a header comment, then the document.
