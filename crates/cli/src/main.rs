@@ -5,7 +5,9 @@
 mod controller;
 mod demo;
 mod install_links;
+mod krm;
 mod persona;
+mod render;
 mod seal;
 mod sops;
 
@@ -32,6 +34,13 @@ enum Command {
     Sops(Box<sops::Args>),
     /// Seal Secrets for the Sealed Secrets controller (kubeseal-compatible; persona `kubeseal`).
     Seal(Box<seal::Args>),
+    /// Render an app's manifests with secrets: SOPS decryption, argocd-vault-plugin
+    /// placeholders, optional resealing (the Argo CD CMP `generate` command; persona
+    /// `argocd-vault-plugin`).
+    Render(Box<render::Args>),
+    /// Run as a kustomize exec KRM function: KSOPS-compatible generator, decrypting transformer
+    /// (persona `ksops`).
+    Krm(krm::Args),
     /// Run hush's controllers (the Sealed Secrets controller; `--controllers`).
     Controller(Box<controller::Args>),
 }
@@ -47,6 +56,8 @@ fn main() -> ExitCode {
         Command::InstallLinks(a) => install_links::run(a),
         Command::Sops(a) => Ok(sops::run_command(*a)),
         Command::Seal(a) => seal::run(*a),
+        Command::Render(a) => render::run(*a),
+        Command::Krm(a) => krm::run(a),
         Command::Controller(a) => controller::run(*a),
     };
     match result {

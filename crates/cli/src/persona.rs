@@ -14,11 +14,19 @@ pub(crate) enum Persona {
     Sops,
     /// bitnami-labs/sealed-secrets `kubeseal` (`hush seal`).
     Kubeseal,
+    /// argoproj-labs/argocd-vault-plugin `argocd-vault-plugin` (`hush render`).
+    ArgocdVaultPlugin,
+    /// viaduct-ai/kustomize-sops `ksops` (`hush krm`).
+    Ksops,
 }
 
 /// Every persona with the file name it answers to. Later features add their line here.
-pub(crate) const PERSONAS: &[(&str, Persona)] =
-    &[("sops", Persona::Sops), ("kubeseal", Persona::Kubeseal)];
+pub(crate) const PERSONAS: &[(&str, Persona)] = &[
+    ("sops", Persona::Sops),
+    ("kubeseal", Persona::Kubeseal),
+    ("argocd-vault-plugin", Persona::ArgocdVaultPlugin),
+    ("ksops", Persona::Ksops),
+];
 
 impl Persona {
     /// The persona named by `argv[0]`'s file name, if any.
@@ -32,6 +40,8 @@ impl Persona {
         match self {
             Persona::Sops => crate::sops::run_persona(args),
             Persona::Kubeseal => crate::seal::run_persona(args),
+            Persona::ArgocdVaultPlugin => crate::render::run_persona(args),
+            Persona::Ksops => crate::krm::run_persona(args),
         }
     }
 }

@@ -1,0 +1,303 @@
+//! Which settings a render reads, and from where.
+//!
+//! Argo CD passes every `spec.source.plugin.env` entry of an Application as `ARGOCD_ENV_<NAME>`,
+//! so anyone who can edit an Application controls those variables. argocd-vault-plugin strips
+//! the prefix and gives them the highest precedence, which lets an Application author point the
+//! plugin at another Vault or change its credentials. hush does not: backend addresses,
+//! credentials, path rules, key directories and the reseal certificate, secret and switch come
+//! only from the plugin's own environment (the sidecar), its `-c` file or its `-s` Secret.
+//! `ARGOCD_ENV_*` may set only the harmless options in [`APP_ALLOWED`]; any other
+//! `ARGOCD_ENV_*` naming a setting is ignored with a warning (name only, never the value).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use regex::Regex;
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::backend::VaultAuth;
+use crate::{Error, Result};
+
+/// Options an Application may set through `ARGOCD_ENV_<NAME>`.
+pub const APP_ALLOWED: &[&str] = &[
+    "HUSH_ALLOW_EMPTY",
+    "HUSH_RENDER_CONCURRENCY",
+    "HUSH_HELM_VALUES_FILES",
+    "AVP_KV_VERSION",
+];
+
+/// Settings that only the plugin's own environment may set (an `ARGOCD_ENV_` copy is refused).
+pub const SIDECAR_ONLY: &[&str] = &[
+    "AVP_TYPE",
+    "AVP_AUTH_TYPE",
+    "AVP_ROLE_ID",
+    "AVP_SECRET_ID",
+    "AVP_K8S_ROLE",
+    "AVP_K8S_MOUNT_PATH",
+    "AVP_K8S_TOKEN_PATH",
+    "AVP_MOUNT_PATH",
+    "AVP_PATH_PREFIX",
+    "AVP_PATH_VALIDATION",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_NAMESPACE",
+    "AWS_REGION",
+    "HUSH_RESEAL_CERT",
+    "HUSH_RESEAL_SECRET",
+    "HUSH_RESEAL_SECRET_FILE",
+    "HUSH_SOPS_KEYS_DIR",
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+];
+
+/// The secret backend.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum BackendSettings {
+    /// `AVP_TYPE=vault`.
+    Vault {
+        /// `VAULT_ADDR`.
+        address: String,
+        /// `VAULT_NAMESPACE`.
+        namespace: Option<String>,
+        /// `AVP_AUTH_TYPE` and its credentials.
+        auth: VaultAuth,
+        /// `AVP_KV_VERSION` (default 2).
+        kv_version: u8,
+    },
+}
+
+/// Everything a render is configured with.
+#[derive(Debug, Default)]
+pub struct Settings {
+    /// The backend, if configured.
+    pub backend: Option<BackendSettings>,
+    /// `AVP_PATH_PREFIX`.
+    pub path_prefix: Option<String>,
+    /// `AVP_PATH_VALIDATION`.
+    pub path_validation: Option<Regex>,
+    /// `HUSH_RESEAL_CERT` (file or URL).
+    pub reseal_cert: Option<String>,
+    /// `HUSH_RESEAL_SECRET` or the content of `HUSH_RESEAL_SECRET_FILE`.
+    pub reseal_secret: Option<Zeroizing<Vec<u8>>>,
+    /// `HUSH_SOPS_KEYS_DIR`.
+    pub sops_keys_dir: Option<PathBuf>,
+    /// `HUSH_ALLOW_EMPTY=true`.
+    pub allow_empty: bool,
+    /// `HUSH_RENDER_CONCURRENCY` (default 16).
+    pub concurrency: usize,
+    /// `HUSH_HELM_VALUES_FILES` (comma-separated) and `PARAM_VALUES_FILES_<i>`.
+    pub values_files: Vec<String>,
+    /// `ARGOCD_APP_NAME`.
+    pub app_name: Option<String>,
+    /// `ARGOCD_APP_NAMESPACE`.
+    pub app_namespace: Option<String>,
+    /// `KUBE_VERSION`.
+    pub kube_version: Option<String>,
+    /// `KUBE_API_VERSIONS` (comma-separated).
+    pub api_versions: Vec<String>,
+    /// Warnings to print (names only).
+    pub warnings: Vec<String>,
+}
+
+/// Builds settings from `env` (the process environment), over `base` (the `-s` Secret and `-c`
+/// file, already merged in that order).
+pub fn settings(
+    env: &BTreeMap<String, String>,
+    base: &BTreeMap<String, String>,
+) -> Result<Settings> {
+    let mut s = Settings {
+        concurrency: 16,
+        ..Settings::default()
+    };
+    // Sidecar-owned view: base, then the process environment (without ARGOCD_ENV_).
+    let mut own: BTreeMap<String, String> = base.clone();
+    for (k, v) in env {
+        if !k.starts_with("ARGOCD_ENV_") {
+            own.insert(k.clone(), v.clone());
+        }
+    }
+    // App-owned view: allow-listed ARGOCD_ENV_ entries win over the sidecar's defaults.
+    let mut app = own.clone();
+    for (k, v) in env {
+        let Some(name) = k.strip_prefix("ARGOCD_ENV_") else {
+            continue;
+        };
+        if APP_ALLOWED.contains(&name) {
+            app.insert(name.to_owned(), v.clone());
+        } else if SIDECAR_ONLY.contains(&name)
+            || name.starts_with("AVP_")
+            || name.starts_with("HUSH_")
+        {
+            s.warnings.push(format!(
+                "{k} is ignored: {name} can only be set in the plugin's own environment"
+            ));
+        }
+    }
+    let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.is_empty()).cloned();
+
+    s.allow_empty = get(&app, "HUSH_ALLOW_EMPTY").is_some_and(|v| v == "true");
+    if let Some(c) = get(&app, "HUSH_RENDER_CONCURRENCY") {
+        s.concurrency = c
+            .parse::<usize>()
+            .ok()
+            .filter(|c| (1..=256).contains(c))
+            .ok_or_else(|| Error::Config("HUSH_RENDER_CONCURRENCY must be 1 to 256".into()))?;
+    }
+    if let Some(v) = get(&app, "HUSH_HELM_VALUES_FILES") {
+        s.values_files.extend(
+            v.split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    for i in 0.. {
+        match get(env, &format!("PARAM_VALUES_FILES_{i}")) {
+            Some(f) => s.values_files.push(f),
+            None => break,
+        }
+    }
+    s.app_name = get(env, "ARGOCD_APP_NAME");
+    s.app_namespace = get(env, "ARGOCD_APP_NAMESPACE");
+    s.kube_version = get(env, "KUBE_VERSION");
+    s.api_versions = get(env, "KUBE_API_VERSIONS")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+
+    s.path_prefix = get(&own, "AVP_PATH_PREFIX");
+    if let Some(re) = get(&own, "AVP_PATH_VALIDATION") {
+        s.path_validation = Some(Regex::new(&re).map_err(|_| {
+            Error::Config("AVP_PATH_VALIDATION is not a valid regular expression".into())
+        })?);
+    }
+    s.reseal_cert = get(&own, "HUSH_RESEAL_CERT");
+    if let Some(secret) = get(&own, "HUSH_RESEAL_SECRET") {
+        s.reseal_secret = Some(Zeroizing::new(secret.into_bytes()));
+    } else if let Some(file) = get(&own, "HUSH_RESEAL_SECRET_FILE") {
+        let bytes = std::fs::read(&file).map_err(|error| Error::Io {
+            path: file.into(),
+            error,
+        })?;
+        let trimmed = bytes.trim_ascii().to_vec();
+        s.reseal_secret = Some(Zeroizing::new(trimmed));
+        drop(Zeroizing::new(bytes));
+    }
+    s.sops_keys_dir = get(&own, "HUSH_SOPS_KEYS_DIR").map(PathBuf::from);
+
+    let kind =
+        get(&own, "AVP_TYPE").or_else(|| get(&own, "VAULT_ADDR").map(|_| "vault".to_owned()));
+    s.backend = match kind.as_deref() {
+        None => None,
+        Some("vault") => Some(vault(&own, &app)?),
+        Some("awssecretsmanager") => {
+            return Err(Error::Config(
+                "AVP_TYPE=awssecretsmanager is not available in this hush build yet; use vault"
+                    .into(),
+            ));
+        }
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "AVP_TYPE={other} is not supported (supported: vault, awssecretsmanager)"
+            )));
+        }
+    };
+    Ok(s)
+}
+
+fn vault(
+    own: &BTreeMap<String, String>,
+    app: &BTreeMap<String, String>,
+) -> Result<BackendSettings> {
+    let get = |k: &str| own.get(k).filter(|v| !v.is_empty()).cloned();
+    let need = |k: &str| get(k).ok_or_else(|| Error::Config(format!("{k} is required")));
+    let address = need("VAULT_ADDR")?;
+    let auth = match get("AVP_AUTH_TYPE").as_deref().unwrap_or("token") {
+        "token" => VaultAuth::Token(SecretString::from(need("VAULT_TOKEN")?)),
+        "approle" => VaultAuth::AppRole {
+            role_id: need("AVP_ROLE_ID")?,
+            secret_id: SecretString::from(need("AVP_SECRET_ID")?),
+            mount: get("AVP_MOUNT_PATH").map(|m| m.trim_start_matches("auth/").to_owned()),
+        },
+        "k8s" => {
+            let path = get("AVP_K8S_TOKEN_PATH")
+                .unwrap_or_else(|| "/var/run/secrets/kubernetes.io/serviceaccount/token".into());
+            let jwt = std::fs::read_to_string(&path).map_err(|error| Error::Io {
+                path: path.into(),
+                error,
+            })?;
+            VaultAuth::Kubernetes {
+                role: need("AVP_K8S_ROLE")?,
+                jwt: SecretString::from(jwt.trim().to_owned()),
+                mount: get("AVP_K8S_MOUNT_PATH").map(|m| m.trim_start_matches("auth/").to_owned()),
+            }
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "AVP_AUTH_TYPE={other} is not supported (supported: token, approle, k8s)"
+            )));
+        }
+    };
+    let kv_version = match app.get("AVP_KV_VERSION").map(String::as_str) {
+        None | Some("" | "2") => 2,
+        Some("1") => 1,
+        Some(_) => return Err(Error::Config("AVP_KV_VERSION must be 1 or 2".into())),
+    };
+    Ok(BackendSettings::Vault {
+        address,
+        namespace: get("VAULT_NAMESPACE"),
+        auth,
+        kv_version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn application_env_cannot_set_backend_or_reseal() {
+        let e = env(&[
+            ("VAULT_ADDR", "http://vault.internal:8200"),
+            ("VAULT_TOKEN", "sidecar-token"),
+            ("ARGOCD_ENV_VAULT_ADDR", "http://attacker:8200"),
+            ("ARGOCD_ENV_AVP_AUTH_TYPE", "approle"),
+            ("ARGOCD_ENV_HUSH_RESEAL_CERT", "/tmp/evil.pem"),
+            ("ARGOCD_ENV_HUSH_ALLOW_EMPTY", "true"),
+            ("ARGOCD_ENV_AVP_KV_VERSION", "1"),
+        ]);
+        let s = settings(&e, &BTreeMap::new()).unwrap();
+        match s.backend.unwrap() {
+            BackendSettings::Vault {
+                address,
+                auth,
+                kv_version,
+                ..
+            } => {
+                assert_eq!(address, "http://vault.internal:8200");
+                assert!(matches!(auth, VaultAuth::Token(_)));
+                assert_eq!(kv_version, 1);
+            }
+        }
+        assert!(s.reseal_cert.is_none());
+        assert!(s.allow_empty);
+        assert_eq!(s.warnings.len(), 3);
+        assert!(s.warnings.iter().all(|w| !w.contains("attacker")));
+    }
+}

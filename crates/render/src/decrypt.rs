@@ -1,0 +1,253 @@
+//! SOPS-encrypted manifests, decrypted with hush-sops (MAC verified).
+//!
+//! Key sources: sops' own environment (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`,
+//! `~/.config/sops/age/keys.txt`, SSH keys; `VAULT_TOKEN` for `hc_vault`; the AWS chain for
+//! `kms`) plus a Flux-style key directory (`--sops-keys-dir` / `HUSH_SOPS_KEYS_DIR`), whose
+//! entries are recognised by name as Flux's kustomize-controller does: `*.agekey` (age
+//! identities) and `sops.vault-token` (Vault/OpenBao token for `hc_vault` keys). Other Flux
+//! names (`*.asc`, `sops.aws-kms`, `sops.azure-kv`, `sops.gcp-kms`) are reported as unsupported
+//! instead of being ignored silently.
+//!
+//! kustomize and other KRM orchestrators add annotations to every object, which changes the
+//! document and breaks the MAC. [`open_doc`] detaches `config.kubernetes.io/*`,
+//! `internal.config.kubernetes.io/*`, `config.k8s.io/id` and `kustomize.config.k8s.io/id`
+//! before verifying and puts them back afterwards (the kpt SOPS function does the same).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use hush_keys::age::{AgePrompt, Identities};
+use hush_keys::kms::KmsKey;
+use hush_keys::vault_transit::{VaultToken, VaultTransitKey};
+use hush_keys::{KeyRegistry, KeyService};
+use hush_sops::Format;
+use hush_sops::metadata::Metadata;
+use hush_sops::tree::{Branch, Item, Value};
+
+use crate::{Error, Result};
+
+/// The keys a render may decrypt with.
+#[derive(Debug, Default)]
+pub struct Keys {
+    identities: Vec<Arc<Identities>>,
+    vault_token: Option<VaultToken>,
+    order: Vec<String>,
+    /// Flux key names this build does not use (reported when a file needs a key).
+    unsupported: Vec<String>,
+}
+
+impl Keys {
+    /// sops' environment plus the key directory, if any.
+    pub fn load(keys_dir: Option<&Path>) -> Result<Self> {
+        let mut keys = Self {
+            identities: vec![Arc::new(Identities::from_env())],
+            vault_token: std::env::var("VAULT_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(VaultToken::new),
+            order: vec!["age".into(), "pgp".into()],
+            unsupported: Vec::new(),
+        };
+        if let Some(dir) = keys_dir {
+            keys.add_dir(dir)?;
+        }
+        Ok(keys)
+    }
+
+    /// Only the given age identities (tests, `hush demo`).
+    pub fn from_age_identities(text: &str) -> Self {
+        Self {
+            identities: vec![Arc::new(Identities::from_text(
+                "identities",
+                text,
+                AgePrompt::Never,
+            ))],
+            order: vec!["age".into()],
+            ..Self::default()
+        }
+    }
+
+    /// Adds the keys of a Flux-style directory.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<()> {
+        let io = |error| Error::Io {
+            path: dir.to_path_buf(),
+            error,
+        };
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(io)?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            // Kubernetes Secret volumes hold `..data` symlinks; the keys are the plain names.
+            if name.starts_with('.') || !path.is_file() {
+                continue;
+            }
+            if name.ends_with(".agekey") {
+                let text =
+                    zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|error| {
+                        Error::Io {
+                            path: path.clone(),
+                            error,
+                        }
+                    })?);
+                self.identities.push(Arc::new(Identities::from_text(
+                    &format!("{} ({name})", dir.display()),
+                    &text,
+                    AgePrompt::Never,
+                )));
+            } else if name == "sops.vault-token" {
+                let text =
+                    zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|error| {
+                        Error::Io {
+                            path: path.clone(),
+                            error,
+                        }
+                    })?);
+                let token = text.trim();
+                if !token.is_empty() {
+                    self.vault_token = Some(VaultToken::new(token));
+                }
+            } else if name.ends_with(".asc")
+                || matches!(
+                    name.as_str(),
+                    "sops.aws-kms" | "sops.azure-kv" | "sops.gcp-kms"
+                )
+            {
+                self.unsupported.push(name);
+            }
+        }
+        Ok(())
+    }
+
+    fn registry_for(&self, meta: &Metadata) -> KeyRegistry {
+        let mut r = KeyRegistry::new();
+        for ids in &self.identities {
+            r.register(ids.clone());
+        }
+        for k in meta.key_groups.iter().flatten() {
+            let field = |name: &str| k.field(name).unwrap_or("");
+            let service: Option<Arc<dyn KeyService>> = match k.type_id.as_str() {
+                "hc_vault" => VaultTransitKey::from_metadata(
+                    field("vault_address"),
+                    field("engine_path"),
+                    field("key_name"),
+                )
+                .ok()
+                .map(|key| match &self.vault_token {
+                    Some(t) => Arc::new(key.with_token(t.clone())) as Arc<dyn KeyService>,
+                    None => Arc::new(key),
+                }),
+                "kms" => KmsKey::from_metadata(
+                    field("arn"),
+                    Some(field("role")),
+                    BTreeMap::new(),
+                    Some(field("aws_profile")),
+                )
+                .ok()
+                .map(|key| Arc::new(key) as Arc<dyn KeyService>),
+                _ => None,
+            };
+            if let Some(s) = service {
+                r.register(s);
+            }
+        }
+        r
+    }
+
+    async fn open(&self, branches: Vec<Branch>, meta: Metadata, file: &str) -> Result<Vec<Branch>> {
+        let registry = self.registry_for(&meta);
+        let sops = |error| Error::Sops {
+            file: file.to_owned(),
+            error,
+        };
+        let key = match hush_sops::keys::unwrap_data_key(&meta, &registry, &self.order).await {
+            Ok(k) => k,
+            Err(e) if !self.unsupported.is_empty() => {
+                return Err(Error::Config(format!(
+                    "{file}: SOPS decryption failed: {e} (the key directory holds {}, which this \
+                     hush build does not use)",
+                    self.unsupported.join(", ")
+                )));
+            }
+            Err(e) => return Err(sops(e)),
+        };
+        let opened = hush_sops::file::open_with_key(branches, meta, key, false).map_err(sops)?;
+        Ok(opened.branches)
+    }
+}
+
+/// Decrypts a whole SOPS file (every document; the MAC covers them all).
+pub async fn open_file(
+    bytes: &[u8],
+    format: Format,
+    keys: &Keys,
+    file: &str,
+) -> Result<Vec<Branch>> {
+    let (branches, meta) =
+        hush_sops::stores::load_encrypted(format, bytes).map_err(|error| Error::Sops {
+            file: file.to_owned(),
+            error,
+        })?;
+    keys.open(branches, meta, file).await
+}
+
+/// Whether an annotation is added by a KRM orchestrator (and so not covered by the MAC).
+pub fn is_orchestrator_annotation(key: &str) -> bool {
+    key.starts_with("config.kubernetes.io/")
+        || key.starts_with("internal.config.kubernetes.io/")
+        || key == "config.k8s.io/id"
+        || key == "kustomize.config.k8s.io/id"
+}
+
+/// Decrypts one SOPS-encrypted object that arrived in a stream (stdin, a `ResourceList`),
+/// detaching orchestrator annotations around the MAC check.
+pub async fn open_doc(mut doc: Branch, keys: &Keys, file: &str) -> Result<Branch> {
+    let detached = detach(&mut doc);
+    let Some(meta_value) = crate::value::remove(&mut doc, "sops") else {
+        return Ok(doc);
+    };
+    let meta = Metadata::from_value(&meta_value).map_err(|error| Error::Sops {
+        file: file.to_owned(),
+        error,
+    })?;
+    let mut out = keys.open(vec![doc], meta, file).await?;
+    let mut doc = out.pop().unwrap_or_default();
+    reattach(&mut doc, detached);
+    Ok(doc)
+}
+
+/// Orchestrator annotations taken off an object (an `annotations` map that held only them is
+/// removed, and recreated on reattach).
+struct Detached {
+    items: Vec<Item>,
+}
+
+fn detach(doc: &mut Branch) -> Detached {
+    let Some(Value::Map(meta)) = crate::value::get_mut(doc, "metadata") else {
+        return Detached { items: Vec::new() };
+    };
+    let Some(Value::Map(ann)) = crate::value::get_mut(meta, "annotations") else {
+        return Detached { items: Vec::new() };
+    };
+    let (items, keep): (Vec<Item>, Vec<Item>) = std::mem::take(ann)
+        .into_iter()
+        .partition(|i| matches!(i, Item::Entry(k, _) if is_orchestrator_annotation(k)));
+    *ann = keep;
+    if ann.is_empty() && !items.is_empty() {
+        crate::value::remove(meta, "annotations");
+    }
+    Detached { items }
+}
+
+fn reattach(doc: &mut Branch, d: Detached) {
+    if d.items.is_empty() {
+        return;
+    }
+    if let Some(ann) = crate::value::annotations_mut(doc) {
+        ann.extend(d.items);
+    }
+}
