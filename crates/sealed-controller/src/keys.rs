@@ -336,10 +336,9 @@ impl KeyRegistry {
         }
     }
 
-    /// The leader's key renewal: a key at once when there is none or the newest is older than
-    /// the cutoff, then one every renewal period (counted from the newest key), and one on each
-    /// SIGUSR1. Returns on `shutdown`.
-    pub async fn renew(self: Arc<Self>, shutdown: hush_operator::Shutdown) -> Result<()> {
+    /// Generates a key when there is none or the newest is older than `--key-cutoff-time`.
+    /// The leader calls it before it starts reconciling.
+    pub async fn ensure_initial(&self) -> Result<()> {
         let set = self.snapshot();
         let cutoff_passed = match (self.config.key_cutoff_time, set.newest()) {
             (Some(cutoff), Some(newest)) => newest.ordering < cutoff,
@@ -348,6 +347,14 @@ impl KeyRegistry {
         if set.is_empty() || cutoff_passed {
             self.generate().await?;
         }
+        Ok(())
+    }
+
+    /// The leader's key renewal: a key at once when there is none or the newest is older than
+    /// the cutoff, then one every renewal period (counted from the newest key), and one on each
+    /// SIGUSR1. Returns on `shutdown`.
+    pub async fn renew(self: Arc<Self>, shutdown: hush_operator::Shutdown) -> Result<()> {
+        self.ensure_initial().await?;
         #[cfg(unix)]
         let mut usr1 =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())

@@ -173,6 +173,11 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
     let renew_keys = keys.clone();
     let leader: hush_operator::LeaderTask = Box::new(move |shutdown| {
         async move {
+            // Keys first, so that nothing is reconciled (and failed) before the first key exists.
+            renew_keys
+                .ensure_initial()
+                .await
+                .map_err(|e| e.to_string())?;
             let renew = renew_keys.renew(shutdown.clone());
             let controllers =
                 run_controllers(client, config, ctx, reconcile_metrics, shutdown.clone());

@@ -401,6 +401,12 @@ async fn sealed_secrets_become_secrets_with_bitnami_semantics() -> Result<()> {
             },
         }),
     )?;
+    // A Go template over the decrypted values (Bitnami's `spec.template.data`).
+    let mut ss = ss;
+    ss.spec.template.get_or_insert_default().data = Some(BTreeMap::from([(
+        "url".to_owned(),
+        "https://{{ index . \"user\" }}@example.com/{{ .user | len }}".to_owned(),
+    )]));
     let ss_api: Api<SealedSecret> = app.api();
     let created = ss_api.create(&PostParams::default(), &ss).await?;
     let secrets: Api<Secret> = app.api();
@@ -410,6 +416,10 @@ async fn sealed_secrets_become_secrets_with_bitnami_semantics() -> Result<()> {
     .await?;
     assert_eq!(data_of(&secret, "user").as_deref(), Some(secret_a.as_str()));
     assert_eq!(data_of(&secret, "pass").as_deref(), Some(secret_b.as_str()));
+    assert_eq!(
+        data_of(&secret, "url"),
+        Some(format!("https://{secret_a}@example.com/{}", secret_a.len()))
+    );
     assert_eq!(secret.type_.as_deref(), Some("example.com/creds"));
     assert_eq!(secret.labels().get("app").map(String::as_str), Some("demo"));
     assert_eq!(
@@ -824,4 +834,183 @@ async fn two_replicas_elect_one_leader_and_fail_over() -> Result<()> {
     synced(&ss_api, "after-failover", "True").await?;
     follower.stop().await?;
     Ok(())
+}
+
+/// The real kubeseal v0.36.6 from `HUSH_PEERS_ENV` (default `~/.cache/hush/peers.env`, written
+/// by `scripts/dev-env.sh`). A missing peer fails the test.
+fn kubeseal() -> Result<std::path::PathBuf> {
+    let file = std::env::var_os("HUSH_PEERS_ENV").map_or_else(
+        || {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/hush/peers.env")
+        },
+        std::path::PathBuf::from,
+    );
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("reading {} (run scripts/dev-env.sh)", file.display()))?;
+    let path = text
+        .lines()
+        .find_map(|l| l.strip_prefix("HUSH_PEER_KUBESEAL="))
+        .map(std::path::PathBuf::from)
+        .with_context(|| format!("HUSH_PEER_KUBESEAL missing from {}", file.display()))?;
+    ensure!(path.exists(), "{} does not exist", path.display());
+    Ok(path)
+}
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn kubeseal_output_and_bitnami_owned_secrets_are_taken_over() -> Result<()> {
+    let (client, keys_ns, app) = setup("sc-kubeseal").await?;
+    let c = Controller::start(&client, keys_ns.name(), &[app.name()]).await?;
+    let cert = wait_for("the certificate", || async { Ok(c.cert().await.ok()) }).await?;
+    let dir = tempfile_dir()?;
+    let cert_path = dir.join("cert.pem");
+    std::fs::write(&cert_path, &cert)?;
+    let value = canary("kubeseal");
+    let input = serde_json::to_vec(&json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "from-kubeseal", "namespace": app.name(), "labels": {"l": "v"}},
+        "type": "Opaque",
+        "stringData": {"token": value},
+    }))?;
+    let mut child = std::process::Command::new(kubeseal()?)
+        .args([
+            "--cert",
+            cert_path.to_str().unwrap(),
+            "-o",
+            "json",
+            "--scope",
+            "namespace-wide",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().unwrap().write_all(&input)?;
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "kubeseal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ss: SealedSecret = serde_json::from_slice(&out.stdout)?;
+    let ss_api: Api<SealedSecret> = app.api();
+    ss_api.create(&PostParams::default(), &ss).await?;
+    let secrets: Api<Secret> = app.api();
+    let s = wait_for("the Secret from kubeseal's SealedSecret", || async {
+        Ok(secrets.get_opt("from-kubeseal").await?)
+    })
+    .await?;
+    assert_eq!(data_of(&s, "token").as_deref(), Some(value.as_str()));
+    assert_eq!(s.labels().get("l").map(String::as_str), Some("v"));
+    synced(&ss_api, "from-kubeseal", "True").await?;
+
+    // A Secret Bitnami's controller made (its ownerReference, none of hush's annotations, stale
+    // data) is owned, so hush takes it over and rewrites it.
+    let plain = seal(&cert, app.name(), "legacy", &[("k", &value)], json!({}))?;
+    let created = ss_api.create(&PostParams::default(), &plain).await?;
+    let uid = created.metadata.uid.clone().unwrap_or_default();
+    // Wait for hush to create it, then replace it by what Bitnami would have left behind.
+    wait_for("the legacy Secret", || async {
+        Ok(secrets.get_opt("legacy").await?)
+    })
+    .await?;
+    c.stop().await?;
+    secrets.delete("legacy", &DeleteParams::default()).await?;
+    let bitnami: Secret = serde_json::from_value(json!({
+        "metadata": {
+            "name": "legacy",
+            "ownerReferences": [{
+                "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+                "name": "legacy", "uid": uid, "controller": true,
+            }],
+        },
+        "type": "Opaque",
+        "stringData": {"k": "stale", "extra": "gone"},
+    }))?;
+    secrets.create(&PostParams::default(), &bitnami).await?;
+    let c = Controller::start(&client, keys_ns.name(), &[app.name()]).await?;
+    wait_for("the Bitnami-made Secret to be taken over", || async {
+        let s = secrets.get("legacy").await?;
+        Ok((data_of(&s, "k").as_deref() == Some(value.as_str())
+            && data_of(&s, "extra").is_none()
+            && s.annotations()
+                .contains_key("sealedsecrets.hush.dev/data-mac"))
+        .then_some(()))
+    })
+    .await?;
+
+    // `patch`: items merged into an existing Secret, its other items and labels kept.
+    let shared: Secret = serde_json::from_value(json!({
+        "metadata": {
+            "name": "shared",
+            "labels": {"owner": "someone-else"},
+            "annotations": {"sealedsecrets.bitnami.com/patch": "true"},
+        },
+        "stringData": {"theirs": "kept"},
+    }))?;
+    secrets.create(&PostParams::default(), &shared).await?;
+    let patch_ss = seal(&cert, app.name(), "shared", &[("ours", &value)], json!({}))?;
+    ss_api.create(&PostParams::default(), &patch_ss).await?;
+    wait_for("the patched Secret", || async {
+        let s = secrets.get("shared").await?;
+        Ok((data_of(&s, "ours").as_deref() == Some(value.as_str())
+            && data_of(&s, "theirs").as_deref() == Some("kept")
+            && s.labels().get("owner").map(String::as_str) == Some("someone-else")
+            && s.owner_references().is_empty())
+        .then_some(()))
+    })
+    .await?;
+
+    // An immutable owned Secret whose content changes is recreated.
+    let frozen = seal(
+        &cert,
+        app.name(),
+        "frozen",
+        &[("k", "one")],
+        json!({"immutable": true}),
+    )?;
+    ss_api.create(&PostParams::default(), &frozen).await?;
+    let first = wait_for("the immutable Secret", || async {
+        Ok(secrets.get_opt("frozen").await?)
+    })
+    .await?;
+    assert_eq!(first.immutable, Some(true));
+    let mut changed = seal(
+        &cert,
+        app.name(),
+        "frozen",
+        &[("k", "two")],
+        json!({"immutable": true}),
+    )?;
+    let current = ss_api.get("frozen").await?;
+    changed.metadata.resource_version = current.metadata.resource_version.clone();
+    ss_api
+        .replace("frozen", &PostParams::default(), &changed)
+        .await?;
+    wait_for("the immutable Secret to be recreated", || async {
+        let s = secrets.get("frozen").await?;
+        Ok(
+            (data_of(&s, "k").as_deref() == Some("two") && s.metadata.uid != first.metadata.uid)
+                .then_some(()),
+        )
+    })
+    .await?;
+    synced(&ss_api, "frozen", "True").await?;
+    c.stop().await?;
+    std::fs::remove_dir_all(&dir)?;
+    assert!(!logs_contain(&value), "canary in logs");
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let mut r = [0u8; 8];
+    hush_crypto::Entropy::fill(&mut SystemEntropy, &mut r)?;
+    let dir = std::env::temp_dir().join(format!(
+        "hush-e2e-{}",
+        r.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
