@@ -654,3 +654,52 @@ fn standard_input_with_input_type() {
     assert_eq!(code(&dec), 0, "{}", String::from_utf8_lossy(&dec.stderr));
     assert_eq!(String::from_utf8_lossy(&dec.stdout), "a: s3cr3t\n");
 }
+
+#[test]
+fn toml_is_an_addition_selected_by_type() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    e.write(
+        "c.toml",
+        b"# app\nname = \"x\"\n\n[db]\npassword = \"s3cr3t\"\n",
+    );
+    let o = e.run(
+        &[
+            "encrypt",
+            "--input-type",
+            "toml",
+            "--output-type",
+            "toml",
+            "--age",
+            &r,
+            "c.toml",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let enc = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        enc.contains("[db]") && enc.contains("[sops]") && !enc.contains("s3cr3t"),
+        "{enc}"
+    );
+    e.write("c.enc.toml", enc.as_bytes());
+    let o = e.run(
+        &[
+            "decrypt",
+            "--input-type",
+            "toml",
+            "--output-type",
+            "toml",
+            "c.enc.toml",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "# app\nname = \"x\"\n\n[db]\npassword = \"s3cr3t\"\n"
+    );
+    // Without a type, .toml is binary, as in sops.
+    let o = e.run(&["encrypt", "--age", &r, "c.toml"], &[]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"data\": \"ENC["));
+}

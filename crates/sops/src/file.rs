@@ -64,6 +64,9 @@ pub async fn encrypt(
     } else {
         0
     };
+    if output_format == Format::Toml {
+        branches.iter_mut().for_each(stores::toml::normalize);
+    }
     let key = DataKey::generate(rng)?;
     keys::wrap_data_key(&mut meta, &key, &opts.groups, rng).await?;
     seal_branches(&mut branches, &mut meta, &key, rng, None)?;
@@ -141,6 +144,9 @@ impl Opened {
         indent: Option<usize>,
         rng: &mut dyn Entropy,
     ) -> Result<Vec<u8>> {
+        if format == Format::Toml {
+            self.branches.iter_mut().for_each(stores::toml::normalize);
+        }
         seal_branches(
             &mut self.branches,
             &mut self.metadata,

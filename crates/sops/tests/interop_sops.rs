@@ -351,6 +351,7 @@ fn shape(format: Format, enc: &str) -> String {
             Format::Json | Format::Binary => line.trim_start().starts_with("\"sops\""),
             Format::Dotenv => line.starts_with("sops_"),
             Format::Ini => line == "[sops]",
+            Format::Toml => line.starts_with("[sops"),
         };
         if stop {
             // YAML: skip to the next document.

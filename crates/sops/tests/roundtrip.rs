@@ -138,6 +138,25 @@ proptest! {
     }
 
     #[test]
+    fn toml_reads_back_what_it_writes(d in doc()) {
+        fn no_null(v: &Value) -> bool {
+            match v {
+                Value::Null => false,
+                Value::Map(m) => m.iter().all(|i| match i { Item::Entry(_, v) => no_null(v), Item::Comment(_) => true }),
+                Value::List(l) => l.iter().all(no_null),
+                _ => true,
+            }
+        }
+        let mut d = match strip_comments(&Value::Map(d)) { Value::Map(m) => m, _ => unreachable!() };
+        prop_assume!(no_null(&Value::Map(d.clone())));
+        stores::toml::normalize(&mut d);
+        let text = stores::emit_plain(Format::Toml, std::slice::from_ref(&d), None).expect("emit");
+        let back = stores::load_plain(Format::Toml, &text)
+            .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&text)));
+        prop_assert_eq!(&back[0], &d, "{}", String::from_utf8_lossy(&text));
+    }
+
+    #[test]
     fn dotenv_reads_back_what_it_writes(
         entries in prop::collection::vec(("[A-Z_][A-Z0-9_]{0,6}", "[^\n\\\\]{0,12}"), 1..6)
     ) {
@@ -176,7 +195,7 @@ proptest! {
 
     #[test]
     fn parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-        for f in [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini, Format::Binary] {
+        for f in [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini, Format::Binary, Format::Toml] {
             let _ = stores::load_plain(f, &bytes);
             let _ = stores::load_encrypted(f, &bytes);
         }

@@ -505,7 +505,7 @@ fn formats(o: &Opts, file: &Path) -> Result<(Format, Format)> {
         t.as_deref()
             .map(|n| {
                 Format::parse(n).ok_or_else(|| {
-                    anyhow!("unknown format {n:?}: use yaml, json, dotenv, ini or binary")
+                    anyhow!("unknown format {n:?}: use yaml, json, dotenv, ini, binary or toml")
                 })
             })
             .transpose()
@@ -521,7 +521,7 @@ fn indent(o: &Opts, cfg: &Config, format: Format) -> Option<usize> {
         Format::Yaml => cfg.yaml_indent,
         Format::Json => cfg.json_indent,
         Format::Binary => cfg.json_binary_indent,
-        Format::Dotenv | Format::Ini => None,
+        Format::Dotenv | Format::Ini | Format::Toml => None,
     })
 }
 
@@ -808,6 +808,7 @@ fn edit(o: &Opts, file: &Path) -> Result<ExitCode> {
             Format::Dotenv => b"hello=Welcome to SOPS! Edit this file as you please!\nexample_key=example_value\n",
             Format::Ini => b"[Welcome!]\nhello = Welcome to SOPS! Edit this file as you please!\n",
             Format::Binary => b"Welcome to SOPS! Edit this file as you please!\n",
+            Format::Toml => b"hello = \"Welcome to SOPS! Edit this file as you please!\"\nexample_key = \"example_value\"\n",
         };
         let edited = run_editor(file, example)?;
         let opts = encrypt_options(o, &cfg, name_for(o, file))?;
@@ -940,6 +941,9 @@ fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
             &mut rng,
         ))
         .map_err(|e| engine(file, e))?;
+    if output_format == Format::Toml {
+        branches.iter_mut().for_each(stores::toml::normalize);
+    }
     hush_sops::file::seal_branches(&mut branches, &mut metadata, &key, &mut rng, None)
         .map_err(|e| engine(file, e))?;
     let out = stores::emit_encrypted(

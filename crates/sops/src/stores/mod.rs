@@ -10,6 +10,7 @@
 pub mod dotenv;
 pub mod ini;
 pub mod json;
+pub mod toml;
 pub mod yaml_emit;
 pub mod yaml_parse;
 
@@ -32,6 +33,8 @@ pub enum Format {
     Ini,
     /// Any bytes, stored under `data`.
     Binary,
+    /// TOML (hush addition; only by `--input-type`/`--output-type toml`).
+    Toml,
 }
 
 impl Format {
@@ -56,6 +59,7 @@ impl Format {
             "dotenv" => Format::Dotenv,
             "ini" => Format::Ini,
             "binary" => Format::Binary,
+            "toml" => Format::Toml,
             _ => return None,
         })
     }
@@ -67,6 +71,7 @@ impl Format {
             Format::Dotenv => "dotenv",
             Format::Ini => "INI",
             Format::Binary => "binary",
+            Format::Toml => "TOML",
         }
     }
 }
@@ -127,6 +132,7 @@ pub fn load_plain(format: Format, bytes: &[u8]) -> Result<Vec<Branch>> {
         Format::Json => Ok(vec![json::parse(bytes)?]),
         Format::Dotenv => Ok(vec![dotenv::parse(bytes)?]),
         Format::Ini => Ok(vec![ini::parse(bytes)?]),
+        Format::Toml => Ok(vec![toml::parse(bytes)?]),
         Format::Binary => Ok(vec![vec![Item::Entry("data".into(), bytes_value(bytes))]]),
     }
 }
@@ -162,7 +168,7 @@ pub fn load_encrypted(format: Format, bytes: &[u8]) -> Result<(Vec<Branch>, Meta
         f => load_plain(f, bytes)?,
     };
     let meta_value = match format {
-        Format::Yaml | Format::Json | Format::Binary | Format::Ini => {
+        Format::Yaml | Format::Json | Format::Binary | Format::Ini | Format::Toml => {
             let mut found = None;
             for (bi, branch) in branches.iter_mut().enumerate() {
                 let mut i = 0;
@@ -238,6 +244,7 @@ pub fn emit_plain(format: Format, branches: &[Branch], indent: Option<usize>) ->
         Format::Json => Ok(json::emit(single(format, branches)?, indent)?.into_bytes()),
         Format::Dotenv => Ok(dotenv::emit(single(format, branches)?)?.into_bytes()),
         Format::Ini => Ok(ini::emit(single(format, branches)?)?.into_bytes()),
+        Format::Toml => Ok(toml::emit(single(format, branches)?)?.into_bytes()),
         Format::Binary => {
             let branch = single(format, branches)?;
             match branch.iter().find_map(|i| match i {
@@ -276,7 +283,7 @@ pub fn emit_encrypted(
 ) -> Result<Vec<u8>> {
     let mv = meta.to_value();
     match format {
-        Format::Yaml | Format::Json | Format::Binary => {
+        Format::Yaml | Format::Json | Format::Binary | Format::Toml => {
             let with: Vec<Branch> = branches
                 .iter()
                 .map(|b| {
@@ -287,6 +294,7 @@ pub fn emit_encrypted(
                 .collect();
             match format {
                 Format::Yaml => Ok(yaml_emit::emit(&with, indent.unwrap_or(4)).into_bytes()),
+                Format::Toml => Ok(toml::emit(single(format, &with)?)?.into_bytes()),
                 _ => Ok(json::emit(single(format, &with)?, indent)?.into_bytes()),
             }
         }
@@ -326,6 +334,10 @@ pub fn emit_value(format: Format, v: &Value, indent: Option<usize>) -> Result<Ve
         Value::Bytes(b) => Ok(b.clone()),
         v => match format {
             Format::Json | Format::Binary => Ok(json::emit_value(v, indent)?.into_bytes()),
+            Format::Toml => match v {
+                Value::Map(m) => Ok(toml::emit(m)?.into_bytes()),
+                v => Ok(json::emit_value(v, indent)?.into_bytes()),
+            },
             Format::Yaml => Ok(yaml_emit::emit_value(v, indent.unwrap_or(4)).into_bytes()),
             Format::Dotenv | Format::Ini => match v {
                 Value::Map(m) if format == Format::Dotenv => Ok(dotenv::emit(m)?.into_bytes()),
