@@ -10,11 +10,14 @@
 //! - Token: `VAULT_TOKEN`, else `~/.vault-token` (what the Vault client sops uses reads);
 //!   `VAULT_NAMESPACE` is sent as `X-Vault-Namespace`. An empty `vault_address` in the metadata
 //!   falls back to `VAULT_ADDR`.
+//! - TLS as the Vault client sops uses configures it ([`VaultTls::from_env`]): `VAULT_CACERT` /
+//!   `VAULT_CAPATH` (these roots only), `VAULT_CLIENT_CERT` + `VAULT_CLIENT_KEY`,
+//!   `VAULT_SKIP_VERIFY`.
 //!
 //! sops binds nothing to the wrapping, so the `aad` argument of [`KeyService`] is ignored.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -73,6 +76,97 @@ pub fn token_from_file(path: &Path) -> Result<Option<VaultToken>, KeyError> {
     }
 }
 
+/// TLS settings of the Vault client.
+#[derive(Debug, Clone, Default)]
+pub struct VaultTls {
+    /// `VAULT_CACERT`: a PEM bundle; when set (or `ca_path`), only these roots are trusted.
+    pub ca_cert: Option<PathBuf>,
+    /// `VAULT_CAPATH`: a directory of PEM files.
+    pub ca_path: Option<PathBuf>,
+    /// `VAULT_CLIENT_CERT` and `VAULT_CLIENT_KEY`: PEM files for mutual TLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// `VAULT_SKIP_VERIFY`: do not verify the server certificate.
+    pub skip_verify: bool,
+}
+
+impl VaultTls {
+    /// The `VAULT_*` TLS variables.
+    pub fn from_env() -> Self {
+        let path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Self {
+            ca_cert: path("VAULT_CACERT"),
+            ca_path: path("VAULT_CAPATH"),
+            client_cert: path("VAULT_CLIENT_CERT").zip(path("VAULT_CLIENT_KEY")),
+            // Go's strconv.ParseBool.
+            skip_verify: std::env::var("VAULT_SKIP_VERIFY")
+                .is_ok_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")),
+        }
+    }
+
+    /// A client with these settings. Errors name the variable whose file is unusable.
+    pub fn client(&self) -> Result<reqwest::Client, KeyError> {
+        let mut builder = reqwest::Client::builder();
+        let mut roots = Vec::new();
+        let mut add_pem = |path: &Path, var: &str| -> Result<(), KeyError> {
+            let bytes = std::fs::read(path)
+                .map_err(|e| config_error(format!("{var} {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| {
+                config_error(format!(
+                    "{var} {}: not PEM certificates: {e}",
+                    path.display()
+                ))
+            })?;
+            roots.extend(certs);
+            Ok(())
+        };
+        if let Some(file) = &self.ca_cert {
+            add_pem(file, "VAULT_CACERT")?;
+        }
+        if let Some(dir) = &self.ca_path {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| config_error(format!("VAULT_CAPATH {}: {e}", dir.display())))?;
+            for entry in entries.flatten() {
+                if entry.path().is_file() {
+                    add_pem(&entry.path(), "VAULT_CAPATH")?;
+                }
+            }
+        }
+        if self.ca_cert.is_some() || self.ca_path.is_some() {
+            if roots.is_empty() {
+                return Err(config_error(
+                    "VAULT_CACERT/VAULT_CAPATH hold no certificate",
+                ));
+            }
+            builder = builder.tls_certs_only(roots);
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            let mut pem =
+                Zeroizing::new(std::fs::read(cert).map_err(|e| {
+                    config_error(format!("VAULT_CLIENT_CERT {}: {e}", cert.display()))
+                })?);
+            let key_pem =
+                Zeroizing::new(std::fs::read(key).map_err(|e| {
+                    config_error(format!("VAULT_CLIENT_KEY {}: {e}", key.display()))
+                })?);
+            pem.push(b'\n');
+            pem.extend_from_slice(&key_pem);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| config_error(format!("VAULT_CLIENT_CERT/VAULT_CLIENT_KEY: {e}")))?;
+            builder = builder.identity(identity);
+        }
+        if self.skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        builder
+            .build()
+            .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))
+    }
+}
+
 /// One Vault transit key as a sops master key.
 #[derive(Clone)]
 pub struct VaultTransitKey {
@@ -96,7 +190,7 @@ impl fmt::Debug for VaultTransitKey {
 
 impl VaultTransitKey {
     /// From the sops metadata fields `vault_address`, `engine_path` and `key_name`. An empty
-    /// address falls back to `VAULT_ADDR`.
+    /// address falls back to `VAULT_ADDR`; TLS settings come from [`VaultTls::from_env`].
     pub fn from_metadata(
         vault_address: &str,
         engine_path: &str,
@@ -128,7 +222,7 @@ impl VaultTransitKey {
             namespace: std::env::var("VAULT_NAMESPACE")
                 .ok()
                 .filter(|n| !n.is_empty()),
-            client: reqwest::Client::new(),
+            client: VaultTls::from_env().client()?,
         })
     }
 
@@ -180,6 +274,12 @@ impl VaultTransitKey {
     pub fn with_namespace(mut self, namespace: Option<String>) -> Self {
         self.namespace = namespace;
         self
+    }
+
+    /// Uses these TLS settings instead of the `VAULT_*` variables.
+    pub fn with_tls(mut self, tls: &VaultTls) -> Result<Self, KeyError> {
+        self.client = tls.client()?;
+        Ok(self)
     }
 
     /// Uses `client` for requests (shared connection pool, custom TLS roots).

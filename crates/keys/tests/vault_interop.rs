@@ -123,3 +123,119 @@ async fn interop_with_sops_both_ways() {
     });
     assert_eq!(plain, "made by hush");
 }
+
+/// A dev server with TLS and its own CA, owned by this test (killed on drop).
+struct TlsBao {
+    child: std::process::Child,
+    addr: String,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsBao {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        std::fs::create_dir(&certs).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(common::env("HUSH_PEER_BAO"))
+            .args(["server", "-dev", "-dev-tls", "-dev-root-token-id=tls-root"])
+            .arg(format!("-dev-tls-cert-dir={}", certs.display()))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            addr: format!("https://127.0.0.1:{port}"),
+            ca: certs.join("vault-ca.pem"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the bao peer (scripts/dev-env.sh)"]
+async fn tls_with_a_private_ca() {
+    use hush_keys::vault_transit::VaultTls;
+    let bao = TlsBao::start();
+    let trusted = VaultTls {
+        ca_cert: Some(bao.ca.clone()),
+        ..VaultTls::default()
+    };
+    // The CA file appears, then the server answers.
+    let mut client = None;
+    for _ in 0..200 {
+        if let Ok(c) = trusted.client()
+            && c.post(format!("{}/v1/sys/mounts/transit", bao.addr))
+                .header("X-Vault-Token", "tls-root")
+                .body(r#"{"type":"transit"}"#)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        {
+            client = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let client = client.expect("the TLS dev server did not come up");
+    let status = client
+        .post(format!("{}/v1/transit/keys/tls", bao.addr))
+        .header("X-Vault-Token", "tls-root")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success());
+
+    let uri = format!("{}/v1/transit/keys/tls", bao.addr);
+    let data_key = SecretBytes::from_slice(&common::fresh_data_key());
+    let key = VaultTransitKey::from_uri(&uri)
+        .unwrap()
+        .with_token(VaultToken::new("tls-root"))
+        .with_tls(&trusted)
+        .unwrap();
+    let wrapped = key.wrap(&data_key, b"").await.unwrap();
+    assert_eq!(
+        key.unwrap(&wrapped, b"").await.unwrap().unwrap().expose(),
+        data_key.expose()
+    );
+    // The system roots do not know the dev CA: refused.
+    let untrusted = VaultTransitKey::from_uri(&uri)
+        .unwrap()
+        .with_token(VaultToken::new("tls-root"))
+        .with_tls(&VaultTls::default())
+        .unwrap();
+    assert!(untrusted.unwrap(&wrapped, b"").await.is_err());
+    // VAULT_SKIP_VERIFY accepts it.
+    let skip = VaultTransitKey::from_uri(&uri)
+        .unwrap()
+        .with_token(VaultToken::new("tls-root"))
+        .with_tls(&VaultTls {
+            skip_verify: true,
+            ..VaultTls::default()
+        })
+        .unwrap();
+    assert!(skip.unwrap(&wrapped, b"").await.unwrap().is_some());
+    // An unreadable CA file is a configuration error naming the variable.
+    let bad = VaultTls {
+        ca_cert: Some(bao.ca.with_file_name("missing.pem")),
+        ..VaultTls::default()
+    };
+    let err = bad.client().unwrap_err().to_string();
+    assert!(err.contains("VAULT_CACERT"), "{err}");
+}
