@@ -352,7 +352,10 @@ impl<'t> State<'t> {
             Arg::Nil => Value::Nil,
             Arg::Bool(b) => Value::Bool(*b),
             Arg::Str(s) => Value::str(s.as_str()),
-            Arg::Number(n) => number_value(n),
+            Arg::Number(n) => number_value(n).ok_or_else(|| ExecError {
+                msg: format!("{} overflows int", n.text),
+                pos,
+            })?,
             Arg::Field(fields) => self.eval_fields(dot.clone(), fields, pos, false)?,
             Arg::Variable(name, fields) => {
                 let v = self.lookup_var(name, pos)?;
@@ -446,8 +449,9 @@ impl<'t> State<'t> {
     }
 }
 
-/// Go's `idealConstant`: a literal with `.`, `e` or `p` (not hex) is a float, otherwise an int.
-fn number_value(n: &Number) -> Value {
+/// Go's `idealConstant`: a literal with `.`, `e` or `p` (not hex) is a float, otherwise an int;
+/// `None` when an integer literal overflows.
+fn number_value(n: &Number) -> Option<Value> {
     let t = n.text.to_ascii_lowercase();
     let hex = t.trim_start_matches(['+', '-']).starts_with("0x");
     let floaty = if hex {
@@ -456,12 +460,11 @@ fn number_value(n: &Number) -> Value {
         t.contains(['.', 'e'])
     };
     if n.is_char {
-        return Value::Int(n.int.unwrap_or(0));
+        return Some(Value::Int(n.int.unwrap_or(0)));
     }
     match (floaty, n.int, n.float) {
-        (true, _, Some(f)) => Value::Float(f),
-        (_, Some(i), _) => Value::Int(i),
-        (_, None, Some(f)) => Value::Float(f),
-        _ => Value::Nil,
+        (true, _, Some(f)) => Some(Value::Float(f)),
+        (_, Some(i), _) => Some(Value::Int(i)),
+        _ => None,
     }
 }

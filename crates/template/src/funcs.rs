@@ -378,13 +378,8 @@ fn to_i64(v: &Value) -> i64 {
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::Str(s) => {
-            let s = String::from_utf8_lossy(s);
-            let t = s.trim();
-            let t = if let Some(stripped) = t.strip_suffix(".0") {
-                stripped
-            } else {
-                t
-            };
+            let t = String::from_utf8_lossy(s);
+            let t = t.strip_suffix(".0").unwrap_or(&t);
             parse_go_int(t).unwrap_or(0)
         }
         _ => 0,
@@ -420,7 +415,7 @@ fn to_f64(v: &Value) -> f64 {
         Value::Int(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::Str(s) => String::from_utf8_lossy(s).trim().parse().unwrap_or(0.0),
+        Value::Str(s) => String::from_utf8_lossy(s).parse().unwrap_or(0.0),
         _ => 0.0,
     }
 }
@@ -649,11 +644,22 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             let s = s_string(&a[2])?;
             Ok(Value::str(abbreviate(&s, l, r)))
         }
-        "initials" => str1(&a, |s| {
-            s.split(|c: char| c.is_whitespace())
-                .filter_map(|w| w.chars().next())
-                .collect()
-        }),
+        "initials" => {
+            // goutils.Initials works byte by byte, reading each byte as a Latin-1 rune.
+            arity(&a, 1)?;
+            let mut out = String::new();
+            let mut gap = true;
+            for &b in s_arg(&a[0])? {
+                let c = char::from(b);
+                if c.is_whitespace() {
+                    gap = true;
+                } else if gap {
+                    out.push(c);
+                    gap = false;
+                }
+            }
+            Ok(Value::str(out))
+        }
         "contains" => {
             arity(&a, 2)?;
             let sub = s_arg(&a[0])?;
@@ -747,15 +753,15 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "wrap" => {
             arity(&a, 2)?;
             let n = i_arg(&a[0])?;
-            let s = s_string(&a[1])?;
-            Ok(Value::str(word_wrap(&s, n.max(1) as usize, "\n")))
+            let s = s_arg(&a[1])?;
+            Ok(Value::Str(word_wrap(s, n, b"\n", false)))
         }
         "wrapWith" => {
             arity(&a, 3)?;
             let n = i_arg(&a[0])?;
-            let sep = s_string(&a[1])?;
-            let s = s_string(&a[2])?;
-            Ok(Value::str(word_wrap(&s, n.max(1) as usize, &sep)))
+            let sep = s_arg(&a[1])?;
+            let s = s_arg(&a[2])?;
+            Ok(Value::Str(word_wrap(s, n, sep, true)))
         }
         "toString" => {
             arity(&a, 1)?;
@@ -1038,9 +1044,9 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "b32dec" => {
             arity(&a, 1)?;
             let s = s_arg(&a[0])?;
-            Ok(Value::Str(
-                base32_decode(s).unwrap_or_else(|| b"illegal base32 data".to_vec()),
-            ))
+            Ok(Value::Str(base32_decode(s).unwrap_or_else(|at| {
+                format!("illegal base32 data at input byte {at}").into_bytes()
+            })))
         }
         "hexdec" => {
             arity(&a, 1)?;
@@ -1434,35 +1440,50 @@ fn words_case(s: &str, sep: char) -> String {
     out.trim_end_matches(sep).to_string()
 }
 
-fn word_wrap(s: &str, n: usize, sep: &str) -> String {
-    // goutils.WrapCustom(s, n, sep, true).
-    let mut out = String::new();
-    for (li, line) in s.split('\n').enumerate() {
-        if li > 0 {
-            out.push('\n');
+/// goutils.WrapCustom, byte by byte as in Go.
+fn word_wrap(s: &[u8], n: i64, sep: &[u8], wrap_long: bool) -> Vec<u8> {
+    if s.is_empty() {
+        return Vec::new();
+    }
+    let sep: &[u8] = if sep.is_empty() { b"\n" } else { sep };
+    let n = n.max(1) as usize;
+    let len = s.len();
+    let mut off = 0;
+    let mut out = Vec::new();
+    while len - off > n {
+        if s[off] == b' ' {
+            off += 1;
+            continue;
         }
-        let mut cur = 0;
-        for (wi, w) in line.split(' ').enumerate() {
-            if wi > 0 {
-                if cur + 1 + w.len() > n && cur > 0 {
-                    out.push_str(sep);
-                    cur = 0;
-                } else {
-                    out.push(' ');
-                    cur += 1;
+        let end = (n + off + 1).min(len);
+        match s[off..end].iter().rposition(|&c| c == b' ') {
+            Some(i) => {
+                out.extend_from_slice(&s[off..off + i]);
+                out.extend_from_slice(sep);
+                off += i + 1;
+            }
+            None if wrap_long => {
+                out.extend_from_slice(&s[off..off + n]);
+                out.extend_from_slice(sep);
+                off += n;
+            }
+            None => {
+                let end = n + off;
+                match s[end..].iter().position(|&c| c == b' ') {
+                    None => {
+                        out.extend_from_slice(&s[off..]);
+                        off = len;
+                    }
+                    Some(i) => {
+                        out.extend_from_slice(&s[off..end + i]);
+                        out.extend_from_slice(sep);
+                        off = end + i + 1;
+                    }
                 }
             }
-            let mut w = w;
-            while w.len() > n {
-                let cut = w.char_indices().nth(n).map_or(w.len(), |(i, _)| i);
-                out.push_str(&w[..cut]);
-                out.push_str(sep);
-                w = &w[cut..];
-            }
-            out.push_str(w);
-            cur += w.len();
         }
     }
+    out.extend_from_slice(&s[off..]);
     out
 }
 
@@ -1574,7 +1595,7 @@ fn merge_into(dst: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>, 
         match (dst.get_mut(k), v) {
             (Some(Value::Map(d)), Value::Map(s)) => merge_into(d, s, overwrite),
             (Some(d), _) => {
-                if overwrite && !is_empty(v) || is_empty(d) && !overwrite {
+                if overwrite || is_empty(d) {
                     *d = v.clone();
                 }
             }
@@ -1611,15 +1632,16 @@ fn go_b64_error(e: &base64::DecodeError, len: usize) -> String {
 
 /// Go's `unicode.ToUpper`/`ToLower`: one rune to one rune (no "ß" → "SS").
 fn simple_case(c: char, upper: bool) -> char {
-    let mut it: Vec<char> = if upper {
+    let it: Vec<char> = if upper {
         c.to_uppercase().collect()
     } else {
         c.to_lowercase().collect()
     };
-    if it.len() == 1 {
-        it.pop().unwrap_or(c)
-    } else {
-        c
+    match it.as_slice() {
+        [one] => *one,
+        // "İ" lowers to "i" plus a combining dot; Go's single-rune mapping gives "i".
+        [first, rest @ ..] if rest.iter().all(|m| ('\u{300}'..='\u{36f}').contains(m)) => *first,
+        _ => c,
     }
 }
 
@@ -1652,21 +1674,25 @@ fn base32_encode(s: &[u8]) -> Vec<u8> {
     out
 }
 
-fn base32_decode(s: &[u8]) -> Option<Vec<u8>> {
+/// base32.StdEncoding.DecodeString; the error is the offending input position.
+fn base32_decode(s: &[u8]) -> Result<Vec<u8>, usize> {
     let s: Vec<u8> = s
         .iter()
         .copied()
         .filter(|c| *c != b'\r' && *c != b'\n')
         .collect();
+    if let Some(i) = s.iter().position(|c| *c != b'=' && !B32.contains(c)) {
+        return Err(i);
+    }
     if !s.len().is_multiple_of(8) {
-        return None;
+        return Err(s.len() / 8 * 8);
     }
     let mut out = Vec::new();
-    for chunk in s.chunks(8) {
+    for (ci, chunk) in s.chunks(8).enumerate() {
         let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
         let mut n: u64 = 0;
-        for &c in &chunk[..8 - pad] {
-            let v = B32.iter().position(|&b| b == c)? as u64;
+        for (i, &c) in chunk[..8 - pad].iter().enumerate() {
+            let v = B32.iter().position(|&b| b == c).ok_or(ci * 8 + i)? as u64;
             n = (n << 5) | v;
         }
         n <<= 5 * pad as u64;
@@ -1676,12 +1702,12 @@ fn base32_decode(s: &[u8]) -> Option<Vec<u8>> {
             3 => 3,
             4 => 2,
             6 => 1,
-            _ => return None,
+            _ => return Err(ci * 8),
         };
         let be = n.to_be_bytes();
         out.extend_from_slice(&be[3..3 + bytes]);
     }
-    Some(out)
+    Ok(out)
 }
 
 /// text/template's `index` step.
@@ -1848,9 +1874,6 @@ fn js_escape(s: &[u8]) -> Vec<u8> {
             Some('>') => out.extend_from_slice(b"\\u003E"),
             Some('&') => out.extend_from_slice(b"\\u0026"),
             Some('=') => out.extend_from_slice(b"\\u003D"),
-            Some('\n') => out.extend_from_slice(b"\\n"),
-            Some('\r') => out.extend_from_slice(b"\\r"),
-            Some('\t') => out.extend_from_slice(b"\\t"),
             Some(c) if (c as u32) < 0x20 => {
                 out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes())
             }

@@ -346,7 +346,11 @@ fn fmt_float(out: &mut Vec<u8>, verb: char, spec: Spec, f: f64, v: &Value) {
             };
             if verb == 'E' { s.to_uppercase() } else { s }
         }
-        'x' | 'X' | 'b' => {
+        'x' | 'X' if a.is_finite() => {
+            let s = hex_float(a);
+            if verb == 'X' { s.to_uppercase() } else { s }
+        }
+        'b' => {
             bad_verb(out, verb, v);
             return;
         }
@@ -517,4 +521,37 @@ pub(crate) fn sprintln_args(args: &[Value]) -> Vec<u8> {
     }
     out.push(b'\n');
     out
+}
+
+/// `strconv.FormatFloat(f, 'x', -1, 64)` for a finite, non-negative `f`.
+fn hex_float(f: f64) -> String {
+    if f == 0.0 {
+        return "0x0p+00".into();
+    }
+    let bits = f.to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i32;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        // Subnormal: normalise so that the leading bit is bit 52.
+        exp = -1022;
+        while mant & (1u64 << 52) == 0 {
+            mant <<= 1;
+            exp -= 1;
+        }
+        mant &= (1u64 << 52) - 1;
+    } else {
+        exp -= 1023;
+    }
+    let frac = format!("{mant:013x}");
+    let frac = frac.trim_end_matches('0');
+    let dot = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    format!(
+        "0x1{dot}p{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.abs()
+    )
 }

@@ -620,38 +620,44 @@ impl Ctl {
     }
 }
 
-/// Parses a Go number literal (decimal, hex, octal, binary, float; `_` separators).
+/// Parses a Go number literal (decimal, hex, octal, binary, float, hex float; `_` separators).
 fn parse_number(text: &str) -> Option<Number> {
     let (neg, body) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    let clean: String = body.chars().filter(|&c| c != '_').collect();
-    let lower = clean.to_ascii_lowercase();
+    let lower = body
+        .chars()
+        .filter(|&c| c != '_')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let radix_int = |digits: &str, radix: u32| i128::from_str_radix(digits, radix).ok();
     let int = if let Some(h) = lower.strip_prefix("0x") {
-        i64::from_str_radix(h, 16).ok()
+        radix_int(h, 16)
     } else if let Some(b) = lower.strip_prefix("0b") {
-        i64::from_str_radix(b, 2).ok()
+        radix_int(b, 2)
     } else if let Some(o) = lower.strip_prefix("0o") {
-        i64::from_str_radix(o, 8).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit())
+        radix_int(o, 8)
+    } else if lower.len() > 1 && lower.bytes().all(|b| b.is_ascii_digit()) && lower.starts_with('0')
     {
-        i64::from_str_radix(&lower[1..], 8).ok()
+        radix_int(&lower[1..], 8)
+    } else if !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_digit()) {
+        lower.parse::<i128>().ok()
     } else {
-        lower.parse::<i64>().ok()
+        None
     };
-    let int = int.map(|i| if neg { -i } else { i });
-    let float = if lower.starts_with("0x") {
+    let int = int
+        .map(|i| if neg { -i } else { i })
+        .and_then(|i| i64::try_from(i).ok());
+    let float = if let Some(h) = lower.strip_prefix("0x") {
+        hex_float(h)
+    } else if lower.starts_with("0b") || lower.starts_with("0o") {
         int.map(|i| i as f64)
     } else {
-        lower
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(|f| if neg { -f } else { f })
+        lower.parse::<f64>().ok().filter(|f| f.is_finite())
     };
-    let float = float.or(int.map(|i| i as f64));
+    let float = float.map(|f| if neg { -f } else { f });
     if int.is_none() && float.is_none() {
         return None;
     }
@@ -667,4 +673,26 @@ fn parse_number(text: &str) -> Option<Number> {
         is_char: false,
         text: text.to_owned(),
     })
+}
+
+/// A hex float mantissa and optional binary exponent (`1p4`, `1.8p-2`, `ff`).
+fn hex_float(h: &str) -> Option<f64> {
+    let (mant, exp) = match h.split_once('p') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (h, 0),
+    };
+    let (ip, fp) = mant.split_once('.').unwrap_or((mant, ""));
+    if ip.is_empty() && fp.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in ip.chars() {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in fp.chars() {
+        v += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    Some(v * 2f64.powi(exp))
 }

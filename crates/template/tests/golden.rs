@@ -38,6 +38,10 @@ fn render(case: &serde_json::Value) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Cases where hush knowingly differs (docs/template.md, "Known differences"): hush has one
+/// integer type, so sprig's int64 results print as `int` in `typeOf`/`kindOf`/`%T`.
+const KNOWN_DIFFERENCES: &[&str] = &["typeof-int64/ss", "typeof-int64/eso"];
+
 #[test]
 fn matches_go() {
     let cases = load("cases.json");
@@ -51,6 +55,9 @@ fn matches_go() {
     let mut failures = Vec::new();
     for case in cases.as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
+        if KNOWN_DIFFERENCES.contains(&name) {
+            continue;
+        }
         let want = expected[name];
         let got = render(case);
         match (want.get("output").and_then(|o| o.as_str()), &got) {
