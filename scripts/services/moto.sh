@@ -32,6 +32,18 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+http_ok() { # http_ok URL [TOKEN [JSON_BODY]]: 0 when the request answers 2xx (python3, no curl needed)
+  python3 - "$@" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+url = sys.argv[1]
+headers = {"X-Vault-Token": sys.argv[2]} if len(sys.argv) > 2 else {}
+data = sys.argv[3].encode() if len(sys.argv) > 3 else None
+req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+with urllib.request.urlopen(req, timeout=2) as r:
+    sys.exit(0 if 200 <= r.status < 300 else 1)
+PY
+}
+
 running() { [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; }
 
 print_env() {
@@ -56,7 +68,7 @@ start() {
   printf '%s' "$!" >"$STATE/pid"
   for _ in $(seq 1 300); do
     running || { tail -n 20 "$STATE/log" >&2; die "server exited during startup"; }
-    if curl -fsS "$url/moto-api/" >/dev/null 2>&1; then
+    if http_ok "$url/moto-api/"; then
       log "started on $url (pid $(cat "$STATE/pid"))"
       print_env
       return

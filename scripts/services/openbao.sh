@@ -32,6 +32,18 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+http_ok() { # http_ok URL [TOKEN [JSON_BODY]]: 0 when the request answers 2xx (python3, no curl needed)
+  python3 - "$@" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+url = sys.argv[1]
+headers = {"X-Vault-Token": sys.argv[2]} if len(sys.argv) > 2 else {}
+data = sys.argv[3].encode() if len(sys.argv) > 3 else None
+req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+with urllib.request.urlopen(req, timeout=2) as r:
+    sys.exit(0 if 200 <= r.status < 300 else 1)
+PY
+}
+
 running() { [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; }
 
 print_env() {
@@ -60,14 +72,14 @@ start() {
   printf '%s' "$!" >"$STATE/pid"
   for _ in $(seq 1 100); do
     running || { tail -n 20 "$STATE/log" >&2; die "server exited during startup"; }
-    if curl -fsS "$addr/v1/sys/health" >/dev/null 2>&1; then
+    if http_ok "$addr/v1/sys/health"; then
       break
     fi
     sleep 0.1
   done
-  curl -fsS "$addr/v1/sys/health" >/dev/null || die "server not ready after 10 s (log: $STATE/log)"
-  curl -fsS -H "X-Vault-Token: $token" -X POST -d '{"type":"transit"}' \
-    "$addr/v1/sys/mounts/transit" >/dev/null || die "could not enable the transit engine"
+  http_ok "$addr/v1/sys/health" || die "server not ready after 10 s (log: $STATE/log)"
+  http_ok "$addr/v1/sys/mounts/transit" "$token" '{"type":"transit"}' ||
+    die "could not enable the transit engine"
   log "started on $addr (pid $(cat "$STATE/pid"))"
   print_env
 }
