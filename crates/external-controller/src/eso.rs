@@ -1,0 +1,176 @@
+//! ESO's markers and value rules, byte for byte: the data hash, the `created-by` label, the
+//! field manager, `syncedResourceVersion`, key conversion, decoding strategies.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use sha3::{Digest, Sha3_224};
+
+/// Label on every managed Secret.
+pub const LABEL_MANAGED: &str = "reconcile.external-secrets.io/managed";
+/// Label with the owner ExternalSecret's hash (creationPolicy Owner).
+pub const LABEL_CREATED_BY: &str = "reconcile.external-secrets.io/created-by";
+/// Annotation with the hash of the Secret's data.
+pub const ANNOTATION_DATA_HASH: &str = "reconcile.external-secrets.io/data-hash";
+/// The annotation Argo CD's refresh action and `kubectl annotate` set.
+pub const ANNOTATION_FORCE_SYNC: &str = "external-secrets.io/force-sync";
+
+/// sha3-224 hex of `text`.
+pub fn sha3_hex(text: &[u8]) -> String {
+    let mut h = Sha3_224::new();
+    h.update(text);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Go's `fmt.Sprintf("%+v", m)` of a `map[string][]byte`: `map[k1:[98 121] k2:[]]`, keys
+/// sorted.
+pub fn go_bytes_map(data: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut out = String::from("map[");
+    for (i, (k, v)) in data.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(k);
+        out.push_str(":[");
+        for (j, b) in v.iter().enumerate() {
+            if j > 0 {
+                out.push(' ');
+            }
+            out.push_str(&b.to_string());
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+/// The `data-hash` annotation value: sha3-224 of `%+v` of the Secret's data.
+pub fn data_hash(data: &BTreeMap<String, Vec<u8>>) -> String {
+    sha3_hex(go_bytes_map(data).as_bytes())
+}
+
+/// Go's `%+v` of a `map[string]string`.
+fn go_string_map(m: &BTreeMap<String, String>) -> String {
+    let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    format!("map[{}]", items.join(" "))
+}
+
+/// `syncedResourceVersion`: `<generation>-<sha3-224 of %+v of {annotations, labels}>`.
+pub fn synced_resource_version(
+    generation: i64,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> String {
+    let text = format!(
+        "map[annotations:{} labels:{}]",
+        go_string_map(annotations),
+        go_string_map(labels)
+    );
+    format!("{generation}-{}", sha3_hex(text.as_bytes()))
+}
+
+/// The `created-by` label value: sha3-224 hex of `"<namespace>/<name>"`.
+pub fn created_by(namespace: &str, name: &str) -> String {
+    sha3_hex(format!("{namespace}/{name}").as_bytes())
+}
+
+/// ESO's field manager: `externalsecrets.external-secrets.io/<name>`, or a hash when longer
+/// than 128 characters (the API server's limit).
+pub fn field_manager(name: &str) -> String {
+    let m = format!("externalsecrets.external-secrets.io/{name}");
+    if m.len() <= 128 {
+        m
+    } else {
+        format!(
+            "externalsecrets.external-secrets.io/{}",
+            sha3_hex(name.as_bytes())
+        )
+    }
+}
+
+/// `conversionStrategy`: Default replaces runes other than letters, digits, `-`, `.`, `_` by
+/// `_`; Unicode by `_U%04x_`.
+pub fn convert_key(key: &str, unicode: bool) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c.to_string()
+            } else if unicode {
+                format!("_U{:04x}_", c as u32)
+            } else {
+                "_".to_owned()
+            }
+        })
+        .collect()
+}
+
+/// A valid Secret key (`^[-._a-zA-Z0-9]+$`, ≤ 253).
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+/// `decodingStrategy`. Returns `Err` with the strategy name when the value cannot be decoded.
+pub fn decode(value: Vec<u8>, strategy: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    match strategy {
+        "" | "None" => Ok(value),
+        "Base64" => STANDARD
+            .decode(&value)
+            .map_err(|_| "value is not Base64".to_owned()),
+        "Base64URL" => URL_SAFE
+            .decode(&value)
+            .map_err(|_| "value is not Base64URL".to_owned()),
+        "Auto" => Ok(STANDARD
+            .decode(&value)
+            .or_else(|_| URL_SAFE.decode(&value))
+            .unwrap_or(value)),
+        other => Err(format!("unknown decodingStrategy {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_match_eso() {
+        // Go: fmt.Sprintf("%+v", map[string][]byte{"k2": []byte("by"), "k1": {}})
+        let data = BTreeMap::from([("k2".to_owned(), b"by".to_vec()), ("k1".to_owned(), vec![])]);
+        assert_eq!(go_bytes_map(&data), "map[k1:[] k2:[98 121]]");
+        assert_eq!(go_bytes_map(&BTreeMap::new()), "map[]");
+        // sha3-224("") from FIPS 202 test vectors.
+        assert_eq!(
+            sha3_hex(b""),
+            "6b4e03423667dbb73b6e15454f0eb1abd4597f9a1b078e3f5b5a6bc7"
+        );
+        assert_eq!(data_hash(&data), sha3_hex(b"map[k1:[] k2:[98 121]]"));
+        let labels = BTreeMap::from([("a".to_owned(), "b".to_owned())]);
+        assert_eq!(
+            synced_resource_version(3, &labels, &BTreeMap::new()),
+            format!("3-{}", sha3_hex(b"map[annotations:map[] labels:map[a:b]]"))
+        );
+        assert_eq!(created_by("ns", "es"), sha3_hex(b"ns/es"));
+        assert_eq!(field_manager("x"), "externalsecrets.external-secrets.io/x");
+        assert!(field_manager(&"y".repeat(200)).len() < 128);
+    }
+
+    #[test]
+    fn keys_and_decoding() {
+        assert_eq!(convert_key("app/db:pw", false), "app_db_pw");
+        assert_eq!(convert_key("a/b", true), "a_U002f_b");
+        assert!(valid_key("a-b.c_d") && !valid_key("a/b") && !valid_key(""));
+        assert_eq!(decode(b"aGk=".to_vec(), "Base64").unwrap(), b"hi");
+        assert_eq!(decode(b"_-8=".to_vec(), "Base64URL").unwrap(), [0xff, 0xef]);
+        assert_eq!(
+            decode(b"not base64!".to_vec(), "Auto").unwrap(),
+            b"not base64!"
+        );
+        assert_eq!(decode(b"aGk=".to_vec(), "").unwrap(), b"aGk=");
+        assert!(decode(b"!!".to_vec(), "Base64").is_err());
+        assert!(decode(b"x".to_vec(), "Rot13").is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! hush's ExternalSecret controller: External Secrets Operator's API (`external-secrets.io/v1`)
+//! and semantics, with providers from `hush-sync` (Vault/OpenBao, AWS Secrets Manager and
+//! Parameter Store) and their per-store client and read cache.
+//!
+//! - [`reconcile`] / [`error_policy`]: ExternalSecrets ([`reconcile`] module).
+//! - [`store::reconcile_store`] / [`store::reconcile_cluster_store`]: store validation and
+//!   `Ready`.
+//! - [`start`]: the component for `hush controller --controllers external`; [`run_controllers`]
+//!   runs the reconcilers on any client (used by the e2e tests).
+#![forbid(unsafe_code)]
+
+pub mod eso;
+pub mod reconcile;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
+use hush_operator::{Component, Process, RunConfig, Shutdown};
+use hush_sync::ProviderError;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::runtime::{Controller, watcher};
+
+pub use reconcile::{Context, error_policy, reconcile};
+
+/// The controller's name in `--controllers` and metrics.
+pub const NAME: &str = "external";
+
+/// Settings (ESO's flags where they exist).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `--controller-class`: stores with another `spec.controller` are left alone.
+    pub controller_class: String,
+    /// ExternalSecrets reconciled at once (`--concurrent`; ESO's default is 1).
+    pub concurrency: u16,
+    /// Reads of the same ref through the same store and credentials share one provider call
+    /// within this window.
+    pub read_window: Duration,
+    /// Provider clients are rebuilt (credentials re-read) after this long.
+    pub client_ttl: Duration,
+    /// Provider calls at once per store client.
+    pub per_store_concurrency: usize,
+    /// Store revalidation interval when the store sets none (`--store-requeue-interval`).
+    pub store_requeue_interval: Duration,
+    /// Namespace to watch (`--namespace`); `None` = all.
+    pub namespace: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            controller_class: "default".into(),
+            concurrency: 8,
+            read_window: Duration::from_secs(10),
+            client_ttl: Duration::from_secs(300),
+            per_store_concurrency: 16,
+            store_requeue_interval: Duration::from_secs(300),
+            namespace: None,
+        }
+    }
+}
+
+/// Errors of the reconcilers. Messages never hold secret values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+    /// A provider failed.
+    #[error("{0}")]
+    Provider(#[source] ProviderError),
+    /// The spec is invalid.
+    #[error("invalid ExternalSecret: {0}")]
+    Spec(String),
+    /// A store is missing or unusable.
+    #[error("store: {0}")]
+    Store(String),
+    /// Template parse or render error.
+    #[error("template: {0}")]
+    Template(String),
+    /// The target Secret is immutable and its data would change.
+    #[error("could not update secret, target is immutable")]
+    Immutable,
+    /// Another ExternalSecret owns the target.
+    #[error("target is owned by another ExternalSecret")]
+    OwnedByOther,
+    /// The store belongs to another controller class.
+    #[error("store belongs to another controller class")]
+    NotOurs,
+}
+
+impl Error {
+    /// How long to wait before retrying.
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Self::Provider(ProviderError::Throttled(_)) => Duration::from_secs(30),
+            Self::Provider(_) | Self::Kube(_) => Duration::from_secs(5),
+            _ => Duration::from_secs(60),
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Provider(_) => "provider",
+            Self::Spec(_) => "spec",
+            Self::Store(_) => "store",
+            Self::Template(_) => "template",
+            Self::Immutable => "immutable",
+            Self::OwnedByOther => "owned_by_other",
+            Self::NotOurs => "not_ours",
+        }
+    }
+}
+
+/// The component for `hush controller`: the reconcilers run while this replica leads.
+pub fn start(process: &mut Process, config: Config) -> Component {
+    let client = process.client().clone();
+    let metrics = process.reconcile_metrics();
+    let config = Arc::new(config);
+    let leader: hush_operator::LeaderTask = Box::new(move |shutdown| {
+        async move {
+            run_controllers(client, config, metrics, shutdown).await;
+            Ok(())
+        }
+        .boxed()
+    });
+    Component {
+        name: NAME,
+        always: Vec::new(),
+        leader,
+    }
+}
+
+/// Runs the ExternalSecret, SecretStore and ClusterSecretStore reconcilers until `shutdown`.
+pub async fn run_controllers(
+    client: kube::Client,
+    config: Arc<Config>,
+    metrics: hush_operator::metrics::ReconcileMetrics,
+    shutdown: Shutdown,
+) {
+    let ctx = Arc::new(Context::new(client.clone(), config.clone()));
+    let (es_api, ss_api, secrets): (Api<ExternalSecret>, Api<SecretStore>, Api<Secret>) =
+        match &config.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
+    let es_controller = Controller::new(es_api, watcher::Config::default()).owns(
+        secrets,
+        watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
+    );
+    let run_config = |name: &'static str, concurrency: u16| RunConfig {
+        name,
+        concurrency,
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let es = hush_operator::run(
+        es_controller,
+        reconcile,
+        error_policy,
+        ctx.clone(),
+        run_config(NAME, config.concurrency.max(1)),
+    );
+    let ss = hush_operator::run(
+        Controller::new(ss_api, watcher::Config::default()),
+        store::reconcile_store,
+        store::error_policy,
+        ctx.clone(),
+        run_config("secretstore", 2),
+    );
+    let css = hush_operator::run(
+        Controller::new(
+            Api::<ClusterSecretStore>::all(client),
+            watcher::Config::default(),
+        ),
+        store::reconcile_cluster_store,
+        store::error_policy,
+        ctx,
+        run_config("clustersecretstore", 2),
+    );
+    futures::join!(es, ss, css);
+}

@@ -1,0 +1,1357 @@
+//! The ExternalSecret reconciler: plain [`reconcile`] and [`error_policy`] functions
+//! (controller-rs shape) with ESO's semantics (`ESO:pkg/controllers/externalsecret`,
+//! `docs/external-secrets.md` §4).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hush_api::external_secrets::{
+    ClusterSecretStore, Condition, ExternalSecret, ExternalSecretDataFromRemoteRef,
+    ExternalSecretStatus, RemoteRef as ApiRemoteRef, SecretStore, SecretStoreRef,
+};
+use hush_sync::cache::{ProviderCache, StoreKey};
+use hush_sync::{
+    CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef, SecretBytes,
+    SecretProvider, StoreScope,
+};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::eso;
+use crate::{Config, Error};
+
+/// Events' reporting component, as ESO.
+pub const EVENT_COMPONENT: &str = "external-secrets";
+
+/// Shared state of the ExternalSecret and store reconcilers.
+pub struct Context {
+    /// The kube client.
+    pub client: Client,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Provider clients and reads.
+    pub cache: Arc<ProviderCache>,
+    /// Compiled-in providers.
+    pub factories: Vec<Arc<dyn ProviderFactory>>,
+    recorder: Recorder,
+    store_recorder: Recorder,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(client: Client, config: Arc<Config>) -> Self {
+        let reporter = |c: &str| Reporter {
+            controller: c.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter(EVENT_COMPONENT)),
+            store_recorder: Recorder::new(client.clone(), reporter("secret-store")),
+            cache: Arc::new(ProviderCache::new(
+                config.read_window,
+                config.client_ttl,
+                config.per_store_concurrency,
+            )),
+            factories: hush_sync::registry(),
+            client,
+            config,
+        }
+    }
+
+    pub(crate) async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        store: bool,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(truncate(note, 1024)),
+            action: if store { "Validate" } else { "Sync" }.into(),
+            secondary: None,
+        };
+        let recorder = if store {
+            &self.store_recorder
+        } else {
+            &self.recorder
+        };
+        if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::debug!(error = %e, "cannot publish event");
+        }
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// Credentials from the API server (live GETs; ESO does not cache them either).
+pub(crate) struct KubeCredentials {
+    pub(crate) client: Client,
+}
+
+#[async_trait]
+impl CredentialSource for KubeCredentials {
+    async fn secret_key(&self, r: &KeyRef) -> Result<SecretBytes, ProviderError> {
+        let ns = r.namespace.as_deref().ok_or_else(|| {
+            ProviderError::Invalid(format!("secret reference {:?} needs a namespace", r.name))
+        })?;
+        let secret = Api::<Secret>::namespaced(self.client.clone(), ns)
+            .get_opt(&r.name)
+            .await
+            .map_err(|e| ProviderError::Transient(format!("reading secret {ns}/{}: {e}", r.name)))?
+            .ok_or_else(|| ProviderError::Invalid(format!("secret {ns}/{} not found", r.name)))?;
+        let value = secret
+            .data
+            .and_then(|mut d| d.remove(&r.key))
+            .ok_or_else(|| {
+                ProviderError::Invalid(format!("secret {ns}/{} has no key {:?}", r.name, r.key))
+            })?;
+        Ok(SecretBytes::new(value.0))
+    }
+
+    async fn config_map_key(&self, r: &KeyRef) -> Result<String, ProviderError> {
+        let ns = r.namespace.as_deref().ok_or_else(|| {
+            ProviderError::Invalid(format!(
+                "configmap reference {:?} needs a namespace",
+                r.name
+            ))
+        })?;
+        let cm = Api::<ConfigMap>::namespaced(self.client.clone(), ns)
+            .get_opt(&r.name)
+            .await
+            .map_err(|e| {
+                ProviderError::Transient(format!("reading configmap {ns}/{}: {e}", r.name))
+            })?
+            .ok_or_else(|| {
+                ProviderError::Invalid(format!("configmap {ns}/{} not found", r.name))
+            })?;
+        cm.data.and_then(|mut d| d.remove(&r.key)).ok_or_else(|| {
+            ProviderError::Invalid(format!("configmap {ns}/{} has no key {:?}", r.name, r.key))
+        })
+    }
+
+    async fn service_account_token(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        audiences: &[String],
+        expiration_seconds: i64,
+    ) -> Result<SecretBytes, ProviderError> {
+        let ns = namespace.ok_or_else(|| {
+            ProviderError::Invalid(format!("service account {name:?} needs a namespace"))
+        })?;
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                audiences: Some(audiences.to_vec()),
+                expiration_seconds: Some(expiration_seconds),
+                ..TokenRequestSpec::default()
+            }),
+            ..TokenRequest::default()
+        };
+        let answer = Api::<ServiceAccount>::namespaced(self.client.clone(), ns)
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .map_err(|e| ProviderError::Denied(format!("TokenRequest for {ns}/{name}: {e}")))?;
+        let token = answer
+            .status
+            .and_then(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ProviderError::Denied(format!("TokenRequest for {ns}/{name}: no token"))
+            })?;
+        Ok(SecretBytes::from(token.as_str()))
+    }
+}
+
+/// A resolved store: spec provider block, scope, identity for the cache.
+pub(crate) struct ResolvedStore {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) uid: String,
+    pub(crate) resource_version: String,
+    pub(crate) controller: Option<String>,
+    pub(crate) provider: serde_json::Value,
+    pub(crate) store_namespace: Option<String>,
+    pub(crate) conditions: Vec<hush_api::external_secrets::ClusterSecretStoreCondition>,
+}
+
+impl ResolvedStore {
+    pub(crate) fn from_ss(s: &SecretStore) -> Self {
+        Self {
+            kind: "SecretStore".into(),
+            name: s.name_any(),
+            uid: s.uid().unwrap_or_default(),
+            resource_version: s.resource_version().unwrap_or_default(),
+            controller: s.spec.controller.clone(),
+            provider: s
+                .spec
+                .provider
+                .clone()
+                .map(|p| serde_json::Value::Object(p.0))
+                .unwrap_or(serde_json::Value::Null),
+            store_namespace: s.namespace(),
+            conditions: Vec::new(),
+        }
+    }
+
+    pub(crate) fn from_css(s: &ClusterSecretStore) -> Self {
+        Self {
+            kind: "ClusterSecretStore".into(),
+            name: s.name_any(),
+            uid: s.uid().unwrap_or_default(),
+            resource_version: s.resource_version().unwrap_or_default(),
+            controller: s.spec.controller.clone(),
+            provider: s
+                .spec
+                .provider
+                .clone()
+                .map(|p| serde_json::Value::Object(p.0))
+                .unwrap_or(serde_json::Value::Null),
+            store_namespace: None,
+            conditions: s.spec.conditions.clone(),
+        }
+    }
+
+    /// Whether a store of this controller class is ours (ESO: empty or equal).
+    pub(crate) fn is_ours(&self, class: &str) -> bool {
+        self.controller
+            .as_deref()
+            .is_none_or(|c| c.is_empty() || c == class)
+    }
+
+    /// A provider handle for use from `namespace` (through the cache).
+    pub(crate) async fn provider(
+        &self,
+        ctx: &Context,
+        namespace: Option<&str>,
+        fresh: bool,
+    ) -> Result<hush_sync::cache::CachedProvider, ProviderError> {
+        let (factory, spec) = hush_sync::select(&ctx.factories, &self.provider)?;
+        let referent = self.kind == "ClusterSecretStore" && hush_sync::auth_is_referent(spec);
+        let scope = StoreScope {
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            namespace: self
+                .store_namespace
+                .clone()
+                .or_else(|| namespace.map(str::to_owned)),
+        };
+        let key = StoreKey {
+            kind: self.kind.clone(),
+            uid: self.uid.clone(),
+            resource_version: self.resource_version.clone(),
+            namespace: referent.then(|| namespace.unwrap_or_default().to_owned()),
+        };
+        let creds = KubeCredentials {
+            client: ctx.client.clone(),
+        };
+        let factory = Arc::clone(factory);
+        ctx.cache
+            .client(key, fresh, || async move {
+                factory.build(spec, &scope, &creds).await
+            })
+            .await
+    }
+}
+
+/// Outcome of a sync, for status and events.
+#[derive(Debug)]
+enum Outcome {
+    Synced { created: bool, changed: bool },
+    Retained,
+    Deleted,
+    Missing,
+    NoWrite,
+}
+
+/// Reconciles one ExternalSecret.
+pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let start = Instant::now();
+    let started_at = now_rfc3339();
+    let ns = es.namespace().unwrap_or_default();
+    let name = es.name_any();
+    if es.meta().deletion_timestamp.is_some() {
+        // Owned Secrets go with their ExternalSecret through the ownerReference.
+        return Ok(Action::await_change());
+    }
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
+
+    // Stores of another controller class are not ours (ESO's `shouldSkipClusterSecretStore`).
+    let stores = match resolve_stores(&es, &ctx).await {
+        Ok(s) => s,
+        Err(Error::NotOurs) => return Ok(Action::await_change()),
+        Err(e) => {
+            let msg = e.to_string();
+            set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
+            ctx.event(false, &*es, EventType::Warning, "UpdateFailed", msg)
+                .await;
+            return Err(e);
+        }
+    };
+
+    if let Err(msg) = validate(&es) {
+        set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
+        ctx.event(false, &*es, EventType::Warning, "UpdateFailed", msg)
+            .await;
+        return Ok(Action::await_change());
+    }
+
+    let target_name = es
+        .spec
+        .target
+        .as_ref()
+        .and_then(|t| t.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| name.clone());
+    let creation = creation_policy(&es);
+    let deletion = deletion_policy(&es);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let existing = secrets.get_opt(&target_name).await.map_err(Error::Kube)?;
+
+    let current_rv = eso::synced_resource_version(
+        es.meta().generation.unwrap_or(0),
+        es.labels(),
+        es.annotations(),
+    );
+    let interval = refresh_interval(&es)?;
+    let status = es.status.clone().unwrap_or_default();
+    let spec_changed = status.synced_resource_version.as_deref() != Some(current_rv.as_str());
+    if !should_refresh(&es, &status, &current_rv, interval) && secret_valid(&es, existing.as_ref())
+    {
+        let wait = interval
+            .map(|i| i.saturating_sub(since(status.refresh_time.as_deref())))
+            .filter(|d| !d.is_zero());
+        return Ok(wait.map_or_else(Action::await_change, Action::requeue));
+    }
+
+    // Fetch.
+    let data = match fetch_all(&es, &ctx, &stores, &ns, deletion, spec_changed).await {
+        Ok(d) => d,
+        Err(e) => {
+            // The last good Secret stays; the real error goes to the event only.
+            set_ready(
+                &api,
+                &es,
+                false,
+                "SecretSyncedError",
+                "could not get secret data from provider",
+                None,
+            )
+            .await?;
+            ctx.event(
+                false,
+                &*es,
+                EventType::Warning,
+                "UpdateFailed",
+                e.to_string(),
+            )
+            .await;
+            return Err(e);
+        }
+    };
+
+    let outcome = match write_secret(
+        &es,
+        &secrets,
+        &target_name,
+        existing,
+        data,
+        creation,
+        deletion,
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = match &e {
+                Error::Immutable => "could not update secret, target is immutable".to_owned(),
+                Error::OwnedByOther => "target is owned by another ExternalSecret".to_owned(),
+                Error::Template(_) => e.to_string(),
+                _ => "could not update secret".to_owned(),
+            };
+            set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
+            ctx.event(
+                false,
+                &*es,
+                EventType::Warning,
+                "UpdateFailed",
+                e.to_string(),
+            )
+            .await;
+            return match e {
+                Error::Immutable | Error::OwnedByOther | Error::Template(_) => {
+                    Ok(Action::await_change())
+                }
+                other => Err(other),
+            };
+        }
+    };
+    let (reason, message) = match &outcome {
+        Outcome::Synced { .. } | Outcome::NoWrite => ("SecretSynced", "secret synced"),
+        Outcome::Retained => (
+            "SecretSynced",
+            "secret retained due to DeletionPolicy=Retain",
+        ),
+        Outcome::Deleted => (
+            "SecretDeleted",
+            "secret deleted due to DeletionPolicy=Delete",
+        ),
+        Outcome::Missing => (
+            "SecretMissing",
+            "secret will not be created due to CreationPolicy=Merge",
+        ),
+    };
+    match outcome {
+        Outcome::Synced { created: true, .. } => {
+            ctx.event(
+                false,
+                &*es,
+                EventType::Normal,
+                "Created",
+                "secret created".into(),
+            )
+            .await;
+        }
+        Outcome::Synced { changed: true, .. } => {
+            ctx.event(
+                false,
+                &*es,
+                EventType::Normal,
+                "Updated",
+                "secret updated".into(),
+            )
+            .await;
+        }
+        Outcome::Deleted => {
+            ctx.event(
+                false,
+                &*es,
+                EventType::Normal,
+                "Deleted",
+                "secret deleted due to DeletionPolicy".into(),
+            )
+            .await;
+        }
+        _ => {}
+    }
+    set_ready(
+        &api,
+        &es,
+        true,
+        reason,
+        message,
+        Some((started_at, current_rv, target_name)),
+    )
+    .await?;
+    tracing::debug!(namespace = %ns, name = %name, elapsed_ms = start.elapsed().as_millis() as u64, "externalsecret synced");
+    Ok(interval.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Requeue policy: provider throttling backs off longer; everything else retries soon.
+pub fn error_policy(es: Arc<ExternalSecret>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(namespace = %es.namespace().unwrap_or_default(), name = %es.name_any(), error = %err, "externalsecret sync failed");
+    Action::requeue(err.retry_after())
+}
+
+async fn resolve_stores(
+    es: &ExternalSecret,
+    ctx: &Context,
+) -> Result<BTreeMap<(String, String), ResolvedStore>, Error> {
+    let ns = es.namespace().unwrap_or_default();
+    let mut refs: Vec<SecretStoreRef> = Vec::new();
+    if let Some(r) = &es.spec.secret_store_ref {
+        refs.push(r.clone());
+    }
+    for d in &es.spec.data {
+        if let Some(r) = d.source_ref.as_ref().and_then(|s| s.store_ref.clone()) {
+            refs.push(r);
+        }
+    }
+    for d in &es.spec.data_from {
+        if let Some(r) = d.source_ref.as_ref().and_then(|s| s.store_ref.clone()) {
+            refs.push(r);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for r in refs {
+        let kind = store_kind(&r);
+        let name = r.name.clone().unwrap_or_default();
+        if out.contains_key(&(kind.clone(), name.clone())) {
+            continue;
+        }
+        let store = if kind == "ClusterSecretStore" {
+            Api::<ClusterSecretStore>::all(ctx.client.clone())
+                .get_opt(&name)
+                .await
+                .map_err(Error::Kube)?
+                .map(|s| ResolvedStore::from_css(&s))
+        } else {
+            Api::<SecretStore>::namespaced(ctx.client.clone(), &ns)
+                .get_opt(&name)
+                .await
+                .map_err(Error::Kube)?
+                .map(|s| ResolvedStore::from_ss(&s))
+        }
+        .ok_or_else(|| Error::Store(format!("{kind} {name:?} not found")))?;
+        if !store.is_ours(&ctx.config.controller_class) {
+            return Err(Error::NotOurs);
+        }
+        if kind == "ClusterSecretStore" && !namespace_allowed(ctx, &store, &ns).await? {
+            return Err(Error::Store(format!(
+                "using ClusterSecretStore {name:?} is not allowed from namespace {ns:?}"
+            )));
+        }
+        out.insert((kind, name), store);
+    }
+    Ok(out)
+}
+
+fn store_kind(r: &SecretStoreRef) -> String {
+    match r.kind.as_deref() {
+        Some("ClusterSecretStore") => "ClusterSecretStore".into(),
+        _ => "SecretStore".into(),
+    }
+}
+
+/// ClusterSecretStore `conditions`: namespaces, regexes, label selectors (matchLabels).
+async fn namespace_allowed(ctx: &Context, store: &ResolvedStore, ns: &str) -> Result<bool, Error> {
+    if store.conditions.is_empty() {
+        return Ok(true);
+    }
+    let mut labels: Option<BTreeMap<String, String>> = None;
+    for c in &store.conditions {
+        if c.namespaces.iter().any(|n| n == ns) {
+            return Ok(true);
+        }
+        for re in &c.namespace_regexes {
+            if regex::Regex::new(re).is_ok_and(|r| r.is_match(ns)) {
+                return Ok(true);
+            }
+        }
+        if let Some(sel) = &c.namespace_selector {
+            if labels.is_none() {
+                let n = Api::<Namespace>::all(ctx.client.clone())
+                    .get_opt(ns)
+                    .await
+                    .map_err(Error::Kube)?;
+                labels = Some(n.map(|n| n.labels().clone()).unwrap_or_default());
+            }
+            let have = labels.as_ref().map_or_else(BTreeMap::new, Clone::clone);
+            let want = sel.0.get("matchLabels").and_then(|m| m.as_object());
+            if want.is_some_and(|w| {
+                w.iter().all(|(k, v)| {
+                    v.as_str()
+                        .is_some_and(|v| have.get(k).map(String::as_str) == Some(v))
+                })
+            }) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// ESO's webhook rules, checked by the controller.
+fn validate(es: &ExternalSecret) -> Result<(), String> {
+    if es.spec.data.is_empty() && es.spec.data_from.is_empty() {
+        // ESO allows a template-only ExternalSecret; it needs a template then.
+        if es
+            .spec
+            .target
+            .as_ref()
+            .and_then(|t| t.template.as_ref())
+            .is_none()
+        {
+            return Err("either data or dataFrom should be specified".into());
+        }
+    }
+    let creation = creation_policy(es);
+    let deletion = deletion_policy(es);
+    if !matches!(
+        creation,
+        "Owner" | "Orphan" | "Merge" | "None" | "CreateOrMerge"
+    ) {
+        return Err(format!("unknown creationPolicy {creation:?}"));
+    }
+    if !matches!(deletion, "Retain" | "Delete" | "Merge") {
+        return Err(format!("unknown deletionPolicy {deletion:?}"));
+    }
+    if deletion == "Delete" && matches!(creation, "Merge" | "None" | "CreateOrMerge") {
+        return Err(format!(
+            "deletionPolicy=Delete must not be used when the controller doesn't own the secret. Please set creationPolicy=Owner (creationPolicy is {creation})"
+        ));
+    }
+    if deletion == "Merge" && creation == "None" {
+        return Err("deletionPolicy=Merge must not be used with creationPolicy=None. There is no Secret to merge with".into());
+    }
+    if let Some(p) = es.spec.refresh_policy.as_deref()
+        && !matches!(p, "" | "Periodic" | "OnChange" | "CreatedOnce")
+    {
+        return Err(format!("unknown refreshPolicy {p:?}"));
+    }
+    for (i, d) in es.spec.data_from.iter().enumerate() {
+        let set = usize::from(d.extract.is_some())
+            + usize::from(d.find.is_some())
+            + usize::from(
+                d.source_ref
+                    .as_ref()
+                    .is_some_and(|s| s.generator_ref.is_some()),
+            );
+        if set != 1 {
+            return Err(format!(
+                "dataFrom[{i}]: exactly one of extract, find or generatorRef must be set"
+            ));
+        }
+        if d.source_ref
+            .as_ref()
+            .is_some_and(|s| s.generator_ref.is_some())
+        {
+            return Err("generators are not supported by hush".into());
+        }
+        for r in &d.rewrite {
+            let n = usize::from(r.regexp.is_some())
+                + usize::from(r.transform.is_some())
+                + usize::from(r.merge.is_some());
+            if n != 1 {
+                return Err(format!(
+                    "dataFrom[{i}].rewrite: exactly one of regexp, transform or merge must be set"
+                ));
+            }
+        }
+    }
+    if deletion == "Retain" {
+        let mut seen = std::collections::BTreeSet::new();
+        for d in &es.spec.data {
+            if !seen.insert(&d.secret_key) {
+                return Err(format!("duplicate secretKey {:?}", d.secret_key));
+            }
+        }
+    }
+    if let Some(t) = es.spec.target.as_ref().and_then(|t| t.template.as_ref()) {
+        if t.type_.as_deref() == Some("bootstrap.kubernetes.io/token") {
+            return Err("template type bootstrap.kubernetes.io/token is not allowed".into());
+        }
+        if t.type_.as_deref() == Some("kubernetes.io/service-account-token")
+            && t.metadata
+                .as_ref()
+                .and_then(|m| m.annotations.as_ref())
+                .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"))
+        {
+            return Err("template type kubernetes.io/service-account-token is not allowed".into());
+        }
+        if let Some(e) = t.engine_version.as_deref()
+            && !e.is_empty()
+            && e != "v2"
+        {
+            return Err(format!(
+                "template engineVersion {e:?} is not supported (v2)"
+            ));
+        }
+    }
+    if es
+        .spec
+        .target
+        .as_ref()
+        .is_some_and(|t| t.manifest.is_some())
+    {
+        return Err("target.manifest (generic targets) is not supported by hush".into());
+    }
+    Ok(())
+}
+
+fn creation_policy(es: &ExternalSecret) -> &str {
+    es.spec
+        .target
+        .as_ref()
+        .and_then(|t| t.creation_policy.as_deref())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("Owner")
+}
+
+fn deletion_policy(es: &ExternalSecret) -> &str {
+    es.spec
+        .target
+        .as_ref()
+        .and_then(|t| t.deletion_policy.as_deref())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("Retain")
+}
+
+/// `refreshInterval`: unset is ESO's 1h; `0` is `None` (never again).
+fn refresh_interval(es: &ExternalSecret) -> Result<Option<Duration>, Error> {
+    let text = es.spec.refresh_interval.as_deref().unwrap_or("1h");
+    let d = hush_operator::duration::parse(text)
+        .map_err(|e| Error::Spec(format!("refreshInterval {text:?}: {e}")))?;
+    Ok((!d.is_zero()).then_some(d))
+}
+
+fn since(rfc3339: Option<&str>) -> Duration {
+    let Some(t) = rfc3339.and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok()) else {
+        return Duration::MAX;
+    };
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let secs = now.as_second() - t.as_second();
+    if secs < 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(secs as u64)
+    }
+}
+
+fn now_rfc3339() -> String {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    k8s_openapi::jiff::Timestamp::from_second(now.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| now.to_string())
+}
+
+/// ESO's `shouldRefresh`.
+fn should_refresh(
+    es: &ExternalSecret,
+    status: &ExternalSecretStatus,
+    current_rv: &str,
+    interval: Option<Duration>,
+) -> bool {
+    let synced_rv = status
+        .synced_resource_version
+        .as_deref()
+        .unwrap_or_default();
+    match es.spec.refresh_policy.as_deref().unwrap_or("Periodic") {
+        "CreatedOnce" => synced_rv.is_empty() || status.refresh_time.is_none(),
+        "OnChange" => synced_rv != current_rv,
+        _ => {
+            if interval.is_none() && !synced_rv.is_empty() {
+                return false;
+            }
+            if synced_rv != current_rv {
+                return true;
+            }
+            let Some(t) = status.refresh_time.as_deref() else {
+                return true;
+            };
+            let Some(interval) = interval else {
+                return false;
+            };
+            let age = since(Some(t));
+            age >= interval
+        }
+    }
+}
+
+/// ESO's `isSecretValid`: managed label and matching data hash (Orphan: always valid).
+fn secret_valid(es: &ExternalSecret, secret: Option<&Secret>) -> bool {
+    if creation_policy(es) == "Orphan" {
+        return true;
+    }
+    if creation_policy(es) == "None" {
+        return true;
+    }
+    let Some(secret) = secret else {
+        return false;
+    };
+    if secret.labels().get(eso::LABEL_MANAGED).map(String::as_str) != Some("true") {
+        return false;
+    }
+    let data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    secret.annotations().get(eso::ANNOTATION_DATA_HASH) == Some(&eso::data_hash(&data))
+}
+
+/// Fetches `dataFrom` then `data` into one map (later wins).
+async fn fetch_all(
+    es: &ExternalSecret,
+    ctx: &Context,
+    stores: &BTreeMap<(String, String), ResolvedStore>,
+    ns: &str,
+    deletion: &str,
+    fresh: bool,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let default_ref = es.spec.secret_store_ref.clone().unwrap_or_default();
+    let provider_for = |r: Option<&SecretStoreRef>| {
+        let r = r.unwrap_or(&default_ref);
+        let key = (store_kind(r), r.name.clone().unwrap_or_default());
+        stores
+            .get(&key)
+            .ok_or_else(|| Error::Store(format!("no store {:?}", key.1)))
+    };
+    let mut missing = Vec::new();
+    for (i, df) in es.spec.data_from.iter().enumerate() {
+        let store = provider_for(df.source_ref.as_ref().and_then(|s| s.store_ref.as_ref()))?;
+        let provider = store
+            .provider(ctx, Some(ns), fresh)
+            .await
+            .map_err(Error::Provider)?;
+        let result = fetch_data_from(df, &provider).await;
+        let (map, conversion, decoding, null_policy) = match result {
+            Ok(v) => v,
+            Err(Error::Provider(e)) if e.is_not_found() && deletion != "Retain" => {
+                missing.push(format!("dataFrom[{i}]"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for (k, v) in map {
+            let key = if df.rewrite.is_empty() {
+                eso::convert_key(&rewrite_key(&k, &[])?, conversion == "Unicode")
+            } else {
+                rewrite_key(&k, &df.rewrite)?
+            };
+            if key.is_empty() {
+                continue;
+            }
+            if !eso::valid_key(&key) {
+                return Err(Error::Spec(format!(
+                    "key {key:?} is not a valid Secret key (use conversionStrategy or rewrite)"
+                )));
+            }
+            let value = eso::decode(v.expose().to_vec(), decoding).map_err(Error::Spec)?;
+            check_null(&key, &value, null_policy)?;
+            out.insert(key, value);
+        }
+    }
+    for d in &es.spec.data {
+        let store = provider_for(d.source_ref.as_ref().and_then(|s| s.store_ref.as_ref()))?;
+        let provider = store
+            .provider(ctx, Some(ns), fresh)
+            .await
+            .map_err(Error::Provider)?;
+        match provider.get(&remote_ref(&d.remote_ref)).await {
+            Ok(v) => {
+                let decoding = d.remote_ref.decoding_strategy.as_deref().unwrap_or("None");
+                let value = eso::decode(v.expose().to_vec(), decoding).map_err(Error::Spec)?;
+                check_null(
+                    &d.secret_key,
+                    &value,
+                    d.remote_ref.null_byte_policy.as_deref().unwrap_or("Ignore"),
+                )?;
+                out.insert(d.secret_key.clone(), value);
+            }
+            Err(e) if e.is_not_found() && deletion != "Retain" => {
+                missing.push(d.secret_key.clone());
+            }
+            Err(e) => return Err(Error::Provider(e)),
+        }
+    }
+    if !missing.is_empty() {
+        ctx.event(
+            false,
+            es,
+            EventType::Normal,
+            "MissingProviderSecret",
+            format!(
+                "provider secret(s) not found, skipped: {}",
+                missing.join(", ")
+            ),
+        )
+        .await;
+    }
+    Ok(out)
+}
+
+type FetchedMap<'a> = (BTreeMap<String, SecretBytes>, &'a str, &'a str, &'a str);
+
+async fn fetch_data_from<'a>(
+    df: &'a ExternalSecretDataFromRemoteRef,
+    provider: &hush_sync::cache::CachedProvider,
+) -> Result<FetchedMap<'a>, Error> {
+    if let Some(x) = &df.extract {
+        let map = provider
+            .get_map(&remote_ref(x))
+            .await
+            .map_err(Error::Provider)?;
+        return Ok((
+            map,
+            x.conversion_strategy.as_deref().unwrap_or("Default"),
+            x.decoding_strategy.as_deref().unwrap_or("None"),
+            x.null_byte_policy.as_deref().unwrap_or("Ignore"),
+        ));
+    }
+    if let Some(f) = &df.find {
+        let q = FindQuery {
+            path: f.path.clone().unwrap_or_default(),
+            name_regexp: f
+                .name
+                .as_ref()
+                .and_then(|n| n.regexp.clone())
+                .unwrap_or_default(),
+            tags: f.tags.clone().unwrap_or_default(),
+        };
+        let map = provider.find(&q).await.map_err(Error::Provider)?;
+        return Ok((
+            map,
+            f.conversion_strategy.as_deref().unwrap_or("Default"),
+            f.decoding_strategy.as_deref().unwrap_or("None"),
+            f.null_byte_policy.as_deref().unwrap_or("Ignore"),
+        ));
+    }
+    Err(Error::Spec(
+        "dataFrom entry has neither extract nor find".into(),
+    ))
+}
+
+fn check_null(key: &str, value: &[u8], policy: &str) -> Result<(), Error> {
+    match policy {
+        "" | "Ignore" => Ok(()),
+        "Fail" if value.contains(&0) => Err(Error::Spec(format!(
+            "value of key {key:?} contains a NUL byte (nullBytePolicy=Fail)"
+        ))),
+        "Fail" => Ok(()),
+        other => Err(Error::Spec(format!("unknown nullBytePolicy {other:?}"))),
+    }
+}
+
+fn remote_ref(r: &ApiRemoteRef) -> RemoteRef {
+    RemoteRef {
+        key: r.key.clone(),
+        property: r.property.clone().unwrap_or_default(),
+        version: r.version.clone().unwrap_or_default(),
+        metadata: r.metadata_policy.as_deref() == Some("Fetch"),
+    }
+}
+
+/// Applies `rewrite[]` in order (regexp replace-all, transform templates).
+fn rewrite_key(
+    key: &str,
+    rewrites: &[hush_api::external_secrets::Rewrite],
+) -> Result<String, Error> {
+    let mut k = key.to_owned();
+    for r in rewrites {
+        if let Some(re) = &r.regexp {
+            let rx = regex::Regex::new(&re.source)
+                .map_err(|e| Error::Spec(format!("rewrite regexp {:?}: {e}", re.source)))?;
+            k = rx.replace_all(&k, re.target.as_str()).into_owned();
+        } else if let Some(t) = &r.transform {
+            let data = BTreeMap::from([("value".to_owned(), SecretBytes::from(k.as_str()))]);
+            let out = hush_template::render(
+                hush_template::Preset::ExternalSecrets,
+                "transform",
+                &t.template,
+                &data,
+            )
+            .map_err(|e| Error::Template(e.to_string()))?;
+            k = String::from_utf8(out.expose().to_vec())
+                .map_err(|_| Error::Template("transform output is not UTF-8".into()))?;
+        } else if r.merge.is_some() {
+            return Err(Error::Spec(
+                "rewrite.merge is not supported by hush yet".into(),
+            ));
+        }
+    }
+    Ok(k)
+}
+
+/// Renders `target.template` (engine v2, ESO preset of hush-template).
+fn apply_template(
+    es: &ExternalSecret,
+    data: &BTreeMap<String, Vec<u8>>,
+    secret: &mut Secret,
+) -> Result<(), Error> {
+    let Some(t) = es.spec.target.as_ref().and_then(|t| t.template.as_ref()) else {
+        return Ok(());
+    };
+    if !t.template_from.is_empty() {
+        return Err(Error::Template(
+            "templateFrom is not supported by hush yet".into(),
+        ));
+    }
+    let values: BTreeMap<String, SecretBytes> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), SecretBytes::from_slice(v)))
+        .collect();
+    let render = |name: &str, text: &str| -> Result<Vec<u8>, Error> {
+        hush_template::render(hush_template::Preset::ExternalSecrets, name, text, &values)
+            .map(|o| o.expose().to_vec())
+            .map_err(|e| Error::Template(format!("template {name:?}: {e}")))
+    };
+    if let Some(ty) = &t.type_ {
+        secret.type_ = Some(ty.clone());
+    }
+    let merge = t.merge_policy.as_deref() == Some("Merge");
+    let templates = t.data.clone().unwrap_or_default();
+    let mut out: BTreeMap<String, ByteString> = BTreeMap::new();
+    if merge || templates.is_empty() {
+        for (k, v) in data {
+            out.insert(k.clone(), ByteString(v.clone()));
+        }
+    }
+    for (k, text) in &templates {
+        out.insert(k.clone(), ByteString(render(k, text)?));
+    }
+    secret.data = Some(out);
+    if let Some(m) = &t.metadata {
+        let text = |b: Vec<u8>| {
+            String::from_utf8(b)
+                .map_err(|_| Error::Template("metadata template output is not UTF-8".into()))
+        };
+        for (k, v) in m.labels.clone().unwrap_or_default() {
+            let v = text(render(&k, &v)?)?;
+            secret.labels_mut().insert(k, v);
+        }
+        for (k, v) in m.annotations.clone().unwrap_or_default() {
+            let v = text(render(&k, &v)?)?;
+            secret.annotations_mut().insert(k, v);
+        }
+        for f in m.finalizers.clone().unwrap_or_default() {
+            let fins = secret.metadata.finalizers.get_or_insert_with(Vec::new);
+            if !fins.contains(&f) {
+                fins.push(f);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn write_secret(
+    es: &ExternalSecret,
+    secrets: &Api<Secret>,
+    target: &str,
+    existing: Option<Secret>,
+    data: BTreeMap<String, Vec<u8>>,
+    creation: &str,
+    deletion: &str,
+) -> Result<Outcome, Error> {
+    let ns = es.namespace().unwrap_or_default();
+    let has_template = es
+        .spec
+        .target
+        .as_ref()
+        .and_then(|t| t.template.as_ref())
+        .is_some();
+    if data.is_empty() && !has_template {
+        match deletion {
+            "Delete" => {
+                if creation == "Owner" && existing.is_some() {
+                    secrets
+                        .delete(target, &DeleteParams::default())
+                        .await
+                        .map_err(Error::Kube)?;
+                }
+                return Ok(Outcome::Deleted);
+            }
+            "Retain" => return Ok(Outcome::Retained),
+            _ => {}
+        }
+    }
+    if creation == "None" {
+        return Ok(Outcome::NoWrite);
+    }
+    if creation == "Merge" && existing.is_none() {
+        return Ok(Outcome::Missing);
+    }
+    // Ownership: another ExternalSecret as controller is an error.
+    if let Some(s) = &existing
+        && let Some(owner) = s
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
+        && (owner.name != es.name_any() || es.uid().is_some_and(|u| u != owner.uid))
+    {
+        return Err(Error::OwnedByOther);
+    }
+    let mut secret = existing.clone().unwrap_or_else(|| Secret {
+        metadata: ObjectMeta {
+            name: Some(target.to_owned()),
+            namespace: Some(ns.clone()),
+            ..ObjectMeta::default()
+        },
+        ..Secret::default()
+    });
+    let merge_data = matches!(creation, "Merge" | "CreateOrMerge");
+    // Data.
+    let mut new_data: BTreeMap<String, ByteString> = if merge_data {
+        secret.data.clone().unwrap_or_default()
+    } else {
+        BTreeMap::new()
+    };
+    if has_template {
+        let mut tmp = Secret::default();
+        apply_template(es, &data, &mut tmp)?;
+        new_data.extend(tmp.data.unwrap_or_default());
+        if let Some(ty) = tmp.type_ {
+            secret.type_ = Some(ty);
+        }
+        for (k, v) in tmp.metadata.labels.unwrap_or_default() {
+            secret.labels_mut().insert(k, v);
+        }
+        for (k, v) in tmp.metadata.annotations.unwrap_or_default() {
+            secret.annotations_mut().insert(k, v);
+        }
+        if let Some(f) = tmp.metadata.finalizers {
+            let fins = secret.metadata.finalizers.get_or_insert_with(Vec::new);
+            for x in f {
+                if !fins.contains(&x) {
+                    fins.push(x);
+                }
+            }
+        }
+    } else {
+        for (k, v) in &data {
+            new_data.insert(k.clone(), ByteString(v.clone()));
+        }
+        // Without a template, the ExternalSecret's own labels and annotations are copied.
+        for (k, v) in es.labels() {
+            secret.labels_mut().insert(k.clone(), v.clone());
+        }
+        for (k, v) in es.annotations() {
+            if k == "kubectl.kubernetes.io/last-applied-configuration" {
+                continue;
+            }
+            secret.annotations_mut().insert(k.clone(), v.clone());
+        }
+    }
+    let hash_input: BTreeMap<String, Vec<u8>> = new_data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    secret.data = Some(new_data);
+    secret.string_data = None;
+    secret
+        .labels_mut()
+        .insert(eso::LABEL_MANAGED.into(), "true".into());
+    secret.annotations_mut().insert(
+        eso::ANNOTATION_DATA_HASH.into(),
+        eso::data_hash(&hash_input),
+    );
+    if creation == "Owner" {
+        secret.labels_mut().insert(
+            eso::LABEL_CREATED_BY.into(),
+            eso::created_by(&ns, &es.name_any()),
+        );
+        if let Some(oref) = es.controller_owner_ref(&()) {
+            let refs = secret
+                .metadata
+                .owner_references
+                .get_or_insert_with(Vec::new);
+            if !refs.iter().any(|r| r.uid == oref.uid) {
+                refs.retain(|r| r.controller != Some(true));
+                refs.push(oref);
+            }
+        }
+    }
+    if es.spec.target.as_ref().and_then(|t| t.immutable) == Some(true) {
+        secret.immutable = Some(true);
+    }
+    let pp = PostParams {
+        field_manager: Some(eso::field_manager(&es.name_any())),
+        ..PostParams::default()
+    };
+    match existing {
+        None => {
+            secrets.create(&pp, &secret).await.map_err(Error::Kube)?;
+            Ok(Outcome::Synced {
+                created: true,
+                changed: true,
+            })
+        }
+        Some(old) => {
+            if old.data == secret.data
+                && old.metadata.labels == secret.metadata.labels
+                && old.metadata.annotations == secret.metadata.annotations
+                && old.metadata.owner_references == secret.metadata.owner_references
+                && old.type_ == secret.type_
+                && old.immutable == secret.immutable
+                && old.metadata.finalizers == secret.metadata.finalizers
+            {
+                return Ok(Outcome::Synced {
+                    created: false,
+                    changed: false,
+                });
+            }
+            if old.immutable == Some(true) {
+                return Err(Error::Immutable);
+            }
+            match secrets.replace(target, &pp, &secret).await {
+                Ok(_) => Ok(Outcome::Synced {
+                    created: false,
+                    changed: true,
+                }),
+                Err(kube::Error::Api(s)) if s.code == 422 && old.immutable == Some(true) => {
+                    Err(Error::Immutable)
+                }
+                Err(e) => Err(Error::Kube(e)),
+            }
+        }
+    }
+}
+
+/// Writes the Ready condition (and, on success, refreshTime/syncedResourceVersion/binding);
+/// `lastTransitionTime` changes only when the status flips. Skipped when nothing changed.
+async fn set_ready(
+    api: &Api<ExternalSecret>,
+    es: &ExternalSecret,
+    ready: bool,
+    reason: &str,
+    message: &str,
+    synced: Option<(String, String, String)>,
+) -> Result<(), Error> {
+    let old = es.status.clone().unwrap_or_default();
+    let status_text = if ready { "True" } else { "False" };
+    let previous = old.conditions.iter().find(|c| c.type_ == "Ready");
+    let ltt = match previous {
+        Some(p) if p.status == status_text => p.last_transition_time.clone(),
+        _ => Some(now_rfc3339()),
+    };
+    let condition = Condition {
+        type_: "Ready".into(),
+        status: status_text.into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_transition_time: ltt,
+    };
+    let mut status = old.clone();
+    status.conditions.retain(|c| c.type_ != "Ready");
+    status.conditions.push(condition);
+    if let Some((time, rv, target)) = synced {
+        status.refresh_time = Some(time);
+        status.synced_resource_version = Some(rv);
+        status.binding = Some(hush_api::external_secrets::Binding { name: Some(target) });
+    }
+    if status == old {
+        return Ok(());
+    }
+    api.patch_status(
+        &es.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn es(spec: serde_json::Value) -> ExternalSecret {
+        serde_json::from_value(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "x", "namespace": "n", "generation": 2},
+            "spec": spec
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn webhook_rules() {
+        let ok = es(json!({"data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}));
+        assert!(validate(&ok).is_ok());
+        assert!(validate(&es(json!({}))).is_err());
+        assert!(validate(&es(json!({"target": {"creationPolicy": "Merge", "deletionPolicy": "Delete"}, "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}))).is_err());
+        assert!(validate(&es(json!({"target": {"creationPolicy": "None", "deletionPolicy": "Merge"}, "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}))).is_err());
+        assert!(
+            validate(&es(
+                json!({"dataFrom": [{"extract": {"key": "a"}, "find": {"path": "x"}}]})
+            ))
+            .is_err()
+        );
+        assert!(validate(&es(json!({"data": [{"secretKey": "a", "remoteRef": {"key": "k"}}, {"secretKey": "a", "remoteRef": {"key": "j"}}]}))).is_err());
+        assert!(validate(&es(json!({"target": {"creationPolicy": "Bogus"}, "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}))).is_err());
+    }
+
+    #[test]
+    fn refresh_decisions_follow_eso() {
+        let e = es(
+            json!({"refreshInterval": "1h", "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}),
+        );
+        let rv = eso::synced_resource_version(2, e.labels(), e.annotations());
+        let interval = refresh_interval(&e).unwrap();
+        assert_eq!(interval, Some(Duration::from_secs(3600)));
+        let fresh = ExternalSecretStatus {
+            refresh_time: Some(now_rfc3339()),
+            synced_resource_version: Some(rv.clone()),
+            ..ExternalSecretStatus::default()
+        };
+        assert!(!should_refresh(&e, &fresh, &rv, interval));
+        assert!(should_refresh(&e, &fresh, "3-other", interval));
+        assert!(should_refresh(
+            &e,
+            &ExternalSecretStatus::default(),
+            &rv,
+            interval
+        ));
+        let old = ExternalSecretStatus {
+            refresh_time: Some("2020-01-01T00:00:00Z".into()),
+            ..fresh.clone()
+        };
+        assert!(should_refresh(&e, &old, &rv, interval));
+        let once = es(
+            json!({"refreshInterval": "0", "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}),
+        );
+        assert_eq!(refresh_interval(&once).unwrap(), None);
+        assert!(!should_refresh(&once, &old, "3-other", None));
+        let created_once = es(
+            json!({"refreshPolicy": "CreatedOnce", "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}),
+        );
+        assert!(!should_refresh(&created_once, &old, "3-other", interval));
+    }
+
+    #[test]
+    fn secrets_written_by_eso_are_valid() {
+        let e = es(json!({"data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}));
+        let data = BTreeMap::from([("a".to_owned(), b"v".to_vec())]);
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "x", "labels": {eso::LABEL_MANAGED: "true"},
+                         "annotations": {eso::ANNOTATION_DATA_HASH: eso::data_hash(&data)}},
+            "data": {"a": "dg=="}
+        }))
+        .unwrap();
+        assert!(secret_valid(&e, Some(&secret)));
+        let mut tampered = secret.clone();
+        tampered
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("a".into(), ByteString(b"w".to_vec()));
+        assert!(!secret_valid(&e, Some(&tampered)));
+        assert!(!secret_valid(&e, None));
+    }
+
+    #[test]
+    fn rewrites() {
+        let r: Vec<hush_api::external_secrets::Rewrite> = serde_json::from_value(json!([
+            {"regexp": {"source": "^app/(.*)", "target": "${1}"}},
+            {"regexp": {"source": "/", "target": "-"}}
+        ]))
+        .unwrap();
+        assert_eq!(rewrite_key("app/db/pw", &r).unwrap(), "db-pw");
+        let bad: Vec<hush_api::external_secrets::Rewrite> =
+            serde_json::from_value(json!([{"regexp": {"source": "(", "target": ""}}])).unwrap();
+        assert!(rewrite_key("x", &bad).is_err());
+    }
+}
