@@ -17,6 +17,12 @@ fuzz_target!(|data: &[u8]| {
             let Ok(text) = codec::write_sealed_secret(ss, format) else {
                 continue;
             };
+            // go-yaml (YAML 1.1) writes CR, NEL, U+2028 and U+2029 as raw line breaks inside
+            // single-quoted and literal scalars; a YAML 1.2 reader (ours) reads them as plain
+            // characters, so such output is not expected to read back exactly.
+            if text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']) {
+                continue;
+            }
             let back = codec::read_sealed_secret(text.as_bytes())
                 .unwrap_or_else(|e| panic!("{format:?} output does not read back: {e}\n{text}"));
             assert_eq!(back.metadata, ss.metadata, "{format:?} metadata\n{text}");

@@ -162,6 +162,11 @@ fn write<T: Serialize>(obj: &T, format: Format, what: &'static str) -> Result<St
         }
         Format::Yaml => {
             let value = serde_json::to_value(obj).map_err(ser_err)?;
+            // kubeseal goes JSON → go-yaml's reader → YAML; the reader refuses raw control
+            // characters that Go's JSON encoder leaves unescaped.
+            if has_yaml_reader_control(&value) {
+                return Err(Error::YamlControlCharacters);
+            }
             Ok(format!("---\n{}", yaml_out::to_string(&value)))
         }
     }
@@ -231,5 +236,24 @@ impl serde_json::ser::Formatter for GoJson {
     }
     fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.pretty.end_object_value(w)
+    }
+}
+
+/// Whether a key or string holds a character go-yaml v2's reader refuses and Go's JSON encoder does
+/// not escape: DEL, C1 controls other than NEL, U+FFFE and U+FFFF.
+fn has_yaml_reader_control(value: &Value) -> bool {
+    let bad = |s: &str| {
+        s.chars().any(|c| {
+            let v = u32::from(c);
+            v == 0x7f || ((0x80..=0x9f).contains(&v) && v != 0x85) || v == 0xfffe || v == 0xffff
+        })
+    };
+    match value {
+        Value::String(s) => bad(s),
+        Value::Array(items) => items.iter().any(has_yaml_reader_control),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| bad(k) || has_yaml_reader_control(v)),
+        _ => false,
     }
 }

@@ -75,6 +75,10 @@ pub enum Error {
         /// The certificate's NotAfter date.
         on: String,
     },
+    /// A string holds a character go-yaml's reader refuses (DEL, C1 controls, U+FFFE/FFFF), so
+    /// kubeseal cannot write YAML for it (its wording).
+    #[error("yaml: control characters are not allowed")]
+    YamlControlCharacters,
     /// Unsealing failed for one or more items.
     #[error(transparent)]
     Unseal(#[from] UnsealError),

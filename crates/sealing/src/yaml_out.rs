@@ -50,6 +50,17 @@ impl Writer {
         self.column = 0;
     }
 
+    /// go-yaml's `write_break`: `\n` ends the line; other breaks (CR, NEL, U+2028, U+2029) are
+    /// copied as they are and only reset the column.
+    fn write_break(&mut self, c: char) {
+        if c == '\n' {
+            self.newline();
+        } else {
+            self.out.push(c);
+            self.column = 0;
+        }
+    }
+
     /// Ends the current line unless a literal block already did.
     fn end_line(&mut self) {
         if self.column != 0 {
@@ -202,7 +213,7 @@ impl Writer {
                 if !breaks && c == '\n' {
                     self.newline();
                 }
-                self.newline();
+                self.write_break(c);
                 breaks = true;
             } else {
                 if breaks {
@@ -297,7 +308,7 @@ impl Writer {
         let mut breaks = true;
         for &c in &chars {
             if is_break(c) {
-                self.newline();
+                self.write_break(c);
                 breaks = true;
             } else {
                 if breaks {
