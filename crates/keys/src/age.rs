@@ -267,7 +267,7 @@ impl age::Callbacks for AgePrompt {
             Some(no) => format!("[{yes_string}/{no}]"),
             None => format!("[{yes_string}]"),
         };
-        let answer = rpassword::prompt_password(format!("age: {message} {choices} ")).ok()?;
+        let answer = read_tty_line(&format!("age: {message} {choices} "))?;
         let answer = answer.trim();
         if answer.eq_ignore_ascii_case(yes_string) {
             Some(true)
@@ -282,10 +282,7 @@ impl age::Callbacks for AgePrompt {
         if !matches!(self, Self::Terminal) {
             return None;
         }
-        eprint!("age: {description} ");
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).ok()?;
-        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+        read_tty_line(&format!("age: {description} "))
     }
 
     fn request_passphrase(&self, description: &str) -> Option<SecretString> {
@@ -297,6 +294,15 @@ impl age::Callbacks for AgePrompt {
             Self::Never => None,
         }
     }
+}
+
+/// Reads one visible line from the controlling terminal (never stdin: it may carry the file).
+fn read_tty_line(prompt: &str) -> Option<String> {
+    let tty = std::fs::File::open("/dev/tty").ok()?;
+    eprint!("{prompt}");
+    let mut line = String::new();
+    BufReader::new(tty).read_line(&mut line).ok()?;
+    Some(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
