@@ -392,3 +392,68 @@ fn hush_output_has_the_shape_sops_writes() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers"]
+fn hush_shamir_groups_open_in_sops_with_threshold_keys() {
+    let env1 = env();
+    let env2 = env();
+    let env3 = env();
+    let group = |e: &Env| {
+        vec![KeySpec::from_service(Arc::new(
+            AgeKey::from_recipient(&e.recipient).expect("recipient"),
+        ))]
+    };
+    let opts = EncryptOptions {
+        groups: vec![group(&env1), group(&env2), group(&env3)],
+        shamir_threshold: 2,
+        ..EncryptOptions::default()
+    };
+    let enc = rt()
+        .block_on(file::encrypt(
+            YAML.as_bytes(),
+            Format::Yaml,
+            Format::Yaml,
+            opts,
+            None,
+            &mut SystemEntropy,
+        ))
+        .expect("encrypt");
+    let text = String::from_utf8(enc).expect("utf8");
+    assert!(
+        text.contains("    shamir_threshold: 2\n") && text.contains("    key_groups:\n"),
+        "{text}"
+    );
+    std::fs::write(env1.dir.path().join("shamir.yaml"), &text).expect("write");
+    let run = |keys: &[&Env]| {
+        let joined: String = keys.iter().map(|e| e.key_text.clone()).collect();
+        Command::new(peer("HUSH_PEER_SOPS"))
+            .args(["decrypt", "shamir.yaml"])
+            .current_dir(env1.dir.path())
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env("SOPS_AGE_KEY", joined)
+            .env("HOME", env1.dir.path())
+            .output()
+            .expect("sops")
+    };
+    let two = run(&[&env1, &env3]);
+    assert!(
+        two.status.success(),
+        "sops with 2 of 3 groups: {}",
+        text_of(&two.stderr)
+    );
+    let ours = hush_decrypt(&env1, text.as_bytes(), Format::Yaml);
+    assert!(
+        matches!(ours, Err(Error::DataKey(_))),
+        "one group must not be enough"
+    );
+    let one = run(&[&env2]);
+    assert!(
+        !one.status.success(),
+        "sops opened a 2-of-3 file with one group"
+    );
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
