@@ -466,3 +466,51 @@ async fn ed25519_ssh_key_opens_its_x25519_recipient() {
     assert!(ssh::x25519_from_openssh(b"garbage").is_none());
     assert!(ssh::x25519_from_openssh(GO_IDENTITY.as_bytes()).is_none());
 }
+
+/// age plugins: a recipient `age1hushtest1…` wraps through `age-plugin-hushtest` and an identity
+/// `AGE-PLUGIN-HUSHTEST-1…` unwraps through it. Plugins are found on `PATH`, which a test cannot
+/// change in its own process, so the test re-runs itself with the plugin's directory on `PATH`.
+#[tokio::test]
+async fn age_plugins_wrap_and_unwrap() {
+    const RECIPIENT: &str = "age1hushtest1dp6hx6qg66mv8";
+    const IDENTITY: &str = "AGE-PLUGIN-HUSHTEST-1DP6HX6QMGYGV5";
+    if std::env::var_os("HUSH_AGE_PLUGIN_TEST_CHILD").is_none() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("age-plugin-hushtest");
+        std::fs::write(&plugin, include_str!("test-plugin.py")).unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths(std::iter::once(dir.path().to_owned()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "age::tests::age_plugins_wrap_and_unwrap",
+                "--nocapture",
+            ])
+            .env("PATH", path)
+            .env("HUSH_AGE_PLUGIN_TEST_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let ids = Arc::new(Identities::from_text("plugin", IDENTITY, AgePrompt::Never));
+    assert!(ids.load_errors().is_empty(), "{:?}", ids.load_errors());
+    let key = AgeKey::from_recipient(RECIPIENT)
+        .unwrap()
+        .with_prompt(AgePrompt::Never)
+        .with_identities(ids);
+    let data_key = SecretBytes::from_slice(&[3u8; 32]);
+    let w = key.wrap(&data_key, b"").await.unwrap();
+    assert!(w.body.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+    let got = key.unwrap(&w, b"").await.unwrap().unwrap();
+    assert_eq!(got.expose(), data_key.expose());
+}
