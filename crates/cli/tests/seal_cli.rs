@@ -167,6 +167,12 @@ fn version_and_errors_look_like_kubeseal() {
         assert_eq!(stderr(&o), *expected, "{args:?}");
         assert!(o.stdout.is_empty(), "{args:?}");
     }
+    // klog's flags are accepted (and ignored) as kubeseal accepts them.
+    let o = kubeseal(
+        &["--cert", cert, "-v", "5", "--logtostderr", "--vmodule=x=2"],
+        SECRET.as_bytes(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     // Bad flags exit 2 as pflag does.
     assert_eq!(kubeseal(&["--scope", "foo"], b"").status.code(), Some(2));
     assert_eq!(kubeseal(&["--bogus"], b"").status.code(), Some(2));

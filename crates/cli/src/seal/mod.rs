@@ -130,6 +130,41 @@ struct KubesealCli {
     version: bool,
     #[command(flatten)]
     args: Args,
+    #[command(flatten)]
+    klog: KlogFlags,
+}
+
+/// klog's logging flags, which kubeseal registers; accepted and ignored (hush logs nothing
+/// there).
+#[derive(Debug, clap::Args)]
+struct KlogFlags {
+    /// number for the log level verbosity (ignored)
+    #[arg(short = 'v', long = "v", hide = true)]
+    _v: Option<String>,
+    /// klog flags taking a value (ignored)
+    #[arg(long = "log_dir", alias = "log_file", hide = true)]
+    _log_file: Option<String>,
+    #[arg(long = "vmodule", alias = "log_backtrace_at", hide = true)]
+    _vmodule: Option<String>,
+    #[arg(
+        long = "stderrthreshold",
+        alias = "alsologtostderrthreshold",
+        hide = true
+    )]
+    _threshold: Option<String>,
+    #[arg(long = "log_file_max_size", hide = true)]
+    _max_size: Option<String>,
+    /// klog boolean flags (ignored)
+    #[arg(long = "logtostderr", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, hide = true)]
+    _logtostderr: Option<bool>,
+    #[arg(long = "alsologtostderr", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, hide = true)]
+    _alsologtostderr: Option<bool>,
+    #[arg(long = "add_dir_header", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, hide = true)]
+    _add_dir_header: Option<bool>,
+    #[arg(long = "skip_headers", alias = "skip_log_headers", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, hide = true)]
+    _skip_headers: Option<bool>,
+    #[arg(long = "one_output", alias = "legacy_stderr_threshold_behavior", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, hide = true)]
+    _one_output: Option<bool>,
 }
 
 /// Runs the `kubeseal` persona: kubeseal's `--version` line, `error: ` prefix and exit code 1.
@@ -243,6 +278,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs `hush seal` / `kubeseal` with parsed arguments, in kubeseal's dispatch order.
 pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    // `--rotate` is its own (deprecated) flag in kubeseal, so it has its own variable too.
+    if std::env::var("SEALED_SECRETS_ROTATE").is_ok_and(|v| go_bool(&v) == Ok(true)) {
+        args.re_encrypt = true;
+    }
     if !args.from_file.is_empty() && !args.raw {
         bail!("--from-file requires --raw");
     }
