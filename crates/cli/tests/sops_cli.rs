@@ -703,3 +703,53 @@ fn toml_is_an_addition_selected_by_type() {
     let o = e.run(&["encrypt", "--age", &r, "c.toml"], &[]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"data\": \"ENC["));
 }
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers (sops, gpg)"]
+fn pgp_interoperates_with_real_sops() {
+    let e = env();
+    let gpg = peers()
+        .get("HUSH_PEER_GPG")
+        .cloned()
+        .expect("HUSH_PEER_GPG missing; run scripts/dev-env.sh");
+    let home = e.dir.path().join("gnupg");
+    std::fs::create_dir(&home).expect("mkdir");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let o = Command::new(&gpg)
+        .args([
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "hush sops test <sops@example.invalid>",
+            "default",
+            "default",
+            "never",
+        ])
+        .env("GNUPGHOME", &home)
+        .output()
+        .expect("gpg");
+    assert!(
+        o.status.success(),
+        "gpg key generation: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(&gpg)
+        .args(["--batch", "--with-colons", "--list-secret-keys"])
+        .env("GNUPGHOME", &home)
+        .output()
+        .expect("gpg");
+    let listing = String::from_utf8_lossy(&o.stdout).into_owned();
+    let fp = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .map(|l| l.trim_matches(':').to_owned())
+        .expect("fingerprint");
+    both_ways(
+        &e,
+        "--pgp",
+        &fp,
+        &[("GNUPGHOME", home.to_string_lossy().into_owned())],
+    );
+}

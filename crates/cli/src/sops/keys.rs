@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use hush_keys::age::{AgeKey, Identities};
 use hush_keys::kms::KmsKey;
+use hush_keys::pgp::{PgpKey, PgpKeyring};
 use hush_keys::vault_transit::VaultTransitKey;
 use hush_keys::{KeyRegistry, KeyService};
 use hush_sops::keys::KeySpec;
@@ -30,6 +31,19 @@ fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
 fn service_for(type_id: &str, fields: &[(String, Value)]) -> Result<Option<Arc<dyn KeyService>>> {
     Ok(Some(match type_id {
         "age" => Arc::new(AgeKey::from_recipient(field(fields, "recipient"))?),
+        "pgp" => {
+            // Pure Rust for the legacy keyrings of the GnuPG home; the `gpg` binary otherwise.
+            let home = std::env::var_os("GNUPGHOME")
+                .filter(|h| !h.is_empty())
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".gnupg"))
+                });
+            let keyring = home
+                .and_then(|h| PgpKeyring::from_gnupg_home(&h).ok())
+                .unwrap_or_default();
+            Arc::new(PgpKey::from_fingerprint(field(fields, "fp"))?.with_keyring(Arc::new(keyring)))
+        }
         "hc_vault" => Arc::new(VaultTransitKey::from_metadata(
             field(fields, "vault_address"),
             field(fields, "engine_path"),
@@ -67,8 +81,8 @@ fn service_for(type_id: &str, fields: &[(String, Value)]) -> Result<Option<Arc<d
 pub(crate) fn spec(k: &KeyRef) -> Result<KeySpec> {
     let Some(service) = service_for(&k.type_id, &k.fields)? else {
         bail!(
-            "cannot encrypt for the {} key {}: this hush build has key services for age, hc_vault \
-             (Vault transit) and kms (AWS KMS) only",
+            "cannot encrypt for the {} key {}: this hush build has key services for age, pgp, \
+             hc_vault (Vault transit) and kms (AWS KMS) only",
             k.type_id,
             k.key_id()
         );
@@ -89,7 +103,7 @@ pub(crate) fn specs(groups: &[Vec<KeyRef>]) -> Result<Vec<Vec<KeySpec>>> {
 
 /// The services that can open `meta`'s data key: age identities from the environment
 /// (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, SSH keys, `keys.txt`), and one
-/// service per Vault transit and AWS KMS entry of the file (credentials from the environment).
+/// service per PGP, Vault transit and AWS KMS entry of the file (credentials from the environment).
 pub(crate) fn registry_for(meta: &Metadata) -> KeyRegistry {
     let mut r = KeyRegistry::new();
     r.register(Arc::new(Identities::from_env()));
