@@ -722,7 +722,8 @@ impl KeyService for Identities {
         })
     }
 
-    /// Offers the key to every identity; `Ok(None)` when none matches.
+    /// Offers the key to every identity; `Ok(None)` when none matches. With no identity loaded
+    /// at all, an error that lists where sops looks (and what failed to load), as sops reports it.
     async fn unwrap(
         &self,
         wrapped: &WrappedKey,
@@ -730,6 +731,11 @@ impl KeyService for Identities {
     ) -> Result<Option<SecretBytes>, KeyError> {
         if wrapped.type_id != TYPE_ID {
             return Ok(None);
+        }
+        if self.is_empty() {
+            return self
+                .unwrap_for(wrapped.key_id.trim(), &wrapped.body)
+                .map(Some);
         }
         self.try_unwrap(wrapped.key_id.trim(), &wrapped.body)
     }

@@ -514,3 +514,23 @@ async fn age_plugins_wrap_and_unwrap() {
     let got = key.unwrap(&w, b"").await.unwrap().unwrap();
     assert_eq!(got.expose(), data_key.expose());
 }
+
+#[tokio::test]
+async fn no_identities_at_all_says_where_it_looked() {
+    let home = tempfile::tempdir().unwrap();
+    let ids = Identities::load(IdentitySources {
+        home: Some(home.path().to_owned()),
+        config_dir: Some(home.path().join("config")),
+        ..empty_sources()
+    });
+    assert!(ids.is_empty());
+    let err = ids
+        .unwrap(&wrapped(GO_RECIPIENT, GO_ENCRYPTED), b"")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failed to load age identities"), "{err}");
+    for place in ["SOPS_AGE_KEY_FILE", "id_ed25519", "keys.txt"] {
+        assert!(err.contains(place), "{place}: {err}");
+    }
+}
