@@ -436,13 +436,16 @@ fn list_arg(v: &Value, func: &str) -> Result<Vec<Value>, FuncError> {
 fn dict_arg(v: &Value) -> Result<&BTreeMap<String, Value>, FuncError> {
     match v {
         Value::Map(m) => Ok(m),
-        Value::Nil => Err(ferr("invalid value; expected map[string]interface {}")),
+        // A nil map is a valid (empty) map argument.
+        Value::Nil => Ok(&EMPTY_MAP),
         other => Err(ferr(format!(
             "wrong type for value; expected map[string]interface {{}}; got {}",
             other.type_name()
         ))),
     }
 }
+
+static EMPTY_MAP: BTreeMap<String, Value> = BTreeMap::new();
 
 fn strs(v: Vec<String>) -> Value {
     Value::List(v.into_iter().map(Value::str).collect())
@@ -899,23 +902,18 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             }
             Ok(Value::Int(r))
         }
-        "addf" => Ok(Value::Float(a.iter().map(to_f64).sum())),
+        "addf" => {
+            let mut args = vec![Value::Float(0.0)];
+            args.extend(a);
+            decimal_op("addf", &args)
+        }
         "add1f" => {
             arity(&a, 1)?;
-            Ok(Value::Float(to_f64(&a[0]) + 1.0))
+            decimal_op("addf", &[a[0].clone(), Value::Int(1)])
         }
         "subf" | "mulf" | "divf" => {
             arity_min(&a, 1)?;
-            let mut r = to_f64(&a[0]);
-            for v in &a[1..] {
-                let x = to_f64(v);
-                r = match base.as_str() {
-                    "subf" => r - x,
-                    "mulf" => r * x,
-                    _ => r / x,
-                };
-            }
-            Ok(Value::Float(r))
+            decimal_op(&base, &a)
         }
         "maxf" | "minf" => {
             arity_min(&a, 1)?;
@@ -935,17 +933,17 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             Ok(Value::Float(to_f64(&a[0]).ceil()))
         }
         "round" => {
+            // sprig's round: Modf, then Ceil when the fraction is >= roundOn, else Floor.
             arity_min(&a, 2)?;
             let x = to_f64(&a[0]);
-            let p = to_i64(&a[1]);
-            let rh = a.get(2).map_or(0.5, to_f64);
-            let pow = 10f64.powi(p as i32);
+            let p = i_arg(&a[1])?;
+            let on = a.get(2).map_or(0.5, to_f64);
+            let pow = 10f64.powf(p as f64);
             let digit = pow * x;
-            let (int, frac) = (digit.trunc(), digit.fract());
-            let r = if frac.abs() >= rh {
-                int + frac.signum()
+            let r = if digit.fract() >= on {
+                digit.ceil()
             } else {
-                int
+                digit.floor()
             };
             Ok(Value::Float(r / pow))
         }
@@ -1212,10 +1210,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "pick" | "omit" => {
             arity_min(&a, 1)?;
             let m = dict_arg(&a[0])?;
-            let names: Vec<String> = a[1..]
-                .iter()
-                .map(|v| String::from_utf8_lossy(&strval(v)).into_owned())
-                .collect();
+            let names: Vec<String> = a[1..].iter().map(s_string).collect::<Result<_, _>>()?;
             let keep = base == "pick";
             Ok(Value::Map(
                 m.iter()
@@ -1347,6 +1342,123 @@ fn go_regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Vec<u8>> {
     out
 }
 
+/// sprig's `addf`/`subf`/`mulf`/`divf`: shopspring/decimal arithmetic on each operand's shortest
+/// decimal form, converted back to the nearest float64 (so `addf 0.1 0.2` is `0.3`). Falls back to
+/// float arithmetic when the exact form does not fit in 128 bits.
+fn decimal_op(op: &str, a: &[Value]) -> FResult {
+    let mut acc = to_f64(&a[0]);
+    let mut dec = Dec::from_f64(acc);
+    for v in &a[1..] {
+        let x = to_f64(v);
+        if op == "divf" && x == 0.0 {
+            return Err(ferr("decimal division by 0"));
+        }
+        let dx = Dec::from_f64(x);
+        dec = match (dec, dx) {
+            (Some(d), Some(e)) => match op {
+                "addf" => d.add(e),
+                "subf" => d.sub(e),
+                "mulf" => d.mul(e),
+                _ => d.div16(e),
+            },
+            _ => None,
+        };
+        acc = match op {
+            "addf" => acc + x,
+            "subf" => acc - x,
+            "mulf" => acc * x,
+            _ => acc / x,
+        };
+        if dec.is_none() {
+            dec = Dec::from_f64(acc);
+        }
+    }
+    Ok(Value::Float(dec.map_or(acc, Dec::to_f64)))
+}
+
+/// `m × 10^e`.
+#[derive(Clone, Copy)]
+struct Dec {
+    m: i128,
+    e: i32,
+}
+
+impl Dec {
+    fn from_f64(f: f64) -> Option<Dec> {
+        if !f.is_finite() {
+            return None;
+        }
+        let s = format!("{f:e}");
+        let (mant, exp) = s.split_once('e')?;
+        let exp: i32 = exp.parse().ok()?;
+        let (ip, fp) = mant.split_once('.').unwrap_or((mant, ""));
+        let m: i128 = format!("{ip}{fp}").parse().ok()?;
+        Some(Dec {
+            m,
+            e: exp - fp.len() as i32,
+        })
+    }
+
+    fn to_f64(self) -> f64 {
+        format!("{}e{}", self.m, self.e).parse().unwrap_or(f64::NAN)
+    }
+
+    fn align(self, o: Dec) -> Option<(i128, i128, i32)> {
+        let e = self.e.min(o.e);
+        let scale = |d: Dec| {
+            10i128
+                .checked_pow(u32::try_from(d.e - e).ok()?)?
+                .checked_mul(d.m)
+        };
+        Some((scale(self)?, scale(o)?, e))
+    }
+
+    fn add(self, o: Dec) -> Option<Dec> {
+        let (a, b, e) = self.align(o)?;
+        Some(Dec {
+            m: a.checked_add(b)?,
+            e,
+        })
+    }
+
+    fn sub(self, o: Dec) -> Option<Dec> {
+        let (a, b, e) = self.align(o)?;
+        Some(Dec {
+            m: a.checked_sub(b)?,
+            e,
+        })
+    }
+
+    fn mul(self, o: Dec) -> Option<Dec> {
+        Some(Dec {
+            m: self.m.checked_mul(o.m)?,
+            e: self.e.checked_add(o.e)?,
+        })
+    }
+
+    /// `DivRound(o, 16)`: 16 fractional digits, half away from zero.
+    fn div16(self, o: Dec) -> Option<Dec> {
+        // q = self/o × 10^16 = m1 × 10^(e1 - e2 + 16) / m2
+        let shift = self.e - o.e + 16;
+        let (num, den) = if shift >= 0 {
+            (self.m.checked_mul(10i128.checked_pow(shift as u32)?)?, o.m)
+        } else {
+            (
+                self.m,
+                o.m.checked_mul(10i128.checked_pow((-shift) as u32)?)?,
+            )
+        };
+        let q = num / den;
+        let r = num % den;
+        let q = if r.checked_mul(2)?.abs() >= den.abs() {
+            q + num.signum() * den.signum()
+        } else {
+            q
+        };
+        Some(Dec { m: q, e: -16 })
+    }
+}
+
 fn unreachable_fn() -> FResult {
     Err(ferr("function not available"))
 }
@@ -1371,7 +1483,18 @@ fn eval_args_str(a: &[Value]) -> Vec<u8> {
     if let [Value::Str(s)] = a {
         return s.clone();
     }
-    gofmt::sprint_args(a)
+    // printableValue turns a missing value into the string "<no value>".
+    let a: Vec<Value> = a
+        .iter()
+        .map(|v| {
+            if let Value::Nil = v {
+                Value::str("<no value>")
+            } else {
+                v.clone()
+            }
+        })
+        .collect();
+    gofmt::sprint_args(&a)
 }
 
 fn title(s: &str) -> String {
@@ -1550,7 +1673,7 @@ fn split_bytes(s: &[u8], sep: &[u8], n: Option<usize>) -> Vec<Vec<u8>> {
 }
 
 fn seq(a: &[Value]) -> FResult {
-    let p: Vec<i64> = a.iter().map(to_i64).collect();
+    let p: Vec<i64> = a.iter().map(i_arg).collect::<Result<_, _>>()?;
     let (start, step, end) = match p.as_slice() {
         [] => return Ok(Value::str("")),
         [end] => (1, if *end >= 1 { 1 } else { -1 }, *end),

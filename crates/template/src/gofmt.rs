@@ -131,14 +131,15 @@ fn digits(b: &[u8]) -> (Option<usize>, usize) {
     )
 }
 
-fn bad_verb(out: &mut Vec<u8>, verb: char, v: &Value) {
+/// fmt's badVerb: `%!verb(type=value)`, the value printed with `%v` and the verb's flags.
+fn bad_verb(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
     out.extend_from_slice(format!("%!{verb}(").as_bytes());
     match v {
         Value::Nil => out.extend_from_slice(b"<nil>"),
         _ => {
             out.extend_from_slice(v.type_name().as_bytes());
             out.push(b'=');
-            write_value(out, v, false);
+            format_arg(out, 'v', spec, v);
         }
     }
     out.push(b')');
@@ -152,7 +153,7 @@ fn format_arg(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
     match v {
         Value::Nil => match verb {
             'v' => pad(out, spec, b"<nil>".to_vec(), false),
-            _ => bad_verb(out, verb, v),
+            _ => bad_verb(out, verb, spec, v),
         },
         Value::Bool(b) => match verb {
             'v' | 't' => pad(
@@ -165,7 +166,7 @@ fn format_arg(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
                 },
                 false,
             ),
-            _ => bad_verb(out, verb, v),
+            _ => bad_verb(out, verb, spec, v),
         },
         Value::Int(i) => fmt_int(out, verb, spec, *i, v),
         Value::Float(f) => fmt_float(out, verb, spec, *f, v),
@@ -278,11 +279,11 @@ fn fmt_int(out: &mut Vec<u8>, verb: char, spec: Spec, i: i64, v: &Value) {
             return;
         }
         'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 's' | 't' => {
-            bad_verb(out, verb, v);
+            bad_verb(out, verb, spec, v);
             return;
         }
         _ => {
-            bad_verb(out, verb, v);
+            bad_verb(out, verb, spec, v);
             return;
         }
     };
@@ -351,11 +352,11 @@ fn fmt_float(out: &mut Vec<u8>, verb: char, spec: Spec, f: f64, v: &Value) {
             if verb == 'X' { s.to_uppercase() } else { s }
         }
         'b' => {
-            bad_verb(out, verb, v);
+            bad_verb(out, verb, spec, v);
             return;
         }
         _ => {
-            bad_verb(out, verb, v);
+            bad_verb(out, verb, spec, v);
             return;
         }
     };
@@ -407,7 +408,7 @@ fn fmt_str(out: &mut Vec<u8>, verb: char, spec: Spec, s: &[u8], v: &Value) {
             }
             pad(out, spec, body.into_bytes(), false)
         }
-        _ => bad_verb(out, verb, v),
+        _ => bad_verb(out, verb, spec, v),
     }
 }
 
