@@ -1014,3 +1014,192 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// A local address for the controller that the API server's service proxy accepts (not
+/// loopback): `198.18.7.1/32` on one end of a veth pair made for this test (RFC 2544 range,
+/// unused on these machines; see docs/testing.md). Removed on drop.
+struct ProxyAddress;
+
+const PROXY_IP: &str = "198.18.7.1";
+
+impl ProxyAddress {
+    fn create() -> Result<Self> {
+        let ip = |args: &[&str]| -> Result<()> {
+            let out = std::process::Command::new("ip").args(args).output()?;
+            ensure!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        };
+        // A leftover of an interrupted run is removed first.
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", "hush-sc0"])
+            .output();
+        ip(&[
+            "link", "add", "hush-sc0", "type", "veth", "peer", "name", "hush-sc1",
+        ])?;
+        let this = Self;
+        ip(&["addr", "add", &format!("{PROXY_IP}/32"), "dev", "hush-sc0"])?;
+        ip(&["link", "set", "hush-sc0", "up"])?;
+        ip(&["link", "set", "hush-sc1", "up"])?;
+        Ok(this)
+    }
+}
+
+impl Drop for ProxyAddress {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", "hush-sc0"])
+            .output();
+    }
+}
+
+/// Runs kubeseal without blocking the runtime (the controller under test serves from it), with
+/// a one-minute bound.
+async fn run_kubeseal(args: &[&str], stdin: &[u8]) -> Result<std::process::Output> {
+    let mut child = tokio::process::Command::new(kubeseal()?)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut input = child.stdin.take().context("stdin")?;
+    input.write_all(stdin).await?;
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .with_context(|| format!("kubeseal {} did not finish within 60 s", args.join(" ")))?
+        .map_err(Into::into)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn kubeseal_reaches_the_controller_through_the_service_proxy() -> Result<()> {
+    let _address = ProxyAddress::create()?;
+    let (client, keys_ns, app) = setup("sc-proxy").await?;
+    let c = Controller::start_with(&client, keys_ns.name(), &[app.name()], None, |cfg| {
+        cfg.listen_addr = format!("{PROXY_IP}:0");
+        cfg.rate_limit = 2.0;
+    })
+    .await?;
+    let cert = wait_for("the certificate", || async { Ok(c.cert().await.ok()) }).await?;
+    let port = c.api.port();
+    let ns = keys_ns.name();
+    // What a Deployment and kube-proxy would provide: Service, Pod with the address, Endpoints.
+    let services: Api<k8s_openapi::api::core::v1::Service> = keys_ns.api();
+    services
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "sealed-secrets-controller"},
+                "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": port}]},
+            }))?,
+        )
+        .await?;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = keys_ns.api();
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "sealed-secrets-controller-0"},
+            "spec": {"containers": [{"name": "controller", "image": "hush"}]},
+        }))?,
+    )
+    .await?;
+    pods.patch_status(
+        "sealed-secrets-controller-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"podIP": PROXY_IP, "podIPs": [{"ip": PROXY_IP}]}})),
+    )
+    .await?;
+    let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> = keys_ns.api();
+    endpoints
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "sealed-secrets-controller"},
+                "subsets": [{
+                    "addresses": [{"ip": PROXY_IP, "targetRef": {
+                        "kind": "Pod", "namespace": ns, "name": "sealed-secrets-controller-0"}}],
+                    "ports": [{"name": "http", "port": port}],
+                }],
+            }))?,
+        )
+        .await?;
+
+    // kubeseal --fetch-cert through /api/v1/namespaces/<ns>/services/http:sealed-secrets-controller:/proxy/v1/cert.pem
+    let fetched = run_kubeseal(&["--fetch-cert", "--controller-namespace", ns], b"").await?;
+    ensure!(
+        fetched.status.success(),
+        "kubeseal --fetch-cert: {}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&fetched.stdout), cert);
+
+    // Online sealing (certificate through the proxy), then the controller unseals it.
+    let value = canary("proxy");
+    let input = serde_json::to_vec(&json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "online", "namespace": app.name()},
+        "stringData": {"k": value},
+    }))?;
+    let sealed = run_kubeseal(&["--controller-namespace", ns, "-o", "json"], &input).await?;
+    ensure!(
+        sealed.status.success(),
+        "kubeseal: {}",
+        String::from_utf8_lossy(&sealed.stderr)
+    );
+    // --validate goes to POST /v1/verify: valid, then a value moved to another name.
+    let ok = run_kubeseal(
+        &["--validate", "--controller-namespace", ns],
+        &sealed.stdout,
+    )
+    .await?;
+    ensure!(
+        ok.status.success(),
+        "kubeseal --validate: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let mut moved: serde_json::Value = serde_json::from_slice(&sealed.stdout)?;
+    moved["metadata"]["name"] = json!("moved");
+    let bad = run_kubeseal(
+        &["--validate", "--controller-namespace", ns],
+        &serde_json::to_vec(&moved)?,
+    )
+    .await?;
+    assert!(!bad.status.success(), "a moved value must not validate");
+    // --re-encrypt goes to POST /v1/rotate.
+    tokio::time::sleep(Duration::from_secs(1)).await; // the verify rate limit (2/s) is on here
+    let rotated = run_kubeseal(
+        &["--re-encrypt", "--controller-namespace", ns, "-o", "json"],
+        &sealed.stdout,
+    )
+    .await?;
+    ensure!(
+        rotated.status.success(),
+        "kubeseal --re-encrypt: {}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let ss: SealedSecret = serde_json::from_slice(&rotated.stdout)?;
+    let ss_api: Api<SealedSecret> = app.api();
+    ss_api.create(&PostParams::default(), &ss).await?;
+    let secrets: Api<Secret> = app.api();
+    let s = wait_for("the Secret sealed online", || async {
+        Ok(secrets.get_opt("online").await?)
+    })
+    .await?;
+    assert_eq!(data_of(&s, "k").as_deref(), Some(value.as_str()));
+    for out in [&fetched, &sealed, &ok, &bad, &rotated] {
+        assert_no_canary(
+            &value,
+            "kubeseal stderr",
+            &String::from_utf8_lossy(&out.stderr),
+        );
+    }
+    c.stop().await?;
+    assert!(!logs_contain(&value), "canary in logs");
+    Ok(())
+}
