@@ -405,9 +405,9 @@ fn service_env(name: &str, script: &str) -> String {
     })
 }
 
-/// hush encrypts for `flag value`, real sops decrypts; real sops encrypts, hush decrypts.
+/// For every store: hush encrypts for `flag value`, real sops decrypts; real sops encrypts, hush
+/// decrypts; both print the same plaintext.
 fn both_ways(e: &Env, flag: &str, value: &str, env: &[(&str, String)]) {
-    let plain = b"user: admin\npassword: s3cr3t\nport: 5432\n";
     let with = |c: &mut Command| {
         c.current_dir(e.dir.path())
             .env_remove("SOPS_AGE_KEY_FILE")
@@ -420,49 +420,60 @@ fn both_ways(e: &Env, flag: &str, value: &str, env: &[(&str, String)]) {
         .get("HUSH_PEER_SOPS")
         .cloned()
         .expect("HUSH_PEER_SOPS missing; run scripts/dev-env.sh");
-    e.write("h.yaml", plain);
-    let mut c = Command::new(&e.sops);
-    c.args(["encrypt", "-i", flag, value, "h.yaml"]);
-    with(&mut c);
-    let o = c.output().expect("hush");
-    assert_eq!(
-        code(&o),
-        0,
-        "hush encrypt {flag}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut c = Command::new(&sops_peer);
-    c.args(["decrypt", "h.yaml"]);
-    with(&mut c);
-    let o = c.output().expect("sops");
-    assert!(
-        o.status.success(),
-        "sops decrypt of hush's {flag} file: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(o.stdout, plain);
+    let stores: [(&str, &[u8]); 5] = [
+        ("yaml", b"user: admin\npassword: s3cr3t\nport: 5432\n"),
+        ("json", b"{\n\t\"user\": \"admin\",\n\t\"port\": 5432\n}\n"),
+        ("env", b"USER=admin\nPASSWORD=s3cr3t\n"),
+        ("ini", b"[db]\nuser     = admin\npassword = s3cr3t\n"),
+        ("bin", b"\x00binary s3cr3t\xff"),
+    ];
+    for (ext, plain) in stores {
+        let ours_name = format!("h.{ext}");
+        let theirs_name = format!("s.{ext}");
+        e.write(&ours_name, plain);
+        let mut c = Command::new(&e.sops);
+        c.args(["encrypt", "-i", flag, value, &ours_name]);
+        with(&mut c);
+        let o = c.output().expect("hush");
+        assert_eq!(
+            code(&o),
+            0,
+            "hush encrypt {flag} {ext}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut c = Command::new(&sops_peer);
+        c.args(["decrypt", &ours_name]);
+        with(&mut c);
+        let o = c.output().expect("sops");
+        assert!(
+            o.status.success(),
+            "sops decrypt of hush's {flag} {ext}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, plain, "{flag} {ext}");
 
-    e.write("s.yaml", plain);
-    let mut c = Command::new(&sops_peer);
-    c.args(["encrypt", "-i", flag, value, "s.yaml"]);
-    with(&mut c);
-    let o = c.output().expect("sops");
-    assert!(
-        o.status.success(),
-        "sops encrypt {flag}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut c = Command::new(&e.sops);
-    c.args(["decrypt", "s.yaml"]);
-    with(&mut c);
-    let o = c.output().expect("hush");
-    assert_eq!(
-        code(&o),
-        0,
-        "hush decrypt of sops' {flag} file: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(o.stdout, plain);
+        e.write(&theirs_name, plain);
+        let mut c = Command::new(&sops_peer);
+        c.args(["encrypt", "-i", flag, value, &theirs_name]);
+        with(&mut c);
+        let o = c.output().expect("sops");
+        assert!(
+            o.status.success(),
+            "sops encrypt {flag} {ext}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut c = Command::new(&e.sops);
+        c.args(["decrypt", &theirs_name]);
+        with(&mut c);
+        let o = c.output().expect("hush");
+        assert_eq!(
+            code(&o),
+            0,
+            "hush decrypt of sops' {flag} {ext}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, plain, "{flag} {ext}");
+    }
 }
 
 #[test]
