@@ -764,3 +764,42 @@ fn pgp_interoperates_with_real_sops() {
         &[("GNUPGHOME", home.to_string_lossy().into_owned())],
     );
 }
+
+#[test]
+fn extract_matches_sops_quirks() {
+    let e = env();
+    e.write(
+        "m.yaml",
+        std::fs::read(fixtures().join("sops311.doc.yaml"))
+            .expect("fixture")
+            .as_slice(),
+    );
+    // A string: raw, no newline.
+    let o = e.run(
+        &["decrypt", "--extract", r#"["db"]["user"]"#, "m.yaml"],
+        &[],
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "admin");
+    // A map replaces the first document; the second document is still printed (sops 3.11).
+    let o = e.run(
+        &[
+            "decrypt",
+            "--extract",
+            r#"["db"]["empty_list_parent"]"#,
+            "m.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1);
+    let o = e.run(
+        &["decrypt", "--extract", r#"["anchors"]["base"]"#, "m.yaml"],
+        &[],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "k: v\n---\nsecond: doc\n\"n\": 7\n"
+    );
+    // A list item by index.
+    let o = e.run(&["decrypt", "--extract", r#"["list"][1]"#, "m.yaml"], &[]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "2\n");
+}

@@ -725,7 +725,16 @@ fn decrypt(o: &Opts, file: &Path) -> Result<ExitCode> {
                     ),
                 )
             })?;
-            stores::emit_value(output_format, v, indent).map_err(|e| engine(file, e))?
+            match v {
+                // sops' quirk: an extracted map replaces the first document; the others stay.
+                Value::Map(m) => {
+                    let mut branches = opened.branches.clone();
+                    branches[0] = m.clone();
+                    stores::emit_plain(output_format, &branches, indent)
+                        .map_err(|e| engine(file, e))?
+                }
+                v => stores::emit_value(output_format, v, indent).map_err(|e| engine(file, e))?,
+            }
         }
         None => stores::emit_plain(output_format, &opened.branches, indent)
             .map_err(|e| engine(file, e))?,
