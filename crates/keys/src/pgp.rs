@@ -116,6 +116,19 @@ impl PgpKeyring {
         Ok(ring)
     }
 
+    /// [`Self::from_gnupg_home`] of `GNUPGHOME`, else `~/.gnupg` (sops' `gnuPGHome`). An absent
+    /// home or keyring gives an empty keyring; the `gpg` binary then does the work.
+    pub fn from_env() -> Result<Self, KeyError> {
+        let home = std::env::var_os("GNUPGHOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".gnupg")));
+        match home {
+            Some(home) => Self::from_gnupg_home(&home),
+            None => Ok(Self::new()),
+        }
+    }
+
     /// Number of keys (public and secret).
     pub fn len(&self) -> usize {
         self.public.len()

@@ -181,3 +181,22 @@ proptest::proptest! {
         let _ = PgpKeyring::new().add_bytes("fuzz", &bytes);
     }
 }
+
+#[test]
+fn legacy_keyrings_of_a_gnupg_home() {
+    let home = tempfile::tempdir().unwrap();
+    assert!(PgpKeyring::from_gnupg_home(home.path()).unwrap().is_empty());
+    let key = generated();
+    let public = key
+        .to_public_key()
+        .to_armored_string(ArmorOptions::default())
+        .unwrap();
+    std::fs::write(home.path().join("pubring.gpg"), public).unwrap();
+    let ring = PgpKeyring::from_gnupg_home(home.path()).unwrap();
+    assert_eq!(ring.len(), 1);
+    std::fs::write(home.path().join("secring.gpg"), b"not a keyring").unwrap();
+    let err = PgpKeyring::from_gnupg_home(home.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("secring.gpg"), "{err}");
+}
