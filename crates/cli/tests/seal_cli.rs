@@ -242,6 +242,26 @@ fn raw_mode_env_flags_and_round_trip() {
         "{}",
         stdout(&o)
     );
+    // hush --show-keys names the key that opened each item, among several.
+    let both = format!("{},{}", other_keys().key().display(), key.display());
+    let o = hush(
+        &[
+            "seal",
+            "--recovery-unseal",
+            "--show-keys",
+            "--recovery-private-key",
+            &both,
+        ],
+        ss.as_bytes(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pem = std::fs::read(&key).unwrap();
+    let fingerprint = RsaPrivateKey::from_pem(&pem)
+        .unwrap()
+        .public_key()
+        .fingerprint()
+        .to_owned();
+    assert_eq!(stderr(&o), format!("password: opened by {fingerprint}\n"));
     // Moved to another namespace: refused with the diagnosis, no plaintext anywhere.
     let moved = ss.replace("\"namespace\":\"prod\"", "\"namespace\":\"staging\"");
     let o = hush(

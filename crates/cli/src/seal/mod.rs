@@ -109,6 +109,10 @@ pub(crate) struct Args {
         value_delimiter = ','
     )]
     recovery_private_key: Vec<PathBuf>,
+    /// hush: with --recovery-unseal, print on stderr which key (SSH-style fingerprint) opened
+    /// each item.
+    #[arg(long)]
+    show_keys: bool,
     /// hush: with --re-encrypt, --recovery-private-key and --cert, re-seal every SealedSecret
     /// file under DIR in place.
     #[arg(long, value_name = "DIR")]
@@ -336,6 +340,11 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         let ring = read_keyring(&args.recovery_private_key)?;
         let sealed = codec::read_sealed_secret(&read_input()?)?;
         let unsealed = ring.unseal(&sealed, &UnsealOptions::default())?;
+        if args.show_keys {
+            for (item, key) in &unsealed.opened_by {
+                eprintln!("{item}: opened by {key}");
+            }
+        }
         out.emit(codec::write_secret(&unsealed.secret, format)?.as_bytes())?;
         out.finish()?;
         return Ok(ExitCode::SUCCESS);
