@@ -5,7 +5,8 @@
 #   scripts/services/moto.sh stop              stop exactly the process this script started
 #   scripts/services/moto.sh env               print the exports of the running server again
 #
-# Exports: HUSH_MOTO_URL (http://127.0.0.1:<random free port>). moto accepts any credentials and
+# Exports: HUSH_MOTO_URL (http://127.0.0.1:<random free port>), and ESO's AWS_SECRETSMANAGER_ENDPOINT,
+# AWS_SSM_ENDPOINT, AWS_STS_ENDPOINT pointing at it. moto accepts any credentials and
 # region; clients point at it with AWS_ENDPOINT_URL=$HUSH_MOTO_URL and dummy AWS_ACCESS_KEY_ID /
 # AWS_SECRET_ACCESS_KEY. The binary is $HUSH_PEER_MOTO_SERVER (peers.env) or `moto_server`.
 # State (pid, port, log): ${HUSH_SERVICES_DIR:-$HOME/.cache/hush/services}/moto.
@@ -47,7 +48,10 @@ PY
 running() { [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; }
 
 print_env() {
-  printf 'export HUSH_MOTO_URL=%s\n' "http://127.0.0.1:$(cat "$STATE/port")"
+  local url="http://127.0.0.1:$(cat "$STATE/port")"
+  printf 'export HUSH_MOTO_URL=%s\n' "$url"
+  # ESO's endpoint variables (AWS provider of the ExternalSecret controller, e2e tests).
+  printf 'export AWS_SECRETSMANAGER_ENDPOINT=%s AWS_SSM_ENDPOINT=%s AWS_STS_ENDPOINT=%s\n' "$url" "$url" "$url"
 }
 
 start() {

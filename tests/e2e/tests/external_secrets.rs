@@ -1,0 +1,765 @@
+//! The ExternalSecret controller against the real kube-apiserver, the OpenBao dev server and moto
+//! (all started by `scripts/test.sh`; see `HUSH_VAULT_ADDR`, `HUSH_VAULT_TOKEN`,
+//! `AWS_SECRETSMANAGER_ENDPOINT` from `scripts/services/*.sh`). ESO's own manifests, unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use base64::Engine as _;
+use hush_api::external_secrets::{ExternalSecret, SecretStore};
+use hush_external_controller::{Config, eso};
+use hush_operator::{Process, ProcessConfig, Shutdown};
+use hush_testkit::{TestNamespace, client, install_repo_crd};
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt as _};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Log capture, for the canary checks.
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace,hyper=info,h2=info,rustls=info,tower=info,hyper_util=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    })
+}
+
+fn logs_contain(needle: &str) -> bool {
+    let text = logs().0.lock().unwrap();
+    text.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+fn canary(tag: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("canary-{tag}-{n:x}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness.
+
+struct Controller {
+    shutdown: Shutdown,
+    handle: JoinHandle<hush_operator::Result<()>>,
+}
+
+impl Controller {
+    async fn start(client: &Client, ns: &str) -> Result<Self> {
+        logs();
+        let shutdown = Shutdown::new();
+        let mut process = Process::new(
+            client.clone(),
+            ProcessConfig {
+                metrics_addr: "127.0.0.1:0".into(),
+                leader_election: None,
+            },
+            shutdown.clone(),
+        );
+        let config = Config {
+            namespace: Some(ns.to_owned()),
+            read_window: Duration::from_millis(500),
+            ..Config::default()
+        };
+        let component = hush_external_controller::start(&mut process, config);
+        let handle = tokio::spawn(process.run(vec![component]));
+        Ok(Self { shutdown, handle })
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .context("controller did not stop within 30 s")???;
+        Ok(())
+    }
+}
+
+/// A client with ESO's CRDs (hush's copies) installed.
+async fn setup() -> Result<Client> {
+    logs();
+    let client = client().await?;
+    for f in [
+        "externalsecrets.external-secrets.io.yaml",
+        "secretstores.external-secrets.io.yaml",
+        "clustersecretstores.external-secrets.io.yaml",
+        "clusterexternalsecrets.external-secrets.io.yaml",
+    ] {
+        install_repo_crd(&client, f).await?;
+    }
+    Ok(client)
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run through scripts/test.sh (scripts/services/*.sh start)")
+    })
+}
+
+/// A call to the OpenBao dev server with the root token.
+async fn bao(method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let url = format!("{}/v1/{path}", env("HUSH_VAULT_ADDR"));
+    let http = reqwest::Client::new();
+    let mut req = match method {
+        "GET" => http.get(&url),
+        "LIST" => http.get(format!("{url}?list=true")),
+        _ => http.post(&url),
+    }
+    .header("X-Vault-Token", env("HUSH_VAULT_TOKEN"));
+    if let Some(b) = body {
+        req = req
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    ensure!(status.is_success(), "{method} {path}: {status} {text}");
+    Ok(if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)?
+    })
+}
+
+/// An AWS JSON call against moto (moto accepts any credentials).
+async fn aws(service: &str, target: &str, action: &str, body: Value) -> Result<Value> {
+    let url = match service {
+        "secretsmanager" => env("AWS_SECRETSMANAGER_ENDPOINT"),
+        _ => env("AWS_SSM_ENDPOINT"),
+    };
+    Ok(hush_aws::json_call(
+        &reqwest::Client::new(),
+        &url,
+        &hush_aws::Credentials::new("testing", "testing", None),
+        "us-east-1",
+        service,
+        target,
+        action,
+        &body,
+    )
+    .await?)
+}
+
+async fn apply<K>(api: &Api<K>, obj: Value) -> Result<K>
+where
+    K: kube::Resource
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + k8s_openapi::serde::Serialize
+        + std::fmt::Debug,
+{
+    let o: K = serde_json::from_value(obj)?;
+    Ok(api.create(&PostParams::default(), &o).await?)
+}
+
+async fn secret_from_literals(api: &Api<Secret>, name: &str, data: &[(&str, &str)]) -> Result<()> {
+    let map: BTreeMap<String, String> = data
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    apply(api, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": map})).await?;
+    Ok(())
+}
+
+fn ready(es: &ExternalSecret) -> Option<(String, String)> {
+    es.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+}
+
+async fn wait_ready(
+    api: &Api<ExternalSecret>,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> Result<ExternalSecret> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let es = api.get(name).await?;
+        if ready(&es) == Some((status.to_owned(), reason.to_owned())) {
+            return Ok(es);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "ExternalSecret {name}: Ready is {:?}, want {status}/{reason}; status {:?}",
+                ready(&es),
+                es.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn value(s: &Secret, key: &str) -> String {
+    s.data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        .unwrap_or_default()
+}
+
+async fn assert_no_canary(
+    client: &Client,
+    ns: &TestNamespace,
+    es: &Api<ExternalSecret>,
+    canary: &str,
+) -> Result<()> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(canary);
+    let events: Api<Event> = Api::namespaced(client.clone(), ns.name());
+    for e in events.list(&ListParams::default()).await? {
+        let text = serde_json::to_string(&e)?;
+        ensure!(
+            !text.contains(canary) && !text.contains(&b64),
+            "canary in event {text}"
+        );
+    }
+    for e in es.list(&ListParams::default()).await? {
+        let text = serde_json::to_string(&e.status)?;
+        ensure!(!text.contains(canary), "canary in status {text}");
+    }
+    ensure!(
+        !logs_contain(canary) && !logs_contain(&b64),
+        "canary in logs"
+    );
+    Ok(())
+}
+
+/// A loopback TCP proxy that can stop serving (a Vault outage): when down, it refuses new
+/// connections and cuts the open ones (pooled keep-alive connections included).
+struct Proxy {
+    addr: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+async fn proxy(upstream: &str) -> Result<Proxy> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = format!("http://{}", listener.local_addr()?);
+    let (up, rx) = tokio::sync::watch::channel(true);
+    let target = upstream.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !*rx.borrow() {
+                drop(inbound);
+                continue;
+            }
+            let target = target.clone();
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = TcpStream::connect(&target).await {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = rx.wait_for(|up| !*up) => {}
+                    }
+                }
+            });
+        }
+    });
+    Ok(Proxy { addr, up })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn vault_kv_v2_and_v1_with_token_and_approle() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-vault").await?;
+    let n = ns.name().to_owned();
+    let pw = canary("vault");
+    // KV v2 (the dev server's `secret/`) and a KV v1 mount.
+    bao("POST", &format!("secret/data/{n}/db"), Some(json!({"data": {"password": pw, "user": "admin", "port": 5432, "nested": {"host": "db.local"}, "a.b": "dotted"}}))).await?;
+    bao(
+        "POST",
+        &format!("sys/mounts/kv1-{n}"),
+        Some(json!({"type": "kv", "options": {"version": "1"}})),
+    )
+    .await?;
+    bao(
+        "POST",
+        &format!("kv1-{n}/app"),
+        Some(json!({"token": "v1-value"})),
+    )
+    .await?;
+    // AppRole with a read policy.
+    bao("POST", &format!("sys/policies/acl/{n}"), Some(json!({"policy": format!("path \"secret/data/{n}/*\" {{ capabilities = [\"read\"] }}\npath \"auth/token/lookup-self\" {{ capabilities = [\"read\"] }}")}))).await?;
+    bao(
+        "POST",
+        &format!("sys/auth/approle-{n}"),
+        Some(json!({"type": "approle"})),
+    )
+    .await?;
+    bao(
+        "POST",
+        &format!("auth/approle-{n}/role/eso"),
+        Some(json!({"token_policies": [n], "token_ttl": "1h"})),
+    )
+    .await?;
+    let role_id =
+        bao("GET", &format!("auth/approle-{n}/role/eso/role-id"), None).await?["data"]["role_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let secret_id = bao(
+        "POST",
+        &format!("auth/approle-{n}/role/eso/secret-id"),
+        Some(json!({})),
+    )
+    .await?["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let secrets: Api<Secret> = ns.api();
+    secret_from_literals(
+        &secrets,
+        "vault-token",
+        &[("token", &env("HUSH_VAULT_TOKEN"))],
+    )
+    .await?;
+    secret_from_literals(&secrets, "approle", &[("secret-id", &secret_id)]).await?;
+    let stores: Api<SecretStore> = ns.api();
+    let server = env("HUSH_VAULT_ADDR");
+    // ESO's documented manifests (docs/provider/hashicorp-vault.md), unchanged apart from names.
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault-backend"},
+        "spec": {"provider": {"vault": {"server": server, "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault-approle"},
+        "spec": {"provider": {"vault": {"server": server, "path": "secret", "version": "v2",
+            "auth": {"appRole": {"path": format!("approle-{n}"), "roleId": role_id, "secretRef": {"name": "approle", "key": "secret-id"}}}}}}})).await?;
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault-v1"},
+        "spec": {"provider": {"vault": {"server": server, "path": format!("kv1-{n}"), "version": "v1",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "unsupported"},
+        "spec": {"provider": {"gcpsm": {"projectID": "p"}}}})).await?;
+
+    let ctl = Controller::start(&client, &n).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "db", "labels": {"team": "a"}},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault-backend", "kind": "SecretStore"},
+            "target": {"name": "db-secret", "creationPolicy": "Owner"},
+            "data": [
+                {"secretKey": "password", "remoteRef": {"key": format!("{n}/db"), "property": "password"}},
+                {"secretKey": "host", "remoteRef": {"key": format!("{n}/db"), "property": "nested.host"}},
+                {"secretKey": "dotted", "remoteRef": {"key": format!("{n}/db"), "property": "a.b"}},
+                {"secretKey": "all", "remoteRef": {"key": format!("{n}/db")}}
+            ],
+            "dataFrom": [{"extract": {"key": format!("{n}/db")}}]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "approle"},
+        "spec": {"secretStoreRef": {"name": "vault-approle"}, "target": {"name": "approle-secret"},
+            "data": [{"secretKey": "pw", "remoteRef": {"key": format!("secret/{n}/db"), "property": "password"}}]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "kv1"},
+        "spec": {"secretStoreRef": {"name": "vault-v1"}, "target": {"name": "kv1-secret"},
+            "data": [{"secretKey": "token", "remoteRef": {"key": "app", "property": "token"}}]}})).await?;
+
+    let synced = wait_ready(&es, "db", "True", "SecretSynced").await?;
+    let s = secrets.get("db-secret").await?;
+    assert_eq!(value(&s, "password"), pw);
+    assert_eq!(value(&s, "host"), "db.local");
+    assert_eq!(value(&s, "dotted"), "dotted");
+    assert_eq!(value(&s, "user"), "admin");
+    assert_eq!(value(&s, "port"), "5432");
+    assert_eq!(value(&s, "nested"), r#"{"host":"db.local"}"#);
+    // Go json.Marshal of the whole secret: sorted keys, compact.
+    assert_eq!(
+        value(&s, "all"),
+        format!(
+            r#"{{"a.b":"dotted","nested":{{"host":"db.local"}},"password":"{pw}","port":5432,"user":"admin"}}"#
+        )
+    );
+    // ESO's markers.
+    assert_eq!(
+        s.labels().get(eso::LABEL_MANAGED).map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        s.labels().get(eso::LABEL_CREATED_BY),
+        Some(&eso::created_by(&n, "db"))
+    );
+    assert_eq!(s.labels().get("team").map(String::as_str), Some("a"));
+    let data: BTreeMap<String, Vec<u8>> = s
+        .data
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    assert_eq!(
+        s.annotations().get(eso::ANNOTATION_DATA_HASH),
+        Some(&eso::data_hash(&data))
+    );
+    assert_eq!(s.owner_references()[0].kind, "ExternalSecret");
+    assert_eq!(s.owner_references()[0].controller, Some(true));
+    let managers: Vec<String> = s
+        .managed_fields()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(
+        managers.contains(&"externalsecrets.external-secrets.io/db".to_owned()),
+        "{managers:?}"
+    );
+    let status = synced.status.clone().unwrap();
+    assert!(status.refresh_time.is_some());
+    assert_eq!(
+        status.synced_resource_version,
+        Some(eso::synced_resource_version(
+            synced.metadata.generation.unwrap(),
+            synced.labels(),
+            synced.annotations()
+        ))
+    );
+
+    wait_ready(&es, "approle", "True", "SecretSynced").await?;
+    assert_eq!(value(&secrets.get("approle-secret").await?, "pw"), pw);
+    wait_ready(&es, "kv1", "True", "SecretSynced").await?;
+    assert_eq!(
+        value(&secrets.get("kv1-secret").await?, "token"),
+        "v1-value"
+    );
+
+    // Stores: Ready with ESO's reasons; an unsupported provider is InvalidProviderConfig.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ok = stores.get("vault-approle").await?;
+        let bad = stores.get("unsupported").await?;
+        let reason = |s: &SecretStore| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.conditions.first())
+                .and_then(|c| c.reason.clone())
+        };
+        if reason(&ok).as_deref() == Some("Valid")
+            && reason(&bad).as_deref() == Some("InvalidProviderConfig")
+        {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "stores not validated: {:?} {:?}",
+            ok.status,
+            bad.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A provider change shows after a force-sync annotation (Argo CD's refresh).
+    bao(
+        "POST",
+        &format!("secret/data/{n}/db"),
+        Some(json!({"data": {"password": format!("{pw}-2"), "user": "admin"}})),
+    )
+    .await?;
+    es.patch(
+        "approle",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {eso::ANNOTATION_FORCE_SYNC: "1"}}})),
+    )
+    .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while value(&secrets.get("approle-secret").await?, "pw") != format!("{pw}-2") {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "force-sync did not refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    assert_no_canary(&client, &ns, &es, &pw).await?;
+    ctl.stop().await?;
+    ns.delete().await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn aws_secrets_manager_and_parameter_store_with_secret_ref() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-aws").await?;
+    let n = ns.name().to_owned();
+    let pw = canary("aws");
+    aws("secretsmanager", "secretsmanager", "CreateSecret", json!({"Name": format!("{n}/db"), "SecretString": json!({"password": pw, "port": 5432}).to_string()})).await?;
+    aws(
+        "ssm",
+        "AmazonSSM",
+        "PutParameter",
+        json!({"Name": format!("/{n}/api-key"), "Value": "ssm-value", "Type": "SecureString"}),
+    )
+    .await?;
+
+    let secrets: Api<Secret> = ns.api();
+    secret_from_literals(
+        &secrets,
+        "awssm-secret",
+        &[("access-key", "testing"), ("secret-access-key", "testing")],
+    )
+    .await?;
+    let stores: Api<SecretStore> = ns.api();
+    for (name, service) in [("aws-sm", "SecretsManager"), ("aws-ps", "ParameterStore")] {
+        apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": name},
+            "spec": {"provider": {"aws": {"service": service, "region": "us-east-1",
+                "auth": {"secretRef": {"accessKeyIDSecretRef": {"name": "awssm-secret", "key": "access-key"},
+                    "secretAccessKeySecretRef": {"name": "awssm-secret", "key": "secret-access-key"}}}}}}})).await?;
+    }
+    let ctl = Controller::start(&client, &n).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "sm"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws-sm", "kind": "SecretStore"},
+            "target": {"name": "sm-secret", "creationPolicy": "Owner",
+                "template": {"engineVersion": "v2", "data": {"dsn": "postgres://app:{{ .password }}@db:{{ .port }}/app"}}},
+            "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/db"), "property": "password"}},
+                     {"secretKey": "port", "remoteRef": {"key": format!("{n}/db"), "property": "port"}}]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "ps"},
+        "spec": {"secretStoreRef": {"name": "aws-ps"}, "target": {"name": "ps-secret", "creationPolicy": "Orphan"},
+            "data": [{"secretKey": "key", "remoteRef": {"key": format!("/{n}/api-key")}}]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "extract"},
+        "spec": {"secretStoreRef": {"name": "aws-sm"}, "target": {"name": "extract-secret"},
+            "dataFrom": [{"extract": {"key": format!("{n}/db")}}]}})).await?;
+    // deletionPolicy Delete with a missing key: nothing to write, the Secret is not created.
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "gone"},
+        "spec": {"secretStoreRef": {"name": "aws-sm"}, "target": {"name": "gone-secret", "deletionPolicy": "Delete"},
+            "data": [{"secretKey": "x", "remoteRef": {"key": format!("{n}/missing")}}]}})).await?;
+    // Retain (the default) with a missing key: an error, Ready=False.
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "retain"},
+        "spec": {"secretStoreRef": {"name": "aws-sm"}, "target": {"name": "retain-secret"},
+            "data": [{"secretKey": "x", "remoteRef": {"key": format!("{n}/missing")}}]}})).await?;
+    // Merge into a Secret that does not exist: SecretMissing.
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "merge"},
+        "spec": {"secretStoreRef": {"name": "aws-sm"}, "target": {"name": "merge-secret", "creationPolicy": "Merge"},
+            "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/db"), "property": "password"}}]}})).await?;
+    // Delete with Merge is refused (ESO's webhook rule, checked by the controller).
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "bad"},
+        "spec": {"secretStoreRef": {"name": "aws-sm"}, "target": {"creationPolicy": "Merge", "deletionPolicy": "Delete"},
+            "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/db")}}]}})).await?;
+
+    wait_ready(&es, "sm", "True", "SecretSynced").await?;
+    let s = secrets.get("sm-secret").await?;
+    assert_eq!(value(&s, "dsn"), format!("postgres://app:{pw}@db:5432/app"));
+    assert!(
+        s.data.as_ref().unwrap().get("password").is_none(),
+        "template replaces the data"
+    );
+    wait_ready(&es, "ps", "True", "SecretSynced").await?;
+    let ps = secrets.get("ps-secret").await?;
+    assert_eq!(value(&ps, "key"), "ssm-value");
+    assert!(
+        ps.owner_references().is_empty(),
+        "Orphan sets no ownerReference"
+    );
+    assert!(ps.labels().get(eso::LABEL_CREATED_BY).is_none());
+    wait_ready(&es, "extract", "True", "SecretSynced").await?;
+    let x = secrets.get("extract-secret").await?;
+    assert_eq!(
+        (value(&x, "password"), value(&x, "port")),
+        (pw.clone(), "5432".to_owned())
+    );
+    wait_ready(&es, "gone", "True", "SecretDeleted").await?;
+    assert!(secrets.get_opt("gone-secret").await?.is_none());
+    wait_ready(&es, "retain", "False", "SecretSyncedError").await?;
+    wait_ready(&es, "merge", "True", "SecretMissing").await?;
+    assert!(secrets.get_opt("merge-secret").await?.is_none());
+    wait_ready(&es, "bad", "False", "SecretSyncedError").await?;
+
+    // The Merge target appears: the key is merged in, foreign keys stay.
+    secret_from_literals(&secrets, "merge-secret", &[("foreign", "kept")]).await?;
+    es.patch(
+        "merge",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {eso::ANNOTATION_FORCE_SYNC: "1"}}})),
+    )
+    .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let m = secrets.get("merge-secret").await?;
+        if value(&m, "password") == pw {
+            assert_eq!(value(&m, "foreign"), "kept");
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "merge did not happen"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_no_canary(&client, &ns, &es, &pw).await?;
+    ctl.stop().await?;
+    ns.delete().await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn takes_over_secrets_eso_wrote_without_refetching() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-takeover").await?;
+    let n = ns.name().to_owned();
+    let secrets: Api<Secret> = ns.api();
+    secret_from_literals(&secrets, "vault-token", &[("token", "unused")]).await?;
+    let stores: Api<SecretStore> = ns.api();
+    // A store whose server does not answer: any fetch would fail.
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {"server": "http://127.0.0.1:1", "path": "secret",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    let obj = apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "app"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault"}, "target": {"name": "app"},
+            "data": [{"secretKey": "password", "remoteRef": {"key": "app", "property": "password"}}]}})).await?;
+    // The Secret and status exactly as ESO writes them.
+    let data = BTreeMap::from([("password".to_owned(), b"from-eso".to_vec())]);
+    let owner = json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "app", "uid": obj.uid().unwrap(), "controller": true, "blockOwnerDeletion": true});
+    let secret: Secret = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "app", "labels": {eso::LABEL_MANAGED: "true", eso::LABEL_CREATED_BY: eso::created_by(&n, "app")},
+            "annotations": {eso::ANNOTATION_DATA_HASH: eso::data_hash(&data)}, "ownerReferences": [owner]},
+        "type": "Opaque", "data": {"password": base64::engine::general_purpose::STANDARD.encode("from-eso")}}))?;
+    secrets
+        .create(
+            &PostParams {
+                field_manager: Some(eso::field_manager("app")),
+                ..PostParams::default()
+            },
+            &secret,
+        )
+        .await?;
+    let now =
+        k8s_openapi::jiff::Timestamp::from_second(k8s_openapi::jiff::Timestamp::now().as_second())?
+            .to_string();
+    let rv = eso::synced_resource_version(
+        obj.metadata.generation.unwrap(),
+        obj.labels(),
+        obj.annotations(),
+    );
+    es.patch_status("app", &PatchParams::default(), &Patch::Merge(json!({"status": {
+        "refreshTime": now, "syncedResourceVersion": rv, "binding": {"name": "app"},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced", "message": "secret synced", "lastTransitionTime": now}]}}))).await?;
+
+    let ctl = Controller::start(&client, &n).await?;
+    // The store is validated (and fails): proof the controller runs.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let s = stores.get("vault").await?;
+        if s.status
+            .as_ref()
+            .and_then(|st| st.conditions.first())
+            .and_then(|c| c.reason.clone())
+            .as_deref()
+            == Some("InvalidProviderConfig")
+        {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "store not validated"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = es.get("app").await?;
+    assert_eq!(
+        ready(&after),
+        Some(("True".into(), "SecretSynced".into())),
+        "no fetch, no error: {:?}",
+        after.status
+    );
+    assert_eq!(value(&secrets.get("app").await?, "password"), "from-eso");
+    // A Secret whose hash no longer matches is refetched (and fails against the dead server).
+    secrets.patch("app", &PatchParams::default(), &Patch::Merge(json!({"data": {"password": base64::engine::general_purpose::STANDARD.encode("tampered")}}))).await?;
+    wait_ready(&es, "app", "False", "SecretSyncedError").await?;
+    assert_eq!(
+        value(&secrets.get("app").await?, "password"),
+        "tampered",
+        "the Secret is left alone on provider errors"
+    );
+    ctl.stop().await?;
+    ns.delete().await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn vault_outage_keeps_the_secret_and_recovers() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-outage").await?;
+    let n = ns.name().to_owned();
+    let pw = canary("outage");
+    bao(
+        "POST",
+        &format!("secret/data/{n}/app"),
+        Some(json!({"data": {"password": pw}})),
+    )
+    .await?;
+    let p = proxy(&env("HUSH_VAULT_ADDR")).await?;
+    let secrets: Api<Secret> = ns.api();
+    secret_from_literals(
+        &secrets,
+        "vault-token",
+        &[("token", &env("HUSH_VAULT_TOKEN"))],
+    )
+    .await?;
+    let stores: Api<SecretStore> = ns.api();
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {"server": p.addr, "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    let ctl = Controller::start(&client, &n).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "app"},
+        "spec": {"refreshInterval": "1s", "secretStoreRef": {"name": "vault"}, "target": {"name": "app"},
+            "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/app"), "property": "password"}}]}})).await?;
+    wait_ready(&es, "app", "True", "SecretSynced").await?;
+    p.set_up(false);
+    let failed = wait_ready(&es, "app", "False", "SecretSyncedError").await?;
+    let msg = failed.status.unwrap().conditions[0]
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(msg, "could not get secret data from provider");
+    assert_eq!(
+        value(&secrets.get("app").await?, "password"),
+        pw,
+        "last good Secret kept"
+    );
+    p.set_up(true);
+    wait_ready(&es, "app", "True", "SecretSynced").await?;
+    assert_no_canary(&client, &ns, &es, &pw).await?;
+    ctl.stop().await?;
+    ns.delete().await?;
+    Ok(())
+}
