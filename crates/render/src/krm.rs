@@ -83,7 +83,7 @@ pub async fn run(
         .or_else(|| items.first().filter(|i| is_ksops(i)).cloned());
     let result = match &config {
         Some(c) if is_ksops(c) => generate(c, root, keys).await,
-        _ => transform(items.clone(), keys).await,
+        _ => transform(items.clone(), root, keys).await,
     };
     let mut docs = match result {
         Ok(docs) => docs,
@@ -141,14 +141,26 @@ fn resource_list(items: Vec<Branch>, results: Option<Vec<Value>>) -> String {
     yaml_emit::emit(&[rl], 2)
 }
 
-async fn transform(items: Vec<Branch>, keys: &Keys) -> Result<Vec<Doc>> {
+async fn transform(items: Vec<Branch>, root: &Path, keys: &Keys) -> Result<Vec<Doc>> {
     let mut out = Vec::with_capacity(items.len());
+    // kustomize re-orders fields before a transformer sees them: decrypt by ciphertext from the
+    // verified source files of the build first (see `decrypt::Plaintexts`).
+    let index = if items.iter().any(|i| manifest::is_sops(i)) {
+        decrypt::Plaintexts::index(&crate::render::kustomize_dirs(root), keys).await?
+    } else {
+        decrypt::Plaintexts::default()
+    };
     for (i, item) in items.into_iter().enumerate() {
         let file = value::annotation(&item, "internal.config.kubernetes.io/path")
             .or_else(|| value::annotation(&item, "config.kubernetes.io/path"))
             .map_or_else(|| format!("item {i}"), str::to_owned);
+        let mut item = item;
         let branch = if manifest::is_sops(&item) {
-            decrypt::open_doc(item, keys, &file).await?
+            if index.apply(&mut item) {
+                item
+            } else {
+                decrypt::open_doc(item, keys, &file).await?
+            }
         } else {
             item
         };

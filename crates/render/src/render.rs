@@ -80,10 +80,13 @@ pub async fn render(
             {
                 tracing::debug!(file = %k.display(), "rendering with kustomize build");
                 let out = kustomize_build(dir, opts)?;
-                load_stream(&out, "kustomize build", keys, &mut decrypted).await?
+                let index = decrypt::Plaintexts::index(&kustomize_dirs(dir), keys).await?;
+                load_stream_with(&out, "kustomize build", keys, Some(&index), &mut decrypted)
+                    .await?
             } else if dir.join("Chart.yaml").is_file() {
                 let out = helm_template(dir, opts)?;
-                load_stream(&out, "helm template", keys, &mut decrypted).await?
+                let index = decrypt::Plaintexts::index(std::slice::from_ref(dir), keys).await?;
+                load_stream_with(&out, "helm template", keys, Some(&index), &mut decrypted).await?
             } else {
                 load_dir(dir, keys, &mut decrypted).await?
             }
@@ -119,11 +122,27 @@ pub async fn load_stream(
     keys: &Keys,
     decrypted: &mut usize,
 ) -> Result<Vec<Doc>> {
+    load_stream_with(bytes, file, keys, None, decrypted).await
+}
+
+/// [`load_stream`], decrypting by ciphertext lookup in `index` first (objects that went through
+/// `kustomize build`), then with the object's own MAC.
+pub async fn load_stream_with(
+    bytes: &[u8],
+    file: &str,
+    keys: &Keys,
+    index: Option<&decrypt::Plaintexts>,
+    decrypted: &mut usize,
+) -> Result<Vec<Doc>> {
     let mut out = Vec::new();
-    for branch in manifest::parse(bytes, file, false)? {
+    for mut branch in manifest::parse(bytes, file, false)? {
         let branch = if manifest::is_sops(&branch) {
             *decrypted += 1;
-            decrypt::open_doc(branch, keys, file).await?
+            if index.is_some_and(|i| i.apply(&mut branch)) {
+                branch
+            } else {
+                decrypt::open_doc(branch, keys, file).await?
+            }
         } else {
             branch
         };
@@ -153,6 +172,53 @@ async fn load_dir(dir: &Path, keys: &Keys, decrypted: &mut usize) -> Result<Vec<
         out.extend(manifest::objects(docs, &rel));
     }
     Ok(out)
+}
+
+/// The directories a kustomization builds from: its own and, recursively, the local directories
+/// named in `resources`, `components` and `bases` (remote URLs are skipped).
+pub fn kustomize_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(canonical) = d.canonicalize() else {
+            continue;
+        };
+        if out.contains(&canonical) || out.len() > 64 {
+            continue;
+        }
+        out.push(canonical.clone());
+        let Some(k) = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+            .iter()
+            .map(|n| canonical.join(n))
+            .find(|p| p.is_file())
+        else {
+            continue;
+        };
+        let Ok(bytes) = manifest::read_file(&k) else {
+            continue;
+        };
+        let Ok(docs) = manifest::parse(&bytes, "kustomization", false) else {
+            continue;
+        };
+        for doc in docs {
+            for key in ["resources", "components", "bases"] {
+                if let Some(hush_sops::tree::Value::List(l)) = crate::value::get(&doc, key) {
+                    for v in l {
+                        if let hush_sops::tree::Value::Str(s) = v
+                            && !s.contains("://")
+                            && canonical.join(s).is_dir()
+                        {
+                            todo.push(canonical.join(s));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Nested directories are walked by their parent already; keep only the outermost.
+    let all = out.clone();
+    out.retain(|d| !all.iter().any(|o| o != d && d.starts_with(o)));
+    out
 }
 
 /// A relative path that stays inside its root (no absolute paths, no `..`).
