@@ -189,6 +189,11 @@ pub(crate) struct Args {
     /// suffix].
     #[arg(long, env = "HUSH_LEADER_ELECTION_IDENTITY")]
     leader_election_identity: Option<String>,
+
+    /// ExternalSecret controller: only stores whose `spec.controller` is empty or this class are
+    /// handled (ESO's `--controller-class`), so hush and ESO can run side by side.
+    #[arg(long, env = "HUSH_CONTROLLER_CLASS", default_value = "default")]
+    controller_class: String,
 }
 
 /// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
@@ -316,18 +321,16 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
             "--old-gc-behavior is not supported: Secrets are garbage-collected through their ownerReference"
         );
     }
-    let mut sealed = false;
+    let (mut sealed, mut external) = (false, false);
     for c in &args.controllers {
         match c.trim() {
             "sealed" => sealed = true,
-            "external" => bail!(
-                "--controllers external: the ExternalSecret controller is not part of this build yet"
-            ),
+            "external" => external = true,
             "" => {}
             other => bail!("--controllers: unknown controller {other:?} (sealed, external)"),
         }
     }
-    if !sealed {
+    if !sealed && !external {
         bail!("--controllers: nothing to run");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -364,10 +367,23 @@ async fn run_async(args: Args) -> Result<()> {
         },
         shutdown,
     );
-    let config = sealed_config(&args, &key_ns)?;
     tracing::info!(key_namespace = %key_ns, version = env!("CARGO_PKG_VERSION"), "hush controller starting");
-    let started = hush_sealed_controller::start(&mut process, config).await?;
-    process.run(vec![started.component]).await?;
+    let wants = |name: &str| args.controllers.iter().any(|c| c.trim() == name);
+    let mut components = Vec::new();
+    if wants("sealed") {
+        let config = sealed_config(&args, &key_ns)?;
+        let started = hush_sealed_controller::start(&mut process, config).await?;
+        components.push(started.component);
+    }
+    if wants("external") {
+        let config = hush_external_controller::Config {
+            controller_class: args.controller_class.clone(),
+            concurrency: args.concurrency,
+            ..hush_external_controller::Config::default()
+        };
+        components.push(hush_external_controller::start(&mut process, config));
+    }
+    process.run(components).await?;
     Ok(())
 }
 

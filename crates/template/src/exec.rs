@@ -161,7 +161,7 @@ impl<'t> State<'t> {
                         .map(|(k, x)| (Value::str(k.as_str()), Value::Str(x.clone()))),
                 ),
             ),
-            Value::Int(n) => {
+            Value::Int(n) | Value::Int64(n) => {
                 if br.pipe.decl.len() > 1 {
                     return err(
                         br.pipe.pos,

@@ -374,7 +374,7 @@ fn strval(v: &Value) -> Vec<u8> {
 /// spf13/cast `ToInt64`: numbers, bools, numeric strings (base prefixes allowed); else 0.
 fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::Str(s) => {
@@ -412,7 +412,7 @@ fn parse_go_int(t: &str) -> Option<i64> {
 /// spf13/cast `ToFloat64`.
 fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(s) => String::from_utf8_lossy(s).parse().unwrap_or(0.0),
@@ -488,6 +488,9 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         }
         "index" => {
             arity_min(&a, 1)?;
+            if let Value::Nil = a[0] {
+                return Err(ferr("index of untyped nil"));
+            }
             let mut v = a[0].clone();
             for ix in &a[1..] {
                 v = index1(&v, ix)?;
@@ -782,11 +785,12 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             arity(&a, 2)?;
             let sep = s_arg(&a[0])?;
             let s = s_arg(&a[1])?;
-            Ok(Value::Map(
+            // map[string]string, as in sprig.
+            Ok(Value::StrMap(
                 split_bytes(s, sep, None)
                     .into_iter()
                     .enumerate()
-                    .map(|(i, p)| (format!("_{i}"), Value::Str(p)))
+                    .map(|(i, p)| (format!("_{i}"), p))
                     .collect(),
             ))
         }
@@ -800,11 +804,11 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             } else {
                 split_bytes(s, sep, usize::try_from(n).ok())
             };
-            Ok(Value::Map(
+            Ok(Value::StrMap(
                 parts
                     .into_iter()
                     .enumerate()
-                    .map(|(i, p)| (format!("_{i}"), Value::Str(p)))
+                    .map(|(i, p)| (format!("_{i}"), p))
                     .collect(),
             ))
         }
@@ -850,9 +854,13 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             let s = s_string(&a[0])?;
             Ok(Value::Int(s.parse().unwrap_or(0)))
         }
-        "int" | "int64" => {
+        "int" => {
             arity(&a, 1)?;
             Ok(Value::Int(to_i64(&a[0])))
+        }
+        "int64" => {
+            arity(&a, 1)?;
+            Ok(Value::Int64(to_i64(&a[0])))
         }
         "float64" => {
             arity(&a, 1)?;
@@ -861,24 +869,24 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "toDecimal" => {
             arity(&a, 1)?;
             let s = String::from_utf8_lossy(&strval(&a[0])).into_owned();
-            Ok(Value::Int(i64::from_str_radix(&s, 8).unwrap_or(0)))
+            Ok(Value::Int64(i64::from_str_radix(&s, 8).unwrap_or(0)))
         }
-        "add" => Ok(Value::Int(
+        "add" => Ok(Value::Int64(
             a.iter().map(to_i64).fold(0i64, i64::wrapping_add),
         )),
         "mul" => {
             arity_min(&a, 1)?;
-            Ok(Value::Int(
+            Ok(Value::Int64(
                 a.iter().map(to_i64).fold(1i64, i64::wrapping_mul),
             ))
         }
         "add1" => {
             arity(&a, 1)?;
-            Ok(Value::Int(to_i64(&a[0]).wrapping_add(1)))
+            Ok(Value::Int64(to_i64(&a[0]).wrapping_add(1)))
         }
         "sub" => {
             arity(&a, 2)?;
-            Ok(Value::Int(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
+            Ok(Value::Int64(to_i64(&a[0]).wrapping_sub(to_i64(&a[1]))))
         }
         "div" | "mod" => {
             arity(&a, 2)?;
@@ -887,7 +895,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
                 return Err(ferr("integer divide by zero"));
             }
             let n = to_i64(&a[0]);
-            Ok(Value::Int(if base == "div" {
+            Ok(Value::Int64(if base == "div" {
                 n.wrapping_div(d)
             } else {
                 n.wrapping_rem(d)
@@ -900,7 +908,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
                 let x = to_i64(v);
                 r = if base == "min" { r.min(x) } else { r.max(x) };
             }
-            Ok(Value::Int(r))
+            Ok(Value::Int64(r))
         }
         "addf" => {
             let mut args = vec![Value::Float(0.0)];
@@ -1081,11 +1089,8 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "first" | "last" | "rest" | "initial" | "reverse" | "uniq" | "compact" => {
             arity(&a, 1)?;
             if matches!(a[0], Value::Nil) {
-                return if must {
-                    Err(ferr(format!("Cannot find {base} on type invalid")))
-                } else {
-                    Ok(Value::Nil)
-                };
+                // sprig calls reflect.TypeOf(nil).Kind(): a panic, i.e. an error.
+                return Err(ferr(format!("Cannot find {base} on type invalid")));
             }
             let l = list_arg(&a[0], &base)?;
             Ok(match base.as_str() {
@@ -1222,6 +1227,10 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "dig" => {
             arity_min(&a, 3)?;
             let n = a.len();
+            // sprig type-asserts the last argument: nil is an error here.
+            if let Value::Nil = a[n - 1] {
+                return Err(ferr("interface conversion: value is nil, not a map"));
+            }
             let m = dict_arg(&a[n - 1])?;
             let default = &a[n - 2];
             let mut cur = Value::Map(m.clone());
@@ -1837,7 +1846,7 @@ fn base32_decode(s: &[u8]) -> Result<Vec<u8>, usize> {
 fn index1(v: &Value, ix: &Value) -> FResult {
     match v {
         Value::List(l) => {
-            let Value::Int(i) = ix else {
+            let (Value::Int(i) | Value::Int64(i)) = ix else {
                 return Err(ferr(format!(
                     "cannot index slice/array with type {}",
                     ix.type_name()
@@ -1849,7 +1858,7 @@ fn index1(v: &Value, ix: &Value) -> FResult {
                 .ok_or_else(|| ferr("index out of range"))
         }
         Value::Str(s) => {
-            let Value::Int(i) = ix else {
+            let (Value::Int(i) | Value::Int64(i)) = ix else {
                 return Err(ferr(format!(
                     "cannot index slice/array with type {}",
                     ix.type_name()
@@ -1923,7 +1932,7 @@ enum Basic {
 fn basic(v: &Value) -> Basic {
     match v {
         Value::Bool(_) => Basic::Bool,
-        Value::Int(_) => Basic::Int,
+        Value::Int(_) | Value::Int64(_) => Basic::Int,
         Value::Float(_) => Basic::Float,
         Value::Str(_) => Basic::Str,
         _ => Basic::Other,
@@ -1941,7 +1950,7 @@ fn go_eq(a: &Value, b: &Value) -> Result<bool, FuncError> {
     }
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
-        (Value::Int(x), Value::Int(y)) => Ok(x == y),
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => Ok(x == y),
         (Value::Float(x), Value::Float(y)) => Ok(x == y),
         (Value::Str(x), Value::Str(y)) => Ok(x == y),
         (Value::Nil, Value::Nil) => Ok(true),
@@ -1953,7 +1962,7 @@ fn go_eq(a: &Value, b: &Value) -> Result<bool, FuncError> {
 /// text/template's `lt`.
 fn go_lt(a: &Value, b: &Value) -> Result<bool, FuncError> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x < y),
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
         (Value::Str(x), Value::Str(y)) => Ok(x < y),
         (Value::Bool(_), Value::Bool(_))

@@ -168,7 +168,7 @@ fn format_arg(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
             ),
             _ => bad_verb(out, verb, spec, v),
         },
-        Value::Int(i) => fmt_int(out, verb, spec, *i, v),
+        Value::Int(i) | Value::Int64(i) => fmt_int(out, verb, spec, *i, v),
         Value::Float(f) => fmt_float(out, verb, spec, *f, v),
         Value::Str(s) => fmt_str(out, verb, spec, s, v),
         Value::List(l) => {
@@ -177,7 +177,7 @@ fn format_arg(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
                 if k > 0 {
                     out.push(b' ');
                 }
-                format_arg(out, verb, spec, x);
+                format_elem(out, verb, spec, x);
             }
             out.push(b']');
         }
@@ -189,7 +189,7 @@ fn format_arg(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
                 }
                 format_arg(out, verb, spec, &Value::str(key.as_str()));
                 out.push(b':');
-                format_arg(out, verb, spec, x);
+                format_elem(out, verb, spec, x);
             }
             out.push(b']');
         }
@@ -205,6 +205,14 @@ fn format_arg(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
             }
             out.push(b']');
         }
+    }
+}
+
+/// An element of a list or map: a nil interface prints `<nil>` whatever the verb.
+fn format_elem(out: &mut Vec<u8>, verb: char, spec: Spec, v: &Value) {
+    match v {
+        Value::Nil => pad(out, spec, b"<nil>".to_vec(), false),
+        _ => format_arg(out, verb, spec, v),
     }
 }
 

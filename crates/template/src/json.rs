@@ -27,7 +27,7 @@ fn write(out: &mut Vec<u8>, v: &Value, esc: bool, indent: Option<usize>) {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Float(f) => out.extend_from_slice(float(*f).as_bytes()),
         Value::Str(s) => string(out, s, esc),
         Value::List(l) => {

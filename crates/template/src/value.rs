@@ -13,8 +13,10 @@ pub enum Value {
     Nil,
     /// `bool`.
     Bool(bool),
-    /// `int` / `int64`.
+    /// `int`.
     Int(i64),
+    /// `int64` (sprig's integer math results); Go rejects it where an `int` is wanted.
+    Int64(i64),
     /// `float64`.
     Float(f64),
     /// `string` (bytes).
@@ -46,6 +48,7 @@ impl Value {
             Value::Nil => "invalid",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "slice",
@@ -59,6 +62,7 @@ impl Value {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
@@ -72,7 +76,7 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -102,7 +106,7 @@ impl Value {
         match self {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Value::Str(s) => serde_json::Value::String(String::from_utf8_lossy(s).into_owned()),
@@ -131,7 +135,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value, top: bool) {
         Value::Nil if top => out.extend_from_slice(b"<no value>"),
         Value::Nil => out.extend_from_slice(b"<nil>"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Float(f) => out.extend_from_slice(format_float_g(*f, None).as_bytes()),
         Value::Str(s) => out.extend_from_slice(s),
         Value::List(l) => {

@@ -38,9 +38,8 @@ fn render(case: &serde_json::Value) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Cases where hush knowingly differs (docs/template.md, "Known differences"): hush has one
-/// integer type, so sprig's int64 results print as `int` in `typeOf`/`kindOf`/`%T`.
-const KNOWN_DIFFERENCES: &[&str] = &["typeof-int64/ss", "typeof-int64/eso"];
+/// Cases where hush knowingly differs (docs/template.md, "Known differences").
+const KNOWN_DIFFERENCES: &[&str] = &[];
 
 #[test]
 fn matches_go() {
