@@ -1,5 +1,5 @@
-//! `hush controller`: runs hush's controllers in one process (`--controllers sealed,external`;
-//! only `sealed` exists so far). Bitnami's controller flags keep their names and their
+//! `hush controller`: runs hush's controllers in one process (`--controllers sealed,external`:
+//! SealedSecrets, and ExternalSecrets with their stores). Bitnami's controller flags keep their names and their
 //! `SEALED_SECRETS_<FLAG>` variables; every such flag can also be given as `HUSH_<FLAG>`
 //! (precedence: command line, then `HUSH_*`, then `SEALED_SECRETS_*`, then the default). hush's
 //! own flags read `HUSH_*`.
@@ -24,7 +24,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 /// `hush controller` flags.
 #[derive(Debug, clap::Args)]
-#[command(about = "Run hush's controllers (SealedSecret; ExternalSecret later) against a cluster")]
+#[command(about = "Run hush's controllers (SealedSecret, ExternalSecret) against a cluster")]
 pub(crate) struct Args {
     /// Controllers to run: a comma-separated list of `sealed`, `external` (default: all
     /// available).
@@ -145,12 +145,12 @@ pub(crate) struct Args {
     #[arg(
         long,
         env = "SEALED_SECRETS_KUBECLIENT_QPS",
-        default_value_t = 50.0,
+        default_value_t = 200.0,
         allow_negative_numbers = true
     )]
     kubeclient_qps: f32,
     /// Kubernetes client burst.
-    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_BURST", default_value_t = 100)]
+    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_BURST", default_value_t = 400)]
     kubeclient_burst: u32,
 
     /// Log level: error, warn, info, debug, trace, or a tracing filter (`info,kube=warn`).

@@ -1,0 +1,393 @@
+//! Benchmark of `hush controller` on the real API server (run by hand through
+//! `scripts/bench-sealed-controller.sh`, which starts the test environment and builds the binary).
+//!
+//! `N` SealedSecrets (one 32-byte value each, RSA-4096, one key made beforehand) are created
+//! before the controller starts. Measured: time until every Secret exists, RSA decrypts, time to
+//! be fully reconciled after a restart and the decrypts it needed, peak RSS (VmHWM).
+//!
+//! `bench_sealed_controller HUSH_BINARY N`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use futures::{StreamExt as _, stream};
+use hush_api::sealed_secret::SealedSecret;
+use hush_crypto::SystemEntropy;
+use hush_testkit::{TestNamespace, client, install_repo_crd};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, PostParams};
+use kube::core::PartialObjectMeta;
+use serde_json::json;
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+async fn metric(port: u16, name: &str) -> Result<f64> {
+    let client = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let (mut r, mut w) = client.into_split();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    w.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut body = String::new();
+    r.read_to_string(&mut body).await?;
+    Ok(body
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+struct Run {
+    child: Child,
+    metrics: u16,
+}
+
+/// Bitnami's controller only takes in-cluster configuration: it runs in a private mount
+/// namespace with a tmpfs on /var/run/secrets holding a ServiceAccount token and the CA, and
+/// `KUBERNETES_SERVICE_HOST`/`PORT` pointing at the test API server.
+struct InCluster {
+    dir: std::path::PathBuf,
+    host: String,
+    port: String,
+}
+
+fn start_bitnami(bin: &str, ic: &InCluster, key_ns: &str, app_ns: &str) -> Result<Run> {
+    let metrics = free_port()?;
+    let api = free_port()?;
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let script = format!(
+        "mkdir -p /var/run/secrets && mount -t tmpfs none /var/run/secrets && mkdir -p {sa} && \
+         cp {dir}/token {dir}/ca.crt {dir}/namespace {sa}/ && exec \"$0\" \"$@\"",
+        dir = ic.dir.display()
+    );
+    let child = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script, bin])
+        .args([
+            "--key-renew-period=0",
+            "--all-namespaces=false",
+            "--additional-namespaces",
+            app_ns,
+            "--kubeclient-qps",
+            &std::env::var("BITNAMI_QPS").unwrap_or_else(|_| "5".into()),
+            "--kubeclient-burst",
+            &std::env::var("BITNAMI_BURST").unwrap_or_else(|_| "10".into()),
+            "--listen-addr",
+            &format!("127.0.0.1:{api}"),
+            "--listen-metrics-addr",
+            &format!("127.0.0.1:{metrics}"),
+            "--log-level",
+            "WARN",
+        ])
+        .env("POD_NAMESPACE", key_ns)
+        .env("KUBERNETES_SERVICE_HOST", &ic.host)
+        .env("KUBERNETES_SERVICE_PORT", &ic.port)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting Bitnami's controller")?;
+    Ok(Run { child, metrics })
+}
+
+fn start(hush: &str, key_ns: &str, app_ns: &str) -> Result<Run> {
+    let metrics = free_port()?;
+    let api = free_port()?;
+    let child = Command::new(hush)
+        .args([
+            "controller",
+            "--key-namespace",
+            key_ns,
+            "--all-namespaces=false",
+            "--additional-namespaces",
+            app_ns,
+            "--key-renew-period=0",
+            "--leader-elect=false",
+            "--log-level=warn",
+            "--listen-addr",
+            &format!("127.0.0.1:{api}"),
+            "--listen-metrics-addr",
+            &format!("127.0.0.1:{metrics}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting hush controller")?;
+    Ok(Run { child, metrics })
+}
+
+fn stop(mut run: Run) -> Result<u64> {
+    let pid = run.child.id();
+    let hwm = vm_hwm_kib(pid).unwrap_or(0);
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -TERM {pid}");
+    let code = run.child.wait()?;
+    ensure!(code.success(), "controller exited with {code}");
+    Ok(hwm)
+}
+
+/// Creates the key Secret and `n` SealedSecrets in fresh namespaces; returns them.
+async fn prepare(
+    client: &kube::Client,
+    key_secret: &Secret,
+    public: &hush_crypto::rsa::RsaPublicKey,
+    n: usize,
+) -> Result<(TestNamespace, TestNamespace)> {
+    let keys = TestNamespace::create(client, "bench-keys").await?;
+    let app = TestNamespace::create(client, "bench").await?;
+    keys.api::<Secret>()
+        .create(&PostParams::default(), key_secret)
+        .await?;
+    let t = Instant::now();
+    let ss_api: Api<SealedSecret> = app.api();
+    let ns = app.name().to_owned();
+    let results: Vec<Result<()>> = stream::iter(0..n)
+        .map(|i| {
+            let ss_api = ss_api.clone();
+            let ns = ns.clone();
+            let public = public.clone();
+            async move {
+                let mut value = [0u8; 32];
+                hush_crypto::Entropy::fill(&mut SystemEntropy, &mut value)?;
+                let secret: hush_sealing::Secret = serde_json::from_value(json!({
+                    "metadata": {"name": format!("s{i}"), "namespace": ns},
+                    "data": {"v": hush_sealing::b64::encode(&value)},
+                }))?;
+                let sealed = hush_sealing::seal::seal_secret(&public, &secret, &mut SystemEntropy)?;
+                let text = hush_sealing::codec::write_sealed_secret(
+                    &sealed,
+                    hush_sealing::codec::Format::Json,
+                )?;
+                let ss: SealedSecret = serde_json::from_str(&text)?;
+                ss_api.create(&PostParams::default(), &ss).await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    eprintln!("created {n} SealedSecrets in {:.1?}", t.elapsed());
+    Ok((keys, app))
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> Result<bool>) -> Result<Duration> {
+    let t = Instant::now();
+    while !done().await? {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if t.elapsed() > Duration::from_secs(3600) {
+            bail!("{what} did not finish within an hour");
+        }
+    }
+    Ok(t.elapsed())
+}
+
+async fn in_cluster(client: &kube::Client, ns: &TestNamespace) -> Result<InCluster> {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    let sas: Api<ServiceAccount> = ns.api();
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "bitnami"}}))?,
+    )
+    .await?;
+    let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
+    crbs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"generateName": "hush-bench-bitnami-"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "bitnami", "namespace": ns.name()}],
+        }))?,
+    )
+    .await?;
+    let tr: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 7200}}))?;
+    let token = sas
+        .create_token_request("bitnami", &PostParams::default(), &tr)
+        .await?
+        .status
+        .context("token status")?
+        .token;
+    let kc = kube::config::Kubeconfig::read_from(std::env::var("KUBECONFIG")?)?;
+    let cluster = kc
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .context("kubeconfig cluster")?;
+    let ca = match (
+        &cluster.certificate_authority_data,
+        &cluster.certificate_authority,
+    ) {
+        (Some(data), _) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(data)?
+        }
+        (None, Some(path)) => std::fs::read(path)?,
+        _ => bail!("kubeconfig has no CA"),
+    };
+    let url: url_lite::Url = cluster.server.as_deref().context("server")?.parse()?;
+    let dir = std::env::temp_dir().join(format!("hush-bench-incluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("token"), token.context("no token")?)?;
+    std::fs::write(dir.join("ca.crt"), ca)?;
+    std::fs::write(dir.join("namespace"), ns.name())?;
+    Ok(InCluster {
+        dir,
+        host: url.host,
+        port: url.port,
+    })
+}
+
+/// `https://host:port` split without a URL crate.
+mod url_lite {
+    pub(crate) struct Url {
+        pub(crate) host: String,
+        pub(crate) port: String,
+    }
+    impl std::str::FromStr for Url {
+        type Err = anyhow::Error;
+        fn from_str(s: &str) -> anyhow::Result<Self> {
+            let rest = s.strip_prefix("https://").unwrap_or(s);
+            let rest = rest.split('/').next().unwrap_or(rest);
+            let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "443"));
+            Ok(Self {
+                host: host.to_owned(),
+                port: port.to_owned(),
+            })
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(hush), Some(n)) = (args.get(1), args.get(2)) else {
+        bail!("usage: bench_sealed_controller HUSH_BINARY N [BITNAMI_CONTROLLER]");
+    };
+    let bitnami = args.get(3);
+    let n: usize = n.parse().context("N")?;
+    let client = client().await?;
+    install_repo_crd(&client, "sealedsecrets.bitnami.com.yaml").await?;
+
+    // One RSA-4096 key, stored as Bitnami stores it, used by both controllers.
+    let key = hush_crypto::rsa::RsaPrivateKey::generate(4096)?;
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let cert = hush_crypto::cert::self_signed(&key, "", now, now + 3600, &mut SystemEntropy)?;
+    let key_secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            generate_name: Some("sealed-secrets-key".into()),
+            labels: Some(BTreeMap::from([(
+                "sealedsecrets.bitnami.com/sealed-secrets-key".to_owned(),
+                "active".to_owned(),
+            )])),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(BTreeMap::from([
+            ("tls.crt".to_owned(), ByteString(cert.to_pem().into_bytes())),
+            (
+                "tls.key".to_owned(),
+                ByteString(key.to_pkcs1_pem()?.expose().to_vec()),
+            ),
+        ])),
+        ..Default::default()
+    };
+
+    // hush.
+    let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
+    let secrets: Api<PartialObjectMeta<Secret>> = app.api();
+    let run = start(hush, keys.name(), app.name())?;
+    let first = wait_until("hush first sync", async || {
+        Ok(secrets
+            .list_metadata(&ListParams::default())
+            .await?
+            .items
+            .len()
+            >= n)
+    })
+    .await?;
+    let decrypts_first = metric(run.metrics, "hush_sealed_decrypts_total").await?;
+    let rss_first = stop(run)?;
+    let run = start(hush, keys.name(), app.name())?;
+    let port = run.metrics;
+    let restart = wait_until("hush restart", async || {
+        let seen = metric(port, "hush_sealed_unseal_skips_total")
+            .await
+            .unwrap_or(0.0)
+            + metric(port, "hush_sealed_decrypts_total")
+                .await
+                .unwrap_or(0.0);
+        Ok(seen >= n as f64)
+    })
+    .await?;
+    let decrypts_restart = metric(run.metrics, "hush_sealed_decrypts_total").await?;
+    let rss_restart = stop(run)?;
+    println!(
+        "hush n={n} first_sync_s={:.2} first_sync_decrypts={decrypts_first} restart_s={:.2} restart_decrypts={decrypts_restart} peak_rss_mib={:.1}/{:.1}",
+        first.as_secs_f64(),
+        restart.as_secs_f64(),
+        rss_first as f64 / 1024.0,
+        rss_restart as f64 / 1024.0
+    );
+
+    // Bitnami's controller, same key, same N, fresh namespaces.
+    if let Some(bin) = bitnami {
+        let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
+        let ic = in_cluster(&client, &keys).await?;
+        let secrets: Api<PartialObjectMeta<Secret>> = app.api();
+        let run = start_bitnami(bin, &ic, keys.name(), app.name())?;
+        let first = wait_until("Bitnami first sync", async || {
+            Ok(secrets
+                .list_metadata(&ListParams::default())
+                .await?
+                .items
+                .len()
+                >= n)
+        })
+        .await?;
+        let rss_first = stop(run)?;
+        let run = start_bitnami(bin, &ic, keys.name(), app.name())?;
+        let port = run.metrics;
+        let restart = wait_until("Bitnami restart", async || {
+            Ok(
+                metric(port, "sealed_secrets_controller_unseal_requests_total")
+                    .await
+                    .unwrap_or(0.0)
+                    >= n as f64,
+            )
+        })
+        .await?;
+        let rss_restart = stop(run)?;
+        println!(
+            "bitnami n={n} first_sync_s={:.2} restart_s={:.2} restart_decrypts={n} (every SealedSecret is unsealed again) peak_rss_mib={:.1}/{:.1}",
+            first.as_secs_f64(),
+            restart.as_secs_f64(),
+            rss_first as f64 / 1024.0,
+            rss_restart as f64 / 1024.0
+        );
+        std::fs::remove_dir_all(&ic.dir)?;
+    }
+    Ok(())
+}
