@@ -457,3 +457,39 @@ fn hush_shamir_groups_open_in_sops_with_threshold_keys() {
 fn text_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// ~100 awkward strings and keys (quoting, YAML 1.1 booleans, numbers-as-strings, timestamps,
+/// indicators, unicode, emoji, LS/NBSP, `<<`, block scalars with every chomping and an
+/// indentation indicator, floats): hush prints exactly what sops prints, both directions.
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers"]
+fn awkward_yaml_prints_byte_identical_to_sops() {
+    let env = env();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/awkward.yaml");
+    std::fs::copy(&src, env.dir.path().join("awkward.yaml")).expect("copy");
+    let out = sops(&env, &["encrypt", "--age", &env.recipient, "awkward.yaml"]);
+    assert!(out.status.success(), "sops encrypt: {}", text(&out.stderr));
+    std::fs::write(env.dir.path().join("a.enc.yaml"), &out.stdout).expect("write");
+    let theirs = sops(&env, &["decrypt", "a.enc.yaml"]);
+    assert!(theirs.status.success());
+    let ours = hush_decrypt(&env, &out.stdout, Format::Yaml).expect("hush decrypt");
+    assert_eq!(
+        text(&ours),
+        text(&theirs.stdout),
+        "hush decrypt of sops' file"
+    );
+    let plain = std::fs::read(&src).expect("read");
+    let enc = hush_encrypt(&env, &plain, Format::Yaml);
+    std::fs::write(env.dir.path().join("h.enc.yaml"), &enc).expect("write");
+    let theirs2 = sops(&env, &["decrypt", "h.enc.yaml"]);
+    assert!(
+        theirs2.status.success(),
+        "sops decrypt of hush's file: {}",
+        text(&theirs2.stderr)
+    );
+    assert_eq!(
+        text(&theirs2.stdout),
+        text(&theirs.stdout),
+        "sops decrypt of hush's file"
+    );
+}

@@ -99,7 +99,7 @@ impl Emitter {
                         self.pad(indent);
                     }
                     inline = false;
-                    self.key(k);
+                    self.key(k, indent);
                     self.out.push(':');
                     self.value_after_key(v, indent);
                 }
@@ -183,10 +183,18 @@ impl Emitter {
         }
     }
 
-    fn key(&mut self, k: &str) {
+    fn key(&mut self, k: &str, indent: usize) {
+        if k == "<<" {
+            // go-yaml tags the merge key explicitly when it is a plain string.
+            self.out.push_str("!!merge <<");
+            return;
+        }
         match choose_style(k, true) {
             Style::Plain => self.out.push_str(k),
-            Style::Single => single_quoted(&mut self.out, k),
+            Style::Single => {
+                let ki = self.next_indent(indent);
+                single_quoted(&mut self.out, k, ki);
+            }
             Style::Double | Style::Literal => double_quoted(&mut self.out, k),
         }
     }
@@ -204,9 +212,10 @@ impl Emitter {
                 self.out
                     .push_str(&base64::engine::general_purpose::STANDARD.encode(b));
             }
+            Value::Str(s) | Value::Comment(s) if s == "<<" => self.out.push_str("!!merge <<"),
             Value::Str(s) | Value::Comment(s) => match choose_style(s, false) {
                 Style::Plain => self.out.push_str(s),
-                Style::Single => single_quoted(&mut self.out, s),
+                Style::Single => single_quoted(&mut self.out, s, block_indent),
                 Style::Double => double_quoted(&mut self.out, s),
                 Style::Literal => {
                     self.literal(s, block_indent);
@@ -236,8 +245,8 @@ impl Emitter {
         self.out.push('\n');
         let mut at_line_start = true;
         for ch in s.chars() {
-            if ch == '\n' {
-                self.out.push('\n');
+            if is_break(ch) {
+                self.out.push(ch);
                 at_line_start = true;
             } else {
                 if at_line_start {
@@ -458,7 +467,12 @@ fn choose_style(s: &str, simple_key: bool) -> Style {
     let resolves_to_str = matches!(resolve_plain(s, None), Ok(Value::Str(_)))
         && !is_base60_float(s)
         && !is_old_bool(s);
-    let requested = if s.contains('\n') {
+    // A literal block is only used for `\n` breaks; NEL/LS/PS in a multi-line value go
+    // double-quoted (go-yaml would write them raw inside the block).
+    let other_breaks = s.contains(['\u{85}', '\u{2028}', '\u{2029}']);
+    let requested = if s.contains('\n') && other_breaks {
+        Style::Double
+    } else if s.contains('\n') {
         Style::Literal
     } else if resolves_to_str {
         Style::Plain
@@ -488,13 +502,34 @@ fn choose_style(s: &str, simple_key: bool) -> Style {
     }
 }
 
-fn single_quoted(out: &mut String, s: &str) {
+/// libyaml's single-quoted writer: `'` doubled; after a line-break character other than `\n`
+/// (NEL, LS, PS) the next non-space character is indented to the scalar's `indent`.
+fn single_quoted(out: &mut String, s: &str, indent: usize) {
     out.push('\'');
+    let mut col: Option<usize> = None; // column since the last break, when inside a line
+    let mut breaks = false;
     for c in s.chars() {
-        if c == '\'' {
-            out.push_str("''");
-        } else {
+        if c == ' ' {
+            out.push(' ');
+            col = col.map(|n| n + 1);
+        } else if is_break(c) {
             out.push(c);
+            col = Some(0);
+            breaks = true;
+        } else {
+            if breaks {
+                let at = col.unwrap_or(0);
+                for _ in at..indent {
+                    out.push(' ');
+                }
+                breaks = false;
+            }
+            col = None;
+            if c == '\'' {
+                out.push_str("''");
+            } else {
+                out.push(c);
+            }
         }
     }
     out.push('\'');

@@ -999,6 +999,7 @@ impl<'a> Parser<'a> {
                         .ok_or_else(|| self.err("invalid UTF-8"))?;
                     self.pos += ch.len_utf8();
                     out.push(ch);
+                    self.skip_after_unicode_break(ch);
                 }
             }
         }
@@ -1035,6 +1036,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// go-yaml (YAML 1.1) treats NEL, LS and PS as line breaks: kept as written, and the
+    /// indentation after them is not content.
+    fn skip_after_unicode_break(&mut self, ch: char) {
+        if matches!(ch, '\u{85}' | '\u{2028}' | '\u{2029}') {
+            while matches!(self.peek(), Some(b' ' | b'\t')) {
+                self.pos += 1;
+            }
+        }
+    }
+
     fn single_quoted(&mut self) -> Result<String> {
         self.pos += 1;
         let mut out = String::new();
@@ -1059,6 +1070,7 @@ impl<'a> Parser<'a> {
                         .ok_or_else(|| self.err("invalid UTF-8"))?;
                     self.pos += ch.len_utf8();
                     out.push(ch);
+                    self.skip_after_unicode_break(ch);
                 }
             }
         }
