@@ -1,0 +1,30 @@
+//! The argocd-vault-plugin placeholder parser (hush-render): scanning any text never panics,
+//! every placeholder found is the exact slice it claims to be, and every modifier pipeline
+//! applied to any string value either works or returns an error.
+#![no_main]
+
+use hush_render::placeholder::{apply, scan};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for generic in [false, true] {
+        if let Ok(found) = scan(text, generic) {
+            let mut end = 0;
+            for p in found {
+                assert!(p.range.start >= end, "placeholders overlap");
+                assert_eq!(&text[p.range.clone()], p.text);
+                end = p.range.end;
+                let mut v = serde_json::Value::String(text.to_owned());
+                for m in &p.modifiers {
+                    match apply(m, v) {
+                        Ok(next) => v = next,
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+});
