@@ -8,6 +8,7 @@
 #   clippy      clippy -D warnings on every target
 #   deny        cargo deny (licenses, bans, sources), offline
 #   crds        regenerate crds/ from the Rust types and fail on a difference
+#   deploy      helm lint/template of deploy/helm/hush, deploy/manifests/ up to date
 #   build       compile every test target once
 #   services    start a real kube-apiserver + etcd, OpenBao and moto on loopback
 #   tests       every test, including the #[ignore]d ones that need peers and servers
@@ -111,6 +112,25 @@ stage_crds() {
   fi
 }
 
+stage_deploy() {
+  # The Helm chart with the real Helm (peers.env): lint every toggle, render, and the committed
+  # chart copies and deploy/manifests/ must equal a fresh render.
+  # shellcheck disable=SC1090
+  source "$HUSH_PEERS_ENV"
+  local helm=$HUSH_PEER_HELM chart=deploy/helm/hush
+  local all=controllers.external.enabled=true,networkPolicy.enabled=true
+  all+=,metrics.serviceMonitor.enabled=true,argocd.cmpPlugin.enabled=true
+  "$helm" lint --strict "$chart"
+  "$helm" lint --strict "$chart" --set "$all"
+  "$helm" lint --strict "$chart" --set controllers.sealed.enabled=false,controllers.external.enabled=true
+  "$helm" template hush "$chart" --namespace kube-system --set "$all" >/dev/null
+  if "$helm" template hush "$chart" --set controllers.sealed.enabled=false >/dev/null 2>&1; then
+    echo "helm template accepted a chart with no controller enabled" >&2
+    return 1
+  fi
+  bash scripts/render-manifests.sh --check
+}
+
 stage_build() { cargo test --workspace --all-features --locked --no-run; }
 
 stage_services() {
@@ -152,6 +172,7 @@ stage fmt stage_fmt
 stage clippy stage_clippy
 stage deny stage_deny
 stage crds stage_crds
+stage deploy stage_deploy
 stage build stage_build
 stage services stage_services
 stage tests stage_tests
