@@ -193,16 +193,22 @@ impl<'a> Lexer<'a> {
             }
             match c {
                 c if is_space(c) => {
-                    let n = self
+                    let mut n = self
                         .rest()
                         .find(|c| !is_space(c))
                         .unwrap_or(self.rest().len());
-                    // A space before a trim marker and the right delimiter is part of the marker.
-                    self.pos += n;
-                    if c == '\n' || self.rest().starts_with('\n') {
-                        // Newlines are allowed inside actions since Go 1.16.
+                    // The last space before "-}}" belongs to the trim marker (Go's lexSpace).
+                    let after = &self.rest()[n..];
+                    if after
+                        .strip_prefix(TRIM_MARKER)
+                        .is_some_and(|r| r.starts_with(self.right))
+                    {
+                        n -= 1;
                     }
-                    self.emit(Tok::Space, at);
+                    self.pos += n;
+                    if n > 0 {
+                        self.emit(Tok::Space, at);
+                    }
                 }
                 '=' => {
                     self.pos += 1;
