@@ -253,7 +253,10 @@ fn render_app(d: &mut Demo, dir: &Path) -> anyhow::Result<()> {
             && out.yaml.contains("url: postgres://shop@db/orders"),
         "the render did not produce the expected objects"
     );
-    ensure!(vault.reads() == 1, "expected one read for three placeholders on one path");
+    ensure!(
+        vault.reads() == 1,
+        "expected one read for three placeholders on one path"
+    );
     d.ok(&format!(
         "{} objects; {} SOPS file decrypted (MAC verified); {} placeholders from {} read of secret/data/web",
         out.objects,
