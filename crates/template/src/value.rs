@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 ///
 /// `Debug` never shows contents: values are secrets.
 #[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// Go's invalid `reflect.Value` (a missing map key) or an untyped `nil`; prints `<no value>`
     /// at top level and `<nil>` inside containers.
