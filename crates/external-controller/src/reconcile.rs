@@ -209,7 +209,9 @@ impl ResolvedStore {
             kind: "SecretStore".into(),
             name: s.name_any(),
             uid: s.uid().unwrap_or_default(),
-            resource_version: s.resource_version().unwrap_or_default(),
+            // The spec's generation, not resourceVersion: status writes must not drop the
+            // client (and its Vault token).
+            resource_version: s.meta().generation.unwrap_or_default().to_string(),
             controller: s.spec.controller.clone(),
             provider: s
                 .spec
@@ -227,7 +229,9 @@ impl ResolvedStore {
             kind: "ClusterSecretStore".into(),
             name: s.name_any(),
             uid: s.uid().unwrap_or_default(),
-            resource_version: s.resource_version().unwrap_or_default(),
+            // The spec's generation, not resourceVersion: status writes must not drop the
+            // client (and its Vault token).
+            resource_version: s.meta().generation.unwrap_or_default().to_string(),
             controller: s.spec.controller.clone(),
             provider: s
                 .spec

@@ -1,7 +1,7 @@
 //! Provider clients and reads cached per store (what ESO does not do; `docs/external-secrets.md`).
 //!
 //! - **Clients** (with their Vault session or AWS credentials) are kept per [`StoreKey`]: store
-//!   UID + resourceVersion, plus the ExternalSecret namespace when the store uses referent
+//!   UID + spec version (generation), plus the ExternalSecret namespace when the store uses referent
 //!   auth. A client is rebuilt after `client_ttl` (credentials re-resolved); when the resolved
 //!   credential identity did not change, the old client (and its token) is kept.
 //! - **Reads** are deduplicated within `read_window`: concurrent and repeated reads of the same
@@ -27,7 +27,8 @@ pub struct StoreKey {
     pub kind: String,
     /// Store UID.
     pub uid: String,
-    /// Store resourceVersion (a spec change makes a new client).
+    /// Store version: its `metadata.generation` (a spec change makes a new client; status
+    /// writes, which change the resourceVersion, do not).
     pub resource_version: String,
     /// The ExternalSecret namespace for referent auth, else `None`.
     pub namespace: Option<String>,
