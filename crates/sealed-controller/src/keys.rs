@@ -48,6 +48,9 @@ pub struct KeyEntry {
     pub cert: Certificate,
     /// What orders keys (Unix seconds): the certificate's NotBefore or the Secret's creation.
     pub ordering: i64,
+    /// Breaks ties of `ordering` (keys made within one second): the key Secret's
+    /// resourceVersion, which grows with every write (0 when it is not a number).
+    pub tiebreak: u64,
 }
 
 impl std::fmt::Debug for KeyEntry {
@@ -70,7 +73,9 @@ pub struct KeySet {
 impl KeySet {
     /// Builds a set; entries are sorted by ordering (then name) and duplicates collapse.
     pub fn new(mut entries: Vec<KeyEntry>) -> Self {
-        entries.sort_by(|a, b| a.ordering.cmp(&b.ordering).then(a.name.cmp(&b.name)));
+        entries.sort_by(|a, b| {
+            (a.ordering, a.tiebreak, &a.name).cmp(&(b.ordering, b.tiebreak, &b.name))
+        });
         let mut keyring = Keyring::new();
         // Newest first: new SealedSecrets are sealed with the newest key.
         for e in entries.iter().rev() {
@@ -284,6 +289,7 @@ impl KeyRegistry {
         let name = created.name_any();
         tracing::info!(secret = %name, namespace = %self.config.key_namespace,
             fingerprint = %key.public_key().fingerprint(), "new sealing key generated");
+        let tiebreak = resource_version_number(&created);
         let mut entries = self.snapshot().entries().to_vec();
         entries.push(KeyEntry {
             name: name.clone(),
@@ -296,6 +302,7 @@ impl KeyRegistry {
                     .creation_timestamp
                     .map_or(now, |t| t.0.as_second()),
             },
+            tiebreak,
         });
         self.replace(KeySet::new(entries));
         Ok(name)
@@ -425,5 +432,15 @@ pub fn parse_key_secret(
         key,
         cert,
         ordering,
+        tiebreak: resource_version_number(secret),
     })
+}
+
+fn resource_version_number(secret: &Secret) -> u64 {
+    secret
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
 }
