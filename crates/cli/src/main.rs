@@ -10,6 +10,7 @@ mod persona;
 mod render;
 mod seal;
 mod sops;
+mod status;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     Krm(krm::Args),
     /// Run hush's controllers (the Sealed Secrets controller; `--controllers`).
     Controller(Box<controller::Args>),
+    /// SealedSecrets, ExternalSecrets and sealing keys with their sync state (exit 1 when
+    /// something is not synced, 2 when RBAC hid a part).
+    Status(status::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Render(a) => render::run(*a),
         Command::Krm(a) => krm::run(a),
         Command::Controller(a) => controller::run(*a),
+        Command::Status(a) => status::run(a),
     };
     match result {
         Ok(code) => code,

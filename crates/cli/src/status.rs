@@ -1,0 +1,555 @@
+//! `hush status`: what hush's controllers did, read from the cluster.
+//!
+//! - SealedSecrets (`bitnami.com`): the `Synced` condition (status, `lastUpdateTime`, reason or
+//!   message).
+//! - ExternalSecrets (`external-secrets.io`): the `Ready` condition and `status.refreshTime`.
+//! - Sealing keys: the key Secrets (label `sealedsecrets.bitnami.com/sealed-secrets-key`) in the
+//!   controller namespace. The controller publishes no renewal schedule, so the age comes from each
+//!   certificate's NotBefore and the next renewal is the newest key's NotBefore plus
+//!   `--key-renew-period` (the controller's rule; default 720h, as the controller's default). Only
+//!   `tls.crt` is read, never `tls.key`, and nothing of a key is printed but its name and times.
+//!
+//! Exit status: 0 when everything read is synced, 1 when something is not synced (or the cluster
+//! cannot be reached), 2 when everything read is synced but RBAC (or a missing CRD) hid a part,
+//! which is then named on stderr and in the JSON `unreadable` list.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, ResourceExt as _};
+use serde_json::{Value, json};
+
+const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+
+/// `hush status` flags.
+#[derive(Debug, clap::Args)]
+#[command(about = "Show SealedSecrets, ExternalSecrets and sealing keys with their sync state")]
+pub(crate) struct Args {
+    /// Only this namespace [default: all namespaces].
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Namespace of the SealedSecret controller's keys (kubeseal's --controller-namespace).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    controller_namespace: String,
+    /// The controller's `--key-renew-period` (Go duration), to compute the next renewal; 0 means
+    /// renewal is off.
+    #[arg(long, default_value = "720h", value_parser = renew_period)]
+    key_renew_period: Duration,
+    /// Output format: `table` or `json`.
+    #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json"])]
+    output: String,
+    /// Path to the kubeconfig file [default: $KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long)]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    context: Option<String>,
+}
+
+fn renew_period(s: &str) -> Result<Duration, String> {
+    hush_operator::duration::parse(s)
+}
+
+/// One synced object's row.
+#[derive(Debug)]
+struct Row {
+    kind: &'static str,
+    namespace: String,
+    name: String,
+    /// "True", "False" or "Unknown" (no status yet, or status updates off).
+    synced: String,
+    /// Unix seconds of the last sync, if the status has one.
+    last_sync: Option<i64>,
+    reason: String,
+}
+
+#[derive(Debug)]
+struct KeyRow {
+    name: String,
+    not_before: i64,
+    not_after: i64,
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    rows: Vec<Row>,
+    keys: Vec<KeyRow>,
+    next_renewal: Option<i64>,
+    unreadable: Vec<String>,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(collect(&args))?;
+    let now = unix_now();
+    if args.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&to_json(&report, now))?);
+    } else {
+        print!("{}", to_table(&report, now));
+    }
+    for what in &report.unreadable {
+        eprintln!("hush status: could not read {what}");
+    }
+    Ok(if report.rows.iter().any(|r| r.synced != "True") {
+        ExitCode::from(1)
+    } else if !report.unreadable.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn client(args: &Args) -> Result<Client> {
+    let config = if args.kubeconfig.is_some() || args.context.is_some() {
+        let kubeconfig = match &args.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?,
+            None => Kubeconfig::read().context("reading the kubeconfig")?,
+        };
+        let options = KubeConfigOptions {
+            context: args.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+    } else {
+        kube::Config::infer()
+            .await
+            .context("cannot load the Kubernetes client configuration")?
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// What a failed read means for the report: a hidden part (403, 404: recorded) or a hard error.
+fn hidden(what: String, err: kube::Error, unreadable: &mut Vec<String>) -> Result<()> {
+    match &err {
+        kube::Error::Api(status) if status.code == 403 => {
+            unreadable.push(format!("{what}: forbidden by RBAC"));
+            Ok(())
+        }
+        kube::Error::Api(status) if status.code == 404 => {
+            unreadable.push(format!("{what}: not found (CRD not installed?)"));
+            Ok(())
+        }
+        _ => Err(anyhow::Error::new(err).context(format!("reading {what}"))),
+    }
+}
+
+async fn collect(args: &Args) -> Result<Report> {
+    let client = client(args).await?;
+    let mut report = Report::default();
+    let scope = match &args.namespace {
+        Some(ns) => format!("in namespace {ns}"),
+        None => "in all namespaces".to_owned(),
+    };
+    let kinds = [
+        ("SealedSecret", "bitnami.com", "v1alpha1", "sealedsecrets"),
+        (
+            "ExternalSecret",
+            "external-secrets.io",
+            "v1",
+            "externalsecrets",
+        ),
+    ];
+    for (kind, group, version, plural) in kinds {
+        let resource =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let api: Api<DynamicObject> = match &args.namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        match api.list(&ListParams::default()).await {
+            Ok(list) => report.rows.extend(list.items.iter().map(|o| row(kind, o))),
+            Err(e) => hidden(
+                format!("{plural}.{group} {scope}"),
+                e,
+                &mut report.unreadable,
+            )?,
+        }
+    }
+    let secrets: Api<Secret> = Api::namespaced(client, &args.controller_namespace);
+    match secrets.list(&ListParams::default().labels(KEY_LABEL)).await {
+        Ok(list) => {
+            for secret in &list.items {
+                let cert = secret
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("tls.crt"))
+                    .and_then(|c| hush_crypto::cert::Certificate::from_pem(&c.0).ok());
+                match cert {
+                    Some(c) => report.keys.push(KeyRow {
+                        name: secret.name_any(),
+                        not_before: c.not_before,
+                        not_after: c.not_after,
+                    }),
+                    None => report.unreadable.push(format!(
+                        "key Secret {}/{}: no readable tls.crt",
+                        args.controller_namespace,
+                        secret.name_any()
+                    )),
+                }
+            }
+        }
+        Err(e) => hidden(
+            format!("key Secrets in namespace {}", args.controller_namespace),
+            e,
+            &mut report.unreadable,
+        )?,
+    }
+    report
+        .rows
+        .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+    report.keys.sort_by_key(|k| k.not_before);
+    let period = i64::try_from(args.key_renew_period.as_secs()).unwrap_or(i64::MAX);
+    report.next_renewal = match report.keys.last() {
+        Some(newest) if period > 0 => Some(newest.not_before.saturating_add(period)),
+        _ => None,
+    };
+    Ok(report)
+}
+
+/// The row of one SealedSecret (`Synced`) or ExternalSecret (`Ready`, `refreshTime`).
+fn row(kind: &'static str, obj: &DynamicObject) -> Row {
+    let condition_type = if kind == "SealedSecret" {
+        "Synced"
+    } else {
+        "Ready"
+    };
+    let status = &obj.data["status"];
+    let condition = status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == condition_type));
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let synced = condition
+        .map(|c| text(&c["status"]))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "Unknown".to_owned());
+    let last_sync = if kind == "SealedSecret" {
+        condition.and_then(|c| c["lastUpdateTime"].as_str().and_then(parse_rfc3339))
+    } else {
+        status["refreshTime"].as_str().and_then(parse_rfc3339)
+    };
+    let reason = match condition {
+        Some(c) => {
+            let reason = text(&c["reason"]);
+            if reason.is_empty() || synced != "True" && !text(&c["message"]).is_empty() {
+                text(&c["message"])
+            } else {
+                reason
+            }
+        }
+        None => "no status yet".to_owned(),
+    };
+    Row {
+        kind,
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        synced,
+        last_sync,
+        reason: one_line(&reason),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn to_json(report: &Report, now: i64) -> Value {
+    let rows = |kind: &str| -> Vec<Value> {
+        report
+            .rows
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| {
+                json!({
+                    "namespace": r.namespace,
+                    "name": r.name,
+                    "synced": r.synced,
+                    "lastSync": r.last_sync.map(format_rfc3339),
+                    "lastSyncAgeSeconds": r.last_sync.map(|t| now - t),
+                    "reason": r.reason,
+                })
+            })
+            .collect()
+    };
+    json!({
+        "sealedSecrets": rows("SealedSecret"),
+        "externalSecrets": rows("ExternalSecret"),
+        "keys": report.keys.iter().map(|k| json!({
+            "name": k.name,
+            "notBefore": format_rfc3339(k.not_before),
+            "notAfter": format_rfc3339(k.not_after),
+            "ageSeconds": now - k.not_before,
+        })).collect::<Vec<_>>(),
+        "nextKeyRenewal": report.next_renewal.map(format_rfc3339),
+        "unreadable": report.unreadable,
+    })
+}
+
+fn to_table(report: &Report, now: i64) -> String {
+    let mut table = vec![[
+        "KIND".to_owned(),
+        "NAMESPACE".to_owned(),
+        "NAME".to_owned(),
+        "SYNCED".to_owned(),
+        "LAST SYNC".to_owned(),
+        "REASON".to_owned(),
+    ]];
+    for r in &report.rows {
+        table.push([
+            r.kind.to_owned(),
+            r.namespace.clone(),
+            r.name.clone(),
+            r.synced.clone(),
+            r.last_sync
+                .map_or_else(|| "-".to_owned(), |t| format_age(now - t)),
+            r.reason.clone(),
+        ]);
+    }
+    let mut out = String::new();
+    if report.rows.is_empty() {
+        out.push_str("No SealedSecrets or ExternalSecrets found.\n");
+    } else {
+        let widths: Vec<usize> = (0..6)
+            .map(|i| {
+                table
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for r in &table {
+            let mut line = String::new();
+            for (i, cell) in r.iter().enumerate() {
+                if i == 5 {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    if report.keys.is_empty() {
+        out.push_str("No sealing keys found.\n");
+    } else {
+        out.push_str("SEALING KEY   AGE   NOT AFTER\n");
+        for k in &report.keys {
+            out.push_str(&format!(
+                "{}   {}   {}\n",
+                k.name,
+                format_age(now - k.not_before),
+                format_rfc3339(k.not_after)
+            ));
+        }
+    }
+    if let Some(next) = report.next_renewal {
+        let when = if next <= now {
+            "due now".to_owned()
+        } else {
+            format!("in {}", format_age(next - now))
+        };
+        out.push_str(&format!(
+            "Next key renewal: {} ({when})\n",
+            format_rfc3339(next)
+        ));
+    }
+    out
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// kubectl's age format: `45s`, `12m`, `5h3m`, `3d4h`, `400d`.
+fn format_age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        86400..31_536_000 => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Kubernetes timestamps: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; None for anything else.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            let (oh, om) = (num_str(&rest[1..3])?, num_str(&rest[4..6])?);
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+fn num_str(s: &str) -> Option<i64> {
+    s.bytes()
+        .all(|c| c.is_ascii_digit())
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+fn format_rfc3339(t: i64) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(86400));
+    let s = t.rem_euclid(86400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_and_bad_input_is_none() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-02-29T12:34:56Z"), Some(1_709_210_096));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T14:34:56.123+02:00"),
+            Some(1_709_210_096)
+        );
+        assert_eq!(format_rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59Z");
+        for bad in [
+            "",
+            "2024-02-29",
+            "2024-13-01T00:00:00Z",
+            "2024-02-29T12:34:56",
+            "2024-02-29T12:34:56+0200",
+            "2024-02-29T12:34:56.Z",
+            "２０２４-02-29T12:34:56Z",
+            "2024-02-29T12:34:56Zjunk",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(format_age(-5), "0s");
+        assert_eq!(format_age(59), "59s");
+        assert_eq!(format_age(3599), "59m");
+        assert_eq!(format_age(3 * 3600 + 120), "3h2m");
+        assert_eq!(format_age(2 * 86400 + 3600), "2d1h");
+        assert_eq!(format_age(400 * 86400), "400d");
+    }
+
+    fn object(kind: &str, status: Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": kind,
+            "metadata": { "name": "a", "namespace": "ns" },
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_read_the_controllers_conditions() {
+        let r = row(
+            "SealedSecret",
+            &object(
+                "SealedSecret",
+                json!({ "conditions": [{ "type": "Synced", "status": "False",
+                    "lastUpdateTime": "2024-01-01T00:00:00Z",
+                    "message": "no key could decrypt\nthe secret" }] }),
+            ),
+        );
+        assert_eq!(r.synced, "False");
+        assert_eq!(r.last_sync, parse_rfc3339("2024-01-01T00:00:00Z"));
+        assert_eq!(r.reason, "no key could decrypt the secret");
+        let r = row(
+            "ExternalSecret",
+            &object(
+                "ExternalSecret",
+                json!({ "refreshTime": "2024-01-01T00:00:10Z", "conditions": [
+                    { "type": "Ready", "status": "True", "reason": "SecretSynced",
+                      "message": "secret synced" }] }),
+            ),
+        );
+        assert_eq!(
+            (r.synced.as_str(), r.reason.as_str()),
+            ("True", "SecretSynced")
+        );
+        assert_eq!(r.last_sync, Some(1_704_067_210));
+        let r = row("ExternalSecret", &object("ExternalSecret", json!(null)));
+        assert_eq!((r.synced.as_str(), r.last_sync), ("Unknown", None));
+    }
+}
