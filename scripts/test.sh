@@ -25,6 +25,8 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/hush"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 export HUSH_PEERS_ENV="${HUSH_PEERS_ENV:-$CACHE/peers.env}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Incremental artifacts only help edit-compile loops; in CI they cost disk and time.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 TOOLS="$CACHE/tools"
 export PATH="$TOOLS/bin:$PATH"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
