@@ -1,0 +1,306 @@
+//! Harness of the ExternalSecret e2e tests: the controller against the real kube-apiserver, the OpenBao dev server and moto
+//! (all started by `scripts/test.sh`; see `HUSH_VAULT_ADDR`, `HUSH_VAULT_TOKEN`,
+//! `AWS_SECRETSMANAGER_ENDPOINT` from `scripts/services/*.sh`). ESO's own manifests, unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use base64::Engine as _;
+use hush_api::external_secrets::ExternalSecret;
+use hush_external_controller::Config;
+use hush_operator::{Process, ProcessConfig, Shutdown};
+use hush_testkit::{TestNamespace, client, install_repo_crd};
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::Client;
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Log capture, for the canary checks.
+
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace,hyper=info,h2=info,rustls=info,tower=info,hyper_util=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    })
+}
+
+pub fn logs_contain(needle: &str) -> bool {
+    let text = logs().0.lock().unwrap();
+    text.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+pub fn canary(tag: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("canary-{tag}-{n:x}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness.
+
+pub struct Controller {
+    shutdown: Shutdown,
+    handle: JoinHandle<hush_operator::Result<()>>,
+}
+
+impl Controller {
+    pub async fn start(client: &Client, ns: &str) -> Result<Self> {
+        Self::start_with_class(client, ns, "default").await
+    }
+
+    pub async fn start_with_class(client: &Client, ns: &str, class: &str) -> Result<Self> {
+        logs();
+        let shutdown = Shutdown::new();
+        let mut process = Process::new(
+            client.clone(),
+            ProcessConfig {
+                metrics_addr: "127.0.0.1:0".into(),
+                leader_election: None,
+            },
+            shutdown.clone(),
+        );
+        let config = Config {
+            namespace: Some(ns.to_owned()),
+            controller_class: class.to_owned(),
+            read_window: Duration::from_millis(500),
+            ..Config::default()
+        };
+        let component = hush_external_controller::start(&mut process, config);
+        let handle = tokio::spawn(process.run(vec![component]));
+        Ok(Self { shutdown, handle })
+    }
+
+    pub async fn stop(self) -> Result<()> {
+        self.shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .context("controller did not stop within 30 s")???;
+        Ok(())
+    }
+}
+
+/// A client with ESO's CRDs (hush's copies) installed.
+pub async fn setup() -> Result<Client> {
+    logs();
+    let client = client().await?;
+    for f in [
+        "externalsecrets.external-secrets.io.yaml",
+        "secretstores.external-secrets.io.yaml",
+        "clustersecretstores.external-secrets.io.yaml",
+        "clusterexternalsecrets.external-secrets.io.yaml",
+    ] {
+        install_repo_crd(&client, f).await?;
+    }
+    Ok(client)
+}
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run through scripts/test.sh (scripts/services/*.sh start)")
+    })
+}
+
+/// A call to the OpenBao dev server with the root token.
+pub async fn bao(method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let url = format!("{}/v1/{path}", env("HUSH_VAULT_ADDR"));
+    let http = reqwest::Client::new();
+    let mut req = match method {
+        "GET" => http.get(&url),
+        "LIST" => http.get(format!("{url}?list=true")),
+        _ => http.post(&url),
+    }
+    .header("X-Vault-Token", env("HUSH_VAULT_TOKEN"));
+    if let Some(b) = body {
+        req = req
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    ensure!(status.is_success(), "{method} {path}: {status} {text}");
+    Ok(if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)?
+    })
+}
+
+/// An AWS JSON call against moto (moto accepts any credentials).
+pub async fn aws(service: &str, target: &str, action: &str, body: Value) -> Result<Value> {
+    let url = match service {
+        "secretsmanager" => env("AWS_SECRETSMANAGER_ENDPOINT"),
+        _ => env("AWS_SSM_ENDPOINT"),
+    };
+    Ok(hush_aws::json_call(
+        &reqwest::Client::new(),
+        &url,
+        &hush_aws::Credentials::new("testing", "testing", None),
+        "us-east-1",
+        service,
+        target,
+        action,
+        &body,
+    )
+    .await?)
+}
+
+pub async fn apply<K>(api: &Api<K>, obj: Value) -> Result<K>
+where
+    K: kube::Resource
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + k8s_openapi::serde::Serialize
+        + std::fmt::Debug,
+{
+    let o: K = serde_json::from_value(obj)?;
+    Ok(api.create(&PostParams::default(), &o).await?)
+}
+
+pub async fn secret_from_literals(
+    api: &Api<Secret>,
+    name: &str,
+    data: &[(&str, &str)],
+) -> Result<()> {
+    let map: BTreeMap<String, String> = data
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    apply(api, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": map})).await?;
+    Ok(())
+}
+
+pub fn ready(es: &ExternalSecret) -> Option<(String, String)> {
+    es.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+}
+
+pub async fn wait_ready(
+    api: &Api<ExternalSecret>,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> Result<ExternalSecret> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let es = api.get(name).await?;
+        if ready(&es) == Some((status.to_owned(), reason.to_owned())) {
+            return Ok(es);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "ExternalSecret {name}: Ready is {:?}, want {status}/{reason}; status {:?}",
+                ready(&es),
+                es.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn value(s: &Secret, key: &str) -> String {
+    s.data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        .unwrap_or_default()
+}
+
+pub async fn assert_no_canary(
+    client: &Client,
+    ns: &TestNamespace,
+    es: &Api<ExternalSecret>,
+    canary: &str,
+) -> Result<()> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(canary);
+    let events: Api<Event> = Api::namespaced(client.clone(), ns.name());
+    for e in events.list(&ListParams::default()).await? {
+        let text = serde_json::to_string(&e)?;
+        ensure!(
+            !text.contains(canary) && !text.contains(&b64),
+            "canary in event {text}"
+        );
+    }
+    for e in es.list(&ListParams::default()).await? {
+        let text = serde_json::to_string(&e.status)?;
+        ensure!(!text.contains(canary), "canary in status {text}");
+    }
+    ensure!(
+        !logs_contain(canary) && !logs_contain(&b64),
+        "canary in logs"
+    );
+    Ok(())
+}
+
+/// A loopback TCP proxy that can stop serving (a Vault outage): when down, it refuses new
+/// connections and cuts the open ones (pooled keep-alive connections included).
+pub struct Proxy {
+    pub addr: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+pub async fn proxy(upstream: &str) -> Result<Proxy> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = format!("http://{}", listener.local_addr()?);
+    let (up, rx) = tokio::sync::watch::channel(true);
+    let target = upstream.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !*rx.borrow() {
+                drop(inbound);
+                continue;
+            }
+            let target = target.clone();
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = TcpStream::connect(&target).await {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = rx.wait_for(|up| !*up) => {}
+                    }
+                }
+            });
+        }
+    });
+    Ok(Proxy { addr, up })
+}
