@@ -10,11 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use hush_render::backend::{Backend, VaultBackend};
-use hush_render::config::{self, BackendSettings};
+use hush_render::backend::{self, Backend};
+use hush_render::config;
 use hush_render::decrypt::Keys;
 use hush_render::{krm, resolve};
-use hush_vault::KvVersion;
 
 /// Arguments of `hush krm`.
 #[derive(Debug, clap::Args)]
@@ -47,25 +46,8 @@ async fn run_async(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let backend: Option<Box<dyn Backend>> = match settings.backend {
-        Some(BackendSettings::Vault {
-            address,
-            namespace,
-            auth,
-            kv_version,
-        }) => Some(Box::new(
-            VaultBackend::new(
-                &address,
-                namespace,
-                auth,
-                if kv_version == 1 {
-                    KvVersion::V1
-                } else {
-                    KvVersion::V2
-                },
-            )
-            .map_err(anyhow::Error::msg)?,
-        )),
-        _ => None,
+        None => None,
+        Some(b) => Some(backend::from_settings(b).map_err(anyhow::Error::msg)?),
     };
     let mut input = Vec::new();
     std::io::stdin()

@@ -10,15 +10,14 @@ use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::Parser;
-use hush_render::backend::{Backend, VaultBackend};
-use hush_render::config::{self, BackendSettings};
+use hush_render::backend::{self, Backend};
+use hush_render::config;
 use hush_render::decrypt::Keys;
 use hush_render::render::{self, Input};
 use hush_render::reseal::{self, Resealer};
 use hush_render::resolve;
-use hush_vault::KvVersion;
 
 /// Arguments of `hush render`.
 #[derive(Debug, clap::Args)]
@@ -79,22 +78,7 @@ async fn render(args: Args) -> Result<ExitCode> {
     let keys = Keys::load(keys_dir.as_deref())?;
     let backend: Option<Box<dyn Backend>> = match settings.backend.take() {
         None => None,
-        Some(BackendSettings::Vault {
-            address,
-            namespace,
-            auth,
-            kv_version,
-        }) => {
-            let kv = if kv_version == 1 {
-                KvVersion::V1
-            } else {
-                KvVersion::V2
-            };
-            Some(Box::new(
-                VaultBackend::new(&address, namespace, auth, kv).map_err(anyhow::Error::msg)?,
-            ))
-        }
-        Some(_) => bail!("unsupported backend"),
+        Some(b) => Some(backend::from_settings(b).map_err(anyhow::Error::msg)?),
     };
     let cert_source = args.reseal_cert.clone().or(settings.reseal_cert.clone());
     let resealer = match &cert_source {

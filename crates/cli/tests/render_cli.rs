@@ -610,3 +610,80 @@ fn reseal_is_stable_hides_plaintext_and_opens_with_kubeseal() {
     }
     assert!(opened.contains("namespace: shop"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// AWS Secrets Manager (AVP_TYPE=awssecretsmanager) against moto
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "needs scripts/test.sh services"]
+fn placeholders_against_aws_secrets_manager_in_moto() {
+    let moto = std::env::var("HUSH_MOTO_URL")
+        .expect("HUSH_MOTO_URL is not set: start scripts/services/moto.sh (scripts/test.sh does)");
+    let name = format!("hush-render/{}", std::process::id());
+    let canary = "canary-aws-sm-6c2b";
+    // Seed with boto3 from the peers venv (moto's own client library).
+    let seed = format!(
+        "import boto3, json\n\
+         c = boto3.client('secretsmanager', endpoint_url='{moto}', region_name='us-east-1',\n\
+             aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         c.create_secret(Name='{name}', SecretString=json.dumps({{'user': 'shop', 'password': '{canary}'}}))\n"
+    );
+    let out = Command::new(peer("PYTHON"))
+        .args(["-c", &seed])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "seeding moto: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("cm.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  user: <path:{name}#user>\n  password: <path:{name}#password>\n"
+        ),
+    )
+    .unwrap();
+    let aws = |c: &mut Command| {
+        c.env("AVP_TYPE", "awssecretsmanager")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", &moto)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SECRETSMANAGER_ENDPOINT");
+    };
+    let mut c = cmd(&hush(), &app);
+    c.args(["render", "--stats"]);
+    aws(&mut c);
+    let out = run(c, None);
+    let stdout = assert_ok(&out, "render against moto");
+    assert!(stdout.contains("user: shop"), "{stdout}");
+    assert!(stdout.contains(&format!("password: {canary}")), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 distinct reads, 1 backend reads"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(canary), "stderr leaks the value: {stderr}");
+
+    // A secret that does not exist fails the render, naming the placeholder only.
+    std::fs::write(
+        app.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  x: <path:hush-render/absent#x>\n",
+    )
+    .unwrap();
+    let mut c = cmd(&hush(), &app);
+    c.arg("render");
+    aws(&mut c);
+    let out = run(c, None);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("<path:hush-render/absent#x>"), "{stderr}");
+}

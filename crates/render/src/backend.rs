@@ -172,6 +172,125 @@ impl Backend for VaultBackend {
     }
 }
 
+/// AWS Secrets Manager (`AVP_TYPE=awssecretsmanager`), through the one hush AWS client
+/// (hush-aws). As argocd-vault-plugin: the placeholder path is the `SecretId`, `#version` is the
+/// `VersionId`, and the secret's `SecretString` (or `SecretBinary`) must hold a JSON object.
+pub struct AwsSecretsManagerBackend {
+    http: reqwest::Client,
+    url: String,
+    region: String,
+    credentials: tokio::sync::OnceCell<hush_aws::Credentials>,
+    reads: AtomicU64,
+}
+
+impl fmt::Debug for AwsSecretsManagerBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsSecretsManagerBackend")
+            .field("url", &self.url)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsSecretsManagerBackend {
+    /// A backend for `region`; the endpoint honours `AWS_SECRETSMANAGER_ENDPOINT`,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `AWS_ENDPOINT_URL`.
+    pub fn new(region: &str) -> Result<Self, String> {
+        let url = hush_aws::endpoint("secretsmanager", region).map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            url,
+            region: region.to_owned(),
+            credentials: tokio::sync::OnceCell::new(),
+            reads: AtomicU64::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for AwsSecretsManagerBackend {
+    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, String> {
+        let credentials = self
+            .credentials
+            .get_or_try_init(|| hush_aws::resolve_credentials(None, &self.http, &self.region))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut request = serde_json::json!({ "SecretId": r.path });
+        if let Some(version) = &r.version {
+            request["VersionId"] = Json::String(version.clone());
+        }
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let answer = match hush_aws::json_call(
+            &self.http,
+            &self.url,
+            credentials,
+            &self.region,
+            "secretsmanager",
+            "secretsmanager",
+            "GetSecretValue",
+            &request,
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(format!("aws secrets manager read {}: {e}", r.path)),
+        };
+        let not_a_map = || {
+            format!(
+                "aws secrets manager read {}: the secret is not a JSON object",
+                r.path
+            )
+        };
+        let bytes = zeroize::Zeroizing::new(
+            match (answer.get("SecretString"), answer.get("SecretBinary")) {
+                (Some(Json::String(s)), _) => s.as_bytes().to_vec(),
+                (_, Some(Json::String(b))) => {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b)
+                        .map_err(|_| not_a_map())?
+                }
+                _ => return Err(not_a_map()),
+            },
+        );
+        match serde_json::from_slice::<Json>(&bytes) {
+            Ok(Json::Object(m)) => Ok(Some(m)),
+            _ => Err(not_a_map()),
+        }
+    }
+
+    fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+}
+
+/// The backend a render's settings name.
+pub fn from_settings(settings: crate::config::BackendSettings) -> Result<Box<dyn Backend>, String> {
+    use crate::config::BackendSettings;
+    Ok(match settings {
+        BackendSettings::Vault {
+            address,
+            namespace,
+            auth,
+            kv_version,
+        } => {
+            let kv = if kv_version == 1 {
+                KvVersion::V1
+            } else {
+                KvVersion::V2
+            };
+            Box::new(VaultBackend::new(&address, namespace, auth, kv)?)
+        }
+        BackendSettings::AwsSecretsManager { region } => {
+            Box::new(AwsSecretsManagerBackend::new(&region)?)
+        }
+    })
+}
+
 /// Secrets held in memory (tests, `hush demo`, and renders that only decrypt SOPS files).
 #[derive(Default)]
 pub struct MemoryBackend {

@@ -67,6 +67,11 @@ pub enum BackendSettings {
         /// `AVP_KV_VERSION` (default 2).
         kv_version: u8,
     },
+    /// `AVP_TYPE=awssecretsmanager`: credentials from the sidecar's standard AWS chain.
+    AwsSecretsManager {
+        /// `AWS_REGION` (or `AWS_DEFAULT_REGION`).
+        region: String,
+    },
 }
 
 /// Everything a render is configured with.
@@ -199,10 +204,12 @@ pub fn settings(
         None => None,
         Some("vault") => Some(vault(&own, &app)?),
         Some("awssecretsmanager") => {
-            return Err(Error::Config(
-                "AVP_TYPE=awssecretsmanager is not available in this hush build yet; use vault"
-                    .into(),
-            ));
+            let region = get(&own, "AWS_REGION")
+                .or_else(|| get(&own, "AWS_DEFAULT_REGION"))
+                .ok_or_else(|| {
+                    Error::Config("AVP_TYPE=awssecretsmanager needs AWS_REGION".into())
+                })?;
+            Some(BackendSettings::AwsSecretsManager { region })
         }
         Some(other) => {
             return Err(Error::Config(format!(
@@ -294,10 +301,29 @@ mod tests {
                 assert!(matches!(auth, VaultAuth::Token(_)));
                 assert_eq!(kv_version, 1);
             }
+            other => panic!("expected the Vault backend, got {other:?}"),
         }
         assert!(s.reseal_cert.is_none());
         assert!(s.allow_empty);
         assert_eq!(s.warnings.len(), 3);
         assert!(s.warnings.iter().all(|w| !w.contains("attacker")));
+    }
+
+    #[test]
+    fn aws_secrets_manager_needs_a_region_from_the_sidecar() {
+        let e = env(&[
+            ("AVP_TYPE", "awssecretsmanager"),
+            ("ARGOCD_ENV_AWS_REGION", "eu-west-1"),
+        ]);
+        let err = settings(&e, &BTreeMap::new()).unwrap_err().to_string();
+        assert!(err.contains("AWS_REGION"), "{err}");
+        let e = env(&[
+            ("AVP_TYPE", "awssecretsmanager"),
+            ("AWS_REGION", "eu-west-1"),
+        ]);
+        match settings(&e, &BTreeMap::new()).unwrap().backend.unwrap() {
+            BackendSettings::AwsSecretsManager { region } => assert_eq!(region, "eu-west-1"),
+            other => panic!("expected AWS Secrets Manager, got {other:?}"),
+        }
     }
 }
