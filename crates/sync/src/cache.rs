@@ -7,7 +7,11 @@
 //! - **Reads** are deduplicated within `read_window`: concurrent and repeated reads of the same
 //!   ref through the same client and credential identity share one provider call. The key
 //!   holds the credential identity, so values never cross stores, credentials or tenants.
-//! - **Concurrency**: at most `per_store_limit` provider calls per client at once.
+//! - **Concurrency**: at most `per_store_limit` provider calls per client at once; concurrent
+//!   first uses of a store build its client once (single flight).
+//! - **Throttling**: after a throttled answer (HTTP 429, `ThrottlingException`) a client backs
+//!   off exponentially (1 s doubling to 60 s): calls fail fast with `Throttled` without reaching
+//!   the provider until the backoff ends; one success resets it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -56,6 +60,50 @@ struct ClientEntry {
     built: Built,
     built_at: Instant,
     semaphore: Arc<Semaphore>,
+    backoff: Arc<Backoff>,
+}
+
+/// A client's throttling backoff.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// (end of the current backoff, throttled answers in a row).
+    state: std::sync::Mutex<(Option<Instant>, u32)>,
+}
+
+/// First backoff after a throttled answer; doubles per throttled answer in a row.
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest backoff.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+impl Backoff {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, u32)> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How long calls still have to wait.
+    fn remaining(&self, now: Instant) -> Option<Duration> {
+        self.lock()
+            .0
+            .map(|until| until.saturating_duration_since(now))
+            .filter(|d| !d.is_zero())
+    }
+
+    fn record(&self, result: &Result<ReadValue, ProviderError>, now: Instant) {
+        let mut state = self.lock();
+        match result {
+            Err(ProviderError::Throttled(_)) => {
+                let strikes = state.1.saturating_add(1);
+                let wait = BACKOFF_BASE
+                    .saturating_mul(1u32 << (strikes - 1).min(6))
+                    .min(BACKOFF_MAX);
+                *state = (Some(now + wait), strikes);
+            }
+            Ok(_) | Err(ProviderError::NotFound(_)) => *state = (None, 0),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Counters for metrics and tests.
@@ -72,6 +120,8 @@ pub struct CacheStats {
 /// The cache of clients and reads, shared by all reconciles.
 pub struct ProviderCache {
     clients: Mutex<HashMap<StoreKey, ClientEntry>>,
+    /// One build at a time per key: concurrent first reconciles share one client.
+    builds: Mutex<HashMap<StoreKey, Arc<Mutex<()>>>>,
     reads: Mutex<HashMap<ReadKey, (Instant, ReadCell)>>,
     read_window: Duration,
     client_ttl: Duration,
@@ -95,6 +145,7 @@ impl ProviderCache {
     pub fn new(read_window: Duration, client_ttl: Duration, per_store_limit: usize) -> Self {
         Self {
             clients: Mutex::new(HashMap::new()),
+            builds: Mutex::new(HashMap::new()),
             reads: Mutex::new(HashMap::new()),
             read_window,
             client_ttl,
@@ -120,19 +171,20 @@ impl ProviderCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Built, ProviderError>>,
     {
-        let now = Instant::now();
-        {
-            let clients = self.clients.lock().await;
-            if let Some(e) = clients.get(&key)
-                && now.saturating_duration_since(e.built_at) < self.client_ttl
-            {
-                return Ok(self.handle(key, e, fresh));
-            }
+        if let Some(handle) = self.live(&key, fresh).await {
+            return Ok(handle);
+        }
+        let gate = Arc::clone(self.builds.lock().await.entry(key.clone()).or_default());
+        let _building = gate.lock().await;
+        // Another caller may have built it while this one waited.
+        if let Some(handle) = self.live(&key, fresh).await {
+            return Ok(handle);
         }
         let built = build().await?;
+        let now = Instant::now();
         self.stats.builds.fetch_add(1, Ordering::Relaxed);
         let mut clients = self.clients.lock().await;
-        // Drop clients of older resourceVersions of the same store.
+        // Drop clients of other versions of the same store.
         clients.retain(|k, _| !(k.uid == key.uid && k.resource_version != key.resource_version));
         let entry = match clients.remove(&key) {
             // Same credentials: keep the old client and its token.
@@ -144,11 +196,33 @@ impl ProviderCache {
                 built,
                 built_at: now,
                 semaphore: Arc::new(Semaphore::new(self.per_store_limit)),
+                backoff: Arc::default(),
             },
         };
         let handle = self.handle(key.clone(), &entry, fresh);
         clients.insert(key, entry);
         Ok(handle)
+    }
+
+    /// The cached client for `key` while it is younger than the client TTL.
+    async fn live(self: &Arc<Self>, key: &StoreKey, fresh: bool) -> Option<CachedProvider> {
+        let clients = self.clients.lock().await;
+        clients
+            .get(key)
+            .filter(|e| e.built_at.elapsed() < self.client_ttl)
+            .map(|e| self.handle(key.clone(), e, fresh))
+    }
+
+    /// The longest throttling backoff still running among the clients of store `uid`.
+    pub async fn backoff_remaining(&self, uid: &str) -> Option<Duration> {
+        let now = Instant::now();
+        self.clients
+            .lock()
+            .await
+            .iter()
+            .filter(|(k, _)| k.uid == uid)
+            .filter_map(|(_, e)| e.backoff.remaining(now))
+            .max()
     }
 
     /// Forgets the clients of a store (deleted or changed).
@@ -164,6 +238,7 @@ impl ProviderCache {
             identity: e.built.identity.clone(),
             inner: Arc::clone(&e.built.provider),
             semaphore: Arc::clone(&e.semaphore),
+            backoff: Arc::clone(&e.backoff),
             fresh,
         }
     }
@@ -173,6 +248,7 @@ impl ProviderCache {
         key: ReadKey,
         fresh: bool,
         semaphore: &Semaphore,
+        backoff: &Backoff,
         call: F,
     ) -> Result<ReadValue, ProviderError>
     where
@@ -203,11 +279,19 @@ impl ProviderCache {
         let result = cell
             .get_or_init(|| async {
                 called = true;
+                if let Some(wait) = backoff.remaining(Instant::now()) {
+                    return Err(ProviderError::Throttled(format!(
+                        "the provider throttled this store; backing off for {} ms more",
+                        wait.as_millis()
+                    )));
+                }
                 self.stats.provider_calls.fetch_add(1, Ordering::Relaxed);
-                match semaphore.acquire().await {
+                let result = match semaphore.acquire().await {
                     Ok(_permit) => call().await,
                     Err(_) => Err(ProviderError::Transient("provider client closed".into())),
-                }
+                };
+                backoff.record(&result, Instant::now());
+                result
             })
             .await
             .clone();
@@ -235,6 +319,7 @@ pub struct CachedProvider {
     identity: String,
     inner: Arc<dyn SecretProvider>,
     semaphore: Arc<Semaphore>,
+    backoff: Arc<Backoff>,
     fresh: bool,
 }
 
@@ -257,7 +342,7 @@ impl SecretProvider for CachedProvider {
         );
         match self
             .cache
-            .read(key, self.fresh, &self.semaphore, || async {
+            .read(key, self.fresh, &self.semaphore, &self.backoff, || async {
                 self.inner.get(r).await.map(ReadValue::One)
             })
             .await?
@@ -275,7 +360,7 @@ impl SecretProvider for CachedProvider {
         );
         match self
             .cache
-            .read(key, self.fresh, &self.semaphore, || async {
+            .read(key, self.fresh, &self.semaphore, &self.backoff, || async {
                 self.inner.get_map(r).await.map(ReadValue::Map)
             })
             .await?
@@ -293,7 +378,7 @@ impl SecretProvider for CachedProvider {
         );
         match self
             .cache
-            .read(key, self.fresh, &self.semaphore, || async {
+            .read(key, self.fresh, &self.semaphore, &self.backoff, || async {
                 self.inner.find(q).await.map(ReadValue::Map)
             })
             .await?
@@ -333,6 +418,9 @@ mod tests {
             }
             if r.key == "flaky" {
                 return Err(ProviderError::Transient("down".into()));
+            }
+            if r.key == "throttled" {
+                return Err(ProviderError::Throttled("429".into()));
             }
             Ok(SecretBytes::from(
                 format!("{}:{}", self.tag, r.key).as_str(),
@@ -482,5 +570,76 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(p.get(&r).await.unwrap().expose(), b"a2:k");
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_uses_build_one_client() {
+        let cache = Arc::new(ProviderCache::new(
+            Duration::from_secs(60),
+            Duration::from_secs(300),
+            4,
+        ));
+        let a = Arc::new(Counting::default());
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let cache = Arc::clone(&cache);
+            let a = Arc::clone(&a);
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .client(key("s", None), false, || async {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(built(&a, "id"))
+                    })
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_client_backs_off_without_calling_the_provider() {
+        let cache = Arc::new(ProviderCache::new(
+            Duration::ZERO,
+            Duration::from_secs(300),
+            4,
+        ));
+        let a = Arc::new(Counting::default());
+        let p = cache
+            .client(key("s", None), false, || async { Ok(built(&a, "id")) })
+            .await
+            .unwrap();
+        let throttled = RemoteRef {
+            key: "throttled".into(),
+            ..RemoteRef::default()
+        };
+        let ok = RemoteRef {
+            key: "db".into(),
+            ..RemoteRef::default()
+        };
+        assert!(matches!(
+            p.get(&throttled).await,
+            Err(ProviderError::Throttled(_))
+        ));
+        assert_eq!(a.calls.load(Ordering::SeqCst), 1);
+        let wait = cache.backoff_remaining("s").await.unwrap();
+        assert!(wait <= BACKOFF_BASE && !wait.is_zero(), "{wait:?}");
+        assert_eq!(cache.backoff_remaining("other").await, None);
+        // Within the backoff: fails fast, the provider is not called.
+        assert!(matches!(p.get(&ok).await, Err(ProviderError::Throttled(_))));
+        assert_eq!(a.calls.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(wait + Duration::from_millis(20)).await;
+        // A second throttled answer in a row doubles the backoff.
+        assert!(p.get(&throttled).await.is_err());
+        let wait = cache.backoff_remaining("s").await.unwrap();
+        assert!(wait > BACKOFF_BASE && wait <= BACKOFF_BASE * 2, "{wait:?}");
+        tokio::time::sleep(wait + Duration::from_millis(20)).await;
+        // One success resets it.
+        assert_eq!(p.get(&ok).await.unwrap().expose(), b":db");
+        assert_eq!(cache.backoff_remaining("s").await, None);
+        assert_eq!(a.calls.load(Ordering::SeqCst), 3);
     }
 }

@@ -4,8 +4,8 @@
 //! One [`hush_vault::Session`] per built client: it logs in once and renews; nothing is revoked
 //! per reconcile.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -181,17 +181,42 @@ struct VaultSpec {
 #[derive(Debug)]
 pub struct Factory {
     name: &'static str,
+    /// Live sessions by credential identity: every client built with the same server, auth
+    /// and credentials (another store generation, a rebuild after the client TTL, a second
+    /// store with the same credentials) shares one login and token.
+    sessions: std::sync::Mutex<HashMap<String, Weak<Session>>>,
 }
 
 impl Factory {
     /// The `vault` provider.
     pub fn vault() -> Self {
-        Self { name: "vault" }
+        Self {
+            name: "vault",
+            sessions: std::sync::Mutex::default(),
+        }
     }
 
     /// ESO's `openBao` provider (same API).
     pub fn openbao() -> Self {
-        Self { name: "openbao" }
+        Self {
+            name: "openbao",
+            sessions: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The live session of `identity`, or `make()`'s, registered for later builds.
+    fn session(&self, identity: &str, make: impl FnOnce() -> Session) -> Arc<Session> {
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(live) = sessions.get(identity).and_then(Weak::upgrade) {
+            return live;
+        }
+        sessions.retain(|_, s| s.strong_count() > 0);
+        let session = Arc::new(make());
+        sessions.insert(identity.to_owned(), Arc::downgrade(&session));
+        session
     }
 }
 
@@ -255,6 +280,11 @@ impl ProviderFactory for Factory {
             s.server.as_bytes().to_vec(),
             s.namespace.clone().unwrap_or_default().into_bytes(),
         ];
+        for (k, v) in &s.headers {
+            id_parts.push(k.as_bytes().to_vec());
+            id_parts.push(v.as_bytes().to_vec());
+        }
+        id_parts.push(vec![u8::from(s.forward_inconsistent)]);
         let mut options = ClientOptions {
             namespace: s.namespace.clone().filter(|n| !n.is_empty()),
             headers: s.headers.clone().into_iter().collect(),
@@ -312,16 +342,18 @@ impl ProviderFactory for Factory {
         let refs: Vec<&[u8]> = id_parts.iter().map(Vec::as_slice).collect();
         let identity = digest(&refs);
         let client = Client::new(&s.server, options).map_err(map_err)?;
-        let session = Session::new(
-            client,
-            Auth {
-                method,
-                namespace: auth_spec.namespace.clone().filter(|n| !n.is_empty()),
-            },
-        );
+        let session = self.session(&identity, || {
+            Session::new(
+                client,
+                Auth {
+                    method,
+                    namespace: auth_spec.namespace.clone().filter(|n| !n.is_empty()),
+                },
+            )
+        });
         Ok(Built {
             provider: Arc::new(VaultProvider {
-                session: Arc::new(session),
+                session,
                 mount: s
                     .path
                     .as_deref()
@@ -532,16 +564,19 @@ impl VaultProvider {
         build_path(self.mount.as_deref(), key, self.kv, "data")
     }
 
-    /// Runs `f` with a token; on 403 with a cached token, logs in again and retries once.
+    /// Runs `f` with a token; on 403 with a token Vault no longer accepts, logs in again (once
+    /// for all concurrent callers) and retries once. A 403 for a denied path is returned as is.
     async fn with_token<T, F, Fut>(&self, f: F) -> Result<T, ProviderError>
     where
         F: Fn(VaultToken) -> Fut,
         Fut: std::future::Future<Output = Result<T, VaultError>>,
     {
         let token = self.session.token().await.map_err(map_err)?;
-        match f(token).await {
+        match f(token.clone()).await {
             Err(e) if e.status() == Some(403) => {
-                self.session.invalidate().await;
+                if !self.session.token_rejected(&token).await {
+                    return Err(map_err(e));
+                }
                 let token = self.session.token().await.map_err(map_err)?;
                 f(token).await.map_err(map_err)
             }
@@ -843,6 +878,30 @@ mod tests {
         assert_eq!(get("o"), r#"{"a":"\u003c","z":1}"#);
         assert_eq!(get("nul"), "");
         assert!(extract_map(&json!("s")).is_err());
+    }
+
+    #[test]
+    fn one_session_per_credential_identity_while_it_is_used() {
+        let f = Factory::vault();
+        let make = || {
+            Session::new(
+                Client::new("http://127.0.0.1:8200", ClientOptions::default()).unwrap(),
+                Auth {
+                    method: AuthMethod::Token(VaultToken::new("t")),
+                    namespace: None,
+                },
+            )
+        };
+        let a = f.session("id-1", make);
+        let b = f.session("id-1", make);
+        let c = f.session("id-2", make);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        let weak = Arc::downgrade(&a);
+        drop((a, b));
+        assert!(weak.upgrade().is_none());
+        let d = f.session("id-1", make);
+        assert!(!Arc::ptr_eq(&d, &c));
     }
 
     #[test]

@@ -95,6 +95,11 @@ impl VaultToken {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+
+    /// True when both are the same issued token (the same login), without comparing text.
+    pub fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// TLS and header options of a [`Client`] (ESO's `caBundle`/`caProvider`, `tls`, `headers`,
@@ -745,6 +750,38 @@ impl Session {
     /// Forgets the token (after a 403), so the next [`Session::token`] logs in again.
     pub async fn invalidate(&self) {
         self.state.lock().await.login = None;
+    }
+
+    /// After a 403 answered to `token`: true when a retry with a fresh [`Session::token`] may
+    /// help. Vault says 403 both for a dead token and for a path the policy denies, so the
+    /// token is checked with `lookup-self` first: a live token keeps its session (a denied
+    /// path must not cost a login — one-use AppRole secret ids would be spent). Concurrent
+    /// callers queue on the session lock, so a dead token is replaced by one login.
+    pub async fn token_rejected(&self, token: &VaultToken) -> bool {
+        let mut state = self.state.lock().await;
+        match &state.login {
+            Some((login, _)) if login.token.same_as(token) => {
+                if login.is_static {
+                    // Logging in again would return the same token.
+                    return false;
+                }
+            }
+            // Already replaced (or forgotten) by another caller: retry with the current one.
+            _ => return true,
+        }
+        match self
+            .client
+            .lookup_self(token, self.auth.namespace.as_deref())
+            .await
+        {
+            Ok(_) => false,
+            Err(e) if matches!(e.status(), Some(401 | 403)) => {
+                tracing::debug!("vault token no longer accepted; logging in again");
+                state.login = None;
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Logins and renewals so far.
