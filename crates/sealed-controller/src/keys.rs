@@ -135,6 +135,12 @@ pub struct KeyRegistry {
     config: Arc<Config>,
     state: RwLock<Arc<KeySet>>,
     changed: watch::Sender<u64>,
+    /// Held while the key set is read from the API server and replaced, and while a new key is
+    /// stored and added: a reload that listed before a key was created must not replace the set
+    /// after that key was added (it would drop it, and the leader would make another).
+    writes: tokio::sync::Mutex<()>,
+    /// Bumped by each renewal request (SIGUSR1); the leader's renewal loop subscribes.
+    renewal_requests: watch::Sender<u64>,
     metrics: SealedMetrics,
 }
 
@@ -151,12 +157,15 @@ impl KeyRegistry {
     /// An empty registry for the key namespace of `config`; call [`KeyRegistry::load`].
     pub fn new(client: Client, config: Arc<Config>, metrics: SealedMetrics) -> Self {
         let (changed, _) = watch::channel(0);
+        let (renewal_requests, _) = watch::channel(0);
         Self {
             api: Api::namespaced(client.clone(), &config.key_namespace),
             meta_api: Api::namespaced(client, &config.key_namespace),
             config,
             state: RwLock::new(Arc::new(KeySet::default())),
             changed,
+            writes: tokio::sync::Mutex::new(()),
+            renewal_requests,
             metrics,
         }
     }
@@ -186,6 +195,7 @@ impl KeyRegistry {
     /// Reads every labelled key Secret and the legacy one, and replaces the key set. Secrets that
     /// do not hold an RSA key and certificate are skipped with a warning.
     pub async fn load(&self) -> Result<usize> {
+        let _writing = self.writes.lock().await;
         let selector = format!("{KEY_LABEL}={KEY_LABEL_ACTIVE}");
         let list = self
             .api
@@ -260,6 +270,7 @@ impl KeyRegistry {
         let mut labels = self.config.privatekey_labels.clone();
         labels.insert(KEY_LABEL.into(), KEY_LABEL_ACTIVE.into());
         let annotations = self.config.privatekey_annotations.clone();
+        let _writing = self.writes.lock().await;
         let secret = Secret {
             metadata: ObjectMeta {
                 generate_name: Some(self.config.key_prefix.clone()),
@@ -357,39 +368,77 @@ impl KeyRegistry {
         Ok(())
     }
 
-    /// The leader's key renewal: a key at once when there is none or the newest is older than
-    /// the cutoff, then one every renewal period (counted from the newest key), and one on each
-    /// SIGUSR1. Returns on `shutdown`.
-    pub async fn renew(self: Arc<Self>, shutdown: hush_operator::Shutdown) -> Result<()> {
-        self.ensure_initial().await?;
+    /// Asks the leader for a new key now (what SIGUSR1 does). Returns whether a renewal loop
+    /// (the leader's) is listening; on a follower the request is dropped.
+    pub fn request_renewal(&self) -> bool {
+        self.renewal_requests
+            .send_modify(|n| *n = n.wrapping_add(1));
+        self.renewal_requests.receiver_count() > 0
+    }
+
+    /// Installs the SIGUSR1 handler at once (so that the signal no longer terminates the
+    /// process) and returns the task that turns each SIGUSR1 into [`KeyRegistry::request_renewal`]
+    /// until `shutdown`. Runs on every replica; only the leader acts on the requests.
+    pub fn renew_on_sigusr1(
+        self: &Arc<Self>,
+        shutdown: hush_operator::Shutdown,
+    ) -> Result<impl std::future::Future<Output = Result<()>> + Send + 'static> {
         #[cfg(unix)]
         let mut usr1 =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
                 .map_err(|e| Error::Internal(format!("cannot handle SIGUSR1: {e}")))?;
+        let registry = self.clone();
+        Ok(async move {
+            loop {
+                #[cfg(unix)]
+                let received = usr1.recv();
+                #[cfg(not(unix))]
+                let received = std::future::pending::<Option<()>>();
+                tokio::select! {
+                    () = shutdown.wait() => return Ok(()),
+                    r = received => if r.is_none() { return Ok(()) },
+                }
+                if registry.request_renewal() {
+                    tracing::info!("SIGUSR1: key renewal requested");
+                } else {
+                    tracing::info!("SIGUSR1 ignored: this replica is not the leader, which generates keys");
+                }
+            }
+        })
+    }
+
+    /// The leader's key renewal: a key at once when there is none or the newest is older than
+    /// the cutoff, then whenever the newest key is `--key-renew-period` old (a key added
+    /// meanwhile, by hand or by another replica, postpones it), and on each renewal request
+    /// (SIGUSR1) made while it runs. Returns on `shutdown`.
+    pub async fn renew(self: Arc<Self>, shutdown: hush_operator::Shutdown) -> Result<()> {
+        // Subscribing marks earlier requests as seen: a signal sent to a follower does not make
+        // a key when it later leads.
+        let mut requests = self.renewal_requests.subscribe();
+        self.ensure_initial().await?;
         loop {
             let period = self.config.key_renew_period;
-            let wait = if period.is_zero() {
-                None
-            } else {
-                let newest = self.snapshot().newest().map_or(0, |k| k.ordering);
-                let age = Timestamp::now().as_second().saturating_sub(newest);
-                let age = std::time::Duration::from_secs(u64::try_from(age).unwrap_or(0));
-                Some(period.saturating_sub(age))
-            };
+            let wait = (!period.is_zero()).then(|| period.saturating_sub(self.newest_age()));
             let timer = async {
                 match wait {
                     Some(d) => tokio::time::sleep(d).await,
                     None => std::future::pending().await,
                 }
             };
-            #[cfg(unix)]
-            let usr1_recv = usr1.recv();
-            #[cfg(not(unix))]
-            let usr1_recv = std::future::pending::<Option<()>>();
             tokio::select! {
                 () = shutdown.wait() => return Ok(()),
-                () = timer => tracing::info!("key renewal period elapsed"),
-                _ = usr1_recv => tracing::info!("SIGUSR1: generating a new key"),
+                () = timer => {
+                    if self.newest_age() < period {
+                        continue;
+                    }
+                    tracing::info!("key renewal period elapsed");
+                }
+                changed = requests.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    tracing::info!("renewal requested: generating a new key");
+                }
             }
             if let Err(e) = self.generate().await {
                 tracing::error!(error = %e, "key generation failed; retrying in a minute");
@@ -399,6 +448,14 @@ impl KeyRegistry {
                 }
             }
         }
+    }
+
+    /// Age of the newest key by its ordering time: zero for a future NotBefore, the whole epoch
+    /// without keys (a renewal is due).
+    fn newest_age(&self) -> std::time::Duration {
+        let newest = self.snapshot().newest().map_or(0, |k| k.ordering);
+        let age = Timestamp::now().as_second().saturating_sub(newest);
+        std::time::Duration::from_secs(u64::try_from(age).unwrap_or(0))
     }
 }
 

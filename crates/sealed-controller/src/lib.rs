@@ -15,16 +15,18 @@ pub mod keys;
 pub mod metrics;
 pub mod reconcile;
 
+mod cache;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, TryStreamExt as _};
 use hush_api::sealed_secret::SealedSecret;
 use hush_operator::{Component, Process, RunConfig};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 
 pub use config::{Config, KeyOrderPriority, Namespaces};
 pub use keys::KeyRegistry;
@@ -159,7 +161,12 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
         .boxed();
     let watch = keys
         .clone()
-        .watch(shutdown)
+        .watch(shutdown.clone())
+        .map(|r| r.map_err(|e| e.to_string()))
+        .boxed();
+    // Installed before `start` returns, so SIGUSR1 never kills a starting controller.
+    let sigusr1 = keys
+        .renew_on_sigusr1(shutdown)?
         .map(|r| r.map_err(|e| e.to_string()))
         .boxed();
 
@@ -198,12 +205,24 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
     Ok(Started {
         component: Component {
             name: NAME,
-            always: vec![serve, watch],
+            always: vec![serve, watch, sigusr1],
             leader,
         },
         api_addr,
         keys,
     })
+}
+
+/// An `Api` over one namespace, or every namespace for `None`.
+fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    namespace.map_or_else(
+        || Api::all(client.clone()),
+        |ns| Api::namespaced(client.clone(), ns),
+    )
 }
 
 async fn run_controllers(
@@ -217,24 +236,60 @@ async fn run_controllers(
     if let Some(selector) = &config.label_selector {
         wc = wc.labels(selector);
     }
-    let scopes: Vec<(Api<SealedSecret>, Api<PartialObjectMeta<Secret>>)> = match &config.namespaces
-    {
-        Namespaces::All => vec![(Api::all(client.clone()), Api::all(client.clone()))],
-        Namespaces::List(list) => list
-            .iter()
-            .map(|ns| {
-                (
-                    Api::namespaced(client.clone(), ns),
-                    Api::namespaced(client.clone(), ns),
-                )
-            })
-            .collect(),
+    // `None`: every namespace.
+    let scopes: Vec<Option<&str>> = match &config.namespaces {
+        Namespaces::All => vec![None],
+        Namespaces::List(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
     };
-    let runs = scopes.into_iter().map(|(sealed, secrets)| {
+    let mut secret_stores = Vec::new();
+    let mut to_prime = Vec::new();
+    let mut controllers = Vec::new();
+    for scope in scopes {
+        let sealed: Api<SealedSecret> = api(&client, scope);
         let mut controller = Controller::new(sealed, wc.clone());
         if !config.skip_recreate {
-            controller = controller.owns(secrets, watcher::Config::default());
+            // One metadata watch of the Secrets both triggers drift repair and fills the store
+            // that lets reconciliations skip GETs.
+            let (reader, writer) = reflector::store();
+            let metadata: Api<PartialObjectMeta<Secret>> = api(&client, scope);
+            let trigger = watcher::watcher(metadata, watcher::Config::default())
+                .default_backoff()
+                .map_ok(|event| event.modify(cache::slim))
+                .reflect(writer)
+                .touched_objects();
+            controller = controller.owns_stream(trigger);
+            secret_stores.push(reader);
+            let secrets: Api<Secret> = api(&client, scope);
+            to_prime.push((controller.store(), secrets));
         }
+        controllers.push(controller);
+    }
+    ctx.secret_stores.set(secret_stores);
+    if !to_prime.is_empty() {
+        ctx.primed.set(false);
+    }
+    let prime = {
+        let ctx = ctx.clone();
+        async move {
+            if to_prime.is_empty() {
+                return;
+            }
+            let start = std::time::Instant::now();
+            let mut proved = 0;
+            for (sealed, secrets) in &to_prime {
+                match cache::prime(&ctx, sealed, secrets).await {
+                    Ok(n) => proved += n,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot list Secrets to check them in bulk; reading them one by one");
+                        break;
+                    }
+                }
+            }
+            ctx.primed.set(true);
+            tracing::info!(proved, took = ?start.elapsed(), "existing Secrets checked without decrypting");
+        }
+    };
+    let runs = controllers.into_iter().map(|controller| {
         hush_operator::run(
             controller,
             reconcile,
@@ -248,5 +303,5 @@ async fn run_controllers(
             },
         )
     });
-    futures::future::join_all(runs).await;
+    futures::join!(prime, futures::future::join_all(runs));
 }
