@@ -182,6 +182,9 @@ pub struct TemplateFrom {
     /// A literal template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<String>,
+    /// Auto, Base64, Base64URL or None (unset: None): decodes each rendered value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_decoding_strategy: Option<String>,
 }
 
 /// A ConfigMap or Secret holding templates.
@@ -318,9 +321,30 @@ pub struct Rewrite {
     /// Template over `.value` (the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<RewriteTransform>,
-    /// Merge JSON values (accepted; evaluated by the controller).
+    /// Merge the JSON object values into one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merge: Option<OpenObject>,
+    pub merge: Option<RewriteMerge>,
+}
+
+/// `rewrite.merge`: the values (JSON objects) are merged, keys in sorted order, then `priority`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RewriteMerge {
+    /// Target key of the merged JSON (strategy JSON only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<String>,
+    /// Keys merged last, in this order (they win conflicts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priority: Vec<String>,
+    /// Strict or IgnoreNotFound (unset: Strict): a `priority` key missing from the input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_policy: Option<String>,
+    /// Error or Ignore (unset: Error): a key present in more than one value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_policy: Option<String>,
+    /// Extract or JSON (unset: Extract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
 }
 
 /// `rewrite.regexp`.
@@ -524,7 +548,7 @@ pub struct ClusterExternalSecretSpec {
     pub external_secret_name: Option<String>,
     /// Their labels and annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_secret_metadata: Option<OpenObject>,
+    pub external_secret_metadata: Option<ExternalSecretMetadata>,
     /// Deprecated single selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<OpenObject>,
@@ -539,6 +563,27 @@ pub struct ClusterExternalSecretSpec {
     pub refresh_time: Option<String>,
 }
 
+/// `externalSecretMetadata`: labels and annotations of the created ExternalSecrets.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct ExternalSecretMetadata {
+    /// Labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// `status.failedNamespaces[]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct NamespaceFailure {
+    /// The namespace.
+    pub namespace: String,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// ClusterExternalSecretStatus.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -548,7 +593,7 @@ pub struct ClusterExternalSecretStatus {
     pub external_secret_name: Option<String>,
     /// Namespaces that failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed_namespaces: Vec<OpenObject>,
+    pub failed_namespaces: Vec<NamespaceFailure>,
     /// Namespaces provisioned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provisioned_namespaces: Vec<String>,

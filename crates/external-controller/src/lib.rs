@@ -11,6 +11,7 @@
 
 pub mod eso;
 pub mod reconcile;
+pub mod rewrite;
 pub mod store;
 
 use std::sync::Arc;

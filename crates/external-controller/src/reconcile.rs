@@ -828,12 +828,16 @@ async fn fetch_all(
             }
             Err(e) => return Err(e),
         };
-        for (k, v) in map {
-            let key = if df.rewrite.is_empty() {
-                eso::convert_key(&rewrite_key(&k, &[])?, conversion == "Unicode")
-            } else {
-                rewrite_key(&k, &df.rewrite)?
-            };
+        // ESO: rewrite, or the conversion strategy when there is no rewrite.
+        let map = if df.rewrite.is_empty() {
+            map.into_iter()
+                .map(|(k, v)| (eso::convert_key(&k, conversion == "Unicode"), v))
+                .collect()
+        } else {
+            crate::rewrite::rewrite_map(map, &df.rewrite)
+                .map_err(|e| prefix_error(&format!("dataFrom[{i}]."), e))?
+        };
+        for (key, v) in map {
             if key.is_empty() {
                 continue;
             }
@@ -947,35 +951,12 @@ fn remote_ref(r: &ApiRemoteRef) -> RemoteRef {
     }
 }
 
-/// Applies `rewrite[]` in order (regexp replace-all, transform templates).
-fn rewrite_key(
-    key: &str,
-    rewrites: &[hush_api::external_secrets::Rewrite],
-) -> Result<String, Error> {
-    let mut k = key.to_owned();
-    for r in rewrites {
-        if let Some(re) = &r.regexp {
-            let rx = regex::Regex::new(&re.source)
-                .map_err(|e| Error::Spec(format!("rewrite regexp {:?}: {e}", re.source)))?;
-            k = rx.replace_all(&k, re.target.as_str()).into_owned();
-        } else if let Some(t) = &r.transform {
-            let data = BTreeMap::from([("value".to_owned(), SecretBytes::from(k.as_str()))]);
-            let out = hush_template::render(
-                hush_template::Preset::ExternalSecrets,
-                "transform",
-                &t.template,
-                &data,
-            )
-            .map_err(|e| Error::Template(e.to_string()))?;
-            k = String::from_utf8(out.expose().to_vec())
-                .map_err(|_| Error::Template("transform output is not UTF-8".into()))?;
-        } else if r.merge.is_some() {
-            return Err(Error::Spec(
-                "rewrite.merge is not supported by hush yet".into(),
-            ));
-        }
+fn prefix_error(prefix: &str, e: Error) -> Error {
+    match e {
+        Error::Spec(m) => Error::Spec(format!("{prefix}{m}")),
+        Error::Template(m) => Error::Template(format!("{prefix}{m}")),
+        other => other,
     }
-    Ok(k)
 }
 
 /// Renders `target.template` (engine v2, ESO preset of hush-template).
@@ -1344,18 +1325,5 @@ mod tests {
             .insert("a".into(), ByteString(b"w".to_vec()));
         assert!(!secret_valid(&e, Some(&tampered)));
         assert!(!secret_valid(&e, None));
-    }
-
-    #[test]
-    fn rewrites() {
-        let r: Vec<hush_api::external_secrets::Rewrite> = serde_json::from_value(json!([
-            {"regexp": {"source": "^app/(.*)", "target": "${1}"}},
-            {"regexp": {"source": "/", "target": "-"}}
-        ]))
-        .unwrap();
-        assert_eq!(rewrite_key("app/db/pw", &r).unwrap(), "db-pw");
-        let bad: Vec<hush_api::external_secrets::Rewrite> =
-            serde_json::from_value(json!([{"regexp": {"source": "(", "target": ""}}])).unwrap();
-        assert!(rewrite_key("x", &bad).is_err());
     }
 }
