@@ -15,16 +15,18 @@ pub mod keys;
 pub mod metrics;
 pub mod reconcile;
 
+mod cache;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, TryStreamExt as _};
 use hush_api::sealed_secret::SealedSecret;
 use hush_operator::{Component, Process, RunConfig};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 
 pub use config::{Config, KeyOrderPriority, Namespaces};
 pub use keys::KeyRegistry;
@@ -211,6 +213,18 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
     })
 }
 
+/// An `Api` over one namespace, or every namespace for `None`.
+fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    namespace.map_or_else(
+        || Api::all(client.clone()),
+        |ns| Api::namespaced(client.clone(), ns),
+    )
+}
+
 async fn run_controllers(
     client: kube::Client,
     config: Arc<Config>,
@@ -222,24 +236,78 @@ async fn run_controllers(
     if let Some(selector) = &config.label_selector {
         wc = wc.labels(selector);
     }
-    let scopes: Vec<(Api<SealedSecret>, Api<PartialObjectMeta<Secret>>)> = match &config.namespaces
-    {
-        Namespaces::All => vec![(Api::all(client.clone()), Api::all(client.clone()))],
-        Namespaces::List(list) => list
-            .iter()
-            .map(|ns| {
-                (
-                    Api::namespaced(client.clone(), ns),
-                    Api::namespaced(client.clone(), ns),
-                )
-            })
-            .collect(),
+    // `None`: every namespace.
+    let scopes: Vec<Option<&str>> = match &config.namespaces {
+        Namespaces::All => vec![None],
+        Namespaces::List(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
     };
-    let runs = scopes.into_iter().map(|(sealed, secrets)| {
+    let mut secret_stores = Vec::new();
+    let mut to_prime = Vec::new();
+    let mut controllers = Vec::new();
+    for scope in scopes {
+        let sealed: Api<SealedSecret> = api(&client, scope);
         let mut controller = Controller::new(sealed, wc.clone());
         if !config.skip_recreate {
-            controller = controller.owns(secrets, watcher::Config::default());
+            // One metadata watch of the Secrets both triggers drift repair and fills the store
+            // that lets reconciliations skip GETs.
+            let (reader, writer) = reflector::store();
+            let metadata: Api<PartialObjectMeta<Secret>> = api(&client, scope);
+            let trigger = watcher::watcher(metadata, watcher::Config::default())
+                .default_backoff()
+                .map_ok(|event| event.modify(cache::slim))
+                .reflect(writer)
+                .touched_objects();
+            controller = controller.owns_stream(trigger);
+            secret_stores.push(reader);
+            let secrets: Api<Secret> = api(&client, scope);
+            to_prime.push((controller.store(), secrets));
         }
+        controllers.push(controller);
+    }
+    ctx.secret_stores.set(secret_stores);
+    if !to_prime.is_empty() {
+        ctx.primed.set(false);
+    }
+    let prime = {
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            if to_prime.is_empty() {
+                return;
+            }
+            let start = std::time::Instant::now();
+            let check = async {
+                let mut proved = 0;
+                for (sealed, secrets) in &to_prime {
+                    proved += cache::prime(&ctx, sealed, secrets).await?;
+                }
+                Ok::<_, kube::Error>(proved)
+            };
+            // Reconciliations wait for this: it must end, also on shutdown or a stuck watch.
+            let bounded = tokio::time::timeout(cache::PRIME_TIMEOUT, check);
+            let result = tokio::select! {
+                result = bounded => result,
+                () = shutdown.wait() => Ok(Ok(0)),
+            };
+            match result {
+                Ok(Ok(proved)) => {
+                    let took = start.elapsed();
+                    tracing::info!(proved, ?took, "existing Secrets checked without decrypting");
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "cannot list Secrets to check them in bulk; reading them one by one");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        timeout = ?cache::PRIME_TIMEOUT,
+                        "the Secret or SealedSecret watch did not list in time; reading Secrets one by one"
+                    );
+                }
+            }
+            ctx.primed.set(true);
+        }
+    };
+    let runs = controllers.into_iter().map(|controller| {
         hush_operator::run(
             controller,
             reconcile,
@@ -253,5 +321,5 @@ async fn run_controllers(
             },
         )
     });
-    futures::future::join_all(runs).await;
+    futures::join!(prime, futures::future::join_all(runs));
 }

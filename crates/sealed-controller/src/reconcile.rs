@@ -40,6 +40,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::cache::{self, Memo, Primed, SecretStores, Seen};
 use crate::config::Config;
 use crate::keys::{KeyRegistry, KeySet};
 use crate::metrics::SealedMetrics;
@@ -70,6 +71,9 @@ pub struct Context {
     recorder: Recorder,
     decrypt_slots: Arc<Semaphore>,
     retries: Mutex<HashMap<(String, String), u32>>,
+    pub(crate) secret_stores: SecretStores,
+    pub(crate) memo: Memo,
+    pub(crate) primed: Primed,
 }
 
 impl std::fmt::Debug for Context {
@@ -104,6 +108,9 @@ impl Context {
             recorder,
             decrypt_slots: Arc::new(Semaphore::new(cores)),
             retries: Mutex::new(HashMap::new()),
+            secret_stores: SecretStores::default(),
+            memo: Memo::default(),
+            primed: Primed::default(),
         }
     }
 }
@@ -286,34 +293,43 @@ struct Desired {
     data: BTreeMap<String, ByteString>,
 }
 
-async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
-    let namespace = ss.namespace().unwrap_or_default();
-    let name = ss.name_any();
-    let sealed = to_sealing(ss)?;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = secrets.get_opt(&name).await.map_err(|source| Error::Kube {
-        what: "get the Secret",
-        source,
-    })?;
-    let uid = ss.uid().unwrap_or_default();
-    let (owned, managed, patch) = existing.as_ref().map_or((false, false, false), |s| {
-        let owned = s
+/// Who may write an existing Secret: (controlled by this SealedSecret, `managed`, `patch`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Rights {
+    owned: bool,
+    managed: bool,
+    patch: bool,
+}
+
+impl Rights {
+    fn of(secret: &Secret, uid: &str) -> Self {
+        let owned = secret
             .owner_references()
             .iter()
             .any(|o| o.controller == Some(true) && o.uid == uid);
-        let flag = |k: &str| s.annotations().get(k).is_some_and(|v| v == "true");
-        (owned, flag(MANAGED_ANNOTATION), flag(PATCH_ANNOTATION))
-    });
-    if existing.is_some() && !owned && !managed && !patch {
-        return Err(Error::Unmanaged { name });
+        let flag = |k: &str| secret.annotations().get(k).is_some_and(|v| v == "true");
+        Self {
+            owned,
+            managed: flag(MANAGED_ANNOTATION),
+            patch: flag(PATCH_ANNOTATION),
+        }
     }
-    let keys = ctx.keys.snapshot();
-    if keys.is_empty() {
-        return Err(Error::NoKeys);
+
+    fn any(self) -> bool {
+        self.owned || self.managed || self.patch
     }
-    let spec_hash = spec_hash(ss)?;
-    let mac_key = mac_key(&keys);
-    let items: Option<BTreeSet<String>> = sealed.spec.data.is_none().then(|| {
+}
+
+async fn get_secret(secrets: &Api<Secret>, name: &str) -> Result<Option<Secret>> {
+    secrets.get_opt(name).await.map_err(|source| Error::Kube {
+        what: "get the Secret",
+        source,
+    })
+}
+
+/// The items a MAC covers (`None` for the deprecated v1 `spec.data`, which has no item names).
+fn mac_items(sealed: &hush_sealing::SealedSecret) -> Option<BTreeSet<String>> {
+    sealed.spec.data.is_none().then(|| {
         sealed
             .spec
             .encrypted_data
@@ -321,7 +337,56 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
             .chain(sealed.spec.template.data.keys())
             .cloned()
             .collect()
-    });
+    })
+}
+
+async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
+    ctx.primed.wait().await;
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let sealed = to_sealing(ss)?;
+    let keys = ctx.keys.snapshot();
+    let spec_hash = spec_hash(ss)?;
+    let mac_key = mac_key(&keys);
+    let mac_key_id = cache::mac_key_id(&mac_key);
+    let seen = ctx.secret_stores.lookup(&namespace, &name);
+    // The Secret is still exactly as last written or proved (e.g. the reconcile triggered by our
+    // own status write or Secret creation): nothing to read, decrypt or write.
+    if let Seen::Present(rv) = &seen
+        && !keys.is_empty()
+        && ctx.memo.fresh(
+            &namespace,
+            &name,
+            rv,
+            &spec_hash,
+            mac_key_id,
+            ctx.config.resync_period.mul_f32(0.9),
+        )
+    {
+        ctx.metrics.skipped();
+        return Ok(Outcome::Unchanged);
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    // First sight and the watch has no such Secret: create without a GET (409 falls back).
+    let create_first = matches!(seen, Seen::Absent) && !ctx.memo.knows(&namespace, &name);
+    let existing = if create_first {
+        None
+    } else {
+        get_secret(&secrets, &name).await?
+    };
+    let uid = ss.uid().unwrap_or_default();
+    let rights = existing
+        .as_ref()
+        .map(|s| Rights::of(s, &uid))
+        .unwrap_or_default();
+    if existing.is_some() && !rights.any() {
+        ctx.memo.forget(&namespace, &name);
+        return Err(Error::Unmanaged { name });
+    }
+    if keys.is_empty() {
+        return Err(Error::NoKeys);
+    }
+    let items = mac_items(&sealed);
     let reused = existing
         .as_ref()
         .zip(items.as_ref())
@@ -332,12 +397,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
             let key_id = existing
                 .as_ref()
                 .and_then(|s| s.annotations().get(KEY_ANNOTATION).cloned());
-            let mut secret = template_secret(&sealed);
-            secret.data = data
-                .into_iter()
-                .map(|(k, v)| (k, hush_crypto::SecretBytes::new(v.0)))
-                .collect();
-            (secret, key_id)
+            (template_secret_with(&sealed, data), key_id)
         }
         None => {
             let preferred = existing
@@ -364,16 +424,76 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
         }
     };
     let desired = desired(secret, &spec_hash, &mac_key, key_id, items.as_ref())?;
-    apply(
-        &secrets, &name, &namespace, existing, desired, owned, managed, patch,
-    )
-    .await
+    let (outcome, written) = match existing {
+        Some(current) => apply(&secrets, &name, &namespace, current, desired, rights).await?,
+        None => match create(&secrets, &name, &namespace, &desired).await {
+            Ok(created) => (Outcome::Created, created),
+            Err(Error::Kube { source, .. }) if create_first && is_already_exists(&source) => {
+                // The watch had not seen it yet: take the ordinary path.
+                let Some(current) = get_secret(&secrets, &name).await? else {
+                    return Err(Error::Kube {
+                        what: "create the Secret (it existed, then was deleted)",
+                        source,
+                    });
+                };
+                let rights = Rights::of(&current, &uid);
+                if !rights.any() {
+                    return Err(Error::Unmanaged { name });
+                }
+                apply(&secrets, &name, &namespace, current, desired, rights).await?
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    ctx.memo.record(
+        &namespace,
+        &name,
+        written.metadata.resource_version.as_deref(),
+        &spec_hash,
+        mac_key_id,
+    );
+    Ok(outcome)
+}
+
+fn is_already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 409 && status.reason == "AlreadyExists")
+}
+
+/// The spec hash when `existing` is exactly the Secret `ss` asks for, proved by the data MAC
+/// (no decryption); `None` when it is not or cannot be proved.
+pub(crate) fn up_to_date(ss: &SealedSecret, existing: &Secret, mac_key: &[u8]) -> Option<String> {
+    let rights = Rights::of(existing, &ss.uid().unwrap_or_default());
+    if !rights.any() {
+        return None;
+    }
+    let sealed = to_sealing(ss).ok()?;
+    let spec_hash = spec_hash(ss).ok()?;
+    let items = mac_items(&sealed)?;
+    let data = reuse_data(existing, &spec_hash, mac_key, &items)?;
+    let key_id = existing.annotations().get(KEY_ANNOTATION).cloned();
+    let secret = template_secret_with(&sealed, data);
+    let desired = desired(secret, &spec_hash, mac_key, key_id, Some(&items)).ok()?;
+    let merged = merge(existing, &desired, rights);
+    same_content(&merged, existing).then_some(spec_hash)
 }
 
 /// The SealedSecret in hush-sealing's types (what unsealing reads).
 fn to_sealing(ss: &SealedSecret) -> Result<hush_sealing::SealedSecret> {
     let value = serde_json::to_value(ss).map_err(|e| Error::Invalid(e.to_string()))?;
     serde_json::from_value(value).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// The Secret as `Keyring::unseal` would make it, with `data` already known to be right.
+fn template_secret_with(
+    sealed: &hush_sealing::SealedSecret,
+    data: BTreeMap<String, ByteString>,
+) -> hush_sealing::Secret {
+    let mut secret = template_secret(sealed);
+    secret.data = data
+        .into_iter()
+        .map(|(k, v)| (k, hush_crypto::SecretBytes::new(v.0)))
+        .collect();
+    secret
 }
 
 /// The Secret without data, as `Keyring::unseal` shapes it (template metadata, type,
@@ -449,25 +569,12 @@ fn desired(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn apply(
-    secrets: &Api<Secret>,
-    name: &str,
-    namespace: &str,
-    existing: Option<Secret>,
-    desired: Desired,
-    owned: bool,
-    managed: bool,
-    patch: bool,
-) -> Result<Outcome> {
-    let Some(existing) = existing else {
-        create(secrets, name, namespace, &desired).await?;
-        return Ok(Outcome::Created);
-    };
+/// The existing Secret with what the SealedSecret asks for written over it (replace, or merge
+/// for `patch`).
+fn merge(existing: &Secret, desired: &Desired, rights: Rights) -> Secret {
     let mut updated = existing.clone();
-    let current_data = existing.data.clone().unwrap_or_default();
-    if patch {
-        let mut data = current_data.clone();
+    if rights.patch {
+        let mut data = existing.data.clone().unwrap_or_default();
         data.extend(desired.data.clone());
         updated.data = Some(data);
         let mut labels = existing.metadata.labels.clone().unwrap_or_default();
@@ -476,7 +583,7 @@ async fn apply(
         let mut annotations = existing.metadata.annotations.clone().unwrap_or_default();
         annotations.extend(desired.annotations.clone());
         updated.metadata.annotations = Some(annotations);
-        if managed {
+        if rights.managed {
             updated.metadata.owner_references = Some(desired.owner_references.clone());
         }
     } else {
@@ -489,6 +596,12 @@ async fn apply(
     if desired.immutable.is_some() {
         updated.immutable = desired.immutable;
     }
+    updated
+}
+
+/// Whether two Secrets have the same data, labels, annotations, ownerReferences, type and
+/// immutability.
+fn same_content(a: &Secret, b: &Secret) -> bool {
     let norm = |s: &Secret| {
         (
             s.data.clone().unwrap_or_default(),
@@ -499,14 +612,27 @@ async fn apply(
             s.immutable.unwrap_or(false),
         )
     };
-    if norm(&updated) == norm(&existing) {
-        return Ok(Outcome::Unchanged);
+    norm(a) == norm(b)
+}
+
+/// Writes `desired` over `existing`; returns what was done and the Secret as it now is.
+async fn apply(
+    secrets: &Api<Secret>,
+    name: &str,
+    namespace: &str,
+    existing: Secret,
+    desired: Desired,
+    rights: Rights,
+) -> Result<(Outcome, Secret)> {
+    let updated = merge(&existing, &desired, rights);
+    if same_content(&updated, &existing) {
+        return Ok((Outcome::Unchanged, existing));
     }
     let type_changed = existing.type_.as_deref().unwrap_or("Opaque") != desired.type_;
     let immutable_blocked = existing.immutable == Some(true)
         && (updated.data != existing.data || updated.immutable != existing.immutable);
     if type_changed || immutable_blocked {
-        if !(owned || managed) {
+        if !(rights.owned || rights.managed) {
             return Err(Error::Immutable {
                 name: name.to_owned(),
             });
@@ -526,25 +652,25 @@ async fn apply(
                 source,
             })?;
         let mut recreated = desired;
-        if patch {
+        if rights.patch {
             recreated.data = updated.data.unwrap_or_default();
             recreated.labels = updated.metadata.labels.unwrap_or_default();
             recreated.annotations = updated.metadata.annotations.unwrap_or_default();
         }
-        create(secrets, name, namespace, &recreated).await?;
-        return Ok(Outcome::Recreated);
+        let created = create(secrets, name, namespace, &recreated).await?;
+        return Ok((Outcome::Recreated, created));
     }
-    secrets
+    let replaced = secrets
         .replace(name, &PostParams::default(), &updated)
         .await
         .map_err(|source| Error::Kube {
             what: "update the Secret",
             source,
         })?;
-    Ok(Outcome::Updated)
+    Ok((Outcome::Updated, replaced))
 }
 
-async fn create(secrets: &Api<Secret>, name: &str, namespace: &str, d: &Desired) -> Result<()> {
+async fn create(secrets: &Api<Secret>, name: &str, namespace: &str, d: &Desired) -> Result<Secret> {
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
@@ -566,8 +692,7 @@ async fn create(secrets: &Api<Secret>, name: &str, namespace: &str, d: &Desired)
         .map_err(|source| Error::Kube {
             what: "create the Secret",
             source,
-        })?;
-    Ok(())
+        })
 }
 
 /// Hash of everything that determines the Secret: the whole spec, the scope, name, namespace
@@ -624,7 +749,7 @@ fn canonical(value: &Value, out: &mut String) {
 
 /// The data MAC key: derived from the oldest sealing key's private key, so that only a holder of
 /// the sealing keys can produce a MAC the controller accepts, and stable across key renewals.
-fn mac_key(keys: &KeySet) -> Vec<u8> {
+pub(crate) fn mac_key(keys: &KeySet) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(b"hush sealed-secrets data MAC v1\0");
     if let Some(k) = keys.oldest() {
@@ -739,5 +864,71 @@ mod tests {
         let h3 = spec_hash(&ss).unwrap();
         ss.metadata.labels = Some(BTreeMap::from([("x".to_owned(), "y".to_owned())]));
         assert_eq!(spec_hash(&ss).unwrap(), h3);
+    }
+
+    /// The Secret the controller would write for `ss` (values given, as if decrypted).
+    fn written(ss: &SealedSecret, mac_key: &[u8], values: &[(&str, &[u8])]) -> Secret {
+        let sealed = to_sealing(ss).unwrap();
+        let data = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), ByteString(v.to_vec())))
+            .collect();
+        let items = mac_items(&sealed).unwrap();
+        let hash = spec_hash(ss).unwrap();
+        let d = desired(
+            template_secret_with(&sealed, data),
+            &hash,
+            mac_key,
+            None,
+            Some(&items),
+        )
+        .unwrap();
+        Secret {
+            metadata: ObjectMeta {
+                name: ss.metadata.name.clone(),
+                namespace: ss.metadata.namespace.clone(),
+                labels: Some(d.labels),
+                annotations: Some(d.annotations),
+                owner_references: Some(d.owner_references),
+                resource_version: Some("7".into()),
+                ..ObjectMeta::default()
+            },
+            type_: Some(d.type_),
+            data: Some(d.data),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn up_to_date_proves_only_the_secret_as_written() {
+        let ss: SealedSecret = serde_json::from_value(json!({
+            "apiVersion": "bitnami.com/v1alpha1",
+            "kind": "SealedSecret",
+            "metadata": {"name": "n", "namespace": "ns", "uid": "u1"},
+            "spec": {
+                "encryptedData": {"a": "AgA="},
+                "template": {"metadata": {"labels": {"l": "1"}}},
+            },
+        }))
+        .unwrap();
+        let key = b"mac key";
+        let secret = written(&ss, key, &[("a", b"value")]);
+        assert_eq!(up_to_date(&ss, &secret, key), Some(spec_hash(&ss).unwrap()));
+        // Another MAC key (the oldest sealing key changed): not proved.
+        assert_eq!(up_to_date(&ss, &secret, b"other"), None);
+        // Changed data, a dropped label, a foreign owner: not proved.
+        let mut changed = secret.clone();
+        changed.data = Some(BTreeMap::from([("a".into(), ByteString(b"x".to_vec()))]));
+        assert_eq!(up_to_date(&ss, &changed, key), None);
+        let mut relabelled = secret.clone();
+        relabelled.metadata.labels = None;
+        assert_eq!(up_to_date(&ss, &relabelled, key), None);
+        let mut foreign = ss.clone();
+        foreign.metadata.uid = Some("u2".into());
+        assert_eq!(up_to_date(&foreign, &secret, key), None);
+        // A changed spec: the spec hash no longer matches.
+        let mut respec = ss.clone();
+        respec.spec.encrypted_data.insert("b".into(), "AgB=".into());
+        assert_eq!(up_to_date(&respec, &secret, key), None);
     }
 }

@@ -1,0 +1,334 @@
+//! What lets a reconciliation finish without API calls.
+//!
+//! - [`SecretStores`]: the metadata of the Secrets in the watched namespaces, from the same watch
+//!   that triggers reconciliations on drift (slimmed to what the controller reads, so memory stays
+//!   small and no `last-applied-configuration` copy of a Secret's data is kept).
+//! - [`Verified`]: per SealedSecret, the Secret `resourceVersion` the controller last wrote or
+//!   proved up to date, with the spec hash and MAC key it was proved for. While the watched Secret
+//!   still has that `resourceVersion` and the spec hash is unchanged, the reconcile triggered by
+//!   the controller's own status write or Secret creation needs no GET and no decryption.
+//! - [`prime`]: after a restart, one paged LIST proves the existing Secrets up to date in bulk
+//!   (MAC check, no decryption), instead of one GET per SealedSecret.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use hush_api::sealed_secret::SealedSecret;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use sha2::{Digest as _, Sha256};
+
+use crate::reconcile::{Context, SPEC_HASH_ANNOTATION};
+
+/// Secrets per LIST page when priming: small enough that a namespace full of large Secrets
+/// (Helm releases approach 1 MiB each) does not balloon memory.
+const PRIME_PAGE: u32 = 100;
+
+/// How long reconciliations wait for priming (the watches' first lists and the Secret LIST)
+/// before they read Secrets one by one.
+pub(crate) const PRIME_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Memo entries beyond which the memo is cleared (deleted SealedSecrets are never reconciled
+/// again, so their entries would otherwise stay).
+const MEMO_LIMIT: usize = 200_000;
+
+/// The metadata stores of the watched Secrets, one per watched scope.
+#[derive(Default)]
+pub(crate) struct SecretStores {
+    stores: RwLock<Vec<Store<PartialObjectMeta<Secret>>>>,
+}
+
+/// What the stores know about one Secret.
+pub(crate) enum Seen {
+    /// No store (no Secret watch, e.g. `--skip-recreate`) or it has not listed yet.
+    Unknown,
+    /// The store has listed and holds no such Secret.
+    Absent,
+    /// The Secret's `resourceVersion`.
+    Present(String),
+}
+
+impl SecretStores {
+    pub(crate) fn set(&self, stores: Vec<Store<PartialObjectMeta<Secret>>>) {
+        if let Ok(mut s) = self.stores.write() {
+            *s = stores;
+        }
+    }
+
+    pub(crate) fn lookup(&self, namespace: &str, name: &str) -> Seen {
+        let Ok(stores) = self.stores.read() else {
+            return Seen::Unknown;
+        };
+        let key = ObjectRef::new(name).within(namespace);
+        let mut all_ready = !stores.is_empty();
+        for store in stores.iter() {
+            if let Some(meta) = store.get(&key) {
+                return meta
+                    .metadata
+                    .resource_version
+                    .clone()
+                    .map_or(Seen::Unknown, Seen::Present);
+            }
+            all_ready &= store.wait_until_ready().now_or_never().is_some();
+        }
+        if all_ready {
+            Seen::Absent
+        } else {
+            Seen::Unknown
+        }
+    }
+
+    async fn wait_until_ready(&self) {
+        let stores = self.stores.read().map(|s| s.clone()).unwrap_or_default();
+        for store in stores {
+            // An error means the watch was dropped (shutdown); nothing to wait for then.
+            let _ = store.wait_until_ready().await;
+        }
+    }
+}
+
+/// Keeps only what the controller reads from a watched Secret: identity, `resourceVersion`,
+/// ownerReferences (the trigger) and the spec-hash annotation.
+pub(crate) fn slim(secret: &mut PartialObjectMeta<Secret>) {
+    let meta = &mut secret.metadata;
+    meta.managed_fields = None;
+    meta.labels = None;
+    meta.finalizers = None;
+    meta.creation_timestamp = None;
+    meta.generate_name = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|k, _| k == SPEC_HASH_ANNOTATION);
+    }
+}
+
+/// A Secret state the controller knows to be what its SealedSecret asks for.
+#[derive(Debug, Clone)]
+struct Verified {
+    resource_version: String,
+    spec_hash: String,
+    mac_key_id: u64,
+    at: Instant,
+}
+
+/// Per SealedSecret (namespace, name): the last verified Secret state.
+#[derive(Default)]
+pub(crate) struct Memo {
+    entries: Mutex<HashMap<(String, String), Verified>>,
+}
+
+/// A short identifier of a MAC key (never the key).
+pub(crate) fn mac_key_id(mac_key: &[u8]) -> u64 {
+    let digest = Sha256::digest(mac_key);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(id)
+}
+
+impl Memo {
+    pub(crate) fn record(
+        &self,
+        namespace: &str,
+        name: &str,
+        resource_version: Option<&str>,
+        spec_hash: &str,
+        mac_key_id: u64,
+    ) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let key = (namespace.to_owned(), name.to_owned());
+        let Some(rv) = resource_version else {
+            entries.remove(&key);
+            return;
+        };
+        if entries.len() >= MEMO_LIMIT {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            Verified {
+                resource_version: rv.to_owned(),
+                spec_hash: spec_hash.to_owned(),
+                mac_key_id,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    pub(crate) fn forget(&self, namespace: &str, name: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&(namespace.to_owned(), name.to_owned()));
+        }
+    }
+
+    /// Whether anything is remembered for this SealedSecret.
+    pub(crate) fn knows(&self, namespace: &str, name: &str) -> bool {
+        self.entries
+            .lock()
+            .is_ok_and(|e| e.contains_key(&(namespace.to_owned(), name.to_owned())))
+    }
+
+    /// Whether the Secret at `resource_version` was verified for this spec hash and MAC key
+    /// less than `max_age` ago (older proofs are redone, so a resync still reads the Secret).
+    pub(crate) fn fresh(
+        &self,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+        spec_hash: &str,
+        mac_key_id: u64,
+        max_age: Duration,
+    ) -> bool {
+        self.entries.lock().is_ok_and(|entries| {
+            entries
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .is_some_and(|v| {
+                    v.resource_version == resource_version
+                        && v.spec_hash == spec_hash
+                        && v.mac_key_id == mac_key_id
+                        && v.at.elapsed() < max_age
+                })
+        })
+    }
+}
+
+/// Proves the existing Secrets of the SealedSecrets in `sealed` up to date from a paged LIST of
+/// `secrets` and records them in the memo. Returns how many were
+/// proved. Secrets that are not proved are left to their reconciliation.
+pub(crate) async fn prime(
+    ctx: &Context,
+    sealed: &Store<SealedSecret>,
+    secrets: &Api<Secret>,
+) -> Result<usize, kube::Error> {
+    // Without the SealedSecrets nothing can be checked; a dropped store means shutdown.
+    if sealed.wait_until_ready().await.is_err() {
+        return Ok(0);
+    }
+    ctx.secret_stores.wait_until_ready().await;
+    let keys = ctx.keys.snapshot();
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let mac_key = crate::reconcile::mac_key(&keys);
+    let key_id = mac_key_id(&mac_key);
+    let mut proved = 0;
+    let mut params = ListParams::default().limit(PRIME_PAGE);
+    loop {
+        let page = secrets.list(&params).await?;
+        for secret in &page.items {
+            let meta = &secret.metadata;
+            let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref())
+            else {
+                continue;
+            };
+            let ours = meta
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(SPEC_HASH_ANNOTATION));
+            let Some(ss) = ours
+                .then(|| sealed.get(&ObjectRef::new(name).within(namespace)))
+                .flatten()
+            else {
+                continue;
+            };
+            if let Some(spec_hash) = crate::reconcile::up_to_date(&ss, secret, &mac_key) {
+                let rv = meta.resource_version.as_deref();
+                ctx.memo.record(namespace, name, rv, &spec_hash, key_id);
+                proved += 1;
+            }
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    Ok(proved)
+}
+
+/// Whether reconciliations may start (priming finished or was never needed).
+pub(crate) struct Primed(tokio::sync::watch::Sender<bool>);
+
+impl Default for Primed {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(true))
+    }
+}
+
+impl Primed {
+    pub(crate) fn set(&self, done: bool) {
+        self.0.send_replace(done);
+    }
+
+    pub(crate) async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in the context, so it cannot be dropped while this waits.
+        let _ = rx.wait_for(|done| *done).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn memo_is_fresh_only_for_the_same_version_hash_key_and_age() {
+        let memo = Memo::default();
+        let day = Duration::from_secs(86_400);
+        assert!(!memo.knows("ns", "n"));
+        memo.record("ns", "n", Some("5"), "h", 1);
+        assert!(memo.knows("ns", "n"));
+        assert!(memo.fresh("ns", "n", "5", "h", 1, day));
+        assert!(!memo.fresh("ns", "n", "6", "h", 1, day), "Secret changed");
+        assert!(!memo.fresh("ns", "n", "5", "h2", 1, day), "spec changed");
+        assert!(!memo.fresh("ns", "n", "5", "h", 2, day), "MAC key changed");
+        assert!(
+            !memo.fresh("ns", "n", "5", "h", 1, Duration::ZERO),
+            "too old"
+        );
+        assert!(!memo.fresh("ns", "m", "5", "h", 1, day), "another object");
+        // No resourceVersion to remember: forget rather than trust.
+        memo.record("ns", "n", None, "h", 1);
+        assert!(!memo.knows("ns", "n"));
+        memo.record("ns", "n", Some("5"), "h", 1);
+        memo.forget("ns", "n");
+        assert!(!memo.fresh("ns", "n", "5", "h", 1, day));
+    }
+
+    #[test]
+    fn slim_keeps_identity_and_drops_what_may_hold_values() {
+        let mut secret: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "n", "namespace": "ns", "uid": "u", "resourceVersion": "9",
+                "labels": {"a": "b"},
+                "annotations": {
+                    SPEC_HASH_ANNOTATION: "h",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"k\":\"c2VjcmV0\"}}",
+                },
+                "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "n", "uid": "o", "controller": true}],
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+            },
+        }))
+        .unwrap();
+        slim(&mut secret);
+        let m = &secret.metadata;
+        assert_eq!(
+            m.annotations,
+            Some(BTreeMap::from([(
+                SPEC_HASH_ANNOTATION.to_owned(),
+                "h".to_owned()
+            )]))
+        );
+        assert!(m.managed_fields.is_none() && m.labels.is_none());
+        assert_eq!(m.resource_version.as_deref(), Some("9"));
+        assert_eq!(m.owner_references.as_ref().map(Vec::len), Some(1));
+    }
+}
