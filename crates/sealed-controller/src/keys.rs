@@ -401,20 +401,31 @@ impl KeyRegistry {
                 if registry.request_renewal() {
                     tracing::info!("SIGUSR1: key renewal requested");
                 } else {
-                    tracing::info!("SIGUSR1 ignored: this replica is not the leader, which generates keys");
+                    tracing::info!(
+                        "SIGUSR1 ignored: this replica is not the leader, which generates keys"
+                    );
                 }
             }
         })
     }
 
+    /// Renewal requests from now on, for [`KeyRegistry::renew`]. Earlier ones count as seen: a
+    /// signal sent to a follower does not make a key when it later leads. The leader subscribes
+    /// before it makes its first key, so a request made once that key exists is never lost.
+    pub fn renewal_requests(&self) -> RenewalRequests {
+        RenewalRequests(self.renewal_requests.subscribe())
+    }
+
     /// The leader's key renewal: a key at once when there is none or the newest is older than
     /// the cutoff, then whenever the newest key is `--key-renew-period` old (a key added
-    /// meanwhile, by hand or by another replica, postpones it), and on each renewal request
-    /// (SIGUSR1) made while it runs. Returns on `shutdown`.
-    pub async fn renew(self: Arc<Self>, shutdown: hush_operator::Shutdown) -> Result<()> {
-        // Subscribing marks earlier requests as seen: a signal sent to a follower does not make
-        // a key when it later leads.
-        let mut requests = self.renewal_requests.subscribe();
+    /// meanwhile, by hand or by another replica, postpones it), and on each of `requests`
+    /// (SIGUSR1). Returns on `shutdown`.
+    pub async fn renew(
+        self: Arc<Self>,
+        requests: RenewalRequests,
+        shutdown: hush_operator::Shutdown,
+    ) -> Result<()> {
+        let mut requests = requests.0;
         self.ensure_initial().await?;
         loop {
             let period = self.config.key_renew_period;
@@ -458,6 +469,10 @@ impl KeyRegistry {
         std::time::Duration::from_secs(u64::try_from(age).unwrap_or(0))
     }
 }
+
+/// Renewal requests (SIGUSR1) seen by the leader's [`KeyRegistry::renew`].
+#[derive(Debug)]
+pub struct RenewalRequests(watch::Receiver<u64>);
 
 /// Reads one key Secret: `tls.key` (PKCS#1 or PKCS#8 PEM) and the first certificate of `tls.crt`.
 /// The error says why without quoting the content.

@@ -181,11 +181,12 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
     let leader: hush_operator::LeaderTask = Box::new(move |shutdown| {
         async move {
             // Keys first, so that nothing is reconciled (and failed) before the first key exists.
+            let requests = renew_keys.renewal_requests();
             renew_keys
                 .ensure_initial()
                 .await
                 .map_err(|e| e.to_string())?;
-            let renew = renew_keys.renew(shutdown.clone());
+            let renew = renew_keys.renew(requests, shutdown.clone());
             let controllers =
                 run_controllers(client, config, ctx, reconcile_metrics, shutdown.clone());
             let (renewed, ()) = futures::join!(
