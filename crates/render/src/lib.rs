@@ -6,6 +6,8 @@
 //!   writing (hush-sops' YAML reader and writer; comments and key order kept).
 //! - [`placeholder`]: argocd-vault-plugin's placeholder syntax (`<key>`, `<path:p#k#v>`,
 //!   `| modifier` pipelines) and its modifiers.
+//! - [`jsonpath`]: Kubernetes JSONPath templates as client-go evaluates them (the `jsonPath`
+//!   modifier).
 //! - [`resolve`]: the two-phase resolver: collect every distinct (path, version, KV version)
 //!   of a render, read each once with bounded parallelism, then substitute with AVP's rules
 //!   (annotations, `Secret.data`, typed injection, `remove-missing`).
@@ -21,6 +23,7 @@ pub mod backend;
 pub mod config;
 pub mod decrypt;
 mod error;
+pub mod jsonpath;
 pub mod krm;
 pub mod manifest;
 pub mod placeholder;

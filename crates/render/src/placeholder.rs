@@ -16,6 +16,8 @@ use regex::Regex;
 use serde_json::Value as Json;
 use sha2::Digest as _;
 
+use crate::jsonpath;
+
 #[allow(clippy::expect_used)] // constant patterns
 static GENERIC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?mU)<(.*)>").expect("generic placeholder regex"));
@@ -50,7 +52,7 @@ pub enum Modifier {
     Base64Encode,
     /// `base64decode`.
     Base64Decode,
-    /// `jsonPath {…}` (Kubernetes JSONPath template; a subset, see [`jsonpath`]).
+    /// `jsonPath {…}` (Kubernetes JSONPath template, see [`jsonpath`]).
     JsonPath(String),
     /// `jsonParse`.
     JsonParse,
@@ -183,8 +185,10 @@ fn parse_modifier(m: &str) -> Result<Modifier, String> {
         "yamlParse" => no_args(Modifier::YamlParse),
         "sha256sum" => no_args(Modifier::Sha256Sum),
         "jsonPath" if !args.is_empty() => {
-            jsonpath::parse(args)?;
-            Ok(Modifier::JsonPath(args.to_owned()))
+            // AVP splits a modifier into fields and joins its parameters with one space.
+            let template = args.split_whitespace().collect::<Vec<_>>().join(" ");
+            jsonpath::parse(&template)?;
+            Ok(Modifier::JsonPath(template))
         }
         "jsonPath" => Err("jsonPath needs a template".into()),
         "indent" => args
@@ -288,142 +292,6 @@ fn type_name(v: &Json) -> &'static str {
     }
 }
 
-/// The subset of Kubernetes JSONPath templates (k8s.io/client-go/util/jsonpath) hush supports:
-/// text, `{.a.b}`, `{.a[0]}`, `{['a.b']}`, `{$.a}`, `{'literal'}`, `{"literal"}`; missing keys
-/// are errors (AVP sets `AllowMissingKeys(false)`). Filters, ranges and wildcards are refused.
-pub mod jsonpath {
-    use serde_json::Value as Json;
-
-    #[derive(Debug, PartialEq)]
-    enum Part {
-        Text(String),
-        Path(Vec<Step>),
-    }
-
-    #[derive(Debug, PartialEq)]
-    enum Step {
-        Key(String),
-        Index(i64),
-    }
-
-    fn parse_parts(t: &str) -> Result<Vec<Part>, String> {
-        let mut parts = Vec::new();
-        let mut rest = t;
-        while !rest.is_empty() {
-            match rest.find('{') {
-                None => {
-                    parts.push(Part::Text(rest.to_owned()));
-                    break;
-                }
-                Some(i) => {
-                    if i > 0 {
-                        parts.push(Part::Text(rest[..i].to_owned()));
-                    }
-                    let after = &rest[i + 1..];
-                    let end = close(after).ok_or("jsonPath: unclosed `{`")?;
-                    parts.push(expr(after[..end].trim())?);
-                    rest = &after[end + 1..];
-                }
-            }
-        }
-        Ok(parts)
-    }
-
-    /// Index of the `}` closing a template, skipping quoted text.
-    fn close(s: &str) -> Option<usize> {
-        let mut quote = None;
-        for (i, c) in s.char_indices() {
-            match (quote, c) {
-                (None, '\'' | '"') => quote = Some(c),
-                (Some(q), c) if c == q => quote = None,
-                (None, '}') => return Some(i),
-                _ => {}
-            }
-        }
-        None
-    }
-
-    fn expr(e: &str) -> Result<Part, String> {
-        for q in ['\'', '"'] {
-            if e.len() >= 2 && e.starts_with(q) && e.ends_with(q) {
-                return Ok(Part::Text(e[1..e.len() - 1].to_owned()));
-            }
-        }
-        let mut s = e.strip_prefix('$').unwrap_or(e);
-        let mut steps = Vec::new();
-        while !s.is_empty() {
-            if let Some(r) = s.strip_prefix('.') {
-                let end = r.find(['.', '[']).unwrap_or(r.len());
-                let key = &r[..end];
-                if key.is_empty() {
-                    if end == 0 && r.is_empty() {
-                        break; // `{.}`: the whole object
-                    }
-                    return Err("jsonPath: empty field name".into());
-                }
-                if key.contains(['*', '?', '@', '(', ' ']) {
-                    return Err("jsonPath: only plain fields and indexes are supported".into());
-                }
-                steps.push(Step::Key(key.to_owned()));
-                s = &r[end..];
-            } else if let Some(r) = s.strip_prefix('[') {
-                let end = r.find(']').ok_or("jsonPath: unclosed `[`")?;
-                let inner = r[..end].trim();
-                let quoted = ['\'', '"']
-                    .iter()
-                    .find(|q| inner.len() >= 2 && inner.starts_with(**q) && inner.ends_with(**q));
-                if quoted.is_some() {
-                    steps.push(Step::Key(inner[1..inner.len() - 1].to_owned()));
-                } else {
-                    let i = inner
-                        .parse::<i64>()
-                        .map_err(|_| "jsonPath: only plain fields and indexes are supported")?;
-                    steps.push(Step::Index(i));
-                }
-                s = &r[end + 1..];
-            } else {
-                return Err("jsonPath: only plain fields and indexes are supported".into());
-            }
-        }
-        Ok(Part::Path(steps))
-    }
-
-    /// Checks a template.
-    pub fn parse(t: &str) -> Result<(), String> {
-        parse_parts(t).map(|_| ())
-    }
-
-    /// Executes a template against `obj`.
-    pub fn execute(t: &str, obj: &Json) -> Result<String, String> {
-        let mut out = String::new();
-        for part in parse_parts(t)? {
-            match part {
-                Part::Text(s) => out.push_str(&s),
-                Part::Path(steps) => {
-                    let mut cur = obj;
-                    for step in &steps {
-                        cur = match (step, cur) {
-                            (Step::Key(k), Json::Object(m)) => m.get(k),
-                            (Step::Index(i), Json::Array(a)) => {
-                                let len = i64::try_from(a.len()).unwrap_or(i64::MAX);
-                                let idx = if *i < 0 { len + i } else { *i };
-                                usize::try_from(idx).ok().and_then(|i| a.get(i))
-                            }
-                            _ => None,
-                        }
-                        .ok_or_else(|| match step {
-                            Step::Key(k) => format!("jsonPath: {k} is not found"),
-                            Step::Index(i) => format!("jsonPath: index {i} is out of range"),
-                        })?;
-                    }
-                    out.push_str(&crate::value::stringify(cur));
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -467,7 +335,8 @@ mod tests {
         assert!(scan("<path:nokey>", false).is_err());
         assert!(scan("<path:p#k | frobnicate>", false).is_err());
         assert!(scan("<path:p#k | indent x>", false).is_err());
-        assert!(scan("<path:p#k | jsonPath {.a[?(@.x)]}>", false).is_err());
+        assert!(scan("<path:p#k | jsonPath {.a[?(@.x <> 1)]}>", false).is_err());
+        assert!(scan("<path:p#k | jsonPath {range .a[*]}{.b}>", false).is_err());
         assert!(scan("<  >", true).is_err());
     }
 

@@ -164,7 +164,7 @@ fn visit<F: FnMut(&str) -> Result<()>>(doc: &[Item], secret: bool, f: &mut F) ->
             Value::Str(s) => f(s),
             Value::Map(m) => m.iter().try_for_each(|i| match i {
                 Item::Entry(_, v) => walk(v, f),
-                Item::Comment(_) => Ok(()),
+                _ => Ok(()),
             }),
             Value::List(l) => l.iter().try_for_each(|v| walk(v, f)),
             _ => Ok(()),

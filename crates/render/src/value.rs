@@ -43,7 +43,7 @@ pub fn remove(map: &mut Vec<Item>, key: &str) -> Option<Value> {
         .position(|i| matches!(i, Item::Entry(k, _) if k == key))?;
     match map.remove(i) {
         Item::Entry(_, v) => Some(v),
-        Item::Comment(_) => None,
+        _ => None,
     }
 }
 
@@ -119,7 +119,7 @@ pub fn map_to_json(m: &[Item]) -> serde_json::Map<String, Json> {
     m.iter()
         .filter_map(|i| match i {
             Item::Entry(k, v) => Some((k.clone(), to_json(v))),
-            Item::Comment(_) => None,
+            _ => None,
         })
         .collect()
 }
