@@ -5,10 +5,12 @@
 //! - [`reconcile`] / [`error_policy`]: ExternalSecrets ([`reconcile`] module).
 //! - [`store::reconcile_store`] / [`store::reconcile_cluster_store`]: store validation and
 //!   `Ready`.
+//! - [`cluster::reconcile`]: ClusterExternalSecret fan-out (cluster-wide controllers only).
 //! - [`start`]: the component for `hush controller --controllers external`; [`run_controllers`]
 //!   runs the reconcilers on any client (used by the e2e tests).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod eso;
 pub mod reconcile;
 pub mod rewrite;
@@ -18,10 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
+use hush_api::external_secrets::{
+    ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore,
+};
 use hush_operator::{Component, Process, RunConfig, Shutdown};
 use hush_sync::ProviderError;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::runtime::{Controller, watcher};
 
@@ -138,7 +142,8 @@ pub fn start(process: &mut Process, config: Config) -> Component {
     }
 }
 
-/// Runs the ExternalSecret, SecretStore and ClusterSecretStore reconcilers until `shutdown`.
+/// Runs the ExternalSecret, SecretStore and ClusterSecretStore reconcilers until `shutdown`, and
+/// the ClusterExternalSecret one when not restricted to a namespace (it writes into many).
 pub async fn run_controllers(
     client: kube::Client,
     config: Arc<Config>,
@@ -185,13 +190,41 @@ pub async fn run_controllers(
     );
     let css = hush_operator::run(
         Controller::new(
-            Api::<ClusterSecretStore>::all(client),
+            Api::<ClusterSecretStore>::all(client.clone()),
             watcher::Config::default(),
         ),
         store::reconcile_cluster_store,
         store::error_policy,
-        ctx,
+        ctx.clone(),
         run_config("clustersecretstore", 2),
     );
-    futures::join!(es, ss, css);
+    let ces = async {
+        if config.namespace.is_some() {
+            return;
+        }
+        let controller = Controller::new(
+            Api::<ClusterExternalSecret>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .owns(
+            Api::<ExternalSecret>::all(client.clone()),
+            watcher::Config::default(),
+        );
+        let cached = controller.store();
+        // A new or relabelled Namespace: the ClusterExternalSecrets that select it, or did.
+        let controller = controller.watches(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            move |ns| cluster::for_namespace(&cached, &ns),
+        );
+        hush_operator::run(
+            controller,
+            cluster::reconcile,
+            cluster::error_policy,
+            ctx.clone(),
+            run_config("clusterexternalsecret", 2),
+        )
+        .await;
+    };
+    futures::join!(es, ss, css, ces);
 }

@@ -1,0 +1,596 @@
+//! ClusterExternalSecret fan-out (ESO's `clusterexternalsecret` controller): one ExternalSecret
+//! per matching namespace, owned by the ClusterExternalSecret (controller ownerReference),
+//! removed from namespaces that stop matching; `status.provisionedNamespaces`,
+//! `failedNamespaces`, `externalSecretName`, `Ready`.
+//!
+//! Like ESO, a finalizer on the ClusterExternalSecret deletes its ExternalSecrets before it goes.
+//! Unlike ESO, no finalizer is put on Namespaces (a controller outage would block namespace
+//! deletion); the per-ClusterExternalSecret finalizers ESO left on Namespaces are removed when
+//! the namespace terminates or the ClusterExternalSecret is deleted, so a take-over never
+//! leaves a namespace stuck.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hush_api::external_secrets::{
+    ClusterExternalSecret, ClusterExternalSecretStatus, Condition, ExternalSecret,
+    NamespaceFailure, OpenObject,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::Error;
+use crate::eso::ANNOTATION_FORCE_SYNC;
+use crate::reconcile::Context;
+
+/// ESO's finalizer on a ClusterExternalSecret.
+pub const FINALIZER: &str = "externalsecrets.external-secrets.io/clusterexternalsecret-cleanup";
+/// ESO's per-ClusterExternalSecret finalizer on Namespaces (removed, never added, by hush).
+pub fn namespace_finalizer(ces_name: &str) -> String {
+    format!("externalsecrets.external-secrets.io/ces-{ces_name}")
+}
+/// `spec.refreshTime` when unset (ESO's CRD default).
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
+const NAMESPACES_FAILED: &str = "one or more namespaces failed";
+
+/// Reconciles one ClusterExternalSecret.
+pub async fn reconcile(
+    ces: Arc<ClusterExternalSecret>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let api: Api<ClusterExternalSecret> = Api::all(ctx.client.clone());
+    let name = ces.name_any();
+    if ces.meta().deletion_timestamp.is_some() {
+        cleanup(&ces, &ctx).await?;
+        if ces.finalizers().iter().any(|f| f == FINALIZER) {
+            let rest: Vec<&String> = ces
+                .finalizers()
+                .iter()
+                .filter(|f| *f != FINALIZER)
+                .collect();
+            patch_finalizers(&api, &ces, json!(rest)).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    if !ces.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut all: Vec<String> = ces.finalizers().to_vec();
+        all.push(FINALIZER.to_owned());
+        patch_finalizers(&api, &ces, json!(all)).await?;
+    }
+    let refresh = match ces.spec.refresh_time.as_deref().filter(|t| !t.is_empty()) {
+        None => DEFAULT_REFRESH,
+        Some(t) => hush_operator::duration::parse(t).map_err(|e| {
+            Error::Spec(format!(
+                "ClusterExternalSecret {name}: spec.refreshTime {t:?}: {e}"
+            ))
+        })?,
+    };
+    let old = ces.status.clone().unwrap_or_default();
+    let es_name = ces
+        .spec
+        .external_secret_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| name.clone());
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let mut status = ClusterExternalSecretStatus {
+        external_secret_name: Some(es_name.clone()),
+        ..old.clone()
+    };
+
+    // A renamed ExternalSecret: the old ones go first.
+    if let Some(prev) = old
+        .external_secret_name
+        .as_deref()
+        .filter(|p| !p.is_empty() && *p != es_name)
+    {
+        for ns in &old.provisioned_namespaces {
+            if let Err(e) = delete_owned(&ctx, prev, &name, ns).await {
+                failed.insert(ns.clone(), e);
+            }
+        }
+        if !failed.is_empty() {
+            write_status(&api, &old, &ces, status, failed).await?;
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+    }
+
+    let namespaces = match target_namespaces(&ctx, &ces).await {
+        Ok(n) => n,
+        Err(e) => {
+            failed.insert("unknown".into(), e.to_string());
+            write_status(&api, &old, &ces, status, failed).await?;
+            return Err(e);
+        }
+    };
+    let wanted: BTreeSet<&str> = namespaces
+        .iter()
+        .filter(|n| n.meta().deletion_timestamp.is_none())
+        .map(|n| n.metadata.name.as_deref().unwrap_or_default())
+        .collect();
+    for ns in &old.provisioned_namespaces {
+        if !wanted.contains(ns.as_str())
+            && let Err(e) = delete_owned(&ctx, &es_name, &name, ns).await
+        {
+            failed.insert(ns.clone(), e);
+        }
+    }
+
+    let mut provisioned = Vec::new();
+    for namespace in &namespaces {
+        let ns = namespace.name_any();
+        if namespace.meta().deletion_timestamp.is_some() {
+            // Terminating: let it go (and drop a finalizer ESO may have left).
+            if let Err(e) = remove_namespace_finalizer(&ctx, namespace, &name).await {
+                tracing::warn!(namespace = %ns, error = %e, "cannot remove ESO's namespace finalizer");
+            }
+            continue;
+        }
+        match provision(&ctx, &ces, &es_name, &ns).await {
+            Ok(()) => provisioned.push(ns),
+            Err(e) => {
+                failed.insert(ns, e);
+            }
+        }
+    }
+    provisioned.sort();
+    status.provisioned_namespaces = provisioned;
+    write_status(&api, &old, &ces, status, failed).await?;
+    Ok(Action::requeue(refresh))
+}
+
+/// Requeue after an error (a bad selector or `refreshTime`: the spec must change first).
+pub fn error_policy(ces: Arc<ClusterExternalSecret>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = %ces.name_any(), error = %err, "clusterexternalsecret reconcile failed");
+    Action::requeue(err.retry_after())
+}
+
+/// Namespaces selected by `namespaceSelector`, `namespaceSelectors` (any matches) and
+/// `namespaces` (by name), sorted by name.
+async fn target_namespaces(
+    ctx: &Context,
+    ces: &ClusterExternalSecret,
+) -> Result<Vec<Namespace>, Error> {
+    let selectors = selectors(ces)?;
+    let all = Api::<Namespace>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::Kube)?;
+    let mut out: Vec<Namespace> = Vec::new();
+    for n in all {
+        if matches(ces, &selectors, &n)? {
+            out.push(n);
+        }
+    }
+    out.sort_by_key(|n| n.name_any());
+    Ok(out)
+}
+
+fn selectors(ces: &ClusterExternalSecret) -> Result<Vec<LabelSelector>, Error> {
+    let parse = |o: &OpenObject, field: &str| {
+        serde_json::from_value::<LabelSelector>(serde_json::Value::Object(o.0.clone())).map_err(
+            |e| {
+                Error::Spec(format!(
+                    "ClusterExternalSecret {}: {field} is not a label selector: {e}",
+                    ces.name_any()
+                ))
+            },
+        )
+    };
+    let mut out = Vec::new();
+    if let Some(s) = &ces.spec.namespace_selector {
+        out.push(parse(s, "spec.namespaceSelector")?);
+    }
+    for (i, s) in ces.spec.namespace_selectors.iter().enumerate() {
+        out.push(parse(s, &format!("spec.namespaceSelectors[{i}]"))?);
+    }
+    Ok(out)
+}
+
+fn matches(
+    ces: &ClusterExternalSecret,
+    selectors: &[LabelSelector],
+    n: &Namespace,
+) -> Result<bool, Error> {
+    let name = n.metadata.name.as_deref().unwrap_or_default();
+    if ces.spec.namespaces.iter().any(|x| x == name) {
+        return Ok(true);
+    }
+    for s in selectors {
+        if selector_matches(s, n.labels()).map_err(|e| {
+            Error::Spec(format!(
+                "ClusterExternalSecret {}: namespace selector: {e}",
+                ces.name_any()
+            ))
+        })? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A Kubernetes label selector (`matchLabels` and `matchExpressions`, all must hold; empty
+/// selects everything).
+pub fn selector_matches(
+    sel: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, String> {
+    for (k, v) in sel.match_labels.iter().flatten() {
+        if labels.get(k) != Some(v) {
+            return Ok(false);
+        }
+    }
+    for r in sel.match_expressions.iter().flatten() {
+        let values = r.values.as_deref().unwrap_or_default();
+        let have = labels.get(&r.key);
+        let ok = match r.operator.as_str() {
+            "In" => have.is_some_and(|h| values.contains(h)),
+            "NotIn" => have.is_none_or(|h| !values.contains(h)),
+            "Exists" => have.is_some(),
+            "DoesNotExist" => have.is_none(),
+            other => {
+                return Err(format!(
+                    "operator {other:?} of key {:?} is not one of In, NotIn, Exists, DoesNotExist",
+                    r.key
+                ));
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn owned_by(es: &ExternalSecret, ces_name: &str) -> bool {
+    es.owner_references().iter().any(|o| {
+        o.controller == Some(true)
+            && o.kind == "ClusterExternalSecret"
+            && o.api_version.split('/').next() == Some(hush_api::external_secrets::GROUP)
+            && o.name == ces_name
+    })
+}
+
+/// Creates or updates the ExternalSecret in `ns`; the error text goes to `failedNamespaces`.
+async fn provision(
+    ctx: &Context,
+    ces: &ClusterExternalSecret,
+    es_name: &str,
+    ns: &str,
+) -> Result<(), String> {
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = api
+        .get_opt(es_name)
+        .await
+        .map_err(|e| format!("could not get existing ExternalSecret: {e}"))?;
+    if let Some(es) = &existing
+        && !owned_by(es, &ces.name_any())
+    {
+        return Err("external secret already exists in namespace".into());
+    }
+    let meta = ces
+        .spec
+        .external_secret_metadata
+        .clone()
+        .unwrap_or_default();
+    let labels = meta.labels.unwrap_or_default();
+    let mut annotations = meta.annotations.unwrap_or_default();
+    // ESO mirrors force-sync, so annotating the ClusterExternalSecret refreshes every child.
+    if let Some(v) = ces.annotations().get(ANNOTATION_FORCE_SYNC) {
+        annotations.insert(ANNOTATION_FORCE_SYNC.into(), v.clone());
+    } else {
+        annotations.remove(ANNOTATION_FORCE_SYNC);
+    }
+    let owner = ces
+        .controller_owner_ref(&())
+        .ok_or_else(|| "the ClusterExternalSecret has no uid yet".to_owned())?;
+    let create_or_update =
+        |e: kube::Error| format!("could not create or update ExternalSecret: {e}");
+    match existing {
+        None => {
+            let es = ExternalSecret {
+                metadata: ObjectMeta {
+                    name: Some(es_name.to_owned()),
+                    namespace: Some(ns.to_owned()),
+                    labels: (!labels.is_empty()).then_some(labels),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
+                    owner_references: Some(vec![owner]),
+                    ..ObjectMeta::default()
+                },
+                spec: ces.spec.external_secret_spec.clone(),
+                status: None,
+            };
+            api.create(&PostParams::default(), &es)
+                .await
+                .map_err(create_or_update)?;
+        }
+        Some(old) => {
+            let mut es = old.clone();
+            es.metadata.labels = (!labels.is_empty()).then_some(labels);
+            es.metadata.annotations = (!annotations.is_empty()).then_some(annotations);
+            es.spec = ces.spec.external_secret_spec.clone();
+            let refs: &mut Vec<OwnerReference> =
+                es.metadata.owner_references.get_or_insert_with(Vec::new);
+            refs.retain(|r| r.uid != owner.uid);
+            refs.push(owner);
+            if old.labels() == es.labels()
+                && old.annotations() == es.annotations()
+                && old.spec == es.spec
+                && old.owner_references() == es.owner_references()
+            {
+                return Ok(());
+            }
+            es.status = None;
+            api.replace(es_name, &PostParams::default(), &es)
+                .await
+                .map_err(create_or_update)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the ExternalSecret `es_name` in `ns` if this ClusterExternalSecret owns it.
+async fn delete_owned(
+    ctx: &Context,
+    es_name: &str,
+    ces_name: &str,
+    ns: &str,
+) -> Result<(), String> {
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(es) = api
+        .get_opt(es_name)
+        .await
+        .map_err(|e| format!("could not get existing ExternalSecret: {e}"))?
+    else {
+        return Ok(());
+    };
+    if !owned_by(&es, ces_name) {
+        return Ok(());
+    }
+    match api.delete(es_name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(format!(
+            "external secret in non matching namespace could not be deleted: {e}"
+        )),
+    }
+}
+
+async fn remove_namespace_finalizer(
+    ctx: &Context,
+    ns: &Namespace,
+    ces_name: &str,
+) -> Result<(), kube::Error> {
+    let finalizer = namespace_finalizer(ces_name);
+    if !ns.finalizers().contains(&finalizer) {
+        return Ok(());
+    }
+    let rest: Vec<&String> = ns
+        .finalizers()
+        .iter()
+        .filter(|f| **f != finalizer)
+        .collect();
+    // resourceVersion in the patch: a concurrent change makes it fail (and retry) instead of
+    // dropping another party's finalizer.
+    let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": ns.resource_version()}});
+    match Api::<Namespace>::all(ctx.client.clone())
+        .patch(
+            &ns.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// On deletion: the ExternalSecrets in `provisionedNamespaces` and ESO's namespace finalizers.
+async fn cleanup(ces: &ClusterExternalSecret, ctx: &Context) -> Result<(), Error> {
+    let name = ces.name_any();
+    let status = ces.status.clone().unwrap_or_default();
+    let es_name = status
+        .external_secret_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| name.clone());
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let mut errors = Vec::new();
+    for ns in &status.provisioned_namespaces {
+        match namespaces.get_opt(ns).await {
+            Ok(Some(n)) => {
+                if let Err(e) = remove_namespace_finalizer(ctx, &n, &name).await {
+                    errors.push(format!("{ns}: {e}"));
+                }
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                errors.push(format!("{ns}: {e}"));
+                continue;
+            }
+        }
+        if let Err(e) = delete_owned(ctx, &es_name, &name, ns).await {
+            errors.push(format!("{ns}: {e}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Store(format!(
+            "ClusterExternalSecret {name}: cleanup failed: {}",
+            errors.join("; ")
+        )))
+    }
+}
+
+async fn patch_finalizers(
+    api: &Api<ClusterExternalSecret>,
+    ces: &ClusterExternalSecret,
+    finalizers: serde_json::Value,
+) -> Result<(), Error> {
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": ces.resource_version()}});
+    match api
+        .patch(
+            &ces.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::Kube(e)),
+    }
+}
+
+/// Writes `failedNamespaces` and `Ready` (True when nothing failed); nothing when unchanged.
+async fn write_status(
+    api: &Api<ClusterExternalSecret>,
+    old: &ClusterExternalSecretStatus,
+    ces: &ClusterExternalSecret,
+    mut status: ClusterExternalSecretStatus,
+    failed: BTreeMap<String, String>,
+) -> Result<(), Error> {
+    status.failed_namespaces = failed
+        .into_iter()
+        .map(|(namespace, reason)| NamespaceFailure {
+            namespace,
+            reason: Some(reason),
+        })
+        .collect();
+    let ready = status.failed_namespaces.is_empty();
+    status.conditions.retain(|c| c.type_ != "Ready");
+    status.conditions.push(Condition {
+        type_: "Ready".into(),
+        status: if ready { "True" } else { "False" }.into(),
+        reason: None,
+        message: (!ready).then(|| NAMESPACES_FAILED.to_owned()),
+        last_transition_time: None,
+    });
+    if &status == old {
+        return Ok(());
+    }
+    // The whole status (a merge patch of lists replaces them; emptied lists must be cleared).
+    let body = json!({"status": {
+        "externalSecretName": status.external_secret_name,
+        "provisionedNamespaces": status.provisioned_namespaces,
+        "failedNamespaces": status.failed_namespaces,
+        "conditions": status.conditions,
+    }});
+    match api
+        .patch_status(
+            &ces.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(body),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::Kube(e)),
+    }
+}
+
+/// The ClusterExternalSecrets a Namespace event concerns: those that select it now and those
+/// that provisioned it (it may have stopped matching).
+pub fn for_namespace(
+    store: &Store<ClusterExternalSecret>,
+    ns: &Namespace,
+) -> Vec<ObjectRef<ClusterExternalSecret>> {
+    let name = ns.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|ces| {
+            let provisioned = ces
+                .status
+                .as_ref()
+                .is_some_and(|s| s.provisioned_namespaces.contains(&name));
+            provisioned || selectors(ces).is_ok_and(|sel| matches(ces, &sel, ns).unwrap_or(false))
+        })
+        .map(|ces| ObjectRef::from_obj(&**ces))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ces(spec: serde_json::Value) -> ClusterExternalSecret {
+        serde_json::from_value(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret",
+            "metadata": {"name": "c"}, "spec": spec
+        }))
+        .unwrap()
+    }
+
+    fn ns(name: &str, labels: serde_json::Value) -> Namespace {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap()
+    }
+
+    #[test]
+    fn selectors_or_names() {
+        let c = ces(json!({"externalSecretSpec": {},
+            "namespaceSelector": {"matchLabels": {"team": "a"}},
+            "namespaceSelectors": [{"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "stage"]},
+                                                          {"key": "skip", "operator": "DoesNotExist"}]}],
+            "namespaces": ["by-name"]}));
+        let sel = selectors(&c).unwrap();
+        assert!(matches(&c, &sel, &ns("x", json!({"team": "a"}))).unwrap());
+        assert!(matches(&c, &sel, &ns("x", json!({"env": "prod"}))).unwrap());
+        assert!(!matches(&c, &sel, &ns("x", json!({"env": "prod", "skip": "1"}))).unwrap());
+        assert!(!matches(&c, &sel, &ns("x", json!({"env": "dev"}))).unwrap());
+        assert!(matches(&c, &sel, &ns("by-name", json!({}))).unwrap());
+        // No selector and no names: nothing.
+        let none = ces(json!({"externalSecretSpec": {}}));
+        assert!(!matches(&none, &[], &ns("x", json!({"a": "b"}))).unwrap());
+        // An empty selector selects every namespace.
+        let all = ces(json!({"externalSecretSpec": {}, "namespaceSelectors": [{}]}));
+        assert!(matches(&all, &selectors(&all).unwrap(), &ns("x", json!({}))).unwrap());
+    }
+
+    #[test]
+    fn bad_selectors_are_errors() {
+        let c = ces(json!({"externalSecretSpec": {},
+            "namespaceSelectors": [{"matchExpressions": [{"key": "env", "operator": "Near"}]}]}));
+        let sel = selectors(&c).unwrap();
+        let err = matches(&c, &sel, &ns("x", json!({})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Near") && err.contains("ClusterExternalSecret c"),
+            "{err}"
+        );
+        let c = ces(json!({"externalSecretSpec": {}, "namespaceSelector": {"matchLabels": "x"}}));
+        assert!(selectors(&c).is_err());
+    }
+
+    #[test]
+    fn ownership_is_the_controller_reference() {
+        let es = |owner: serde_json::Value| -> ExternalSecret {
+            serde_json::from_value(
+                json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {"name": "e", "namespace": "n", "ownerReferences": owner}, "spec": {}}),
+            )
+            .unwrap()
+        };
+        let mine = json!([{"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "name": "c", "uid": "u", "controller": true}]);
+        assert!(owned_by(&es(mine), "c"));
+        let old_version = json!([{"apiVersion": "external-secrets.io/v1beta1", "kind": "ClusterExternalSecret", "name": "c", "uid": "u", "controller": true}]);
+        assert!(owned_by(&es(old_version), "c"));
+        let other = json!([{"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "name": "d", "uid": "u", "controller": true}]);
+        assert!(!owned_by(&es(other), "c"));
+        let not_controller = json!([{"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret", "name": "c", "uid": "u"}]);
+        assert!(!owned_by(&es(not_controller), "c"));
+    }
+}
