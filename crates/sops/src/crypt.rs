@@ -279,7 +279,7 @@ fn encrypt_map(w: &mut Walker<'_>, e: &mut Encryptor<'_>, map: &mut [Item]) -> R
     w.comments.push(Vec::new());
     for item in map.iter_mut() {
         match item {
-            Item::Comment(c) => {
+            Item::Comment(c) | Item::InlineComment(c) => {
                 w.push_comment(c);
                 if w.should_encrypt(true) && !c.is_empty() {
                     let s = e.encrypt(w.aad(), ValueType::Comment, c.as_bytes())?;
@@ -375,7 +375,7 @@ fn decrypt_map(
     w.comments.push(Vec::new());
     for item in map.iter_mut() {
         match item {
-            Item::Comment(c) => {
+            Item::Comment(c) | Item::InlineComment(c) => {
                 w.push_comment(c);
                 if w.should_encrypt(true) && enc::is_enc(c) {
                     // A comment that does not decrypt was written in plaintext by an old sops.

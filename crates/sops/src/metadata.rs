@@ -368,7 +368,7 @@ fn read_key_list(type_id: &str, v: &Value) -> Result<Vec<MasterKey>> {
                             .iter()
                             .filter_map(|i| match i {
                                 Item::Entry(k, v) => Some((k.clone(), v.clone())),
-                                Item::Comment(_) => None,
+                                Item::Comment(_) | Item::InlineComment(_) => None,
                             })
                             .collect(),
                     }),
@@ -531,7 +531,7 @@ mod tests {
             .iter()
             .filter_map(|i| match i {
                 Item::Entry(k, _) => Some(k.as_str()),
-                Item::Comment(_) => None,
+                Item::Comment(_) | Item::InlineComment(_) => None,
             })
             .collect();
         assert_eq!(

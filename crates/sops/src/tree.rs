@@ -1,7 +1,8 @@
 //! The sops tree: documents of ordered maps whose comments are items, as sops keeps them.
 //!
-//! A [`Branch`] is one document (a map). Map comments are [`Item::Comment`]s between entries;
-//! list comments are [`Value::Comment`] elements. `Debug` never shows a scalar's content.
+//! A [`Branch`] is one document (a map). Map comments are [`Item::Comment`]s between entries,
+//! a comment on the same line as a scalar value (`k: v # c`) is an [`Item::InlineComment`] just
+//! before its entry; list comments are [`Value::Comment`] elements. `Debug` never shows a scalar's content.
 
 use std::fmt;
 
@@ -17,6 +18,10 @@ pub enum Item {
     Entry(String, Value),
     /// A comment line, without the `#`.
     Comment(String),
+    /// The comment written after the value of the next entry on its line (`k: v # c`), without
+    /// the `#`. It sits before its entry, so comment selection rules see it as sops 3.11 did
+    /// (3.11 moved it there as a head comment); sops 3.13 writes it back inline.
+    InlineComment(String),
 }
 
 /// A value of the tree.
@@ -66,6 +71,7 @@ impl fmt::Debug for Item {
         match self {
             Item::Entry(k, v) => f.debug_tuple("Entry").field(k).field(v).finish(),
             Item::Comment(_) => f.write_str("Comment(<redacted>)"),
+            Item::InlineComment(_) => f.write_str("InlineComment(<redacted>)"),
         }
     }
 }
@@ -297,7 +303,9 @@ pub fn set(branch: &mut Vec<Item>, path: &[PathStep], value: Value) -> Result<bo
     let slot = match pos {
         Some(p) => match &mut branch[p] {
             Item::Entry(_, v) => v,
-            Item::Comment(_) => return Err("internal: comment at entry position".into()),
+            Item::Comment(_) | Item::InlineComment(_) => {
+                return Err("internal: comment at entry position".into());
+            }
         },
         None => {
             branch.push(Item::Entry(k.clone(), Value::Null));
@@ -373,7 +381,7 @@ pub fn unset(branch: &mut Vec<Item>, path: &[PathStep]) -> bool {
     }
     match &mut branch[pos] {
         Item::Entry(_, v) => unset_value(v, rest),
-        Item::Comment(_) => false,
+        Item::Comment(_) | Item::InlineComment(_) => false,
     }
 }
 

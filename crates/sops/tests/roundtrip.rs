@@ -61,8 +61,18 @@ fn leaf() -> impl Strategy<Value = Value> {
 fn map_of(inner: impl Strategy<Value = Value> + Clone) -> impl Strategy<Value = Vec<Item>> {
     prop::collection::vec(
         prop_oneof![
-            4 => (key(), inner).prop_map(|(k, v)| Some(Item::Entry(k, v))),
-            1 => "[a-z ]{0,10}".prop_map(|c| Some(Item::Comment(format!(" {c}")))),
+            4 => (key(), inner, prop::option::weighted(0.3, "[a-z ]{0,10}"))
+                .prop_map(|(k, v, c)| {
+                    // An inline comment only stays inline after a one-line scalar.
+                    let one_line = match &v {
+                        Value::Map(_) | Value::List(_) => false,
+                        Value::Str(s) => !s.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']),
+                        _ => true,
+                    };
+                    let c = c.filter(|_| one_line).map(|c| Item::InlineComment(format!(" {c}")));
+                    c.into_iter().chain([Item::Entry(k, v)]).collect::<Vec<_>>()
+                }),
+            1 => "[a-z ]{0,10}".prop_map(|c| vec![Item::Comment(format!(" {c}"))]),
         ],
         0..6,
     )
@@ -70,11 +80,11 @@ fn map_of(inner: impl Strategy<Value = Value> + Clone) -> impl Strategy<Value = 
         let mut seen = std::collections::HashSet::new();
         items
             .into_iter()
-            .flatten()
-            .filter(|i| match i {
-                Item::Entry(k, _) => seen.insert(k.clone()),
-                Item::Comment(_) => true,
+            .filter(|group| match group.last() {
+                Some(Item::Entry(k, _)) => seen.insert(k.clone()),
+                _ => true,
             })
+            .flatten()
             .collect()
     })
 }
@@ -104,7 +114,7 @@ fn strip_comments(v: &Value) -> Value {
             m.iter()
                 .filter_map(|i| match i {
                     Item::Entry(k, v) => Some(Item::Entry(k.clone(), strip_comments(v))),
-                    Item::Comment(_) => None,
+                    Item::Comment(_) | Item::InlineComment(_) => None,
                 })
                 .collect(),
         ),
@@ -142,7 +152,7 @@ proptest! {
         fn no_null(v: &Value) -> bool {
             match v {
                 Value::Null => false,
-                Value::Map(m) => m.iter().all(|i| match i { Item::Entry(_, v) => no_null(v), Item::Comment(_) => true }),
+                Value::Map(m) => m.iter().all(|i| match i { Item::Entry(_, v) => no_null(v), Item::Comment(_) | Item::InlineComment(_) => true }),
                 Value::List(l) => l.iter().all(no_null),
                 _ => true,
             }
@@ -200,4 +210,91 @@ proptest! {
             let _ = stores::load_encrypted(f, &bytes);
         }
     }
+}
+
+/// sops 3.13's shape for `k: v # c`: the comment stays on the value's line, plaintext and
+/// encrypted (`k: ENC[…] #ENC[…,type:comment]`); a head comment (sops 3.11's shape) stays a
+/// head comment; comments after keys without a scalar on the line stay above them.
+#[test]
+fn inline_comments_stay_inline_golden() {
+    let src = "\
+# head
+a: 1 # one
+b:
+    c: 'x y'   # quoted
+    # own line
+    d: true #tight
+    e: # after key
+        f: g
+list:
+    - h
+s: |-
+    two
+    lines
+";
+    let expected = "\
+# head
+a: 1 # one
+b:
+    c: x y # quoted
+    # own line
+    d: true #tight
+    # after key
+    e:
+        f: g
+list:
+    - h
+s: |-
+    two
+    lines
+";
+    let docs = stores::load_plain(Format::Yaml, src.as_bytes()).expect("parse");
+    let out = stores::emit_plain(Format::Yaml, &docs, None).expect("emit");
+    assert_eq!(String::from_utf8_lossy(&out), expected);
+
+    let key = DataKey::from_bytes([9; 32]);
+    let rule = Metadata::default_rule();
+    let config = CryptConfig {
+        rule: Some(&rule),
+        mac_only_encrypted: false,
+    };
+    let mut enc = docs.clone();
+    let mac = crypt::encrypt_tree(&mut enc, &key, &config, &mut Counter(3), None).expect("encrypt");
+    let text = String::from_utf8(stores::emit_plain(Format::Yaml, &enc, None).expect("emit"))
+        .expect("utf-8");
+    let line_of = |key: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} line in\n{text}"))
+    };
+    for key in ["a: ENC[", "c: ENC[", "d: ENC["] {
+        let line = line_of(key);
+        assert!(
+            line.contains(" #ENC[AES256_GCM,") && line.ends_with(",type:comment]"),
+            "{line}"
+        );
+    }
+    assert!(!text.contains("one") && !text.contains("quoted"), "{text}");
+    let mut back = stores::load_plain(Format::Yaml, text.as_bytes()).expect("parse encrypted");
+    let mac2 = crypt::decrypt_tree(&mut back, &key, &config, None).expect("decrypt");
+    assert_eq!(mac, mac2);
+    let out = stores::emit_plain(Format::Yaml, &back, None).expect("emit");
+    assert_eq!(String::from_utf8_lossy(&out), expected);
+}
+
+/// A decrypted inline comment that is not one line (only a crafted file has one) goes above its
+/// entry instead of breaking the YAML.
+#[test]
+fn multi_line_inline_comment_becomes_a_head_comment() {
+    let docs = vec![vec![
+        Item::InlineComment(" a\n b".into()),
+        Item::Entry("k".into(), Value::Str("v".into())),
+        Item::InlineComment(" c".into()),
+        Item::Entry("m".into(), Value::Str("two\nlines".into())),
+    ]];
+    let out = stores::emit_plain(Format::Yaml, &docs, None).expect("emit");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "# a\n# b\nk: v\n# c\nm: |-\n    two\n    lines\n"
+    );
 }

@@ -253,7 +253,7 @@ fn group_keys(gm: &[Item], profile: &str) -> Result<Vec<KeyRef>> {
                             .iter()
                             .filter_map(|i| match i {
                                 Item::Entry(k, v) => Some((k.clone(), v.clone())),
-                                Item::Comment(_) => None,
+                                Item::Comment(_) | Item::InlineComment(_) => None,
                             })
                             .collect(),
                         _ => Vec::new(),

@@ -57,7 +57,7 @@ fn service_for(type_id: &str, fields: &[(String, Value)]) -> Result<Option<Arc<d
                         m.iter()
                             .filter_map(|i| match i {
                                 Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
-                                Item::Comment(_) => None,
+                                Item::Comment(_) | Item::InlineComment(_) => None,
                             })
                             .collect(),
                     ),

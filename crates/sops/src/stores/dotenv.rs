@@ -37,7 +37,7 @@ pub fn emit(items: &[Item]) -> Result<String> {
     let mut out = String::new();
     for item in items {
         match item {
-            Item::Comment(c) => {
+            Item::Comment(c) | Item::InlineComment(c) => {
                 out.push('#');
                 out.push_str(c);
                 out.push('\n');

@@ -216,7 +216,7 @@ pub fn emit(items: &[Item]) -> Result<String> {
         let mut lines: Vec<Option<(String, String)>> = Vec::with_capacity(entries.len());
         for e in entries {
             lines.push(match e {
-                Item::Comment(_) => None,
+                Item::Comment(_) | Item::InlineComment(_) => None,
                 Item::Entry(k, v) => {
                     let s = v.to_flat_string().ok_or_else(|| {
                         Error::Unsupported(format!(
@@ -235,7 +235,7 @@ pub fn emit(items: &[Item]) -> Result<String> {
             .unwrap_or(0);
         for (e, line) in entries.iter().zip(&lines) {
             match (e, line) {
-                (Item::Comment(c), _) => {
+                (Item::Comment(c) | Item::InlineComment(c), _) => {
                     // One `;` line per comment line, so a multi-line comment stays a comment.
                     for part in c.split('\n') {
                         out.push_str("; ");
@@ -318,7 +318,8 @@ mod tests {
         );
         let err = emit(&section(vec![("k", "a\"\"\"b\nc")])).err();
         assert!(
-            err.as_ref().is_some_and(|e| e.to_string().contains("`sec.k`")),
+            err.as_ref()
+                .is_some_and(|e| e.to_string().contains("`sec.k`")),
             "{err:?}"
         );
         let bad_section = vec![Item::Entry(" s".into(), Value::Map(Vec::new()))];

@@ -330,7 +330,7 @@ fn write_map(out: &mut String, items: &[Item], unit: &str, depth: usize) -> Resu
         .iter()
         .filter_map(|i| match i {
             Item::Entry(k, v) => Some((k, v)),
-            Item::Comment(_) => None,
+            Item::Comment(_) | Item::InlineComment(_) => None,
         })
         .collect();
     if entries.is_empty() {

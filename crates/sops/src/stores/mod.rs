@@ -204,7 +204,7 @@ pub fn load_encrypted(format: Format, bytes: &[u8]) -> Result<(Vec<Branch>, Meta
                             Some((k, Value::Str(s.replace("\\n", "\n"))))
                         }
                         Item::Entry(k, v) => Some((k, v)),
-                        Item::Comment(_) => None,
+                        Item::Comment(_) | Item::InlineComment(_) => None,
                     })
                     .collect();
                 metadata::unflatten(flat)?

@@ -84,7 +84,7 @@ pub fn normalize(items: &mut Vec<Item>) {
     let mut pending: Vec<Item> = Vec::new();
     for mut it in items.drain(..) {
         match &mut it {
-            Item::Comment(_) => pending.push(it),
+            Item::Comment(_) | Item::InlineComment(_) => pending.push(it),
             Item::Entry(_, v) => {
                 normalize_value(v);
                 let table = is_table(v);
@@ -139,7 +139,7 @@ fn fill(t: &mut toml_edit::Table, items: &[Item], path: &str) -> Result<()> {
     let mut pending: Vec<String> = Vec::new();
     for it in items {
         match it {
-            Item::Comment(c) => pending.push(c.clone()),
+            Item::Comment(c) | Item::InlineComment(c) => pending.push(c.clone()),
             Item::Entry(k, v) => {
                 let p = if path.is_empty() {
                     k.clone()

@@ -83,8 +83,15 @@ impl Emitter {
     /// A mapping whose keys are at column `indent`; `inline` when the first key follows a
     /// `- ` already written.
     fn map(&mut self, items: &[Item], indent: usize, mut inline: bool) {
+        let mut line_comment: Option<&str> = None;
         for item in items {
             match item {
+                Item::InlineComment(c) => {
+                    if let Some(prev) = line_comment.replace(c) {
+                        // Two for one entry (not from a parsed file): the first becomes a head comment.
+                        self.comment(indent, prev);
+                    }
+                }
                 Item::Comment(c) => {
                     if inline {
                         // A head comment of the first key of a sequence item: go-yaml writes it
@@ -95,6 +102,8 @@ impl Emitter {
                     self.comment(indent, c);
                 }
                 Item::Entry(k, v) => {
+                    let start = self.out.len();
+                    let after_dash = inline;
                     if !inline {
                         self.pad(indent);
                     }
@@ -102,8 +111,14 @@ impl Emitter {
                     self.key(k, indent);
                     self.out.push(':');
                     self.value_after_key(v, indent);
+                    if let Some(c) = line_comment.take() {
+                        self.line_comment(start, after_dash, indent, c);
+                    }
                 }
             }
+        }
+        if let Some(c) = line_comment {
+            self.comment(indent, c);
         }
         if inline {
             self.out.push_str("{}\n");
@@ -146,6 +161,31 @@ impl Emitter {
                 self.scalar_value(v, block_indent, indent);
             }
         }
+    }
+
+    /// Puts `text` after the entry written from `start` when that entry is one line (go-yaml's
+    /// line comment, as sops 3.13 writes it); else above the entry as a head comment.
+    fn line_comment(&mut self, start: usize, after_dash: bool, indent: usize, text: &str) {
+        let written = &self.out[start..];
+        let one_line = written.find('\n') == Some(written.len() - 1);
+        if one_line && !text.contains(['\n', '\r']) {
+            self.out.pop();
+            self.out.push_str(" #");
+            self.out.push_str(text);
+            self.out.push('\n');
+            return;
+        }
+        let mut head = std::mem::take(&mut self.out);
+        let entry = head.split_off(start);
+        if after_dash {
+            head.push('\n');
+        }
+        self.out = head;
+        self.comment(indent, text);
+        if after_dash {
+            self.pad(indent);
+        }
+        self.out.push_str(&entry);
     }
 
     /// A sequence whose dashes are at column `indent`.

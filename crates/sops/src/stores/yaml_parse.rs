@@ -7,8 +7,9 @@
 //! aliases (expanded), tags (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!binary`,
 //! `!!timestamp`; others ignored), documents (`---`, `...`, directives).
 //! Comments: full-line comments become [`Item::Comment`]s of the map (or [`Value::Comment`]s of
-//! the list) they are written in; a comment after a value on the same line is placed before
-//! that entry (sops 3.11's behaviour).
+//! the list) they are written in; a comment after a scalar map value on the same line is an
+//! [`Item::InlineComment`] before that entry (written back inline, as sops 3.13 does); other
+//! same-line comments are placed before their entry or item (sops 3.11's behaviour).
 
 use std::collections::HashMap;
 
@@ -615,7 +616,8 @@ impl<'a> Parser<'a> {
         self.col() == 0 && self.is_doc_marker()
     }
 
-    /// The value after `key:`; a same-line comment is placed before the entry.
+    /// The value after `key:`; a same-line comment is placed before the entry (inline after a
+    /// scalar).
     fn map_value(&mut self, indent: usize, items: &mut Vec<Item>) -> Result<Value> {
         self.skip_spaces();
         let props = self.props()?;
@@ -680,7 +682,7 @@ impl<'a> Parser<'a> {
                     }
                 };
                 if let Some(c) = self.end_of_line()? {
-                    items.push(Item::Comment(c));
+                    items.push(Item::InlineComment(c));
                 }
                 self.finish_props(
                     v,
