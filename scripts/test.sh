@@ -160,13 +160,27 @@ stage_fuzz() {
     echo "no fuzz targets yet"
     return
   fi
-  local target
+  local target log artifact
+  local -a findings=()
+  log=$(mktemp)
+  # Every target runs; any finding fails the stage afterwards, named with its artifact.
   for target in $(cargo fuzz list --fuzz-dir fuzz); do
     echo "fuzz $target for ${FUZZ_SECONDS}s"
-    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" -- \
-      -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 2>&1 | tail -n 3 ||
-      echo "FUZZ FINDING: target $target failed (known open: sops_ini exits 77; see issue 5 note)"
+    if RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" -- \
+      -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 >"$log" 2>&1; then
+      tail -n 3 "$log"
+    else
+      tail -n 40 "$log"
+      artifact=$(sed -n 's/.*Test unit written to \([^ ]*\).*/\1/p' "$log" | tail -n 1)
+      echo "FUZZ FINDING: target $target failed; artifact: ${artifact:-none written (build or setup failure, see above)}"
+      findings+=("$target${artifact:+ ($artifact)}")
+    fi
   done
+  rm -f "$log"
+  if ((${#findings[@]} > 0)); then
+    printf 'fuzz findings: %s\n' "${findings[@]}"
+    return 1
+  fi
 }
 
 stage dev-env stage_dev_env
