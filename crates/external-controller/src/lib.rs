@@ -12,6 +12,8 @@
 
 pub mod cluster;
 pub mod eso;
+pub mod lane;
+pub mod metrics;
 pub mod reconcile;
 pub mod rewrite;
 pub mod store;
@@ -52,6 +54,8 @@ pub struct Config {
     pub store_requeue_interval: Duration,
     /// Namespace to watch (`--namespace`); `None` = all.
     pub namespace: Option<String>,
+    /// ESO's metric families ([`start`] registers them on the process's endpoint).
+    pub eso_metrics: metrics::EsoMetrics,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             per_store_concurrency: 16,
             store_requeue_interval: Duration::from_secs(300),
             namespace: None,
+            eso_metrics: metrics::EsoMetrics::default(),
         }
     }
 }
@@ -78,6 +83,15 @@ pub enum Error {
     /// A provider failed.
     #[error("{0}")]
     Provider(#[source] ProviderError),
+    /// The provider throttled the store; retried when its backoff ends.
+    #[error("{source}; retrying in {} s", retry_after.as_secs().max(1))]
+    Throttled {
+        /// The remaining backoff of the store's client.
+        retry_after: Duration,
+        /// The provider's answer.
+        #[source]
+        source: ProviderError,
+    },
     /// The spec is invalid.
     #[error("invalid ExternalSecret: {0}")]
     Spec(String),
@@ -102,6 +116,7 @@ impl Error {
     /// How long to wait before retrying.
     pub fn retry_after(&self) -> Duration {
         match self {
+            Self::Throttled { retry_after, .. } => lane::jitter(*retry_after),
             Self::Provider(ProviderError::Throttled(_)) => Duration::from_secs(30),
             Self::Provider(_) | Self::Kube(_) => Duration::from_secs(5),
             _ => Duration::from_secs(60),
@@ -113,6 +128,7 @@ impl Error {
         match self {
             Self::Kube(_) => "kube",
             Self::Provider(_) => "provider",
+            Self::Throttled { .. } => "throttled",
             Self::Spec(_) => "spec",
             Self::Store(_) => "store",
             Self::Template(_) => "template",
@@ -124,7 +140,8 @@ impl Error {
 }
 
 /// The component for `hush controller`: the reconcilers run while this replica leads.
-pub fn start(process: &mut Process, config: Config) -> Component {
+pub fn start(process: &mut Process, mut config: Config) -> Component {
+    config.eso_metrics = metrics::EsoMetrics::register(process.registry());
     let client = process.client().clone();
     let metrics = process.reconcile_metrics();
     let config = Arc::new(config);
@@ -174,12 +191,13 @@ pub async fn run_controllers(
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
     };
+    // Twice the refresh budget (lane.rs): refreshes never hold every worker slot.
     let es = hush_operator::run(
         es_controller,
-        reconcile,
+        metrics::reconcile,
         error_policy,
         ctx.clone(),
-        run_config(NAME, config.concurrency.max(1)),
+        run_config(NAME, config.concurrency.max(1).saturating_mul(2)),
     );
     let ss = hush_operator::run(
         Controller::new(ss_api, watcher::Config::default()),

@@ -42,6 +42,8 @@ pub struct Context {
     pub cache: Arc<ProviderCache>,
     /// Compiled-in providers.
     pub factories: Vec<Arc<dyn ProviderFactory>>,
+    /// The refresh budget behind the first-sync fast lane.
+    pub lanes: crate::lane::Lanes,
     recorder: Recorder,
     store_recorder: Recorder,
 }
@@ -70,6 +72,7 @@ impl Context {
                 config.per_store_concurrency,
             )),
             factories: hush_sync::registry(),
+            lanes: crate::lane::Lanes::new(usize::from(config.concurrency.max(1))),
             client,
             config,
         }
@@ -355,11 +358,16 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             .filter(|d| !d.is_zero());
         return Ok(wait.map_or_else(Action::await_change, Action::requeue));
     }
+    let first_sync = spec_changed || !secret_valid(&es, existing.as_ref());
+    let Some(_admission) = ctx.lanes.admit(first_sync) else {
+        return Ok(Action::requeue(crate::lane::yield_delay()));
+    };
 
     // Fetch.
     let data = match fetch_all(&es, &ctx, &stores, &ns, deletion, spec_changed).await {
         Ok(d) => d,
         Err(e) => {
+            let e = crate::lane::throttled(e, &ctx, &stores).await;
             // The last good Secret stays; the real error goes to the event only.
             set_ready(
                 &api,
@@ -1203,6 +1211,7 @@ async fn set_ready(
     message: &str,
     synced: Option<(String, String, String)>,
 ) -> Result<(), Error> {
+    crate::metrics::note_ready(ready);
     let old = es.status.clone().unwrap_or_default();
     let status_text = if ready { "True" } else { "False" };
     let previous = old.conditions.iter().find(|c| c.type_ == "Ready");
