@@ -3,9 +3,17 @@
 //!
 //! `N` SealedSecrets (one 32-byte value each, RSA-4096, one key made beforehand) are created
 //! before the controller starts. Measured: time until every Secret exists, RSA decrypts, time to
-//! be fully reconciled after a restart and the decrypts it needed, peak RSS (VmHWM).
+//! be fully reconciled after a restart and the decrypts it needed, peak RSS (VmHWM), the API
+//! calls the controller made (the API server's `apiserver_request_total`, reads and writes, not
+//! LIST/WATCH) and the CPU seconds of the controller, kube-apiserver, etcd and
+//! kube-controller-manager in each phase (pids from `$KTE_DIR/*.pid`).
 //!
-//! `bench_sealed_controller HUSH_BINARY N`
+//! `bench_sealed_controller HUSH_BINARY N [BITNAMI_CONTROLLER]`
+//!
+//! Environment: `HUSH_QPS`/`HUSH_BURST` (passed as `--kubeclient-qps`/`--kubeclient-burst` when
+//! set), `BITNAMI_QPS`/`BITNAMI_BURST` (default 5 / 10, Bitnami's defaults),
+//! `BITNAMI_MAX_WAIT` (seconds per Bitnami phase, default 1800; when it runs out the rate so far
+//! is printed instead of a time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -19,7 +27,7 @@ use hush_crypto::SystemEntropy;
 use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::core::PartialObjectMeta;
 use serde_json::json;
 
@@ -125,6 +133,16 @@ fn start(hush: &str, key_ns: &str, app_ns: &str) -> Result<Run> {
             "--listen-metrics-addr",
             &format!("127.0.0.1:{metrics}"),
         ])
+        .args(
+            std::env::var("HUSH_QPS")
+                .ok()
+                .map(|q| format!("--kubeclient-qps={q}")),
+        )
+        .args(
+            std::env::var("HUSH_BURST")
+                .ok()
+                .map(|b| format!("--kubeclient-burst={b}")),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -191,15 +209,214 @@ async fn prepare(
     Ok((keys, app))
 }
 
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> Result<bool>) -> Result<Duration> {
+/// Polls `progress` (how many of `n` are done) every 100 ms until it reaches `n`; `Err(done)`
+/// when `limit` runs out first.
+async fn wait_until(
+    n: usize,
+    limit: Duration,
+    mut progress: impl AsyncFnMut() -> Result<usize>,
+) -> Result<std::result::Result<Duration, usize>> {
     let t = Instant::now();
-    while !done().await? {
+    loop {
+        let done = progress().await?;
+        if done >= n {
+            return Ok(Ok(t.elapsed()));
+        }
+        if t.elapsed() > limit {
+            return Ok(Err(done));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if t.elapsed() > Duration::from_secs(3600) {
-            bail!("{what} did not finish within an hour");
+    }
+}
+
+/// Counts the distinct Secrets in a namespace from one metadata watch (cheap for the API
+/// server, unlike listing N Secrets ten times a second).
+struct SecretCount(
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+);
+
+impl SecretCount {
+    fn start(client: &kube::Client, namespace: &str) -> Self {
+        use kube::runtime::{WatchStreamExt as _, watcher};
+        let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), namespace);
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        let task = tokio::spawn(async move {
+            let mut names = std::collections::HashSet::new();
+            let mut stream = std::pin::pin!(
+                watcher::watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .applied_objects()
+            );
+            while let Some(item) = stream.next().await {
+                if let Ok(secret) = item {
+                    names.insert(secret.metadata.name.unwrap_or_default());
+                    seen.store(names.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+        Self(count, task)
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for SecretCount {
+    fn drop(&mut self) {
+        self.1.abort();
+    }
+}
+
+/// Requests the API server has served, by `verb resource`, excluding LIST and WATCH (what a
+/// controller's reconciliations cost; its informers' lists and watches are counted apart).
+async fn api_calls(client: &kube::Client) -> Result<BTreeMap<String, f64>> {
+    // A GET built by kube, pointed at /metrics (keeps `http` out of this crate's dependencies).
+    let mut req = kube::core::Request::new("/api/v1/namespaces").list(&Default::default())?;
+    *req.uri_mut() = "/metrics".parse()?;
+    let text = client.request_text(req).await?;
+    let mut calls = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |k: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(k)?.strip_prefix("=\""))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let (verb, resource) = (label("verb"), label("resource"));
+        if verb == "LIST"
+            || verb == "WATCH"
+            || !["secrets", "sealedsecrets", "events"].contains(&resource.as_str())
+        {
+            continue;
+        }
+        let key = format!(
+            "{verb} {resource}{}",
+            if label("subresource").is_empty() {
+                String::new()
+            } else {
+                format!("/{}", label("subresource"))
+            }
+        );
+        *calls.entry(key).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+    }
+    Ok(calls)
+}
+
+fn calls_between(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> (f64, String) {
+    let mut total = 0.0;
+    let mut parts = Vec::new();
+    for (k, v) in after {
+        let d = v - before.get(k).copied().unwrap_or(0.0);
+        if d > 0.0 {
+            total += d;
+            parts.push(format!("{k}={d}"));
         }
     }
-    Ok(t.elapsed())
+    (total, parts.join(" "))
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds of the test environment's processes and the controller.
+fn cpu_snapshot(controller: u32) -> Vec<(&'static str, f64)> {
+    let dir = std::env::var("KTE_DIR").unwrap_or_default();
+    let pid_of = |name: &str| {
+        std::fs::read_to_string(format!("{dir}/{name}.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+    };
+    let mut out = vec![("controller", cpu_seconds(controller))];
+    for (label, file) in [
+        ("apiserver", "kube-apiserver"),
+        ("etcd", "etcd"),
+        ("kcm", "kube-controller-manager"),
+    ] {
+        out.push((label, pid_of(file).map_or(0.0, cpu_seconds)));
+    }
+    out
+}
+
+fn cpu_between(before: &[(&'static str, f64)], after: &[(&'static str, f64)]) -> String {
+    before
+        .iter()
+        .zip(after)
+        .map(|((k, a), (_, b))| format!("{k}={:.1}", b - a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One measured phase of a controller run.
+struct Phase {
+    time: std::result::Result<Duration, usize>,
+    calls: (f64, String),
+    cpu: String,
+}
+
+impl Phase {
+    fn show(&self, n: usize, limit: Duration) -> String {
+        let time = match self.time {
+            Ok(d) => format!("{:.2}s", d.as_secs_f64()),
+            Err(done) => format!(
+                "unfinished: {done}/{n} in {:.0}s ({:.1}/s)",
+                limit.as_secs_f64(),
+                done as f64 / limit.as_secs_f64()
+            ),
+        };
+        format!(
+            "{time} api_calls={} ({:.2}/object: {}) cpu_s[{}]",
+            self.calls.0,
+            self.calls.0 / n as f64,
+            self.calls.1,
+            self.cpu
+        )
+    }
+}
+
+/// Runs one phase: snapshot, wait, snapshot.
+async fn phase(
+    client: &kube::Client,
+    pid: u32,
+    n: usize,
+    limit: Duration,
+    progress: impl AsyncFnMut() -> Result<usize>,
+) -> Result<Phase> {
+    let calls_before = api_calls(client).await?;
+    let cpu_before = cpu_snapshot(pid);
+    let time = wait_until(n, limit, progress).await?;
+    let cpu_after = cpu_snapshot(pid);
+    let calls_after = api_calls(client).await?;
+    Ok(Phase {
+        time,
+        calls: calls_between(&calls_before, &calls_after),
+        cpu: cpu_between(&cpu_before, &cpu_after),
+    })
 }
 
 async fn in_cluster(client: &kube::Client, ns: &TestNamespace) -> Result<InCluster> {
@@ -315,39 +532,46 @@ async fn main() -> Result<()> {
         ..Default::default()
     };
 
+    let no_limit = Duration::from_secs(3600);
+    let bitnami_limit = Duration::from_secs(
+        std::env::var("BITNAMI_MAX_WAIT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1800),
+    );
+
     // hush.
     let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
-    let secrets: Api<PartialObjectMeta<Secret>> = app.api();
+    let count = SecretCount::start(&client, app.name());
     let run = start(hush, keys.name(), app.name())?;
-    let first = wait_until("hush first sync", async || {
-        Ok(secrets
-            .list_metadata(&ListParams::default())
-            .await?
-            .items
-            .len()
-            >= n)
+    let first = phase(&client, run.child.id(), n, no_limit, async || {
+        Ok(count.get())
     })
     .await?;
     let decrypts_first = metric(run.metrics, "hush_sealed_decrypts_total").await?;
     let rss_first = stop(run)?;
     let run = start(hush, keys.name(), app.name())?;
     let port = run.metrics;
-    let restart = wait_until("hush restart", async || {
+    let restart = phase(&client, run.child.id(), n, no_limit, async || {
         let seen = metric(port, "hush_sealed_unseal_skips_total")
             .await
             .unwrap_or(0.0)
             + metric(port, "hush_sealed_decrypts_total")
                 .await
                 .unwrap_or(0.0);
-        Ok(seen >= n as f64)
+        Ok(seen as usize)
     })
     .await?;
     let decrypts_restart = metric(run.metrics, "hush_sealed_decrypts_total").await?;
     let rss_restart = stop(run)?;
+    drop(count);
     println!(
-        "hush n={n} first_sync_s={:.2} first_sync_decrypts={decrypts_first} restart_s={:.2} restart_decrypts={decrypts_restart} peak_rss_mib={:.1}/{:.1}",
-        first.as_secs_f64(),
-        restart.as_secs_f64(),
+        "hush n={n} first_sync={} first_sync_decrypts={decrypts_first}",
+        first.show(n, no_limit)
+    );
+    println!(
+        "hush n={n} restart={} restart_decrypts={decrypts_restart} peak_rss_mib={:.1}/{:.1}",
+        restart.show(n, no_limit),
         rss_first as f64 / 1024.0,
         rss_restart as f64 / 1024.0
     );
@@ -356,35 +580,32 @@ async fn main() -> Result<()> {
     if let Some(bin) = bitnami {
         let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
         let ic = in_cluster(&client, &keys).await?;
-        let secrets: Api<PartialObjectMeta<Secret>> = app.api();
+        let count = SecretCount::start(&client, app.name());
         let run = start_bitnami(bin, &ic, keys.name(), app.name())?;
-        let first = wait_until("Bitnami first sync", async || {
-            Ok(secrets
-                .list_metadata(&ListParams::default())
-                .await?
-                .items
-                .len()
-                >= n)
+        let first = phase(&client, run.child.id(), n, bitnami_limit, async || {
+            Ok(count.get())
         })
         .await?;
         let rss_first = stop(run)?;
+        println!(
+            "bitnami n={n} first_sync={} peak_rss_mib={:.1}",
+            first.show(n, bitnami_limit),
+            rss_first as f64 / 1024.0
+        );
         let run = start_bitnami(bin, &ic, keys.name(), app.name())?;
         let port = run.metrics;
-        let restart = wait_until("Bitnami restart", async || {
+        let restart = phase(&client, run.child.id(), n, bitnami_limit, async || {
             Ok(
                 metric(port, "sealed_secrets_controller_unseal_requests_total")
                     .await
-                    .unwrap_or(0.0)
-                    >= n as f64,
+                    .unwrap_or(0.0) as usize,
             )
         })
         .await?;
         let rss_restart = stop(run)?;
         println!(
-            "bitnami n={n} first_sync_s={:.2} restart_s={:.2} restart_decrypts={n} (every SealedSecret is unsealed again) peak_rss_mib={:.1}/{:.1}",
-            first.as_secs_f64(),
-            restart.as_secs_f64(),
-            rss_first as f64 / 1024.0,
+            "bitnami n={n} restart={} (every SealedSecret is unsealed again) peak_rss_mib={:.1}",
+            restart.show(n, bitnami_limit),
             rss_restart as f64 / 1024.0
         );
         std::fs::remove_dir_all(&ic.dir)?;
