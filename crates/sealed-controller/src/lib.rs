@@ -16,11 +16,12 @@ pub mod metrics;
 pub mod reconcile;
 
 mod cache;
+mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::{FutureExt as _, TryStreamExt as _};
+use futures::FutureExt as _;
 use hush_api::sealed_secret::SealedSecret;
 use hush_operator::{Component, Process, RunConfig};
 use k8s_openapi::api::core::v1::Secret;
@@ -246,18 +247,28 @@ async fn run_controllers(
     let mut to_prime = Vec::new();
     let mut controllers = Vec::new();
     for scope in scopes {
+        // `--label-selector` applies to both watches, as Bitnami's informers.
         let sealed: Api<SealedSecret> = api(&client, scope);
-        let mut controller = Controller::new(sealed, wc.clone());
+        let (sealed_reader, sealed_writer) = reflector::store();
+        let sealed_events = watch::cached(
+            watcher::watcher(sealed, wc.clone()),
+            watch::slim_sealed_secret,
+            sealed_writer,
+        )
+        .applied_objects();
+        let mut controller = Controller::for_stream(sealed_events, sealed_reader);
         if !config.skip_recreate {
             // One metadata watch of the Secrets both triggers drift repair and fills the store
-            // that lets reconciliations skip GETs.
+            // that lets reconciliations skip GETs. `Api<PartialObjectMeta<_>>` asks for
+            // metadata only: the Secrets' values never reach the controller.
             let (reader, writer) = reflector::store();
             let metadata: Api<PartialObjectMeta<Secret>> = api(&client, scope);
-            let trigger = watcher::watcher(metadata, watcher::Config::default())
-                .default_backoff()
-                .map_ok(|event| event.modify(cache::slim))
-                .reflect(writer)
-                .touched_objects();
+            let trigger = watch::cached(
+                watcher::watcher(metadata, wc.clone()).default_backoff(),
+                cache::slim,
+                writer,
+            )
+            .touched_objects();
             controller = controller.owns_stream(trigger);
             secret_stores.push(reader);
             let secrets: Api<Secret> = api(&client, scope);
