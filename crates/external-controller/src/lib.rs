@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod rewrite;
 pub mod store;
+pub mod templating;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -406,7 +406,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             let msg = match &e {
                 Error::Immutable => "could not update secret, target is immutable".to_owned(),
                 Error::OwnedByOther => "target is owned by another ExternalSecret".to_owned(),
-                Error::Template(_) => e.to_string(),
+                // Names of objects and keys only, never values.
+                Error::Template(_) | Error::Spec(_) => e.to_string(),
                 _ => "could not update secret".to_owned(),
             };
             set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
@@ -967,67 +968,6 @@ fn prefix_error(prefix: &str, e: Error) -> Error {
     }
 }
 
-/// Renders `target.template` (engine v2, ESO preset of hush-template).
-fn apply_template(
-    es: &ExternalSecret,
-    data: &BTreeMap<String, Vec<u8>>,
-    secret: &mut Secret,
-) -> Result<(), Error> {
-    let Some(t) = es.spec.target.as_ref().and_then(|t| t.template.as_ref()) else {
-        return Ok(());
-    };
-    if !t.template_from.is_empty() {
-        return Err(Error::Template(
-            "templateFrom is not supported by hush yet".into(),
-        ));
-    }
-    let values: BTreeMap<String, SecretBytes> = data
-        .iter()
-        .map(|(k, v)| (k.clone(), SecretBytes::from_slice(v)))
-        .collect();
-    let render = |name: &str, text: &str| -> Result<Vec<u8>, Error> {
-        hush_template::render(hush_template::Preset::ExternalSecrets, name, text, &values)
-            .map(|o| o.expose().to_vec())
-            .map_err(|e| Error::Template(format!("template {name:?}: {e}")))
-    };
-    if let Some(ty) = &t.type_ {
-        secret.type_ = Some(ty.clone());
-    }
-    let merge = t.merge_policy.as_deref() == Some("Merge");
-    let templates = t.data.clone().unwrap_or_default();
-    let mut out: BTreeMap<String, ByteString> = BTreeMap::new();
-    if merge || templates.is_empty() {
-        for (k, v) in data {
-            out.insert(k.clone(), ByteString(v.clone()));
-        }
-    }
-    for (k, text) in &templates {
-        out.insert(k.clone(), ByteString(render(k, text)?));
-    }
-    secret.data = Some(out);
-    if let Some(m) = &t.metadata {
-        let text = |b: Vec<u8>| {
-            String::from_utf8(b)
-                .map_err(|_| Error::Template("metadata template output is not UTF-8".into()))
-        };
-        for (k, v) in m.labels.clone().unwrap_or_default() {
-            let v = text(render(&k, &v)?)?;
-            secret.labels_mut().insert(k, v);
-        }
-        for (k, v) in m.annotations.clone().unwrap_or_default() {
-            let v = text(render(&k, &v)?)?;
-            secret.annotations_mut().insert(k, v);
-        }
-        for f in m.finalizers.clone().unwrap_or_default() {
-            let fins = secret.metadata.finalizers.get_or_insert_with(Vec::new);
-            if !fins.contains(&f) {
-                fins.push(f);
-            }
-        }
-    }
-    Ok(())
-}
-
 async fn write_secret(
     es: &ExternalSecret,
     secrets: &Api<Secret>,
@@ -1090,25 +1030,32 @@ async fn write_secret(
     } else {
         BTreeMap::new()
     };
-    if has_template {
-        let mut tmp = Secret::default();
-        apply_template(es, &data, &mut tmp)?;
-        new_data.extend(tmp.data.unwrap_or_default());
-        if let Some(ty) = tmp.type_ {
+    if let Some(t) = es.spec.target.as_ref().and_then(|t| t.template.as_ref()) {
+        let sources = if t.template_from.is_empty() {
+            crate::templating::Sources::default()
+        } else {
+            crate::templating::fetch_sources(&secrets.clone().into_client(), &ns, t).await?
+        };
+        let rendered = crate::templating::apply(t, &data, &sources)?;
+        new_data.extend(rendered.data.into_iter().map(|(k, v)| (k, ByteString(v))));
+        if let Some(ty) = rendered.type_ {
             secret.type_ = Some(ty);
         }
-        for (k, v) in tmp.metadata.labels.unwrap_or_default() {
+        for (k, v) in rendered.labels {
             secret.labels_mut().insert(k, v);
         }
-        for (k, v) in tmp.metadata.annotations.unwrap_or_default() {
+        for (k, v) in rendered.annotations {
             secret.annotations_mut().insert(k, v);
         }
-        if let Some(f) = tmp.metadata.finalizers {
+        // Added, never removed (ESO).
+        for f in t
+            .metadata
+            .iter()
+            .flat_map(|m| m.finalizers.iter().flatten())
+        {
             let fins = secret.metadata.finalizers.get_or_insert_with(Vec::new);
-            for x in f {
-                if !fins.contains(&x) {
-                    fins.push(x);
-                }
+            if !fins.contains(f) {
+                fins.push(f.clone());
             }
         }
     } else {

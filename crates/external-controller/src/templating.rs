@@ -1,0 +1,472 @@
+//! `target.template` as ESO applies it (`ApplyTemplate`): `type`, the raw data (`mergePolicy:
+//! Merge`, or no data templates at all), `templateFrom` in order (ConfigMap items, Secret items,
+//! literal; `templateAs: Values | KeysAndValues`; `target: Data | Annotations | Labels`;
+//! `valuesDecodingStrategy`), then `data` (wins), then the label and annotation templates.
+//! Rendering is hush-template's ESO preset. Errors name the object, key and target, never values.
+
+use std::collections::BTreeMap;
+
+use hush_api::external_secrets::{ExternalSecretTemplate, TemplateFrom};
+use hush_sync::SecretBytes;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{Api, Client, ResourceExt};
+
+use crate::{Error, eso};
+
+/// The ConfigMaps and Secrets named by `templateFrom`, read once per sync (live, as ESO).
+#[derive(Default)]
+pub struct Sources {
+    config_maps: BTreeMap<String, BTreeMap<String, String>>,
+    secrets: BTreeMap<String, BTreeMap<String, SecretBytes>>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("config_maps", &self.config_maps.keys().collect::<Vec<_>>())
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Reads the sources of `template.templateFrom` from `namespace`. A missing object is an error
+/// (retried: it may be created later).
+pub async fn fetch_sources(
+    client: &Client,
+    namespace: &str,
+    template: &ExternalSecretTemplate,
+) -> Result<Sources, Error> {
+    let mut out = Sources::default();
+    for (i, t) in template.template_from.iter().enumerate() {
+        if let Some(cm) = &t.config_map
+            && !out.config_maps.contains_key(&cm.name)
+        {
+            let obj = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+                .get_opt(&cm.name)
+                .await
+                .map_err(Error::Kube)?
+                .ok_or_else(|| {
+                    Error::Spec(format!(
+                        "templateFrom[{i}]: ConfigMap {namespace}/{} not found",
+                        cm.name
+                    ))
+                })?;
+            out.config_maps
+                .insert(cm.name.clone(), obj.data.unwrap_or_default());
+        }
+        if let Some(s) = &t.secret
+            && !out.secrets.contains_key(&s.name)
+        {
+            let obj = Api::<Secret>::namespaced(client.clone(), namespace)
+                .get_opt(&s.name)
+                .await
+                .map_err(Error::Kube)?
+                .ok_or_else(|| {
+                    Error::Spec(format!(
+                        "templateFrom[{i}]: Secret {namespace}/{} not found",
+                        s.name
+                    ))
+                })?;
+            let name = obj.name_any();
+            let data = obj
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, SecretBytes::new(v.0)))
+                .collect();
+            out.secrets.insert(name, data);
+        }
+    }
+    Ok(out)
+}
+
+/// What a template produces for the Secret.
+#[derive(Default)]
+pub struct Rendered {
+    /// `data`.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// `type` when the template sets one.
+    pub type_: Option<String>,
+    /// Labels from templates.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations from templates.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values redacted: only the data keys.
+        f.debug_struct("Rendered")
+            .field("data", &self.data.keys().collect::<Vec<_>>())
+            .field("type_", &self.type_)
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Data,
+    Annotations,
+    Labels,
+}
+
+impl Target {
+    /// ESO (#6730): only these for a Secret, any case; unset is Data.
+    fn parse(text: Option<&str>, at: &str) -> Result<Self, Error> {
+        match text.unwrap_or_default().to_ascii_lowercase().as_str() {
+            "" | "data" => Ok(Self::Data),
+            "annotations" => Ok(Self::Annotations),
+            "labels" => Ok(Self::Labels),
+            _ => Err(Error::Template(format!(
+                "{at}: target {:?} is not allowed for a Secret (Data, Annotations or Labels)",
+                text.unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+struct Renderer<'a> {
+    values: &'a BTreeMap<String, SecretBytes>,
+    out: Rendered,
+}
+
+impl Renderer<'_> {
+    fn render(&self, name: &str, text: &[u8], at: &str) -> Result<Vec<u8>, Error> {
+        let text = std::str::from_utf8(text)
+            .map_err(|_| Error::Template(format!("{at}: template is not UTF-8")))?;
+        hush_template::render(
+            hush_template::Preset::ExternalSecrets,
+            name,
+            text,
+            self.values,
+        )
+        .map(|o| o.expose().to_vec())
+        .map_err(|e| Error::Template(format!("{at}: {e}")))
+    }
+
+    fn put(&mut self, target: Target, key: String, value: Vec<u8>, at: &str) -> Result<(), Error> {
+        let text = |v: Vec<u8>| {
+            String::from_utf8(v).map_err(|_| {
+                Error::Template(format!("{at}: value for metadata key {key:?} is not UTF-8"))
+            })
+        };
+        match target {
+            Target::Data => {
+                self.out.data.insert(key, value);
+            }
+            Target::Labels => {
+                let v = text(value)?;
+                self.out.labels.insert(key, v);
+            }
+            Target::Annotations => {
+                let v = text(value)?;
+                self.out.annotations.insert(key, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// `Values`: `key` gets the rendered `template`.
+    fn values_scope(
+        &mut self,
+        key: &str,
+        template: &[u8],
+        target: Target,
+        decoding: &str,
+        at: &str,
+    ) -> Result<(), Error> {
+        let v = self.render(key, template, at)?;
+        let v = eso::decode(v, decoding).map_err(|e| Error::Template(format!("{at}: {e}")))?;
+        self.put(target, key.to_owned(), v, at)
+    }
+
+    /// `KeysAndValues`: the rendered template is a YAML map of string keys to string values.
+    fn keys_and_values_scope(
+        &mut self,
+        template: &[u8],
+        target: Target,
+        decoding: &str,
+        at: &str,
+    ) -> Result<(), Error> {
+        // ESO names this template by its own text; a fixed name keeps it out of errors.
+        let out = self.render("keysAndValues", template, at)?;
+        for (k, v) in parse_string_map(&out).map_err(|e| Error::Template(format!("{at}: {e}")))? {
+            let v = eso::decode(v.into_bytes(), decoding)
+                .map_err(|e| Error::Template(format!("{at}: {e}")))?;
+            self.put(target, k, v, at)?;
+        }
+        Ok(())
+    }
+
+    fn template_from(
+        &mut self,
+        i: usize,
+        t: &TemplateFrom,
+        sources: &Sources,
+    ) -> Result<(), Error> {
+        let at = format!("templateFrom[{i}]");
+        let target = Target::parse(t.target.as_deref(), &at)?;
+        let decoding = t.values_decoding_strategy.as_deref().unwrap_or("None");
+        if let Some(cm) = &t.config_map {
+            let data = sources.config_maps.get(&cm.name);
+            for item in &cm.items {
+                let at = format!("{at}.configMap {:?} key {:?}", cm.name, item.key);
+                let value = data.and_then(|d| d.get(&item.key)).ok_or_else(|| {
+                    Error::Template(format!("{at}: the ConfigMap has no such key"))
+                })?;
+                self.item(
+                    &item.key,
+                    value.as_bytes(),
+                    item.template_as.as_deref(),
+                    target,
+                    decoding,
+                    &at,
+                )?;
+            }
+        }
+        if let Some(s) = &t.secret {
+            let data = sources.secrets.get(&s.name);
+            for item in &s.items {
+                let at = format!("{at}.secret {:?} key {:?}", s.name, item.key);
+                let value = data
+                    .and_then(|d| d.get(&item.key))
+                    .ok_or_else(|| Error::Template(format!("{at}: the Secret has no such key")))?;
+                self.item(
+                    &item.key,
+                    value.expose(),
+                    item.template_as.as_deref(),
+                    target,
+                    decoding,
+                    &at,
+                )?;
+            }
+        }
+        if let Some(literal) = &t.literal {
+            self.keys_and_values_scope(
+                literal.as_bytes(),
+                target,
+                decoding,
+                &format!("{at}.literal"),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn item(
+        &mut self,
+        key: &str,
+        template: &[u8],
+        template_as: Option<&str>,
+        target: Target,
+        decoding: &str,
+        at: &str,
+    ) -> Result<(), Error> {
+        match template_as.unwrap_or_default() {
+            "" | "Values" => self.values_scope(key, template, target, decoding, at),
+            "KeysAndValues" => self.keys_and_values_scope(template, target, decoding, at),
+            other => Err(Error::Template(format!(
+                "{at}: unknown templateAs {other:?} (Values or KeysAndValues)"
+            ))),
+        }
+    }
+}
+
+/// Applies `template` to the fetched `data`.
+pub fn apply(
+    template: &ExternalSecretTemplate,
+    data: &BTreeMap<String, Vec<u8>>,
+    sources: &Sources,
+) -> Result<Rendered, Error> {
+    let values: BTreeMap<String, SecretBytes> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), SecretBytes::from_slice(v)))
+        .collect();
+    let mut r = Renderer {
+        values: &values,
+        out: Rendered::default(),
+    };
+    r.out.type_ = template.type_.clone().filter(|t| !t.is_empty());
+    let templates = template.data.clone().unwrap_or_default();
+    let merge = template.merge_policy.as_deref() == Some("Merge");
+    if merge || (templates.is_empty() && template.template_from.is_empty()) {
+        r.out.data = data.clone();
+    }
+    for (i, t) in template.template_from.iter().enumerate() {
+        r.template_from(i, t, sources)?;
+    }
+    for (k, text) in &templates {
+        r.values_scope(
+            k,
+            text.as_bytes(),
+            Target::Data,
+            "None",
+            &format!("template.data {k:?}"),
+        )?;
+    }
+    if let Some(m) = &template.metadata {
+        for (k, text) in m.labels.iter().flatten() {
+            r.values_scope(
+                k,
+                text.as_bytes(),
+                Target::Labels,
+                "None",
+                &format!("template.metadata.labels {k:?}"),
+            )?;
+        }
+        for (k, text) in m.annotations.iter().flatten() {
+            r.values_scope(
+                k,
+                text.as_bytes(),
+                Target::Annotations,
+                "None",
+                &format!("template.metadata.annotations {k:?}"),
+            )?;
+        }
+    }
+    Ok(r.out)
+}
+
+/// ESO unmarshals a KeysAndValues output into `map[string]string`: a YAML mapping whose values
+/// are strings (a number or boolean is an error there too); empty output is an empty map.
+fn parse_string_map(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let value: serde_json::Value = serde_norway::from_slice(bytes)
+        .map_err(|_| "the rendered template is not YAML (want a map of strings)".to_owned())?;
+    match value {
+        serde_json::Value::Null => Ok(BTreeMap::new()),
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k, s)),
+                _ => Err(format!("the value of key {k:?} is not a string")),
+            })
+            .collect(),
+        _ => Err("the rendered template is not a YAML map of strings".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn template(v: serde_json::Value) -> ExternalSecretTemplate {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn sources() -> Sources {
+        Sources {
+            config_maps: BTreeMap::from([(
+                "tpl".to_owned(),
+                BTreeMap::from([
+                    ("config.yaml".to_owned(), "user: {{ .user }}".to_owned()),
+                    ("pairs".to_owned(), "a: \"{{ .user }}-a\"\nb: x".to_owned()),
+                    ("meta".to_owned(), "team: \"{{ .user }}\"".to_owned()),
+                ]),
+            )]),
+            secrets: BTreeMap::from([(
+                "stpl".to_owned(),
+                BTreeMap::from([(
+                    "dsn".to_owned(),
+                    SecretBytes::from("db://{{ .user }}:{{ .pw }}"),
+                )]),
+            )]),
+        }
+    }
+
+    fn data() -> BTreeMap<String, Vec<u8>> {
+        BTreeMap::from([
+            ("user".to_owned(), b"alice".to_vec()),
+            ("pw".to_owned(), b"s3cret".to_vec()),
+        ])
+    }
+
+    fn text(b: &[u8]) -> &str {
+        std::str::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn template_from_sources_scopes_and_targets() {
+        let t = template(json!({"templateFrom": [
+            {"configMap": {"name": "tpl", "items": [{"key": "config.yaml"}, {"key": "pairs", "templateAs": "KeysAndValues"}]}},
+            {"configMap": {"name": "tpl", "items": [{"key": "meta", "templateAs": "KeysAndValues"}]}, "target": "labels"},
+            {"secret": {"name": "stpl", "items": [{"key": "dsn"}]}},
+            {"literal": "note: \"{{ .user }} here\"", "target": "Annotations"},
+            {"literal": "enc: \"{{ .user | b64enc }}\"", "valuesDecodingStrategy": "Base64"}
+        ], "data": {"pairs": "overridden", "a": "{{ .user }}!"}}));
+        let out = apply(&t, &data(), &sources()).unwrap();
+        assert_eq!(text(&out.data["config.yaml"]), "user: alice");
+        // template.data wins over templateFrom.
+        assert_eq!(text(&out.data["a"]), "alice!");
+        assert_eq!(text(&out.data["b"]), "x");
+        assert_eq!(text(&out.data["dsn"]), "db://alice:s3cret");
+        assert_eq!(text(&out.data["enc"]), "alice");
+        assert_eq!(text(&out.data["pairs"]), "overridden");
+        // With templateFrom and no Merge, the raw values are not copied.
+        assert!(!out.data.contains_key("user"));
+        assert_eq!(out.labels["team"], "alice");
+        assert_eq!(out.annotations["note"], "alice here");
+    }
+
+    #[test]
+    fn merge_policy_type_and_metadata() {
+        let t = template(
+            json!({"type": "kubernetes.io/basic-auth", "mergePolicy": "Merge",
+            "data": {"username": "{{ .user }}"},
+            "metadata": {"labels": {"who": "{{ .user }}"}, "annotations": {"static": "yes"}}}),
+        );
+        let out = apply(&t, &data(), &Sources::default()).unwrap();
+        assert_eq!(out.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+        assert_eq!(text(&out.data["user"]), "alice");
+        assert_eq!(text(&out.data["username"]), "alice");
+        assert_eq!(out.labels["who"], "alice");
+        assert_eq!(out.annotations["static"], "yes");
+        // Replace (default) with data templates: only the templates.
+        let t = template(json!({"data": {"username": "{{ .user }}"}}));
+        let out = apply(&t, &data(), &Sources::default()).unwrap();
+        assert_eq!(out.data.keys().collect::<Vec<_>>(), ["username"]);
+        // No data templates and no templateFrom: the raw data.
+        let out = apply(
+            &template(json!({"type": "Opaque"})),
+            &data(),
+            &Sources::default(),
+        )
+        .unwrap();
+        assert_eq!(out.data, data());
+    }
+
+    #[test]
+    fn errors_name_the_place_not_the_value() {
+        let s = sources();
+        let missing_key = template(
+            json!({"templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "nope"}]}}]}),
+        );
+        let err = apply(&missing_key, &data(), &s).unwrap_err().to_string();
+        assert!(
+            err.contains("templateFrom[0]") && err.contains("nope"),
+            "{err}"
+        );
+        let bad_target = template(json!({"templateFrom": [{"literal": "a: b", "target": "type"}]}));
+        assert!(apply(&bad_target, &data(), &s).is_err());
+        let spec_target =
+            template(json!({"templateFrom": [{"literal": "a: b", "target": "spec.x"}]}));
+        assert!(apply(&spec_target, &data(), &s).is_err());
+        let not_strings = template(json!({"templateFrom": [{"literal": "n: 1"}]}));
+        let err = apply(&not_strings, &data(), &s).unwrap_err().to_string();
+        assert!(err.contains("\"n\""), "{err}");
+        let not_map = template(json!({"templateFrom": [{"literal": "- {{ .pw }}"}]}));
+        let err = apply(&not_map, &data(), &s).unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        let bad_scope = template(
+            json!({"templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "meta", "templateAs": "Keys"}]}}]}),
+        );
+        assert!(apply(&bad_scope, &data(), &s).is_err());
+        let missing_data = template(json!({"data": {"x": "{{ .absent }}"}}));
+        assert!(apply(&missing_data, &data(), &s).is_err());
+        // Empty output of KeysAndValues: nothing.
+        let empty = template(json!({"templateFrom": [{"literal": "{{- /* none */ -}}"}]}));
+        assert!(apply(&empty, &data(), &s).unwrap().data.is_empty());
+    }
+}
