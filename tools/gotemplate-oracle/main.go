@@ -47,7 +47,7 @@ func render(c testCase) (out string, err error) {
 	}()
 	t := template.New(c.Name).Delims(c.Left, c.Right).Funcs(funcs())
 	if c.Preset == "external-secrets" {
-		t = t.Option("missingkey=error")
+		t = t.Option("missingkey=error").Funcs(esoFuncs())
 	}
 	t, err = t.Parse(c.Template)
 	if err != nil {

@@ -261,8 +261,17 @@ const SPRIG_UNIMPLEMENTED: &[&str] = &[
     "urlJoin",
 ];
 
-/// External Secrets' own functions (`tplFuncs`), not implemented yet.
-const ESO_UNIMPLEMENTED: &[&str] = &[
+/// External Secrets' own functions (`tplFuncs`) hush does not implement (docs/template.md).
+const ESO_UNIMPLEMENTED: &[&str] = &["rsaDecrypt"];
+
+/// External Secrets' own functions hush implements (`hexdec` is in ESO's sprig copy).
+const ESO: &[&str] = &[
+    "hexdec",
+    "toYaml",
+    "fromYaml",
+    "filterPEM",
+    "filterCertChain",
+    "certSANs",
     "pkcs12key",
     "pkcs12keyPass",
     "pkcs12cert",
@@ -273,18 +282,9 @@ const ESO_UNIMPLEMENTED: &[&str] = &[
     "fullPemToPkcs12Pass",
     "pemTruststoreToPKCS12",
     "pemTruststoreToPKCS12Pass",
-    "filterPEM",
-    "filterCertChain",
-    "certSANs",
     "jwkPublicKeyPem",
     "jwkPrivateKeyPem",
-    "toYaml",
-    "fromYaml",
-    "rsaDecrypt",
 ];
-
-/// External Secrets' own functions hush implements.
-const ESO: &[&str] = &["hexdec"];
 
 /// Sprig functions that modify the map passed as their first argument.
 pub(crate) const MUTATES_FIRST_ARG: &[&str] = &[
@@ -1060,6 +1060,70 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             hex::decode(s)
                 .map(Value::Str)
                 .map_err(|_| ferr("invalid hex"))
+        }
+        "filterPEM" | "filterCertChain" => {
+            arity(&a, 2)?;
+            let (kind, input) = (s_arg(&a[0])?, s_arg(&a[1])?);
+            if base == "filterPEM" {
+                crate::eso::filter_pem(kind, input).map_err(ferr)
+            } else {
+                crate::eso::filter_cert_chain(kind, input).map_err(ferr)
+            }
+        }
+        "certSANs" => {
+            arity(&a, 1)?;
+            crate::eso::cert_sans(s_arg(&a[0])?).map_err(ferr)
+        }
+        "pkcs12key" | "pkcs12cert" | "pkcs12keyPass" | "pkcs12certPass" => {
+            let (pass, input): (&[u8], &[u8]) = if base.ends_with("Pass") {
+                arity(&a, 2)?;
+                (s_arg(&a[0])?, s_arg(&a[1])?)
+            } else {
+                arity(&a, 1)?;
+                (b"", s_arg(&a[0])?)
+            };
+            if base.starts_with("pkcs12key") {
+                crate::eso::pkcs12_key(pass, input, &base).map_err(ferr)
+            } else {
+                crate::eso::pkcs12_cert(pass, input, &base).map_err(ferr)
+            }
+        }
+        "pemToPkcs12" | "pemToPkcs12Pass" | "fullPemToPkcs12" | "fullPemToPkcs12Pass" => {
+            let pass: &[u8] = if base.ends_with("Pass") {
+                arity(&a, 3)?;
+                s_arg(&a[2])?
+            } else {
+                arity(&a, 2)?;
+                b""
+            };
+            let full = base.starts_with("full");
+            crate::eso::pem_to_pkcs12(s_arg(&a[0])?, s_arg(&a[1])?, pass, full, &base).map_err(ferr)
+        }
+        "pemTruststoreToPKCS12" | "pemTruststoreToPKCS12Pass" => {
+            let pass: &[u8] = if base.ends_with("Pass") {
+                arity(&a, 2)?;
+                s_arg(&a[1])?
+            } else {
+                arity(&a, 1)?;
+                b""
+            };
+            crate::eso::pem_truststore_to_pkcs12(s_arg(&a[0])?, pass, &base).map_err(ferr)
+        }
+        "jwkPublicKeyPem" => {
+            arity(&a, 1)?;
+            crate::eso::jwk_public_pem(s_arg(&a[0])?).map_err(ferr)
+        }
+        "jwkPrivateKeyPem" => {
+            arity(&a, 1)?;
+            crate::eso::jwk_private_pem(s_arg(&a[0])?).map_err(ferr)
+        }
+        "toYaml" => {
+            arity(&a, 1)?;
+            crate::yaml::to_yaml(&a[0]).map(Value::Str).map_err(ferr)
+        }
+        "fromYaml" => {
+            arity(&a, 1)?;
+            crate::yaml::from_yaml(s_arg(&a[0])?).map_err(ferr)
         }
         "toJson" | "toRawJson" | "toPrettyJson" => {
             arity(&a, 1)?;

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use hush_crypto::SecretBytes;
 
+mod eso;
 mod exec;
 mod funcs;
 mod gofmt;
@@ -33,6 +34,7 @@ mod lex;
 mod parse;
 mod path;
 mod value;
+mod yaml;
 
 pub use value::Value;
 
