@@ -29,7 +29,8 @@ pub(crate) struct Args {
     /// URL). Also `HUSH_RESEAL_CERT` from the plugin's own environment.
     #[arg(long, value_name = "FILE|URL")]
     reseal_cert: Option<String>,
-    /// Flux-style SOPS key directory (`*.agekey`, `sops.vault-token`). Also `HUSH_SOPS_KEYS_DIR`.
+    /// Flux-style SOPS key directory (`*.agekey`, `*.asc`, `sops.vault-token`, `sops.aws-kms`).
+    /// Also `HUSH_SOPS_KEYS_DIR`.
     #[arg(long, value_name = "DIR")]
     sops_keys_dir: Option<PathBuf>,
     /// Allow a render with zero objects (with prune, Argo CD then deletes the whole app).

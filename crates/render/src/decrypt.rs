@@ -4,9 +4,12 @@
 //! `~/.config/sops/age/keys.txt`, SSH keys; `VAULT_TOKEN` for `hc_vault`; the AWS chain for
 //! `kms`) plus a Flux-style key directory (`--sops-keys-dir` / `HUSH_SOPS_KEYS_DIR`), whose
 //! entries are recognised by name as Flux's kustomize-controller does: `*.agekey` (age
-//! identities) and `sops.vault-token` (Vault/OpenBao token for `hc_vault` keys). Other Flux
-//! names (`*.asc`, `sops.aws-kms`, `sops.azure-kv`, `sops.gcp-kms`) are reported as unsupported
-//! instead of being ignored silently.
+//! identities), `*.asc` (armored OpenPGP secret keys, used by hush-keys' pure-Rust PGP; the
+//! `gpg` binary is never run), `sops.vault-token` (Vault/OpenBao token for `hc_vault` keys) and
+//! `sops.aws-kms` (static AWS credentials for `kms` keys, Flux's YAML: `aws_access_key_id`,
+//! `aws_secret_access_key`, optional `aws_session_token`). `sops.azure-kv` and `sops.gcp-kms`
+//! are not supported: a file that needs a key the render does not have fails with an error that
+//! names them instead of ignoring them silently.
 //!
 //! kustomize and other KRM orchestrators add annotations to every object, which changes the
 //! document and breaks the MAC. [`open_doc`] detaches `config.kubernetes.io/*`,
@@ -19,6 +22,8 @@ use std::sync::Arc;
 
 use hush_keys::age::{AgePrompt, Identities};
 use hush_keys::kms::KmsKey;
+use hush_keys::kms::credentials::Credentials;
+use hush_keys::pgp::{GpgConfig, PgpKey, PgpKeyring};
 use hush_keys::vault_transit::{VaultToken, VaultTransitKey};
 use hush_keys::{KeyRegistry, KeyService};
 use hush_sops::Format;
@@ -32,8 +37,12 @@ use crate::{Error, Result};
 pub struct Keys {
     identities: Vec<Arc<Identities>>,
     vault_token: Option<VaultToken>,
+    /// OpenPGP secret keys from `*.asc` files.
+    pgp: Arc<PgpKeyring>,
+    /// Static AWS credentials for KMS from `sops.aws-kms`.
+    aws: Option<Credentials>,
     order: Vec<String>,
-    /// Flux key names this build does not use (reported when a file needs a key).
+    /// Key files this build does not use (reported when a file needs a key).
     unsupported: Vec<String>,
 }
 
@@ -46,6 +55,8 @@ impl Keys {
                 .ok()
                 .filter(|t| !t.is_empty())
                 .map(VaultToken::new),
+            pgp: Arc::default(),
+            aws: None,
             order: vec!["age".into(), "pgp".into()],
             unsupported: Vec::new(),
         };
@@ -86,38 +97,36 @@ impl Keys {
             if name.starts_with('.') || !path.is_file() {
                 continue;
             }
+            let read = |path: &Path| {
+                std::fs::read_to_string(path)
+                    .map(zeroize::Zeroizing::new)
+                    .map_err(|error| Error::Io {
+                        path: path.to_path_buf(),
+                        error,
+                    })
+            };
             if name.ends_with(".agekey") {
-                let text =
-                    zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|error| {
-                        Error::Io {
-                            path: path.clone(),
-                            error,
-                        }
-                    })?);
+                let text = read(&path)?;
                 self.identities.push(Arc::new(Identities::from_text(
                     &format!("{} ({name})", dir.display()),
                     &text,
                     AgePrompt::Never,
                 )));
+            } else if name.ends_with(".asc") {
+                // The error names the file and what rpgp disliked, never key material.
+                Arc::make_mut(&mut self.pgp)
+                    .add_file(&path)
+                    .map_err(|e| Error::Config(format!("SOPS key directory: {e}")))?;
             } else if name == "sops.vault-token" {
-                let text =
-                    zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|error| {
-                        Error::Io {
-                            path: path.clone(),
-                            error,
-                        }
-                    })?);
+                let text = read(&path)?;
                 let token = text.trim();
                 if !token.is_empty() {
                     self.vault_token = Some(VaultToken::new(token));
                 }
-            } else if name.ends_with(".asc")
-                || matches!(
-                    name.as_str(),
-                    "sops.aws-kms" | "sops.azure-kv" | "sops.gcp-kms"
-                )
-            {
-                self.unsupported.push(name);
+            } else if name == "sops.aws-kms" {
+                self.aws = Some(aws_credentials(&read(&path)?, &path)?);
+            } else if matches!(name.as_str(), "sops.azure-kv" | "sops.gcp-kms") {
+                self.unsupported.push(path.display().to_string());
             }
         }
         Ok(())
@@ -144,11 +153,24 @@ impl Keys {
                 "kms" => KmsKey::from_metadata(
                     field("arn"),
                     Some(field("role")),
-                    BTreeMap::new(),
+                    kms_context(k),
                     Some(field("aws_profile")),
                 )
                 .ok()
-                .map(|key| Arc::new(key) as Arc<dyn KeyService>),
+                .map(|key| match &self.aws {
+                    Some(c) => Arc::new(key.with_credentials(c.clone())) as Arc<dyn KeyService>,
+                    None => Arc::new(key),
+                }),
+                "pgp" if !self.pgp.is_empty() => {
+                    PgpKey::from_fingerprint(field("fp")).ok().map(|key| {
+                        let gpg = GpgConfig {
+                            disabled: true,
+                            ..GpgConfig::default()
+                        };
+                        Arc::new(key.with_keyring(self.pgp.clone()).with_gpg(gpg))
+                            as Arc<dyn KeyService>
+                    })
+                }
                 _ => None,
             };
             if let Some(s) = service {
@@ -168,8 +190,9 @@ impl Keys {
             Ok(k) => k,
             Err(e) if !self.unsupported.is_empty() => {
                 return Err(Error::Config(format!(
-                    "{file}: SOPS decryption failed: {e} (the key directory holds {}, which this \
-                     hush build does not use)",
+                    "{file}: SOPS decryption failed: {e} (the key directory holds {}: Azure Key \
+                     Vault and GCP KMS keys are not supported by hush; add an age, PGP, AWS KMS \
+                     or Vault transit key to the file's key groups)",
                     self.unsupported.join(", ")
                 )));
             }
@@ -178,6 +201,44 @@ impl Keys {
         let opened = hush_sops::file::open_with_key(branches, meta, key, false).map_err(sops)?;
         Ok(opened.branches)
     }
+}
+
+/// The `context` map of a `kms` metadata entry.
+fn kms_context(k: &hush_sops::metadata::MasterKey) -> BTreeMap<String, String> {
+    k.fields
+        .iter()
+        .find_map(|(name, v)| match v {
+            Value::Map(m) if name == "context" => Some(
+                m.iter()
+                    .filter_map(|i| match i {
+                        Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Flux's `sops.aws-kms`: YAML with `aws_access_key_id`, `aws_secret_access_key` and an optional
+/// `aws_session_token`. Errors name the file and the field, never a value.
+fn aws_credentials(text: &str, path: &Path) -> Result<Credentials> {
+    let bad = |what: &str| Error::Config(format!("{}: {what}", path.display()));
+    let docs = hush_sops::stores::yaml_parse::parse(text)
+        .map_err(|_| bad("not YAML (expected aws_access_key_id, aws_secret_access_key)"))?;
+    let [doc] = docs.as_slice() else {
+        return Err(bad("expected one YAML map"));
+    };
+    let field = |name: &str| {
+        crate::value::get_str(doc, name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let id = field("aws_access_key_id").ok_or_else(|| bad("aws_access_key_id is missing"))?;
+    let key =
+        field("aws_secret_access_key").ok_or_else(|| bad("aws_secret_access_key is missing"))?;
+    Ok(Credentials::new(id, key, field("aws_session_token")))
 }
 
 /// Decrypts a whole SOPS file (every document; the MAC covers them all).
@@ -372,7 +433,7 @@ impl Plaintexts {
             },
             Value::Map(m) => m.iter_mut().all(|i| match i {
                 Item::Entry(_, v) => self.replace(v),
-                Item::Comment(_) => true,
+                _ => true,
             }),
             Value::List(l) => l.iter_mut().all(|v| self.replace(v)),
             _ => true,
