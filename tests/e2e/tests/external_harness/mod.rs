@@ -79,6 +79,16 @@ impl Controller {
     }
 
     pub async fn start_with_class(client: &Client, ns: &str, class: &str) -> Result<Self> {
+        Self::start_in(client, Some(ns), class).await
+    }
+
+    /// A controller for all namespaces (ClusterExternalSecrets run only there): give the
+    /// stores it should serve `spec.controller: <class>`, and run it in its own test binary.
+    pub async fn start_cluster_wide(client: &Client, class: &str) -> Result<Self> {
+        Self::start_in(client, None, class).await
+    }
+
+    async fn start_in(client: &Client, ns: Option<&str>, class: &str) -> Result<Self> {
         logs();
         let shutdown = Shutdown::new();
         let mut process = Process::new(
@@ -90,7 +100,7 @@ impl Controller {
             shutdown.clone(),
         );
         let config = Config {
-            namespace: Some(ns.to_owned()),
+            namespace: ns.map(str::to_owned),
             controller_class: class.to_owned(),
             read_window: Duration::from_millis(500),
             ..Config::default()
