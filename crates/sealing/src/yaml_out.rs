@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use hush_goyaml::{analyze, is_base60_float, is_break, is_printable};
+
 use crate::yaml11;
 
 const BEST_WIDTH: usize = 80;
@@ -147,7 +149,7 @@ impl Writer {
         if simple_key && a.multiline {
             style = Style::Double;
         }
-        if style == Style::Plain && (!a.block_plain_allowed || (s.is_empty() && simple_key)) {
+        if style == Style::Plain && (!a.plain_allowed || (s.is_empty() && simple_key)) {
             style = Style::Single;
         }
         if style == Style::Single && !a.single_quoted_allowed {
@@ -329,166 +331,10 @@ enum Style {
     Literal,
 }
 
-struct Analysis {
-    multiline: bool,
-    block_plain_allowed: bool,
-    single_quoted_allowed: bool,
-    block_allowed: bool,
-}
-
-fn is_break(c: char) -> bool {
-    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
-}
-
-fn is_blankz(c: Option<char>) -> bool {
-    match c {
-        None => true,
-        Some(c) => c == ' ' || c == '\t' || is_break(c) || c == '\0',
-    }
-}
-
-/// libyaml's `is_printable`: LF, printable ASCII, and the BMP minus surrogates, U+FEFF and
-/// U+FFFE/FFFF. Characters outside the BMP are not "printable" and get `\U` escapes.
-fn is_printable(c: char) -> bool {
-    let v = u32::from(c);
-    v == 0x0A
-        || (0x20..=0x7E).contains(&v)
-        || (0xA0..=0xD7FF).contains(&v)
-        || ((0xE000..=0xFFFD).contains(&v) && v != 0xFEFF)
-}
-
-/// `yaml_emitter_analyze_scalar`, block context only.
-fn analyze(s: &str) -> Analysis {
-    if s.is_empty() {
-        return Analysis {
-            multiline: false,
-            block_plain_allowed: true,
-            single_quoted_allowed: true,
-            block_allowed: false,
-        };
-    }
-    let chars: Vec<char> = s.chars().collect();
-    let mut block_indicators = s.starts_with("---") || s.starts_with("...");
-    let (mut line_breaks, mut special) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut previous_space, mut previous_break) = (false, false);
-    let mut preceded_by_whitespace = true;
-    let n = chars.len();
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).copied();
-        let followed_by_whitespace = next.is_none_or(|c| c == ' ' || c == '\t');
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' | '-' if followed_by_whitespace => block_indicators = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if followed_by_whitespace => block_indicators = true,
-                '#' if preceded_by_whitespace => block_indicators = true,
-                _ => {}
-            }
-        }
-        if !is_printable(c) {
-            special = true;
-        }
-        if c == ' ' {
-            leading_space |= i == 0;
-            trailing_space |= i + 1 == n;
-            break_space |= previous_break;
-            previous_space = true;
-            previous_break = false;
-        } else if is_break(c) {
-            line_breaks = true;
-            leading_break |= i == 0;
-            trailing_break |= i + 1 == n;
-            space_break |= previous_space;
-            previous_space = false;
-            previous_break = true;
-        } else {
-            previous_space = false;
-            previous_break = false;
-        }
-        preceded_by_whitespace = is_blankz(Some(c));
-    }
-    let mut a = Analysis {
-        multiline: line_breaks,
-        block_plain_allowed: true,
-        single_quoted_allowed: true,
-        block_allowed: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        a.block_plain_allowed = false;
-    }
-    if trailing_space {
-        a.block_allowed = false;
-    }
-    if break_space {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-    }
-    if space_break || special {
-        a.block_plain_allowed = false;
-        a.single_quoted_allowed = false;
-        a.block_allowed = false;
-    }
-    if line_breaks {
-        a.block_plain_allowed = false;
-    }
-    if block_indicators {
-        a.block_plain_allowed = false;
-    }
-    a
-}
-
 /// go-yaml v2 `resolve("", s)` returning something other than `!!str`: such strings are written
 /// double-quoted.
 fn resolves_to_non_string(s: &str) -> bool {
     !matches!(yaml11::resolve(s), yaml11::Resolved::Str)
-}
-
-/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
-fn is_base60_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    if !b.get(i).is_some_and(u8::is_ascii_digit) || !s.contains(':') {
-        return false;
-    }
-    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
-        i += 1;
-    }
-    let mut groups = 0;
-    while b.get(i) == Some(&b':') {
-        i += 1;
-        let start = i;
-        while i < b.len() && i - start < 2 && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let g = &b[start..i];
-        let ok = match g {
-            [d] => d.is_ascii_digit(),
-            [a, d] => (b'0'..=b'5').contains(a) && d.is_ascii_digit(),
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-        groups += 1;
-    }
-    if groups == 0 {
-        return false;
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
-            i += 1;
-        }
-    }
-    i == b.len()
 }
 
 /// go-yaml v2's key order (`keyList.Less`): letters compare by code point, a non-letter sorts

@@ -6,6 +6,8 @@
 
 use base64::Engine as _;
 
+use hush_goyaml::{analyze, is_base60_float, is_break, is_printable};
+
 use crate::goformat;
 use crate::stores::yaml_parse::resolve_plain;
 use crate::tree::{Branch, Item, Value};
@@ -310,19 +312,6 @@ enum Style {
     Literal,
 }
 
-/// libyaml's `is_printable` on a character (4-byte UTF-8 sequences are not "printable").
-fn is_printable(c: char) -> bool {
-    let c = c as u32;
-    c == 0x0A
-        || (0x20..=0x7E).contains(&c)
-        || (0xA0..=0xD7FF).contains(&c)
-        || ((0xE000..=0xFFFD).contains(&c) && c != 0xFEFF)
-}
-
-fn is_break(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
-}
-
 fn is_old_bool(s: &str) -> bool {
     matches!(
         s,
@@ -342,162 +331,6 @@ fn is_old_bool(s: &str) -> bool {
             | "Off"
             | "OFF"
     )
-}
-
-/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
-fn is_base60_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'+' | b'-')) {
-        i += 1;
-    }
-    if !b.get(i).is_some_and(u8::is_ascii_digit) {
-        return false;
-    }
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-        i += 1;
-    }
-    let mut groups = 0;
-    while i < b.len() && b[i] == b':' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() && i - start < 2 {
-            i += 1;
-        }
-        let g = &s[start..i];
-        let ok = match g.len() {
-            1 => true,
-            2 => g.as_bytes()[0] <= b'5',
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-        groups += 1;
-    }
-    if groups == 0 {
-        return false;
-    }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-            i += 1;
-        }
-    }
-    i == b.len()
-}
-
-struct Analysis {
-    block_plain: bool,
-    single: bool,
-    block: bool,
-}
-
-/// libyaml's `yaml_emitter_analyze_scalar` (block context).
-fn analyze(s: &str) -> Analysis {
-    if s.is_empty() {
-        return Analysis {
-            block_plain: true,
-            single: true,
-            block: false,
-        };
-    }
-    let mut block_indicators = s.starts_with("---") || s.starts_with("...");
-    let mut flow_indicators = block_indicators;
-    let _ = &mut flow_indicators;
-    let (mut line_breaks, mut special) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut prev_space, mut prev_break) = (false, false);
-    let mut preceded_by_ws = true;
-    let chars: Vec<char> = s.chars().collect();
-    let blankz = |i: usize| -> bool {
-        chars
-            .get(i)
-            .is_none_or(|&c| c == ' ' || c == '\t' || is_break(c))
-    };
-    let mut followed_by_ws = blankz(1);
-    let last = chars.len() - 1;
-    for (i, &c) in chars.iter().enumerate() {
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' | '-' if followed_by_ws => block_indicators = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if followed_by_ws => block_indicators = true,
-                '#' if preceded_by_ws => block_indicators = true,
-                _ => {}
-            }
-        }
-        if !is_printable(c) {
-            special = true;
-        }
-        if is_break(c) {
-            line_breaks = true;
-        }
-        if c == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if i == last {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
-            prev_space = true;
-            prev_break = false;
-        } else if is_break(c) {
-            if i == 0 {
-                leading_break = true;
-            }
-            if i == last {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
-            prev_space = false;
-            prev_break = true;
-        } else {
-            prev_space = false;
-            prev_break = false;
-        }
-        preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
-        followed_by_ws = blankz(i + 2);
-    }
-    let mut a = Analysis {
-        block_plain: true,
-        single: true,
-        block: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        a.block_plain = false;
-    }
-    if trailing_space {
-        a.block = false;
-    }
-    if break_space {
-        a.block_plain = false;
-        a.single = false;
-    }
-    if space_break || special {
-        a.block_plain = false;
-        a.single = false;
-        a.block = false;
-    }
-    if line_breaks {
-        a.block_plain = false;
-    }
-    if block_indicators {
-        a.block_plain = false;
-    }
-    a
 }
 
 /// go-yaml's choice for a string: literal when multi-line, double-quoted when it would read
@@ -521,15 +354,15 @@ fn choose_style(s: &str, simple_key: bool) -> Style {
     };
     match requested {
         Style::Literal => {
-            if !a.block || simple_key {
+            if !a.block_allowed || simple_key {
                 Style::Double
             } else {
                 Style::Literal
             }
         }
         Style::Plain => {
-            if !a.block_plain || (s.is_empty() && simple_key) {
-                if a.single {
+            if !a.plain_allowed || (s.is_empty() && simple_key) {
+                if a.single_quoted_allowed {
                     Style::Single
                 } else {
                     Style::Double
