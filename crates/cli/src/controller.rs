@@ -194,6 +194,13 @@ pub(crate) struct Args {
     /// handled (ESO's `--controller-class`), so hush and ESO can run side by side.
     #[arg(long, env = "HUSH_CONTROLLER_CLASS", default_value = "default")]
     controller_class: String,
+    /// ExternalSecret controller: left delimiter of `target.template` templates (ESO's
+    /// `--template-left-delimiter`, e.g. `<<` for manifests that Helm renders too).
+    #[arg(long, env = "HUSH_TEMPLATE_LEFT_DELIMITER", default_value = "{{")]
+    template_left_delimiter: String,
+    /// ExternalSecret controller: right delimiter of `target.template` templates.
+    #[arg(long, env = "HUSH_TEMPLATE_RIGHT_DELIMITER", default_value = "}}")]
+    template_right_delimiter: String,
 }
 
 /// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
@@ -376,6 +383,10 @@ async fn run_async(args: Args) -> Result<()> {
         components.push(started.component);
     }
     if wants("external") {
+        hush_external_controller::templating::set_delimiters(
+            &args.template_left_delimiter,
+            &args.template_right_delimiter,
+        );
         let config = hush_external_controller::Config {
             controller_class: args.controller_class.clone(),
             concurrency: args.concurrency,

@@ -25,16 +25,18 @@ pub fn rewrite_map(mut map: SecretMap, rewrites: &[Rewrite]) -> Result<SecretMap
                 .map(|(k, v)| (rx.replace_all(&k, re.target.as_str()).into_owned(), v))
                 .collect()
         } else if let Some(t) = &r.transform {
+            // ESO's RewriteTransform: its function map, but Go's defaults otherwise (no
+            // missingkey=error, no custom delimiters); parsed once per rewrite.
+            let opts = hush_template::Options::preset(hush_template::Preset::ExternalSecrets)
+                .missing_key(hush_template::MissingKey::Default);
+            let tpl = hush_template::Template::parse("transform", &t.template, &opts)
+                .map_err(|e| Error::Template(format!("rewrite[{i}].transform: {e}")))?;
             let mut out = SecretMap::new();
             for (k, v) in map {
                 let data = BTreeMap::from([("value".to_owned(), SecretBytes::from(k.as_str()))]);
-                let key = hush_template::render(
-                    hush_template::Preset::ExternalSecrets,
-                    "transform",
-                    &t.template,
-                    &data,
-                )
-                .map_err(|e| Error::Template(format!("rewrite[{i}].transform: {e}")))?;
+                let key = tpl
+                    .render(&data)
+                    .map_err(|e| Error::Template(format!("rewrite[{i}].transform: {e}")))?;
                 let key = String::from_utf8(key.expose().to_vec()).map_err(|_| {
                     Error::Template(format!("rewrite[{i}].transform: output is not UTF-8"))
                 })?;
@@ -187,6 +189,16 @@ mod tests {
         assert_eq!(text(&out), BTreeMap::from([("x-db-pw".into(), "v".into())]));
         let bad = rewrites(json!([{"regexp": {"source": "(", "target": ""}}]));
         assert!(rewrite_map(map(&[("x", "v")]), &bad).is_err());
+        // As in ESO's RewriteTransform: ESO's functions, Go's default missing-key mode.
+        let r = rewrites(json!([{"transform": {"template": "{{ .value | upper }}{{ .absent }}"}}]));
+        let out = rewrite_map(map(&[("k", "v")]), &r).unwrap();
+        assert_eq!(
+            text(&out),
+            BTreeMap::from([("K<no value>".into(), "v".into())])
+        );
+        let r = rewrites(json!([{"transform": {"template": "{{ .value | toYaml | nope }}"}}]));
+        let err = rewrite_map(map(&[("k", "v")]), &r).unwrap_err().to_string();
+        assert!(err.contains(r#"function "nope" not defined"#), "{err}");
     }
 
     #[test]

@@ -127,6 +127,29 @@ impl Target {
     }
 }
 
+/// ESO's `--template-left-delimiter`/`--template-right-delimiter`. Process-wide, as in ESO (its
+/// template package reads the flags into package variables); empty means `{{`/`}}`.
+static DELIMITERS: std::sync::RwLock<(String, String)> =
+    std::sync::RwLock::new((String::new(), String::new()));
+
+/// Sets the delimiters of `target.template` templates (rewrite transforms keep `{{ }}`, as in
+/// ESO).
+pub fn set_delimiters(left: &str, right: &str) {
+    let mut d = DELIMITERS.write().unwrap_or_else(|p| p.into_inner());
+    *d = (left.to_owned(), right.to_owned());
+}
+
+/// hush-template's ESO engine options (`missingkey=error`, ESO's functions) with the configured
+/// delimiters.
+pub fn template_options() -> hush_template::Options {
+    let d = DELIMITERS.read().unwrap_or_else(|p| p.into_inner());
+    options_with(&d.0, &d.1)
+}
+
+fn options_with(left: &str, right: &str) -> hush_template::Options {
+    hush_template::Options::preset(hush_template::Preset::ExternalSecrets).delimiters(left, right)
+}
+
 struct Renderer<'a> {
     values: &'a BTreeMap<String, SecretBytes>,
     out: Rendered,
@@ -136,14 +159,12 @@ impl Renderer<'_> {
     fn render(&self, name: &str, text: &[u8], at: &str) -> Result<Vec<u8>, Error> {
         let text = std::str::from_utf8(text)
             .map_err(|_| Error::Template(format!("{at}: template is not UTF-8")))?;
-        hush_template::render(
-            hush_template::Preset::ExternalSecrets,
-            name,
-            text,
-            self.values,
-        )
-        .map(|o| o.expose().to_vec())
-        .map_err(|e| Error::Template(format!("{at}: {e}")))
+        // Parsing first: an unknown or unimplemented function is an error here (a status on
+        // the ExternalSecret), never different bytes.
+        hush_template::Template::parse(name, text, &template_options())
+            .and_then(|t| t.render(self.values))
+            .map(|o| o.expose().to_vec())
+            .map_err(|e| Error::Template(format!("{at}: {e}")))
     }
 
     fn put(&mut self, target: Target, key: String, value: Vec<u8>, at: &str) -> Result<(), Error> {
@@ -438,6 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn delimiters_and_eso_functions() {
+        let data = BTreeMap::from([("pem".to_owned(), SecretBytes::from("x"))]);
+        let t = hush_template::Template::parse(
+            "k",
+            "<< .pem | len >>{{ not a template }}",
+            &options_with("<<", ">>"),
+        )
+        .unwrap();
+        assert_eq!(t.render(&data).unwrap().expose(), b"1{{ not a template }}");
+        // The ESO preset's own functions are there; missing keys are errors.
+        let t = hush_template::Template::parse("k", "{{ toYaml . }}", &options_with("", ""));
+        assert_eq!(t.unwrap().render(&data).unwrap().expose(), b"pem: x");
+        let t = hush_template::Template::parse("k", "{{ .nope }}", &options_with("", "")).unwrap();
+        assert!(t.render(&data).is_err());
+    }
+
+    #[test]
     fn errors_name_the_place_not_the_value() {
         let s = sources();
         let missing_key = template(
@@ -463,6 +501,17 @@ mod tests {
             json!({"templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "meta", "templateAs": "Keys"}]}}]}),
         );
         assert!(apply(&bad_scope, &data(), &s).is_err());
+        // Unknown and unimplemented functions fail at parse time, naming the function.
+        let unknown = template(json!({"data": {"x": "{{ .pw | nope }}"}}));
+        let err = apply(&unknown, &data(), &s).unwrap_err().to_string();
+        assert!(err.contains(r#"function "nope" not defined"#), "{err}");
+        let unimplemented =
+            template(json!({"data": {"x": "{{ .pw | rsaDecrypt \"RSA-OAEP\" \"SHA256\" }}"}}));
+        let err = apply(&unimplemented, &data(), &s).unwrap_err().to_string();
+        assert!(
+            err.contains("not implemented by hush-template") && !err.contains("s3cret"),
+            "{err}"
+        );
         let missing_data = template(json!({"data": {"x": "{{ .absent }}"}}));
         assert!(apply(&missing_data, &data(), &s).is_err());
         // Empty output of KeysAndValues: nothing.
