@@ -122,6 +122,17 @@ pub async fn reconcile(
         }
     }
 
+    // One list for all namespaces (not a GET per namespace): this runs on every child's change.
+    let mut existing: BTreeMap<String, ExternalSecret> = BTreeMap::new();
+    if !namespaces.is_empty() {
+        let children = Api::<ExternalSecret>::all(ctx.client.clone())
+            .list(&ListParams::default().fields(&format!("metadata.name={es_name}")))
+            .await
+            .map_err(Error::Kube)?;
+        for es in children {
+            existing.insert(es.namespace().unwrap_or_default(), es);
+        }
+    }
     let mut provisioned = Vec::new();
     for namespace in &namespaces {
         let ns = namespace.name_any();
@@ -132,7 +143,7 @@ pub async fn reconcile(
             }
             continue;
         }
-        match provision(&ctx, &ces, &es_name, &ns).await {
+        match provision(&ctx, &ces, &es_name, &ns, existing.remove(&ns)).await {
             Ok(()) => provisioned.push(ns),
             Err(e) => {
                 failed.insert(ns, e);
@@ -263,12 +274,9 @@ async fn provision(
     ces: &ClusterExternalSecret,
     es_name: &str,
     ns: &str,
+    existing: Option<ExternalSecret>,
 ) -> Result<(), String> {
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = api
-        .get_opt(es_name)
-        .await
-        .map_err(|e| format!("could not get existing ExternalSecret: {e}"))?;
     if let Some(es) = &existing
         && !owned_by(es, &ces.name_any())
     {

@@ -229,6 +229,10 @@ pub async fn run_controllers(
             Api::<ExternalSecret>::all(client.clone()),
             watcher::Config::default(),
         );
+        // Every child's status write is an event: collapse bursts into one reconcile.
+        let controller = controller.with_config(
+            kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)),
+        );
         let cached = controller.store();
         // A new or relabelled Namespace: the ClusterExternalSecrets that select it, or did.
         let controller = controller.watches(
