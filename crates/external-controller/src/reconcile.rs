@@ -192,6 +192,26 @@ impl CredentialSource for KubeCredentials {
             })?;
         Ok(SecretBytes::from(token.as_str()))
     }
+
+    async fn service_account_annotations(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
+        let ns = namespace.ok_or_else(|| {
+            ProviderError::Invalid(format!("service account {name:?} needs a namespace"))
+        })?;
+        let sa = Api::<ServiceAccount>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(|e| {
+                ProviderError::Transient(format!("reading service account {ns}/{name}: {e}"))
+            })?
+            .ok_or_else(|| {
+                ProviderError::Invalid(format!("service account {ns}/{name} not found"))
+            })?;
+        Ok(sa.metadata.annotations.unwrap_or_default())
+    }
 }
 
 /// A resolved store: spec provider block, scope, identity for the cache.

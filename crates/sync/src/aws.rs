@@ -1,9 +1,10 @@
 //! AWS Secrets Manager and Parameter Store over the shared `hush-aws` client, mapped as ESO
 //! maps them (`ESO:providers/v1/aws/{secretsmanager,parameterstore}`, `docs/external-secrets.md`).
 //!
-//! Credentials (static `auth.secretRef`, the SDK chain, then `additionalRoles` and `role` through
-//! STS AssumeRole) are resolved once per built client and re-assumed before they expire, not
-//! on every reconcile.
+//! Credentials (static `auth.secretRef`, `auth.jwt` through a TokenRequest and STS
+//! AssumeRoleWithWebIdentity, or the SDK chain; then `additionalRoles` and `role` through STS
+//! AssumeRole) are resolved once per built client and re-assumed before they expire, not on
+//! every reconcile.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +27,34 @@ use crate::{
 /// Assumed-role credentials are refreshed after this long (STS default lifetime: 1 h).
 const ROLE_REFRESH: Duration = Duration::from_secs(45 * 60);
 
+/// The ServiceAccount annotation naming the role `auth.jwt` assumes (IRSA's, as ESO).
+const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+/// The ServiceAccount annotation overriding the token audience.
+const AUDIENCE_ANNOTATION: &str = "eks.amazonaws.com/audience";
+/// The session name of every assumed role (ESO's).
+const SESSION_NAME: &str = "external-secrets-provider-aws";
+/// Lifetime asked for the web identity token; STS only checks it at AssumeRoleWithWebIdentity.
+const JWT_SECONDS: i64 = 600;
+
+/// ESO's `auth.jwt.serviceAccountRef`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceAccountRef {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JwtAuth {
+    #[serde(default)]
+    service_account_ref: Option<ServiceAccountRef>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SecretRef {
@@ -43,7 +72,7 @@ struct AuthSpec {
     #[serde(default)]
     secret_ref: Option<SecretRef>,
     #[serde(default)]
-    jwt: Option<Value>,
+    jwt: Option<JwtAuth>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -106,13 +135,13 @@ impl ProviderFactory for Factory {
         };
         let url = hush_aws::endpoint(svc_name, &s.region).map_err(map_err)?;
         let auth = s.auth.clone().unwrap_or_default();
-        if auth.jwt.is_some() {
-            return Err(ProviderError::Invalid(
-                "aws auth.jwt is not supported by hush yet (use secretRef or the pod's credentials)".into(),
-            ));
-        }
-        let (base, who) = match &auth.secret_ref {
-            Some(r) => {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ProviderError::Invalid(format!("HTTP client: {e}")))?;
+        let (base, who) = match (&auth.jwt, &auth.secret_ref) {
+            (Some(jwt), _) => web_identity(jwt, &s.region, scope, creds, &http).await?,
+            (None, Some(r)) => {
                 let get = |sel: &Option<SecretKeySelector>, what: &str| {
                     sel.clone().ok_or_else(|| {
                         ProviderError::Invalid(format!("auth.secretRef.{what} is required"))
@@ -151,7 +180,7 @@ impl ProviderFactory for Factory {
                     who,
                 )
             }
-            None => (None, "default-chain".to_owned()),
+            (None, None) => (None, "default-chain".to_owned()),
         };
         let identity = digest(&[
             b"aws",
@@ -173,16 +202,71 @@ impl ProviderFactory for Factory {
                 roles: s.additional_roles.clone(),
                 role: s.role.clone().filter(|r| !r.is_empty()),
                 external_id: s.external_id.clone().filter(|e| !e.is_empty()),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .build()
-                    .map_err(|e| ProviderError::Invalid(format!("HTTP client: {e}")))?,
+                http,
                 session: Mutex::new(None),
             }),
             identity,
             referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
         })
     }
+}
+
+/// `auth.jwt`: a TokenRequest for the ServiceAccount, exchanged for the role named by its
+/// `eks.amazonaws.com/role-arn` annotation (STS AssumeRoleWithWebIdentity). Returns the
+/// credentials and their identity; the identity changes with every exchange, so a rebuilt
+/// client (every client TTL) always carries fresh credentials.
+async fn web_identity(
+    jwt: &JwtAuth,
+    region: &str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+    http: &reqwest::Client,
+) -> Result<(Option<Credentials>, String), ProviderError> {
+    let sa = jwt
+        .service_account_ref
+        .as_ref()
+        .filter(|sa| !sa.name.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Invalid("auth.jwt.serviceAccountRef.name is required".into())
+        })?;
+    let ns = ref_namespace(sa.namespace.as_deref(), scope)?;
+    let who = format!("{}/{}", ns.as_deref().unwrap_or_default(), sa.name);
+    let annotations = creds
+        .service_account_annotations(ns.as_deref(), &sa.name)
+        .await?;
+    let role_arn = annotations
+        .get(ROLE_ARN_ANNOTATION)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Invalid(format!(
+                "service account {who} has no {ROLE_ARN_ANNOTATION} annotation (auth.jwt assumes that role)"
+            ))
+        })?;
+    let mut audiences = vec![
+        annotations
+            .get(AUDIENCE_ANNOTATION)
+            .filter(|a| !a.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "sts.amazonaws.com".to_owned()),
+    ];
+    audiences.extend(sa.audiences.iter().cloned());
+    let token = creds
+        .service_account_token(ns.as_deref(), &sa.name, &audiences, JWT_SECONDS)
+        .await?;
+    let token_text = std::str::from_utf8(token.expose()).map_err(|_| {
+        ProviderError::Invalid(format!("token of service account {who} is not UTF-8"))
+    })?;
+    let c =
+        hush_aws::assume_role_with_web_identity(http, region, role_arn, SESSION_NAME, token_text)
+            .await
+            .map_err(map_err)?;
+    let identity = digest(&[
+        b"jwt",
+        who.as_bytes(),
+        role_arn.as_bytes(),
+        c.access_key_id.as_bytes(),
+    ]);
+    Ok((Some(c), identity))
 }
 
 fn sel_ref(sel: &SecretKeySelector, scope: &StoreScope) -> Result<KeyRef, ProviderError> {
@@ -270,16 +354,9 @@ impl AwsProvider {
                 .map_err(map_err)?,
         };
         for role in &self.roles {
-            c = hush_aws::assume_role(
-                &self.http,
-                &self.region,
-                &c,
-                role,
-                "external-secrets-provider-aws",
-                None,
-            )
-            .await
-            .map_err(map_err)?;
+            c = hush_aws::assume_role(&self.http, &self.region, &c, role, SESSION_NAME, None)
+                .await
+                .map_err(map_err)?;
         }
         if let Some(role) = &self.role {
             c = hush_aws::assume_role(
@@ -287,7 +364,7 @@ impl AwsProvider {
                 &self.region,
                 &c,
                 role,
-                "external-secrets-provider-aws",
+                SESSION_NAME,
                 self.external_id.as_deref(),
             )
             .await

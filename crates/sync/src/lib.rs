@@ -147,6 +147,18 @@ pub trait CredentialSource: Send + Sync {
         audiences: &[String],
         expiration_seconds: i64,
     ) -> Result<SecretBytes, ProviderError>;
+    /// The annotations of ServiceAccount `name` in `namespace` (AWS `auth.jwt` reads the role
+    /// to assume from one).
+    async fn service_account_annotations(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
+        let _ = namespace;
+        Err(ProviderError::Invalid(format!(
+            "service account {name:?}: this credential source cannot read service accounts"
+        )))
+    }
 }
 
 /// ESO's `SecretKeySelector`.
