@@ -82,6 +82,18 @@ fn version_is_sops_shaped() {
     let o = e.run(&["--version"], &[]);
     assert_eq!(code(&o), 0);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("sops 3.13.2 "));
+    // The update-check flags are accepted; hush never looks for updates.
+    for flag in ["--disable-version-check", "--check-for-updates"] {
+        let o = e.run(&["--version", flag], &[]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{flag}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = e.run(&["--version"], &[("SOPS_DISABLE_VERSION_CHECK", "true")]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
@@ -802,4 +814,344 @@ fn extract_matches_sops_quirks() {
     // A list item by index.
     let o = e.run(&["decrypt", "--extract", r#"["list"][1]"#, "m.yaml"], &[]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "2\n");
+}
+
+/// A key file holding both the fixture key and the "other" key.
+fn both_keys(e: &Env) -> PathBuf {
+    let mut text = std::fs::read_to_string(&e.key_file).expect("key");
+    text.push_str(
+        &std::fs::read_to_string(fixtures().join("age-keys-other.txt")).expect("other key"),
+    );
+    e.write("both-keys.txt", text.as_bytes())
+}
+
+/// The lines of an encrypted YAML file that `groups` must leave alone.
+fn values_and_mac(s: &str) -> Vec<String> {
+    s.lines()
+        .filter(|l| {
+            !l.starts_with(' ') && !l.starts_with("sops:")
+                || l.trim_start().starts_with("mac:")
+                || l.trim_start().starts_with("lastmodified:")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn groups_add_and_delete_rewrap_the_same_data_key() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    let other = fixtures().join("age-keys-other.txt");
+    let r2 = recipient(&other);
+    let both = both_keys(&e);
+    let both = both.to_str().expect("utf8");
+    let other = other.to_str().expect("utf8");
+    e.write("g.yaml", b"user: admin\npassword: s3cr3t\n");
+    assert_eq!(
+        code(&e.run(&["encrypt", "-i", "--age", &r, "g.yaml"], &[])),
+        0
+    );
+    let read = || std::fs::read_to_string(e.dir.path().join("g.yaml")).expect("read");
+    let before = read();
+    // No keys: refused (sops would add a group nobody can open).
+    let o = e.run(&["groups", "add", "--file", "g.yaml", "-i"], &[]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--age"));
+    assert_eq!(read(), before);
+    // Without -i the result goes to standard output.
+    let o = e.run(&["groups", "add", "-f", "g.yaml", "--age", &r2], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read(), before);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&r2));
+    // A second group; both shares are needed now (threshold = number of groups).
+    let o = e.run(&["groups", "add", "-i", "-f", "g.yaml", "--age", &r2], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let two = read();
+    assert_eq!(values_and_mac(&two), values_and_mac(&before));
+    assert!(two.contains("shamir_threshold: 2"), "{two}");
+    assert_eq!(two.matches("recipient:").count(), 2, "{two}");
+    let o = e.run(&["decrypt", "g.yaml"], &[("SOPS_AGE_KEY_FILE", both)]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "user: admin\npassword: s3cr3t\n"
+    );
+    let o = e.run(&["decrypt", "g.yaml"], &[]);
+    assert_eq!(code(&o), 128, "one share must not be enough");
+    no_plaintext(&o);
+    // Deleting a group would leave fewer groups than the threshold.
+    let o = e.run(
+        &["groups", "delete", "-i", "-f", "g.yaml", "0"],
+        &[("SOPS_AGE_KEY_FILE", both)],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Shamir threshold is 2"));
+    // An index that does not exist.
+    let o = e.run(
+        &["groups", "delete", "-f", "g.yaml", "7"],
+        &[("SOPS_AGE_KEY_FILE", both)],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no key group 7"));
+    assert_eq!(read(), two);
+    // With the threshold lowered the first group goes; only the other key opens the file.
+    let o = e.run(
+        &[
+            "groups",
+            "delete",
+            "--shamir-secret-sharing-threshold",
+            "1",
+            "-i",
+            "--file",
+            "g.yaml",
+            "0",
+        ],
+        &[("SOPS_AGE_KEY_FILE", both)],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let one = read();
+    assert_eq!(values_and_mac(&one), values_and_mac(&before));
+    assert_eq!(one.matches("recipient:").count(), 1, "{one}");
+    assert!(one.contains(&r2) && !one.contains(&r), "{one}");
+    let o = e.run(&["decrypt", "g.yaml"], &[("SOPS_AGE_KEY_FILE", other)]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(code(&e.run(&["decrypt", "g.yaml"], &[])), 128);
+    // The last group cannot go.
+    let o = e.run(
+        &["groups", "delete", "-f", "g.yaml", "0"],
+        &[("SOPS_AGE_KEY_FILE", other)],
+    );
+    assert_eq!(code(&o), 1);
+    // Threshold 1 over two groups could never be opened: refused.
+    let o = e.run(
+        &["groups", "add", "-f", "g.yaml", "--age", &r],
+        &[("SOPS_AGE_KEY_FILE", other)],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("threshold of 1"));
+    // --age may be repeated (as in sops' groups add) and takes comma-separated lists.
+    let o = e.run(
+        &[
+            "groups",
+            "add",
+            "-i",
+            "-f",
+            "g.yaml",
+            "--shamir-secret-sharing-threshold",
+            "2",
+            "--age",
+            &r,
+            "--age",
+            &r2,
+        ],
+        &[("SOPS_AGE_KEY_FILE", other)],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read().matches("recipient:").count(), 3);
+    // Elsewhere the last of a repeated key flag counts, as in sops.
+    e.write("last.yaml", b"a: b\n");
+    let o = e.run(&["encrypt", "--age", &r, "--age", &r2, "last.yaml"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let enc = String::from_utf8_lossy(&o.stdout);
+    assert!(enc.contains(&r2) && !enc.contains(&r), "{enc}");
+}
+
+#[test]
+fn show_master_keys_edits_the_metadata_too() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    let other = fixtures().join("age-keys-other.txt");
+    let r2 = recipient(&other);
+    e.write("m.yaml", b"user: admin\npassword: s3cr3t\n");
+    assert_eq!(
+        code(&e.run(&["encrypt", "-i", "--age", &r, "m.yaml"], &[])),
+        0
+    );
+    // The editor sees the decrypted values and the sops block, and swaps the recipient.
+    let editor = e.write(
+        "editor.sh",
+        format!(
+            "#!/bin/sh\ngrep -q '^sops:' \"$1\" || exit 3\ngrep -q 'password: s3cr3t' \"$1\" || exit 4\nsed -i -e 's/{r}/{r2}/' -e 's/admin/root/' \"$1\"\n"
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let editor = editor.to_str().expect("utf8");
+    // Without -s the sops block is not shown: the editor script fails.
+    let o = e.run(&["edit", "m.yaml"], &[("SOPS_EDITOR", editor)]);
+    assert_ne!(code(&o), 0);
+    let o = e.run(&["-s", "m.yaml"], &[("SOPS_EDITOR", editor)]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(e.dir.path().join("m.yaml")).expect("read");
+    assert!(text.contains(&r2) && !text.contains(&r), "{text}");
+    assert!(!text.contains("s3cr3t") && !text.contains("root"), "{text}");
+    // The data key is wrapped for the edited recipient only.
+    let o = e.run(
+        &["decrypt", "m.yaml"],
+        &[("SOPS_AGE_KEY_FILE", other.to_str().expect("utf8"))],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "user: root\npassword: s3cr3t\n"
+    );
+    assert_eq!(code(&e.run(&["decrypt", "m.yaml"], &[])), 128);
+}
+
+/// The caller's uid, from /proc (tests may run as root or not).
+fn uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .expect("uid")
+}
+
+#[test]
+fn exec_env_user_runs_the_command_as_that_user() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    e.write("x.yaml", b"password: s3cr3t\n");
+    assert_eq!(
+        code(&e.run(&["encrypt", "-i", "--age", &r, "x.yaml"], &[])),
+        0
+    );
+    let o = e.run(
+        &[
+            "exec-env",
+            "--user",
+            "nobody",
+            "x.yaml",
+            "test \"$(id -u)\" = 65534 && test \"$password\" = s3cr3t",
+        ],
+        &[],
+    );
+    if uid() == 0 {
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    } else {
+        // Only root may switch users; the failure names the user.
+        assert_ne!(code(&o), 0);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("as user nobody"));
+    }
+    let o = e.run(
+        &["exec-env", "--user", "no-such-user-x", "x.yaml", "echo ran"],
+        &[],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown user"));
+    assert!(o.stdout.is_empty());
+    no_plaintext(&o);
+}
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers"]
+fn groups_and_exec_env_user_interoperate_with_real_sops() {
+    let e = env();
+    let r = recipient(&e.key_file);
+    let other = fixtures().join("age-keys-other.txt");
+    let r2 = recipient(&other);
+    let both = both_keys(&e);
+    e.write("g.yaml", b"user: admin\npassword: s3cr3t\n");
+    assert_eq!(
+        code(&e.run(&["encrypt", "-i", "--age", &r, "g.yaml"], &[])),
+        0
+    );
+    // hush adds a group; sops needs both shares to open it.
+    let o = e.run(&["groups", "add", "-i", "-f", "g.yaml", "--age", &r2], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = real_sops(&e, &["decrypt", "g.yaml"], &both);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "user: admin\npassword: s3cr3t\n"
+    );
+    assert!(
+        !real_sops(&e, &["decrypt", "g.yaml"], &e.key_file)
+            .status
+            .success()
+    );
+    // sops deletes a group of hush's file; hush opens the rest with that group's key.
+    let o = real_sops(
+        &e,
+        &[
+            "groups",
+            "delete",
+            "-i",
+            "--shamir-secret-sharing-threshold",
+            "1",
+            "--file",
+            "g.yaml",
+            "1",
+        ],
+        &both,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = e.run(&["decrypt", "g.yaml"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    // sops adds a group keeping threshold 1: a file neither sops nor hush can open (one
+    // share is never combined); hush refuses to write such a file.
+    let o = real_sops(
+        &e,
+        &["groups", "add", "--file", "g.yaml", "--age", &r2],
+        &e.key_file,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    e.write("t1.yaml", &o.stdout);
+    let theirs = real_sops(&e, &["decrypt", "t1.yaml"], &both);
+    let ours = e.run(
+        &["decrypt", "t1.yaml"],
+        &[("SOPS_AGE_KEY_FILE", both.to_str().expect("utf8"))],
+    );
+    assert_eq!(theirs.status.code(), Some(128));
+    assert_eq!(
+        code(&ours),
+        128,
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let o = e.run(&["groups", "add", "--file", "g.yaml", "--age", &r2], &[]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("threshold of 1"));
+    // sops adds a group with threshold 2; hush needs both shares; the threshold errors agree.
+    let o = real_sops(
+        &e,
+        &[
+            "groups",
+            "add",
+            "-i",
+            "--shamir-secret-sharing-threshold",
+            "2",
+            "--file",
+            "g.yaml",
+            "--age",
+            &r2,
+        ],
+        &e.key_file,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(code(&e.run(&["decrypt", "g.yaml"], &[])), 128);
+    let both_s = both.to_str().expect("utf8");
+    let o = e.run(&["decrypt", "g.yaml"], &[("SOPS_AGE_KEY_FILE", both_s)]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs = real_sops(&e, &["groups", "delete", "--file", "g.yaml", "0"], &both);
+    let ours = e.run(
+        &["groups", "delete", "--file", "g.yaml", "0"],
+        &[("SOPS_AGE_KEY_FILE", both_s)],
+    );
+    assert_eq!(theirs.status.code(), Some(1));
+    assert_eq!(code(&ours), 1);
+    // exec-env --user: the same user and environment as sops gives the child.
+    let cmd = "echo $(id -u):$(id -g):$password";
+    let theirs = real_sops(&e, &["exec-env", "--user", "nobody", "g.yaml", cmd], &both);
+    let ours = e.run(
+        &["exec-env", "--user", "nobody", "g.yaml", cmd],
+        &[("SOPS_AGE_KEY_FILE", both_s)],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    assert_eq!(ours.status.code(), theirs.status.code());
 }

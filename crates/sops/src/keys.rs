@@ -182,6 +182,11 @@ pub async fn unwrap_data_key(
             meta.threshold()
         )));
     }
-    let secret = shamir::combine(&parts)?;
+    // sops cannot combine a single share either (threshold 1 over several groups): exit 128.
+    let secret = shamir::combine(&parts).map_err(|e| {
+        Error::DataKey(format!(
+            "could not get the data key from the Shamir shares: {e}"
+        ))
+    })?;
     Ok(DataKey::try_from_slice(secret.expose())?)
 }

@@ -128,47 +128,63 @@ struct Opts {
         value_name = "TYPES"
     )]
     decryption_order: Option<String>,
-    /// age recipients (comma-separated).
+    /// age recipients (comma-separated; the last one counts, all in `groups add`).
     #[arg(
+        action = clap::ArgAction::Append,
         short = 'a',
         long,
         global = true,
         env = "SOPS_AGE_RECIPIENTS",
         value_name = "RECIPIENTS"
     )]
-    age: Option<String>,
-    /// PGP fingerprints (comma-separated).
+    age: Vec<String>,
+    /// PGP fingerprints (comma-separated; the last one counts, all in `groups add`).
     #[arg(
+        action = clap::ArgAction::Append,
         short = 'p',
         long,
         global = true,
         env = "SOPS_PGP_FP",
         value_name = "FPS"
     )]
-    pgp: Option<String>,
-    /// AWS KMS ARNs (`arn[+role-arn]`, comma-separated).
+    pgp: Vec<String>,
+    /// AWS KMS ARNs (`arn[+role-arn]`, comma-separated; the last one counts, all in `groups add`).
     #[arg(
+        action = clap::ArgAction::Append,
         short = 'k',
         long,
         global = true,
         env = "SOPS_KMS_ARN",
         value_name = "ARNS"
     )]
-    kms: Option<String>,
-    /// Vault transit key URIs (`https://host/v1/<engine>/keys/<name>`, comma-separated).
-    #[arg(long, global = true, env = "SOPS_VAULT_URIS", value_name = "URIS")]
-    hc_vault_transit: Option<String>,
-    /// GCP KMS resource ids (comma-separated).
-    #[arg(long, global = true, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
-    gcp_kms: Option<String>,
-    /// Azure Key Vault key URLs (comma-separated).
+    kms: Vec<String>,
+    /// Vault transit key URIs (`https://host/v1/<engine>/keys/<name>`, comma-separated; the last one counts, all in `groups add`).
     #[arg(
+        action = clap::ArgAction::Append,
+        long,
+        global = true,
+        env = "SOPS_VAULT_URIS",
+        value_name = "URIS"
+    )]
+    hc_vault_transit: Vec<String>,
+    /// GCP KMS resource ids (comma-separated; the last one counts, all in `groups add`).
+    #[arg(
+        action = clap::ArgAction::Append,
+        long,
+        global = true,
+        env = "SOPS_GCP_KMS_IDS",
+        value_name = "IDS"
+    )]
+    gcp_kms: Vec<String>,
+    /// Azure Key Vault key URLs (comma-separated; the last one counts, all in `groups add`).
+    #[arg(
+        action = clap::ArgAction::Append,
         long,
         global = true,
         env = "SOPS_AZURE_KEYVAULT_URLS",
         value_name = "URLS"
     )]
-    azure_kv: Option<String>,
+    azure_kv: Vec<String>,
     /// AWS profile for KMS keys.
     #[arg(long, global = true, value_name = "NAME")]
     aws_profile: Option<String>,
@@ -200,11 +216,21 @@ struct Opts {
     #[arg(long, global = true, value_name = "N")]
     shamir_secret_sharing_threshold: Option<usize>,
     /// Accepted for compatibility; hush never runs key services in another process.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "SOPS_ENABLE_LOCAL_KEYSERVICE")]
     enable_local_keyservice: bool,
+    /// Accepted for compatibility; hush never checks for newer versions.
+    #[arg(long, global = true, env = "SOPS_DISABLE_VERSION_CHECK")]
+    disable_version_check: bool,
+    /// Accepted for compatibility; hush never checks for newer versions.
+    #[arg(long, global = true)]
+    check_for_updates: bool,
     /// Verbose output.
     #[arg(long, global = true)]
     verbose: bool,
+    /// edit: show the `sops` metadata (master keys) in the editor; key changes made there
+    /// re-wrap the data key.
+    #[arg(short = 's', long, global = true)]
+    show_master_keys: bool,
     #[command(flatten)]
     rotate: RotateOpts,
 }
@@ -316,7 +342,7 @@ enum Cmd {
         /// Start from an empty environment.
         #[arg(long)]
         pristine: bool,
-        /// Accepted for compatibility; running as another user is refused.
+        /// Run the command as this user (looked up in /etc/passwd; needs the right to switch).
         #[arg(long)]
         user: Option<String>,
         /// Accepted for compatibility (hush always runs a child process).
@@ -339,6 +365,29 @@ enum Cmd {
     },
     /// Print whether a file is encrypted: `{"encrypted":true}`.
     Filestatus { file: PathBuf },
+    /// Add or delete key groups (the data key is kept; values and MAC are unchanged).
+    Groups {
+        #[command(subcommand)]
+        action: GroupsCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupsCmd {
+    /// Add a group of the keys given by --age, --pgp, --kms, --hc-vault-transit.
+    Add {
+        /// The encrypted file.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+    },
+    /// Delete the key group at INDEX (0-based).
+    Delete {
+        /// The encrypted file.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+        /// Position of the group in `key_groups`.
+        index: usize,
+    },
 }
 
 /// The `sops` persona's argument parser.
@@ -461,6 +510,12 @@ fn run(args: Args) -> Result<ExitCode> {
             user,
         }) => exec_file(o, &file, &command, &filename, user),
         Some(Cmd::Filestatus { file }) => filestatus(o, &file),
+        Some(Cmd::Groups {
+            action: GroupsCmd::Add { file },
+        }) => groups(o, &file, GroupChange::Add(flag_keys(o, true)?)),
+        Some(Cmd::Groups {
+            action: GroupsCmd::Delete { file, index },
+        }) => groups(o, &file, GroupChange::Delete(index)),
         None if args.encrypt => encrypt(o, &need_file(args.file)?),
         None if args.decrypt => decrypt(o, &need_file(args.file)?),
         None if args.rotate => rotate(o, &need_file(args.file)?),
@@ -563,6 +618,17 @@ fn split_list(s: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// The comma-separated entries of a key flag: of every occurrence when `repeat` (sops'
+/// `groups add`), else of the last one (sops keeps only the last of a repeated flag).
+fn split_all(values: &[String], repeat: bool) -> Vec<String> {
+    let used = if repeat {
+        values
+    } else {
+        &values[values.len().saturating_sub(1)..]
+    };
+    used.iter().flat_map(|v| split_list(Some(v))).collect()
+}
+
 fn kms_context(o: &Opts) -> Result<Vec<(String, Value)>> {
     let mut out = Vec::new();
     for pair in split_list(o.encryption_context.as_deref()) {
@@ -577,30 +643,30 @@ fn kms_context(o: &Opts) -> Result<Vec<(String, Value)>> {
     Ok(out)
 }
 
-/// Keys named by flags, as one group.
-fn flag_keys(o: &Opts) -> Result<Vec<KeyRef>> {
+/// Keys named by flags, as one group; `repeat`: every occurrence of a repeated flag counts.
+fn flag_keys(o: &Opts, repeat: bool) -> Result<Vec<KeyRef>> {
     let mut g = Vec::new();
-    for a in split_list(o.age.as_deref()) {
+    for a in split_all(&o.age, repeat) {
         g.push(KeyRef::age(&a));
     }
-    for p in split_list(o.pgp.as_deref()) {
+    for p in split_all(&o.pgp, repeat) {
         g.push(KeyRef::pgp(&p));
     }
     let ctx = kms_context(o)?;
-    for k in split_list(o.kms.as_deref()) {
+    for k in split_all(&o.kms, repeat) {
         g.push(KeyRef::kms(
             &k,
             o.aws_profile.as_deref().unwrap_or(""),
             &ctx,
         ));
     }
-    for u in split_list(o.hc_vault_transit.as_deref()) {
+    for u in split_all(&o.hc_vault_transit, repeat) {
         g.push(KeyRef::vault(&u));
     }
-    for id in split_list(o.gcp_kms.as_deref()) {
+    for id in split_all(&o.gcp_kms, repeat) {
         g.push(KeyRef::other("gcp_kms", "resource_id", &id));
     }
-    for u in split_list(o.azure_kv.as_deref()) {
+    for u in split_all(&o.azure_kv, repeat) {
         g.push(KeyRef::azure(&u));
     }
     Ok(g)
@@ -634,7 +700,7 @@ fn flag_rule(o: &Opts) -> Result<Option<(String, String)>> {
 
 fn encrypt_options(o: &Opts, cfg: &Config, rules_path: &Path) -> Result<EncryptOptions> {
     let rule = cfg.rule_for(rules_path)?;
-    let flags = flag_keys(o)?;
+    let flags = flag_keys(o, false)?;
     let groups = if !flags.is_empty() {
         vec![flags]
     } else {
@@ -840,8 +906,13 @@ fn edit(o: &Opts, file: &Path) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut opened = open(o, file, format, o.ignore_mac)?;
-    let plain =
-        stores::emit_plain(format, &opened.branches, indent).map_err(|e| engine(file, e))?;
+    let plain = if o.show_master_keys {
+        // The decrypted documents with the `sops` metadata block, as sops -s shows them.
+        stores::emit_encrypted(format, &opened.branches, &opened.metadata, indent)
+    } else {
+        stores::emit_plain(format, &opened.branches, indent)
+    }
+    .map_err(|e| engine(file, e))?;
     let edited = run_editor(file, &plain)?;
     if edited == plain {
         return Err(exit(
@@ -849,9 +920,29 @@ fn edit(o: &Opts, file: &Path) -> Result<ExitCode> {
             "File has not changed, exiting.",
         ));
     }
-    let branches = stores::load_plain(format, &edited).map_err(|e| {
-        engine(file, e).context("the edited file is not valid; nothing was written")
-    })?;
+    let invalid = |e| engine(file, e).context("the edited file is not valid; nothing was written");
+    let branches = if o.show_master_keys {
+        let (branches, shown) = stores::load_encrypted(format, &edited).map_err(invalid)?;
+        let groups = key_refs(&shown);
+        if groups != key_refs(&opened.metadata)
+            || shown.shamir_threshold != opened.metadata.shamir_threshold
+        {
+            // Master keys edited: wrap the same data key for the new groups.
+            opened.metadata.shamir_threshold = shown.shamir_threshold;
+            let specs = keys::specs(&groups)?;
+            runtime()?
+                .block_on(hush_sops::keys::wrap_data_key(
+                    &mut opened.metadata,
+                    &opened.key,
+                    &specs,
+                    &mut SystemEntropy,
+                ))
+                .map_err(|e| engine(file, e))?;
+        }
+        branches
+    } else {
+        stores::load_plain(format, &edited).map_err(invalid)?
+    };
     if let Some(k) = stores::has_metadata(format, &branches) {
         return Err(exit(
             codes::GENERIC,
@@ -889,20 +980,10 @@ fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
         .iter()
         .flat_map(|v| split_list(v.as_deref()))
         .collect();
-    let mut groups: Vec<Vec<KeyRef>> = metadata
-        .key_groups
-        .iter()
+    let mut groups: Vec<Vec<KeyRef>> = key_refs(&metadata)
+        .into_iter()
         .map(|g| {
-            g.iter()
-                .map(|k| KeyRef {
-                    type_id: k.type_id.clone(),
-                    fields: k
-                        .fields
-                        .iter()
-                        .filter(|(n, _)| n != "enc" && n != "created_at")
-                        .cloned()
-                        .collect(),
-                })
+            g.into_iter()
                 .filter(|k| {
                     !removed.iter().any(|rm| {
                         rm.split('+').next() == Some(k.key_id().as_str()) || *rm == k.key_id()
@@ -1071,6 +1152,124 @@ fn updatekeys(o: &Opts, file: &Path, yes: bool, quiet: bool) -> Result<Outcome> 
         eprintln!("File {} synced with new keys", file.display());
     }
     Ok(Outcome::Changed)
+}
+
+/// The master keys of `metadata` as key references (without their wrapped data key).
+fn key_refs(metadata: &hush_sops::metadata::Metadata) -> Vec<Vec<KeyRef>> {
+    metadata
+        .key_groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|k| KeyRef {
+                    type_id: k.type_id.clone(),
+                    fields: k
+                        .fields
+                        .iter()
+                        .filter(|(n, _)| n != "enc" && n != "created_at")
+                        .cloned()
+                        .collect(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// What `groups add` / `groups delete` does.
+enum GroupChange {
+    Add(Vec<KeyRef>),
+    Delete(usize),
+}
+
+/// `groups add|delete`: changes the key groups and re-wraps the same data key for all of them
+/// (values, MAC and `lastmodified` unchanged); stdout unless `-i`.
+fn groups(o: &Opts, file: &Path, change: GroupChange) -> Result<ExitCode> {
+    let cfg = config::find(o.config.as_deref()).unwrap_or_default();
+    let (format, _) = formats(o, file)?;
+    let input = read_input(file)?;
+    let (branches, mut metadata) =
+        stores::load_encrypted(format, &input).map_err(|e| engine(file, e))?;
+    // The data key comes from the groups as they are, before the change.
+    let registry = keys::registry_for(&metadata);
+    let order = keys::order(o.decryption_order.as_deref());
+    let rt = runtime()?;
+    let key = rt
+        .block_on(hush_sops::keys::unwrap_data_key(
+            &metadata, &registry, &order,
+        ))
+        .map_err(|e| engine(file, e))?;
+    let mut groups = key_refs(&metadata);
+    match change {
+        GroupChange::Add(keys) => {
+            if keys.is_empty() {
+                // sops adds an empty group, which no identity can ever open.
+                return Err(exit(
+                    codes::GENERIC,
+                    "groups add: no keys given; pass the new group's keys with --age, --pgp, --kms or --hc-vault-transit",
+                ));
+            }
+            groups.push(keys);
+        }
+        GroupChange::Delete(index) => {
+            if index >= groups.len() {
+                return Err(exit(
+                    codes::GENERIC,
+                    format!(
+                        "{}: there is no key group {index}; the file has {} (numbered from 0)",
+                        file.display(),
+                        groups.len()
+                    ),
+                ));
+            }
+            if groups.len() == 1 {
+                return Err(exit(
+                    codes::GENERIC,
+                    format!(
+                        "{}: cannot delete the only key group; add another group first",
+                        file.display()
+                    ),
+                ));
+            }
+            groups.remove(index);
+        }
+    }
+    if let Some(t) = o.shamir_secret_sharing_threshold.filter(|t| *t != 0) {
+        metadata.shamir_threshold = t;
+    }
+    if metadata.shamir_threshold > groups.len() {
+        return Err(exit(
+            codes::GENERIC,
+            format!(
+                "{}: the Shamir threshold is {}, but there would be only {} key groups; lower it with --shamir-secret-sharing-threshold",
+                file.display(),
+                metadata.shamir_threshold,
+                groups.len()
+            ),
+        ));
+    }
+    if metadata.shamir_threshold == 1 && groups.len() > 1 {
+        // sops writes such a file, but neither sops nor hush can combine a single share.
+        return Err(exit(
+            codes::GENERIC,
+            format!(
+                "{}: a Shamir threshold of 1 over {} key groups cannot be opened (at least two shares are combined); use 2 or more, or put the keys into one group",
+                file.display(),
+                groups.len()
+            ),
+        ));
+    }
+    let specs = keys::specs(&groups)?;
+    rt.block_on(hush_sops::keys::wrap_data_key(
+        &mut metadata,
+        &key,
+        &specs,
+        &mut SystemEntropy,
+    ))
+    .map_err(|e| engine(file, e))?;
+    let out = stores::emit_encrypted(format, &branches, &metadata, indent(o, &cfg, format))
+        .map_err(|e| engine(file, e))?;
+    write_output(o, file, &out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Every sops file under `roots` (hidden directories skipped), sorted.
@@ -1293,6 +1492,35 @@ fn child_code(status: std::process::ExitStatus) -> ExitCode {
     ExitCode::from(status.code().map_or(1, |c| (c & 0xff) as u8))
 }
 
+/// A user's ids from an `/etc/passwd`-format text (`name:password:uid:gid:…`).
+fn passwd_ids(passwd: &str, user: &str) -> Option<(u32, u32)> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != user {
+            return None;
+        }
+        let uid = fields.nth(1)?.parse().ok()?;
+        let gid = fields.next()?.parse().ok()?;
+        Some((uid, gid))
+    })
+}
+
+/// Looks `user` up in /etc/passwd, as sops' `--user` does (names only).
+fn lookup_user(user: &str) -> Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| {
+        exit(
+            codes::GENERIC,
+            format!("--user {user}: reading /etc/passwd: {e}"),
+        )
+    })?;
+    passwd_ids(&passwd, user).ok_or_else(|| {
+        exit(
+            codes::GENERIC,
+            format!("--user {user}: unknown user (no entry in /etc/passwd)"),
+        )
+    })
+}
+
 fn exec_env(
     o: &Opts,
     file: &Path,
@@ -1300,11 +1528,17 @@ fn exec_env(
     pristine: bool,
     user: Option<String>,
 ) -> Result<ExitCode> {
-    refuse_user(user)?;
+    use std::os::unix::process::CommandExt as _;
+    // Looked up before decrypting, so a typo costs no key access.
+    let ids = user.as_deref().map(lookup_user).transpose()?;
     let (format, _) = formats(o, file)?;
     let opened = open(o, file, format, o.ignore_mac)?;
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.arg("-c").arg(command);
+    if let Some((uid, gid)) = ids {
+        // std drops the supplementary groups when it switches away from root.
+        cmd.uid(uid).gid(gid);
+    }
     if pristine {
         cmd.env_clear();
     }
@@ -1320,7 +1554,10 @@ fn exec_env(
             cmd.env(k, s);
         }
     }
-    let status = cmd.status().context("running the command")?;
+    let status = cmd.status().with_context(|| match &user {
+        Some(u) => format!("running the command as user {u}"),
+        None => "running the command".to_owned(),
+    })?;
     Ok(child_code(status))
 }
 
@@ -1378,4 +1615,19 @@ fn filestatus(o: &Opts, file: &Path) -> Result<ExitCode> {
     };
     println!("{{\"encrypted\":{encrypted}}}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_lookup_reads_uid_and_gid_by_name() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nbad:x:notanumber:1::/:/bin/sh\n";
+        assert_eq!(passwd_ids(passwd, "nobody"), Some((65534, 65534)));
+        assert_eq!(passwd_ids(passwd, "root"), Some((0, 0)));
+        assert_eq!(passwd_ids(passwd, "nob"), None);
+        assert_eq!(passwd_ids(passwd, "bad"), None);
+        assert_eq!(passwd_ids(passwd, "missing"), None);
+    }
 }
