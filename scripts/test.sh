@@ -12,6 +12,7 @@
 #   build       compile every test target once
 #   services    start a real kube-apiserver + etcd, OpenBao and moto on loopback
 #   tests       every test, including the #[ignore]d ones that need peers and servers
+#   rbac        the chart's RBAC equals the controllers' calls in the API server's audit log
 #   fuzz        each fuzz target for FUZZ_SECONDS (default 10)
 #
 # Caches live outside the clone in ${XDG_CACHE_HOME:-$HOME/.cache}/hush (CARGO_TARGET_DIR, the venv,
@@ -138,8 +139,10 @@ stage_build() { cargo test --workspace --all-features --locked --no-run; }
 stage_services() {
   # Each service's start prints `export VAR=…` lines (its state included); they go to the
   # state env file for later stages, and its stop command is queued for the exit trap.
-  local out svc
-  out=$(env -u KTE_DIR scripts/kube-testenv.sh start)
+  local out svc audit
+  # The audit log is the evidence of stage rbac (scripts/rbac-evidence.sh).
+  audit=$(bash scripts/rbac-evidence.sh audit-args "$STATE/audit.log")
+  out=$(env -u KTE_DIR KTE_APISERVER_ARGS="${KTE_APISERVER_ARGS:-} $audit" scripts/kube-testenv.sh start)
   printf '%s\n' "$out" >>"$STATE/env"
   eval "$out"
   printf '%q stop %q\n' "$ROOT/scripts/kube-testenv.sh" "$KTE_DIR" >>"$STATE/stop"
@@ -154,6 +157,10 @@ stage_services() {
 }
 
 stage_tests() { cargo test --workspace --all-features --locked -- --include-ignored; }
+
+# The controllers ran as the chart's ServiceAccounts in stage tests; their calls in the audit log
+# must equal the chart's rules.
+stage_rbac() { bash scripts/rbac-evidence.sh compare "$STATE/audit.log"; }
 
 stage_fuzz() {
   if [ ! -d fuzz ]; then
@@ -193,5 +200,6 @@ stage deploy stage_deploy
 stage build stage_build
 stage services stage_services
 stage tests stage_tests
+stage rbac stage_rbac
 stage fuzz stage_fuzz
 print_summary

@@ -14,7 +14,9 @@
 //!   `~/.kube/config` or an in-cluster service account, so a test cannot hit the wrong cluster);
 //! - [`TestNamespace`]: a fresh namespace per test with a server-generated random suffix;
 //! - [`install_crd_file`] / [`install_repo_crd`]: server-side apply of CRDs from YAML (the
-//!   repository's `crds/` directory or a test fixture) with a wait for `Established`.
+//!   repository's `crds/` directory or a test fixture) with a wait for `Established`;
+//! - [`chart::controller_client`]: the Helm chart's ServiceAccount and RBAC applied for real, and a
+//!   client impersonating that ServiceAccount, for controllers under test.
 //!
 //! A bare kube-apiserver runs no controllers: namespaces are never finalized and nothing is garbage
 //! collected. Tests therefore use a new namespace each and assert on ownerReferences, not on
@@ -22,6 +24,8 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub mod chart;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::Namespace;

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail, ensure};
+use hush_testkit::chart::{ChartProfile, controller_client};
 use hush_testkit::{TestNamespace, client};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
@@ -207,55 +208,10 @@ async fn the_controller_pod_is_admitted_under_restricted_pod_security() -> Resul
     ns.delete().await
 }
 
-/// The Helm binary of the peers environment (`HUSH_PEER_HELM`, from `$HUSH_PEERS_ENV`).
-fn helm() -> Result<String> {
-    if let Ok(helm) = std::env::var("HUSH_PEER_HELM") {
-        return Ok(helm);
-    }
-    let env = std::env::var("HUSH_PEERS_ENV").context("HUSH_PEERS_ENV is not set")?;
-    let text = std::fs::read_to_string(&env).with_context(|| format!("reading {env}"))?;
-    text.lines()
-        .filter_map(|l| {
-            l.trim_start_matches("export ")
-                .strip_prefix("HUSH_PEER_HELM=")
-        })
-        .map(|v| v.trim_matches(['"', '\'']).to_owned())
-        .next()
-        .context("no HUSH_PEER_HELM in the peers env file")
-}
-
-/// A client authenticated as ServiceAccount `account` of `ns` (a TokenRequest), same server.
-async fn client_as(admin: &Client, ns: &str, account: &str) -> Result<Client> {
-    use k8s_openapi::api::authentication::v1::TokenRequest;
-    let path = std::env::var("KUBECONFIG").context("KUBECONFIG")?;
-    let kubeconfig = serde_json::to_value(kube::config::Kubeconfig::read_from(&path)?)?;
-    let request: TokenRequest =
-        serde_json::from_value(json!({ "spec": { "audiences": [], "expirationSeconds": 900 } }))?;
-    let token = Api::<ServiceAccount>::namespaced(admin.clone(), ns)
-        .create_token_request(account, &PostParams::default(), &request)
-        .await?
-        .status
-        .context("no token")?
-        .token;
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{ "name": "c", "cluster": kubeconfig["clusters"][0]["cluster"] }],
-        "users": [{ "name": "u", "user": { "token": token } }],
-        "contexts": [{ "name": "x", "context": { "cluster": "c", "user": "u" } }],
-        "current-context": "x",
-    });
-    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(config)?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await?;
-    Ok(Client::try_from(config)?)
-}
-
-/// The chart's ServiceAccount and RBAC, installed for real in a fresh namespace (release name =
-/// namespace, so cluster-scoped names never collide), are enough for the SealedSecret controller
-/// to win the Lease, sync its caches cluster-wide and create its first key.
+/// The chart's ServiceAccount and RBAC, installed for real in a fresh namespace
+/// (`hush_testkit::chart`: release name = namespace, so cluster-scoped names never collide), are
+/// enough for the SealedSecret controller to win the Lease, sync its caches cluster-wide and
+/// create its first key.
 #[tokio::test]
 #[ignore = "needs scripts/kube-testenv.sh"]
 async fn the_chart_rbac_lets_the_sealed_controller_start_elect_and_create_a_key() -> Result<()> {
@@ -263,62 +219,13 @@ async fn the_chart_rbac_lets_the_sealed_controller_start_elect_and_create_a_key(
     use hush_operator::{Process, ProcessConfig, Shutdown};
     use k8s_openapi::api::coordination::v1::Lease;
     use k8s_openapi::api::core::v1::Secret;
-    use kube::api::{DeleteParams, ListParams};
+    use kube::api::ListParams;
 
     let admin = client().await?;
     hush_testkit::install_repo_crds(&admin).await?;
     let ns = TestNamespace::create(&admin, "deploy-rbac").await?;
     let release = ns.name().to_owned();
-    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/hush");
-    let out = std::process::Command::new(helm()?)
-        .args(["template", &release])
-        .arg(&chart)
-        .args(["--namespace", &release])
-        .env(
-            "HELM_CACHE_HOME",
-            std::env::temp_dir().join(format!("{release}-helm")),
-        )
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout)?;
-    let mut cluster_scoped = Vec::new();
-    for document in serde_norway::Deserializer::from_str(&text) {
-        let obj = Value::deserialize(document)?;
-        let kind = obj["kind"].as_str().unwrap_or_default().to_owned();
-        if !matches!(
-            kind.as_str(),
-            "ServiceAccount" | "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
-        ) {
-            continue;
-        }
-        let gvk = gvk_of(&obj)?;
-        let (resource, caps) = discovery::pinned_kind(&admin, &gvk).await?;
-        let name = obj["metadata"]["name"].as_str().context("name")?.to_owned();
-        let api: Api<DynamicObject> = match caps.scope {
-            Scope::Namespaced => Api::namespaced_with(admin.clone(), &release, &resource),
-            Scope::Cluster => {
-                cluster_scoped.push((resource.clone(), name.clone()));
-                Api::all_with(admin.clone(), &resource)
-            }
-        };
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&obj),
-        )
-        .await
-        .with_context(|| format!("applying {kind} {name}"))?;
-    }
-    ensure!(
-        cluster_scoped.len() >= 2,
-        "no ClusterRole/ClusterRoleBinding rendered"
-    );
-
-    let controller = client_as(&admin, &release, "sealed-secrets-controller").await?;
+    let controller = controller_client(&admin, &release, ChartProfile::Sealed).await?;
     let mut config = hush_sealed_controller::Config::new(&release);
     config.key_size = 2048;
     config.listen_addr = "127.0.0.1:0".into();
@@ -362,11 +269,6 @@ async fn the_chart_rbac_lets_the_sealed_controller_start_elect_and_create_a_key(
     }
     shutdown.trigger();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), handle).await;
-    for (resource, name) in cluster_scoped {
-        Api::<DynamicObject>::all_with(admin.clone(), &resource)
-            .delete(&name, &DeleteParams::default())
-            .await?;
-    }
     ns.delete().await?;
     result
 }

@@ -22,6 +22,7 @@ use hush_crypto::cert::Certificate;
 use hush_operator::leader::LeaseConfig;
 use hush_operator::{Process, ProcessConfig, Shutdown};
 use hush_sealed_controller::{Config, KeyRegistry, Namespaces};
+use hush_testkit::chart::{ChartProfile, controller_client};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -102,8 +103,12 @@ impl Controller {
         config.max_unseal_retries = 3;
         tweak(&mut config);
         let shutdown = Shutdown::new();
+        // The controller runs as the Helm chart's ServiceAccount, with the chart's RBAC and the
+        // key namespace as release namespace: the scenarios prove the rules suffice, and the
+        // audit log shows what they use (scripts/rbac-evidence.sh).
+        let identity = controller_client(client, key_ns, ChartProfile::Sealed).await?;
         let mut process = Process::new(
-            client.clone(),
+            identity,
             ProcessConfig {
                 metrics_addr: "127.0.0.1:0".into(),
                 leader_election: lease,

@@ -11,7 +11,9 @@ use anyhow::{Context as _, Result, bail, ensure};
 use base64::Engine as _;
 use hush_api::external_secrets::ExternalSecret;
 use hush_external_controller::Config;
+use hush_operator::leader::LeaseConfig;
 use hush_operator::{Process, ProcessConfig, Shutdown};
+use hush_testkit::chart::{ChartProfile, controller_client};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::Client;
@@ -91,11 +93,24 @@ impl Controller {
     async fn start_in(client: &Client, ns: Option<&str>, class: &str) -> Result<Self> {
         logs();
         let shutdown = Shutdown::new();
+        // As deployed: the Helm chart's ServiceAccount and RBAC and leader election on, the
+        // watched namespace (or a fresh one) as release namespace; scripts/rbac-evidence.sh
+        // reads the audit trail.
+        let release = match ns {
+            Some(ns) => ns.to_owned(),
+            None => TestNamespace::create(client, "es-release")
+                .await?
+                .name()
+                .to_owned(),
+        };
+        let identity = controller_client(client, &release, ChartProfile::External).await?;
+        let mut lease = LeaseConfig::new(release, "hush-controller".into(), "e2e".into());
+        lease.retry_period = Duration::from_millis(200);
         let mut process = Process::new(
-            client.clone(),
+            identity,
             ProcessConfig {
                 metrics_addr: "127.0.0.1:0".into(),
-                leader_election: None,
+                leader_election: Some(lease),
             },
             shutdown.clone(),
         );

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# scripts/rbac-minimality.sh — by hand: each of the chart's controller RBAC rules is needed.
+#
+# For every rule bound to a controller's ServiceAccount (scripts/rbac-evidence.sh rules), run that
+# controller's e2e scenarios with the rule left out (HUSH_E2E_RBAC_OMIT, hush_testkit::chart) and
+# print a Markdown table: rule → the scenarios that then fail. A rule whose removal fails nothing
+# is not needed (or no scenario covers it) and is marked NOT NEEDED. The servers are the ones of
+# `scripts/rbac-evidence.sh run` (started once). About 1 minute per rule on 2 cores.
+#
+#   scripts/rbac-minimality.sh [RULE_ID...]     default: every rule
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+if [ -z "${AUDIT_LOG:-}" ]; then
+  exec bash scripts/rbac-evidence.sh exec bash "$0" "$@"
+fi
+
+# The e2e test binaries of each profile (tests/e2e/tests/*.rs).
+sealed_tests=(--test sealed_controller --test deploy_manifests)
+external_tests=()
+for f in tests/e2e/tests/external_*.rs; do
+  external_tests+=(--test "$(basename "$f" .rs)")
+done
+
+cargo test -p hush-e2e --all-features --locked --no-run --quiet
+
+failing() { # failing PROFILES...: names of the failing tests of those profiles, one per line
+  local args=() profile
+  for profile in "$@"; do
+    case $profile in
+      sealed) args+=("${sealed_tests[@]}") ;;
+      external) args+=("${external_tests[@]}") ;;
+    esac
+  done
+  cargo test -p hush-e2e --all-features --locked --no-fail-fast --quiet "${args[@]}" \
+    -- --include-ignored 2>&1 | sed -n 's/^test \([^ ]*\) \.\.\. FAILED$/\1/p' | sort -u
+}
+
+baseline=$(HUSH_E2E_RBAC_OMIT='' failing sealed external)
+if [ -n "$baseline" ]; then
+  printf 'scenarios fail with the full chart; fix them first:\n%s\n' "$baseline" >&2
+  exit 1
+fi
+
+declare -A profiles grants
+order=()
+while IFS=$'\t' read -r profile id what; do
+  if [ -z "${profiles[$id]:-}" ]; then
+    order+=("$id")
+    grants[$id]=$what
+  fi
+  profiles[$id]="${profiles[$id]:-} $profile"
+done < <(bash scripts/rbac-evidence.sh rules)
+[ "$#" -eq 0 ] || order=("$@")
+
+printf '| Rule (chart) | Grants | Scenarios failing without it |\n|---|---|---|\n'
+for id in "${order[@]}"; do
+  [ -n "${profiles[$id]:-}" ] || { echo "no rule $id (see scripts/rbac-evidence.sh rules)" >&2; exit 2; }
+  # shellcheck disable=SC2086
+  failed=$(HUSH_E2E_RBAC_OMIT="$id" failing ${profiles[$id]} | paste -sd, - | sed 's/,/, /g')
+  # shellcheck disable=SC2016
+  printf '| `%s` | %s | %s |\n' "$id" "${grants[$id]}" "${failed:-NOT NEEDED}"
+done
