@@ -196,6 +196,39 @@ impl Memo {
     }
 }
 
+/// Per SealedSecret: the status last written and the `resourceVersion` it was written over.
+#[derive(Default)]
+pub(crate) struct StatusMemo {
+    entries: Mutex<HashMap<(String, String), (String, String)>>,
+}
+
+impl StatusMemo {
+    /// Whether `status` was already written over the version `based_on` (the caller still sees
+    /// that version because the watch has not delivered the write yet).
+    pub(crate) fn in_flight(
+        &self,
+        namespace: &str,
+        name: &str,
+        based_on: &str,
+        status: &str,
+    ) -> bool {
+        self.entries.lock().is_ok_and(|entries| {
+            entries
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .is_some_and(|(rv, written)| rv == based_on && written == status)
+        })
+    }
+
+    pub(crate) fn record(&self, namespace: &str, name: &str, based_on: String, status: String) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MEMO_LIMIT {
+                entries.clear();
+            }
+            entries.insert((namespace.to_owned(), name.to_owned()), (based_on, status));
+        }
+    }
+}
+
 /// Proves the existing Secrets of the SealedSecrets in `sealed` up to date from a paged LIST of
 /// `secrets` and records them in the memo. Returns how many were
 /// proved. Secrets that are not proved are left to their reconciliation.
@@ -299,6 +332,20 @@ mod tests {
         memo.record("ns", "n", Some("5"), "h", 1);
         memo.forget("ns", "n");
         assert!(!memo.fresh("ns", "n", "5", "h", 1, day));
+    }
+
+    #[test]
+    fn status_in_flight_only_over_the_same_version_and_content() {
+        let memo = StatusMemo::default();
+        assert!(!memo.in_flight("ns", "n", "1", "True"));
+        memo.record("ns", "n", "1".into(), "True".into());
+        assert!(memo.in_flight("ns", "n", "1", "True"));
+        assert!(
+            !memo.in_flight("ns", "n", "2", "True"),
+            "someone wrote since"
+        );
+        assert!(!memo.in_flight("ns", "n", "1", "False"), "another status");
+        assert!(!memo.in_flight("ns", "m", "1", "True"));
     }
 
     #[test]

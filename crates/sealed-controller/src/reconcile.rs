@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::cache::{self, Memo, Primed, SecretStores, Seen};
+use crate::cache::{self, Memo, Primed, SecretStores, Seen, StatusMemo};
 use crate::config::Config;
 use crate::keys::{KeyRegistry, KeySet};
 use crate::metrics::SealedMetrics;
@@ -74,6 +74,7 @@ pub struct Context {
     pub(crate) secret_stores: SecretStores,
     pub(crate) memo: Memo,
     pub(crate) primed: Primed,
+    status_memo: StatusMemo,
 }
 
 impl std::fmt::Debug for Context {
@@ -111,6 +112,7 @@ impl Context {
             secret_stores: SecretStores::default(),
             memo: Memo::default(),
             primed: Primed::default(),
+            status_memo: StatusMemo::default(),
         }
     }
 }
@@ -250,6 +252,21 @@ async fn update_status(
     if same {
         return Ok(());
     }
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let based_on = ss.metadata.resource_version.clone().unwrap_or_default();
+    let written = format!(
+        "{generation:?}\0{status_value}\0{}",
+        message.as_deref().unwrap_or("")
+    );
+    // This status was already written over this very version: the watch has not delivered the
+    // write yet (e.g. the reconcile our Secret creation triggered), so writing again is waste.
+    if ctx
+        .status_memo
+        .in_flight(&namespace, &name, &based_on, &written)
+    {
+        return Ok(());
+    }
     let now = Timestamp::from_second(Timestamp::now().as_second())
         .unwrap_or_else(|_| Timestamp::now())
         .to_string();
@@ -270,14 +287,10 @@ async fn update_status(
     }
     let patch =
         json!({ "status": { "conditions": [condition], "observedGeneration": generation } });
-    let api: Api<SealedSecret> =
-        Api::namespaced(ctx.client.clone(), &ss.namespace().unwrap_or_default());
-    api.patch_status(
-        &ss.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    ctx.status_memo.record(&namespace, &name, based_on, written);
     Ok(())
 }
 
