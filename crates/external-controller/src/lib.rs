@@ -160,6 +160,44 @@ pub fn start(process: &mut Process, mut config: Config) -> Component {
     }
 }
 
+/// The ExternalSecrets a managed Secret's event concerns: its owner, and (as ESO's index on the
+/// target name) those that target its name — when the garbage collector deletes a Secret another
+/// ExternalSecret owned, the one waiting for that name syncs at once.
+fn for_secret(
+    cached: &kube::runtime::reflector::Store<ExternalSecret>,
+    secret: &Secret,
+) -> Vec<kube::runtime::reflector::ObjectRef<ExternalSecret>> {
+    use kube::ResourceExt as _;
+    let ns = secret.namespace().unwrap_or_default();
+    let name = secret.name_any();
+    let mut out: Vec<kube::runtime::reflector::ObjectRef<ExternalSecret>> = secret
+        .owner_references()
+        .iter()
+        .filter(|o| o.kind == "ExternalSecret" && o.controller == Some(true))
+        .map(|o| kube::runtime::reflector::ObjectRef::new(&o.name).within(&ns))
+        .collect();
+    // The common case (its owner is known) needs no scan of all ExternalSecrets.
+    if !out.is_empty() && out.iter().all(|r| cached.get(r).is_some()) {
+        return out;
+    }
+    for es in cached.state() {
+        let target = es
+            .spec
+            .target
+            .as_ref()
+            .and_then(|t| t.name.as_deref())
+            .filter(|n| !n.is_empty())
+            .map_or_else(|| es.name_any(), str::to_owned);
+        if target == name && es.namespace().as_deref() == Some(ns.as_str()) {
+            let r = kube::runtime::reflector::ObjectRef::from_obj(&*es);
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
 /// Runs the ExternalSecret, SecretStore and ClusterSecretStore reconcilers until `shutdown`, and
 /// the ClusterExternalSecret one when not restricted to a namespace (it writes into many).
 pub async fn run_controllers(
@@ -182,9 +220,12 @@ pub async fn run_controllers(
                 Api::all(client.clone()),
             ),
         };
-    let es_controller = Controller::new(es_api, watcher::Config::default()).owns(
+    let es_controller = Controller::new(es_api, watcher::Config::default());
+    let es_cached = es_controller.store();
+    let es_controller = es_controller.watches(
         secrets,
         watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
+        move |secret| for_secret(&es_cached, &secret),
     );
     let run_config = |name: &'static str, concurrency: u16| RunConfig {
         name,

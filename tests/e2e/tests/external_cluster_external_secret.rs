@@ -66,6 +66,18 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
+async fn wait_exists(api: &Api<ExternalSecret>, name: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while api.get_opt(name).await?.is_none() {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "ExternalSecret {name} not created"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
 async fn wait_gone(api: &Api<ExternalSecret>, name: &str) -> Result<()> {
     let deadline = tokio::time::Instant::now() + WAIT;
     while api.get_opt(name).await?.is_some() {
@@ -248,13 +260,17 @@ async fn cluster_external_secret_fans_out_to_selected_namespaces() -> Result<()>
         .await?;
     for ns in [&team_a, &by_name, &late] {
         wait_gone(&ns.api(), "db").await?;
-        // The garbage collector's part (this API server runs none): the old child's Secret.
+        // The old child's Secret is still there (no garbage collector on this API server): the
+        // new child waits for its name. Deleting it (the collector's part) must wake the new
+        // child at once, through the Secret watch mapped by target name as in ESO.
+        wait_exists(&ns.api(), "db2").await?;
+        wait_ready(&ns.api(), "db2", "False", "SecretSyncedError").await?;
         ns.api::<Secret>()
             .delete("app-db", &DeleteParams::default())
             .await?;
+        wait_ready(&ns.api(), "db2", "True", "SecretSynced").await?;
     }
-    // The new children found the old Secret still owned by "db": force-sync on the
-    // ClusterExternalSecret is mirrored to every child and makes them sync again.
+    // force-sync on the ClusterExternalSecret is mirrored to every child.
     ces_api
         .patch(
             &ces_name,
