@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod drift;
 pub mod duration;
 pub mod leader;
 pub mod logging;
