@@ -5,16 +5,22 @@
 //!   that finds none gives its worker slot back and comes back 1–3 s later, behind whatever
 //!   arrived meanwhile, so a new or changed ExternalSecret (or one whose Secret is gone or was
 //!   edited) never queues behind a wave of refreshes (ESO #4180, #5045).
+//! - **Recent syncs**: the owned Secret's creation event usually reaches the controller before
+//!   its own status write, so the next reconcile sees a cached ExternalSecret that looks never
+//!   synced and would fetch and write again. [`RecentSyncs`] remembers what this process synced
+//!   (per UID: synced resource version and refresh time) and fills a stale cached status in.
 //! - **Throttling**: a throttled provider answer (HTTP 429, `ThrottlingException`) becomes
 //!   [`Error::Throttled`] with the store client's remaining backoff (`hush_sync::cache`), so
 //!   the object is retried when the backoff ends (plus jitter), not on a fixed timer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hush_api::external_secrets::{ExternalSecret, ExternalSecretStatus};
 use hush_sync::ProviderError;
+use kube::ResourceExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Error;
@@ -53,6 +59,55 @@ impl Lanes {
             .try_acquire_owned()
             .ok()
             .map(Admission::Refresh)
+    }
+}
+
+/// The last successful sync of each ExternalSecret by this process (UID → synced resource
+/// version, refresh time).
+#[derive(Debug, Default)]
+pub struct RecentSyncs {
+    by_uid: std::sync::Mutex<HashMap<String, (String, String)>>,
+}
+
+impl RecentSyncs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        self.by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers a sync written to the status (`refresh_time` in the status's RFC 3339 form).
+    pub fn record(&self, es: &ExternalSecret, synced_rv: &str, refresh_time: &str) {
+        if let Some(uid) = es.uid() {
+            self.lock()
+                .insert(uid, (synced_rv.to_owned(), refresh_time.to_owned()));
+        }
+    }
+
+    /// Forgets a deleted ExternalSecret.
+    pub fn forget(&self, es: &ExternalSecret) {
+        if let Some(uid) = es.uid() {
+            self.lock().remove(&uid);
+        }
+    }
+
+    /// `status` with this process's last sync of `es` when that is for the same resource
+    /// version and newer than what the (possibly stale) cached status says.
+    pub fn apply(&self, es: &ExternalSecret, current_rv: &str, status: &mut ExternalSecretStatus) {
+        let Some(uid) = es.uid() else { return };
+        let recent = self.lock();
+        let Some((rv, at)) = recent.get(&uid) else {
+            return;
+        };
+        // Same-format RFC 3339 UTC timestamps compare as text.
+        let newer = status
+            .refresh_time
+            .as_deref()
+            .is_none_or(|cached| cached < at.as_str());
+        if rv == current_rv && newer {
+            status.synced_resource_version = Some(rv.clone());
+            status.refresh_time = Some(at.clone());
+        }
     }
 }
 
@@ -108,6 +163,38 @@ mod tests {
         assert!(matches!(lanes.admit(true), Some(Admission::Fast)));
         drop(a);
         assert!(matches!(lanes.admit(false), Some(Admission::Refresh(_))));
+    }
+
+    #[test]
+    fn recent_syncs_fill_in_a_stale_cached_status_only() {
+        let es: ExternalSecret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "db", "namespace": "team", "uid": "u1"}, "spec": {}
+        }))
+        .unwrap();
+        let recent = RecentSyncs::default();
+        let mut status = ExternalSecretStatus::default();
+        recent.apply(&es, "1-abc", &mut status);
+        assert_eq!(status, ExternalSecretStatus::default());
+        recent.record(&es, "1-abc", "2026-01-01T00:00:10Z");
+        // Another resource version (the spec changed since): untouched.
+        recent.apply(&es, "2-abc", &mut status);
+        assert_eq!(status.synced_resource_version, None);
+        recent.apply(&es, "1-abc", &mut status);
+        assert_eq!(status.synced_resource_version.as_deref(), Some("1-abc"));
+        assert_eq!(status.refresh_time.as_deref(), Some("2026-01-01T00:00:10Z"));
+        // A newer status from the API server wins.
+        let mut newer = ExternalSecretStatus {
+            refresh_time: Some("2026-01-01T00:01:00Z".into()),
+            synced_resource_version: Some("1-abc".into()),
+            ..ExternalSecretStatus::default()
+        };
+        recent.apply(&es, "1-abc", &mut newer);
+        assert_eq!(newer.refresh_time.as_deref(), Some("2026-01-01T00:01:00Z"));
+        recent.forget(&es);
+        let mut fresh = ExternalSecretStatus::default();
+        recent.apply(&es, "1-abc", &mut fresh);
+        assert_eq!(fresh, ExternalSecretStatus::default());
     }
 
     #[test]

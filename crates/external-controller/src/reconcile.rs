@@ -44,6 +44,8 @@ pub struct Context {
     pub factories: Vec<Arc<dyn ProviderFactory>>,
     /// The refresh budget behind the first-sync fast lane.
     pub lanes: crate::lane::Lanes,
+    /// This process's last syncs, for reconciles on a stale cached ExternalSecret.
+    pub recent: crate::lane::RecentSyncs,
     recorder: Recorder,
     store_recorder: Recorder,
 }
@@ -73,6 +75,7 @@ impl Context {
             )),
             factories: hush_sync::registry(),
             lanes: crate::lane::Lanes::new(usize::from(config.concurrency.max(1))),
+            recent: crate::lane::RecentSyncs::default(),
             client,
             config,
         }
@@ -326,6 +329,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let ns = es.namespace().unwrap_or_default();
     let name = es.name_any();
     if es.meta().deletion_timestamp.is_some() {
+        ctx.recent.forget(&es);
         // Owned Secrets go with their ExternalSecret through the ownerReference.
         return Ok(Action::await_change());
     }
@@ -369,7 +373,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         es.annotations(),
     );
     let interval = refresh_interval(&es)?;
-    let status = es.status.clone().unwrap_or_default();
+    let mut status = es.status.clone().unwrap_or_default();
+    ctx.recent.apply(&es, &current_rv, &mut status);
     let spec_changed = status.synced_resource_version.as_deref() != Some(current_rv.as_str());
     if !should_refresh(&es, &status, &current_rv, interval) && secret_valid(&es, existing.as_ref())
     {
@@ -495,6 +500,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         }
         _ => {}
     }
+    let synced = (started_at.clone(), current_rv.clone());
     set_ready(
         &api,
         &es,
@@ -504,6 +510,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Some((started_at, current_rv, target_name)),
     )
     .await?;
+    ctx.recent.record(&es, &synced.1, &synced.0);
     tracing::debug!(namespace = %ns, name = %name, elapsed_ms = start.elapsed().as_millis() as u64, "externalsecret synced");
     Ok(interval.map_or_else(Action::await_change, Action::requeue))
 }

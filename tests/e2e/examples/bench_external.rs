@@ -1,0 +1,447 @@
+//! Benchmark of `hush controller --controllers external` on the real API server with a private
+//! OpenBao that has a file audit device (run by hand through `scripts/bench-external.sh`, which
+//! starts both and builds the release binary).
+//!
+//! `N` ExternalSecrets (default 1000) in `NS` namespaces (default 10) read `KEYS` distinct Vault
+//! KV v2 keys (default 100) through one ClusterSecretStore with AppRole auth whose secret id may
+//! be used once. They exist before the controller starts. Measured:
+//! 1. initial sync: time from the controller's start until every ExternalSecret is
+//!    `Ready=True`, and the Vault requests it took (from the audit log);
+//! 2. one periodic full refresh (`refreshInterval` = `REFRESH` seconds, default 30): the Vault
+//!    requests until every ExternalSecret has a newer `refreshTime`, how long the wave took, and
+//!    how long a new ExternalSecret created when the wave starts waits for `Ready` (fast lane);
+//! 3. the controller's peak RSS. ESO's expected Vault calls are printed beside hush's.
+//!
+//! `bench_external HUSH_BINARY VAULT_ADDR VAULT_TOKEN AUDIT_LOG [N] [NS] [KEYS] [REFRESH]`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use futures::{StreamExt as _, TryStreamExt as _, stream};
+use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret};
+use hush_testkit::{TestNamespace, client, install_repo_crd};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::{Value, json};
+
+const LABEL: &str = "hush-bench=external";
+
+struct Vault {
+    http: reqwest::Client,
+    addr: String,
+    token: String,
+}
+
+impl Vault {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Token", &self.token);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        ensure!(status.is_success(), "{method} {path}: {status} {text}");
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// Vault requests in the audit log from byte `from` on, by kind.
+#[derive(Debug, Default)]
+struct AuditCounts {
+    logins: usize,
+    kv_reads: usize,
+    other_kv_reads: usize,
+    lookups: usize,
+    renewals: usize,
+    revokes: usize,
+    total: usize,
+}
+
+fn audit_len(path: &str) -> Result<u64> {
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("audit log {path}"))?
+        .len())
+}
+
+fn audit_counts(path: &str, from: u64, kv_prefix: &str, other_key: &str) -> Result<AuditCounts> {
+    let bytes = std::fs::read(path).with_context(|| format!("audit log {path}"))?;
+    let start = usize::try_from(from)?.min(bytes.len());
+    let mut c = AuditCounts::default();
+    for line in String::from_utf8_lossy(&bytes[start..]).lines() {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if e["type"] != "request" {
+            continue;
+        }
+        let p = e["request"]["path"].as_str().unwrap_or_default();
+        c.total += 1;
+        if p == "auth/approle/login" {
+            c.logins += 1;
+        } else if p == other_key {
+            c.other_kv_reads += 1;
+        } else if p.starts_with(kv_prefix) {
+            c.kv_reads += 1;
+        } else if p == "auth/token/lookup-self" {
+            c.lookups += 1;
+        } else if p == "auth/token/renew-self" {
+            c.renewals += 1;
+        } else if p.starts_with("auth/token/revoke") {
+            c.revokes += 1;
+        }
+    }
+    Ok(c)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn ready(es: &ExternalSecret) -> bool {
+    es.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+fn refresh_time(es: &ExternalSecret) -> Option<String> {
+    es.status.as_ref().and_then(|s| s.refresh_time.clone())
+}
+
+async fn list(api: &Api<ExternalSecret>) -> Result<Vec<ExternalSecret>> {
+    Ok(api.list(&ListParams::default().labels(LABEL)).await?.items)
+}
+
+fn es_object(name: &str, store: &str, key: &str, refresh: u64) -> Result<ExternalSecret> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": name, "labels": {"hush-bench": "external"}},
+        "spec": {"refreshInterval": format!("{refresh}s"),
+            "secretStoreRef": {"name": store, "kind": "ClusterSecretStore"},
+            "data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}
+    }))?)
+}
+
+fn start_controller(hush: &str) -> Result<Child> {
+    let api = free_port()?;
+    let metrics = free_port()?;
+    Command::new(hush)
+        .args([
+            "controller",
+            "--controllers=external",
+            "--leader-elect=false",
+            "--log-level=warn",
+            "--listen-addr",
+            &format!("127.0.0.1:{api}"),
+            "--listen-metrics-addr",
+            &format!("127.0.0.1:{metrics}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {hush} controller"))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 5 {
+        bail!(
+            "usage: bench_external HUSH_BINARY VAULT_ADDR VAULT_TOKEN AUDIT_LOG [N] [NS] [KEYS] [REFRESH]"
+        );
+    }
+    let (hush, audit) = (args[1].clone(), args[4].clone());
+    let arg = |i: usize, default: u64| -> Result<u64> {
+        args.get(i).map_or(Ok(default), |v| {
+            v.parse().with_context(|| format!("argument {i}: {v:?}"))
+        })
+    };
+    let (n, namespaces, keys, refresh) = (arg(5, 1000)?, arg(6, 10)?, arg(7, 100)?, arg(8, 30)?);
+    let vault = Vault {
+        http: reqwest::Client::new(),
+        addr: args[2].clone(),
+        token: args[3].clone(),
+    };
+    let client = client().await?;
+    for f in [
+        "externalsecrets.external-secrets.io.yaml",
+        "secretstores.external-secrets.io.yaml",
+        "clustersecretstores.external-secrets.io.yaml",
+        "clusterexternalsecrets.external-secrets.io.yaml",
+    ] {
+        install_repo_crd(&client, f).await?;
+    }
+
+    // Vault: KEYS secrets, a read policy, AppRole with a one-use secret id.
+    stream::iter(0..=keys)
+        .map(|i| {
+            let vault = &vault;
+            async move {
+                let key = if i == keys {
+                    "new".to_owned()
+                } else {
+                    format!("k{i}")
+                };
+                vault
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("secret/data/bench/{key}"),
+                        Some(json!({"data": {"v": format!("value-{key}")}})),
+                    )
+                    .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    vault.call(reqwest::Method::POST, "sys/policies/acl/bench", Some(json!({"policy":
+        "path \"secret/data/bench/*\" { capabilities = [\"read\"] }\npath \"auth/token/lookup-self\" { capabilities = [\"read\"] }"}))).await?;
+    vault
+        .call(
+            reqwest::Method::POST,
+            "sys/auth/approle",
+            Some(json!({"type": "approle"})),
+        )
+        .await?;
+    vault
+        .call(
+            reqwest::Method::POST,
+            "auth/approle/role/bench",
+            Some(json!({
+        "token_policies": ["bench"], "token_ttl": "1h", "secret_id_num_uses": 1})),
+        )
+        .await?;
+    let role_id = vault
+        .call(
+            reqwest::Method::GET,
+            "auth/approle/role/bench/role-id",
+            None,
+        )
+        .await?["data"]["role_id"]
+        .as_str()
+        .context("no role_id")?
+        .to_owned();
+    let secret_id = vault
+        .call(
+            reqwest::Method::POST,
+            "auth/approle/role/bench/secret-id",
+            Some(json!({})),
+        )
+        .await?["data"]["secret_id"]
+        .as_str()
+        .context("no secret_id")?
+        .to_owned();
+
+    // Kubernetes: the credential, the store, N ExternalSecrets in NS namespaces.
+    let creds = TestNamespace::create(&client, "bench-creds").await?;
+    let secret: Secret = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "approle"}, "stringData": {"secret-id": secret_id}}))?;
+    creds
+        .api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let store = format!("{}-vault", creds.name());
+    let css: Api<ClusterSecretStore> = Api::all(client.clone());
+    css.create(&PostParams::default(), &serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": store},
+        "spec": {"provider": {"vault": {"server": vault.addr, "path": "secret", "version": "v2",
+            "auth": {"appRole": {"roleId": role_id,
+                "secretRef": {"name": "approle", "key": "secret-id", "namespace": creds.name()}}}}}}}))?).await?;
+    let mut nss = Vec::new();
+    for _ in 0..namespaces {
+        nss.push(TestNamespace::create(&client, "bench-es").await?);
+    }
+    let created = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let api: Api<ExternalSecret> = nss[usize::try_from(i % namespaces).unwrap()].api();
+            let store = store.clone();
+            async move {
+                let es = es_object(
+                    &format!("es-{i}"),
+                    &store,
+                    &format!("bench/k{}", i % keys),
+                    refresh,
+                )?;
+                api.create(&PostParams::default(), &es).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await?;
+    println!(
+        "{n} ExternalSecrets in {namespaces} namespaces over {keys} Vault keys created in {:.1} s",
+        created.elapsed().as_secs_f64()
+    );
+
+    // 1. Initial sync.
+    let all: Api<ExternalSecret> = Api::all(client.clone());
+    let kv_prefix = "secret/data/bench/";
+    let other_key = "secret/data/bench/new";
+    let mark = audit_len(&audit)?;
+    let started = Instant::now();
+    let mut controller = start_controller(&hush)?;
+    let converged = loop {
+        let items = list(&all).await?;
+        if items.len() as u64 == n && items.iter().all(ready) {
+            break started.elapsed();
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "not converged after 600 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let initial = audit_counts(&audit, mark, kv_prefix, other_key)?;
+    println!(
+        "initial sync: all {n} Ready after {:.2} s (from controller start)",
+        converged.as_secs_f64()
+    );
+    println!(
+        "  Vault requests: {} logins, {} KV reads, {} lookup-self, {} renew, {} revoke, {} total",
+        initial.logins,
+        initial.kv_reads,
+        initial.lookups,
+        initial.renewals,
+        initial.revokes,
+        initial.total
+    );
+    println!(
+        "  ESO (expected): {n} logins, {n} KV reads, {n} revokes = {} Vault requests",
+        3 * n
+    );
+
+    // 2. One periodic full refresh, and a new ExternalSecret created as the wave starts.
+    let before: BTreeMap<String, Option<String>> = list(&all)
+        .await?
+        .iter()
+        .map(|e| {
+            (
+                format!(
+                    "{}/{}",
+                    e.metadata.namespace.clone().unwrap_or_default(),
+                    e.metadata.name.clone().unwrap_or_default()
+                ),
+                refresh_time(e),
+            )
+        })
+        .collect();
+    let mark = audit_len(&audit)?;
+    let deadline = Instant::now() + Duration::from_secs(refresh * 3 + 120);
+    let mut wave_start: Option<Instant> = None;
+    let mut new_es: Option<(Instant, Option<Duration>)> = None;
+    let first_ns: Api<ExternalSecret> = nss[0].api();
+    let wave = loop {
+        let items = list(&all).await?;
+        let refreshed = items
+            .iter()
+            .filter(|e| {
+                let id = format!(
+                    "{}/{}",
+                    e.metadata.namespace.clone().unwrap_or_default(),
+                    e.metadata.name.clone().unwrap_or_default()
+                );
+                before.get(&id).is_some_and(|t| refresh_time(e) != *t)
+            })
+            .count();
+        if refreshed > 0 && wave_start.is_none() {
+            wave_start = Some(Instant::now());
+            first_ns
+                .create(
+                    &PostParams::default(),
+                    &es_object("es-new", &store, "bench/new", 3600)?,
+                )
+                .await?;
+            new_es = Some((Instant::now(), None));
+        }
+        if let Some((at, None)) = new_es
+            && items
+                .iter()
+                .any(|e| e.metadata.name.as_deref() == Some("es-new") && ready(e))
+        {
+            new_es = Some((at, Some(at.elapsed())));
+        }
+        if refreshed as u64 == n && new_es.is_some_and(|(_, t)| t.is_some()) {
+            break wave_start.map(|s| s.elapsed()).unwrap_or_default();
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "refresh wave incomplete: {refreshed}/{n} refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let full = audit_counts(&audit, mark, kv_prefix, other_key)?;
+    println!(
+        "periodic full refresh (refreshInterval {refresh}s): all {n} refreshed within {:.2} s of the first",
+        wave.as_secs_f64()
+    );
+    println!(
+        "  Vault requests: {} logins, {} KV reads, {} lookup-self, {} renew, {} revoke, {} total (+ {} read for the new ExternalSecret)",
+        full.logins,
+        full.kv_reads,
+        full.lookups,
+        full.renewals,
+        full.revokes,
+        full.total - full.other_kv_reads,
+        full.other_kv_reads
+    );
+    println!(
+        "  ESO (expected): {n} logins, {n} KV reads, {n} revokes = {} Vault requests",
+        3 * n
+    );
+    if let Some((_, Some(t))) = new_es {
+        println!(
+            "  new ExternalSecret created as the wave started: Ready after {:.3} s",
+            t.as_secs_f64()
+        );
+    }
+
+    // 3. Memory, stop, clean up.
+    let pid = controller.id();
+    let hwm = vm_hwm_kib(pid).unwrap_or(0);
+    ensure!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?
+            .success(),
+        "kill -TERM {pid}"
+    );
+    let code = controller.wait()?;
+    ensure!(code.success(), "controller exited with {code}");
+    println!("controller peak RSS: {:.1} MiB", hwm as f64 / 1024.0);
+    css.delete(&store, &DeleteParams::default()).await?;
+    for ns in nss {
+        ns.delete().await?;
+    }
+    creds.delete().await?;
+    Ok(())
+}
