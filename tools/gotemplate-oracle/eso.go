@@ -6,6 +6,8 @@ package main
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -13,8 +15,8 @@ import (
 	"text/template"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	gopkcs12 "software.sslmate.com/src/go-pkcs12"
 	"sigs.k8s.io/yaml"
+	gopkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 func esoFuncs() template.FuncMap {
@@ -40,6 +42,7 @@ func esoFuncs() template.FuncMap {
 		"pkcs12keyPass":   pkcs12Key,
 		"pkcs12cert":      func(in string) (string, error) { return pkcs12Cert("", in) },
 		"pkcs12certPass":  pkcs12Cert,
+		"rsaDecrypt":      rsaDecrypt,
 		"jwkPublicKeyPem": func(j string) (string, error) {
 			raw, err := jwkRaw(j)
 			if err != nil {
@@ -239,4 +242,42 @@ func pkcs12Cert(pass, in string) (string, error) {
 		out += certPEM(c)
 	}
 	return out, nil
+}
+
+// rsaDecrypt(scheme, hash, ciphertext, keyPEM): "None" passes the input through; "RSA-OAEP"
+// decrypts with the named hash (SHA1, SHA512, anything else SHA-256) and no label.
+func rsaDecrypt(scheme, hash, in, keyPEM string) (string, error) {
+	switch scheme {
+	case "None":
+		return in, nil
+	case "RSA-OAEP":
+	default:
+		return "", errors.New("unsupported scheme")
+	}
+	b, _ := pem.Decode([]byte(keyPEM))
+	if b == nil {
+		return "", errors.New("no PEM block")
+	}
+	var key any
+	var err error
+	if key, err = x509.ParsePKCS1PrivateKey(b.Bytes); err != nil {
+		if key, err = x509.ParsePKCS8PrivateKey(b.Bytes); err != nil {
+			if key, err = x509.ParseECPrivateKey(b.Bytes); err != nil {
+				return "", err
+			}
+		}
+	}
+	rk, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return "", errors.New("not RSA")
+	}
+	h := crypto.SHA256
+	switch hash {
+	case "SHA1":
+		h = crypto.SHA1
+	case "SHA512":
+		h = crypto.SHA512
+	}
+	out, err := rsa.DecryptOAEP(h.New(), nil, rk, []byte(in), nil)
+	return string(out), err
 }

@@ -109,6 +109,8 @@ def main():
     for p in sorted(fx.iterdir()):
         if p.suffix in (".pem", ".crt", ".key"):
             data[p.name] = p.read_text()
+        elif p.suffix == ".b64":
+            data[p.name] = p.read_text()
         elif p.suffix == ".pfx":
             data[p.name] = base64.b64encode(p.read_bytes()).decode()
     for name, j in jwks().items():
@@ -140,6 +142,14 @@ def main():
         t[f"jwkPublicKeyPem/{name}"] = f'{{{{ index . "jwk-{name}" | jwkPublicKeyPem }}}}'
         t[f"jwkPrivateKeyPem/{name}"] = f'{{{{ index . "jwk-{name}" | jwkPrivateKeyPem }}}}'
     t["jwkPublicKeyPem/invalid"] = '{{ jwkPublicKeyPem "{" }}'
+    for h in ["SHA1", "SHA256", "SHA512"]:
+        for key in ["leaf.key", "leaf.pkcs1.key", "ec.key", "inter.key"]:
+            t[f"rsaDecrypt/{h}/{key}"] = (f'{{{{ rsaDecrypt "RSA-OAEP" "{h}" '
+                                          f'(index . "oaep-{h.lower()}.b64" | b64dec) (index . "{key}") }}}}')
+    t["rsaDecrypt/None"] = '{{ rsaDecrypt "None" "SHA1" "as is" "no key" }}'
+    t["rsaDecrypt/default-hash"] = '{{ index . "leaf.key" | rsaDecrypt "RSA-OAEP" "None" (index . "oaep-sha256.b64" | b64dec) }}'
+    t["rsaDecrypt/other-scheme"] = '{{ rsaDecrypt "RSA" "SHA1" "x" (index . "leaf.key") }}'
+    t["rsaDecrypt/not-pem"] = '{{ rsaDecrypt "RSA-OAEP" "SHA1" "x" "not pem" }}'
 
     new = yaml_cases() + [{"name": "eso-fn/" + k, "preset": "external-secrets", "template": v, "data": data} for k, v in t.items()]
     cases = [c for c in json.loads(cases_path.read_text()) if not c["name"].startswith("eso-fn/")]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test PKI for hush-template's ESO golden cases: root -> intermediate -> leaf (RSA and EC), a
 # second disjunct root, PKCS#12 files in openssl's default (AES/PBKDF2/SHA-256) and -legacy
-# (RC2/3DES/SHA-1) forms, with and without a password.
+# (RC2/3DES/SHA-1) forms, with and without a password; RSA-OAEP ciphertexts for rsaDecrypt.
 set -euo pipefail
 # Usage: tools/gotemplate-oracle/make_eso_fixtures.sh crates/template/tests/golden/eso
 out="${1:-.}"; cd "$out"
@@ -33,4 +33,10 @@ openssl pkcs12 -export -inkey leaf.key -in leaf.crt -certfile <(cat root.crt int
 openssl pkcs12 -export -legacy -inkey leaf.key -in leaf.crt -certfile inter.crt -passout pass:s3cret -out leaf-legacy.pfx
 openssl pkcs12 -export -inkey ec.key -in ec.crt -passout pass: -out ec-nopass.pfx
 openssl pkcs12 -export -inkey leaf.key -in leaf.crt -certfile other.crt -passout pass: -out leaf-disjunct.pfx
+for h in sha1 sha256 sha512; do
+  printf 'plain secret %s' "$h" |
+    openssl pkeyutl -encrypt -pubin -inkey <(openssl rsa -in leaf.key -pubout 2>/dev/null) \
+      -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:$h -pkeyopt rsa_mgf1_md:$h |
+    base64 -w0 > "oaep-$h.b64"
+done
 rm -f *.csr *.srl

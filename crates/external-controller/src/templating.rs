@@ -505,8 +505,7 @@ mod tests {
         let unknown = template(json!({"data": {"x": "{{ .pw | nope }}"}}));
         let err = apply(&unknown, &data(), &s).unwrap_err().to_string();
         assert!(err.contains(r#"function "nope" not defined"#), "{err}");
-        let unimplemented =
-            template(json!({"data": {"x": "{{ .pw | rsaDecrypt \"RSA-OAEP\" \"SHA256\" }}"}}));
+        let unimplemented = template(json!({"data": {"x": "{{ .pw }}{{ uuidv4 }}"}}));
         let err = apply(&unimplemented, &data(), &s).unwrap_err().to_string();
         assert!(
             err.contains("not implemented by hush-template") && !err.contains("s3cret"),

@@ -745,6 +745,47 @@ fn is_pkcs1_rsa(der: &[u8]) -> bool {
     r.is_empty() && ints == 9
 }
 
+// ---- rsaDecrypt
+
+/// `rsaDecrypt SCHEME HASH ciphertext privateKeyPEM`: scheme `None` returns the input, `RSA-OAEP`
+/// decrypts with OAEP (MGF1 with the same hash; `SHA1`, `SHA512`, else SHA-256) through
+/// aws-lc-rs. The key may be PKCS#1 or PKCS#8 RSA.
+pub(crate) fn rsa_decrypt(
+    scheme: &[u8],
+    hash: &[u8],
+    input: &[u8],
+    key_pem: &[u8],
+) -> Result<Value, String> {
+    use aws_lc_rs::rsa;
+    match scheme {
+        b"None" => Ok(Value::Str(input.to_vec())),
+        b"RSA-OAEP" => {
+            let block = match pem_decode(key_pem) {
+                Ok((Some(b), _)) => b,
+                _ => return Err("rsaDecrypt: failed to decode PEM block".into()),
+            };
+            let pkcs8 =
+                any_key_to_pkcs8(&block.bytes).ok_or("rsaDecrypt: could not parse private key")?;
+            let not_rsa = || "rsaDecrypt: could not parse RSA private key".to_owned();
+            let key = rsa::PrivateDecryptingKey::from_pkcs8(&pkcs8).map_err(|_| not_rsa())?;
+            let key = rsa::OaepPrivateDecryptingKey::new(key).map_err(|_| not_rsa())?;
+            let alg = match hash {
+                b"SHA1" => &rsa::OAEP_SHA1_MGF1SHA1,
+                b"SHA512" => &rsa::OAEP_SHA512_MGF1SHA512,
+                _ => &rsa::OAEP_SHA256_MGF1SHA256,
+            };
+            let mut out = vec![0u8; key.min_output_size()];
+            let n = key
+                .decrypt(alg, input, &mut out, None)
+                .map_err(|_| "rsaDecrypt: error decrypting data with RSA".to_owned())?
+                .len();
+            out.truncate(n);
+            Ok(Value::Str(out))
+        }
+        _ => Err("rsaDecrypt: decryption scheme is not supported (None or RSA-OAEP)".into()),
+    }
+}
+
 // ---- JWK
 
 fn b64url(v: &serde_json::Value, field: &str) -> Result<Vec<u8>, String> {

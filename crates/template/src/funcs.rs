@@ -262,7 +262,7 @@ const SPRIG_UNIMPLEMENTED: &[&str] = &[
 ];
 
 /// External Secrets' own functions (`tplFuncs`) hush does not implement (docs/template.md).
-const ESO_UNIMPLEMENTED: &[&str] = &["rsaDecrypt"];
+const ESO_UNIMPLEMENTED: &[&str] = &[];
 
 /// External Secrets' own functions hush implements (`hexdec` is in ESO's sprig copy).
 const ESO: &[&str] = &[
@@ -284,6 +284,7 @@ const ESO: &[&str] = &[
     "pemTruststoreToPKCS12Pass",
     "jwkPublicKeyPem",
     "jwkPrivateKeyPem",
+    "rsaDecrypt",
 ];
 
 /// Sprig functions that modify the map passed as their first argument.
@@ -1108,6 +1109,11 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
                 b""
             };
             crate::eso::pem_truststore_to_pkcs12(s_arg(&a[0])?, pass, &base).map_err(ferr)
+        }
+        "rsaDecrypt" => {
+            arity(&a, 4)?;
+            crate::eso::rsa_decrypt(s_arg(&a[0])?, s_arg(&a[1])?, s_arg(&a[2])?, s_arg(&a[3])?)
+                .map_err(ferr)
         }
         "jwkPublicKeyPem" => {
             arity(&a, 1)?;
