@@ -146,6 +146,59 @@ pub fn is_base60_float(s: &str) -> bool {
     i == b.len()
 }
 
+/// go-yaml v2's map key order (`keyList.Less`), which kubeseal and `sigs.k8s.io/yaml` output
+/// follow: letters compare by code point, a non-letter sorts before a letter, and runs of
+/// digits compare by numeric value (`a9` < `a10`).
+pub fn v2_key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let less = |x: bool| if x { Ordering::Less } else { Ordering::Greater };
+    let digit_value = |c: char| i64::from(u32::from(c)).wrapping_sub(i64::from(u32::from('0')));
+    for i in 0..ar.len().min(br.len()) {
+        if ar[i] == br[i] {
+            continue;
+        }
+        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        if al && bl {
+            return less(ar[i] < br[i]);
+        }
+        if al || bl {
+            return less(bl);
+        }
+        // Numbers with leading zeros: a non-zero digit before them makes both sides count.
+        let (mut an, mut bn): (i64, i64) = (0, 0);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 && ar[j - 1].is_numeric() {
+                j -= 1;
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_numeric() {
+            an = an.wrapping_mul(10).wrapping_add(digit_value(ar[ai]));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_numeric() {
+            bn = bn.wrapping_mul(10).wrapping_add(digit_value(br[bi]));
+            bi += 1;
+        }
+        if an != bn {
+            return less(an < bn);
+        }
+        if ai != bi {
+            return less(ai < bi);
+        }
+        return less(ar[i] < br[i]);
+    }
+    ar.len().cmp(&br.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +227,10 @@ mod tests {
         // Not printable (tab, astral plane): double quotes only.
         for s in ["a\tb", "\u{1F600}", "\u{FEFF}x"] {
             let a = analyze(s);
-            assert!(!a.plain_allowed && !a.single_quoted_allowed && !a.block_allowed, "{s:?}");
+            assert!(
+                !a.plain_allowed && !a.single_quoted_allowed && !a.block_allowed,
+                "{s:?}"
+            );
         }
         assert!(!analyze("").block_allowed);
         assert!(!analyze("x ").block_allowed);
@@ -185,9 +241,21 @@ mod tests {
         for s in ["1:20", "-1:20", "+190:20:30.15", "1_0:5:9", "1:59.", "1:2"] {
             assert!(is_base60_float(s), "{s}");
         }
-        for s in ["1:60", "1:200", "1", ":20", "a:20", "1:20a", "1:", "1::2", "", "1:2.3.4"] {
+        for s in [
+            "1:60", "1:200", "1", ":20", "a:20", "1:20a", "1:", "1::2", "", "1:2.3.4",
+        ] {
             assert!(!is_base60_float(s), "{s}");
         }
+    }
+
+    #[test]
+    fn v2_natural_key_order() {
+        let mut keys = vec!["a10", "a9", "b", "a.b", "A", "a-b", "a", "a010", "a01"];
+        keys.sort_by(|a, b| v2_key_cmp(a, b));
+        assert_eq!(
+            keys,
+            vec!["A", "a", "a-b", "a.b", "a01", "a9", "a10", "a010", "b"]
+        );
     }
 
     proptest! {

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use hush_goyaml::{analyze, is_base60_float, is_break, is_printable};
+use hush_goyaml::{analyze, is_base60_float, is_break, is_printable, v2_key_cmp};
 
 use crate::yaml11;
 
@@ -80,7 +80,7 @@ impl Writer {
     /// or already at `indent` (after `- `).
     fn mapping(&mut self, map: &Map<String, Value>, indent: usize) {
         let mut keys: Vec<&String> = map.keys().collect();
-        keys.sort_by(|a, b| natural_cmp(a, b));
+        keys.sort_by(|a, b| v2_key_cmp(a, b));
         for key in keys {
             let Some(value) = map.get(key.as_str()) else {
                 continue;
@@ -337,66 +337,6 @@ fn resolves_to_non_string(s: &str) -> bool {
     !matches!(yaml11::resolve(s), yaml11::Resolved::Str)
 }
 
-/// go-yaml v2's key order (`keyList.Less`): letters compare by code point, a non-letter sorts
-/// before a letter, and runs of digits compare by numeric value.
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let less = |x: bool| if x { Ordering::Less } else { Ordering::Greater };
-    let mut i = 0;
-    while i < ar.len() && i < br.len() {
-        if ar[i] == br[i] {
-            i += 1;
-            continue;
-        }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
-        if al && bl {
-            return less(ar[i] < br[i]);
-        }
-        if al || bl {
-            return less(bl);
-        }
-        let (mut an, mut bn): (i64, i64) = (0, 0);
-        if ar[i] == '0' || br[i] == '0' {
-            let mut j = i;
-            while j > 0 {
-                j -= 1;
-                if !ar[j].is_ascii_digit() {
-                    break;
-                }
-                if ar[j] != '0' {
-                    an = 1;
-                    bn = 1;
-                    break;
-                }
-            }
-        }
-        let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(u32::from(ar[ai]) - u32::from('0')));
-            ai += 1;
-        }
-        let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn
-                .wrapping_mul(10)
-                .wrapping_add(i64::from(u32::from(br[bi]) - u32::from('0')));
-            bi += 1;
-        }
-        if an != bn {
-            return less(an < bn);
-        }
-        if ai != bi {
-            return less(ai < bi);
-        }
-        return less(ar[i] < br[i]);
-    }
-    ar.len().cmp(&br.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,12 +394,5 @@ ver: 1.2.3
         assert!(lines.len() > 1, "{out}");
         assert!(lines[1].starts_with("  word"), "{out}");
         assert!(lines[0].len() > 80 && lines[0].len() <= 86, "{out}");
-    }
-
-    #[test]
-    fn natural_key_order() {
-        let mut keys = vec!["a10", "a9", "b", "a.b", "A", "a-b", "a"];
-        keys.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(keys, vec!["A", "a", "a-b", "a.b", "a9", "a10", "b"]);
     }
 }
