@@ -201,6 +201,11 @@ pub(crate) struct Args {
     /// ExternalSecret controller: right delimiter of `target.template` templates.
     #[arg(long, env = "HUSH_TEMPLATE_RIGHT_DELIMITER", default_value = "}}")]
     template_right_delimiter: String,
+    /// ExternalSecret controller: fan out ClusterExternalSecrets (ESO's flag of the same name).
+    /// They have no controller class: set false while ESO still does it.
+    #[arg(long, env = "HUSH_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_cluster_external_secret_reconciler: bool,
 }
 
 /// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
@@ -390,6 +395,7 @@ async fn run_async(args: Args) -> Result<()> {
         let config = hush_external_controller::Config {
             controller_class: args.controller_class.clone(),
             concurrency: args.concurrency,
+            cluster_external_secrets: args.enable_cluster_external_secret_reconciler,
             ..hush_external_controller::Config::default()
         };
         components.push(hush_external_controller::start(&mut process, config));

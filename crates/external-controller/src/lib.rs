@@ -55,6 +55,10 @@ pub struct Config {
     pub store_requeue_interval: Duration,
     /// Namespace to watch (`--namespace`); `None` = all.
     pub namespace: Option<String>,
+    /// Reconcile ClusterExternalSecrets (ESO's `--enable-cluster-external-secret-reconciler`);
+    /// only a cluster-wide controller does. They have no controller class: while ESO runs, only
+    /// one of the two may fan them out.
+    pub cluster_external_secrets: bool,
     /// ESO's metric families ([`start`] registers them on the process's endpoint).
     pub eso_metrics: metrics::EsoMetrics,
 }
@@ -69,6 +73,7 @@ impl Default for Config {
             per_store_concurrency: 16,
             store_requeue_interval: Duration::from_secs(300),
             namespace: None,
+            cluster_external_secrets: true,
             eso_metrics: metrics::EsoMetrics::default(),
         }
     }
@@ -259,7 +264,7 @@ pub async fn run_controllers(
         run_config("clustersecretstore", 2),
     );
     let ces = async {
-        if config.namespace.is_some() {
+        if config.namespace.is_some() || !config.cluster_external_secrets {
             return;
         }
         let controller = Controller::new(
