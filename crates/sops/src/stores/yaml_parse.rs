@@ -56,10 +56,12 @@ struct Props {
 }
 
 impl<'a> Parser<'a> {
+    // Positions are byte offsets that an error path may leave inside a UTF-8 character, so
+    // line and column are counted on bytes, never by slicing `src`.
     fn err(&self, msg: impl Into<String>) -> Error {
-        let line = self.src[..self.pos.min(self.src.len())]
-            .bytes()
-            .filter(|&b| b == b'\n')
+        let line = self.s[..self.pos.min(self.s.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
             .count()
             + 1;
         Error::parse("YAML", line, msg)
@@ -74,8 +76,7 @@ impl<'a> Parser<'a> {
     }
 
     fn col(&self) -> usize {
-        let start = self.src[..self.pos].rfind('\n').map_or(0, |i| i + 1);
-        self.pos - start
+        self.col_at(self.pos)
     }
 
     fn is_blank_at(&self, off: usize) -> bool {
@@ -917,7 +918,11 @@ impl<'a> Parser<'a> {
     }
 
     fn col_at(&self, pos: usize) -> usize {
-        let start = self.src[..pos].rfind('\n').map_or(0, |i| i + 1);
+        let pos = pos.min(self.s.len());
+        let start = self.s[..pos]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
         pos - start
     }
 
@@ -1460,5 +1465,17 @@ mod tests {
         for input in ["'''\r", "\"a\rb\"", "'\r'", "a: '\r\r'"] {
             let _ = parse(input);
         }
+    }
+
+    /// Fuzz finding (sops_yaml, crash-ccfa9d25): an escape followed by a multi-byte character
+    /// left the position inside that character and the error report sliced the text there.
+    #[test]
+    fn error_inside_a_multibyte_character_reports_its_line() {
+        let err = parse("\n\"\\\u{3d9}0\"\u{7f}").err();
+        assert!(
+            err.as_ref()
+                .is_some_and(|e| e.to_string().contains("line 2")),
+            "{err:?}"
+        );
     }
 }
