@@ -8,15 +8,20 @@
 //!   certificate's NotBefore and the next renewal is the newest key's NotBefore plus
 //!   `--key-renew-period` (the controller's rule; default 720h, as the controller's default). Only
 //!   `tls.crt` is read, never `tls.key`, and nothing of a key is printed but its name and times.
+//! - Drift corrected: the controllers count each hand edit or deletion of a managed Secret they
+//!   put back in annotations on that Secret (`hush.dev/drift-corrected`, `…-at`, see
+//!   hush_operator::drift); read from the Secrets' metadata only (a metadata LIST, no data).
 //!
 //! Exit status: 0 when everything read is synced, 1 when something is not synced (or the cluster
 //! cannot be reached), 2 when everything read is synced but RBAC (or a missing CRD) hid a part,
 //! which is then named on stderr and in the JSON `unreadable` list.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
+use hush_operator::drift;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -69,6 +74,11 @@ struct Row {
     /// Unix seconds of the last sync, if the status has one.
     last_sync: Option<i64>,
     reason: String,
+    /// The managed Secret's name (the target of an ExternalSecret).
+    target: String,
+    /// Corrections of the managed Secret and the time of the last one (Unix seconds); `None` when
+    /// the Secrets' metadata could not be read.
+    drift: Option<(u64, Option<i64>)>,
 }
 
 #[derive(Debug)]
@@ -176,6 +186,37 @@ async fn collect(args: &Args) -> Result<Report> {
             )?,
         }
     }
+    if !report.rows.is_empty() {
+        let managed: Api<Secret> = match &args.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        match managed.list_metadata(&ListParams::default()).await {
+            Ok(list) => {
+                let drift: HashMap<(String, String), (u64, Option<i64>)> = list
+                    .items
+                    .iter()
+                    .filter_map(|m| {
+                        let count = drift::count(m.annotations())?;
+                        let last = m
+                            .annotations()
+                            .get(drift::LAST_ANNOTATION)
+                            .and_then(|t| parse_rfc3339(t));
+                        Some(((m.namespace()?, m.name_any()), (count, last)))
+                    })
+                    .collect();
+                for r in &mut report.rows {
+                    let key = (r.namespace.clone(), r.target.clone());
+                    r.drift = Some(drift.get(&key).copied().unwrap_or((0, None)));
+                }
+            }
+            Err(e) => hidden(
+                format!("Secret metadata {scope} (drift corrected unknown)"),
+                e,
+                &mut report.unreadable,
+            )?,
+        }
+    }
     let secrets: Api<Secret> = Api::namespaced(client, &args.controller_namespace);
     match secrets.list(&ListParams::default().labels(KEY_LABEL)).await {
         Ok(list) => {
@@ -249,6 +290,10 @@ fn row(kind: &'static str, obj: &DynamicObject) -> Row {
         }
         None => "no status yet".to_owned(),
     };
+    let target = obj.data["spec"]["target"]["name"]
+        .as_str()
+        .filter(|t| kind == "ExternalSecret" && !t.is_empty())
+        .map_or_else(|| obj.name_any(), str::to_owned);
     Row {
         kind,
         namespace: obj.namespace().unwrap_or_default(),
@@ -256,6 +301,8 @@ fn row(kind: &'static str, obj: &DynamicObject) -> Row {
         synced,
         last_sync,
         reason: one_line(&reason),
+        target,
+        drift: None,
     }
 }
 
@@ -277,6 +324,8 @@ fn to_json(report: &Report, now: i64) -> Value {
                     "lastSync": r.last_sync.map(format_rfc3339),
                     "lastSyncAgeSeconds": r.last_sync.map(|t| now - t),
                     "reason": r.reason,
+                    "driftCorrected": r.drift.map(|(n, _)| n),
+                    "lastDriftCorrection": r.drift.and_then(|(_, t)| t).map(format_rfc3339),
                 })
             })
             .collect()
@@ -296,64 +345,55 @@ fn to_json(report: &Report, now: i64) -> Value {
 }
 
 fn to_table(report: &Report, now: i64) -> String {
-    let mut table = vec![[
-        "KIND".to_owned(),
-        "NAMESPACE".to_owned(),
-        "NAME".to_owned(),
-        "SYNCED".to_owned(),
-        "LAST SYNC".to_owned(),
-        "REASON".to_owned(),
-    ]];
-    for r in &report.rows {
-        table.push([
-            r.kind.to_owned(),
-            r.namespace.clone(),
-            r.name.clone(),
-            r.synced.clone(),
-            r.last_sync
-                .map_or_else(|| "-".to_owned(), |t| format_age(now - t)),
-            r.reason.clone(),
-        ]);
-    }
     let mut out = String::new();
     if report.rows.is_empty() {
         out.push_str("No SealedSecrets or ExternalSecrets found.\n");
     } else {
-        let widths: Vec<usize> = (0..6)
-            .map(|i| {
-                table
-                    .iter()
-                    .map(|r| r[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for r in &table {
-            let mut line = String::new();
-            for (i, cell) in r.iter().enumerate() {
-                if i == 5 {
-                    line.push_str(cell);
-                } else {
-                    line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
+        let mut table = vec![
+            [
+                "KIND",
+                "NAMESPACE",
+                "NAME",
+                "SYNCED",
+                "LAST SYNC",
+                "DRIFT CORRECTED",
+                "REASON",
+            ]
+            .map(str::to_owned),
+        ];
+        for r in &report.rows {
+            let drift = match r.drift {
+                None => "?".to_owned(),
+                Some((0, _)) => "0".to_owned(),
+                Some((n, None)) => n.to_string(),
+                Some((n, Some(t))) => format!("{n} ({} ago)", format_age(now - t)),
+            };
+            table.push([
+                r.kind.to_owned(),
+                r.namespace.clone(),
+                r.name.clone(),
+                r.synced.clone(),
+                r.last_sync
+                    .map_or_else(|| "-".to_owned(), |t| format_age(now - t)),
+                drift,
+                r.reason.clone(),
+            ]);
         }
+        push_columns(&mut out, &table);
     }
     out.push('\n');
     if report.keys.is_empty() {
         out.push_str("No sealing keys found.\n");
     } else {
-        out.push_str("SEALING KEY   AGE   NOT AFTER\n");
+        let mut table = vec![["SEALING KEY", "AGE", "NOT AFTER"].map(str::to_owned)];
         for k in &report.keys {
-            out.push_str(&format!(
-                "{}   {}   {}\n",
-                k.name,
+            table.push([
+                k.name.clone(),
                 format_age(now - k.not_before),
-                format_rfc3339(k.not_after)
-            ));
+                format_rfc3339(k.not_after),
+            ]);
         }
+        push_columns(&mut out, &table);
     }
     if let Some(next) = report.next_renewal {
         let when = if next <= now {
@@ -367,6 +407,31 @@ fn to_table(report: &Report, now: i64) -> String {
         ));
     }
     out
+}
+
+/// Left-aligned columns three spaces apart, as kubectl prints them; the last column unpadded.
+fn push_columns<const N: usize>(out: &mut String, table: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| {
+            table
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in table {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
 }
 
 fn unix_now() -> i64 {
@@ -510,6 +575,68 @@ mod tests {
         assert_eq!(format_age(3 * 3600 + 120), "3h2m");
         assert_eq!(format_age(2 * 86400 + 3600), "2d1h");
         assert_eq!(format_age(400 * 86400), "400d");
+    }
+
+    #[test]
+    fn table_columns_align_and_show_drift() {
+        let now = 1_704_153_600;
+        let row = |kind, name: &str, drift| Row {
+            kind,
+            namespace: "ns".into(),
+            name: name.into(),
+            synced: "True".into(),
+            last_sync: Some(now - 60),
+            reason: "SecretSynced".into(),
+            target: name.into(),
+            drift,
+        };
+        let report = Report {
+            rows: vec![
+                row("SealedSecret", "a-long-name", Some((2, Some(now - 300)))),
+                row("ExternalSecret", "b", Some((0, None))),
+                row("ExternalSecret", "c", None),
+            ],
+            keys: vec![
+                KeyRow {
+                    name: "sealed-secrets-keyabcde".into(),
+                    not_before: now - 3 * 86400,
+                    not_after: now + 86400,
+                },
+                KeyRow {
+                    name: "k2".into(),
+                    not_before: now - 7200,
+                    not_after: now + 86400,
+                },
+            ],
+            next_renewal: Some(now + 3600),
+            unreadable: vec![],
+        };
+        let text = to_table(&report, now);
+        let lines: Vec<&str> = text.lines().collect();
+        let column = |line: &str, of: &str| line.find(of).unwrap();
+        let drift_at = column(lines[0], "DRIFT CORRECTED");
+        assert_eq!(column(lines[1], "2 (5m ago)"), drift_at, "{text}");
+        assert_eq!(lines[2].get(drift_at..drift_at + 1), Some("0"), "{text}");
+        assert_eq!(lines[3].get(drift_at..drift_at + 1), Some("?"), "{text}");
+        let keys = lines
+            .iter()
+            .position(|l| l.starts_with("SEALING KEY"))
+            .unwrap();
+        let (age_at, after_at) = (column(lines[keys], "AGE"), column(lines[keys], "NOT AFTER"));
+        assert_eq!(column(lines[keys + 1], "3d"), age_at, "{text}");
+        assert_eq!(column(lines[keys + 2], "2h"), age_at, "{text}");
+        assert_eq!(column(lines[keys + 2], "2024-"), after_at, "{text}");
+        assert!(
+            text.ends_with("Next key renewal: 2024-01-02T01:00:00Z (in 1h0m)\n"),
+            "{text}"
+        );
+        let json = to_json(&report, now);
+        assert_eq!(json["sealedSecrets"][0]["driftCorrected"], 2);
+        assert_eq!(
+            json["sealedSecrets"][0]["lastDriftCorrection"],
+            "2024-01-01T23:55:00Z"
+        );
+        assert_eq!(json["externalSecrets"][1]["driftCorrected"], Value::Null);
     }
 
     fn object(kind: &str, status: Value) -> DynamicObject {

@@ -161,6 +161,17 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
     ns.api::<Secret>()
         .create(&PostParams::default(), &secret)
         .await?;
+    // The managed Secret of "good" as a controller left it after two hand edits it put back
+    // (tests/e2e/tests/drift_corrected.rs shows the controllers writing these).
+    let managed: Secret = serde_json::from_value(json!({
+        "metadata": { "name": "good", "namespace": n, "annotations": {
+            "hush.dev/drift-corrected": "2",
+            "hush.dev/drift-corrected-at": "2024-01-01T00:00:05Z" } },
+        "stringData": { "k": "v" },
+    }))?;
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &managed)
+        .await?;
 
     let admin = std::env::var("KUBECONFIG")?;
     let out = hush_status(
@@ -183,6 +194,16 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
     ensure!(sealed_rows[0]["reason"] == "no key could decrypt secret (k)");
     ensure!(sealed_rows[1]["name"] == "good" && sealed_rows[1]["synced"] == "True");
     ensure!(sealed_rows[1]["lastSync"] == "2024-01-01T00:00:00Z");
+    ensure!(sealed_rows[0]["driftCorrected"] == 0, "{report}");
+    ensure!(sealed_rows[1]["driftCorrected"] == 2, "{report}");
+    ensure!(
+        sealed_rows[1]["lastDriftCorrection"] == "2024-01-01T00:00:05Z",
+        "{report}"
+    );
+    ensure!(
+        report["externalSecrets"][0]["driftCorrected"] == 0,
+        "{report}"
+    );
     ensure!(
         report["externalSecrets"][0]["reason"] == "SecretSynced",
         "{report}"
@@ -212,6 +233,16 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
     );
     ensure!(
         text.contains("Next key renewal: 2023-12-14T22:13:20Z (due now)"),
+        "{text}"
+    );
+    let header = text.lines().next().unwrap_or_default();
+    let drift_at = header.find("DRIFT CORRECTED").context("no drift column")?;
+    let good = text
+        .lines()
+        .find(|l| l.contains(" good "))
+        .context("no row for good")?;
+    ensure!(
+        good.get(drift_at..).is_some_and(|c| c.starts_with("2 (")),
         "{text}"
     );
 
@@ -276,5 +307,17 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
         )),
         "{stderr}"
     );
+    // Without Secret metadata the drift count is unknown, not zero.
+    ensure!(
+        stderr.contains(&format!(
+            "could not read Secret metadata in namespace {n} (drift corrected unknown): forbidden by RBAC"
+        )),
+        "{stderr}"
+    );
+    let ext = stdout
+        .lines()
+        .find(|l| l.contains(" ext "))
+        .context("no row for ext")?;
+    ensure!(ext.contains(" ? "), "{stdout}");
     ns.delete().await
 }

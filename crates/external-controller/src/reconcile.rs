@@ -11,6 +11,7 @@ use hush_api::external_secrets::{
     ClusterSecretStore, Condition, ExternalSecret, ExternalSecretDataFromRemoteRef,
     ExternalSecretStatus, RemoteRef as ApiRemoteRef, SecretStore, SecretStoreRef,
 };
+use hush_operator::drift;
 use hush_sync::cache::{ProviderCache, StoreKey};
 use hush_sync::{
     CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef, SecretBytes,
@@ -384,6 +385,16 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         return Ok(wait.map_or_else(Action::await_change, Action::requeue));
     }
     let first_sync = spec_changed || !secret_valid(&es, existing.as_ref());
+    // This spec was synced, yet the Secret is gone or not what was written: a hand edit or
+    // deletion, counted on the Secret (hush_operator::drift).
+    if let Some(found) = &existing {
+        drift::DriftLedger::global().remember(&ns, &target_name, found.annotations());
+    }
+    let synced_before = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let drifted = synced_before && !spec_changed && !secret_valid(&es, existing.as_ref());
     let Some(_admission) = ctx.lanes.admit(first_sync) else {
         return Ok(Action::requeue(crate::lane::yield_delay()));
     };
@@ -423,6 +434,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         data,
         creation,
         deletion,
+        drifted,
     )
     .await
     {
@@ -995,6 +1007,10 @@ fn prefix_error(prefix: &str, e: Error) -> Error {
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "ESO's policies and the drift verdict are separate inputs of one write"
+)]
 async fn write_secret(
     es: &ExternalSecret,
     secrets: &Api<Secret>,
@@ -1003,6 +1019,7 @@ async fn write_secret(
     data: BTreeMap<String, Vec<u8>>,
     creation: &str,
     deletion: &str,
+    drifted: bool,
 ) -> Result<Outcome, Error> {
     let ns = es.namespace().unwrap_or_default();
     let has_template = es
@@ -1131,6 +1148,17 @@ async fn write_secret(
     }
     if es.spec.target.as_ref().and_then(|t| t.immutable) == Some(true) {
         secret.immutable = Some(true);
+    }
+    if drifted {
+        let found = existing.as_ref().map(|s| s.annotations().clone());
+        let count = drift::DriftLedger::global().record(
+            &ns,
+            target,
+            found.as_ref(),
+            secret.annotations_mut(),
+            &now_rfc3339(),
+        );
+        tracing::info!(namespace = %ns, secret = %target, count, "Secret edited or deleted by hand: putting it back");
     }
     let pp = PostParams {
         field_manager: Some(eso::field_manager(&es.name_any())),

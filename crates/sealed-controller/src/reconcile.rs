@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac as _};
 use hush_api::sealed_secret::{CONDITION_SYNCED, SealedSecret};
+use hush_operator::drift;
 use hush_sealing::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
 use hush_sealing::unseal::UnsealOptions;
 use k8s_openapi::ByteString;
@@ -436,7 +437,8 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
             (unsealed.secret, key_id)
         }
     };
-    let desired = desired(secret, &spec_hash, &mac_key, key_id, items.as_ref())?;
+    let mut desired = desired(secret, &spec_hash, &mac_key, key_id, items.as_ref())?;
+    mark_drift(ss, existing.as_ref(), &mut desired, rights.patch);
     let (outcome, written) = match existing {
         Some(current) => apply(&secrets, &name, &namespace, current, desired, rights).await?,
         None => match create(&secrets, &name, &namespace, &desired).await {
@@ -466,6 +468,43 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
         mac_key_id,
     );
     Ok(outcome)
+}
+
+/// Counts a correction on the Secret (hush_operator::drift) when this spec was already synced yet
+/// the Secret is gone or its data differs: someone deleted or edited it by hand.
+fn mark_drift(ss: &SealedSecret, existing: Option<&Secret>, desired: &mut Desired, patch: bool) {
+    let synced_before = ss.status.as_ref().is_some_and(|s| {
+        s.observed_generation == ss.metadata.generation
+            && s.synced().is_some_and(|c| c.status == "True")
+    });
+    let namespace = ss.namespace().unwrap_or_default();
+    let name = ss.name_any();
+    let ledger = drift::DriftLedger::global();
+    if let Some(found) = existing {
+        ledger.remember(&namespace, &name, found.annotations());
+    }
+    let data = existing.and_then(|s| s.data.as_ref());
+    let drifted = match data {
+        None => existing.is_none() || !desired.data.is_empty(),
+        Some(data) if patch => desired.data.iter().any(|(k, v)| data.get(k) != Some(v)),
+        Some(data) => *data != desired.data,
+    };
+    if synced_before && drifted {
+        let now = Timestamp::from_second(Timestamp::now().as_second())
+            .unwrap_or_else(|_| Timestamp::now())
+            .to_string();
+        let count = ledger.record(
+            &namespace,
+            &name,
+            existing.map(|s| s.annotations()),
+            &mut desired.annotations,
+            &now,
+        );
+        tracing::info!(%namespace, %name, count, "Secret edited or deleted by hand: putting it back");
+    }
+    if let Some(found) = existing {
+        drift::carry(found.annotations(), &mut desired.annotations);
+    }
 }
 
 fn is_already_exists(e: &kube::Error) -> bool {
@@ -602,7 +641,9 @@ fn merge(existing: &Secret, desired: &Desired, rights: Rights) -> Secret {
     } else {
         updated.data = Some(desired.data.clone());
         updated.metadata.labels = Some(desired.labels.clone());
-        updated.metadata.annotations = Some(desired.annotations.clone());
+        let mut annotations = desired.annotations.clone();
+        drift::carry(existing.annotations(), &mut annotations);
+        updated.metadata.annotations = Some(annotations);
         updated.metadata.owner_references = Some(desired.owner_references.clone());
     }
     updated.type_ = Some(desired.type_.clone());
