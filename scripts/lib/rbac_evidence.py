@@ -15,7 +15,7 @@ keeping only Roles and ClusterRoles bound to the profile's ServiceAccount. A Rol
 in the release namespace; a ClusterRole bound by a ClusterRoleBinding grants them everywhere.
 
 Differences (exit status 1):
-  +  a call no rule allows (or that the API server refused with 403);
+  +  a call no rule allows (or that RBAC refused: a 403 "… cannot …");
   -  a rule entry (verb on group/resource[/subresource]) that no call used;
   =  a rule entry whose every use is also allowed by another rule entry (redundant).
 """
@@ -149,7 +149,9 @@ def calls_by_account(paths, accounts):
                 scope = "cluster" if not namespace else ("release" if namespace == parts[2] else "other")
                 call = (event.get("verb", ""), ref.get("apiGroup", ""), resource, scope, ref.get("name", ""))
                 found[parts[3]][call] += 1
-                if (event.get("responseStatus") or {}).get("code") == 403:
+                # RBAC's refusal ("… cannot …"), not admission's (e.g. a terminating namespace).
+                status = event.get("responseStatus") or {}
+                if status.get("code") == 403 and " cannot " in status.get("message", ""):
                     denied[parts[3]][call] += 1
     return found, denied
 
