@@ -15,12 +15,17 @@ if [ -z "${AUDIT_LOG:-}" ]; then
   exec bash scripts/rbac-evidence.sh exec bash "$0" "$@"
 fi
 
-# The e2e test binaries of each profile (tests/e2e/tests/*.rs).
+# The e2e test binaries of each profile (tests/e2e/tests/*.rs); MINIMALITY_EXTERNAL_TESTS="a b"
+# narrows the ExternalSecret ones (default: every external_*.rs).
 sealed_tests=(--test sealed_controller --test deploy_manifests)
 external_tests=()
-for f in tests/e2e/tests/external_*.rs; do
-  external_tests+=(--test "$(basename "$f" .rs)")
-done
+if [ -n "${MINIMALITY_EXTERNAL_TESTS:-}" ]; then
+  for t in $MINIMALITY_EXTERNAL_TESTS; do external_tests+=(--test "$t"); done
+else
+  for f in tests/e2e/tests/external_*.rs; do
+    external_tests+=(--test "$(basename "$f" .rs)")
+  done
+fi
 
 cargo test -p hush-e2e --all-features --locked --no-run --quiet
 
@@ -41,6 +46,8 @@ if [ -n "$baseline" ]; then
   printf 'scenarios fail with the full chart; fix them first:\n%s\n' "$baseline" >&2
   exit 1
 fi
+# The full chart's evidence from that run (on stderr; the table follows on stdout).
+bash scripts/rbac-evidence.sh compare "$AUDIT_LOG" >&2 || true
 
 declare -A profiles grants
 order=()
