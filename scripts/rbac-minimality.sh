@@ -27,18 +27,44 @@ else
   done
 fi
 
-cargo test -p hush-e2e --all-features --locked --no-run --quiet
+# Build once; then run the test binaries directly, one after the other (in parallel they starve
+# each other on 2 cores), each bounded by MINIMALITY_TIMEOUT seconds (default 150): a test still
+# running then counts as failing (hung).
+declare -A binary
+while IFS=$'\t' read -r name path; do
+  binary[$name]=$path
+done < <(cargo test -p hush-e2e --all-features --locked --no-run --message-format=json 2>/dev/null |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and "test" in m["target"]["kind"]:
+        print(m["target"]["name"] + "\t" + m["executable"])')
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
 
 failing() { # failing PROFILES...: names of the failing tests of those profiles, one per line
-  local args=() profile
+  local tests=() profile t i=0
   for profile in "$@"; do
     case $profile in
-      sealed) args+=("${sealed_tests[@]}") ;;
-      external) args+=("${external_tests[@]}") ;;
+      sealed) tests+=("${sealed_tests[@]}") ;;
+      external) tests+=("${external_tests[@]}") ;;
     esac
   done
-  cargo test -p hush-e2e --all-features --locked --no-fail-fast --quiet "${args[@]}" \
-    -- --include-ignored 2>&1 | sed -n 's/^test \([^ ]*\) \.\.\. FAILED$/\1/p' | sort -u
+  for t in "${tests[@]}"; do
+    [ "$t" != --test ] || continue
+    [ -n "${binary[$t]:-}" ] || { echo "no test binary $t" >&2; exit 2; }
+    timeout "${MINIMALITY_TIMEOUT:-150}" "${binary[$t]}" --include-ignored >"$OUT/$i" 2>&1 || true
+    i=$((i + 1))
+  done
+  for ((t = 0; t < i; t++)); do
+    # Failed, or started and never finished (timeout).
+    sed -n 's/^test \([^ ]*\) \.\.\. FAILED$/\1/p' "$OUT/$t"
+    sed -n 's/^test \([^ ]*\) has been running for over 60 seconds$/\1 (hung)/p' "$OUT/$t" |
+      while read -r name hung; do
+        grep -q "^test $name \.\.\. " "$OUT/$t" || echo "$name $hung"
+      done
+  done | sort -u
 }
 
 baseline=$(HUSH_E2E_RBAC_OMIT='' failing sealed external)
