@@ -145,12 +145,12 @@ pub(crate) struct Args {
     #[arg(
         long,
         env = "SEALED_SECRETS_KUBECLIENT_QPS",
-        default_value_t = 200.0,
+        default_value_t = 1000.0,
         allow_negative_numbers = true
     )]
     kubeclient_qps: f32,
     /// Kubernetes client burst.
-    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_BURST", default_value_t = 400)]
+    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_BURST", default_value_t = 2000)]
     kubeclient_burst: u32,
 
     /// Log level: error, warn, info, debug, trace, or a tracing filter (`info,kube=warn`).

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod keys;
 pub mod metrics;

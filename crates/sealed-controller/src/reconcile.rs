@@ -35,7 +35,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource as _, ResourceExt as _};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -43,6 +42,7 @@ use tokio::sync::Semaphore;
 
 use crate::cache::{self, Memo, Primed, SecretStores, Seen, StatusMemo};
 use crate::config::Config;
+use crate::events::{EventPoster, EventType, Note};
 use crate::keys::{KeyRegistry, KeySet};
 use crate::metrics::SealedMetrics;
 use crate::{Error, Result};
@@ -69,7 +69,7 @@ pub struct Context {
     pub(crate) config: Arc<Config>,
     pub(crate) keys: Arc<KeyRegistry>,
     pub(crate) metrics: SealedMetrics,
-    recorder: Recorder,
+    events: EventPoster,
     decrypt_slots: Arc<Semaphore>,
     retries: Mutex<HashMap<(String, String), u32>>,
     pub(crate) secret_stores: SecretStores,
@@ -95,19 +95,17 @@ impl Context {
         metrics: SealedMetrics,
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let recorder = Recorder::new(
+        let events = EventPoster::new(
             client.clone(),
-            Reporter {
-                controller: EVENT_COMPONENT.into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
+            EVENT_COMPONENT,
+            std::env::var("POD_NAME").ok(),
         );
         Self {
             client,
             config,
             keys,
             metrics,
-            recorder,
+            events,
             decrypt_slots: Arc::new(Semaphore::new(cores)),
             retries: Mutex::new(HashMap::new()),
             secret_stores: SecretStores::default(),
@@ -212,14 +210,13 @@ pub fn error_policy(ss: Arc<SealedSecret>, err: &Error, ctx: Arc<Context>) -> Ac
 }
 
 async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &str, note: String) {
-    let event = Event {
+    let note = Note {
         type_,
-        reason: reason.into(),
-        note: Some(truncate(note, MAX_MESSAGE)),
-        action: "Unseal".into(),
-        secondary: None,
+        reason,
+        note: truncate(note, MAX_MESSAGE),
+        action: "Unseal",
     };
-    if let Err(e) = ctx.recorder.publish(&event, &ss.object_ref(&())).await {
+    if let Err(e) = ctx.events.post(&ss.object_ref(&()), note).await {
         tracing::warn!(name = %ss.name_any(), error = %e, "cannot publish event");
     }
 }
