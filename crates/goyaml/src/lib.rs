@@ -4,6 +4,10 @@
 //! indentation, key order, line folding and tag resolution; what they agree on lives here, once.
 #![forbid(unsafe_code)]
 
+mod resolve;
+
+pub use resolve::{Resolved, resolve as resolve_v2, resolves_to_string as resolves_to_string_v2};
+
 /// Which block-context styles libyaml allows for a string (`yaml_emitter_analyze_scalar`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScalarAnalysis {
@@ -256,6 +260,10 @@ mod tests {
             keys,
             vec!["A", "a", "a-b", "a.b", "a01", "a9", "a10", "a010", "b"]
         );
+        // The order go-yaml v2 printed for these keys (tools/gotemplate-oracle).
+        let mut keys = vec!["a010", "10", "K", "a", "2", "_u", "a10b", "1"];
+        keys.sort_by(|a, b| v2_key_cmp(a, b));
+        assert_eq!(keys, vec!["_u", "1", "2", "10", "K", "a", "a10b", "a010"]);
     }
 
     proptest! {

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
 
-use crate::yaml11::{Resolved, go_format_float32, resolve};
+use hush_goyaml::{Resolved, resolve_v2 as resolve};
+
+use crate::yaml11::go_format_float32;
 
 /// Deepest nesting accepted.
 const MAX_DEPTH: usize = 256;
@@ -203,7 +205,7 @@ fn key_text(text: &str, style: ScalarStyle) -> Option<String> {
         Resolved::Int(i) => Some(i.to_string()),
         Resolved::Uint(u) => Some(u.to_string()),
         Resolved::Float(f) => Some(go_format_float32(f)),
-        Resolved::Timestamp | Resolved::Str => Some(text.to_owned()),
+        Resolved::Timestamp(_) | Resolved::Merge | Resolved::Str => Some(text.to_owned()),
     }
 }
 
@@ -220,7 +222,7 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
         Resolved::Float(f) => {
             Number::from_f64(f).map_or_else(|| Value::String(go_format_float32(f)), Value::Number)
         }
-        Resolved::Timestamp | Resolved::Str => Value::String(text.to_owned()),
+        Resolved::Timestamp(_) | Resolved::Merge | Resolved::Str => Value::String(text.to_owned()),
     }
 }
 

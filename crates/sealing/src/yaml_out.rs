@@ -9,8 +9,6 @@ use serde_json::{Map, Value};
 
 use hush_goyaml::{analyze, is_base60_float, is_break, is_printable, v2_key_cmp};
 
-use crate::yaml11;
-
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: usize = 2;
 
@@ -334,7 +332,7 @@ enum Style {
 /// go-yaml v2 `resolve("", s)` returning something other than `!!str`: such strings are written
 /// double-quoted.
 fn resolves_to_non_string(s: &str) -> bool {
-    !matches!(yaml11::resolve(s), yaml11::Resolved::Str)
+    !hush_goyaml::resolves_to_string_v2(s)
 }
 
 #[cfg(test)]
