@@ -407,13 +407,15 @@ impl Plaintexts {
     /// Encrypted comments (`#ENC[…]`) are decrypted when known and dropped otherwise.
     fn comments(&self, items: &mut Vec<Item>) {
         items.retain_mut(|i| match i {
-            Item::Comment(c) if c.trim().starts_with("ENC[") => match self.map.get(c.trim()) {
-                Some(Value::Str(p)) => {
-                    *c = p.clone();
-                    true
+            Item::Comment(c) | Item::InlineComment(c) if c.trim().starts_with("ENC[") => {
+                match self.map.get(c.trim()) {
+                    Some(Value::Str(p)) => {
+                        *c = p.clone();
+                        true
+                    }
+                    _ => false,
                 }
-                _ => false,
-            },
+            }
             Item::Entry(_, Value::Map(m)) => {
                 self.comments(m);
                 true
@@ -445,7 +447,10 @@ fn pair_items(enc: &[Item], plain: &[Item], map: &mut std::collections::HashMap<
     for (e, p) in enc.iter().zip(plain) {
         match (e, p) {
             (Item::Entry(_, ev), Item::Entry(_, pv)) => pair_values(ev, pv, map),
-            (Item::Comment(ec), Item::Comment(pc)) if ec.trim().starts_with("ENC[") => {
+            (Item::Comment(ec), Item::Comment(pc))
+            | (Item::InlineComment(ec), Item::InlineComment(pc))
+                if ec.trim().starts_with("ENC[") =>
+            {
                 map.insert(ec.trim().to_owned(), Value::Str(pc.clone()));
             }
             _ => {}
@@ -465,5 +470,30 @@ fn pair_values(e: &Value, p: &Value, map: &mut std::collections::HashMap<String,
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encrypted_comments_full_line_and_inline_are_decrypted_by_lookup() {
+        let entry = |k: &str, v: &str| Item::Entry(k.into(), Value::Str(v.into()));
+        let enc = vec![
+            Item::Comment("ENC[head]".into()),
+            entry("k", "ENC[value]"),
+            Item::InlineComment("ENC[inline]".into()),
+        ];
+        let plain = vec![
+            Item::Comment("about k".into()),
+            entry("k", "v"),
+            Item::InlineComment("note".into()),
+        ];
+        let mut index = Plaintexts::default();
+        pair_items(&enc, &plain, &mut index.map);
+        let mut doc = enc.clone();
+        assert!(index.apply(&mut doc));
+        assert!(doc == plain, "an ENC[] comment was left in the output");
     }
 }
