@@ -9,11 +9,9 @@ mod external_harness;
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
 use external_harness::*;
 use hush_api::external_secrets::{ExternalSecret, SecretStore};
-use hush_external_controller::Config;
-use hush_operator::{Process, ProcessConfig, Shutdown};
 use hush_testkit::TestNamespace;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
@@ -63,23 +61,9 @@ async fn aws_jwt_auth_assumes_the_service_accounts_role() -> Result<()> {
             "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "us-east-1",
                 "auth": {"jwt": {"serviceAccountRef": {"name": sa}}}}}}})).await?;
     }
-    let shutdown = Shutdown::new();
-    let mut process = Process::new(
-        client.clone(),
-        ProcessConfig {
-            metrics_addr: "127.0.0.1:0".into(),
-            leader_election: None,
-        },
-        shutdown.clone(),
-    );
-    let component = hush_external_controller::start(
-        &mut process,
-        Config {
-            namespace: Some(n.clone()),
-            ..Config::default()
-        },
-    );
-    let handle = tokio::spawn(process.run(vec![component]));
+    // As deployed: the chart's ServiceAccount and RBAC (reading the store's ServiceAccount
+    // needs `get serviceaccounts`).
+    let controller = Controller::start(&client, &n).await?;
     let es: Api<ExternalSecret> = ns.api();
     apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "db"},
         "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws-jwt"},
@@ -126,10 +110,7 @@ async fn aws_jwt_auth_assumes_the_service_accounts_role() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(30), handle)
-        .await
-        .context("controller did not stop")???;
+    controller.stop().await?;
     ns.delete().await?;
     Ok(())
 }
