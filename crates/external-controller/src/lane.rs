@@ -1,10 +1,12 @@
 //! Scheduling beyond ESO's single work queue: a first-sync fast lane and throttling backoff.
 //!
 //! - **Fast lane**: the runtime runs up to `2 × --concurrency` reconciles; periodic refreshes
-//!   that need a provider fetch must also hold one of `--concurrency` refresh permits. A refresh
-//!   that finds none gives its worker slot back and comes back 1–3 s later, behind whatever
-//!   arrived meanwhile, so a new or changed ExternalSecret (or one whose Secret is gone or was
-//!   edited) never queues behind a wave of refreshes (ESO #4180, #5045).
+//!   that need a provider fetch must also hold one of `--concurrency` refresh permits. Up to half
+//!   as many more refreshes wait for a permit in their worker slot (the wave keeps the permits
+//!   busy); a refresh that can neither run nor wait gives its slot back and comes back 0.5–1.5 s
+//!   later, behind whatever arrived meanwhile. At least a quarter of the slots are thus always
+//!   free for a new or changed ExternalSecret (or one whose Secret is gone or was edited), which
+//!   never queues behind a wave of refreshes (ESO #4180, #5045).
 //! - **Recent syncs**: the owned Secret's creation event usually reaches the controller before
 //!   its own status write, so the next reconcile sees a cached ExternalSecret that looks never
 //!   synced and would fetch and write again. [`RecentSyncs`] remembers what this process synced
@@ -30,6 +32,7 @@ use crate::reconcile::{Context, ResolvedStore};
 #[derive(Debug)]
 pub struct Lanes {
     refresh: Arc<Semaphore>,
+    waiting: Arc<Semaphore>,
 }
 
 /// Why a reconcile may fetch now.
@@ -43,20 +46,27 @@ pub enum Admission {
 }
 
 impl Lanes {
-    /// Lanes with `refresh_slots` concurrent periodic refreshes.
+    /// Lanes with `refresh_slots` concurrent periodic refreshes and half as many waiting.
     pub fn new(refresh_slots: usize) -> Self {
         Self {
             refresh: Arc::new(Semaphore::new(refresh_slots.max(1))),
+            waiting: Arc::new(Semaphore::new((refresh_slots / 2).max(1))),
         }
     }
 
-    /// Admits a fetch: first syncs always, refreshes while a refresh permit is free.
-    pub fn admit(&self, first_sync: bool) -> Option<Admission> {
+    /// Admits a fetch: first syncs at once, refreshes when a refresh permit is free or after
+    /// waiting for one in a bounded queue; `None`: the queue is full, yield the worker slot.
+    pub async fn admit(&self, first_sync: bool) -> Option<Admission> {
         if first_sync {
             return Some(Admission::Fast);
         }
+        if let Ok(p) = Arc::clone(&self.refresh).try_acquire_owned() {
+            return Some(Admission::Refresh(p));
+        }
+        let _waiting = Arc::clone(&self.waiting).try_acquire_owned().ok()?;
         Arc::clone(&self.refresh)
-            .try_acquire_owned()
+            .acquire_owned()
+            .await
             .ok()
             .map(Admission::Refresh)
     }
@@ -111,9 +121,10 @@ impl RecentSyncs {
     }
 }
 
-/// When a refresh that found no permit comes back: 1–3 s, spread so they do not return together.
+/// When a refresh that could neither run nor wait comes back: 0.5–1.5 s, spread so they do not
+/// return together (a yielded reconcile costs no API call: stores and Secrets come from caches).
 pub fn yield_delay() -> Duration {
-    Duration::from_millis(1000 + random_below(2000))
+    Duration::from_millis(500 + random_below(1000))
 }
 
 /// `d` plus up to a quarter of it, at random.
@@ -154,15 +165,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn refreshes_share_a_bounded_budget_and_first_syncs_do_not_need_it() {
-        let lanes = Lanes::new(2);
-        let a = lanes.admit(false).unwrap();
-        let _b = lanes.admit(false).unwrap();
-        assert!(lanes.admit(false).is_none());
-        assert!(matches!(lanes.admit(true), Some(Admission::Fast)));
+    #[tokio::test]
+    async fn refreshes_share_a_bounded_budget_and_first_syncs_do_not_need_it() {
+        let lanes = Arc::new(Lanes::new(2));
+        let a = lanes.admit(false).await.unwrap();
+        let _b = lanes.admit(false).await.unwrap();
+        // One more may wait for a permit; the next yields.
+        let waiter = tokio::spawn({
+            let lanes = Arc::clone(&lanes);
+            async move { lanes.admit(false).await.is_some() }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(lanes.admit(false).await.is_none());
+        assert!(matches!(lanes.admit(true).await, Some(Admission::Fast)));
         drop(a);
-        assert!(matches!(lanes.admit(false), Some(Admission::Refresh(_))));
+        assert!(waiter.await.unwrap());
     }
 
     #[test]
@@ -201,7 +218,7 @@ mod tests {
     fn delays_stay_in_their_bounds() {
         for _ in 0..100 {
             let d = yield_delay();
-            assert!(d >= Duration::from_secs(1) && d < Duration::from_secs(3));
+            assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500));
             let j = jitter(Duration::from_secs(4));
             assert!(j >= Duration::from_secs(4) && j < Duration::from_secs(5));
         }

@@ -30,7 +30,10 @@ use hush_operator::{Component, Process, RunConfig, Shutdown};
 use hush_sync::ProviderError;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
-use kube::runtime::{Controller, watcher};
+use kube::ResourceExt as _;
+use kube::runtime::reflector::{self, reflector};
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{Controller, WatchStreamExt as _};
 
 pub use reconcile::{Context, error_policy, reconcile};
 
@@ -227,11 +230,31 @@ pub async fn run_controllers(
         };
     let es_controller = Controller::new(es_api, watcher::Config::default());
     let es_cached = es_controller.store();
-    let es_controller = es_controller.watches(
-        secrets,
-        watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
-        move |secret| for_secret(&es_cached, &secret),
+    // One watch of the managed Secrets both triggers reconciles and fills the cache that
+    // reconciles read instead of GETting the target each time.
+    let (secret_reader, secret_writer) = reflector::store();
+    let managed = reflector(
+        secret_writer,
+        watcher(
+            secrets,
+            watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
+        )
+        .default_backoff()
+        .modify(|s: &mut Secret| s.managed_fields_mut().clear()),
+    )
+    .touched_objects();
+    let es_controller =
+        es_controller.watches_stream(managed, move |secret| for_secret(&es_cached, &secret));
+    let ss_controller = Controller::new(ss_api, watcher::Config::default());
+    let css_controller = Controller::new(
+        Api::<ClusterSecretStore>::all(client.clone()),
+        watcher::Config::default(),
     );
+    let _ = ctx.caches.set(reconcile::Caches {
+        stores: ss_controller.store(),
+        cluster_stores: css_controller.store(),
+        secrets: secret_reader,
+    });
     let run_config = |name: &'static str, concurrency: u16| RunConfig {
         name,
         concurrency,
@@ -247,17 +270,14 @@ pub async fn run_controllers(
         run_config(NAME, config.concurrency.max(1).saturating_mul(2)),
     );
     let ss = hush_operator::run(
-        Controller::new(ss_api, watcher::Config::default()),
+        ss_controller,
         store::reconcile_store,
         store::error_policy,
         ctx.clone(),
         run_config("secretstore", 2),
     );
     let css = hush_operator::run(
-        Controller::new(
-            Api::<ClusterSecretStore>::all(client.clone()),
-            watcher::Config::default(),
-        ),
+        css_controller,
         store::reconcile_cluster_store,
         store::error_policy,
         ctx.clone(),

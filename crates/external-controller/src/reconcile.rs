@@ -3,16 +3,17 @@
 //! `docs/external-secrets.md` §4).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
+use futures::FutureExt as _;
 use hush_api::external_secrets::{
     ClusterSecretStore, Condition, ExternalSecret, ExternalSecretDataFromRemoteRef,
     ExternalSecretStatus, RemoteRef as ApiRemoteRef, SecretStore, SecretStoreRef,
 };
 use hush_operator::drift;
-use hush_sync::cache::{ProviderCache, StoreKey};
+use hush_sync::cache::{Freshness, ProviderCache, StoreKey};
 use hush_sync::{
     CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef, SecretBytes,
     SecretProvider, StoreScope,
@@ -24,6 +25,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -47,6 +49,9 @@ pub struct Context {
     pub lanes: crate::lane::Lanes,
     /// This process's last syncs, for reconciles on a stale cached ExternalSecret.
     pub recent: crate::lane::RecentSyncs,
+    /// The watch caches of stores and managed Secrets, when the controllers run: reconciles
+    /// read them instead of GETting each time (a miss falls back to a GET).
+    pub caches: OnceLock<Caches>,
     recorder: Recorder,
     store_recorder: Recorder,
 }
@@ -56,6 +61,28 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// Watch caches shared with the reconcilers (filled by [`crate::run_controllers`]).
+#[derive(Clone)]
+pub struct Caches {
+    /// SecretStores.
+    pub stores: Store<SecretStore>,
+    /// ClusterSecretStores.
+    pub cluster_stores: Store<ClusterSecretStore>,
+    /// Secrets labelled `reconcile.external-secrets.io/managed=true` (no managedFields).
+    pub secrets: Store<Secret>,
+}
+
+impl std::fmt::Debug for Caches {
+    // Counts only: the cached Secrets hold values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches")
+            .field("stores", &self.stores.state().len())
+            .field("cluster_stores", &self.cluster_stores.state().len())
+            .field("secrets", &self.secrets.state().len())
+            .finish()
     }
 }
 
@@ -77,9 +104,65 @@ impl Context {
             factories: hush_sync::registry(),
             lanes: crate::lane::Lanes::new(usize::from(config.concurrency.max(1))),
             recent: crate::lane::RecentSyncs::default(),
+            caches: OnceLock::new(),
             client,
             config,
         }
+    }
+
+    /// The store `name` (`kind` SecretStore in `ns`, or ClusterSecretStore): from the watch
+    /// cache, else from the API server.
+    async fn store(
+        &self,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<ResolvedStore>, Error> {
+        let caches = self.caches.get();
+        if kind == "ClusterSecretStore" {
+            if let Some(s) = caches.and_then(|c| c.cluster_stores.get(&ObjectRef::new(name))) {
+                return Ok(Some(ResolvedStore::from_css(&s)));
+            }
+            return Ok(Api::<ClusterSecretStore>::all(self.client.clone())
+                .get_opt(name)
+                .await
+                .map_err(Error::Kube)?
+                .map(|s| ResolvedStore::from_css(&s)));
+        }
+        if let Some(s) = caches.and_then(|c| c.stores.get(&ObjectRef::new(name).within(ns))) {
+            return Ok(Some(ResolvedStore::from_ss(&s)));
+        }
+        Ok(Api::<SecretStore>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(Error::Kube)?
+            .map(|s| ResolvedStore::from_ss(&s)))
+    }
+
+    /// The Secret `name` in `ns` and whether the answer came from the watch cache (which may
+    /// lag behind this process's own writes: a write based on it that conflicts is retried with
+    /// a GET). The cache holds every managed Secret, so once it is filled a miss means "absent"
+    /// for a target the ExternalSecret creates and owns; other policies ask the API server, as
+    /// their target need not carry the managed label.
+    async fn secret(
+        &self,
+        ns: &str,
+        name: &str,
+        owner: bool,
+    ) -> Result<(Option<Secret>, bool), Error> {
+        if let Some(cache) = self.caches.get().map(|c| &c.secrets) {
+            if let Some(s) = cache.get(&ObjectRef::new(name).within(ns)) {
+                return Ok((Some((*s).clone()), true));
+            }
+            if owner && cache.wait_until_ready().now_or_never().is_some_and(|r| r.is_ok()) {
+                return Ok((None, true));
+            }
+        }
+        let live = Api::<Secret>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(Error::Kube)?;
+        Ok((live, false))
     }
 
     pub(crate) async fn event<K: Resource<DynamicType = ()>>(
@@ -283,7 +366,7 @@ impl ResolvedStore {
         &self,
         ctx: &Context,
         namespace: Option<&str>,
-        fresh: bool,
+        fresh: Freshness,
     ) -> Result<hush_sync::cache::CachedProvider, ProviderError> {
         let (factory, spec) = hush_sync::select(&ctx.factories, &self.provider)?;
         let referent = self.kind == "ClusterSecretStore" && hush_sync::auth_is_referent(spec);
@@ -366,7 +449,9 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let creation = creation_policy(&es);
     let deletion = deletion_policy(&es);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let existing = secrets.get_opt(&target_name).await.map_err(Error::Kube)?;
+    let (existing, from_cache) = ctx
+        .secret(&ns, &target_name, creation == "Owner")
+        .await?;
 
     let current_rv = eso::synced_resource_version(
         es.meta().generation.unwrap_or(0),
@@ -377,14 +462,26 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let mut status = es.status.clone().unwrap_or_default();
     ctx.recent.apply(&es, &current_rv, &mut status);
     let spec_changed = status.synced_resource_version.as_deref() != Some(current_rv.as_str());
-    if !should_refresh(&es, &status, &current_rv, interval) && secret_valid(&es, existing.as_ref())
+    let now = SystemTime::now();
+    if !should_refresh(&es, &status, &current_rv, interval, now)
+        && secret_valid(&es, existing.as_ref())
     {
         let wait = interval
-            .map(|i| i.saturating_sub(since(status.refresh_time.as_deref())))
+            .and_then(|i| refresh_due(status.refresh_time.as_deref(), i))
+            .and_then(|due| due.duration_since(now).ok())
             .filter(|d| !d.is_zero());
-        return Ok(wait.map_or_else(Action::await_change, Action::requeue));
+        return Ok(wait.map_or_else(Action::await_change, |w| Action::requeue(w + WAKE_SLACK)));
     }
     let first_sync = spec_changed || !secret_valid(&es, existing.as_ref());
+    let freshness = read_freshness(
+        &es,
+        &status,
+        spec_changed,
+        first_sync,
+        interval,
+        ctx.config.read_window,
+        now,
+    );
     // This spec was synced, yet the Secret is gone or not what was written: a hand edit or
     // deletion, counted on the Secret (hush_operator::drift).
     if let Some(found) = &existing {
@@ -395,12 +492,12 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
     let drifted = synced_before && !spec_changed && !secret_valid(&es, existing.as_ref());
-    let Some(_admission) = ctx.lanes.admit(first_sync) else {
+    let Some(_admission) = ctx.lanes.admit(first_sync).await else {
         return Ok(Action::requeue(crate::lane::yield_delay()));
     };
 
     // Fetch.
-    let data = match fetch_all(&es, &ctx, &stores, &ns, deletion, spec_changed).await {
+    let data = match fetch_all(&es, &ctx, &stores, &ns, deletion, freshness).await {
         Ok(d) => d,
         Err(e) => {
             let e = crate::lane::throttled(e, &ctx, &stores).await;
@@ -426,18 +523,33 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         }
     };
 
-    let outcome = match write_secret(
+    let mut written = write_secret(
         &es,
         &secrets,
         &target_name,
         existing,
-        data,
+        data.clone(),
         creation,
         deletion,
         drifted,
     )
-    .await
-    {
+    .await;
+    // The watch cache had not seen the latest write yet: once more on what the API server has.
+    if from_cache && matches!(&written, Err(Error::Kube(kube::Error::Api(s))) if s.code == 409) {
+        let live = secrets.get_opt(&target_name).await.map_err(Error::Kube)?;
+        written = write_secret(
+            &es,
+            &secrets,
+            &target_name,
+            live,
+            data,
+            creation,
+            deletion,
+            drifted,
+        )
+        .await;
+    }
+    let outcome = match written {
         Ok(o) => o,
         Err(e) => {
             let msg = match &e {
@@ -524,7 +636,10 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     .await?;
     ctx.recent.record(&es, &synced.1, &synced.0);
     tracing::debug!(namespace = %ns, name = %name, elapsed_ms = start.elapsed().as_millis() as u64, "externalsecret synced");
-    Ok(interval.map_or_else(Action::await_change, Action::requeue))
+    let next = interval
+        .and_then(|i| refresh_due(Some(&synced.0), i))
+        .map(|due| due.duration_since(SystemTime::now()).unwrap_or_default() + WAKE_SLACK);
+    Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
 /// Requeue policy: provider throttling backs off longer; everything else retries soon.
@@ -559,20 +674,10 @@ async fn resolve_stores(
         if out.contains_key(&(kind.clone(), name.clone())) {
             continue;
         }
-        let store = if kind == "ClusterSecretStore" {
-            Api::<ClusterSecretStore>::all(ctx.client.clone())
-                .get_opt(&name)
-                .await
-                .map_err(Error::Kube)?
-                .map(|s| ResolvedStore::from_css(&s))
-        } else {
-            Api::<SecretStore>::namespaced(ctx.client.clone(), &ns)
-                .get_opt(&name)
-                .await
-                .map_err(Error::Kube)?
-                .map(|s| ResolvedStore::from_ss(&s))
-        }
-        .ok_or_else(|| Error::Store(format!("{kind} {name:?} not found")))?;
+        let store = ctx
+            .store(&kind, &ns, &name)
+            .await?
+            .ok_or_else(|| Error::Store(format!("{kind} {name:?} not found")))?;
         if !store.is_ours(&ctx.config.controller_class) {
             return Err(Error::NotOurs);
         }
@@ -765,17 +870,36 @@ fn refresh_interval(es: &ExternalSecret) -> Result<Option<Duration>, Error> {
     Ok((!d.is_zero()).then_some(d))
 }
 
-fn since(rfc3339: Option<&str>) -> Duration {
-    let Some(t) = rfc3339.and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok()) else {
-        return Duration::MAX;
+/// Seconds since the Unix epoch of an RFC 3339 time.
+fn epoch_seconds(rfc3339: &str) -> Option<i64> {
+    rfc3339
+        .parse::<k8s_openapi::jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
+}
+
+/// A requeue lands this long after the refresh is due (timers and the wall clock differ
+/// slightly; waking early would only requeue again).
+const WAKE_SLACK: Duration = Duration::from_millis(50);
+
+/// When the periodic refresh after a sync at `refresh_time` is due: the first multiple of
+/// `interval` since the Unix epoch after it, i.e. at most `interval` after it (ESO's time) and
+/// on the same boundary for every ExternalSecret with this interval, so a refresh wave reads
+/// each key once ([`Freshness::Since`]). Sub-second intervals are not aligned. `None`: never
+/// synced.
+fn refresh_due(refresh_time: Option<&str>, interval: Duration) -> Option<SystemTime> {
+    let synced = epoch_seconds(refresh_time?)?;
+    let period = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
+    let epoch = |secs: i64| {
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
     };
-    let now = k8s_openapi::jiff::Timestamp::now();
-    let secs = now.as_second() - t.as_second();
-    if secs < 0 {
-        Duration::ZERO
-    } else {
-        Duration::from_secs(secs as u64)
+    if period == 0 {
+        return epoch(synced)?.checked_add(interval);
     }
+    let due = synced
+        .checked_add(period)
+        .map(|t| t - t.rem_euclid(period))?;
+    epoch(due)
 }
 
 fn now_rfc3339() -> String {
@@ -785,12 +909,13 @@ fn now_rfc3339() -> String {
         .unwrap_or_else(|_| now.to_string())
 }
 
-/// ESO's `shouldRefresh`.
+/// ESO's `shouldRefresh`, with the periodic refresh due on [`refresh_due`]'s boundary.
 fn should_refresh(
     es: &ExternalSecret,
     status: &ExternalSecretStatus,
     current_rv: &str,
     interval: Option<Duration>,
+    now: SystemTime,
 ) -> bool {
     let synced_rv = status
         .synced_resource_version
@@ -812,10 +937,50 @@ fn should_refresh(
             let Some(interval) = interval else {
                 return false;
             };
-            let age = since(Some(t));
-            age >= interval
+            refresh_due(Some(t), interval).is_none_or(|due| now >= due)
         }
     }
+}
+
+/// Which cached provider read this sync may use instead of calling the provider:
+/// - a changed spec or a force-sync annotation: none (ESO reads at once);
+/// - never synced: a read made since the ExternalSecret was created, within the read window
+///   (the first sync of many ExternalSecrets at start shares reads);
+/// - a periodic refresh: a read made since the refresh became due (one read per key per wave);
+/// - a repair of a deleted or edited Secret: any read within the read window.
+fn read_freshness(
+    es: &ExternalSecret,
+    status: &ExternalSecretStatus,
+    spec_changed: bool,
+    first_sync: bool,
+    interval: Option<Duration>,
+    read_window: Duration,
+    now: SystemTime,
+) -> Freshness {
+    let never_synced = status
+        .synced_resource_version
+        .as_deref()
+        .is_none_or(str::is_empty);
+    if never_synced {
+        // Creation times have whole seconds: a read must start after the next one.
+        let created = es
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| u64::try_from(t.0.as_second()).ok())
+            .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s + 1)));
+        let window_start = now.checked_sub(read_window).unwrap_or(now);
+        return Freshness::Since(created.map_or(now, |c| c.max(window_start).min(now)));
+    }
+    if spec_changed {
+        return Freshness::Since(now);
+    }
+    if first_sync {
+        return Freshness::Window;
+    }
+    interval
+        .and_then(|i| refresh_due(status.refresh_time.as_deref(), i))
+        .map_or(Freshness::Since(now), |due| Freshness::Since(due.min(now)))
 }
 
 /// ESO's `isSecretValid`: managed label and matching data hash (Orphan: always valid).
@@ -849,7 +1014,7 @@ async fn fetch_all(
     stores: &BTreeMap<(String, String), ResolvedStore>,
     ns: &str,
     deletion: &str,
-    fresh: bool,
+    fresh: Freshness,
 ) -> Result<BTreeMap<String, Vec<u8>>, Error> {
     let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let default_ref = es.spec.secret_store_ref.clone().unwrap_or_default();
@@ -1293,28 +1458,159 @@ mod tests {
             synced_resource_version: Some(rv.clone()),
             ..ExternalSecretStatus::default()
         };
-        assert!(!should_refresh(&e, &fresh, &rv, interval));
-        assert!(should_refresh(&e, &fresh, "3-other", interval));
+        assert!(!should_refresh(
+            &e,
+            &fresh,
+            &rv,
+            interval,
+            SystemTime::now()
+        ));
+        assert!(should_refresh(
+            &e,
+            &fresh,
+            "3-other",
+            interval,
+            SystemTime::now()
+        ));
         assert!(should_refresh(
             &e,
             &ExternalSecretStatus::default(),
             &rv,
-            interval
+            interval,
+            SystemTime::now()
         ));
         let old = ExternalSecretStatus {
             refresh_time: Some("2020-01-01T00:00:00Z".into()),
             ..fresh.clone()
         };
-        assert!(should_refresh(&e, &old, &rv, interval));
+        assert!(should_refresh(&e, &old, &rv, interval, SystemTime::now()));
         let once = es(
             json!({"refreshInterval": "0", "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}),
         );
         assert_eq!(refresh_interval(&once).unwrap(), None);
-        assert!(!should_refresh(&once, &old, "3-other", None));
+        assert!(!should_refresh(
+            &once,
+            &old,
+            "3-other",
+            None,
+            SystemTime::now()
+        ));
         let created_once = es(
             json!({"refreshPolicy": "CreatedOnce", "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}),
         );
-        assert!(!should_refresh(&created_once, &old, "3-other", interval));
+        assert!(!should_refresh(
+            &created_once,
+            &old,
+            "3-other",
+            interval,
+            SystemTime::now()
+        ));
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn refreshes_fall_due_on_shared_boundaries_never_later_than_eso() {
+        let i = Duration::from_secs(30);
+        // 1_800_000_000 is a multiple of 30 (2027-01-15T08:00:00Z).
+        let base = 1_800_000_000;
+        let rfc = |secs: i64| {
+            k8s_openapi::jiff::Timestamp::from_second(secs)
+                .unwrap()
+                .to_string()
+        };
+        // Synced anywhere in one period: all due on the same next boundary.
+        for offset in [0, 1, 17, 29] {
+            assert_eq!(
+                refresh_due(Some(&rfc(base + offset)), i),
+                Some(at(1_800_000_030))
+            );
+        }
+        // Never later than ESO's refreshTime + interval.
+        for offset in 0..90 {
+            let due = refresh_due(Some(&rfc(base + offset)), i).unwrap();
+            assert!(due <= at((base + offset) as u64) + i);
+            assert!(due > at((base + offset) as u64));
+        }
+        // Sub-second intervals are not aligned; unsynced has no due time.
+        assert_eq!(
+            refresh_due(Some(&rfc(base + 7)), Duration::from_millis(500)),
+            Some(at(1_800_000_007) + Duration::from_millis(500))
+        );
+        assert_eq!(refresh_due(None, i), None);
+        // should_refresh follows the boundary.
+        let e = es(
+            json!({"refreshInterval": "30s", "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}),
+        );
+        let rv = eso::synced_resource_version(2, e.labels(), e.annotations());
+        let status = ExternalSecretStatus {
+            refresh_time: Some(rfc(base + 29)),
+            synced_resource_version: Some(rv.clone()),
+            ..ExternalSecretStatus::default()
+        };
+        assert!(!should_refresh(
+            &e,
+            &status,
+            &rv,
+            Some(i),
+            at(1_800_000_029)
+        ));
+        assert!(should_refresh(&e, &status, &rv, Some(i), at(1_800_000_030)));
+    }
+
+    #[test]
+    fn reads_are_shared_only_where_eso_would_read_as_fresh() {
+        let window = Duration::from_secs(10);
+        let now = at(1_800_000_100);
+        let mut e = es(
+            json!({"refreshInterval": "30s", "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}),
+        );
+        let rv = eso::synced_resource_version(2, e.labels(), e.annotations());
+        // Never synced, created long ago: a read within the window.
+        e.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+        ));
+        let none = ExternalSecretStatus::default();
+        let i = Some(Duration::from_secs(30));
+        assert_eq!(
+            read_freshness(&e, &none, true, true, i, window, now),
+            Freshness::Since(at(1_800_000_090))
+        );
+        // Created just now: only a read started after its creation second.
+        e.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(1_800_000_095).unwrap(),
+        ));
+        assert_eq!(
+            read_freshness(&e, &none, true, true, i, window, now),
+            Freshness::Since(at(1_800_000_096))
+        );
+        // Changed spec or force-sync: a new read.
+        let synced = ExternalSecretStatus {
+            refresh_time: Some("2027-01-15T08:01:31Z".into()),
+            synced_resource_version: Some("1-old".into()),
+            ..ExternalSecretStatus::default()
+        };
+        assert_eq!(
+            read_freshness(&e, &synced, true, true, i, window, now),
+            Freshness::Since(now)
+        );
+        // Periodic refresh: a read since the boundary it fell due on (08:02:00 = ...120).
+        let later = at(1_800_000_125);
+        let refreshed = ExternalSecretStatus {
+            synced_resource_version: Some(rv),
+            ..synced
+        };
+        assert_eq!(
+            read_freshness(&e, &refreshed, false, false, i, window, later),
+            Freshness::Since(at(1_800_000_120))
+        );
+        // Repairing a deleted Secret: the window.
+        assert_eq!(
+            read_freshness(&e, &refreshed, false, true, i, window, later),
+            Freshness::Window
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ where
         // Credentials resolve in each ExternalSecret's namespace: nothing to check here.
         (true, "ValidationUnknown", "store validated".to_owned())
     } else {
-        match store.provider(ctx, None, false).await {
+        match store
+            .provider(ctx, None, hush_sync::cache::Freshness::Window)
+            .await
+        {
             Err(e) => (
                 false,
                 "InvalidProviderConfig",

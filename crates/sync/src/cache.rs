@@ -4,9 +4,11 @@
 //!   UID + spec version (generation), plus the ExternalSecret namespace when the store uses referent
 //!   auth. A client is rebuilt after `client_ttl` (credentials re-resolved); when the resolved
 //!   credential identity did not change, the old client (and its token) is kept.
-//! - **Reads** are deduplicated within `read_window`: concurrent and repeated reads of the same
-//!   ref through the same client and credential identity share one provider call. The key
-//!   holds the credential identity, so values never cross stores, credentials or tenants.
+//! - **Reads** are deduplicated: concurrent and repeated reads of the same ref through the same
+//!   client and credential identity share one provider call while the caller's [`Freshness`]
+//!   accepts it — any read within `read_window`, or only a read made since a given time (a
+//!   refresh wave that became due then). The key holds the credential identity, so values never
+//!   cross stores, credentials or tenants.
 //! - **Concurrency**: at most `per_store_limit` provider calls per client at once; concurrent
 //!   first uses of a store build its client once (single flight).
 //! - **Throttling**: after a throttled answer (HTTP 429, `ThrottlingException`) a client backs
@@ -17,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use tokio::sync::{Mutex, OnceCell, Semaphore};
@@ -53,6 +55,32 @@ enum ReadValue {
 
 type ReadCell = Arc<OnceCell<Result<ReadValue, ProviderError>>>;
 
+/// Which cached read a caller accepts instead of a provider call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Freshness {
+    /// A read made within the cache's read window.
+    Window,
+    /// Only a read made at or after this time: a refresh that became due then shares the read
+    /// of every other refresh due then. `SystemTime::now()` always calls the provider
+    /// (force-sync, a changed spec).
+    Since(SystemTime),
+}
+
+impl Freshness {
+    /// Always a provider call.
+    pub fn now() -> Self {
+        Self::Since(SystemTime::now())
+    }
+}
+
+/// When a cached read was made (monotonic for the window, wall clock for [`Freshness::Since`]).
+#[derive(Clone, Copy, Debug)]
+struct ReadAt {
+    instant: Instant,
+    wall: SystemTime,
+}
+
 /// Client, credential identity, operation.
 type ReadKey = (StoreKey, String, ReadOp);
 
@@ -74,6 +102,8 @@ struct Backoff {
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest backoff.
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Cached reads older than this (and than the read window) are dropped when the map is large.
+const PRUNE_AFTER: Duration = Duration::from_secs(300);
 
 impl Backoff {
     fn lock(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, u32)> {
@@ -122,7 +152,7 @@ pub struct ProviderCache {
     clients: Mutex<HashMap<StoreKey, ClientEntry>>,
     /// One build at a time per key: concurrent first reconciles share one client.
     builds: Mutex<HashMap<StoreKey, Arc<Mutex<()>>>>,
-    reads: Mutex<HashMap<ReadKey, (Instant, ReadCell)>>,
+    reads: Mutex<HashMap<ReadKey, (ReadAt, ReadCell)>>,
     read_window: Duration,
     client_ttl: Duration,
     per_store_limit: usize,
@@ -160,11 +190,11 @@ impl ProviderCache {
     }
 
     /// The client for `key`, built with `build` when missing or older than the client TTL.
-    /// `fresh` makes every read through the returned handle skip the read cache (force-sync).
+    /// Reads through the returned handle accept cached reads as `fresh` says.
     pub async fn client<F, Fut>(
         self: &Arc<Self>,
         key: StoreKey,
-        fresh: bool,
+        fresh: Freshness,
         build: F,
     ) -> Result<CachedProvider, ProviderError>
     where
@@ -205,7 +235,7 @@ impl ProviderCache {
     }
 
     /// The cached client for `key` while it is younger than the client TTL.
-    async fn live(self: &Arc<Self>, key: &StoreKey, fresh: bool) -> Option<CachedProvider> {
+    async fn live(self: &Arc<Self>, key: &StoreKey, fresh: Freshness) -> Option<CachedProvider> {
         let clients = self.clients.lock().await;
         clients
             .get(key)
@@ -231,7 +261,12 @@ impl ProviderCache {
         self.reads.lock().await.retain(|(k, _, _), _| k.uid != uid);
     }
 
-    fn handle(self: &Arc<Self>, key: StoreKey, e: &ClientEntry, fresh: bool) -> CachedProvider {
+    fn handle(
+        self: &Arc<Self>,
+        key: StoreKey,
+        e: &ClientEntry,
+        fresh: Freshness,
+    ) -> CachedProvider {
         CachedProvider {
             cache: Arc::clone(self),
             key,
@@ -246,7 +281,7 @@ impl ProviderCache {
     async fn read<F, Fut>(
         &self,
         key: ReadKey,
-        fresh: bool,
+        fresh: Freshness,
         semaphore: &Semaphore,
         backoff: &Backoff,
         call: F,
@@ -255,19 +290,25 @@ impl ProviderCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<ReadValue, ProviderError>>,
     {
-        let now = Instant::now();
+        let now = ReadAt {
+            instant: Instant::now(),
+            wall: SystemTime::now(),
+        };
         let cell = {
             let mut reads = self.reads.lock().await;
             if reads.len() > 4096 {
-                let window = self.read_window;
-                reads.retain(|_, (at, _)| now.saturating_duration_since(*at) < window);
+                // Keeps what a refresh wave may still share.
+                let keep = self.read_window.max(PRUNE_AFTER);
+                reads.retain(|_, (at, _)| now.instant.saturating_duration_since(at.instant) < keep);
             }
-            match reads.get(&key) {
-                Some((at, cell))
-                    if !fresh && now.saturating_duration_since(*at) < self.read_window =>
-                {
-                    Arc::clone(cell)
+            let accepted = |at: &ReadAt| match fresh {
+                Freshness::Window => {
+                    now.instant.saturating_duration_since(at.instant) < self.read_window
                 }
+                Freshness::Since(t) => at.wall >= t,
+            };
+            match reads.get(&key) {
+                Some((at, cell)) if accepted(at) => Arc::clone(cell),
                 _ => {
                     let cell: ReadCell = Arc::new(OnceCell::new());
                     reads.insert(key.clone(), (now, Arc::clone(&cell)));
@@ -320,7 +361,7 @@ pub struct CachedProvider {
     inner: Arc<dyn SecretProvider>,
     semaphore: Arc<Semaphore>,
     backoff: Arc<Backoff>,
-    fresh: bool,
+    fresh: Freshness,
 }
 
 impl fmt::Debug for CachedProvider {
@@ -486,7 +527,9 @@ mod tests {
             let r = r.clone();
             tasks.push(tokio::spawn(async move {
                 let p = cache
-                    .client(key("s1", None), false, || async { Ok(built(&a, "id-a")) })
+                    .client(key("s1", None), Freshness::Window, || async {
+                        Ok(built(&a, "id-a"))
+                    })
                     .await
                     .unwrap();
                 p.get(&r).await.unwrap().expose().to_vec()
@@ -498,7 +541,7 @@ mod tests {
         assert_eq!(a.calls.load(Ordering::SeqCst), 1);
         // Another namespace (referent auth) with other credentials: its own client and read.
         let p = cache
-            .client(key("s1", Some("team-b")), false, || async {
+            .client(key("s1", Some("team-b")), Freshness::Window, || async {
                 Ok(built(&b, "id-b"))
             })
             .await
@@ -507,14 +550,18 @@ mod tests {
         assert_eq!(b.calls.load(Ordering::SeqCst), 1);
         // force-sync reads again.
         let p = cache
-            .client(key("s1", None), true, || async { Ok(built(&a, "id-a")) })
+            .client(key("s1", None), Freshness::now(), || async {
+                Ok(built(&a, "id-a"))
+            })
             .await
             .unwrap();
         p.get(&r).await.unwrap();
         assert_eq!(a.calls.load(Ordering::SeqCst), 2);
         // NotFound is remembered within the window, transient errors are not.
         let p = cache
-            .client(key("s1", None), false, || async { Ok(built(&a, "id-a")) })
+            .client(key("s1", None), Freshness::Window, || async {
+                Ok(built(&a, "id-a"))
+            })
             .await
             .unwrap();
         let missing = RemoteRef {
@@ -532,6 +579,56 @@ mod tests {
         assert!(p.get(&flaky).await.is_err());
         assert_eq!(a.calls.load(Ordering::SeqCst), 5);
         assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_wave_shares_reads_made_since_it_became_due() {
+        // A read window of zero: only `Since` can share.
+        let cache = Arc::new(ProviderCache::new(
+            Duration::ZERO,
+            Duration::from_secs(300),
+            4,
+        ));
+        let a = Arc::new(Counting {
+            tag: "a",
+            ..Counting::default()
+        });
+        let r = RemoteRef {
+            key: "db".into(),
+            ..RemoteRef::default()
+        };
+        let read = |fresh: Freshness| {
+            let cache = Arc::clone(&cache);
+            let a = Arc::clone(&a);
+            let r = r.clone();
+            async move {
+                let p = cache
+                    .client(key("s", None), fresh, || async { Ok(built(&a, "id")) })
+                    .await
+                    .unwrap();
+                p.get(&r).await.unwrap();
+            }
+        };
+        let due = SystemTime::now();
+        read(Freshness::Since(due)).await;
+        assert_eq!(a.calls.load(Ordering::SeqCst), 1);
+        // Every other refresh due at the same time shares that read, however late it runs.
+        for _ in 0..5 {
+            read(Freshness::Since(due)).await;
+        }
+        assert_eq!(a.calls.load(Ordering::SeqCst), 1);
+        // The window alone does not (zero here).
+        read(Freshness::Window).await;
+        assert_eq!(a.calls.load(Ordering::SeqCst), 2);
+        // The next wave needs a read made after it became due.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let next = SystemTime::now();
+        read(Freshness::Since(next)).await;
+        read(Freshness::Since(next)).await;
+        assert_eq!(a.calls.load(Ordering::SeqCst), 3);
+        // A later read also serves an earlier due time.
+        read(Freshness::Since(due)).await;
+        assert_eq!(a.calls.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -554,19 +651,25 @@ mod tests {
             ..RemoteRef::default()
         };
         let p = cache
-            .client(key("s", None), false, || async { Ok(built(&a, "same")) })
+            .client(key("s", None), Freshness::Window, || async {
+                Ok(built(&a, "same"))
+            })
             .await
             .unwrap();
         assert_eq!(p.get(&r).await.unwrap().expose(), b"a:k");
         // Rebuilt (TTL 0) with the same identity: the first client stays.
         let p = cache
-            .client(key("s", None), true, || async { Ok(built(&a2, "same")) })
+            .client(key("s", None), Freshness::now(), || async {
+                Ok(built(&a2, "same"))
+            })
             .await
             .unwrap();
         assert_eq!(p.get(&r).await.unwrap().expose(), b"a:k");
         // New credentials: the new client.
         let p = cache
-            .client(key("s", None), true, || async { Ok(built(&a2, "rotated")) })
+            .client(key("s", None), Freshness::now(), || async {
+                Ok(built(&a2, "rotated"))
+            })
             .await
             .unwrap();
         assert_eq!(p.get(&r).await.unwrap().expose(), b"a2:k");
@@ -586,7 +689,7 @@ mod tests {
             let a = Arc::clone(&a);
             tasks.push(tokio::spawn(async move {
                 cache
-                    .client(key("s", None), false, || async {
+                    .client(key("s", None), Freshness::Window, || async {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         Ok(built(&a, "id"))
                     })
@@ -609,7 +712,9 @@ mod tests {
         ));
         let a = Arc::new(Counting::default());
         let p = cache
-            .client(key("s", None), false, || async { Ok(built(&a, "id")) })
+            .client(key("s", None), Freshness::Window, || async {
+                Ok(built(&a, "id"))
+            })
             .await
             .unwrap();
         let throttled = RemoteRef {
