@@ -25,6 +25,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod apiserver;
 pub mod chart;
 
 use anyhow::{Context as _, Result, anyhow, bail};

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret};
+use hush_testkit::apiserver::{api_calls, calls_between};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -170,6 +171,15 @@ fn start_controller(hush: &str) -> Result<Child> {
         .with_context(|| format!("starting {hush} controller"))
 }
 
+/// What the controller's reconciles touch on the API server.
+const RESOURCES: &[&str] = &[
+    "secrets",
+    "externalsecrets",
+    "secretstores",
+    "clustersecretstores",
+    "events",
+];
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -308,6 +318,7 @@ async fn main() -> Result<()> {
     let kv_prefix = "secret/data/bench/";
     let other_key = "secret/data/bench/new";
     let mark = audit_len(&audit)?;
+    let calls_before = api_calls(&client, RESOURCES).await?;
     let started = Instant::now();
     let mut controller = start_controller(&hush)?;
     let converged = loop {
@@ -322,9 +333,14 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let initial = audit_counts(&audit, mark, kv_prefix, other_key)?;
+    let (calls, detail) = calls_between(&calls_before, &api_calls(&client, RESOURCES).await?);
     println!(
         "initial sync: all {n} Ready after {:.2} s (from controller start)",
         converged.as_secs_f64()
+    );
+    println!(
+        "  API calls (not LIST/WATCH): {calls} = {:.2} per ExternalSecret ({detail})",
+        calls / n as f64
     );
     println!(
         "  Vault requests: {} logins, {} KV reads, {} lookup-self, {} renew, {} revoke, {} total",
@@ -356,6 +372,7 @@ async fn main() -> Result<()> {
         })
         .collect();
     let mark = audit_len(&audit)?;
+    let calls_before = api_calls(&client, RESOURCES).await?;
     let deadline = Instant::now() + Duration::from_secs(refresh * 3 + 120);
     let mut wave_start: Option<Instant> = None;
     let mut new_es: Option<(Instant, Option<Duration>)> = None;
@@ -400,9 +417,14 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let full = audit_counts(&audit, mark, kv_prefix, other_key)?;
+    let (calls, detail) = calls_between(&calls_before, &api_calls(&client, RESOURCES).await?);
     println!(
         "periodic full refresh (refreshInterval {refresh}s): all {n} refreshed within {:.2} s of the first",
         wave.as_secs_f64()
+    );
+    println!(
+        "  API calls (not LIST/WATCH; incl. the new ExternalSecret and its create): {calls} = {:.2} per ExternalSecret ({detail})",
+        calls / n as f64
     );
     println!(
         "  Vault requests: {} logins, {} KV reads, {} lookup-self, {} renew, {} revoke, {} total (+ {} read for the new ExternalSecret)",
