@@ -698,7 +698,9 @@ fn store_kind(r: &SecretStoreRef) -> String {
     }
 }
 
-/// ClusterSecretStore `conditions`: namespaces, regexes, label selectors (matchLabels).
+/// ClusterSecretStore `conditions`: namespaces, regexes, label selectors (`matchLabels` and
+/// `matchExpressions`); any condition admits. A selector that does not decode or has an unknown
+/// operator is an error naming the store, not a silent refusal.
 async fn namespace_allowed(ctx: &Context, store: &ResolvedStore, ns: &str) -> Result<bool, Error> {
     if store.conditions.is_empty() {
         return Ok(true);
@@ -714,6 +716,13 @@ async fn namespace_allowed(ctx: &Context, store: &ResolvedStore, ns: &str) -> Re
             }
         }
         if let Some(sel) = &c.namespace_selector {
+            let selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector =
+                serde_json::from_value(serde_json::Value::Object(sel.0.clone())).map_err(|e| {
+                    Error::Store(format!(
+                        "ClusterSecretStore {:?}: conditions namespaceSelector: {e}",
+                        store.name
+                    ))
+                })?;
             if labels.is_none() {
                 let n = Api::<Namespace>::all(ctx.client.clone())
                     .get_opt(ns)
@@ -722,13 +731,12 @@ async fn namespace_allowed(ctx: &Context, store: &ResolvedStore, ns: &str) -> Re
                 labels = Some(n.map(|n| n.labels().clone()).unwrap_or_default());
             }
             let have = labels.as_ref().map_or_else(BTreeMap::new, Clone::clone);
-            let want = sel.0.get("matchLabels").and_then(|m| m.as_object());
-            if want.is_some_and(|w| {
-                w.iter().all(|(k, v)| {
-                    v.as_str()
-                        .is_some_and(|v| have.get(k).map(String::as_str) == Some(v))
-                })
-            }) {
+            if crate::cluster::selector_matches(&selector, &have).map_err(|e| {
+                Error::Store(format!(
+                    "ClusterSecretStore {:?}: conditions namespaceSelector: {e}",
+                    store.name
+                ))
+            })? {
                 return Ok(true);
             }
         }

@@ -1,6 +1,6 @@
 //! How the ExternalSecret controller reaches a store's credentials and the cluster, as the chart's
 //! ServiceAccount (external_harness): a ClusterSecretStore admitted by a `namespaceSelector`
-//! (the Namespace's labels), Vault JWT auth with a TokenRequest token of a ServiceAccount (OpenBao
+//! with `matchExpressions` (the Namespace's labels), Vault JWT auth with a TokenRequest token of a ServiceAccount (OpenBao
 //! checks it against the test API server's service-account key), the CA from a ConfigMap
 //! (`caProvider`), and `deletionPolicy: Delete` removing the Secret when the value is gone.
 //! These are the calls behind the chart rules on `namespaces`, `serviceaccounts/token`,
@@ -97,7 +97,9 @@ async fn cluster_store_with_namespace_selector_jwt_token_request_and_ca_config_m
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
         "metadata": {"name": store},
         "spec": {"controller": n,
-            "conditions": [{"namespaceSelector": {"matchLabels": {"hush.test/store": n}}}],
+            "conditions": [{"namespaceSelector": {"matchExpressions": [
+                {"key": "hush.test/store", "operator": "In", "values": [n]},
+                {"key": "kubernetes.io/metadata.name", "operator": "Exists"}]}}],
             "provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
                 "caProvider": {"type": "ConfigMap", "name": "vault-ca", "key": "ca.crt", "namespace": n},
                 "auth": {"jwt": {"path": format!("jwt-{n}"), "role": "reader",
