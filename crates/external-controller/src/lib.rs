@@ -33,7 +33,7 @@ use kube::Api;
 use kube::ResourceExt as _;
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::watcher::{self, watcher};
-use kube::runtime::{Controller, WatchStreamExt as _};
+use kube::runtime::{Controller, WatchStreamExt as _, predicates};
 
 pub use reconcile::{Context, error_policy, reconcile};
 
@@ -206,6 +206,43 @@ fn for_secret(
     out
 }
 
+/// The ExternalSecrets that name store `name` of `kind` (a SecretStore only from its namespace).
+fn for_store(
+    cached: &kube::runtime::reflector::Store<ExternalSecret>,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<kube::runtime::reflector::ObjectRef<ExternalSecret>> {
+    let names = |r: &hush_api::external_secrets::SecretStoreRef| {
+        let ref_kind = match r.kind.as_deref() {
+            Some("ClusterSecretStore") => "ClusterSecretStore",
+            _ => "SecretStore",
+        };
+        ref_kind == kind && r.name.as_deref() == Some(name)
+    };
+    cached
+        .state()
+        .into_iter()
+        .filter(|es| namespace.is_none() || es.namespace().as_deref() == namespace)
+        .filter(|es| {
+            es.spec.secret_store_ref.as_ref().is_some_and(names)
+                || es.spec.data.iter().any(|d| {
+                    d.source_ref
+                        .as_ref()
+                        .and_then(|s| s.store_ref.as_ref())
+                        .is_some_and(names)
+                })
+                || es.spec.data_from.iter().any(|d| {
+                    d.source_ref
+                        .as_ref()
+                        .and_then(|s| s.store_ref.as_ref())
+                        .is_some_and(names)
+                })
+        })
+        .map(|es| kube::runtime::reflector::ObjectRef::from_obj(&*es))
+        .collect()
+}
+
 /// Runs the ExternalSecret, SecretStore and ClusterSecretStore reconcilers until `shutdown`, and
 /// the ClusterExternalSecret one when not restricted to a namespace (it writes into many).
 pub async fn run_controllers(
@@ -215,7 +252,7 @@ pub async fn run_controllers(
     shutdown: Shutdown,
 ) {
     let ctx = Arc::new(Context::new(client.clone(), config.clone()));
-    let (es_api, ss_api, secrets): (Api<ExternalSecret>, Api<SecretStore>, Api<Secret>) =
+    let (es_api, store_api, secrets): (Api<ExternalSecret>, Api<SecretStore>, Api<Secret>) =
         match &config.namespace {
             Some(ns) => (
                 Api::namespaced(client.clone(), ns),
@@ -245,7 +282,32 @@ pub async fn run_controllers(
     .touched_objects();
     let es_controller =
         es_controller.watches_stream(managed, move |secret| for_secret(&es_cached, &secret));
-    let ss_controller = Controller::new(ss_api, watcher::Config::default());
+    // A store created or changed (new generation): the ExternalSecrets that name it sync now,
+    // not when their retry comes (an ExternalSecret applied before its store).
+    let es_cached = es_controller.store();
+    let es_controller = es_controller.watches_stream(
+        watcher(store_api.clone(), watcher::Config::default())
+            .default_backoff()
+            .touched_objects()
+            .predicate_filter(predicates::generation, Default::default()),
+        move |s: SecretStore| {
+            for_store(&es_cached, "SecretStore", s.namespace().as_deref(), &s.name_any())
+        },
+    );
+    let es_cached = es_controller.store();
+    let es_controller = es_controller.watches_stream(
+        watcher(
+            Api::<ClusterSecretStore>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(predicates::generation, Default::default()),
+        move |s: ClusterSecretStore| {
+            for_store(&es_cached, "ClusterSecretStore", None, &s.name_any())
+        },
+    );
+    let ss_controller = Controller::new(store_api, watcher::Config::default());
     let css_controller = Controller::new(
         Api::<ClusterSecretStore>::all(client.clone()),
         watcher::Config::default(),

@@ -1,7 +1,8 @@
 //! ESO's documented Vault auth methods not covered elsewhere, with ESO's manifests unchanged
 //! apart from names: `userPass` (password in a Secret) and `kubernetes` (a TokenRequest token of
 //! the `serviceAccountRef`, reviewed by OpenBao against the test API server with a reviewer
-//! token bound to `system:auth-delegator`). Own binary: one controller per process.
+//! token bound to `system:auth-delegator`); ExternalSecrets applied before their SecretStore /
+//! ClusterSecretStore sync when it appears. Own binary: one controller per process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod external_harness;
@@ -132,14 +133,15 @@ async fn user_pass_and_kubernetes_auth_as_eso_documents_them() -> Result<()> {
     let server = env("HUSH_VAULT_ADDR");
     // ESO's docs/provider/hashicorp-vault.md examples.
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault-userpass"},
-        "spec": {"provider": {"vault": {"server": server, "path": "secret", "version": "v2",
+        "spec": {"controller": n, "provider": {"vault": {"server": server, "path": "secret", "version": "v2",
             "auth": {"userPass": {"path": format!("userpass-{n}"), "username": "app",
                 "secretRef": {"name": "vault-userpass", "key": "password"}}}}}}})).await?;
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault-kubernetes"},
-        "spec": {"provider": {"vault": {"server": server, "path": "secret", "version": "v2",
+        "spec": {"controller": n, "provider": {"vault": {"server": server, "path": "secret", "version": "v2",
             "auth": {"kubernetes": {"mountPath": format!("kubernetes-{n}"), "role": "demo",
                 "serviceAccountRef": {"name": "app"}}}}}}})).await?;
-    let ctl = Controller::start(&client, &n).await?;
+    // Its own class: the ClusterSecretStore below is left alone by other tests' controllers.
+    let ctl = Controller::start_with_class(&client, &n, &n).await?;
     let es: Api<ExternalSecret> = ns.api();
     apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "by-userpass"},
         "spec": {"refreshInterval": "15s", "secretStoreRef": {"name": "vault-userpass", "kind": "SecretStore"},
@@ -175,6 +177,44 @@ async fn user_pass_and_kubernetes_auth_as_eso_documents_them() -> Result<()> {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         }
+        // ExternalSecrets applied before their stores (as `kubectl apply -f dir/` may): not
+        // ready, then synced as soon as the store appears, well before their retry (60 s).
+        let cluster_store = format!("{n}-late");
+        for (name, kind, store) in [
+            ("late", "SecretStore", "vault-late".to_owned()),
+            ("late-cluster", "ClusterSecretStore", cluster_store.clone()),
+        ] {
+            apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": name},
+                "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": store, "kind": kind},
+                    "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/app"), "property": "password"}}]}})).await?;
+            wait_ready(&es, name, "False", "SecretSyncedError").await?;
+        }
+        let userpass = |namespace: Option<&str>| {
+            json!({"userPass": {"path": format!("userpass-{n}"), "username": "app",
+                "secretRef": {"name": "vault-userpass", "key": "password", "namespace": namespace}}})
+        };
+        let appeared = tokio::time::Instant::now();
+        apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault-late"},
+            "spec": {"controller": n, "provider": {"vault": {"server": server, "path": "secret", "version": "v2",
+                "auth": userpass(None)}}}})).await?;
+        let cluster_stores: Api<hush_api::external_secrets::ClusterSecretStore> =
+            Api::all(client.clone());
+        apply(&cluster_stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": cluster_store},
+            "spec": {"controller": n, "conditions": [{"namespaces": [n]}],
+                "provider": {"vault": {"server": server, "path": "secret", "version": "v2",
+                    "auth": userpass(Some(&n))}}}})).await?;
+        for name in ["late", "late-cluster"] {
+            wait_ready(&es, name, "True", "SecretSynced").await?;
+            ensure!(value(&secrets.get(name).await?, "password") == password);
+        }
+        ensure!(
+            appeared.elapsed() < std::time::Duration::from_secs(30),
+            "ExternalSecrets waited {:?} for their new stores",
+            appeared.elapsed()
+        );
+        cluster_stores
+            .delete(&cluster_store, &DeleteParams::default())
+            .await?;
         for c in [&password, &db, &user_password] {
             assert_no_canary(&client, &ns, &es, c).await?;
         }
