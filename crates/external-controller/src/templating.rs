@@ -349,22 +349,11 @@ pub fn apply(
     Ok(r.out)
 }
 
-/// ESO unmarshals a KeysAndValues output into `map[string]string`: a YAML mapping whose values
-/// are strings (a number or boolean is an error there too); empty output is an empty map.
+/// ESO unmarshals a KeysAndValues output into `map[string]string` with apimachinery's YAML
+/// (YAML 1.1 through JSON): a number or boolean is an error there too; empty output is an empty
+/// map.
 fn parse_string_map(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    let value: serde_json::Value = serde_norway::from_slice(bytes)
-        .map_err(|_| "the rendered template is not YAML (want a map of strings)".to_owned())?;
-    match value {
-        serde_json::Value::Null => Ok(BTreeMap::new()),
-        serde_json::Value::Object(map) => map
-            .into_iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => Ok((k, s)),
-                _ => Err(format!("the value of key {k:?} is not a string")),
-            })
-            .collect(),
-        _ => Err("the rendered template is not a YAML map of strings".to_owned()),
-    }
+    hush_template::yaml_string_map(bytes)
 }
 
 #[cfg(test)]
@@ -491,9 +480,9 @@ mod tests {
         let spec_target =
             template(json!({"templateFrom": [{"literal": "a: b", "target": "spec.x"}]}));
         assert!(apply(&spec_target, &data(), &s).is_err());
-        let not_strings = template(json!({"templateFrom": [{"literal": "n: 1"}]}));
+        let not_strings = template(json!({"templateFrom": [{"literal": "num: 1"}]}));
         let err = apply(&not_strings, &data(), &s).unwrap_err().to_string();
-        assert!(err.contains("\"n\""), "{err}");
+        assert!(err.contains("\"num\""), "{err}");
         let not_map = template(json!({"templateFrom": [{"literal": "- {{ .pw }}"}]}));
         let err = apply(&not_map, &data(), &s).unwrap_err().to_string();
         assert!(!err.contains("s3cret"), "{err}");
@@ -516,5 +505,26 @@ mod tests {
         // Empty output of KeysAndValues: nothing.
         let empty = template(json!({"templateFrom": [{"literal": "{{- /* none */ -}}"}]}));
         assert!(apply(&empty, &data(), &s).unwrap().data.is_empty());
+    }
+
+    #[test]
+    fn keys_and_values_output_is_read_as_eso_reads_it() {
+        let m = parse_string_map(b"a: x\n1: one\nempty:\nq: \"yes\"\n").unwrap();
+        assert_eq!(
+            m,
+            BTreeMap::from([
+                ("1".to_owned(), "one".to_owned()),
+                ("a".to_owned(), "x".to_owned()),
+                ("empty".to_owned(), String::new()),
+                ("q".to_owned(), "yes".to_owned()),
+            ])
+        );
+        // YAML 1.1: `yes` and `on` are booleans, so not strings (ESO fails the same way).
+        for bad in [&b"a: yes"[..], b"a: on", b"a: 12", b"a: [x]", b"a: {b: c}", b"just text"] {
+            let e = parse_string_map(bad).unwrap_err();
+            assert!(!e.contains("yes") || e.contains("key"), "{e}");
+        }
+        assert!(parse_string_map(b"").unwrap().is_empty());
+        assert!(parse_string_map(b"a: [").is_err());
     }
 }

@@ -37,6 +37,7 @@ mod value;
 mod yaml;
 
 pub use value::Value;
+pub use yaml::yaml_string_map;
 
 /// A 1-based line and column (in characters) in the template text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

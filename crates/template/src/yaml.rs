@@ -589,28 +589,77 @@ impl Builder {
     }
 }
 
-/// `fromYaml`: the first document as `map[string]interface{}` after the JSON round trip.
-pub(crate) fn from_yaml(s: &[u8]) -> Result<Value, String> {
-    let text = std::str::from_utf8(s).map_err(|_| "fromYaml: input is not UTF-8".to_owned())?;
+/// The first YAML document of `s` (go-yaml's Unmarshal reads only that one); `None` if empty.
+fn first_document(s: &[u8], what: &str) -> Result<Option<YNode>, String> {
+    let text = std::str::from_utf8(s).map_err(|_| format!("{what}: input is not UTF-8"))?;
     if has_yaml_only_break(text) {
-        return Err(
-            "fromYaml: NEL, LS and PS characters are not supported by hush-template".into(),
-        );
+        return Err(format!(
+            "{what}: NEL, LS and PS characters are not supported by hush-template"
+        ));
     }
     let mut b = Builder::default();
     for ev in Parser::new_from_str(text) {
         let (ev, _) =
-            ev.map_err(|e| format!("fromYaml: invalid YAML at line {}", e.marker().line()))?;
-        // Only the first document counts, as in go-yaml's Unmarshal.
+            ev.map_err(|e| format!("{what}: invalid YAML at line {}", e.marker().line()))?;
         if matches!(ev, Event::DocumentEnd) {
             break;
         }
         b.on_event(ev);
     }
     if let Some(e) = b.error {
-        return Err(format!("fromYaml: {e}"));
+        return Err(format!("{what}: {e}"));
     }
-    let Some(doc) = b.docs.into_iter().next() else {
+    Ok(b.docs.into_iter().next())
+}
+
+/// `k8s.io/apimachinery/pkg/util/yaml.Unmarshal` into `map[string]string` (ESO's
+/// `templateAs: KeysAndValues`): YAML 1.1 through JSON as sigs.k8s.io/yaml, so `yes`, numbers
+/// and maps are not strings (an error naming the key), keys become strings, `null` is "", and
+/// an empty document is an empty map. Errors never hold values.
+pub fn yaml_string_map(s: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    const WHAT: &str = "the rendered template";
+    let Some(doc) = first_document(s, WHAT)? else {
+        return Ok(BTreeMap::new());
+    };
+    let v = to_value(&doc, 0).map_err(|e| match e {
+        ToValueError::NonFinite(_) => format!("{WHAT}: a value is not a finite number"),
+        ToValueError::Unsupported(e) => e,
+    })?;
+    let kind = |v: &Value| match v {
+        Value::List(_) => "a list",
+        Value::Map(_) => "a map",
+        Value::Bool(_) => "a boolean (quote it)",
+        _ => "a number (quote it)",
+    };
+    match v {
+        Value::Nil => Ok(BTreeMap::new()),
+        Value::Map(m) => m
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::Nil => Ok((k, String::new())),
+                Value::Str(b) => String::from_utf8(b)
+                    .map(|s| (k.clone(), s))
+                    .map_err(|_| format!("{WHAT}: the value of key {k:?} is not UTF-8")),
+                other => Err(format!(
+                    "{WHAT}: the value of key {k:?} is {}, not a string",
+                    kind(&other)
+                )),
+            })
+            .collect(),
+        other => Err(format!(
+            "{WHAT} is {}, not a map of strings",
+            if matches!(other, Value::Str(_)) {
+                "a string"
+            } else {
+                kind(&other)
+            }
+        )),
+    }
+}
+
+/// `fromYaml`: the first document as `map[string]interface{}` after the JSON round trip.
+pub(crate) fn from_yaml(s: &[u8]) -> Result<Value, String> {
+    let Some(doc) = first_document(s, "fromYaml")? else {
         return Ok(Value::Map(BTreeMap::new()));
     };
     // ESO's fromYaml puts conversion errors into the map under "Error"; these two have fixed
