@@ -19,6 +19,10 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+/// ClusterExternalSecrets have no controller class: one cluster-wide fan-out per cluster (the
+/// leader). The tests of this binary each start one, so they take turns.
+static ONE_FAN_OUT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn labelled(
     client: &Client,
     prefix: &str,
@@ -93,6 +97,7 @@ async fn wait_gone(api: &Api<ExternalSecret>, name: &str) -> Result<()> {
 #[tokio::test]
 #[ignore = "needs scripts/kube-testenv.sh and scripts/services/openbao.sh"]
 async fn cluster_external_secret_fans_out_to_selected_namespaces() -> Result<()> {
+    let _turn = ONE_FAN_OUT.lock().await;
     let client = setup().await?;
     let home = TestNamespace::create(&client, "ces-home").await?;
     let tag = home.name().to_owned();
@@ -103,12 +108,7 @@ async fn cluster_external_secret_fans_out_to_selected_namespaces() -> Result<()>
         Some(json!({"data": {"password": password}})),
     )
     .await?;
-    secret_from_literals(
-        &home.api(),
-        "vault-token",
-        &[("token", &env("HUSH_VAULT_TOKEN"))],
-    )
-    .await?;
+    vault_token_secret(&home.api()).await?;
     let css: Api<ClusterSecretStore> = Api::all(client.clone());
     let store = format!("{tag}-vault");
     apply(&css, json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": store},
@@ -366,6 +366,7 @@ async fn cluster_external_secret_fans_out_to_selected_namespaces() -> Result<()>
 #[tokio::test]
 #[ignore = "needs scripts/kube-testenv.sh"]
 async fn eso_namespace_finalizer_is_removed_on_deletion() -> Result<()> {
+    let _turn = ONE_FAN_OUT.lock().await;
     // A take-over: ESO left its per-ClusterExternalSecret finalizer on a namespace.
     let client = setup().await?;
     let ns = TestNamespace::create(&client, "ces-eso-fin").await?;

@@ -68,12 +68,7 @@ async fn a_refresh_wave_reads_each_key_once() -> Result<()> {
         .await?;
     }
     let secrets: Api<Secret> = ns.api();
-    secret_from_literals(
-        &secrets,
-        "vault-token",
-        &[("token", &env("HUSH_VAULT_TOKEN"))],
-    )
-    .await?;
+    vault_token_secret(&secrets).await?;
     let stores: Api<hush_api::external_secrets::SecretStore> = ns.api();
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
         "spec": {"provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",

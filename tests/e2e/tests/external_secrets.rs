@@ -73,12 +73,7 @@ async fn vault_kv_v2_and_v1_with_token_and_approle() -> Result<()> {
         .to_owned();
 
     let secrets: Api<Secret> = ns.api();
-    secret_from_literals(
-        &secrets,
-        "vault-token",
-        &[("token", &env("HUSH_VAULT_TOKEN"))],
-    )
-    .await?;
+    vault_token_secret(&secrets).await?;
     secret_from_literals(&secrets, "approle", &[("secret-id", &secret_id)]).await?;
     let stores: Api<SecretStore> = ns.api();
     let server = env("HUSH_VAULT_ADDR");
@@ -451,12 +446,7 @@ async fn vault_outage_keeps_the_secret_and_recovers() -> Result<()> {
     .await?;
     let p = proxy(&env("HUSH_VAULT_ADDR")).await?;
     let secrets: Api<Secret> = ns.api();
-    secret_from_literals(
-        &secrets,
-        "vault-token",
-        &[("token", &env("HUSH_VAULT_TOKEN"))],
-    )
-    .await?;
+    vault_token_secret(&secrets).await?;
     let stores: Api<SecretStore> = ns.api();
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
         "spec": {"provider": {"vault": {"server": p.addr, "path": "secret", "version": "v2",

@@ -9,21 +9,13 @@
 
 mod external_harness;
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
 use external_harness::*;
 use hush_api::external_secrets::ExternalSecret;
 use hush_testkit::TestNamespace;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
-
-/// A file of the running test environment (`$KTE_DIR`, exported by scripts/kube-testenv.sh).
-fn kte_file(relative: &str) -> Result<String> {
-    let dir = std::env::var("KTE_DIR")
-        .context("KTE_DIR is not set: this test needs scripts/kube-testenv.sh's key files")?;
-    let path = std::path::Path::new(&dir).join(relative);
-    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-}
 
 #[tokio::test]
 #[ignore = "needs scripts/kube-testenv.sh"]

@@ -15,12 +15,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 async fn vault_store(ns: &TestNamespace) -> Result<()> {
-    secret_from_literals(
-        &ns.api(),
-        "vault-token",
-        &[("token", &env("HUSH_VAULT_TOKEN"))],
-    )
-    .await?;
+    vault_token_secret(&ns.api()).await?;
     apply(&ns.api::<SecretStore>(), json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
         "spec": {"provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
             "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;

@@ -167,12 +167,7 @@ async fn throttled_provider_keeps_the_secret_backs_off_and_converges() -> Result
     .await?;
     let proxy = throttling_proxy(&env("HUSH_VAULT_ADDR")).await?;
     let secrets: Api<Secret> = ns.api();
-    secret_from_literals(
-        &secrets,
-        "vault-token",
-        &[("token", &env("HUSH_VAULT_TOKEN"))],
-    )
-    .await?;
+    vault_token_secret(&secrets).await?;
     let stores: Api<SecretStore> = ns.api();
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
         "spec": {"controller": n, "provider": {"vault": {"server": proxy.addr, "path": "secret", "version": "v2",

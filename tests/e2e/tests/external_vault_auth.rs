@@ -17,14 +17,6 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 
-/// A file of the running test environment (`$KTE_DIR`, exported by scripts/kube-testenv.sh).
-fn kte_file(relative: &str) -> Result<String> {
-    let dir = std::env::var("KTE_DIR")
-        .context("KTE_DIR is not set: this test needs scripts/kube-testenv.sh's key files")?;
-    let path = std::path::Path::new(&dir).join(relative);
-    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-}
-
 async fn service_account(ns: &TestNamespace, name: &str) -> Result<()> {
     let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": name}}))?;
     ns.api::<ServiceAccount>()

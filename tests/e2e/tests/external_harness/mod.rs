@@ -257,6 +257,25 @@ pub async fn wait_ready(
     }
 }
 
+/// The Secret `vault-token` (key `token`: the test OpenBao's root token) that token-auth
+/// stores name in ESO's examples.
+pub async fn vault_token_secret(secrets: &Api<Secret>) -> Result<()> {
+    secret_from_literals(
+        secrets,
+        "vault-token",
+        &[("token", &env("HUSH_VAULT_TOKEN"))],
+    )
+    .await
+}
+
+/// A file of the running test environment (`$KTE_DIR`, exported by scripts/kube-testenv.sh).
+pub fn kte_file(relative: &str) -> Result<String> {
+    let dir = std::env::var("KTE_DIR")
+        .context("KTE_DIR is not set: this test needs scripts/kube-testenv.sh's key files")?;
+    let path = std::path::Path::new(&dir).join(relative);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
 pub fn value(s: &Secret, key: &str) -> String {
     s.data
         .as_ref()
