@@ -291,7 +291,12 @@ pub async fn run_controllers(
             .touched_objects()
             .predicate_filter(predicates::generation, Default::default()),
         move |s: SecretStore| {
-            for_store(&es_cached, "SecretStore", s.namespace().as_deref(), &s.name_any())
+            for_store(
+                &es_cached,
+                "SecretStore",
+                s.namespace().as_deref(),
+                &s.name_any(),
+            )
         },
     );
     let es_cached = es_controller.store();

@@ -154,7 +154,12 @@ impl Context {
             if let Some(s) = cache.get(&ObjectRef::new(name).within(ns)) {
                 return Ok((Some((*s).clone()), true));
             }
-            if owner && cache.wait_until_ready().now_or_never().is_some_and(|r| r.is_ok()) {
+            if owner
+                && cache
+                    .wait_until_ready()
+                    .now_or_never()
+                    .is_some_and(|r| r.is_ok())
+            {
                 return Ok((None, true));
             }
         }
@@ -449,9 +454,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let creation = creation_policy(&es);
     let deletion = deletion_policy(&es);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let (existing, from_cache) = ctx
-        .secret(&ns, &target_name, creation == "Owner")
-        .await?;
+    let (existing, from_cache) = ctx.secret(&ns, &target_name, creation == "Owner").await?;
 
     let current_rv = eso::synced_resource_version(
         es.meta().generation.unwrap_or(0),

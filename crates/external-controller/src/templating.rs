@@ -520,7 +520,14 @@ mod tests {
             ])
         );
         // YAML 1.1: `yes` and `on` are booleans, so not strings (ESO fails the same way).
-        for bad in [&b"a: yes"[..], b"a: on", b"a: 12", b"a: [x]", b"a: {b: c}", b"just text"] {
+        for bad in [
+            &b"a: yes"[..],
+            b"a: on",
+            b"a: 12",
+            b"a: [x]",
+            b"a: {b: c}",
+            b"just text",
+        ] {
             let e = parse_string_map(bad).unwrap_err();
             assert!(!e.contains("yes") || e.contains("key"), "{e}");
         }
