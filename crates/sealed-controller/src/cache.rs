@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt as _;
 use hush_api::sealed_secret::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -91,18 +92,27 @@ impl SecretStores {
     }
 }
 
-/// Keeps only what the controller reads from a watched Secret: identity, `resourceVersion`,
-/// ownerReferences (the trigger) and the spec-hash annotation.
+/// Keeps only what the controller reads from a watched Secret: name and namespace (the store's
+/// key), `resourceVersion` ([`SecretStores::lookup`]) and the SealedSecret ownerReferences (the
+/// trigger). Everything else is dropped: annotations alone (one `BTreeMap` node each) were a
+/// third of the store.
 pub(crate) fn slim(secret: &mut PartialObjectMeta<Secret>) {
+    secret.types = None;
     let meta = &mut secret.metadata;
-    meta.managed_fields = None;
-    meta.labels = None;
-    meta.finalizers = None;
-    meta.creation_timestamp = None;
-    meta.generate_name = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|k, _| k == SPEC_HASH_ANNOTATION);
-    }
+    let kept = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        resource_version: meta.resource_version.take(),
+        owner_references: meta.owner_references.take().and_then(|refs| {
+            let refs: Vec<_> = refs
+                .into_iter()
+                .filter(|o| o.kind == hush_api::sealed_secret::KIND)
+                .collect();
+            (!refs.is_empty()).then_some(refs)
+        }),
+        ..ObjectMeta::default()
+    };
+    *meta = kept;
 }
 
 /// A Secret state the controller knows to be what its SealedSecret asks for.
@@ -306,8 +316,6 @@ impl Primed {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::collections::BTreeMap;
-
     use super::*;
 
     #[test]
@@ -349,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn slim_keeps_identity_and_drops_what_may_hold_values() {
+    fn slim_keeps_identity_version_and_sealed_secret_owners_only() {
         let mut secret: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1",
             "kind": "Secret",
@@ -360,22 +368,30 @@ mod tests {
                     SPEC_HASH_ANNOTATION: "h",
                     "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"k\":\"c2VjcmV0\"}}",
                 },
-                "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "n", "uid": "o", "controller": true}],
+                "ownerReferences": [
+                    {"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret", "name": "n", "uid": "o", "controller": true},
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "p"},
+                ],
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
             },
         }))
         .unwrap();
         slim(&mut secret);
+        assert!(secret.types.is_none());
         let m = &secret.metadata;
-        assert_eq!(
-            m.annotations,
-            Some(BTreeMap::from([(
-                SPEC_HASH_ANNOTATION.to_owned(),
-                "h".to_owned()
-            )]))
+        assert!(
+            m.annotations.is_none(),
+            "annotations are not read from the store"
         );
-        assert!(m.managed_fields.is_none() && m.labels.is_none());
+        assert!(m.managed_fields.is_none() && m.labels.is_none() && m.uid.is_none());
+        assert_eq!(m.name.as_deref(), Some("n"));
+        assert_eq!(m.namespace.as_deref(), Some("ns"));
         assert_eq!(m.resource_version.as_deref(), Some("9"));
-        assert_eq!(m.owner_references.as_ref().map(Vec::len), Some(1));
+        let owners = m.owner_references.clone().unwrap_or_default();
+        assert_eq!(owners.len(), 1);
+        assert_eq!(
+            (owners[0].kind.as_str(), owners[0].name.as_str()),
+            ("SealedSecret", "n")
+        );
     }
 }

@@ -122,9 +122,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn stored_secret_metadata_has_no_managed_fields() {
+    async fn stored_secret_metadata_keeps_only_what_reconciling_reads() {
         let secret = |name: &str| PartialObjectMeta::<Secret> {
-            metadata: meta(name),
+            metadata: ObjectMeta {
+                resource_version: Some("3".into()),
+                ..meta(name)
+            },
             ..PartialObjectMeta::default()
         };
         let (reader, writer) = reflector::store();
@@ -137,14 +140,9 @@ mod tests {
                 .get(&ObjectRef::new(name).within("ns"))
                 .unwrap_or_else(|| panic!("{name} not stored"));
             assert!(stored.metadata.managed_fields.is_none());
-            let annotations = stored.metadata.annotations.clone().unwrap_or_default();
-            assert!(!annotations.contains_key(LAST_APPLIED_ANNOTATION));
-            assert_eq!(
-                annotations
-                    .get(crate::reconcile::SPEC_HASH_ANNOTATION)
-                    .map(String::as_str),
-                Some("abc")
-            );
+            assert!(stored.metadata.annotations.is_none());
+            assert!(stored.metadata.uid.is_none());
+            assert_eq!(stored.metadata.resource_version.as_deref(), Some("3"));
         }
     }
 }
