@@ -115,19 +115,42 @@ pub(crate) fn slim(secret: &mut PartialObjectMeta<Secret>) {
     *meta = kept;
 }
 
-/// A Secret state the controller knows to be what its SealedSecret asks for.
-#[derive(Debug, Clone)]
+/// 128 bits of SHA-256.
+type Digest = [u8; 16];
+
+/// A short digest of `parts` (length-prefixed, so parts cannot run into each other): what the
+/// memos keep instead of names, versions and hashes, so an entry owns no heap memory.
+fn digest(parts: &[&str]) -> Digest {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// The memo key of one SealedSecret.
+fn key(namespace: &str, name: &str) -> Digest {
+    digest(&[namespace, name])
+}
+
+/// A Secret state the controller knows to be what its SealedSecret asks for. Digests only (no
+/// heap memory per entry); the spec hash covers the SealedSecret's name, namespace and uid, so
+/// an entry can never prove another object's Secret.
+#[derive(Debug, Clone, Copy)]
 struct Verified {
-    resource_version: String,
-    spec_hash: String,
+    resource_version: Digest,
+    spec_hash: Digest,
     mac_key_id: u64,
     at: Instant,
 }
 
-/// Per SealedSecret (namespace, name): the last verified Secret state.
+/// Per SealedSecret (digest of namespace and name): the last verified Secret state.
 #[derive(Default)]
 pub(crate) struct Memo {
-    entries: Mutex<HashMap<(String, String), Verified>>,
+    entries: Mutex<HashMap<Digest, Verified>>,
 }
 
 /// A short identifier of a MAC key (never the key).
@@ -150,7 +173,7 @@ impl Memo {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        let key = (namespace.to_owned(), name.to_owned());
+        let key = key(namespace, name);
         let Some(rv) = resource_version else {
             entries.remove(&key);
             return;
@@ -161,8 +184,8 @@ impl Memo {
         entries.insert(
             key,
             Verified {
-                resource_version: rv.to_owned(),
-                spec_hash: spec_hash.to_owned(),
+                resource_version: digest(&[rv]),
+                spec_hash: digest(&[spec_hash]),
                 mac_key_id,
                 at: Instant::now(),
             },
@@ -171,7 +194,7 @@ impl Memo {
 
     pub(crate) fn forget(&self, namespace: &str, name: &str) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(&(namespace.to_owned(), name.to_owned()));
+            entries.remove(&key(namespace, name));
         }
     }
 
@@ -179,7 +202,7 @@ impl Memo {
     pub(crate) fn knows(&self, namespace: &str, name: &str) -> bool {
         self.entries
             .lock()
-            .is_ok_and(|e| e.contains_key(&(namespace.to_owned(), name.to_owned())))
+            .is_ok_and(|e| e.contains_key(&key(namespace, name)))
     }
 
     /// Whether the Secret at `resource_version` was verified for this spec hash and MAC key
@@ -193,23 +216,27 @@ impl Memo {
         mac_key_id: u64,
         max_age: Duration,
     ) -> bool {
+        let (key, rv, spec_hash) = (
+            key(namespace, name),
+            digest(&[resource_version]),
+            digest(&[spec_hash]),
+        );
         self.entries.lock().is_ok_and(|entries| {
-            entries
-                .get(&(namespace.to_owned(), name.to_owned()))
-                .is_some_and(|v| {
-                    v.resource_version == resource_version
-                        && v.spec_hash == spec_hash
-                        && v.mac_key_id == mac_key_id
-                        && v.at.elapsed() < max_age
-                })
+            entries.get(&key).is_some_and(|v| {
+                v.resource_version == rv
+                    && v.spec_hash == spec_hash
+                    && v.mac_key_id == mac_key_id
+                    && v.at.elapsed() < max_age
+            })
         })
     }
 }
 
-/// Per SealedSecret: the status last written and the `resourceVersion` it was written over.
+/// Per SealedSecret: digests of the status last written and of the `resourceVersion` it was
+/// written over.
 #[derive(Default)]
 pub(crate) struct StatusMemo {
-    entries: Mutex<HashMap<(String, String), (String, String)>>,
+    entries: Mutex<HashMap<Digest, (Digest, Digest)>>,
 }
 
 impl StatusMemo {
@@ -222,19 +249,24 @@ impl StatusMemo {
         based_on: &str,
         status: &str,
     ) -> bool {
-        self.entries.lock().is_ok_and(|entries| {
-            entries
-                .get(&(namespace.to_owned(), name.to_owned()))
-                .is_some_and(|(rv, written)| rv == based_on && written == status)
-        })
+        let (key, written) = (
+            key(namespace, name),
+            (digest(&[based_on]), digest(&[status])),
+        );
+        self.entries
+            .lock()
+            .is_ok_and(|entries| entries.get(&key) == Some(&written))
     }
 
-    pub(crate) fn record(&self, namespace: &str, name: &str, based_on: String, status: String) {
+    pub(crate) fn record(&self, namespace: &str, name: &str, based_on: &str, status: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MEMO_LIMIT {
                 entries.clear();
             }
-            entries.insert((namespace.to_owned(), name.to_owned()), (based_on, status));
+            entries.insert(
+                key(namespace, name),
+                (digest(&[based_on]), digest(&[status])),
+            );
         }
     }
 }
@@ -346,7 +378,7 @@ mod tests {
     fn status_in_flight_only_over_the_same_version_and_content() {
         let memo = StatusMemo::default();
         assert!(!memo.in_flight("ns", "n", "1", "True"));
-        memo.record("ns", "n", "1".into(), "True".into());
+        memo.record("ns", "n", "1", "True");
         assert!(memo.in_flight("ns", "n", "1", "True"));
         assert!(
             !memo.in_flight("ns", "n", "2", "True"),
@@ -393,5 +425,13 @@ mod tests {
             (owners[0].kind.as_str(), owners[0].name.as_str()),
             ("SealedSecret", "n")
         );
+    }
+
+    #[test]
+    fn memo_keys_do_not_run_into_each_other() {
+        let memo = Memo::default();
+        memo.record("ab", "c", Some("1"), "h", 1);
+        assert!(!memo.knows("a", "bc"));
+        assert!(memo.knows("ab", "c"));
     }
 }

@@ -288,7 +288,8 @@ async fn update_status(
     let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    ctx.status_memo.record(&namespace, &name, based_on, written);
+    ctx.status_memo
+        .record(&namespace, &name, &based_on, &written);
     Ok(())
 }
 
