@@ -99,6 +99,20 @@ stage_tools() {
 
 stage_fmt() { cargo fmt --all --check; }
 
+# Binaries bake their checkout's path in (env!("CARGO_MANIFEST_DIR") for fixtures and crds/),
+# and cargo does not notice the same sources moving to another checkout: when the shared target
+# dir was last built from elsewhere, the workspace's own crates are rebuilt (dependencies stay).
+own_target_dir() {
+  local marker="$CARGO_TARGET_DIR/.hush-checkout" members
+  [ "$(cat "$marker" 2>/dev/null)" != "$ROOT" ] || return 0
+  members=$(cargo metadata --no-deps --locked --format-version 1 |
+    python3 -c 'import json, sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))')
+  # shellcheck disable=SC2086
+  cargo clean --quiet $members
+  mkdir -p "$CARGO_TARGET_DIR"
+  printf '%s\n' "$ROOT" >"$marker"
+}
+
 stage_clippy() { cargo clippy --workspace --all-targets --all-features --locked -- -D warnings; }
 
 stage_deny() {
@@ -192,6 +206,7 @@ stage_fuzz() {
 
 stage dev-env stage_dev_env
 stage tools stage_tools
+own_target_dir
 stage fmt stage_fmt
 stage clippy stage_clippy
 stage deny stage_deny
