@@ -23,6 +23,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret};
 use hush_testkit::apiserver::{api_calls, calls_between};
+use hush_testkit::process::{free_port, vm_hwm_kib};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -106,23 +107,6 @@ fn audit_counts(path: &str, from: u64, kv_prefix: &str, other_key: &str) -> Resu
         }
     }
     Ok(c)
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 fn ready(es: &ExternalSecret) -> bool {

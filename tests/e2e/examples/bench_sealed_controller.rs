@@ -24,6 +24,8 @@ use anyhow::{Context as _, Result, bail, ensure};
 use futures::{StreamExt as _, stream};
 use hush_api::sealed_secret::SealedSecret;
 use hush_crypto::SystemEntropy;
+use hush_testkit::apiserver::{api_calls, calls_between};
+use hush_testkit::process::{free_port, vm_hwm_kib};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -31,22 +33,8 @@ use kube::api::{Api, PostParams};
 use kube::core::PartialObjectMeta;
 use serde_json::json;
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
+/// What the controller's reconciles touch on the API server.
+const RESOURCES: &[&str] = &["secrets", "sealedsecrets", "events"];
 
 async fn metric(port: u16, name: &str) -> Result<f64> {
     let client = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
@@ -270,61 +258,6 @@ impl Drop for SecretCount {
     }
 }
 
-/// Requests the API server has served, by `verb resource`, excluding LIST and WATCH (what a
-/// controller's reconciliations cost; its informers' lists and watches are counted apart).
-async fn api_calls(client: &kube::Client) -> Result<BTreeMap<String, f64>> {
-    // A GET built by kube, pointed at /metrics (keeps `http` out of this crate's dependencies).
-    let mut req = kube::core::Request::new("/api/v1/namespaces").list(&Default::default())?;
-    *req.uri_mut() = "/metrics".parse()?;
-    let text = client.request_text(req).await?;
-    let mut calls = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
-            continue;
-        };
-        let Some((labels, value)) = rest.rsplit_once("} ") else {
-            continue;
-        };
-        let label = |k: &str| {
-            labels
-                .split(',')
-                .find_map(|kv| kv.strip_prefix(k)?.strip_prefix("=\""))
-                .map(|v| v.trim_end_matches('"').to_owned())
-                .unwrap_or_default()
-        };
-        let (verb, resource) = (label("verb"), label("resource"));
-        if verb == "LIST"
-            || verb == "WATCH"
-            || !["secrets", "sealedsecrets", "events"].contains(&resource.as_str())
-        {
-            continue;
-        }
-        let key = format!(
-            "{verb} {resource}{}",
-            if label("subresource").is_empty() {
-                String::new()
-            } else {
-                format!("/{}", label("subresource"))
-            }
-        );
-        *calls.entry(key).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
-    }
-    Ok(calls)
-}
-
-fn calls_between(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> (f64, String) {
-    let mut total = 0.0;
-    let mut parts = Vec::new();
-    for (k, v) in after {
-        let d = v - before.get(k).copied().unwrap_or(0.0);
-        if d > 0.0 {
-            total += d;
-            parts.push(format!("{k}={d}"));
-        }
-    }
-    (total, parts.join(" "))
-}
-
 /// CPU seconds (user + system) of a process, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -407,11 +340,11 @@ async fn phase(
     limit: Duration,
     progress: impl AsyncFnMut() -> Result<usize>,
 ) -> Result<Phase> {
-    let calls_before = api_calls(client).await?;
+    let calls_before = api_calls(client, RESOURCES).await?;
     let cpu_before = cpu_snapshot(pid);
     let time = wait_until(n, limit, progress).await?;
     let cpu_after = cpu_snapshot(pid);
-    let calls_after = api_calls(client).await?;
+    let calls_after = api_calls(client, RESOURCES).await?;
     Ok(Phase {
         time,
         calls: calls_between(&calls_before, &calls_after),

@@ -7,204 +7,28 @@
 //! Run: `eval "$(scripts/kube-testenv.sh start)"; cargo test -p hush-e2e --test sealed_controller_flags -- --include-ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod sealed_harness;
+
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
 use hush_api::sealed_secret::SealedSecret;
 use hush_crypto::SystemEntropy;
 use hush_crypto::cert::Certificate;
 use hush_crypto::rsa::RsaPrivateKey;
-use hush_operator::{Process, ProcessConfig, Shutdown};
-use hush_sealed_controller::{Config, KeyRegistry, Namespaces};
-use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt as _};
 use serde_json::json;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::task::JoinHandle;
+
+use sealed_harness::*;
 
 const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
-const WAIT: Duration = Duration::from_secs(60);
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-struct Controller {
-    shutdown: Shutdown,
-    handle: JoinHandle<hush_operator::Result<()>>,
-    api: SocketAddr,
-    metrics: SocketAddr,
-    keys: Arc<KeyRegistry>,
-}
-
-impl Controller {
-    async fn start(
-        client: &Client,
-        key_ns: &str,
-        app_ns: &str,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Result<Self> {
-        let mut config = Config::new(key_ns);
-        config.key_size = 2048;
-        config.listen_addr = "127.0.0.1:0".into();
-        config.namespaces = Namespaces::List(vec![app_ns.to_owned()]);
-        config.rate_limit = 0.0;
-        tweak(&mut config);
-        let shutdown = Shutdown::new();
-        let mut process = Process::new(
-            client.clone(),
-            ProcessConfig {
-                metrics_addr: "127.0.0.1:0".into(),
-                leader_election: None,
-            },
-            shutdown.clone(),
-        );
-        let metrics = process.bind_metrics().await?;
-        let started = hush_sealed_controller::start(&mut process, config).await?;
-        let handle = tokio::spawn(process.run(vec![started.component]));
-        Ok(Self {
-            shutdown,
-            handle,
-            api: started.api_addr,
-            metrics,
-            keys: started.keys,
-        })
-    }
-
-    async fn stop(self) -> Result<()> {
-        self.shutdown.trigger();
-        tokio::time::timeout(Duration::from_secs(30), self.handle)
-            .await
-            .context("controller did not stop within 30 s")???;
-        Ok(())
-    }
-
-    async fn cert(&self) -> Result<String> {
-        let (code, body) = http(self.api, "GET", "/v1/cert.pem", b"").await?;
-        ensure!(code == 200, "GET /v1/cert.pem: {code} {body}");
-        Ok(body)
-    }
-
-    async fn metric(&self, name: &str) -> Result<f64> {
-        let (code, body) = http(self.metrics, "GET", "/metrics", b"").await?;
-        ensure!(code == 200, "GET /metrics: {code}");
-        Ok(body
-            .lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum())
-    }
-}
-
-/// One HTTP/1.1 request per connection.
-async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Result<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let mut req = Vec::new();
-    write!(
-        req,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n\r\n",
-        body.len()
-    )?;
-    req.extend_from_slice(body);
-    stream.write_all(&req).await?;
-    let mut resp = Vec::new();
-    stream.read_to_end(&mut resp).await?;
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no HTTP status")?;
-    Ok((code, body.to_owned()))
-}
-
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut last_err = None;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("timed out waiting for {what} (last error: {last_err:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn setup(prefix: &str) -> Result<(Client, TestNamespace, TestNamespace)> {
-    let client = client().await?;
-    install_repo_crd(&client, "sealedsecrets.bitnami.com.yaml").await?;
-    let keys = TestNamespace::create(&client, &format!("{prefix}-keys")).await?;
-    let app = TestNamespace::create(&client, prefix).await?;
-    Ok((client, keys, app))
-}
-
-/// Seals `key=value` for `namespace/name` with `cert_pem`, as kubeseal does; `extra` is merged
-/// into the input Secret (labels, annotations).
-fn seal(
-    cert_pem: &str,
-    namespace: &str,
-    name: &str,
-    value: &str,
-    extra: serde_json::Value,
-) -> Result<SealedSecret> {
-    let cert = Certificate::from_pem(cert_pem.as_bytes())?;
-    let mut input = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": { "name": name, "namespace": namespace },
-        "type": "Opaque",
-        "stringData": { "k": value },
-    });
-    if let (Some(meta), Some(add)) = (
-        input["metadata"].as_object_mut(),
-        extra.get("metadata").and_then(|m| m.as_object()),
-    ) {
-        meta.extend(add.clone());
-    }
-    let secret: hush_sealing::Secret = serde_json::from_value(input)?;
-    let sealed = hush_sealing::seal::seal_secret(&cert.public_key, &secret, &mut SystemEntropy)?;
-    let text =
-        hush_sealing::codec::write_sealed_secret(&sealed, hush_sealing::codec::Format::Json)?;
-    Ok(serde_json::from_str(&text)?)
-}
-
-/// Waits until `name` is `Synced=<want>` for its current generation.
-async fn synced(api: &Api<SealedSecret>, name: &str, want: &str) -> Result<SealedSecret> {
-    wait_for(&format!("SealedSecret {name} Synced={want}"), || async {
-        let ss = api.get(name).await?;
-        let ok = ss
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.first())
-            .is_some_and(|c| c.type_ == "Synced" && c.status == want)
-            && ss.status.as_ref().and_then(|s| s.observed_generation) == ss.metadata.generation;
-        Ok(ok.then_some(ss))
-    })
-    .await
-}
-
-fn data_of(secret: &Secret, key: &str) -> Option<String> {
-    secret
-        .data
-        .as_ref()?
-        .get(key)
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-}
 
 /// The active key Secrets, oldest certificate first.
 async fn key_secrets(client: &Client, ns: &str) -> Result<Vec<(Secret, Certificate)>> {
@@ -274,14 +98,20 @@ fn sigusr1() -> Result<()> {
 async fn sigusr1_makes_a_new_key_at_once_and_old_keys_keep_opening() -> Result<()> {
     let _serial = SERIAL.lock().await;
     let (client, keys_ns, app) = setup("scf-usr1").await?;
-    let c = Controller::start(&client, keys_ns.name(), app.name(), |_| {}).await?;
+    let c = Controller::start_with(&client, keys_ns.name(), &[app.name()], None, |_| {}).await?;
     let first = wait_for("the first key", || async {
         let keys = key_secrets(&client, keys_ns.name()).await?;
         Ok((keys.len() == 1).then(|| keys[0].1.to_pem()))
     })
     .await?;
     let ss_api: Api<SealedSecret> = app.api();
-    let before = seal(&first, app.name(), "before", "sealed-before", json!({}))?;
+    let before = seal(
+        &first,
+        app.name(),
+        "before",
+        &[("k", "sealed-before")],
+        json!({}),
+    )?;
     ss_api.create(&PostParams::default(), &before).await?;
     synced(&ss_api, "before", "True").await?;
 
@@ -312,9 +142,21 @@ async fn sigusr1_makes_a_new_key_at_once_and_old_keys_keep_opening() -> Result<(
 
     // The old key still opens: a SealedSecret sealed with it before or after the renewal, and a
     // Secret deleted after the renewal is restored from the old ciphertext.
-    let late_old = seal(&first, app.name(), "late-old", "sealed-late-old", json!({}))?;
+    let late_old = seal(
+        &first,
+        app.name(),
+        "late-old",
+        &[("k", "sealed-late-old")],
+        json!({}),
+    )?;
     ss_api.create(&PostParams::default(), &late_old).await?;
-    let with_new = seal(&served, app.name(), "with-new", "sealed-new", json!({}))?;
+    let with_new = seal(
+        &served,
+        app.name(),
+        "with-new",
+        &[("k", "sealed-new")],
+        json!({}),
+    )?;
     ss_api.create(&PostParams::default(), &with_new).await?;
     synced(&ss_api, "late-old", "True").await?;
     synced(&ss_api, "with-new", "True").await?;
@@ -350,13 +192,13 @@ async fn keys_renew_after_the_cutoff_at_start_and_every_period() -> Result<()> {
     ss_api
         .create(
             &PostParams::default(),
-            &seal(&backup, app.name(), "s", "v", json!({}))?,
+            &seal(&backup, app.name(), "s", &[("k", "v")], json!({}))?,
         )
         .await?;
 
     // A cutoff before the newest key: no new key. The SealedSecret is reconciled only after
     // the start-up key check, so once it is synced a cutoff key would already exist.
-    let c = Controller::start(&client, keys_ns.name(), app.name(), |cfg| {
+    let c = Controller::start_with(&client, keys_ns.name(), &[app.name()], None, |cfg| {
         cfg.key_cutoff_time = Some(now - 7200);
         cfg.key_renew_period = Duration::ZERO;
     })
@@ -367,7 +209,7 @@ async fn keys_renew_after_the_cutoff_at_start_and_every_period() -> Result<()> {
     c.stop().await?;
 
     // A cutoff after it: a new key at start, the backup kept.
-    let c = Controller::start(&client, keys_ns.name(), app.name(), |cfg| {
+    let c = Controller::start_with(&client, keys_ns.name(), &[app.name()], None, |cfg| {
         cfg.key_cutoff_time = Some(now - 60);
         cfg.key_renew_period = Duration::ZERO;
     })
@@ -388,7 +230,7 @@ async fn keys_renew_after_the_cutoff_at_start_and_every_period() -> Result<()> {
 
     // A 5 s renewal period: a key whenever the newest is 5 s old, counted from the newest key
     // (not from the start), every key kept.
-    let c = Controller::start(&client, keys_ns.name(), app.name(), |cfg| {
+    let c = Controller::start_with(&client, keys_ns.name(), &[app.name()], None, |cfg| {
         cfg.key_renew_period = Duration::from_secs(5);
     })
     .await?;
@@ -424,7 +266,7 @@ async fn keys_renew_after_the_cutoff_at_start_and_every_period() -> Result<()> {
     ss_api
         .create(
             &PostParams::default(),
-            &seal(&backup, app.name(), "s2", "v2", json!({}))?,
+            &seal(&backup, app.name(), "s2", &[("k", "v2")], json!({}))?,
         )
         .await?;
     synced(&ss_api, "s2", "True").await?;
@@ -442,14 +284,14 @@ async fn label_selector_limits_the_sealed_secrets_reconciled() -> Result<()> {
     let ss_api: Api<SealedSecret> = app.api();
     let shard = json!({"metadata": {"labels": {"shard": "a"}}});
     // Both exist before the controller starts, so its first list would return both.
-    let mut picked = seal(&cert, app.name(), "picked", "v1", shard.clone())?;
+    let mut picked = seal(&cert, app.name(), "picked", &[("k", "v1")], shard.clone())?;
     picked
         .metadata
         .labels
         .get_or_insert_with(BTreeMap::new)
         .insert("shard".into(), "a".into());
     ss_api.create(&PostParams::default(), &picked).await?;
-    let mut ignored = seal(&cert, app.name(), "ignored", "v2", shard)?;
+    let mut ignored = seal(&cert, app.name(), "ignored", &[("k", "v2")], shard)?;
     ignored
         .metadata
         .labels
@@ -457,7 +299,7 @@ async fn label_selector_limits_the_sealed_secrets_reconciled() -> Result<()> {
         .insert("shard".into(), "b".into());
     ss_api.create(&PostParams::default(), &ignored).await?;
 
-    let c = Controller::start(&client, keys_ns.name(), app.name(), |cfg| {
+    let c = Controller::start_with(&client, keys_ns.name(), &[app.name()], None, |cfg| {
         cfg.label_selector = Some("shard=a".into());
     })
     .await?;

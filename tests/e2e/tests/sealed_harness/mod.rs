@@ -1,0 +1,272 @@
+//! Harness of the SealedSecret controller e2e tests: the controller in-process (the binary's
+//! library entry point) as the Helm chart's ServiceAccount, a log buffer for canary checks,
+//! a minimal HTTP client for its API and metrics, and sealing as kubeseal does.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use hush_api::sealed_secret::SealedSecret;
+use hush_crypto::SystemEntropy;
+use hush_crypto::cert::Certificate;
+use hush_operator::leader::LeaseConfig;
+use hush_operator::{Process, ProcessConfig, Shutdown};
+use hush_sealed_controller::{Config, KeyRegistry, Namespaces};
+use hush_testkit::chart::{ChartProfile, controller_client};
+use hush_testkit::{TestNamespace, client, install_repo_crd};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::Api;
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::task::JoinHandle;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Log capture: every test in this binary logs into one buffer, which the canary checks read.
+
+#[derive(Clone, Default)]
+pub struct LogBuffer(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace,hyper=info,h2=info,rustls=info,tower=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    })
+}
+
+pub fn logs_contain(needle: &str) -> bool {
+    let text = logs().0.lock().unwrap();
+    text.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controller harness.
+
+pub struct Controller {
+    pub shutdown: Shutdown,
+    pub handle: JoinHandle<hush_operator::Result<()>>,
+    pub api: SocketAddr,
+    pub metrics: SocketAddr,
+    pub keys: Arc<KeyRegistry>,
+}
+
+impl Controller {
+    pub async fn start(client: &Client, key_ns: &str, watch: &[&str]) -> Result<Self> {
+        Self::start_with(client, key_ns, watch, None, |_| {}).await
+    }
+
+    pub async fn start_with(
+        client: &Client,
+        key_ns: &str,
+        watch: &[&str],
+        lease: Option<LeaseConfig>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        logs();
+        let mut config = Config::new(key_ns);
+        config.key_size = 2048;
+        config.listen_addr = "127.0.0.1:0".into();
+        config.namespaces = Namespaces::List(watch.iter().map(|s| (*s).to_owned()).collect());
+        config.rate_limit = 0.0;
+        config.max_unseal_retries = 3;
+        tweak(&mut config);
+        let shutdown = Shutdown::new();
+        // The controller runs as the Helm chart's ServiceAccount, with the chart's RBAC and the
+        // key namespace as release namespace: the scenarios prove the rules suffice, and the
+        // audit log shows what they use (scripts/rbac-evidence.sh).
+        let identity = controller_client(client, key_ns, ChartProfile::Sealed).await?;
+        let mut process = Process::new(
+            identity,
+            ProcessConfig {
+                metrics_addr: "127.0.0.1:0".into(),
+                leader_election: lease,
+            },
+            shutdown.clone(),
+        );
+        let metrics = process.bind_metrics().await?;
+        let started = hush_sealed_controller::start(&mut process, config).await?;
+        let handle = tokio::spawn(process.run(vec![started.component]));
+        Ok(Self {
+            shutdown,
+            handle,
+            api: started.api_addr,
+            metrics,
+            keys: started.keys,
+        })
+    }
+
+    pub async fn stop(self) -> Result<()> {
+        if std::env::var_os("HUSH_E2E_DUMP_LOGS").is_some() {
+            let text = logs().0.lock().unwrap().clone();
+            std::fs::write("/tmp/hush-e2e-logs.txt", text)?;
+        }
+        self.shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .context("controller did not stop within 30 s")???;
+        Ok(())
+    }
+
+    pub async fn cert(&self) -> Result<String> {
+        let (code, body) = http(self.api, "GET", "/v1/cert.pem", b"").await?;
+        ensure!(code == 200, "GET /v1/cert.pem: {code} {body}");
+        Ok(body)
+    }
+
+    pub async fn metric(&self, name: &str) -> Result<f64> {
+        let (code, body) = http(self.metrics, "GET", "/metrics", b"").await?;
+        ensure!(code == 200, "GET /metrics: {code}");
+        Ok(body
+            .lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut req = Vec::new();
+    write!(
+        req,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n\r\n",
+        body.len()
+    )?;
+    req.extend_from_slice(body);
+    stream.write_all(&req).await?;
+    let mut resp = Vec::new();
+    stream.read_to_end(&mut resp).await?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status")?;
+    Ok((code, body.to_owned()))
+}
+
+pub async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if tokio::time::Instant::now() > deadline {
+            let text = logs().0.lock().unwrap().clone();
+            let _ = std::fs::write("/tmp/hush-e2e-logs.txt", text);
+            bail!("timed out waiting for {what} (last error: {last_err:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn setup(prefix: &str) -> Result<(Client, TestNamespace, TestNamespace)> {
+    let client = client().await?;
+    install_repo_crd(&client, "sealedsecrets.bitnami.com.yaml").await?;
+    let keys = TestNamespace::create(&client, &format!("{prefix}-keys")).await?;
+    let app = TestNamespace::create(&client, prefix).await?;
+    Ok((client, keys, app))
+}
+
+pub fn canary(tag: &str) -> String {
+    let mut r = [0u8; 6];
+    hush_crypto::Entropy::fill(&mut SystemEntropy, &mut r).unwrap();
+    format!(
+        "hush-canary-{tag}-{}",
+        r.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Seals `items` for `namespace/name` (scope from `annotations`) with the controller's
+/// certificate, as kubeseal does.
+pub fn seal(
+    cert_pem: &str,
+    namespace: &str,
+    name: &str,
+    items: &[(&str, &str)],
+    extra: serde_json::Value,
+) -> Result<SealedSecret> {
+    let cert = Certificate::from_pem(cert_pem.as_bytes())?;
+    let mut input = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": name, "namespace": namespace },
+        "type": "Opaque",
+        "stringData": items.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
+    });
+    merge(&mut input, extra);
+    let secret: hush_sealing::Secret = serde_json::from_value(input)?;
+    let sealed = hush_sealing::seal::seal_secret(&cert.public_key, &secret, &mut SystemEntropy)?;
+    let text =
+        hush_sealing::codec::write_sealed_secret(&sealed, hush_sealing::codec::Format::Json)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+pub fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+    match (into, from) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+pub async fn synced(api: &Api<SealedSecret>, name: &str, want: &str) -> Result<SealedSecret> {
+    wait_for(&format!("SealedSecret {name} Synced={want}"), || async {
+        let ss = api.get(name).await?;
+        let ok = ss
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.first())
+            .is_some_and(|c| c.type_ == "Synced" && c.status == want)
+            && ss.status.as_ref().and_then(|s| s.observed_generation) == ss.metadata.generation;
+        Ok(ok.then_some(ss))
+    })
+    .await
+}
+
+pub fn data_of(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(key)
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+}
