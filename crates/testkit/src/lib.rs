@@ -27,6 +27,7 @@ use std::time::Duration;
 
 pub mod apiserver;
 pub mod chart;
+pub mod logs;
 pub mod process;
 
 use anyhow::{Context as _, Result, anyhow, bail};

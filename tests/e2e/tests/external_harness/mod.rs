@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -27,36 +26,13 @@ pub const WAIT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // Log capture, for the canary checks.
 
-#[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-pub fn logs() -> &'static LogBuffer {
-    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = LogBuffer::default();
-        let writer = buffer.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("trace,hyper=info,h2=info,rustls=info,tower=info,hyper_util=info")
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init();
-        buffer
-    })
+/// This process's captured logs (hush_testkit::logs).
+pub fn logs() -> &'static hush_testkit::logs::LogBuffer {
+    hush_testkit::logs::captured()
 }
 
 pub fn logs_contain(needle: &str) -> bool {
-    let text = logs().0.lock().unwrap();
-    text.windows(needle.len()).any(|w| w == needle.as_bytes())
+    logs().contains(needle)
 }
 
 pub fn canary(tag: &str) -> String {

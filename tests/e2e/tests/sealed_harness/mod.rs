@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -29,36 +29,13 @@ pub const WAIT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // Log capture: every test in this binary logs into one buffer, which the canary checks read.
 
-#[derive(Clone, Default)]
-pub struct LogBuffer(pub Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-pub fn logs() -> &'static LogBuffer {
-    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = LogBuffer::default();
-        let writer = buffer.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("trace,hyper=info,h2=info,rustls=info,tower=info")
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init();
-        buffer
-    })
+/// This process's captured logs (hush_testkit::logs).
+pub fn logs() -> &'static hush_testkit::logs::LogBuffer {
+    hush_testkit::logs::captured()
 }
 
 pub fn logs_contain(needle: &str) -> bool {
-    let text = logs().0.lock().unwrap();
-    text.windows(needle.len()).any(|w| w == needle.as_bytes())
+    logs().contains(needle)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,7 +96,7 @@ impl Controller {
 
     pub async fn stop(self) -> Result<()> {
         if std::env::var_os("HUSH_E2E_DUMP_LOGS").is_some() {
-            let text = logs().0.lock().unwrap().clone();
+            let text = logs().text();
             std::fs::write("/tmp/hush-e2e-logs.txt", text)?;
         }
         self.shutdown.trigger();
@@ -188,7 +165,7 @@ where
             Err(e) => last_err = Some(e),
         }
         if tokio::time::Instant::now() > deadline {
-            let text = logs().0.lock().unwrap().clone();
+            let text = logs().text();
             let _ = std::fs::write("/tmp/hush-e2e-logs.txt", text);
             bail!("timed out waiting for {what} (last error: {last_err:?})");
         }
