@@ -5,10 +5,13 @@
 //! - `externalsecret_sync_calls_error{name,namespace}`: failed reconciles;
 //! - `externalsecret_status_condition{name,namespace,condition,status}`: 1 for the current
 //!   `Ready` status, 0 for the other;
-//! - `externalsecret_reconcile_duration{name,namespace}`: the last reconcile, in nanoseconds.
+//! - `externalsecret_reconcile_duration{name,namespace}`: the last reconcile, in nanoseconds;
+//! - `externalsecret_provider_api_calls_count{provider,call,status}`: provider API calls
+//!   (`hush_sync::calls`; reads the cache answered are not calls).
 //!
-//! ESO exposes `sync_calls_error` without a `_total` suffix; the OpenMetrics encoder adds one
-//! to every counter, so it is a gauge that only goes up (PromQL's `rate`/`increase` work on it).
+//! ESO exposes `sync_calls_error` and `provider_api_calls_count` without a `_total` suffix; the
+//! OpenMetrics encoder adds one to every counter, so they are gauges that only go up (PromQL's
+//! `rate`/`increase` work on them).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -33,6 +36,7 @@ pub struct EsoMetrics {
     sync_errors: Family<Labels, Gauge>,
     condition: Family<Labels, Gauge>,
     duration: Family<Labels, Gauge<f64, AtomicU64>>,
+    provider_calls: Family<Labels, Gauge>,
 }
 
 tokio::task_local! {
@@ -69,6 +73,24 @@ impl EsoMetrics {
             "The duration time to reconcile the External Secret",
             this.duration.clone(),
         );
+        registry.register(
+            "externalsecret_provider_api_calls_count",
+            "Number of API calls towards the secret provider",
+            this.provider_calls.clone(),
+        );
+        // One observer per process: the first registry counts the provider calls.
+        let calls = this.provider_calls.clone();
+        hush_sync::calls::observe_with(Arc::new(move |provider, call, ok| {
+            let labels: Labels = vec![
+                ("provider".to_owned(), provider.to_owned()),
+                ("call".to_owned(), call.to_owned()),
+                (
+                    "status".to_owned(),
+                    if ok { "success" } else { "error" }.to_owned(),
+                ),
+            ];
+            calls.get_or_create(&labels).inc();
+        }));
         this
     }
 

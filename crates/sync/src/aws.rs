@@ -376,7 +376,7 @@ impl AwsProvider {
 
     async fn call(&self, action: &str, request: &Value) -> Result<Value, ProviderError> {
         let c = self.credentials().await?;
-        hush_aws::json_call(
+        let answer = hush_aws::json_call(
             &self.http,
             &self.url,
             &c,
@@ -386,8 +386,13 @@ impl AwsProvider {
             action,
             request,
         )
-        .await
-        .map_err(map_err)
+        .await;
+        let provider = match self.service {
+            Service::SecretsManager => crate::calls::AWS_SECRETS_MANAGER,
+            Service::ParameterStore => crate::calls::AWS_PARAMETER_STORE,
+        };
+        crate::calls::record(provider, action, answer.is_ok());
+        answer.map_err(map_err)
     }
 
     /// The raw value of one secret/parameter (SecretString or SecretBinary bytes).

@@ -12,6 +12,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cache;
+pub mod calls;
 pub mod json;
 #[cfg(feature = "vault")]
 pub mod vault;

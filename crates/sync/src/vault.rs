@@ -289,6 +289,7 @@ impl ProviderFactory for Factory {
             namespace: s.namespace.clone().filter(|n| !n.is_empty()),
             headers: s.headers.clone().into_iter().collect(),
             forward_inconsistent: s.forward_inconsistent,
+            observer: Some(crate::calls::vault_observer()),
             ..ClientOptions::default()
         };
         if let Some(ca) = s.ca_bundle.as_deref().filter(|c| !c.is_empty()) {

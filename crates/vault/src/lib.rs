@@ -118,7 +118,14 @@ pub struct ClientOptions {
     pub forward_inconsistent: bool,
     /// Request timeout (default 30 s).
     pub timeout: Option<Duration>,
+    /// Told about every API call (metrics): see [`CallObserver`].
+    pub observer: Option<CallObserver>,
 }
+
+/// Called after each Vault API call with External Secrets Operator's call name (`Login`,
+/// `LookupSelf`, `RenewSelf`, `ReadSecretData`, `ListSecrets`) and whether it succeeded (a
+/// missing secret is a success, as for ESO).
+pub type CallObserver = Arc<dyn Fn(&'static str, bool) + Send + Sync>;
 
 impl fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -131,6 +138,7 @@ impl fmt::Debug for ClientOptions {
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("forward_inconsistent", &self.forward_inconsistent)
+            .field("observer", &self.observer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +217,12 @@ impl Client {
     /// The default namespace.
     pub fn namespace(&self) -> Option<&str> {
         self.options.namespace.as_deref()
+    }
+
+    fn observe(&self, call: &'static str, ok: bool) {
+        if let Some(observer) = &self.options.observer {
+            observer(call, ok);
+        }
     }
 
     /// Sends `method` to `/v1/<path>` and returns the JSON answer (`None` for an empty body,
@@ -377,8 +391,9 @@ impl Client {
                 Some(&body),
                 auth.namespace.as_deref(),
             )
-            .await?;
-        parse_auth(answer.as_ref(), &format!("login {path}"))
+            .await;
+        self.observe("Login", answer.is_ok());
+        parse_auth(answer?.as_ref(), &format!("login {path}"))
     }
 
     /// `auth/token/renew-self`: extends the token's lease.
@@ -395,8 +410,9 @@ impl Client {
                 Some(&json!({})),
                 namespace,
             )
-            .await?;
-        parse_auth(answer.as_ref(), "renew-self")
+            .await;
+        self.observe("RenewSelf", answer.is_ok());
+        parse_auth(answer?.as_ref(), "renew-self")
     }
 
     /// `auth/token/lookup-self`: the token's `data` (ttl, type, expire_time, …).
@@ -413,8 +429,9 @@ impl Client {
                 None,
                 namespace,
             )
-            .await?;
-        Ok(answer.map(|mut a| a["data"].take()).unwrap_or(Value::Null))
+            .await;
+        self.observe("LookupSelf", answer.is_ok());
+        Ok(answer?.map(|mut a| a["data"].take()).unwrap_or(Value::Null))
     }
 
     /// Reads a KV secret. v2: `GET <mount>/data/<key>[?version=N]`, returns `data.data`;
@@ -433,10 +450,11 @@ impl Client {
         {
             path = format!("{path}?version={}", query_escape(v));
         }
-        match self
+        let answer = self
             .request(Method::Get, &path, Some(token), None, None)
-            .await
-        {
+            .await;
+        self.observe("ReadSecretData", not_found_is_ok(&answer));
+        match answer {
             Ok(Some(mut answer)) => {
                 let data = match kv {
                     KvVersion::V2 => answer["data"]["data"].take(),
@@ -456,10 +474,11 @@ impl Client {
         token: &VaultToken,
         path: &str,
     ) -> Result<Option<Value>, VaultError> {
-        match self
+        let answer = self
             .request(Method::Get, path, Some(token), None, None)
-            .await
-        {
+            .await;
+        self.observe("ReadSecretData", not_found_is_ok(&answer));
+        match answer {
             Ok(Some(mut answer)) => Ok(Some(answer["data"].take())),
             Ok(None) => Ok(None),
             Err(VaultError::Api { status: 404, .. }) => Ok(None),
@@ -469,10 +488,11 @@ impl Client {
 
     /// `LIST <path>`: the `keys` (folders end in `/`); empty on 404.
     pub async fn list(&self, token: &VaultToken, path: &str) -> Result<Vec<String>, VaultError> {
-        match self
+        let answer = self
             .request(Method::List, path, Some(token), None, None)
-            .await
-        {
+            .await;
+        self.observe("ListSecrets", not_found_is_ok(&answer));
+        match answer {
             Ok(Some(answer)) => Ok(answer["data"]["keys"]
                 .as_array()
                 .map(|keys| {
@@ -504,6 +524,11 @@ fn mount_or<'a>(mount: &'a Option<String>, default: &'a str) -> &'a str {
         .map(|m| m.trim_matches('/'))
         .filter(|m| !m.is_empty())
         .unwrap_or(default)
+}
+
+/// A 404 counts as a successful call (the secret does not exist), as ESO counts it.
+fn not_found_is_ok<T>(r: &Result<T, VaultError>) -> bool {
+    matches!(r, Ok(_) | Err(VaultError::Api { status: 404, .. }))
 }
 
 /// Percent-escapes one path segment.

@@ -277,6 +277,21 @@ async fn throttled_provider_keeps_the_secret_backs_off_and_converges() -> Result
     )
     .context("no externalsecret_reconcile_duration")?;
     ensure!(took > 0.0, "reconcile duration {took}");
+    // Provider calls as ESO counts them: the 3 throttled reads failed, later reads succeeded.
+    let vault_calls = |call: &str, status: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"externalsecret_provider_api_calls_count{{provider="HashiCorp/Vault",call="{call}",status="{status}"}}"#
+            ),
+        )
+    };
+    let failed = vault_calls("ReadSecretData", "error").unwrap_or(0.0);
+    let read = vault_calls("ReadSecretData", "success").unwrap_or(0.0);
+    ensure!(
+        failed >= 3.0 && read >= 1.0,
+        "provider calls: {failed} failed, {read} succeeded\n{text}"
+    );
 
     shutdown.trigger();
     tokio::time::timeout(Duration::from_secs(30), handle).await???;
