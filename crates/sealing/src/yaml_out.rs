@@ -11,6 +11,8 @@ use hush_goyaml::{analyze, is_base60_float, is_break, is_printable, v2_key_cmp};
 
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: usize = 2;
+/// libyaml writes longer mapping keys in the explicit `? key` form.
+const MAX_SIMPLE_KEY: usize = 128;
 
 /// Writes a JSON value (a mapping at the root) as go-yaml v2 does.
 pub(crate) fn to_string(value: &Value) -> String {
@@ -85,9 +87,26 @@ impl Writer {
             };
             // After `- ` the cursor already sits at `indent`; otherwise at a line start.
             self.pad_to(indent);
-            self.scalar(key, indent + BEST_INDENT, true);
+            // libyaml's check_simple_key: at most 128 bytes on one line. Other keys are written
+            // as `? key` (any style, folded) with `: value` on the next line.
+            let simple = key.len() <= MAX_SIMPLE_KEY && !analyze(key).multiline;
+            if simple {
+                self.scalar(key, indent + BEST_INDENT, true);
+            } else {
+                self.put_str("? ");
+                self.scalar(key, indent + BEST_INDENT, false);
+                self.end_line();
+                self.pad_to(indent);
+            }
             self.put(':');
             match value {
+                // `: ` then the collection starts on the same line (libyaml's indention).
+                Value::Object(m) if !simple && !m.is_empty() => {
+                    self.mapping(m, indent + BEST_INDENT);
+                }
+                Value::Array(a) if !simple && !a.is_empty() => {
+                    self.sequence(a, indent + BEST_INDENT);
+                }
                 Value::Object(m) if !m.is_empty() => {
                     self.newline();
                     self.mapping(m, indent + BEST_INDENT);
@@ -339,6 +358,19 @@ fn resolves_to_non_string(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn long_and_multi_line_keys_are_explicit_as_go_yaml_writes_them() {
+        // Input and expected output from sigs.k8s.io/yaml v1.4.0 `JSONToYAML` (go-yaml v2).
+        let v: Value = serde_json::from_str(INPUT).unwrap();
+        assert_eq!(to_string(&v), EXPECTED);
+        // And it reads back.
+        let back = crate::yaml_in::documents(EXPECTED).unwrap();
+        assert_eq!(back, vec![v]);
+    }
+
+    const INPUT: &str = r#"{"annotations": {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": "v1", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb": "v2", "word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word": "v3", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u000e\u000e\u000e\u000e\u000e\u000e\u000e\u000e\u000e\u000e": "v4", "line1\nline2": "v", "a\nb\n": "v3"}, "m": {"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq": {"n": "x", "o": "y"}, "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr": ["a", "b"], "ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss": {}, "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt": []}}"#;
+    const EXPECTED: &str = "annotations:\n  ? |\n    a\n    b\n  : v3\n  ? aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n  : v1\n  bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb: v2\n  ? |-\n    line1\n    line2\n  : v\n  ? word word word word word word word word word word word word word word word word\n    word word word word word word word word word word word word word word word word\n    word word word word word word word word\n  : v3\n  ? \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\"\n  : v4\nm:\n  ? qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n  : \"n\": x\n    o: \"y\"\n  ? rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr\n  : - a\n    - b\n  ? ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss\n  : {}\n  ? tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\n  : []\n";
 
     #[test]
     fn quoting_follows_go_yaml_v2() {
