@@ -531,7 +531,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         &secrets,
         &target_name,
         existing,
-        data.clone(),
+        &data,
         creation,
         deletion,
         drifted,
@@ -545,7 +545,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             &secrets,
             &target_name,
             live,
-            data,
+            &data,
             creation,
             deletion,
             drifted,
@@ -1192,7 +1192,7 @@ async fn write_secret(
     secrets: &Api<Secret>,
     target: &str,
     existing: Option<Secret>,
-    data: BTreeMap<String, Vec<u8>>,
+    data: &BTreeMap<String, Vec<u8>>,
     creation: &str,
     deletion: &str,
     drifted: bool,
@@ -1256,7 +1256,7 @@ async fn write_secret(
         } else {
             crate::templating::fetch_sources(&secrets.clone().into_client(), &ns, t).await?
         };
-        let rendered = crate::templating::apply(t, &data, &sources)?;
+        let rendered = crate::templating::apply(t, data, &sources)?;
         new_data.extend(rendered.data.into_iter().map(|(k, v)| (k, ByteString(v))));
         if let Some(ty) = rendered.type_ {
             secret.type_ = Some(ty);
@@ -1279,7 +1279,7 @@ async fn write_secret(
             }
         }
     } else {
-        for (k, v) in &data {
+        for (k, v) in data {
             new_data.insert(k.clone(), ByteString(v.clone()));
         }
         // Without a template, the ExternalSecret's own labels and annotations are copied.
