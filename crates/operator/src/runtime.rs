@@ -51,7 +51,8 @@ pub async fn run<K, Ctx, Fut, E>(
     });
     let name = config.name;
     let metrics = config.metrics.clone();
-    controller
+    let store = controller.store();
+    let driven = controller
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
         .graceful_shutdown_on(stop_rx.map(|_| ()))
         .run(
@@ -82,7 +83,87 @@ pub async fn run<K, Ctx, Fut, E>(
                 }
             }
             std::future::ready(())
-        })
-        .await;
+        });
+    let mut driven = std::pin::pin!(driven);
+    tokio::select! {
+        () = &mut driven => {
+            tracing::info!(controller = name, "controller stopped");
+            return;
+        }
+        () = config.shutdown.wait() => {}
+    }
+    // kube-runtime holds its runner until the store has listed once, and a graceful shutdown
+    // stops polling the watch that would fill it: stopped before its first list, the controller
+    // would wait forever. Nothing can be running then, so it is dropped at once.
+    if store.wait_until_ready().now_or_never().is_none() {
+        tracing::info!(
+            controller = name,
+            "controller stopped before its first list"
+        );
+        return;
+    }
+    driven.await;
     tracing::info!(controller = name, "controller stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::client::Body;
+    use kube::{Api, Client};
+
+    use super::*;
+
+    /// An API server that accepts every request and never answers.
+    #[derive(Clone)]
+    struct Silent;
+
+    impl tower::Service<http::Request<Body>> for Silent {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Pending<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+            std::future::pending()
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+
+    // A controller shut down before its first list used to wait for that list forever.
+    #[tokio::test]
+    async fn stops_when_shut_down_before_the_first_list() {
+        let client = Client::new(Silent, "default");
+        let controller = Controller::new(Api::<ConfigMap>::all(client), Default::default());
+        let shutdown = Shutdown::new();
+        let config = RunConfig {
+            name: "test",
+            concurrency: 2,
+            metrics: ReconcileMetrics::register(
+                &mut prometheus_client::registry::Registry::default(),
+            ),
+            shutdown: shutdown.clone(),
+        };
+        let running = tokio::spawn(run(
+            controller,
+            |_: Arc<ConfigMap>, _: Arc<()>| async { Ok::<_, Never>(Action::await_change()) },
+            |_, _: &Never, _| Action::await_change(),
+            Arc::new(()),
+            config,
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shutdown.trigger();
+        let stopped = tokio::time::timeout(Duration::from_secs(10), running).await;
+        assert!(matches!(stopped, Ok(Ok(()))), "the controller did not stop");
+    }
 }
