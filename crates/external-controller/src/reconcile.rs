@@ -420,7 +420,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     if es.meta().deletion_timestamp.is_some() {
         ctx.recent.forget(&es);
         // Owned Secrets go with their ExternalSecret through the ownerReference.
-        return Ok(Action::await_change());
+        return finalize(&es, &ctx).await;
     }
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
 
@@ -853,6 +853,67 @@ fn validate(es: &ExternalSecret) -> Result<(), String> {
         return Err("target.manifest (generic targets) is not supported by hush".into());
     }
     Ok(())
+}
+
+/// ESO's finalizer on ExternalSecrets. hush does not add it (the ownerReference already takes an
+/// owned Secret along); it carries out and removes the one ESO put on, so that an ExternalSecret
+/// taken over from ESO is not left `Terminating` once ESO is gone.
+pub const FINALIZER: &str = "externalsecrets.external-secrets.io/externalsecret-cleanup";
+
+/// A deleted ExternalSecret with ESO's finalizer: ESO's cleanup (the target Secret is deleted
+/// for `deletionPolicy: Delete` with `creationPolicy: Owner`, when this ExternalSecret controls
+/// it), then the finalizer goes.
+async fn finalize(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
+    if !es.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let ns = es.namespace().unwrap_or_default();
+    if deletion_policy(es) == "Delete" && creation_policy(es) == "Owner" {
+        let target = es
+            .spec
+            .target
+            .as_ref()
+            .and_then(|t| t.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| es.name_any());
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+        if let Some(secret) = secrets.get_opt(&target).await.map_err(Error::Kube)?
+            && let Some(uid) = es.uid()
+            && secret
+                .owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && o.uid == uid)
+        {
+            let params = DeleteParams {
+                preconditions: secret.uid().map(|uid| kube::api::Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match secrets.delete(&target, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => return Err(Error::Kube(e)),
+            }
+        }
+    }
+    let rest: Vec<&String> = es.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
+    // The resourceVersion makes the patch fail rather than drop a finalizer added meanwhile.
+    let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": es.resource_version()}});
+    match api
+        .patch(
+            &es.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(Action::await_change()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Action::await_change()),
+        Err(e) => Err(Error::Kube(e)),
+    }
 }
 
 fn creation_policy(es: &ExternalSecret) -> &str {

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use external_harness::*;
 use hush_api::external_secrets::{ExternalSecret, SecretStore};
 use hush_external_controller::eso;
+use hush_external_controller::reconcile::FINALIZER;
 use hush_testkit::TestNamespace;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
@@ -472,6 +473,76 @@ async fn vault_outage_keeps_the_secret_and_recovers() -> Result<()> {
     p.set_up(true);
     wait_ready(&es, "app", "True", "SecretSynced").await?;
     assert_no_canary(&client, &ns, &es, &pw).await?;
+    ctl.stop().await?;
+    ns.delete().await?;
+    Ok(())
+}
+
+/// ExternalSecrets that ESO reconciled carry its cleanup finalizer. After the switch to hush
+/// (ESO gone), deleting them completes: hush does ESO's cleanup (the target Secret goes with
+/// `deletionPolicy: Delete` + `creationPolicy: Owner`; the test API server has no garbage
+/// collector, so only hush can delete it) and removes the finalizer. Without it they would stay
+/// `Terminating` and block their namespace's deletion.
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn deleting_externalsecrets_eso_finalized_completes() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-finalizer").await?;
+    let n = ns.name().to_owned();
+    bao(
+        "POST",
+        &format!("secret/data/{n}/app"),
+        Some(json!({"data": {"password": "pw"}})),
+    )
+    .await?;
+    let secrets: Api<Secret> = ns.api();
+    vault_token_secret(&secrets).await?;
+    let stores: Api<SecretStore> = ns.api();
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    let ctl = Controller::start(&client, &n).await?;
+    for (name, deletion) in [("delete", "Delete"), ("retain", "Retain")] {
+        apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": name, "finalizers": [FINALIZER, "example.com/other"]},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+                "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": deletion},
+                "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/app"), "property": "password"}}]}})).await?;
+        wait_ready(&es, name, "True", "SecretSynced").await?;
+        es.delete(name, &Default::default()).await?;
+    }
+    // hush takes its finalizer off and leaves the other one (its owner's business).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for name in ["delete", "retain"] {
+        loop {
+            let left = es.get(name).await?;
+            if left.finalizers() == ["example.com/other"] {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{name}: finalizers {:?}",
+                left.finalizers()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        es.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    }
+    assert!(
+        secrets.get_opt("delete").await?.is_none(),
+        "deletionPolicy Delete + Owner: the Secret is deleted"
+    );
+    assert_eq!(
+        value(&secrets.get("retain").await?, "password"),
+        "pw",
+        "deletionPolicy Retain: the Secret stays (the garbage collector's business)"
+    );
     ctl.stop().await?;
     ns.delete().await?;
     Ok(())
