@@ -476,6 +476,7 @@ async fn write_status(
         })
         .collect();
     let ready = status.failed_namespaces.is_empty();
+    crate::metrics::note_ready(ready);
     status.conditions.retain(|c| c.type_ != "Ready");
     status.conditions.push(Condition {
         type_: "Ready".into(),

@@ -338,14 +338,14 @@ pub async fn run_controllers(
     );
     let ss = hush_operator::run(
         ss_controller,
-        store::reconcile_store,
+        metrics::reconcile_store,
         store::error_policy,
         ctx.clone(),
         run_config("secretstore", 2),
     );
     let css = hush_operator::run(
         css_controller,
-        store::reconcile_cluster_store,
+        metrics::reconcile_cluster_store,
         store::error_policy,
         ctx.clone(),
         run_config("clustersecretstore", 2),
@@ -375,7 +375,7 @@ pub async fn run_controllers(
         );
         hush_operator::run(
             controller,
-            cluster::reconcile,
+            metrics::reconcile_cluster_external_secret,
             cluster::error_policy,
             ctx.clone(),
             run_config("clusterexternalsecret", 2),

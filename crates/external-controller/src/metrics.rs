@@ -7,7 +7,10 @@
 //!   `Ready` status, 0 for the other;
 //! - `externalsecret_reconcile_duration{name,namespace}`: the last reconcile, in nanoseconds;
 //! - `externalsecret_provider_api_calls_count{provider,call,status}`: provider API calls
-//!   (`hush_sync::calls`; reads the cache answered are not calls).
+//!   (`hush_sync::calls`; reads the cache answered are not calls);
+//! - `secretstore_`, `clustersecretstore_` and `clusterexternalsecret_status_condition` /
+//!   `_reconcile_duration`, labelled as the ExternalSecret ones (`namespace=""` for the
+//!   cluster-scoped kinds, as ESO's request namespace).
 //!
 //! ESO exposes `sync_calls_error` and `provider_api_calls_count` without a `_total` suffix; the
 //! OpenMetrics encoder adds one to every counter, so they are gauges that only go up (PromQL's
@@ -17,9 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
-use hush_api::external_secrets::ExternalSecret;
+use hush_api::external_secrets::{
+    ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore,
+};
 use hush_operator::metrics::Labels;
-use kube::ResourceExt as _;
 use kube::runtime::controller::Action;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -29,14 +33,54 @@ use prometheus_client::registry::Registry;
 use crate::Error;
 use crate::reconcile::Context;
 
+/// `<kind>_status_condition` and `<kind>_reconcile_duration` of one kind of object.
+#[derive(Debug, Clone, Default)]
+struct KindFamilies {
+    condition: Family<Labels, Gauge>,
+    duration: Family<Labels, Gauge<f64, AtomicU64>>,
+}
+
+impl KindFamilies {
+    fn register(registry: &mut Registry, kind: &str, what: &str) -> Self {
+        let this = Self::default();
+        registry.register(
+            format!("{kind}_status_condition"),
+            format!("The status condition of a specific {what}"),
+            this.condition.clone(),
+        );
+        registry.register(
+            format!("{kind}_reconcile_duration"),
+            format!("The duration time to reconcile the {what}"),
+            this.duration.clone(),
+        );
+        this
+    }
+
+    /// The last reconcile's duration and, when it wrote `Ready` (`ready` 1 False, 2 True), 1 for
+    /// that status and 0 for the other.
+    fn record(&self, labels: &Labels, took_ns: f64, ready: u8) {
+        self.duration.get_or_create(labels).set(took_ns);
+        if ready != 0 {
+            for (status, value) in [("True", ready == 2), ("False", ready == 1)] {
+                let mut l = labels.clone();
+                l.push(("condition".to_owned(), "Ready".to_owned()));
+                l.push(("status".to_owned(), status.to_owned()));
+                self.condition.get_or_create(&l).set(i64::from(value));
+            }
+        }
+    }
+}
+
 /// The families (cheap to clone: handles). [`Default`] gives unregistered ones.
 #[derive(Debug, Clone, Default)]
 pub struct EsoMetrics {
     sync_calls: Family<Labels, Counter>,
     sync_errors: Family<Labels, Gauge>,
-    condition: Family<Labels, Gauge>,
-    duration: Family<Labels, Gauge<f64, AtomicU64>>,
+    external_secret: KindFamilies,
     provider_calls: Family<Labels, Gauge>,
+    secret_store: KindFamilies,
+    cluster_secret_store: KindFamilies,
+    cluster_external_secret: KindFamilies,
 }
 
 tokio::task_local! {
@@ -52,7 +96,7 @@ pub(crate) fn note_ready(ready: bool) {
 impl EsoMetrics {
     /// Registers every family in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let this = Self::default();
+        let mut this = Self::default();
         registry.register(
             "externalsecret_sync_calls",
             "Total number of the External Secret sync calls",
@@ -63,16 +107,8 @@ impl EsoMetrics {
             "Total number of the External Secret sync errors",
             this.sync_errors.clone(),
         );
-        registry.register(
-            "externalsecret_status_condition",
-            "The status condition of a specific External Secret",
-            this.condition.clone(),
-        );
-        registry.register(
-            "externalsecret_reconcile_duration",
-            "The duration time to reconcile the External Secret",
-            this.duration.clone(),
-        );
+        this.external_secret =
+            KindFamilies::register(registry, "externalsecret", "External Secret");
         registry.register(
             "externalsecret_provider_api_calls_count",
             "Number of API calls towards the secret provider",
@@ -91,43 +127,92 @@ impl EsoMetrics {
             ];
             calls.get_or_create(&labels).inc();
         }));
+        this.secret_store = KindFamilies::register(registry, "secretstore", "Secret Store");
+        this.cluster_secret_store =
+            KindFamilies::register(registry, "clustersecretstore", "Cluster Secret Store");
+        this.cluster_external_secret =
+            KindFamilies::register(registry, "clusterexternalsecret", "ClusterExternalSecret");
         this
     }
 
     fn record(&self, es: &ExternalSecret, took_ns: f64, ok: bool, ready: u8) {
-        let labels: Labels = vec![
-            ("name".to_owned(), es.name_any()),
-            ("namespace".to_owned(), es.namespace().unwrap_or_default()),
-        ];
+        let labels = object_labels(es);
         self.sync_calls.get_or_create(&labels).inc();
-        self.duration.get_or_create(&labels).set(took_ns);
         if !ok {
             self.sync_errors.get_or_create(&labels).inc();
         }
-        if ready != 0 {
-            for (status, value) in [("True", ready == 2), ("False", ready == 1)] {
-                let mut l = labels.clone();
-                l.push(("condition".to_owned(), "Ready".to_owned()));
-                l.push(("status".to_owned(), status.to_owned()));
-                self.condition.get_or_create(&l).set(i64::from(value));
-            }
-        }
+        self.external_secret.record(&labels, took_ns, ready);
     }
+}
+
+fn object_labels<K: kube::Resource>(obj: &K) -> Labels {
+    vec![
+        (
+            "name".to_owned(),
+            obj.meta().name.clone().unwrap_or_default(),
+        ),
+        (
+            "namespace".to_owned(),
+            obj.meta().namespace.clone().unwrap_or_default(),
+        ),
+    ]
+}
+
+/// Runs `reconcile` with a `Ready` slot for [`note_ready`]; returns its result, the time it
+/// took in nanoseconds and the `Ready` it wrote.
+async fn measured<F>(reconcile: F) -> (Result<Action, Error>, f64, u8)
+where
+    F: std::future::Future<Output = Result<Action, Error>>,
+{
+    let start = Instant::now();
+    let ready = Arc::new(AtomicU8::new(0));
+    let result = READY.scope(Arc::clone(&ready), reconcile).await;
+    let took = start.elapsed().as_nanos() as f64;
+    (result, took, ready.load(Ordering::Relaxed))
 }
 
 /// [`crate::reconcile::reconcile`] with ESO's metrics recorded.
 pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
     let metrics = ctx.config.eso_metrics.clone();
-    let start = Instant::now();
-    let ready = Arc::new(AtomicU8::new(0));
-    let result = READY
-        .scope(
-            Arc::clone(&ready),
-            crate::reconcile::reconcile(Arc::clone(&es), ctx),
-        )
-        .await;
-    let took = start.elapsed().as_nanos() as f64;
-    metrics.record(&es, took, result.is_ok(), ready.load(Ordering::Relaxed));
+    let (result, took, ready) = measured(crate::reconcile::reconcile(Arc::clone(&es), ctx)).await;
+    metrics.record(&es, took, result.is_ok(), ready);
+    result
+}
+
+/// [`crate::store::reconcile_store`] with ESO's `secretstore_*` metrics recorded.
+pub async fn reconcile_store(s: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let metrics = ctx.config.eso_metrics.clone();
+    let (result, took, ready) = measured(crate::store::reconcile_store(Arc::clone(&s), ctx)).await;
+    metrics
+        .secret_store
+        .record(&object_labels(&*s), took, ready);
+    result
+}
+
+/// [`crate::store::reconcile_cluster_store`] with ESO's `clustersecretstore_*` metrics recorded.
+pub async fn reconcile_cluster_store(
+    s: Arc<ClusterSecretStore>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let metrics = ctx.config.eso_metrics.clone();
+    let (result, took, ready) =
+        measured(crate::store::reconcile_cluster_store(Arc::clone(&s), ctx)).await;
+    metrics
+        .cluster_secret_store
+        .record(&object_labels(&*s), took, ready);
+    result
+}
+
+/// [`crate::cluster::reconcile`] with ESO's `clusterexternalsecret_*` metrics recorded.
+pub async fn reconcile_cluster_external_secret(
+    ces: Arc<ClusterExternalSecret>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let metrics = ctx.config.eso_metrics.clone();
+    let (result, took, ready) = measured(crate::cluster::reconcile(Arc::clone(&ces), ctx)).await;
+    metrics
+        .cluster_external_secret
+        .record(&object_labels(&*ces), took, ready);
     result
 }
 
@@ -147,6 +232,15 @@ mod tests {
         .unwrap();
         m.record(&es, 1500.0, true, 2);
         m.record(&es, 2500.0, false, 1);
+        let css: ClusterSecretStore = serde_json::from_value(serde_json::json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": "vault"}, "spec": {"provider": {}}
+        }))
+        .unwrap();
+        m.cluster_secret_store
+            .record(&object_labels(&css), 900.0, 2);
+        // No Ready written (a store of another controller class): no condition series.
+        m.secret_store.record(&object_labels(&es), 100.0, 0);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         for want in [
@@ -155,8 +249,13 @@ mod tests {
             r#"externalsecret_status_condition{name="db",namespace="team",condition="Ready",status="True"} 0"#,
             r#"externalsecret_status_condition{name="db",namespace="team",condition="Ready",status="False"} 1"#,
             r#"externalsecret_reconcile_duration{name="db",namespace="team"} 2500.0"#,
+            r#"clustersecretstore_status_condition{name="vault",namespace="",condition="Ready",status="True"} 1"#,
+            r#"clustersecretstore_status_condition{name="vault",namespace="",condition="Ready",status="False"} 0"#,
+            r#"clustersecretstore_reconcile_duration{name="vault",namespace=""} 900.0"#,
+            r#"secretstore_reconcile_duration{name="db",namespace="team"} 100.0"#,
         ] {
             assert!(text.contains(want), "{want} not in\n{text}");
         }
+        assert!(!text.contains("secretstore_status_condition{name=\"db\""));
     }
 }

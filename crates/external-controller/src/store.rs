@@ -87,6 +87,7 @@ where
             },
         }
     };
+    crate::metrics::note_ready(ready);
     if ready {
         ctx.event(true, obj, EventType::Normal, reason, message.clone())
             .await;

@@ -292,6 +292,19 @@ async fn throttled_provider_keeps_the_secret_backs_off_and_converges() -> Result
         failed >= 3.0 && read >= 1.0,
         "provider calls: {failed} failed, {read} succeeded\n{text}"
     );
+    // The store's own families: validated, so Ready=True.
+    let store = format!(r#"{{name="vault",namespace="{n}""#);
+    ensure!(
+        sample(
+            &text,
+            &format!(r#"secretstore_status_condition{store},condition="Ready",status="True"}}"#)
+        ) == Some(1.0),
+        "{text}"
+    );
+    ensure!(
+        sample(&text, &format!("secretstore_reconcile_duration{store}}}")).is_some_and(|t| t > 0.0),
+        "{text}"
+    );
 
     shutdown.trigger();
     tokio::time::timeout(Duration::from_secs(30), handle).await???;
