@@ -1,7 +1,7 @@
 //! ESO's markers and value rules, byte for byte: the data hash, the `created-by` label, the
 //! field manager, `syncedResourceVersion`, key conversion, decoding strategies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use sha3::{Digest, Sha3_224};
@@ -74,17 +74,71 @@ pub fn created_by(namespace: &str, name: &str) -> String {
     sha3_hex(format!("{namespace}/{name}").as_bytes())
 }
 
-/// ESO's field manager: `externalsecrets.external-secrets.io/<name>`, or a hash when longer
-/// than 128 characters (the API server's limit).
+/// The prefix of ESO's field managers.
+pub const FIELD_MANAGER_PREFIX: &str = "externalsecrets.external-secrets.io/";
+
+/// ESO's field manager (`fqdnFor`): `externalsecrets.external-secrets.io/<name>`, or
+/// `externalsecrets.external-secrets.io/sha3/<sha3-224 hex of name>` when that is longer than
+/// 63 characters.
 pub fn field_manager(name: &str) -> String {
-    let m = format!("externalsecrets.external-secrets.io/{name}");
-    if m.len() <= 128 {
+    let m = format!("{FIELD_MANAGER_PREFIX}{name}");
+    if m.len() <= 63 {
         m
     } else {
-        format!(
-            "externalsecrets.external-secrets.io/{}",
-            sha3_hex(name.as_bytes())
-        )
+        format!("{FIELD_MANAGER_PREFIX}sha3/{}", sha3_hex(name.as_bytes()))
+    }
+}
+
+/// The data, label and annotation keys of a Secret that ExternalSecret `name` wrote, from the
+/// Secret's `managedFields` (ESO's `getManagedDataKeys` / `GetManagedLabelKeys` /
+/// `GetManagedAnnotationKeys`): the keys a write removes first, so that a key dropped from the
+/// ExternalSecret leaves the Secret. Entries of the plain `<prefix><name>` manager count too
+/// (hush before ESO's 63-character rule).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ManagedKeys {
+    /// `data` keys.
+    pub data: BTreeSet<String>,
+    /// `metadata.labels` keys.
+    pub labels: BTreeSet<String>,
+    /// `metadata.annotations` keys.
+    pub annotations: BTreeSet<String>,
+}
+
+impl ManagedKeys {
+    /// The keys of `secret` that ExternalSecret `name` manages; an entry that does not parse
+    /// contributes nothing (nothing is removed on its account).
+    pub fn of(secret: &k8s_openapi::api::core::v1::Secret, name: &str) -> Self {
+        let managers = [field_manager(name), format!("{FIELD_MANAGER_PREFIX}{name}")];
+        let mut keys = Self::default();
+        let entries = secret.metadata.managed_fields.iter().flatten();
+        for entry in entries.filter(|e| {
+            e.manager
+                .as_deref()
+                .is_some_and(|m| managers.iter().any(|x| x == m))
+        }) {
+            let Some(fields) = entry.fields_v1.as_ref().map(|f| &f.0) else {
+                continue;
+            };
+            let set_keys = |value: Option<&serde_json::Value>, into: &mut BTreeSet<String>| {
+                for k in value
+                    .and_then(|v| v.as_object())
+                    .into_iter()
+                    .flat_map(|o| o.keys())
+                {
+                    if let Some(key) = k.strip_prefix("f:") {
+                        into.insert(key.to_owned());
+                    }
+                }
+            };
+            set_keys(fields.get("f:data"), &mut keys.data);
+            let meta = fields.get("f:metadata");
+            set_keys(meta.and_then(|m| m.get("f:labels")), &mut keys.labels);
+            set_keys(
+                meta.and_then(|m| m.get("f:annotations")),
+                &mut keys.annotations,
+            );
+        }
+        keys
     }
 }
 
@@ -155,7 +209,47 @@ mod tests {
         );
         assert_eq!(created_by("ns", "es"), sha3_hex(b"ns/es"));
         assert_eq!(field_manager("x"), "externalsecrets.external-secrets.io/x");
-        assert!(field_manager(&"y".repeat(200)).len() < 128);
+        // ESO's fqdnFor: 63 characters at most, else the sha3 form.
+        let name27 = "a".repeat(27);
+        assert_eq!(
+            field_manager(&name27),
+            format!("externalsecrets.external-secrets.io/{name27}")
+        );
+        let name28 = "a".repeat(28);
+        assert_eq!(
+            field_manager(&name28),
+            format!(
+                "externalsecrets.external-secrets.io/sha3/{}",
+                sha3_hex(name28.as_bytes())
+            )
+        );
+    }
+
+    #[test]
+    fn managed_keys_come_from_this_externalsecrets_managed_fields() {
+        let secret: k8s_openapi::api::core::v1::Secret =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "s", "managedFields": [
+                    {"manager": "externalsecrets.external-secrets.io/app", "operation": "Update",
+                     "fieldsType": "FieldsV1", "fieldsV1": {
+                        "f:data": {".": {}, "f:a": {}, "f:b": {}},
+                        "f:metadata": {"f:labels": {".": {}, "f:team": {}},
+                                       "f:annotations": {"f:note": {}}}}},
+                    {"manager": "kubectl-edit", "operation": "Update", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:data": {"f:own": {}}}},
+                    {"manager": "externalsecrets.external-secrets.io/other", "operation": "Update",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:c": {}}}},
+                    {"manager": "externalsecrets.external-secrets.io/app", "operation": "Update",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": "not an object"}}
+                ]}
+            }))
+            .unwrap();
+        let keys = ManagedKeys::of(&secret, "app");
+        let set = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+        assert_eq!(keys.data, set(&["a", "b"]));
+        assert_eq!(keys.labels, set(&["team"]));
+        assert_eq!(keys.annotations, set(&["note"]));
+        assert_eq!(ManagedKeys::of(&secret, "nobody"), ManagedKeys::default());
     }
 
     #[test]

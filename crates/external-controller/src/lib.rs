@@ -277,7 +277,14 @@ pub async fn run_controllers(
             watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
         )
         .default_backoff()
-        .modify(|s: &mut Secret| s.managed_fields_mut().clear()),
+        // Only ESO's field managers' entries: they say which keys a write removes first.
+        .modify(|s: &mut Secret| {
+            s.managed_fields_mut().retain(|m| {
+                m.manager
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(eso::FIELD_MANAGER_PREFIX))
+            });
+        }),
     )
     .touched_objects();
     let es_controller =

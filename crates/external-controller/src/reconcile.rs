@@ -1304,10 +1304,29 @@ async fn write_secret(
         },
         ..Secret::default()
     });
+    // What this ExternalSecret wrote before (managedFields, as ESO): removed first, so that a key
+    // dropped from the ExternalSecret leaves the Secret. hush's drift annotations stay.
+    let previous = existing
+        .as_ref()
+        .map(|s| eso::ManagedKeys::of(s, &es.name_any()))
+        .unwrap_or_default();
+    // The PUT must not carry managedFields: a partial list (the watch cache keeps only ESO's
+    // entries) would replace the server's.
+    secret.metadata.managed_fields = None;
+    secret
+        .labels_mut()
+        .retain(|k, _| !previous.labels.contains(k));
+    secret.annotations_mut().retain(|k, _| {
+        !previous.annotations.contains(k)
+            || k == drift::COUNT_ANNOTATION
+            || k == drift::LAST_ANNOTATION
+    });
     let merge_data = matches!(creation, "Merge" | "CreateOrMerge");
     // Data.
     let mut new_data: BTreeMap<String, ByteString> = if merge_data {
-        secret.data.clone().unwrap_or_default()
+        let mut kept = secret.data.clone().unwrap_or_default();
+        kept.retain(|k, _| !previous.data.contains(k));
+        kept
     } else {
         BTreeMap::new()
     };

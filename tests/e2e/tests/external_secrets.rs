@@ -18,7 +18,7 @@ use hush_testkit::TestNamespace;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use serde_json::json;
+use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Tests.
@@ -543,6 +543,105 @@ async fn deleting_externalsecrets_eso_finalized_completes() -> Result<()> {
         "pw",
         "deletionPolicy Retain: the Secret stays (the garbage collector's business)"
     );
+    ctl.stop().await?;
+    ns.delete().await?;
+    Ok(())
+}
+
+/// A key, label or annotation dropped from an ExternalSecret leaves the Secret, as with ESO
+/// (the Secret's managedFields say what the ExternalSecret wrote): with `creationPolicy: Merge`
+/// the keys others wrote stay.
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn keys_dropped_from_the_externalsecret_leave_the_secret() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-stale").await?;
+    let n = ns.name().to_owned();
+    bao(
+        "POST",
+        &format!("secret/data/{n}/app"),
+        Some(json!({"data": {"a": "1", "b": "2"}})),
+    )
+    .await?;
+    let secrets: Api<Secret> = ns.api();
+    vault_token_secret(&secrets).await?;
+    secret_from_literals(&secrets, "merged", &[("own", "mine")]).await?;
+    let stores: Api<SecretStore> = ns.api();
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
+        "spec": {"provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    let ctl = Controller::start(&client, &n).await?;
+    let data = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| json!({"secretKey": k, "remoteRef": {"key": format!("{n}/app"), "property": k}}))
+            .collect::<Vec<_>>()
+    };
+    let merge = |keys: &[&str]| {
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "merge"},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+                "target": {"name": "merged", "creationPolicy": "Merge"}, "data": data(keys)}})
+    };
+    let owner = |labels: Value| {
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "owner", "labels": labels},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault"},
+                "target": {"name": "owned"}, "data": data(&["a", "b"])}})
+    };
+    apply(&es, merge(&["a", "b"])).await?;
+    apply(&es, owner(json!({"team": "x", "tier": "web"}))).await?;
+    wait_ready(&es, "merge", "True", "SecretSynced").await?;
+    wait_ready(&es, "owner", "True", "SecretSynced").await?;
+    let keys = |s: &Secret| {
+        s.data
+            .as_ref()
+            .map(|d| d.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&secrets.get("merged").await?), ["a", "b", "own"]);
+    assert_eq!(
+        secrets
+            .get("owned")
+            .await?
+            .labels()
+            .get("tier")
+            .map(String::as_str),
+        Some("web")
+    );
+
+    es.patch(
+        "merge",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"data": data(&["a"])}})),
+    )
+    .await?;
+    es.patch(
+        "owner",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"tier": null}}})),
+    )
+    .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let merged = secrets.get("merged").await?;
+        let owned = secrets.get("owned").await?;
+        if keys(&merged) == ["a", "own"] && !owned.labels().contains_key("tier") {
+            assert_eq!(
+                value(&merged, "own"),
+                "mine",
+                "a key the ExternalSecret never wrote stays"
+            );
+            assert_eq!(owned.labels().get("team").map(String::as_str), Some("x"));
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "merged keys {:?}, owned labels {:?}",
+            keys(&merged),
+            owned.labels()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     ctl.stop().await?;
     ns.delete().await?;
     Ok(())
