@@ -54,14 +54,14 @@ pub async fn reconcile(
                 .iter()
                 .filter(|f| *f != FINALIZER)
                 .collect();
-            patch_finalizers(&api, &ces, json!(rest)).await?;
+            crate::reconcile::patch_finalizers(&api, &*ces, json!(rest)).await?;
         }
         return Ok(Action::await_change());
     }
     if !ces.finalizers().iter().any(|f| f == FINALIZER) {
         let mut all: Vec<String> = ces.finalizers().to_vec();
         all.push(FINALIZER.to_owned());
-        patch_finalizers(&api, &ces, json!(all)).await?;
+        crate::reconcile::patch_finalizers(&api, &*ces, json!(all)).await?;
     }
     let refresh = match ces.spec.refresh_time.as_deref().filter(|t| !t.is_empty()) {
         None => DEFAULT_REFRESH,
@@ -436,27 +436,6 @@ async fn cleanup(ces: &ClusterExternalSecret, ctx: &Context) -> Result<(), Error
             "ClusterExternalSecret {name}: cleanup failed: {}",
             errors.join("; ")
         )))
-    }
-}
-
-async fn patch_finalizers(
-    api: &Api<ClusterExternalSecret>,
-    ces: &ClusterExternalSecret,
-    finalizers: serde_json::Value,
-) -> Result<(), Error> {
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": ces.resource_version()}});
-    match api
-        .patch(
-            &ces.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::Kube(e)),
     }
 }
 

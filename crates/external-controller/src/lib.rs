@@ -189,13 +189,7 @@ fn for_secret(
         return out;
     }
     for es in cached.state() {
-        let target = es
-            .spec
-            .target
-            .as_ref()
-            .and_then(|t| t.name.as_deref())
-            .filter(|n| !n.is_empty())
-            .map_or_else(|| es.name_any(), str::to_owned);
+        let target = reconcile::target_name(&es);
         if target == name && es.namespace().as_deref() == Some(ns.as_str()) {
             let r = kube::runtime::reflector::ObjectRef::from_obj(&*es);
             if !out.contains(&r) {

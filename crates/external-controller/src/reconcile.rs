@@ -444,13 +444,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         return Ok(Action::await_change());
     }
 
-    let target_name = es
-        .spec
-        .target
-        .as_ref()
-        .and_then(|t| t.name.clone())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| name.clone());
+    let target_name = target_name(&es);
     let creation = creation_policy(&es);
     let deletion = deletion_policy(&es);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
@@ -869,13 +863,7 @@ async fn finalize(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     }
     let ns = es.namespace().unwrap_or_default();
     if deletion_policy(es) == "Delete" && creation_policy(es) == "Owner" {
-        let target = es
-            .spec
-            .target
-            .as_ref()
-            .and_then(|t| t.name.clone())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| es.name_any());
+        let target = target_name(es);
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
         if let Some(secret) = secrets.get_opt(&target).await.map_err(Error::Kube)?
             && let Some(uid) = es.uid()
@@ -900,20 +888,44 @@ async fn finalize(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
     }
     let rest: Vec<&String> = es.finalizers().iter().filter(|f| *f != FINALIZER).collect();
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    // The resourceVersion makes the patch fail rather than drop a finalizer added meanwhile.
-    let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": es.resource_version()}});
+    patch_finalizers(&api, es, json!(rest)).await?;
+    Ok(Action::await_change())
+}
+
+/// Sets `obj`'s finalizers to `finalizers` (a merge patch; gone is fine). The resourceVersion
+/// makes the patch fail rather than drop a finalizer added meanwhile.
+pub(crate) async fn patch_finalizers<K>(
+    api: &Api<K>,
+    obj: &K,
+    finalizers: serde_json::Value,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch =
+        json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
     match api
         .patch(
-            &es.name_any(),
+            &obj.name_any(),
             &PatchParams::default(),
             &Patch::Merge(patch),
         )
         .await
     {
-        Ok(_) => Ok(Action::await_change()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Action::await_change()),
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(Error::Kube(e)),
     }
+}
+
+/// `target.name`, or the ExternalSecret's name.
+pub(crate) fn target_name(es: &ExternalSecret) -> String {
+    es.spec
+        .target
+        .as_ref()
+        .and_then(|t| t.name.as_deref())
+        .filter(|n| !n.is_empty())
+        .map_or_else(|| es.name_any(), str::to_owned)
 }
 
 fn creation_policy(es: &ExternalSecret) -> &str {
