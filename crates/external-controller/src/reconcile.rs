@@ -534,6 +534,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     // The watch cache had not seen the latest write yet: once more on what the API server has.
     if from_cache && matches!(&written, Err(Error::Kube(kube::Error::Api(s))) if s.code == 409) {
         let live = secrets.get_opt(&target_name).await.map_err(Error::Kube)?;
+        // Judged again on the live Secret: one this process just wrote is no hand edit.
+        let drifted = synced_before && !spec_changed && !secret_valid(&es, live.as_ref());
         written = write_secret(
             &es,
             &secrets,
