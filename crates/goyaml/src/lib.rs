@@ -1,10 +1,14 @@
-//! The scalar rules that go-yaml v2 (kubeseal's output) and go-yaml v3 (sops' output) inherit
-//! from libyaml's emitter (`yaml_emitter_analyze_scalar`, `is_printable`, the base-60 float
-//! pattern of YAML 1.1). hush has two YAML writers because the two Go libraries differ in
-//! indentation, key order, line folding and tag resolution; what they agree on lives here, once.
+//! go-yaml for hush's YAML writers. [`v2`] is go-yaml v2's block writer, shared by kubeseal's
+//! `-o yaml` output (hush-sealing) and ESO's `toYaml` (hush-template), which both go through
+//! `sigs.k8s.io/yaml`. The free functions are the scalar rules that go-yaml v2 and v3 inherit from
+//! libyaml's emitter (`yaml_emitter_analyze_scalar`, `is_printable`, the base-60 float pattern of
+//! YAML 1.1), plus v2's YAML 1.1 resolver and key order. The v3 writer (sops' output) stays in
+//! hush-sops because the two Go libraries differ in indentation, key order, line folding and tag
+//! resolution; what they agree on lives here, once.
 #![forbid(unsafe_code)]
 
 mod resolve;
+pub mod v2;
 
 pub use resolve::{Resolved, resolve as resolve_v2, resolves_to_string as resolves_to_string_v2};
 
