@@ -1,33 +1,18 @@
 //! ESO's `toYaml`/`fromYaml`: `sigs.k8s.io/yaml` over go-yaml v2, byte for byte.
 //!
 //! `toYaml` is `json.Marshal` → go-yaml v2 decode (JSON numbers become `int`/`uint64`/`float64`)
-//! → go-yaml v2 encode (block style, sorted keys, 80-column folding) with the final newline
-//! trimmed. The emitter below follows libyaml's scalar analysis and style choice, which is what
-//! decides quoting. `fromYaml` parses with YAML 1.1 scalar resolution (`yes` is `true`) and
+//! → go-yaml v2 encode ([`hush_goyaml::v2`], shared with kubeseal's output) with the final
+//! newline trimmed. `fromYaml` parses with YAML 1.1 scalar resolution (`yes` is `true`) and
 //! returns what `json.Unmarshal` into `map[string]interface{}` gives (numbers are `float64`).
 
 use std::collections::BTreeMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use hush_goyaml::{
-    Resolved, analyze, is_base60_float, is_break, is_printable, resolve_v2 as resolve_plain,
-    resolves_to_string_v2 as resolves_to_string, v2_key_cmp,
-};
+use hush_goyaml::v2::{self, Node};
+use hush_goyaml::{Resolved, resolve_v2 as resolve_plain};
 
 use crate::value::{Value, format_float_g};
-
-/// go-yaml's decoded value (what `toYaml` re-encodes).
-enum Node {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Uint(u64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(String, Node)>),
-}
 
 /// Go's `json.Marshal` turns invalid UTF-8 into one U+FFFD per bad byte.
 fn go_utf8(b: &[u8]) -> String {
@@ -67,7 +52,7 @@ fn to_node(v: &Value) -> Option<Node> {
     Some(match v {
         Value::Nil => Node::Null,
         Value::Bool(b) => Node::Bool(*b),
-        Value::Int(i) | Value::Int64(i) => Node::Int(*i),
+        Value::Int(i) | Value::Int64(i) => Node::Number(i.to_string()),
         Value::Float(f) => {
             if !f.is_finite() {
                 return None;
@@ -77,12 +62,13 @@ fn to_node(v: &Value) -> Option<Node> {
             // text as an integer when it fits.
             if f.abs() < 1e21 && f.fract() == 0.0 {
                 match resolve_plain(&format!("{f}")) {
-                    Resolved::Int(i) => Node::Int(i),
-                    Resolved::Uint(u) => Node::Uint(u),
-                    _ => Node::Float(*f),
+                    Resolved::Int(i) => Node::Number(i.to_string()),
+                    Resolved::Uint(u) => Node::Number(u.to_string()),
+                    _ => Node::Number(format_float_g(*f, None)),
                 }
             } else {
-                Node::Float(*f)
+                // go-yaml v2's `floatv`: strconv.FormatFloat(f, 'g', -1, 64).
+                Node::Number(format_float_g(*f, None))
             }
         }
         Value::Str(s) => Node::Str(checked_string(s)?),
@@ -114,7 +100,7 @@ fn contains_yaml_only_break(v: &Value) -> bool {
     }
 }
 
-/// `toYaml`. Errors where go-yaml would need a complex (`? `) key, which hush does not write.
+/// `toYaml`. Errors only for strings with NEL, LS or PS characters.
 pub(crate) fn to_yaml(v: &Value) -> Result<Vec<u8>, String> {
     let Some(node) = to_node(v) else {
         if contains_yaml_only_break(v) {
@@ -127,378 +113,11 @@ pub(crate) fn to_yaml(v: &Value) -> Result<Vec<u8>, String> {
         // json.Marshal failed (NaN or an infinity): ESO's toYaml prints nothing.
         return Ok(Vec::new());
     };
-    let mut e = Emitter {
-        out: Vec::new(),
-        column: 0,
-        indent: -1,
-        indents: Vec::new(),
-        whitespace: true,
-        indention: true,
-    };
-    e.node(&node, Ctx::Root)?;
-    // Document end: go-yaml ends the last line.
-    e.write_indent();
-    if e.out.last() == Some(&b'\n') {
-        e.out.pop();
+    let mut out = v2::marshal(&node).into_bytes();
+    if out.last() == Some(&b'\n') {
+        out.pop();
     }
-    Ok(e.out)
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Ctx {
-    Root,
-    Sequence,
-    MappingValue,
-    SimpleKey,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
-    Plain,
-    Single,
-    Double,
-    Literal,
-}
-
-struct Emitter {
-    out: Vec<u8>,
-    column: usize,
-    indent: i64,
-    indents: Vec<i64>,
-    whitespace: bool,
-    indention: bool,
-}
-
-const BEST_INDENT: i64 = 2;
-const BEST_WIDTH: usize = 80;
-
-impl Emitter {
-    fn put(&mut self, c: char) {
-        let mut b = [0u8; 4];
-        self.out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-        self.column += 1;
-    }
-
-    fn put_break(&mut self) {
-        self.out.push(b'\n');
-        self.column = 0;
-    }
-
-    fn write_break(&mut self, c: char) {
-        if c == '\n' {
-            self.put_break();
-        } else {
-            self.put(c);
-            self.column = 0;
-        }
-    }
-
-    fn write_indent(&mut self) {
-        let indent = self.indent.max(0) as usize;
-        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
-            self.put_break();
-        }
-        while self.column < indent {
-            self.put(' ');
-        }
-        self.whitespace = true;
-        self.indention = true;
-    }
-
-    fn indicator(&mut self, ind: &str, need_ws: bool, is_ws: bool, is_indention: bool) {
-        if need_ws && !self.whitespace {
-            self.put(' ');
-        }
-        for c in ind.chars() {
-            self.put(c);
-        }
-        self.whitespace = is_ws;
-        self.indention = self.indention && is_indention;
-    }
-
-    fn increase_indent(&mut self, flow: bool, indentless: bool) {
-        self.indents.push(self.indent);
-        if self.indent < 0 {
-            self.indent = if flow { BEST_INDENT } else { 0 };
-        } else if !indentless {
-            self.indent += BEST_INDENT;
-        }
-    }
-
-    fn pop_indent(&mut self) {
-        self.indent = self.indents.pop().unwrap_or(-1);
-    }
-
-    fn node(&mut self, n: &Node, ctx: Ctx) -> Result<(), String> {
-        match n {
-            Node::Null => self.scalar("null", Style::Plain, ctx),
-            Node::Bool(b) => self.scalar(if *b { "true" } else { "false" }, Style::Plain, ctx),
-            Node::Int(i) => self.scalar(&i.to_string(), Style::Plain, ctx),
-            Node::Uint(u) => self.scalar(&u.to_string(), Style::Plain, ctx),
-            Node::Float(f) => self.scalar(&format_float_g(*f, None), Style::Plain, ctx),
-            Node::Str(s) => self.string(s, ctx),
-            Node::Seq(items) if items.is_empty() => {
-                self.indicator("[", true, true, false);
-                self.indicator("]", false, false, false);
-                Ok(())
-            }
-            Node::Map(entries) if entries.is_empty() => {
-                self.indicator("{", true, true, false);
-                self.indicator("}", false, false, false);
-                Ok(())
-            }
-            Node::Seq(items) => {
-                let indentless = ctx == Ctx::MappingValue && !self.indention;
-                self.increase_indent(false, indentless);
-                for item in items {
-                    self.write_indent();
-                    self.indicator("-", true, false, true);
-                    self.node(item, Ctx::Sequence)?;
-                }
-                self.pop_indent();
-                Ok(())
-            }
-            Node::Map(entries) => {
-                let mut entries: Vec<&(String, Node)> = entries.iter().collect();
-                entries.sort_by(|a, b| v2_key_cmp(&a.0, &b.0));
-                self.increase_indent(false, false);
-                for (k, v) in entries {
-                    self.write_indent();
-                    // libyaml's check_simple_key: at most 128 bytes, one line.
-                    if k.len() > 128 || k.chars().any(is_break) {
-                        return Err(
-                            "toYaml: map keys longer than 128 bytes or with line breaks are not \
-                             supported by hush-template"
-                                .into(),
-                        );
-                    }
-                    self.string(k, Ctx::SimpleKey)?;
-                    self.indicator(":", false, false, false);
-                    self.node(v, Ctx::MappingValue)?;
-                }
-                self.pop_indent();
-                Ok(())
-            }
-        }
-    }
-
-    /// go-yaml's `stringv`: plain unless the text would read back as another type, literal
-    /// block style for multi-line text.
-    fn string(&mut self, s: &str, ctx: Ctx) -> Result<(), String> {
-        let can_plain = resolves_to_string(s) && !is_base60_float(s);
-        let style = if s.contains('\n') {
-            Style::Literal
-        } else if can_plain {
-            Style::Plain
-        } else {
-            Style::Double
-        };
-        self.scalar(s, style, ctx)
-    }
-
-    fn scalar(&mut self, s: &str, requested: Style, ctx: Ctx) -> Result<(), String> {
-        let a = analyze(s);
-        let simple_key = ctx == Ctx::SimpleKey;
-        let mut style = requested;
-        if simple_key && a.multiline {
-            style = Style::Double;
-        }
-        if style == Style::Plain && (!a.plain_allowed || (s.is_empty() && simple_key)) {
-            style = Style::Single;
-        }
-        if style == Style::Single && !a.single_quoted_allowed {
-            style = Style::Double;
-        }
-        if style == Style::Literal && (!a.block_allowed || simple_key) {
-            style = Style::Double;
-        }
-        self.increase_indent(true, false);
-        let allow_breaks = !simple_key;
-        match style {
-            Style::Plain => self.plain(s, allow_breaks),
-            Style::Single => self.single(s, allow_breaks),
-            Style::Double => self.double(s, allow_breaks),
-            Style::Literal => self.literal(s),
-        }
-        self.pop_indent();
-        Ok(())
-    }
-
-    fn plain(&mut self, s: &str, allow_breaks: bool) {
-        if !self.whitespace {
-            self.put(' ');
-        }
-        let chars: Vec<char> = s.chars().collect();
-        let mut spaces = false;
-        for (i, &c) in chars.iter().enumerate() {
-            if c == ' ' {
-                if allow_breaks
-                    && !spaces
-                    && self.column > BEST_WIDTH
-                    && chars.get(i + 1) != Some(&' ')
-                {
-                    self.write_indent();
-                } else {
-                    self.put(c);
-                }
-                spaces = true;
-            } else {
-                // Plain scalars never hold line breaks (analysis forbids it).
-                self.put(c);
-                self.indention = false;
-                spaces = false;
-            }
-        }
-        self.whitespace = false;
-        self.indention = false;
-    }
-
-    fn single(&mut self, s: &str, allow_breaks: bool) {
-        self.indicator("'", true, false, false);
-        let chars: Vec<char> = s.chars().collect();
-        let (mut spaces, mut breaks) = (false, false);
-        for (i, &c) in chars.iter().enumerate() {
-            if c == ' ' {
-                if allow_breaks
-                    && !spaces
-                    && self.column > BEST_WIDTH
-                    && i > 0
-                    && i + 1 < chars.len()
-                    && chars.get(i + 1) != Some(&' ')
-                {
-                    self.write_indent();
-                } else {
-                    self.put(c);
-                }
-                spaces = true;
-            } else if is_break(c) {
-                if !breaks && c == '\n' {
-                    self.put_break();
-                }
-                self.write_break(c);
-                self.indention = true;
-                breaks = true;
-            } else {
-                if breaks {
-                    self.write_indent();
-                }
-                if c == '\'' {
-                    self.put('\'');
-                }
-                self.put(c);
-                self.indention = false;
-                spaces = false;
-                breaks = false;
-            }
-        }
-        self.indicator("'", false, false, false);
-        self.whitespace = false;
-        self.indention = false;
-    }
-
-    fn double(&mut self, s: &str, allow_breaks: bool) {
-        self.indicator("\"", true, false, false);
-        let chars: Vec<char> = s.chars().collect();
-        let mut spaces = false;
-        for (i, &c) in chars.iter().enumerate() {
-            if !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\' {
-                self.put('\\');
-                let esc = match c {
-                    '\0' => Some('0'),
-                    '\u{07}' => Some('a'),
-                    '\u{08}' => Some('b'),
-                    '\t' => Some('t'),
-                    '\n' => Some('n'),
-                    '\u{0B}' => Some('v'),
-                    '\u{0C}' => Some('f'),
-                    '\r' => Some('r'),
-                    '\u{1B}' => Some('e'),
-                    '"' => Some('"'),
-                    '\\' => Some('\\'),
-                    '\u{85}' => Some('N'),
-                    '\u{A0}' => Some('_'),
-                    '\u{2028}' => Some('L'),
-                    '\u{2029}' => Some('P'),
-                    _ => None,
-                };
-                match esc {
-                    Some(e) => self.put(e),
-                    None => {
-                        let u = c as u32;
-                        let (letter, digits) = if u <= 0xFF {
-                            ('x', 2)
-                        } else if u <= 0xFFFF {
-                            ('u', 4)
-                        } else {
-                            ('U', 8)
-                        };
-                        self.put(letter);
-                        for ch in format!("{u:0digits$X}").chars() {
-                            self.put(ch);
-                        }
-                    }
-                }
-                spaces = false;
-            } else if c == ' ' {
-                if allow_breaks
-                    && !spaces
-                    && self.column > BEST_WIDTH
-                    && i > 0
-                    && i + 1 < chars.len()
-                {
-                    self.write_indent();
-                    if chars.get(i + 1) == Some(&' ') {
-                        self.put('\\');
-                    }
-                } else {
-                    self.put(c);
-                }
-                spaces = true;
-            } else {
-                self.put(c);
-                spaces = false;
-            }
-        }
-        self.indicator("\"", false, false, false);
-        self.whitespace = false;
-        self.indention = false;
-    }
-
-    fn literal(&mut self, s: &str) {
-        self.indicator("|", true, false, false);
-        let chars: Vec<char> = s.chars().collect();
-        if chars.first().is_some_and(|&c| c == ' ' || is_break(c)) {
-            self.indicator(&BEST_INDENT.to_string(), false, false, false);
-        }
-        let chomp = match chars.as_slice() {
-            [] => Some("-"),
-            [.., last] if !is_break(*last) => Some("-"),
-            [_] => Some("+"),
-            [.., prev, _] if is_break(*prev) => Some("+"),
-            _ => None,
-        };
-        if let Some(h) = chomp {
-            self.indicator(h, false, false, false);
-        }
-        self.put_break();
-        self.indention = true;
-        self.whitespace = true;
-        let mut breaks = true;
-        for &c in &chars {
-            if is_break(c) {
-                self.write_break(c);
-                self.indention = true;
-                breaks = true;
-            } else {
-                if breaks {
-                    self.write_indent();
-                }
-                self.put(c);
-                self.indention = false;
-                breaks = false;
-            }
-        }
-    }
+    Ok(out)
 }
 
 // ---- fromYaml
@@ -803,6 +422,45 @@ mod tests {
         assert!(from_yaml("a: \"x\u{85}y\"".as_bytes()).is_err());
         // A YAML syntax error is an error (go-yaml's message text is not reproduced).
         assert!(from_yaml(b"a: [").is_err());
-        assert!(to_yaml(&Value::Map(BTreeMap::from([("k".repeat(129), Value::Nil)]))).is_err());
     }
+
+    fn str_map(entries: &[(&str, &str)]) -> Value {
+        Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::str(*v)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn long_keys_take_the_explicit_form() {
+        // go-yaml v2 writes a key over 128 bytes as `? key` and the value on a `: ` line, as in
+        // hush-sealing's golden test from sigs.k8s.io/yaml (`? aaa…` / `: v1` there, indented).
+        let key = "k".repeat(200);
+        let out = to_yaml(&str_map(&[(&key, "v")])).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), format!("? {key}\n: v"));
+    }
+
+    #[test]
+    fn multi_line_keys_take_the_explicit_form() {
+        // From the same golden: `? |-` / `line1` / `line2` / `: v`, two spaces less indented.
+        let out = to_yaml(&str_map(&[("line1\nline2", "v")])).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "? |-\n  line1\n  line2\n: v"
+        );
+    }
+
+    #[test]
+    fn explicit_keys_match_go_yaml_v2() {
+        // Input and output of hush-sealing's golden test (sigs.k8s.io/yaml v1.4.0 `JSONToYAML`,
+        // go-yaml v2): the same marshal step as toYaml, which then trims the final newline.
+        let v = Value::from_json(&serde_json::from_str(SEALING_GOLDEN_INPUT).unwrap());
+        let out = String::from_utf8(to_yaml(&v).unwrap()).unwrap();
+        assert_eq!(out, SEALING_GOLDEN_EXPECTED.trim_end_matches('\n'));
+    }
+
+    const SEALING_GOLDEN_INPUT: &str = r#"{"annotations": {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": "v1", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb": "v2", "word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word": "v3", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u000e\u000e\u000e\u000e\u000e\u000e\u000e\u000e\u000e\u000e": "v4", "line1\nline2": "v", "a\nb\n": "v3"}, "m": {"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq": {"n": "x", "o": "y"}, "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr": ["a", "b"], "ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss": {}, "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt": []}}"#;
+    const SEALING_GOLDEN_EXPECTED: &str = "annotations:\n  ? |\n    a\n    b\n  : v3\n  ? aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n  : v1\n  bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb: v2\n  ? |-\n    line1\n    line2\n  : v\n  ? word word word word word word word word word word word word word word word word\n    word word word word word word word word word word word word word word word word\n    word word word word word word word word\n  : v3\n  ? \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\\x0E\"\n  : v4\nm:\n  ? qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n  : \"n\": x\n    o: \"y\"\n  ? rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr\n  : - a\n    - b\n  ? ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss\n  : {}\n  ? tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\n  : []\n";
 }
