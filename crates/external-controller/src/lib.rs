@@ -323,11 +323,13 @@ pub async fn run_controllers(
         cluster_stores: css_controller.store(),
         secrets: secret_reader,
     });
-    let run_config = |name: &'static str, concurrency: u16| RunConfig {
+    // controller-runtime's names for ESO's controllers (`controller_runtime_*{controller}`).
+    let run_config = |name: &'static str, runtime_name: &'static str, concurrency: u16| RunConfig {
         name,
         concurrency,
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
+        runtime_name: Some(runtime_name),
     };
     // Twice the refresh budget (lane.rs): refreshes never hold every worker slot.
     let es = hush_operator::run(
@@ -335,21 +337,25 @@ pub async fn run_controllers(
         metrics::reconcile,
         error_policy,
         ctx.clone(),
-        run_config(NAME, config.concurrency.max(1).saturating_mul(2)),
+        run_config(
+            NAME,
+            "externalsecret",
+            config.concurrency.max(1).saturating_mul(2),
+        ),
     );
     let ss = hush_operator::run(
         ss_controller,
         metrics::reconcile_store,
         store::error_policy,
         ctx.clone(),
-        run_config("secretstore", 2),
+        run_config("secretstore", "secretstore", 2),
     );
     let css = hush_operator::run(
         css_controller,
         metrics::reconcile_cluster_store,
         store::error_policy,
         ctx.clone(),
-        run_config("clustersecretstore", 2),
+        run_config("clustersecretstore", "clustersecretstore", 2),
     );
     let ces = async {
         if config.namespace.is_some() || !config.cluster_external_secrets {
@@ -379,7 +385,7 @@ pub async fn run_controllers(
             metrics::reconcile_cluster_external_secret,
             cluster::error_policy,
             ctx.clone(),
-            run_config("clusterexternalsecret", 2),
+            run_config("clusterexternalsecret", "clusterexternalsecret", 2),
         )
         .await;
     };

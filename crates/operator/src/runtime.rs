@@ -13,7 +13,7 @@ use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Error as ControllerError};
 
 use crate::Shutdown;
-use crate::metrics::ReconcileMetrics;
+use crate::metrics::{ReconcileMetrics, ReconcileResult};
 
 /// How [`run`] drives a controller.
 #[derive(Debug, Clone)]
@@ -26,6 +26,9 @@ pub struct RunConfig {
     pub metrics: ReconcileMetrics,
     /// Stops the controller: no new reconciliations start, running ones finish.
     pub shutdown: Shutdown,
+    /// The name controller-runtime would give it (`externalsecret`), for the
+    /// `controller_runtime_*` families; `None` for a controller that never was one.
+    pub runtime_name: Option<&'static str>,
 }
 
 /// Runs `controller` until `config.shutdown` fires.
@@ -50,7 +53,11 @@ pub async fn run<K, Ctx, Fut, E>(
         let _ = stop_tx.send(());
     });
     let name = config.name;
+    let runtime_name = config.runtime_name;
     let metrics = config.metrics.clone();
+    if let Some(rn) = runtime_name {
+        metrics.set_max_concurrent(rn, config.concurrency);
+    }
     let store = controller.store();
     let driven = controller
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
@@ -61,8 +68,21 @@ pub async fn run<K, Ctx, Fut, E>(
                 let start = Instant::now();
                 let fut = reconcile(obj, ctx);
                 async move {
+                    if let Some(rn) = runtime_name {
+                        metrics.add_active(rn, 1);
+                    }
                     let result = fut.await;
-                    metrics.observe(name, result.is_ok(), start.elapsed());
+                    let took = start.elapsed();
+                    metrics.observe(name, result.is_ok(), took);
+                    if let Some(rn) = runtime_name {
+                        metrics.add_active(rn, -1);
+                        let outcome = match &result {
+                            Err(_) => ReconcileResult::Error,
+                            Ok(a) if *a == Action::await_change() => ReconcileResult::Success,
+                            Ok(_) => ReconcileResult::RequeueAfter,
+                        };
+                        metrics.observe_runtime(rn, outcome, took);
+                    }
                     result
                 }
             },
@@ -153,6 +173,7 @@ mod tests {
                 &mut prometheus_client::registry::Registry::default(),
             ),
             shutdown: shutdown.clone(),
+            runtime_name: None,
         };
         let running = tokio::spawn(run(
             controller,

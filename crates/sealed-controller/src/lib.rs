@@ -331,6 +331,7 @@ async fn run_controllers(
                 concurrency: config.concurrency,
                 metrics: metrics.clone(),
                 shutdown: shutdown.clone(),
+                runtime_name: None,
             },
         )
     });

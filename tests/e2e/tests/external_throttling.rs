@@ -292,6 +292,31 @@ async fn throttled_provider_keeps_the_secret_backs_off_and_converges() -> Result
         failed >= 3.0 && read >= 1.0,
         "provider calls: {failed} failed, {read} succeeded\n{text}"
     );
+    // controller-runtime's families under ESO's controller names (ESO's dashboards and SLOs).
+    let runtime = |family: &str, labels: &str| sample(&text, &format!("{family}{{{labels}}}"));
+    ensure!(
+        runtime(
+            "controller_runtime_reconcile_total",
+            r#"controller="externalsecret",result="error""#
+        )
+        .is_some_and(|v| v >= 3.0)
+            && runtime(
+                "controller_runtime_reconcile_errors_total",
+                r#"controller="externalsecret""#
+            )
+            .is_some_and(|v| v >= 3.0)
+            && runtime(
+                "controller_runtime_reconcile_time_seconds_count",
+                r#"controller="externalsecret""#
+            )
+            .is_some_and(|v| v >= 5.0)
+            && runtime(
+                "controller_runtime_max_concurrent_reconciles",
+                r#"controller="externalsecret""#
+            )
+            .is_some_and(|v| v >= 1.0),
+        "controller_runtime_* families\n{text}"
+    );
     // The store's own families: validated, so Ready=True.
     let store = format!(r#"{{name="vault",namespace="{n}""#);
     ensure!(
