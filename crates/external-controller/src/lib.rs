@@ -64,6 +64,8 @@ pub struct Config {
     pub cluster_external_secrets: bool,
     /// ESO's metric families ([`start`] registers them on the process's endpoint).
     pub eso_metrics: metrics::EsoMetrics,
+    /// How often the metric series of deleted objects are dropped.
+    pub metrics_sweep_interval: Duration,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             namespace: None,
             cluster_external_secrets: true,
             eso_metrics: metrics::EsoMetrics::default(),
+            metrics_sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -332,6 +335,26 @@ pub async fn run_controllers(
         runtime_name: Some(runtime_name),
     };
     // Twice the refresh budget (lane.rs): refreshes never hold every worker slot.
+    let sweeps = futures::future::join3(
+        forget_deleted(
+            &config,
+            metrics::Kind::ExternalSecret,
+            es_controller.store(),
+            &shutdown,
+        ),
+        forget_deleted(
+            &config,
+            metrics::Kind::SecretStore,
+            ss_controller.store(),
+            &shutdown,
+        ),
+        forget_deleted(
+            &config,
+            metrics::Kind::ClusterSecretStore,
+            css_controller.store(),
+            &shutdown,
+        ),
+    );
     let es = hush_operator::run(
         es_controller,
         metrics::reconcile,
@@ -374,20 +397,59 @@ pub async fn run_controllers(
             kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)),
         );
         let cached = controller.store();
+        let sweep = forget_deleted(
+            &config,
+            metrics::Kind::ClusterExternalSecret,
+            controller.store(),
+            &shutdown,
+        );
         // A new or relabelled Namespace: the ClusterExternalSecrets that select it, or did.
         let controller = controller.watches(
             Api::<Namespace>::all(client.clone()),
             watcher::Config::default(),
             move |ns| cluster::for_namespace(&cached, &ns),
         );
-        hush_operator::run(
+        let run = hush_operator::run(
             controller,
             metrics::reconcile_cluster_external_secret,
             cluster::error_policy,
             ctx.clone(),
             run_config("clusterexternalsecret", "clusterexternalsecret", 2),
-        )
-        .await;
+        );
+        futures::join!(run, sweep);
     };
-    futures::join!(es, ss, css, ces);
+    futures::join!(es, ss, css, ces, sweeps);
+}
+
+/// Drops the ESO metric series of `kind` objects that left `store` (kube-runtime does not
+/// reconcile deletions, which is where ESO drops them), every `metrics_sweep_interval` until
+/// `shutdown`.
+async fn forget_deleted<K>(
+    config: &Config,
+    kind: metrics::Kind,
+    store: reflector::Store<K>,
+    shutdown: &Shutdown,
+) where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(config.metrics_sweep_interval) => {}
+        }
+        // Before the first list the store is empty, which says nothing about deletions.
+        if !matches!(store.wait_until_ready().now_or_never(), Some(Ok(()))) {
+            continue;
+        }
+        config.eso_metrics.forget_missing(kind, |namespace, name| {
+            let object = reflector::ObjectRef::<K>::new(name);
+            let object = if namespace.is_empty() {
+                object
+            } else {
+                object.within(namespace)
+            };
+            store.get(&object).is_some()
+        });
+    }
 }

@@ -16,8 +16,9 @@
 //! OpenMetrics encoder adds one to every counter, so they are gauges that only go up (PromQL's
 //! `rate`/`increase` work on them).
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use hush_api::external_secrets::{
@@ -33,11 +34,14 @@ use prometheus_client::registry::Registry;
 use crate::Error;
 use crate::reconcile::Context;
 
-/// `<kind>_status_condition` and `<kind>_reconcile_duration` of one kind of object.
+/// `<kind>_status_condition` and `<kind>_reconcile_duration` of one kind of object, and the
+/// objects they have series for (so that a deleted object's series can go, as ESO's
+/// `RemoveMetrics`).
 #[derive(Debug, Clone, Default)]
 struct KindFamilies {
     condition: Family<Labels, Gauge>,
     duration: Family<Labels, Gauge<f64, AtomicU64>>,
+    objects: Arc<Mutex<BTreeSet<(String, String)>>>,
 }
 
 impl KindFamilies {
@@ -59,6 +63,12 @@ impl KindFamilies {
     /// The last reconcile's duration and, when it wrote `Ready` (`ready` 1 False, 2 True), 1 for
     /// that status and 0 for the other.
     fn record(&self, labels: &Labels, took_ns: f64, ready: u8) {
+        if let [(_, name), (_, namespace)] = labels.as_slice() {
+            self.objects
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert((namespace.clone(), name.clone()));
+        }
         self.duration.get_or_create(labels).set(took_ns);
         if ready != 0 {
             for (status, value) in [("True", ready == 2), ("False", ready == 1)] {
@@ -69,6 +79,48 @@ impl KindFamilies {
             }
         }
     }
+}
+
+impl KindFamilies {
+    /// Drops the series of every object `exists` denies; returns their label sets.
+    fn forget_missing(&self, exists: impl Fn(&str, &str) -> bool) -> Vec<Labels> {
+        let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
+        let gone: Vec<(String, String)> = objects
+            .iter()
+            .filter(|(ns, name)| !exists(ns, name))
+            .cloned()
+            .collect();
+        let mut dropped = Vec::with_capacity(gone.len());
+        for (namespace, name) in gone {
+            objects.remove(&(namespace.clone(), name.clone()));
+            let labels: Labels = vec![
+                ("name".to_owned(), name),
+                ("namespace".to_owned(), namespace),
+            ];
+            self.duration.remove(&labels);
+            for status in ["True", "False"] {
+                let mut l = labels.clone();
+                l.push(("condition".to_owned(), "Ready".to_owned()));
+                l.push(("status".to_owned(), status.to_owned()));
+                self.condition.remove(&l);
+            }
+            dropped.push(labels);
+        }
+        dropped
+    }
+}
+
+/// The kinds whose series [`EsoMetrics::forget_missing`] sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// ExternalSecret (also its `sync_calls` series).
+    ExternalSecret,
+    /// SecretStore.
+    SecretStore,
+    /// ClusterSecretStore.
+    ClusterSecretStore,
+    /// ClusterExternalSecret.
+    ClusterExternalSecret,
 }
 
 /// The families (cheap to clone: handles). [`Default`] gives unregistered ones.
@@ -142,6 +194,24 @@ impl EsoMetrics {
             self.sync_errors.get_or_create(&labels).inc();
         }
         self.external_secret.record(&labels, took_ns, ready);
+    }
+
+    /// Drops the series of the `kind` objects that no longer exist (`exists(namespace, name)`
+    /// is false; `namespace` is empty for cluster-scoped kinds), as ESO does on deletion, so
+    /// that churn does not grow the endpoint without bound.
+    pub fn forget_missing(&self, kind: Kind, exists: impl Fn(&str, &str) -> bool) {
+        let families = match kind {
+            Kind::ExternalSecret => &self.external_secret,
+            Kind::SecretStore => &self.secret_store,
+            Kind::ClusterSecretStore => &self.cluster_secret_store,
+            Kind::ClusterExternalSecret => &self.cluster_external_secret,
+        };
+        for labels in families.forget_missing(exists) {
+            if kind == Kind::ExternalSecret {
+                self.sync_calls.remove(&labels);
+                self.sync_errors.remove(&labels);
+            }
+        }
     }
 }
 
@@ -257,5 +327,34 @@ mod tests {
             assert!(text.contains(want), "{want} not in\n{text}");
         }
         assert!(!text.contains("secretstore_status_condition{name=\"db\""));
+
+        // Deleted objects lose their series; others keep them.
+        m.forget_missing(Kind::ExternalSecret, |_, _| false);
+        m.forget_missing(Kind::ClusterSecretStore, |ns, name| {
+            ns.is_empty() && name == "vault"
+        });
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            !text.contains(r#"externalsecret_sync_calls_total{name="db""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"externalsecret_status_condition{name="db""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"externalsecret_reconcile_duration{name="db""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"externalsecret_sync_calls_error{name="db""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"clustersecretstore_reconcile_duration{name="vault",namespace=""} 900.0"#
+            )
+        );
     }
 }

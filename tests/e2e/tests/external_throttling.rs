@@ -138,6 +138,7 @@ async fn start_controller(
         namespace: Some(ns.to_owned()),
         controller_class: ns.to_owned(),
         read_window: Duration::from_millis(200),
+        metrics_sweep_interval: Duration::from_millis(500),
         ..Config::default()
     };
     let component = hush_external_controller::start(&mut process, config);
@@ -330,6 +331,25 @@ async fn throttled_provider_keeps_the_secret_backs_off_and_converges() -> Result
         sample(&text, &format!("secretstore_reconcile_duration{store}}}")).is_some_and(|t| t > 0.0),
         "{text}"
     );
+
+    // A deleted ExternalSecret's series go (ESO's RemoveMetrics); the store's stay.
+    es.delete("app", &Default::default()).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = reqwest::get(&metrics_url).await?.text().await?;
+        if !text.contains(&labels) {
+            ensure!(
+                sample(&text, &format!("secretstore_reconcile_duration{store}}}")).is_some(),
+                "{text}"
+            );
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "series of the deleted ExternalSecret still there\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     shutdown.trigger();
     tokio::time::timeout(Duration::from_secs(30), handle).await???;
