@@ -22,10 +22,11 @@ mod watch;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, TryStreamExt as _};
 use hush_api::sealed_secret::SealedSecret;
 use hush_operator::{Component, Process, RunConfig};
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt as _;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
@@ -251,11 +252,26 @@ async fn run_controllers(
         // `--label-selector` applies to both watches, as Bitnami's informers.
         let sealed: Api<SealedSecret> = api(&client, scope);
         let (sealed_reader, sealed_writer) = reflector::store();
+        let on_delete = ctx.metrics.clone();
         let sealed_events = watch::cached(
             watcher::watcher(sealed, wc.clone()),
             watch::slim_sealed_secret,
             sealed_writer,
         )
+        // kube-runtime does not reconcile a deletion: its condition gauge goes here (Bitnami
+        // unregisters it on the informer's delete).
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(ss) = event {
+                on_delete.set_condition(
+                    &ss.namespace().unwrap_or_default(),
+                    &ss.name_any(),
+                    ss.labels()
+                        .get("app.kubernetes.io/instance")
+                        .map_or("", String::as_str),
+                    None,
+                );
+            }
+        })
         .applied_objects();
         let mut controller = Controller::for_stream(sealed_events, sealed_reader);
         if !config.skip_recreate {

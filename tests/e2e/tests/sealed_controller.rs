@@ -420,6 +420,24 @@ async fn replayed_and_tampered_values_are_refused_with_a_clear_status() -> Resul
         .await?;
     assert!(errors >= 3.0, "unseal errors {errors}");
     assert_no_canary(&value, "status", &message);
+
+    // A deleted SealedSecret's condition gauge goes, as Bitnami unregisters it.
+    let series = format!(
+        r#"sealed_secrets_controller_condition_info{{namespace="{}",name="original""#,
+        app.name()
+    );
+    let scrape =
+        || async { Ok::<_, anyhow::Error>(http(c.metrics, "GET", "/metrics", b"").await?.1) };
+    assert!(
+        scrape().await?.contains(&series),
+        "no condition gauge for the SealedSecret"
+    );
+    ss_api.delete("original", &DeleteParams::default()).await?;
+    wait_for(
+        "the deleted SealedSecret's condition gauge to go",
+        || async { Ok((!scrape().await?.contains(&series)).then_some(())) },
+    )
+    .await?;
     c.stop().await?;
     assert!(!logs_contain(&value), "canary in logs");
     Ok(())
