@@ -419,6 +419,11 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let name = es.name_any();
     if es.meta().deletion_timestamp.is_some() {
         ctx.recent.forget(&es);
+        // An ExternalSecret whose store belongs to another controller class (ESO during a
+        // migration) is cleaned up by that controller.
+        if matches!(resolve_stores(&es, &ctx).await, Err(Error::NotOurs)) {
+            return Ok(Action::await_change());
+        }
         // Owned Secrets go with their ExternalSecret through the ownerReference.
         return finalize(&es, &ctx).await;
     }

@@ -502,6 +502,16 @@ async fn deleting_externalsecrets_eso_finalized_completes() -> Result<()> {
         "spec": {"provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
             "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
     let es: Api<ExternalSecret> = ns.api();
+    // A store of another controller class (ESO's, during a migration): its ExternalSecrets are
+    // ESO's to clean up.
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "eso"},
+        "spec": {"controller": "eso", "provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "foreign", "finalizers": [FINALIZER]},
+        "spec": {"secretStoreRef": {"name": "eso"}, "target": {"name": "foreign"},
+            "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/app"), "property": "password"}}]}})).await?;
+    es.delete("foreign", &Default::default()).await?;
     let ctl = Controller::start(&client, &n).await?;
     for (name, deletion) in [("delete", "Delete"), ("retain", "Retain")] {
         apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
@@ -538,6 +548,14 @@ async fn deleting_externalsecrets_eso_finalized_completes() -> Result<()> {
         secrets.get_opt("delete").await?.is_none(),
         "deletionPolicy Delete + Owner: the Secret is deleted"
     );
+    // Deleted before the others and handled by then: ESO's finalizer left for ESO.
+    assert_eq!(es.get("foreign").await?.finalizers(), [FINALIZER]);
+    es.patch(
+        "foreign",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await?;
     assert_eq!(
         value(&secrets.get("retain").await?, "password"),
         "pw",
