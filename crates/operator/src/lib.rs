@@ -22,6 +22,7 @@ pub mod leader;
 pub mod logging;
 pub mod metrics;
 mod process;
+pub mod process_metrics;
 mod runtime;
 pub mod server;
 pub mod shutdown;

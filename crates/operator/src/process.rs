@@ -79,6 +79,7 @@ impl Process {
     pub fn new(client: Client, config: ProcessConfig, shutdown: Shutdown) -> Self {
         let mut registry = Registry::default();
         let metrics = ReconcileMetrics::register(&mut registry);
+        registry.register_collector(Box::new(crate::process_metrics::ProcessCollector));
         Self {
             client,
             config,

@@ -499,6 +499,11 @@ async fn http_api_verifies_and_rotates() -> Result<()> {
             >= 5.0
     );
     assert_eq!(c.metric("hush_sealed_keys").await?, 2.0);
+    // client_golang's process families, which Bitnami's and ESO's dashboards read.
+    let rss = c.metric("process_resident_memory_bytes").await?;
+    assert!(rss > 1e6, "process_resident_memory_bytes {rss}");
+    assert!(c.metric("process_cpu_seconds_total").await? > 0.0);
+    assert!(c.metric("process_open_fds").await? >= 3.0);
     c.stop().await?;
     assert!(!logs_contain(&value), "canary in logs");
     drop(client);
