@@ -10,7 +10,10 @@
 //!   refresh wave that became due then). The key holds the credential identity, so values never
 //!   cross stores, credentials or tenants.
 //! - **Concurrency**: at most `per_store_limit` provider calls per client at once; concurrent
-//!   first uses of a store build its client once (single flight).
+//!   first uses of a store build its client once (single flight). A build that fails (a login
+//!   refused, the provider down) is answered from memory for [`FAILED_BUILD_HOLD`]: a store with
+//!   bad credentials costs one login attempt per hold, not one per ExternalSecret (what ESO's
+//!   flood gate is for).
 //! - **Throttling**: after a throttled answer (HTTP 429, `ThrottlingException`) a client backs
 //!   off exponentially (1 s doubling to 60 s): calls fail fast with `Throttled` without reaching
 //!   the provider until the backoff ends; one success resets it.
@@ -25,6 +28,9 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use crate::{Built, FindQuery, ProviderError, RemoteRef, SecretBytes, SecretProvider};
+
+/// How long a failed client build is answered from memory.
+pub const FAILED_BUILD_HOLD: Duration = Duration::from_secs(5);
 
 /// Identifies one client: a store version and, for referent auth, the namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -150,6 +156,10 @@ pub struct CacheStats {
 /// The cache of clients and reads, shared by all reconciles.
 pub struct ProviderCache {
     clients: Mutex<HashMap<StoreKey, ClientEntry>>,
+    /// The last failed build per key, answered again until [`ProviderCache::failed_build_hold`]
+    /// has passed.
+    failed_builds: Mutex<HashMap<StoreKey, (Instant, ProviderError)>>,
+    failed_build_hold: Duration,
     /// One build at a time per key: concurrent first reconciles share one client.
     builds: Mutex<HashMap<StoreKey, Arc<Mutex<()>>>>,
     reads: Mutex<HashMap<ReadKey, (ReadAt, ReadCell)>>,
@@ -175,6 +185,8 @@ impl ProviderCache {
     pub fn new(read_window: Duration, client_ttl: Duration, per_store_limit: usize) -> Self {
         Self {
             clients: Mutex::new(HashMap::new()),
+            failed_builds: Mutex::new(HashMap::new()),
+            failed_build_hold: FAILED_BUILD_HOLD,
             builds: Mutex::new(HashMap::new()),
             reads: Mutex::new(HashMap::new()),
             read_window,
@@ -210,7 +222,24 @@ impl ProviderCache {
         if let Some(handle) = self.live(&key, fresh).await {
             return Ok(handle);
         }
-        let built = build().await?;
+        // ... or failed to, moments ago.
+        if let Some((at, error)) = self.failed_builds.lock().await.get(&key)
+            && at.elapsed() < self.failed_build_hold
+        {
+            return Err(error.clone());
+        }
+        let built = match build().await {
+            Ok(built) => {
+                self.failed_builds.lock().await.remove(&key);
+                built
+            }
+            Err(error) => {
+                let mut failed = self.failed_builds.lock().await;
+                failed.retain(|_, (at, _)| at.elapsed() < self.failed_build_hold);
+                failed.insert(key, (Instant::now(), error.clone()));
+                return Err(error);
+            }
+        };
         let now = Instant::now();
         self.stats.builds.fetch_add(1, Ordering::Relaxed);
         let mut clients = self.clients.lock().await;
@@ -258,6 +287,7 @@ impl ProviderCache {
     /// Forgets the clients of a store (deleted or changed).
     pub async fn forget_store(&self, uid: &str) {
         self.clients.lock().await.retain(|k, _| k.uid != uid);
+        self.failed_builds.lock().await.retain(|k, _| k.uid != uid);
         self.reads.lock().await.retain(|(k, _, _), _| k.uid != uid);
     }
 
@@ -499,6 +529,55 @@ mod tests {
             identity: identity.into(),
             referent: false,
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_build_is_answered_from_memory_until_the_hold_passes() {
+        let mut cache = ProviderCache::new(Duration::from_secs(60), Duration::from_secs(300), 4);
+        cache.failed_build_hold = Duration::from_millis(300);
+        let cache = Arc::new(cache);
+        let builds = Arc::new(AtomicUsize::new(0));
+        let attempt = |cache: Arc<ProviderCache>, builds: Arc<AtomicUsize>| async move {
+            cache
+                .client(key("s", None), Freshness::Window, || async move {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err::<Built, _>(ProviderError::Denied("login refused".into()))
+                })
+                .await
+                .map(|_| ())
+        };
+        // 50 ExternalSecrets at once: one login attempt, every one gets its error.
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            set.spawn(attempt(Arc::clone(&cache), Arc::clone(&builds)));
+        }
+        let all = set.join_all().await;
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert!(
+            all.iter()
+                .all(|r| r == &Err(ProviderError::Denied("login refused".into())))
+        );
+        // After the hold, one more attempt.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(
+            attempt(Arc::clone(&cache), Arc::clone(&builds))
+                .await
+                .is_err()
+        );
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
+        // A success clears it at once.
+        let p = Arc::new(Counting::default());
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(
+            cache
+                .client(key("s", None), Freshness::Window, || async {
+                    Ok(built(&p, "id"))
+                })
+                .await
+                .is_ok()
+        );
+        assert!(cache.failed_builds.lock().await.is_empty());
     }
 
     #[tokio::test]
