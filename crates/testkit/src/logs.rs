@@ -59,3 +59,14 @@ pub fn captured() -> &'static LogBuffer {
         buffer
     })
 }
+
+/// A value to plant where a secret goes, unique in this test process (time and a counter), that
+/// the tests then look for in logs, events and status.
+pub fn canary(tag: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("hush-canary-{tag}-{t:x}-{n}")
+}

@@ -36,11 +36,7 @@ pub fn logs_contain(needle: &str) -> bool {
 }
 
 pub fn canary(tag: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("canary-{tag}-{n:x}")
+    hush_testkit::logs::canary(tag)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -182,12 +182,7 @@ pub async fn setup(prefix: &str) -> Result<(Client, TestNamespace, TestNamespace
 }
 
 pub fn canary(tag: &str) -> String {
-    let mut r = [0u8; 6];
-    hush_crypto::Entropy::fill(&mut SystemEntropy, &mut r).unwrap();
-    format!(
-        "hush-canary-{tag}-{}",
-        r.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    hush_testkit::logs::canary(tag)
 }
 
 /// Seals `items` for `namespace/name` (scope from `annotations`) with the controller's
