@@ -298,3 +298,25 @@ fn multi_line_inline_comment_becomes_a_head_comment() {
         "# a\n# b\nk: v\n# c\nm: |-\n    two\n    lines\n"
     );
 }
+
+/// Inputs the fuzzer (fuzz/fuzz_targets/sops_yaml.rs) found whose output did not read back.
+#[test]
+fn fuzz_findings_read_back() {
+    // Properties on the first key's line are the key's; the mapping starts at them.
+    let docs = stores::load_plain(Format::Yaml, b"&k a: 1\nb: *k\n").unwrap();
+    let out = stores::emit_plain(Format::Yaml, &docs, None).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out), "a: 1\nb: a\n");
+    for input in [&b"<< :\n:`:\n::"[..]] {
+        let Ok(docs) = stores::load_plain(Format::Yaml, input) else {
+            continue;
+        };
+        let out = stores::emit_plain(Format::Yaml, &docs, None).unwrap();
+        let again = stores::load_plain(Format::Yaml, &out);
+        assert!(
+            again.is_ok(),
+            "{:?} was written as {:?}, which reads as {again:?}",
+            String::from_utf8_lossy(input),
+            String::from_utf8_lossy(&out)
+        );
+    }
+}

@@ -318,6 +318,7 @@ impl<'a> Parser<'a> {
         if col < min_col {
             return Ok(Value::Null);
         }
+        let props_start = self.pos;
         let props = self.props()?;
         if props.anchor.is_some() || props.tag.is_some() {
             // Properties alone on a line: the node follows on the next lines.
@@ -373,6 +374,13 @@ impl<'a> Parser<'a> {
                 let key_col = self.col();
                 let (scalar, is_key) = self.block_scalar_or_key(key_col)?;
                 if is_key {
+                    if props.anchor.is_some() || props.tag.is_some() {
+                        // Properties on the line of an implicit key are the key's, and the
+                        // mapping starts where they do (libyaml saves the simple key at the
+                        // properties): `!!merge <<: x` then `b: y` below it is one mapping.
+                        self.pos = props_start;
+                        return self.block_map(col);
+                    }
                     self.pos = start;
                     let v = self.block_map(key_col)?;
                     return self.finish_props(v, props);
@@ -570,6 +578,10 @@ impl<'a> Parser<'a> {
                             }
                         },
                     };
+                    if let Some(anchor) = props.anchor {
+                        // An anchored key: an alias to it reads as the key's text.
+                        self.anchors.insert(anchor, Value::Str(key.clone()));
+                    }
                     (key, k)
                 }
             };
