@@ -102,7 +102,12 @@ pub fn scan(s: &str, generic: bool) -> Result<Vec<Placeholder>, Malformed> {
     for (at, _) in s.match_indices("<path:") {
         if !covered.iter().any(|r| r.contains(&at)) {
             let end = s[at..].find('>').map_or(s.len(), |e| at + e + 1);
-            let text = s[at..end.min(at + 200)].to_owned();
+            // At most 200 bytes of it in the message, cut on a character boundary.
+            let mut cut = end.min(at + 200);
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let text = s[at..cut].to_owned();
             return Err(Malformed {
                 text,
                 message: "expected <path:PATH#KEY> or <path:PATH#KEY#VERSION>".into(),
@@ -338,6 +343,12 @@ mod tests {
         assert!(scan("<path:p#k | jsonPath {.a[?(@.x <> 1)]}>", false).is_err());
         assert!(scan("<path:p#k | jsonPath {range .a[*]}{.b}>", false).is_err());
         assert!(scan("<  >", true).is_err());
+        // A long malformed one is quoted up to 200 bytes, cut between characters (fuzz finding
+        // render_placeholder: a two-byte character across byte 200 panicked).
+        let long = format!("<path:{}Ɔ and more>", "x".repeat(193));
+        let err = scan(&long, false).unwrap_err();
+        assert_eq!(err.text.len(), 199);
+        assert!(err.text.ends_with('x'));
     }
 
     #[test]
