@@ -320,3 +320,16 @@ fn fuzz_findings_read_back() {
         );
     }
 }
+
+/// go-yaml v3, so sops 3.11, writes a sequence item that starts with a line break as `- |4` with
+/// its lines two columns short of what the indicator says, and then cannot read its own output
+/// ("did not find expected '-' indicator"). hush writes the same bytes and refuses them the same
+/// way (fuzz finding sops_yaml; docs/compatibility.md).
+#[test]
+fn a_sequence_item_starting_with_a_break_is_written_as_sops_writes_it() {
+    let docs = stores::load_plain(Format::Yaml, b"k:\n- |+\n\n  x\n").unwrap();
+    let out = stores::emit_plain(Format::Yaml, &docs, None).unwrap();
+    // sops 3.11: `sops encrypt --unencrypted-regex '.*'` of the same file.
+    assert_eq!(String::from_utf8_lossy(&out), "k:\n    - |4\n\n      x\n");
+    assert!(stores::load_plain(Format::Yaml, &out).is_err());
+}
