@@ -55,14 +55,16 @@ fn go_string_map(m: &BTreeMap<String, String>) -> String {
     format!("map[{}]", items.join(" "))
 }
 
-/// `syncedResourceVersion`: `<generation>-<sha3-224 of %+v of {annotations, labels}>`.
+/// `syncedResourceVersion`: `<generation>-<sha3-224 of %+v of {annotations, labels}>`. ESO
+/// hashes a Go struct with those two fields (`HashMeta`), which `%+v` prints in braces:
+/// `{annotations:map[…] labels:map[…]}`.
 pub fn synced_resource_version(
     generation: i64,
     labels: &BTreeMap<String, String>,
     annotations: &BTreeMap<String, String>,
 ) -> String {
     let text = format!(
-        "map[annotations:{} labels:{}]",
+        "{{annotations:{} labels:{}}}",
         go_string_map(annotations),
         go_string_map(labels)
     );
@@ -202,10 +204,29 @@ mod tests {
             "6b4e03423667dbb73b6e15454f0eb1abd4597f9a1b078e3f5b5a6bc7"
         );
         assert_eq!(data_hash(&data), sha3_hex(b"map[k1:[] k2:[98 121]]"));
-        let labels = BTreeMap::from([("a".to_owned(), "b".to_owned())]);
+        // Golden values from Go (fmt.Sprintf("%+v", meta{...}) and sha3.Sum224, as ESO's
+        // HashMeta); the first is what ESO v0.16.2 wrote for an unlabelled ExternalSecret.
+        let none = BTreeMap::new();
         assert_eq!(
-            synced_resource_version(3, &labels, &BTreeMap::new()),
-            format!("3-{}", sha3_hex(b"map[annotations:map[] labels:map[a:b]]"))
+            synced_resource_version(1, &none, &none),
+            "1-f47fe3c0b255b6dd8047cdffa772587bb829efe7a1cb70febeda2eb2"
+        );
+        let labels = BTreeMap::from([
+            ("team".to_owned(), "payments".to_owned()),
+            ("tier".to_owned(), "1".to_owned()),
+        ]);
+        let annotations = BTreeMap::from([("owner".to_owned(), "ops@example.com".to_owned())]);
+        assert_eq!(
+            synced_resource_version(3, &labels, &annotations),
+            "3-f191369dadb200f5d0247f6f90d5c31e5fc50cf41a014246aba00493"
+        );
+        let odd = BTreeMap::from([
+            ("a b".to_owned(), "c:d".to_owned()),
+            ("x".to_owned(), String::new()),
+        ]);
+        assert_eq!(
+            synced_resource_version(2, &odd, &none),
+            "2-f7071d66b34887cb6e6f34dfb1f0a990de81b8421b26c73f024595d3"
         );
         assert_eq!(created_by("ns", "es"), sha3_hex(b"ns/es"));
         assert_eq!(field_manager("x"), "externalsecrets.external-secrets.io/x");
