@@ -404,9 +404,15 @@ impl ResolvedStore {
 /// Outcome of a sync, for status and events.
 #[derive(Debug)]
 enum Outcome {
-    Synced { created: bool, changed: bool },
+    Synced {
+        created: bool,
+        changed: bool,
+    },
     Retained,
-    Deleted,
+    /// DeletionPolicy=Delete without data; `existed`: a Secret was deleted.
+    Deleted {
+        existed: bool,
+    },
     Missing,
     NoWrite,
 }
@@ -586,7 +592,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             "SecretSynced",
             "secret retained due to DeletionPolicy=Retain",
         ),
-        Outcome::Deleted => (
+        Outcome::Deleted { .. } => (
             "SecretDeleted",
             "secret deleted due to DeletionPolicy=Delete",
         ),
@@ -595,6 +601,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             "secret will not be created due to CreationPolicy=Merge",
         ),
     };
+    // ESO binds the Secret it created or updated; otherwise the binding stays as it was.
+    let bound = matches!(outcome, Outcome::Synced { .. });
     match outcome {
         Outcome::Synced { created: true, .. } => {
             ctx.event(
@@ -616,7 +624,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             )
             .await;
         }
-        Outcome::Deleted => {
+        // As ESO: only when there was a Secret to delete.
+        Outcome::Deleted { existed: true } => {
             ctx.event(
                 false,
                 &*es,
@@ -629,13 +638,14 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         _ => {}
     }
     let synced = (started_at.clone(), current_rv.clone());
+    let binding = bound.then_some(target_name);
     set_ready(
         &api,
         &es,
         true,
         reason,
         message,
-        Some((started_at, current_rv, target_name)),
+        Some((started_at, current_rv, binding)),
     )
     .await?;
     ctx.recent.record(&es, &synced.1, &synced.0);
@@ -1287,13 +1297,14 @@ async fn write_secret(
     if data.is_empty() && !has_template {
         match deletion {
             "Delete" => {
-                if creation == "Owner" && existing.is_some() {
+                let existed = creation == "Owner" && existing.is_some();
+                if existed {
                     secrets
                         .delete(target, &DeleteParams::default())
                         .await
                         .map_err(Error::Kube)?;
                 }
-                return Ok(Outcome::Deleted);
+                return Ok(Outcome::Deleted { existed });
             }
             "Retain" => return Ok(Outcome::Retained),
             _ => {}
@@ -1486,7 +1497,7 @@ async fn set_ready(
     ready: bool,
     reason: &str,
     message: &str,
-    synced: Option<(String, String, String)>,
+    synced: Option<(String, String, Option<String>)>,
 ) -> Result<(), Error> {
     crate::metrics::note_ready(ready);
     let old = es.status.clone().unwrap_or_default();
@@ -1506,10 +1517,12 @@ async fn set_ready(
     let mut status = old.clone();
     status.conditions.retain(|c| c.type_ != "Ready");
     status.conditions.push(condition);
-    if let Some((time, rv, target)) = synced {
+    if let Some((time, rv, binding)) = synced {
         status.refresh_time = Some(time);
         status.synced_resource_version = Some(rv);
-        status.binding = Some(hush_api::external_secrets::Binding { name: Some(target) });
+        if let Some(target) = binding {
+            status.binding = Some(hush_api::external_secrets::Binding { name: Some(target) });
+        }
     }
     if status == old {
         return Ok(());
