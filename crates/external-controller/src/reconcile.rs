@@ -531,6 +531,40 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         }
     };
 
+    // ESO's deleteOrphanedSecrets: Secrets this ExternalSecret created under a former target
+    // name. Only a changed spec renames the target, so only then is the cache searched.
+    let no_data = data.is_empty()
+        && es
+            .spec
+            .target
+            .as_ref()
+            .and_then(|t| t.template.as_ref())
+            .is_none();
+    if creation == "Owner"
+        && spec_changed
+        && !(no_data && matches!(deletion, "Delete" | "Retain"))
+        && let Err(e) = delete_orphans(&es, &ctx, &secrets, &target_name).await
+    {
+        set_ready(
+            &api,
+            &es,
+            false,
+            "SecretSyncedError",
+            "could not delete orphaned secrets",
+            None,
+        )
+        .await?;
+        ctx.event(
+            false,
+            &*es,
+            EventType::Warning,
+            "UpdateFailed",
+            e.to_string(),
+        )
+        .await;
+        return Err(e);
+    }
+
     let mut written = write_secret(
         &es,
         &secrets,
@@ -1487,6 +1521,55 @@ async fn write_secret(
             }
         }
     }
+}
+
+/// Deletes the Secrets this ExternalSecret created (its `created-by` label) under another name
+/// than `target` (from the managed-Secret cache, else listed), with a `Deleted` event each.
+async fn delete_orphans(
+    es: &ExternalSecret,
+    ctx: &Context,
+    secrets: &Api<Secret>,
+    target: &str,
+) -> Result<(), Error> {
+    let ns = es.namespace().unwrap_or_default();
+    let created_by = eso::created_by(&ns, &es.name_any());
+    let names: Vec<String> = match ctx.caches.get() {
+        Some(c) => c
+            .secrets
+            .state()
+            .iter()
+            .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
+            .filter(|s| s.labels().get(eso::LABEL_CREATED_BY) == Some(&created_by))
+            .map(|s| s.name_any())
+            .collect(),
+        None => secrets
+            .list_metadata(
+                &kube::api::ListParams::default()
+                    .labels(&format!("{}={created_by}", eso::LABEL_CREATED_BY)),
+            )
+            .await
+            .map_err(Error::Kube)?
+            .items
+            .iter()
+            .map(|s| s.name_any())
+            .collect(),
+    };
+    for name in names.iter().filter(|n| *n != target) {
+        match secrets.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(e) => return Err(Error::Kube(e)),
+        }
+        ctx.event(
+            false,
+            es,
+            EventType::Normal,
+            "Deleted",
+            "secret deleted because it was orphaned".into(),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// Writes the Ready condition (and, on success, refreshTime/syncedResourceVersion/binding);
