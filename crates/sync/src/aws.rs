@@ -480,7 +480,7 @@ impl AwsProvider {
             ))
         })?;
         let x = property_dotted(&v, &r.property).ok_or_else(|| {
-            ProviderError::NotFound(format!(
+            ProviderError::Invalid(format!(
                 "key {:?} does not exist in secret {}",
                 r.property, r.key
             ))

@@ -73,7 +73,8 @@ impl Capabilities {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProviderError {
-    /// The secret (or version, or property) does not exist.
+    /// The secret (or version) does not exist. A property missing from an existing secret is
+    /// [`ProviderError::Invalid`]: ESO reports it as an error whatever the deletionPolicy.
     #[error("secret not found: {0}")]
     NotFound(String),
     /// The provider refused the credentials or the access.

@@ -727,7 +727,7 @@ impl SecretProvider for VaultProvider {
             return Ok(SecretBytes::from(go_marshal(&data).as_str()));
         }
         let v = property(&data, &r.property).ok_or_else(|| {
-            ProviderError::NotFound(format!(
+            ProviderError::Invalid(format!(
                 "property {:?} does not exist in vault secret {}",
                 r.property, r.key
             ))
@@ -741,7 +741,7 @@ impl SecretProvider for VaultProvider {
             return extract_map(&data);
         }
         let v = property(&data, &r.property).ok_or_else(|| {
-            ProviderError::NotFound(format!(
+            ProviderError::Invalid(format!(
                 "property {:?} does not exist in vault secret {}",
                 r.property, r.key
             ))
