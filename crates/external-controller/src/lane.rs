@@ -11,6 +11,11 @@
 //!   its own status write, so the next reconcile sees a cached ExternalSecret that looks never
 //!   synced and would fetch and write again. [`RecentSyncs`] remembers what this process synced
 //!   (per UID: synced resource version and refresh time) and fills a stale cached status in.
+//! - **First seen**: [`FirstSeen`] notes when the watch delivered each ExternalSecret. It existed
+//!   then, so a provider read started later is newer than its creation: a first sync may share
+//!   it (`reconcile::read_freshness`). The creation timestamp alone has whole seconds, so an
+//!   ExternalSecret created in the second before a read could not (at start, the newest part of
+//!   the initial list read its keys again: 136–189 reads for 100 keys instead of 100).
 //! - **Throttling**: a throttled provider answer (HTTP 429, `ThrottlingException`) becomes
 //!   [`Error::Throttled`] with the store client's remaining backoff (`hush_sync::cache`), so
 //!   the object is retried when the backoff ends (plus jitter), not on a fixed timer.
@@ -18,11 +23,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hush_api::external_secrets::{ExternalSecret, ExternalSecretStatus};
 use hush_sync::ProviderError;
 use kube::ResourceExt as _;
+use kube::runtime::watcher;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Error;
@@ -117,6 +123,51 @@ impl RecentSyncs {
         if rv == current_rv && newer {
             status.synced_resource_version = Some(rv.clone());
             status.refresh_time = Some(at.clone());
+        }
+    }
+}
+
+/// When this process first saw each ExternalSecret that has not synced yet (UID → arrival of
+/// its watch event, noted before the reflector stores it and so before any reconcile).
+#[derive(Debug, Default)]
+pub struct FirstSeen {
+    by_uid: std::sync::Mutex<HashMap<String, SystemTime>>,
+}
+
+impl FirstSeen {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SystemTime>> {
+        self.by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes a watch event of the ExternalSecret watch (the first arrival of each UID counts).
+    pub fn observe(&self, event: &watcher::Event<ExternalSecret>) {
+        match event {
+            watcher::Event::Apply(es) | watcher::Event::InitApply(es) => {
+                let synced = es
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.synced_resource_version.as_deref())
+                    .is_some_and(|v| !v.is_empty());
+                if let Some(uid) = es.uid().filter(|_| !synced) {
+                    self.lock().entry(uid).or_insert_with(SystemTime::now);
+                }
+            }
+            watcher::Event::Delete(es) => self.forget(es),
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    /// When `es` was first seen, if it was.
+    pub fn get(&self, es: &ExternalSecret) -> Option<SystemTime> {
+        self.lock().get(&es.uid()?).copied()
+    }
+
+    /// Forgets `es` (synced, or deleted).
+    pub fn forget(&self, es: &ExternalSecret) {
+        if let Some(uid) = es.uid() {
+            self.lock().remove(&uid);
         }
     }
 }

@@ -22,7 +22,7 @@ pub mod templating;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, TryStreamExt as _};
 use hush_api::external_secrets::{
     ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore,
 };
@@ -262,7 +262,14 @@ pub async fn run_controllers(
                 Api::all(client.clone()),
             ),
         };
-    let es_controller = Controller::new(es_api, watcher::Config::default());
+    // Controller::new's watch, with each ExternalSecret's first arrival noted before the
+    // reflector stores it (lane::FirstSeen).
+    let (es_reader, es_writer) = reflector::store();
+    let first_seen = Arc::clone(&ctx.first_seen);
+    let es_events = watcher(es_api, watcher::Config::default())
+        .inspect_ok(move |event| first_seen.observe(event));
+    let es_controller =
+        Controller::for_stream(reflector(es_writer, es_events).applied_objects(), es_reader);
     let es_cached = es_controller.store();
     // One watch of the managed Secrets both triggers reconciles and fills the cache that
     // reconciles read instead of GETting the target each time.

@@ -49,6 +49,8 @@ pub struct Context {
     pub lanes: crate::lane::Lanes,
     /// This process's last syncs, for reconciles on a stale cached ExternalSecret.
     pub recent: crate::lane::RecentSyncs,
+    /// When the watch first delivered each not yet synced ExternalSecret.
+    pub first_seen: Arc<crate::lane::FirstSeen>,
     /// The watch caches of stores and managed Secrets, when the controllers run: reconciles
     /// read them instead of GETting each time (a miss falls back to a GET).
     pub caches: OnceLock<Caches>,
@@ -104,6 +106,7 @@ impl Context {
             factories: hush_sync::registry(),
             lanes: crate::lane::Lanes::new(usize::from(config.concurrency.max(1))),
             recent: crate::lane::RecentSyncs::default(),
+            first_seen: Arc::default(),
             caches: OnceLock::new(),
             client,
             config,
@@ -425,6 +428,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let name = es.name_any();
     if es.meta().deletion_timestamp.is_some() {
         ctx.recent.forget(&es);
+        ctx.first_seen.forget(&es);
         // An ExternalSecret whose store belongs to another controller class (ESO during a
         // migration) is cleaned up by that controller.
         if matches!(resolve_stores(&es, &ctx).await, Err(Error::NotOurs)) {
@@ -483,6 +487,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let first_sync = spec_changed || !secret_valid(&es, existing.as_ref());
     let freshness = read_freshness(
         &es,
+        ctx.first_seen.get(&es),
         &status,
         spec_changed,
         first_sync,
@@ -683,6 +688,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     )
     .await?;
     ctx.recent.record(&es, &synced.1, &synced.0);
+    ctx.first_seen.forget(&es);
     tracing::debug!(namespace = %ns, name = %name, elapsed_ms = start.elapsed().as_millis() as u64, "externalsecret synced");
     let next = interval
         .and_then(|i| refresh_due(Some(&synced.0), i))
@@ -1079,12 +1085,18 @@ fn should_refresh(
 
 /// Which cached provider read this sync may use instead of calling the provider:
 /// - a changed spec or a force-sync annotation: none (ESO reads at once);
-/// - never synced: a read made since the ExternalSecret was created, within the read window
-///   (the first sync of many ExternalSecrets at start shares reads);
+/// - never synced: a read made since the ExternalSecret was created (the later of its
+///   creation second's end and when the watch first delivered it, `first_seen`, is a bound),
+///   within the read window (the first sync of many ExternalSecrets at start shares reads);
 /// - a periodic refresh: a read made since the refresh became due (one read per key per wave);
 /// - a repair of a deleted or edited Secret: any read within the read window.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the freshness rule's inputs come from the object, the watch, the status and the clock"
+)]
 fn read_freshness(
     es: &ExternalSecret,
+    first_seen: Option<SystemTime>,
     status: &ExternalSecretStatus,
     spec_changed: bool,
     first_sync: bool,
@@ -1097,13 +1109,18 @@ fn read_freshness(
         .as_deref()
         .is_none_or(str::is_empty);
     if never_synced {
-        // Creation times have whole seconds: a read must start after the next one.
+        // Creation times have whole seconds: a read must start after the next one, or after
+        // the watch delivered the ExternalSecret (it existed then), whichever is earlier.
         let created = es
             .meta()
             .creation_timestamp
             .as_ref()
             .and_then(|t| u64::try_from(t.0.as_second()).ok())
             .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s + 1)));
+        let created = match (created, first_seen) {
+            (Some(c), Some(f)) => Some(c.min(f)),
+            (c, f) => c.or(f),
+        };
         let window_start = now.checked_sub(read_window).unwrap_or(now);
         return Freshness::Since(created.map_or(now, |c| c.max(window_start).min(now)));
     }
@@ -1781,7 +1798,7 @@ mod tests {
         let none = ExternalSecretStatus::default();
         let i = Some(Duration::from_secs(30));
         assert_eq!(
-            read_freshness(&e, &none, true, true, i, window, now),
+            read_freshness(&e, None, &none, true, true, i, window, now),
             Freshness::Since(at(1_800_000_090))
         );
         // Created just now: only a read started after its creation second.
@@ -1789,8 +1806,14 @@ mod tests {
             k8s_openapi::jiff::Timestamp::from_second(1_800_000_095).unwrap(),
         ));
         assert_eq!(
-            read_freshness(&e, &none, true, true, i, window, now),
+            read_freshness(&e, None, &none, true, true, i, window, now),
             Freshness::Since(at(1_800_000_096))
+        );
+        // ... unless the watch delivered it earlier in that second: a read since then.
+        let seen = at(1_800_000_095) + Duration::from_millis(300);
+        assert_eq!(
+            read_freshness(&e, Some(seen), &none, true, true, i, window, now),
+            Freshness::Since(seen)
         );
         // Changed spec or force-sync: a new read.
         let synced = ExternalSecretStatus {
@@ -1799,7 +1822,7 @@ mod tests {
             ..ExternalSecretStatus::default()
         };
         assert_eq!(
-            read_freshness(&e, &synced, true, true, i, window, now),
+            read_freshness(&e, None, &synced, true, true, i, window, now),
             Freshness::Since(now)
         );
         // Periodic refresh: a read since the boundary it fell due on (08:02:00 = ...120).
@@ -1809,12 +1832,12 @@ mod tests {
             ..synced
         };
         assert_eq!(
-            read_freshness(&e, &refreshed, false, false, i, window, later),
+            read_freshness(&e, None, &refreshed, false, false, i, window, later),
             Freshness::Since(at(1_800_000_120))
         );
         // Repairing a deleted Secret: the window.
         assert_eq!(
-            read_freshness(&e, &refreshed, false, true, i, window, later),
+            read_freshness(&e, None, &refreshed, false, true, i, window, later),
             Freshness::Window
         );
     }
