@@ -11,6 +11,7 @@ mod render;
 mod seal;
 mod sops;
 mod status;
+mod template_limits;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

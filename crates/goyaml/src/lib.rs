@@ -7,6 +7,7 @@
 //! resolution; what they agree on lives here, once.
 #![forbid(unsafe_code)]
 
+pub mod alias;
 mod resolve;
 pub mod v2;
 

@@ -32,6 +32,12 @@ pub enum Node {
 /// What go-yaml v2's `yaml.Marshal` writes for `node`: one document without `---`, ending with a
 /// line break.
 pub fn marshal(node: &Node) -> String {
+    marshal_within(node, usize::MAX).unwrap_or_default()
+}
+
+/// [`marshal`], or `None` as soon as the text passes `max` bytes: indentation makes the text
+/// grow with depth times nodes, far beyond the size of the value.
+pub fn marshal_within(node: &Node, max: usize) -> Option<String> {
     let mut e = Emitter {
         out: String::new(),
         column: 0,
@@ -39,11 +45,12 @@ pub fn marshal(node: &Node) -> String {
         indents: Vec::new(),
         whitespace: true,
         indention: true,
+        max,
     };
     e.node(node, Context::Root);
     // libyaml's document end: finish the last line (a literal block already did).
     e.write_indent();
-    e.out
+    (e.out.len() <= max).then_some(e.out)
 }
 
 const BEST_INDENT: usize = 2;
@@ -81,6 +88,8 @@ struct Emitter {
     whitespace: bool,
     /// Only indentation (and indicators such as `- `) has been written on this line.
     indention: bool,
+    /// Past this many bytes no further node is written (the result is then refused).
+    max: usize,
 }
 
 impl Emitter {
@@ -152,6 +161,9 @@ impl Emitter {
     }
 
     fn node(&mut self, node: &Node, ctx: Context) {
+        if self.out.len() > self.max {
+            return;
+        }
         match node {
             Node::Null => self.scalar("null", Style::Plain, ctx),
             Node::Bool(b) => self.scalar(if *b { "true" } else { "false" }, Style::Plain, ctx),

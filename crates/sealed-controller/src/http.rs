@@ -160,6 +160,7 @@ async fn verify(
             let keys = state.keys.snapshot();
             let opts = UnsealOptions {
                 accept_deprecated_v1_data: state.accept_deprecated_v1_data,
+                ..Default::default()
             };
             match tokio::task::spawn_blocking(move || {
                 keys.keyring().unseal(&sealed, &opts).map(|_| ())
@@ -188,6 +189,7 @@ async fn rotate(State(state): State<ApiState>, method: Method, body: Bytes) -> R
             }
             let opts = UnsealOptions {
                 accept_deprecated_v1_data: accept_v1,
+                ..Default::default()
             };
             let unsealed = keys
                 .keyring()

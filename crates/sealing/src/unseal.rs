@@ -160,7 +160,13 @@ impl Keyring {
                 // a template key replaces an encrypted item of the same name.
                 let values = secret.data.clone();
                 for (item, text) in &template.data {
-                    match hush_template::render(Preset::SealedSecrets, item, text, &values) {
+                    match hush_template::render_with(
+                        Preset::SealedSecrets,
+                        opts.template_limits,
+                        item,
+                        text,
+                        &values,
+                    ) {
                         Ok(rendered) => {
                             secret.data.insert(item.clone(), rendered);
                         }
@@ -222,6 +228,9 @@ pub struct UnsealOptions {
     /// Accept the deprecated v1 `spec.data` (the controller's `--accept-deprecated-v1-data`,
     /// default true there; false in kubeseal `--recovery-unseal`).
     pub accept_deprecated_v1_data: bool,
+    /// Budgets of each `spec.template.data` template (the `--template-max-*` flags); a template
+    /// over one fails its item with an error naming the budget.
+    pub template_limits: hush_template::Limits,
 }
 
 /// An unsealed Secret and, per item, the id of the key that opened it.

@@ -430,6 +430,7 @@ fn deprecated_data_and_lenient_reading() {
     ));
     let opts = UnsealOptions {
         accept_deprecated_v1_data: true,
+        ..Default::default()
     };
     assert!(matches!(
         keyring().unseal(&ss, &opts),

@@ -3,21 +3,26 @@
 use std::collections::BTreeMap;
 
 use crate::funcs::{self, FuncError};
+use crate::limits::{Meter, too_deep};
 use crate::parse::{Arg, Branch, Cmd, Node, Number, Pipe};
 use crate::value::{Value, write_value};
-use crate::{MissingKey, Pos};
-
-/// Go's `maxExecDepth` is 100000; ours bounds Rust stack use.
-const MAX_DEPTH: usize = 200;
-
-/// Rendering stops past this many bytes (a Secret holds at most 1 MiB).
-const MAX_OUTPUT: usize = 16 << 20;
+use crate::{Budget, Limits, MissingKey, Pos};
 
 /// An execution failure: message and position. Messages never quote data values.
 #[derive(Debug)]
 pub(crate) struct ExecError {
     pub(crate) msg: String,
     pub(crate) pos: Pos,
+    /// Set when a budget ran out (the message is then empty).
+    pub(crate) budget: Option<Budget>,
+}
+
+fn over(budget: Budget, pos: Pos) -> ExecError {
+    ExecError {
+        msg: String::new(),
+        pos,
+        budget: Some(budget),
+    }
 }
 
 type EResult<T> = Result<T, ExecError>;
@@ -34,13 +39,19 @@ pub(crate) struct State<'t> {
     pub(crate) funcs: &'t funcs::FuncSet,
     pub(crate) out: Vec<u8>,
     vars: Vec<(String, Value)>,
+    /// Open control structures, parenthesized pipelines and template calls.
     depth: usize,
+    meter: Meter,
+    /// The position of the last action reached: text has none of its own, and a budget that
+    /// runs out while writing it is reported here.
+    last_pos: Pos,
 }
 
 fn err<T>(pos: Pos, msg: impl Into<String>) -> EResult<T> {
     Err(ExecError {
         msg: msg.into(),
         pos,
+        budget: None,
     })
 }
 
@@ -49,6 +60,7 @@ impl<'t> State<'t> {
         defines: &'t BTreeMap<String, Vec<Node>>,
         missing_key: MissingKey,
         funcs: &'t funcs::FuncSet,
+        limits: Limits,
     ) -> Self {
         State {
             defines,
@@ -57,13 +69,50 @@ impl<'t> State<'t> {
             out: Vec::new(),
             vars: Vec::new(),
             depth: 0,
+            meter: Meter::new(limits),
+            last_pos: Pos { line: 1, col: 1 },
         }
     }
 
     pub(crate) fn run(&mut self, list: &[Node], dot: &Value) -> EResult<()> {
+        if too_deep(dot, self.meter.max_depth()) {
+            return Err(over(Budget::Depth, Pos::default()));
+        }
         self.vars = vec![("$".into(), dot.clone())];
         self.walk_list(list, dot)?;
         Ok(())
+    }
+
+    fn charge(&mut self, n: u64, pos: Pos) -> EResult<()> {
+        self.meter.charge(n).map_err(|b| over(b, pos))
+    }
+
+    /// Charges a copy of `v`, before it is made.
+    fn charge_value(&mut self, v: &Value, pos: Pos) -> EResult<()> {
+        self.meter.charge_value(v).map_err(|b| over(b, pos))
+    }
+
+    /// Appends to the output within the output budget.
+    fn emit(&mut self, bytes: &[u8], pos: Pos) -> EResult<()> {
+        self.meter
+            .check_len(self.out.len().saturating_add(bytes.len()))
+            .map_err(|b| over(b, pos))?;
+        self.meter
+            .charge_bytes(bytes.len())
+            .map_err(|b| over(b, pos))?;
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Runs `f` one nesting level down: Rust recursion per level, bounded by the depth budget.
+    fn nested<T>(&mut self, pos: Pos, f: impl FnOnce(&mut Self) -> EResult<T>) -> EResult<T> {
+        if self.depth >= self.meter.max_depth() {
+            return Err(over(Budget::Depth, pos));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
 
     fn walk_list(&mut self, list: &[Node], dot: &Value) -> EResult<Flow> {
@@ -77,20 +126,27 @@ impl<'t> State<'t> {
     }
 
     fn walk(&mut self, node: &Node, dot: &Value) -> EResult<Flow> {
-        if self.out.len() > MAX_OUTPUT {
-            return err(Pos::default(), format!("output exceeds {MAX_OUTPUT} bytes"));
+        if let Some(pos) = node_pos(node) {
+            self.last_pos = pos;
         }
+        self.charge(1, self.last_pos)?;
         match node {
-            Node::Text(t) => self.out.extend_from_slice(t.as_bytes()),
+            Node::Text(t) => self.emit(t.as_bytes(), self.last_pos)?,
             Node::Action(pipe) => {
                 let v = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
-                    write_value(&mut self.out, &v, true);
+                    // The printed form is at most a few bytes per element more than the value's
+                    // cost; it is built aside and then put through the output budget.
+                    let mut printed = Vec::new();
+                    write_value(&mut printed, &v, true);
+                    self.emit(&printed, pipe.pos)?;
                 }
             }
-            Node::If(br) => return self.walk_if_with(br, dot, false),
-            Node::With(br) => return self.walk_if_with(br, dot, true),
-            Node::Range(br) => return self.walk_range(br, dot),
+            Node::If(br) => {
+                return self.nested(br.pipe.pos, |st| st.walk_if_with(br, dot, false));
+            }
+            Node::With(br) => return self.nested(br.pipe.pos, |st| st.walk_if_with(br, dot, true)),
+            Node::Range(br) => return self.nested(br.pipe.pos, |st| st.walk_range(br, dot)),
             Node::Template { name, pipe, pos } => {
                 let Some(body) = self.defines.get(name) else {
                     return err(*pos, format!("no such template {name:?}"));
@@ -99,17 +155,10 @@ impl<'t> State<'t> {
                     Some(p) => self.eval_pipeline(dot, p)?,
                     None => Value::Nil,
                 };
-                if self.depth >= MAX_DEPTH {
-                    return err(
-                        *pos,
-                        format!("exceeded maximum template depth ({MAX_DEPTH})"),
-                    );
-                }
-                self.depth += 1;
+                self.charge_value(&new_dot, *pos)?;
                 let saved = std::mem::replace(&mut self.vars, vec![("$".into(), new_dot.clone())]);
-                let r = self.walk_list(body, &new_dot);
+                let r = self.nested(*pos, |st| st.walk_list(body, &new_dot));
                 self.vars = saved;
-                self.depth -= 1;
                 r?;
             }
             Node::Break => return Ok(Flow::Break),
@@ -139,50 +188,42 @@ impl<'t> State<'t> {
     fn walk_range(&mut self, br: &Branch, dot: &Value) -> EResult<Flow> {
         let mark = self.vars.len();
         let v = self.eval_pipeline(dot, &br.pipe)?;
-        // The pipeline's declaration pushed the whole value; iterations overwrite it. Ints are
-        // iterated lazily (`{{range 1000000000}}` must not allocate).
-        let (len, items): (i64, Box<dyn Iterator<Item = (Value, Value)> + '_>) = match &v {
+        let pos = br.pipe.pos;
+        // The pipeline's declaration pushed the whole value; iterations overwrite it. The value
+        // is consumed, so elements are moved out, not copied; ints are iterated lazily
+        // (`{{range 1000000000}}` must not allocate; the step budget ends it).
+        let (len, items): (i64, Box<dyn Iterator<Item = (Value, Value)>>) = match v {
             Value::List(l) => (
                 l.len() as i64,
                 Box::new(
-                    l.iter()
+                    l.into_iter()
                         .enumerate()
-                        .map(|(i, x)| (Value::Int(i as i64), x.clone())),
+                        .map(|(i, x)| (Value::Int(i as i64), x)),
                 ),
             ),
             Value::Map(m) => (
                 m.len() as i64,
-                Box::new(m.iter().map(|(k, x)| (Value::str(k.as_str()), x.clone()))),
+                Box::new(m.into_iter().map(|(k, x)| (Value::str(k), x))),
             ),
             Value::StrMap(m) => (
                 m.len() as i64,
-                Box::new(
-                    m.iter()
-                        .map(|(k, x)| (Value::str(k.as_str()), Value::Str(x.clone()))),
-                ),
+                Box::new(m.into_iter().map(|(k, x)| (Value::str(k), Value::Str(x)))),
             ),
             Value::Int(n) | Value::Int64(n) => {
                 if br.pipe.decl.len() > 1 {
-                    return err(
-                        br.pipe.pos,
-                        "can't use int to iterate over more than one variable",
-                    );
+                    return err(pos, "can't use int to iterate over more than one variable");
                 }
-                (
-                    *n,
-                    Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i)))),
-                )
+                (n, Box::new((0..n).map(|i| (Value::Int(i), Value::Int(i)))))
             }
             Value::Nil => (0, Box::new(std::iter::empty())),
             // Go's message quotes the value; ours names only its type.
             other => {
                 return err(
-                    br.pipe.pos,
+                    pos,
                     format!("range can't iterate over {}", other.type_name()),
                 );
             }
         };
-        let flow = Flow::Normal;
         if len <= 0 {
             self.vars.truncate(mark);
             let r = match &br.else_list {
@@ -193,11 +234,16 @@ impl<'t> State<'t> {
             return r;
         }
         for (k, x) in items {
+            self.charge(1, pos)?;
             let inner = self.vars.len();
             match br.pipe.decl.len() {
                 0 => {}
-                1 => self.set_decl(&br.pipe, 0, x.clone()),
+                1 => {
+                    self.charge_value(&x, pos)?;
+                    self.set_decl(&br.pipe, 0, x.clone());
+                }
                 _ => {
+                    self.charge_value(&x, pos)?;
                     self.set_decl(&br.pipe, 0, k);
                     self.set_decl(&br.pipe, 1, x.clone());
                 }
@@ -209,7 +255,7 @@ impl<'t> State<'t> {
             }
         }
         self.vars.truncate(mark);
-        Ok(flow)
+        Ok(Flow::Normal)
     }
 
     /// Sets the pipeline's i-th declared variable (declaration pushed it already, or assignment).
@@ -223,16 +269,17 @@ impl<'t> State<'t> {
     fn eval_pipeline(&mut self, dot: &Value, pipe: &Pipe) -> EResult<Value> {
         let mut value: Option<Value> = None;
         for cmd in &pipe.cmds {
+            self.charge(1, cmd.pos)?;
             value = Some(self.eval_command(dot, cmd, value)?);
         }
         let value = value.unwrap_or(Value::Nil);
+        if !pipe.decl.is_empty() {
+            self.charge_value(&value, pipe.pos)?;
+        }
         for (i, name) in pipe.decl.iter().enumerate() {
             if pipe.is_assign {
-                if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-                    slot.1 = value.clone();
-                } else {
-                    return err(pipe.pos, format!("undefined variable: {name}"));
-                }
+                let slot = self.find_var(name, pipe.pos)?;
+                self.vars[slot].1 = value.clone();
             } else if i == 0 || pipe.decl.len() == 1 {
                 self.vars.push((name.clone(), value.clone()));
             } else {
@@ -254,25 +301,24 @@ impl<'t> State<'t> {
                         format!("{} is not a method but has arguments", fields[0]),
                     );
                 }
-                self.eval_fields(dot.clone(), fields, cmd.pos, has_args)
+                self.fields_of_dot(dot, fields, cmd.pos, has_args)
             }
             Arg::Variable(name, fields) => {
-                let v = self.lookup_var(name, cmd.pos)?;
                 if fields.is_empty() && has_args {
                     return err(cmd.pos, "can't give argument to non-function");
                 }
-                self.eval_fields(v, fields, cmd.pos, has_args)
+                self.fields_of_var(name, fields, cmd.pos, has_args)
             }
             Arg::Chain(base, fields) => {
                 let v = self.eval_arg(dot, base, cmd.pos)?;
-                self.eval_fields(v, fields, cmd.pos, has_args)
+                self.fields_of_dot(&v, fields, cmd.pos, has_args)
             }
             Arg::Ident(name) => self.eval_function(dot, name, cmd, fin),
             Arg::Pipe(p) => {
                 if has_args {
                     return err(cmd.pos, "can't give argument to non-function");
                 }
-                self.eval_pipeline_scoped(dot, p)
+                self.eval_pipeline_scoped(dot, p, cmd.pos)
             }
             Arg::Nil => err(cmd.pos, "nil is not a command"),
             other => {
@@ -284,88 +330,96 @@ impl<'t> State<'t> {
         }
     }
 
-    fn eval_pipeline_scoped(&mut self, dot: &Value, p: &Pipe) -> EResult<Value> {
-        let mark = self.vars.len();
-        let v = self.eval_pipeline(dot, p);
-        if !p.is_assign {
-            self.vars.truncate(mark);
-        }
-        v
+    /// A parenthesized pipeline: one nesting level down, its declarations scoped to it.
+    fn eval_pipeline_scoped(&mut self, dot: &Value, p: &Pipe, pos: Pos) -> EResult<Value> {
+        self.nested(pos, |st| {
+            let mark = st.vars.len();
+            let v = st.eval_pipeline(dot, p);
+            if !p.is_assign {
+                st.vars.truncate(mark);
+            }
+            v
+        })
     }
 
-    fn lookup_var(&self, name: &str, pos: Pos) -> EResult<Value> {
-        match self.vars.iter().rev().find(|(n, _)| n == name) {
-            Some((_, v)) => Ok(v.clone()),
-            None => err(pos, format!("undefined variable: {name}")),
-        }
+    /// The index of the innermost variable `name`; the scan is charged (one step per 16
+    /// variables in scope), so thousands of declarations cannot make each lookup free.
+    fn find_var(&mut self, name: &str, pos: Pos) -> EResult<usize> {
+        let found = self.vars.iter().rposition(|(n, _)| n == name);
+        let scanned = self.vars.len() - found.unwrap_or(0);
+        self.charge((scanned / 16) as u64, pos)?;
+        found.ok_or_else(|| ExecError {
+            msg: format!("undefined variable: {name}"),
+            pos,
+            budget: None,
+        })
     }
 
-    fn eval_fields(
-        &self,
-        mut v: Value,
+    /// `.a.b` on `base`: walks by reference and copies only the result, after charging it.
+    fn fields_of_dot(
+        &mut self,
+        base: &Value,
         fields: &[String],
         pos: Pos,
         has_args: bool,
     ) -> EResult<Value> {
-        for (i, f) in fields.iter().enumerate() {
-            if has_args && i + 1 == fields.len() && matches!(v, Value::Map(_) | Value::StrMap(_)) {
-                return err(pos, format!("{f} is not a method but has arguments"));
-            }
-            v = self.eval_field(v, f, pos)?;
-        }
-        Ok(v)
+        let found = resolve_fields(base, fields, self.missing_key, pos, has_args)?;
+        self.take_found(found, pos)
     }
 
-    fn eval_field(&self, receiver: Value, name: &str, pos: Pos) -> EResult<Value> {
-        let missing = |zero: Value| -> EResult<Value> {
-            match self.missing_key {
-                MissingKey::Default => Ok(Value::Nil),
-                MissingKey::Zero => Ok(zero),
-                MissingKey::Error => err(pos, format!("map has no entry for key {name:?}")),
+    /// `$x.a.b`, as [`Self::fields_of_dot`] on the variable's value.
+    fn fields_of_var(
+        &mut self,
+        name: &str,
+        fields: &[String],
+        pos: Pos,
+        has_args: bool,
+    ) -> EResult<Value> {
+        let slot = self.find_var(name, pos)?;
+        let found = resolve_fields(&self.vars[slot].1, fields, self.missing_key, pos, has_args)?;
+        match found {
+            Found::Ref(r) => {
+                self.meter.charge_value(r).map_err(|b| over(b, pos))?;
+                Ok(r.clone())
             }
-        };
-        match receiver {
-            Value::StrMap(m) => match m.get(name) {
-                Some(s) => Ok(Value::Str(s.clone())),
-                None => missing(Value::str("")),
-            },
-            Value::Map(mut m) => match m.remove(name) {
-                Some(x) => Ok(x),
-                None => missing(Value::Nil),
-            },
-            Value::Nil => {
-                if self.missing_key == MissingKey::Error {
-                    return err(pos, format!("nil data; no entry for key {name:?}"));
-                }
-                Ok(Value::Nil)
+            Found::Owned(v) => Ok(v),
+        }
+    }
+
+    fn take_found(&mut self, found: Found<'_>, pos: Pos) -> EResult<Value> {
+        match found {
+            Found::Ref(r) => {
+                self.charge_value(r, pos)?;
+                Ok(r.clone())
             }
-            other => err(
-                pos,
-                format!("can't evaluate field {name} in type {}", other.type_name()),
-            ),
+            Found::Owned(v) => Ok(v),
         }
     }
 
     fn eval_arg(&mut self, dot: &Value, arg: &Arg, pos: Pos) -> EResult<Value> {
         Ok(match arg {
-            Arg::Dot => dot.clone(),
+            Arg::Dot => {
+                self.charge_value(dot, pos)?;
+                dot.clone()
+            }
             Arg::Nil => Value::Nil,
             Arg::Bool(b) => Value::Bool(*b),
-            Arg::Str(s) => Value::str(s.as_str()),
+            Arg::Str(s) => {
+                self.meter.charge_bytes(s.len()).map_err(|b| over(b, pos))?;
+                Value::str(s.as_str())
+            }
             Arg::Number(n) => number_value(n).ok_or_else(|| ExecError {
                 msg: format!("{} overflows int", n.text),
                 pos,
+                budget: None,
             })?,
-            Arg::Field(fields) => self.eval_fields(dot.clone(), fields, pos, false)?,
-            Arg::Variable(name, fields) => {
-                let v = self.lookup_var(name, pos)?;
-                self.eval_fields(v, fields, pos, false)?
-            }
+            Arg::Field(fields) => self.fields_of_dot(dot, fields, pos, false)?,
+            Arg::Variable(name, fields) => self.fields_of_var(name, fields, pos, false)?,
             Arg::Chain(base, fields) => {
                 let v = self.eval_arg(dot, base, pos)?;
-                self.eval_fields(v, fields, pos, false)?
+                self.fields_of_dot(&v, fields, pos, false)?
             }
-            Arg::Pipe(p) => self.eval_pipeline_scoped(dot, p)?,
+            Arg::Pipe(p) => self.eval_pipeline_scoped(dot, p, pos)?,
             Arg::Ident(name) => {
                 let cmd = Cmd {
                     pos,
@@ -413,8 +467,13 @@ impl<'t> State<'t> {
         if let Some(f) = fin {
             argv.push(f);
         }
-        match funcs::call(self.funcs, name, argv) {
+        match funcs::call(self.funcs, name, argv, &mut self.meter) {
             Ok(v) => {
+                // What a function built is charged like a copy, and refused past the budgets.
+                self.charge_value(&v, pos)?;
+                if let Value::Str(s) = &v {
+                    self.meter.check_len(s.len()).map_err(|b| over(b, pos))?;
+                }
                 if funcs::MUTATES_FIRST_ARG.contains(&name)
                     && let Some(Arg::Variable(var, fields)) = args.first()
                 {
@@ -422,7 +481,8 @@ impl<'t> State<'t> {
                 }
                 Ok(v)
             }
-            Err(FuncError(msg)) => err(pos, format!("error calling {name}: {msg}")),
+            Err(FuncError::Msg(msg)) => err(pos, format!("error calling {name}: {msg}")),
+            Err(FuncError::Budget(b)) => Err(over(b, pos)),
         }
     }
 
@@ -446,6 +506,92 @@ impl<'t> State<'t> {
         if matches!(target, Value::Map(_)) {
             *target = v.clone();
         }
+    }
+}
+
+/// The value a field chain ends at: borrowed from the receiver, or made (a missing key's value,
+/// a `map[string]string` entry).
+enum Found<'v> {
+    Ref(&'v Value),
+    Owned(Value),
+}
+
+/// Walks `.a.b.c` from `base` without copying (Go's evalField for maps).
+fn resolve_fields<'v>(
+    base: &'v Value,
+    fields: &[String],
+    missing_key: MissingKey,
+    pos: Pos,
+    has_args: bool,
+) -> EResult<Found<'v>> {
+    let mut cur = Found::Ref(base);
+    for (i, f) in fields.iter().enumerate() {
+        let calls_map = |r: &Value| {
+            has_args && i + 1 == fields.len() && matches!(r, Value::Map(_) | Value::StrMap(_))
+        };
+        cur = match cur {
+            Found::Ref(r) => {
+                if calls_map(r) {
+                    return err(pos, format!("{f} is not a method but has arguments"));
+                }
+                field_of(r, f, missing_key, pos)?
+            }
+            // Only strings, nil and zero values are owned; their fields are values too.
+            Found::Owned(v) => {
+                if calls_map(&v) {
+                    return err(pos, format!("{f} is not a method but has arguments"));
+                }
+                match field_of(&v, f, missing_key, pos)? {
+                    Found::Ref(r) => Found::Owned(r.clone()),
+                    Found::Owned(o) => Found::Owned(o),
+                }
+            }
+        };
+    }
+    Ok(cur)
+}
+
+fn field_of<'v>(
+    receiver: &'v Value,
+    name: &str,
+    missing_key: MissingKey,
+    pos: Pos,
+) -> EResult<Found<'v>> {
+    let missing = |zero: Value| -> EResult<Found<'v>> {
+        match missing_key {
+            MissingKey::Default => Ok(Found::Owned(Value::Nil)),
+            MissingKey::Zero => Ok(Found::Owned(zero)),
+            MissingKey::Error => err(pos, format!("map has no entry for key {name:?}")),
+        }
+    };
+    match receiver {
+        Value::StrMap(m) => match m.get(name) {
+            Some(s) => Ok(Found::Owned(Value::Str(s.clone()))),
+            None => missing(Value::str("")),
+        },
+        Value::Map(m) => match m.get(name) {
+            Some(x) => Ok(Found::Ref(x)),
+            None => missing(Value::Nil),
+        },
+        Value::Nil => {
+            if missing_key == MissingKey::Error {
+                return err(pos, format!("nil data; no entry for key {name:?}"));
+            }
+            Ok(Found::Owned(Value::Nil))
+        }
+        other => err(
+            pos,
+            format!("can't evaluate field {name} in type {}", other.type_name()),
+        ),
+    }
+}
+
+fn node_pos(node: &Node) -> Option<Pos> {
+    match node {
+        Node::Action(p) => Some(p.pos),
+        Node::If(b) | Node::With(b) | Node::Range(b) => Some(b.pipe.pos),
+        Node::Template { pos, .. } => Some(*pos),
+        Node::Text(_) | Node::Break | Node::Continue => None,
     }
 }
 

@@ -7,17 +7,28 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use sha2::Digest as _;
 
+use crate::Budget;
 use crate::gofmt::{self, decode_rune, quote};
-use crate::value::{Value, sprint};
+use crate::limits::Meter;
+use crate::value::{Value, sprint, write_value};
 
-/// A function failure (message without data values).
+/// A function failure: a message without data values, or a budget that ran out.
 #[derive(Debug)]
-pub(crate) struct FuncError(pub(crate) String);
+pub(crate) enum FuncError {
+    Msg(String),
+    Budget(Budget),
+}
+
+impl From<Budget> for FuncError {
+    fn from(b: Budget) -> Self {
+        FuncError::Budget(b)
+    }
+}
 
 type FResult = Result<Value, FuncError>;
 
 fn ferr(msg: impl Into<String>) -> FuncError {
-    FuncError(msg.into())
+    FuncError::Msg(msg.into())
 }
 
 /// Which functions a template may call.
@@ -452,13 +463,50 @@ fn strs(v: Vec<String>) -> Value {
     Value::List(v.into_iter().map(Value::str).collect())
 }
 
-fn regex(pat: &Value) -> Result<regex::bytes::Regex, FuncError> {
+/// Compiled regular expressions are bounded (Go's regexp refuses large programs too); a
+/// pattern over the bound is a bad pattern.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+fn regex(pat: &Value, meter: &mut Meter) -> Result<regex::bytes::Regex, FuncError> {
     let p = s_string(pat)?;
-    regex::bytes::Regex::new(&p).map_err(|_| ferr("error parsing regexp"))
+    meter.charge(REGEX_COMPILE_STEPS)?;
+    regex::bytes::RegexBuilder::new(&p)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|_| ferr("error parsing regexp"))
+}
+
+/// Steps a regex compilation costs: compiling is far more work than a step.
+const REGEX_COMPILE_STEPS: u64 = 1000;
+
+/// Steps of functions whose work does not show in the size of their arguments or result:
+/// private-key operations, PKCS#12 key derivation, certificate parsing.
+fn fixed_cost(name: &str) -> Option<u64> {
+    Some(match name {
+        "rsaDecrypt" | "pkcs12key" | "pkcs12cert" | "pkcs12keyPass" | "pkcs12certPass" => 100_000,
+        "pemToPkcs12"
+        | "pemToPkcs12Pass"
+        | "fullPemToPkcs12"
+        | "fullPemToPkcs12Pass"
+        | "pemTruststoreToPKCS12"
+        | "pemTruststoreToPKCS12Pass" => 20_000,
+        "jwkPublicKeyPem" | "jwkPrivateKeyPem" | "filterCertChain" | "certSANs" => 1000,
+        _ => return None,
+    })
+}
+
+/// Steps of sorting `n` items (n log n comparisons).
+fn sort_cost(n: usize) -> u64 {
+    let n = n as u64;
+    n.saturating_mul(u64::from(u64::BITS - n.leading_zeros()))
 }
 
 /// Calls `name` (already checked by the parser to exist in the set).
-pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
+///
+/// `meter` is the render's budget: functions whose result can be much larger than their
+/// arguments (`repeat`, `indent`, `printf`, `join`, `replace`, …) check the result's size
+/// before building it, and functions that loop (`until`, `seq`, `uniq`, …) pay per round.
+pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>, meter: &mut Meter) -> FResult {
     let must =
         name.starts_with("must") && name.len() > 4 && name.as_bytes()[4].is_ascii_uppercase();
     let base: String = if must {
@@ -470,6 +518,9 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
     } else {
         name.to_owned()
     };
+    if let Some(steps) = fixed_cost(&base) {
+        meter.charge(steps)?;
+    }
     match base.as_str() {
         // ---- builtins
         "not" => {
@@ -509,7 +560,11 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "println" => Ok(Value::Str(gofmt::sprintln_args(&a))),
         "printf" => {
             arity_min(&a, 1)?;
-            Ok(Value::Str(gofmt::sprintf(s_arg(&a[0])?, &a[1..])))
+            Ok(Value::Str(gofmt::sprintf(
+                s_arg(&a[0])?,
+                &a[1..],
+                meter.max_bytes(),
+            )?))
         }
         "html" => Ok(Value::Str(html_escape(&eval_args_str(&a)))),
         "js" => Ok(Value::Str(js_escape(&eval_args_str(&a)))),
@@ -589,10 +644,9 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             if n < 0 {
                 return Err(ferr("negative repeat count"));
             }
-            if s.len().saturating_mul(n as usize) > 1 << 26 {
-                return Err(ferr("repeat count too large"));
-            }
-            Ok(Value::Str(s.repeat(n as usize)))
+            let n = usize::try_from(n).map_err(|_| Budget::OutputBytes)?;
+            meter.check_product(n, s.len(), 0)?;
+            Ok(Value::Str(s.repeat(n)))
         }
         "substr" => {
             arity(&a, 3)?;
@@ -671,9 +725,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             arity(&a, 2)?;
             let sub = s_arg(&a[0])?;
             let s = s_arg(&a[1])?;
-            Ok(Value::Bool(
-                sub.is_empty() || s.windows(sub.len()).any(|w| w == sub),
-            ))
+            Ok(Value::Bool(memchr::memmem::find(s, sub).is_some()))
         }
         "hasPrefix" => {
             arity(&a, 2)?;
@@ -713,8 +765,11 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             arity(&a, 2)?;
             let n = i_arg(&a[0])?;
             let s = s_arg(&a[1])?;
-            let pad = vec![b' '; n.max(0) as usize];
-            let mut out = Vec::new();
+            let n = usize::try_from(n.max(0)).map_err(|_| Budget::OutputBytes)?;
+            let lines = memchr::memchr_iter(b'\n', s).count() + 1;
+            meter.check_product(lines, n, s.len() + 1)?;
+            let pad = vec![b' '; n];
+            let mut out = Vec::with_capacity(lines * n + s.len() + 1);
             if base == "nindent" {
                 out.push(b'\n');
             }
@@ -732,7 +787,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             let old = s_arg(&a[0])?;
             let new = s_arg(&a[1])?;
             let s = s_arg(&a[2])?;
-            Ok(Value::Str(replace_all(s, old, new)))
+            Ok(Value::Str(replace_all(s, old, new, meter)?))
         }
         "plural" => {
             arity(&a, 3)?;
@@ -761,14 +816,14 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             arity(&a, 2)?;
             let n = i_arg(&a[0])?;
             let s = s_arg(&a[1])?;
-            Ok(Value::Str(word_wrap(s, n, b"\n", false)))
+            Ok(Value::Str(word_wrap(s, n, b"\n", false, meter)?))
         }
         "wrapWith" => {
             arity(&a, 3)?;
             let n = i_arg(&a[0])?;
             let sep = s_arg(&a[1])?;
             let s = s_arg(&a[2])?;
-            Ok(Value::Str(word_wrap(s, n, sep, true)))
+            Ok(Value::Str(word_wrap(s, n, sep, true, meter)?))
         }
         "toString" => {
             arity(&a, 1)?;
@@ -788,7 +843,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             let s = s_arg(&a[1])?;
             // map[string]string, as in sprig.
             Ok(Value::StrMap(
-                split_bytes(s, sep, None)
+                split_bytes(s, sep, None, meter)?
                     .into_iter()
                     .enumerate()
                     .map(|(i, p)| (format!("_{i}"), p))
@@ -803,7 +858,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             let parts = if n == 0 {
                 Vec::new()
             } else {
-                split_bytes(s, sep, usize::try_from(n).ok())
+                split_bytes(s, sep, usize::try_from(n).ok(), meter)?
             };
             Ok(Value::StrMap(
                 parts
@@ -818,7 +873,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             let sep = s_arg(&a[0])?;
             let s = s_arg(&a[1])?;
             Ok(Value::List(
-                split_bytes(s, sep, None)
+                split_bytes(s, sep, None, meter)?
                     .into_iter()
                     .map(Value::Str)
                     .collect(),
@@ -836,6 +891,11 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
                 Value::Nil => Vec::new(),
                 other => vec![strval(other)],
             };
+            let bytes = items
+                .iter()
+                .map(Vec::len)
+                .fold(0usize, usize::saturating_add);
+            meter.check_product(items.len().saturating_sub(1), sep.len(), bytes)?;
             Ok(Value::Str(items.join(sep)))
         }
         "sortAlpha" => {
@@ -843,6 +903,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             match &a[0] {
                 Value::List(l) => {
                     let mut v: Vec<Vec<u8>> = l.iter().map(strval).collect();
+                    meter.charge(sort_cost(v.len()))?;
                     v.sort();
                     Ok(Value::List(v.into_iter().map(Value::Str).collect()))
                 }
@@ -956,16 +1017,16 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             };
             Ok(Value::Float(r / pow))
         }
-        "seq" => seq(&a),
+        "seq" => seq(&a, meter),
         "until" => {
             arity(&a, 1)?;
             let n = i_arg(&a[0])?;
             let step = if n < 0 { -1 } else { 1 };
-            until_step(0, n, step)
+            until_step(0, n, step, meter)
         }
         "untilStep" => {
             arity(&a, 3)?;
-            until_step(i_arg(&a[0])?, i_arg(&a[1])?, i_arg(&a[2])?)
+            until_step(i_arg(&a[0])?, i_arg(&a[1])?, i_arg(&a[2])?, meter)
         }
         // ---- defaults, flow, types
         "default" => {
@@ -1125,7 +1186,9 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         }
         "toYaml" => {
             arity(&a, 1)?;
-            crate::yaml::to_yaml(&a[0]).map(Value::Str).map_err(ferr)
+            crate::yaml::to_yaml(&a[0], meter.max_bytes())?
+                .map(Value::Str)
+                .map_err(ferr)
         }
         "fromYaml" => {
             arity(&a, 1)?;
@@ -1133,12 +1196,13 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         }
         "toJson" | "toRawJson" | "toPrettyJson" => {
             arity(&a, 1)?;
+            let max = meter.max_bytes();
             let out = match base.as_str() {
-                "toJson" => crate::json::encode(&a[0], true, false),
-                "toRawJson" => crate::json::encode(&a[0], false, false),
-                _ => crate::json::encode(&a[0], true, true),
+                "toJson" => crate::json::encode(&a[0], true, false, max),
+                "toRawJson" => crate::json::encode(&a[0], false, false, max),
+                _ => crate::json::encode(&a[0], true, true, max),
             };
-            Ok(Value::Str(out))
+            Ok(Value::Str(out?))
         }
         "fromJson" => {
             arity(&a, 1)?;
@@ -1170,8 +1234,10 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
                 "initial" => Value::List(l[..l.len().saturating_sub(1)].to_vec()),
                 "reverse" => Value::List(l.into_iter().rev().collect()),
                 "uniq" => {
+                    // Quadratic, as sprig's: every comparison is paid for.
                     let mut out: Vec<Value> = Vec::new();
                     for v in l {
+                        meter.charge(out.len() as u64)?;
                         if !out.contains(&v) {
                             out.push(v);
                         }
@@ -1203,6 +1269,7 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "without" => {
             arity_min(&a, 1)?;
             let l = list_arg(&a[0], "without")?;
+            meter.charge((l.len() as u64).saturating_mul(a.len() as u64))?;
             Ok(Value::List(
                 l.into_iter().filter(|v| !a[1..].contains(v)).collect(),
             ))
@@ -1211,7 +1278,11 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
             arity(&a, 2)?;
             match &a[1] {
                 Value::Nil => Ok(Value::Bool(false)),
-                other => Ok(Value::Bool(list_arg(other, "has")?.contains(&a[0]))),
+                other => {
+                    let l = list_arg(other, "has")?;
+                    meter.charge(l.len() as u64)?;
+                    Ok(Value::Bool(l.contains(&a[0])))
+                }
             }
         }
         "chunk" => {
@@ -1329,16 +1400,17 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         "regexMatch" => {
             arity(&a, 2)?;
             let s = s_arg(&a[1])?;
-            match regex(&a[0]) {
+            match regex(&a[0], meter) {
                 Ok(re) => Ok(Value::Bool(re.is_match(s))),
                 // sprig's regexMatch ignores a bad pattern; mustRegexMatch reports it.
+                Err(e @ FuncError::Budget(_)) => Err(e),
                 Err(e) if must => Err(e),
                 Err(_) => Ok(Value::Bool(false)),
             }
         }
         "regexFind" => {
             arity(&a, 2)?;
-            let re = regex(&a[0])?;
+            let re = regex(&a[0], meter)?;
             Ok(Value::Str(
                 re.find(s_arg(&a[1])?)
                     .map(|m| m.as_bytes().to_vec())
@@ -1347,38 +1419,35 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
         }
         "regexFindAll" => {
             arity(&a, 3)?;
-            let re = regex(&a[0])?;
+            let re = regex(&a[0], meter)?;
             let s = s_arg(&a[1])?;
             let n = i_arg(&a[2])?;
-            let it = re.find_iter(s).map(|m| Value::Str(m.as_bytes().to_vec()));
-            Ok(Value::List(if n < 0 {
-                it.collect()
-            } else {
-                it.take(n as usize).collect()
-            }))
+            let take = usize::try_from(n).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            for m in re.find_iter(s).take(take) {
+                meter.charge(1)?;
+                out.push(Value::Str(m.as_bytes().to_vec()));
+            }
+            Ok(Value::List(out))
         }
         "regexReplaceAll" | "regexReplaceAllLiteral" => {
             arity(&a, 3)?;
-            let re = regex(&a[0])?;
+            let re = regex(&a[0], meter)?;
             let s = s_arg(&a[1])?;
             let repl = s_arg(&a[2])?;
-            Ok(Value::Str(if base == "regexReplaceAll" {
-                re.replace_all(s, go_expand_template(repl).as_slice())
-                    .into_owned()
-            } else {
-                re.replace_all(s, regex::bytes::NoExpand(repl)).into_owned()
-            }))
+            let literal = base == "regexReplaceAllLiteral";
+            Ok(Value::Str(regex_replace_all(&re, s, repl, literal, meter)?))
         }
         "regexSplit" => {
             arity(&a, 3)?;
-            let re = regex(&a[0])?;
+            let re = regex(&a[0], meter)?;
             let s = s_arg(&a[1])?;
             let n = i_arg(&a[2])?;
             if n == 0 {
                 return Ok(Value::List(Vec::new()));
             }
             Ok(Value::List(
-                go_regex_split(&re, s, n)
+                go_regex_split(&re, s, n, meter)?
                     .into_iter()
                     .map(Value::Str)
                     .collect(),
@@ -1399,9 +1468,47 @@ pub(crate) fn call(_set: &FuncSet, name: &str, a: Vec<Value>) -> FResult {
 }
 
 /// Go's `Regexp.Split`: empty matches at the start do not produce an empty first element.
-fn go_regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Vec<u8>> {
+/// `regexp.ReplaceAll` (`$1`, `${name}` expanded) or `ReplaceAllLiteral`, refusing a result
+/// over the output budget as it grows (every match may add the whole replacement).
+fn regex_replace_all(
+    re: &regex::bytes::Regex,
+    s: &[u8],
+    repl: &[u8],
+    literal: bool,
+    meter: &mut Meter,
+) -> Result<Vec<u8>, FuncError> {
+    let template = if literal {
+        Vec::new()
+    } else {
+        go_expand_template(repl)
+    };
+    let mut out = Vec::new();
+    let mut last = 0;
+    for caps in re.captures_iter(s) {
+        let Some(m) = caps.get(0) else { continue };
+        meter.charge(1)?;
+        out.extend_from_slice(&s[last..m.start()]);
+        if literal {
+            out.extend_from_slice(repl);
+        } else {
+            caps.expand(&template, &mut out);
+        }
+        last = m.end();
+        meter.check_len(out.len())?;
+    }
+    out.extend_from_slice(&s[last..]);
+    meter.check_len(out.len())?;
+    Ok(out)
+}
+
+fn go_regex_split(
+    re: &regex::bytes::Regex,
+    s: &[u8],
+    n: i64,
+    meter: &mut Meter,
+) -> Result<Vec<Vec<u8>>, Budget> {
     if s.is_empty() {
-        return vec![Vec::new()];
+        return Ok(vec![Vec::new()]);
     }
     let mut out = Vec::new();
     let (mut beg, mut end) = (0, 0);
@@ -1409,6 +1516,7 @@ fn go_regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Vec<u8>> {
         if n > 0 && out.len() as i64 == n - 1 {
             break;
         }
+        meter.charge(1)?;
         end = m.start();
         if m.end() != 0 {
             out.push(s[beg..end].to_vec());
@@ -1418,7 +1526,7 @@ fn go_regex_split(re: &regex::bytes::Regex, s: &[u8], n: i64) -> Vec<Vec<u8>> {
     if end != s.len() {
         out.push(s[beg..].to_vec());
     }
-    out
+    Ok(out)
 }
 
 /// sprig's `addf`/`subf`/`mulf`/`divf`: shopspring/decimal arithmetic on each operand's shortest
@@ -1642,10 +1750,17 @@ fn words_case(s: &str, sep: char) -> String {
     out.trim_end_matches(sep).to_string()
 }
 
-/// goutils.WrapCustom, byte by byte as in Go.
-fn word_wrap(s: &[u8], n: i64, sep: &[u8], wrap_long: bool) -> Vec<u8> {
+/// goutils.WrapCustom, byte by byte as in Go. Every line adds a separator, so the result is
+/// checked against the output budget as it grows.
+fn word_wrap(
+    s: &[u8],
+    n: i64,
+    sep: &[u8],
+    wrap_long: bool,
+    meter: &Meter,
+) -> Result<Vec<u8>, Budget> {
     if s.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let sep: &[u8] = if sep.is_empty() { b"\n" } else { sep };
     let n = n.max(1) as usize;
@@ -1653,6 +1768,7 @@ fn word_wrap(s: &[u8], n: i64, sep: &[u8], wrap_long: bool) -> Vec<u8> {
     let mut off = 0;
     let mut out = Vec::new();
     while len - off > n {
+        meter.check_len(out.len())?;
         if s[off] == b' ' {
             off += 1;
             continue;
@@ -1686,12 +1802,22 @@ fn word_wrap(s: &[u8], n: i64, sep: &[u8], wrap_long: bool) -> Vec<u8> {
         }
     }
     out.extend_from_slice(&s[off..]);
-    out
+    meter.check_len(out.len())?;
+    Ok(out)
 }
 
-fn replace_all(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+/// `strings.Replace(s, old, new, -1)`; the result's size is known before it is built.
+fn replace_all(s: &[u8], old: &[u8], new: &[u8], meter: &Meter) -> Result<Vec<u8>, Budget> {
     if old.is_empty() {
         // strings.Replace with an empty old inserts `new` around every rune.
+        let mut runes = 0;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let (_, n) = decode_rune(rest);
+            runes += 1;
+            rest = &rest[n..];
+        }
+        meter.check_product(runes + 1, new.len(), s.len())?;
         let mut out = new.to_vec();
         let mut rest = s;
         while !rest.is_empty() {
@@ -1700,93 +1826,107 @@ fn replace_all(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
             out.extend_from_slice(new);
             rest = &rest[n..];
         }
-        return out;
+        return Ok(out);
     }
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        if s[i..].starts_with(old) {
-            out.extend_from_slice(new);
-            i += old.len();
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
+    let hits = memchr::memmem::find_iter(s, old).count();
+    meter.check_product(hits, new.len(), s.len() - hits * old.len())?;
+    let mut out = Vec::with_capacity(s.len() - hits * old.len() + hits * new.len());
+    let mut last = 0;
+    for at in memchr::memmem::find_iter(s, old) {
+        out.extend_from_slice(&s[last..at]);
+        out.extend_from_slice(new);
+        last = at + old.len();
     }
-    out
+    out.extend_from_slice(&s[last..]);
+    Ok(out)
 }
 
-/// strings.SplitN semantics (`n` None = all).
-fn split_bytes(s: &[u8], sep: &[u8], n: Option<usize>) -> Vec<Vec<u8>> {
+/// strings.SplitN semantics (`n` None = all); one step per piece.
+fn split_bytes(
+    s: &[u8],
+    sep: &[u8],
+    n: Option<usize>,
+    meter: &mut Meter,
+) -> Result<Vec<Vec<u8>>, Budget> {
+    let mut out = Vec::new();
     if sep.is_empty() {
-        let mut out = Vec::new();
         let mut rest = s;
         while !rest.is_empty() {
+            meter.charge(1)?;
             if n.is_some_and(|n| out.len() + 1 == n) {
                 out.push(rest.to_vec());
-                return out;
+                return Ok(out);
             }
             let (_, k) = decode_rune(rest);
             out.push(rest[..k].to_vec());
             rest = &rest[k..];
         }
-        return out;
+        return Ok(out);
     }
-    let mut out = Vec::new();
     let mut start = 0;
-    let mut i = 0;
-    while i + sep.len() <= s.len() {
+    for at in memchr::memmem::find_iter(s, sep) {
         if n.is_some_and(|n| out.len() + 1 == n) {
             break;
         }
-        if &s[i..i + sep.len()] == sep {
-            out.push(s[start..i].to_vec());
-            i += sep.len();
-            start = i;
-        } else {
-            i += 1;
-        }
+        meter.charge(1)?;
+        out.push(s[start..at].to_vec());
+        start = at + sep.len();
     }
     out.push(s[start..].to_vec());
-    out
+    Ok(out)
 }
 
-fn seq(a: &[Value]) -> FResult {
+/// sprig's `seq`: `untilStep` to one past the end, joined with spaces. The end is computed with
+/// Go's wrapping int arithmetic, so `seq 1 <max int>` is empty as in Go.
+fn seq(a: &[Value], meter: &mut Meter) -> FResult {
     let p: Vec<i64> = a.iter().map(i_arg).collect::<Result<_, _>>()?;
-    let (start, step, end) = match p.as_slice() {
-        [] => return Ok(Value::str("")),
-        [end] => (1, if *end >= 1 { 1 } else { -1 }, *end),
-        [s, e] => (*s, if e >= s { 1 } else { -1 }, *e),
-        [s, st, e] => (*s, *st, *e),
+    let (start, stop, step) = match p.as_slice() {
+        [end] => {
+            let inc = if *end < 1 { -1 } else { 1 };
+            (1, end.wrapping_add(inc), inc)
+        }
+        [start, end] => {
+            let inc = if end < start { -1 } else { 1 };
+            (*start, end.wrapping_add(inc), inc)
+        }
+        [start, step, end] => {
+            if end < start && *step > 0 {
+                return Ok(Value::str(""));
+            }
+            let inc = if end < start { -1 } else { 1 };
+            (*start, end.wrapping_add(inc), *step)
+        }
         _ => return Ok(Value::str("")),
     };
+    let Value::List(items) = until_step(start, stop, step, meter)? else {
+        return Err(ferr("internal error"));
+    };
     let mut out = Vec::new();
-    if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
-        return Ok(Value::str(""));
-    }
-    let mut x = start;
-    while (step > 0 && x <= end) || (step < 0 && x >= end) {
-        out.push(x.to_string());
-        if out.len() > 1 << 20 {
-            return Err(ferr("seq too long"));
+    for (k, x) in items.iter().enumerate() {
+        if k > 0 {
+            out.push(b' ');
         }
-        x += step;
+        write_value(&mut out, x, false);
+        meter.check_len(out.len())?;
     }
-    Ok(Value::str(out.join(" ")))
+    Ok(Value::Str(out))
 }
 
-fn until_step(start: i64, stop: i64, step: i64) -> FResult {
+/// sprig's `untilStep`; one step per element. Where Go's int would wrap around (its loop never
+/// ends) the call is an error.
+fn until_step(start: i64, stop: i64, step: i64, meter: &mut Meter) -> FResult {
     let mut v = Vec::new();
-    if step == 0 || (stop < start && step > 0) || (stop > start && step < 0) {
+    let down = stop < start;
+    if (down && step >= 0) || (!down && step <= 0) {
         return Ok(Value::List(v));
     }
     let mut i = start;
-    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+    while (down && i > stop) || (!down && i < stop) {
+        meter.charge(1)?;
         v.push(Value::Int(i));
-        if v.len() > 1 << 20 {
-            return Err(ferr("list too long"));
-        }
-        i += step;
+        i = i.checked_add(step).ok_or_else(|| {
+            ferr("the sequence passes the end of int (Go's loop would never end)")
+        })?;
     }
     Ok(Value::List(v))
 }

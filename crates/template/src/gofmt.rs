@@ -1,6 +1,7 @@
 //! Go's `fmt.Sprintf` for the verbs templates use: `%s %d %v %q %x %X %f %F %e %E %g %G %t %c %o
 //! %b %T %%`, flags `-+# 0`, width and precision (`*` too). Mismatches print Go's `%!v(type=…)`.
 
+use crate::Budget;
 use crate::value::{Value, format_float_g, sprint, write_value};
 
 #[derive(Default, Clone, Copy)]
@@ -12,14 +13,23 @@ struct Spec {
     zero: bool,
     width: Option<usize>,
     prec: Option<usize>,
+    /// The output budget: padding that would pass it is not written (see [`pad`]).
+    max: usize,
 }
 
-/// `fmt.Sprintf(format, args...)`.
-pub(crate) fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
+/// Go's fmt refuses widths and precisions past this (`tooLarge`).
+const GO_MAX_WIDTH: i64 = 1_000_000;
+
+/// `fmt.Sprintf(format, args...)`, refused past `max` bytes of output.
+pub(crate) fn sprintf(format: &[u8], args: &[Value], max: usize) -> Result<Vec<u8>, Budget> {
     let mut out = Vec::new();
     let mut argi = 0;
     let mut i = 0;
-    while i < format.len() {
+    let end = format.len();
+    while i < end {
+        if out.len() > max {
+            return Err(Budget::OutputBytes);
+        }
         let c = format[i];
         if c != b'%' {
             out.push(c);
@@ -27,7 +37,10 @@ pub(crate) fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
             continue;
         }
         i += 1;
-        let mut spec = Spec::default();
+        let mut spec = Spec {
+            max,
+            ..Spec::default()
+        };
         while i < format.len() {
             match format[i] {
                 b'-' => spec.minus = true,
@@ -39,39 +52,46 @@ pub(crate) fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
             }
             i += 1;
         }
-        if i < format.len() && format[i] == b'*' {
+        if i < end && format[i] == b'*' {
             i += 1;
-            if let Some(Value::Int(n)) = args.get(argi) {
-                if *n < 0 {
-                    spec.minus = true;
+            match int_arg(args.get(argi)) {
+                Some(n) => {
+                    if n < 0 {
+                        // Go: a negative width pads on the right, never with zeros.
+                        spec.minus = true;
+                        spec.zero = false;
+                    }
+                    spec.width = Some(n.unsigned_abs() as usize);
                 }
-                spec.width = Some(n.unsigned_abs() as usize);
-            } else {
-                out.extend_from_slice(b"%!(BADWIDTH)");
+                None => out.extend_from_slice(b"%!(BADWIDTH)"),
             }
-            argi += 1;
-        } else {
-            let (n, used) = digits(&format[i..]);
-            spec.width = n;
-            i += used;
-        }
-        if i < format.len() && format[i] == b'.' {
-            i += 1;
-            if i < format.len() && format[i] == b'*' {
-                i += 1;
-                if let Some(Value::Int(n)) = args.get(argi) {
-                    spec.prec = usize::try_from(*n).ok();
-                } else {
-                    out.extend_from_slice(b"%!(BADPREC)");
-                }
+            if argi < args.len() {
                 argi += 1;
+            }
+        } else {
+            let (n, next) = parse_num(format, i);
+            spec.width = n;
+            i = next;
+        }
+        // Go reads a precision only when a verb can follow the dot.
+        if i + 1 < end && format[i] == b'.' {
+            i += 1;
+            if format[i] == b'*' {
+                i += 1;
+                match int_arg(args.get(argi)) {
+                    Some(n) if n >= 0 => spec.prec = Some(n as usize),
+                    _ => out.extend_from_slice(b"%!(BADPREC)"),
+                }
+                if argi < args.len() {
+                    argi += 1;
+                }
             } else {
-                let (n, used) = digits(&format[i..]);
+                let (n, next) = parse_num(format, i);
                 spec.prec = Some(n.unwrap_or(0));
-                i += used;
+                i = next;
             }
         }
-        if i >= format.len() {
+        if i >= end {
             out.extend_from_slice(b"%!(NOVERB)");
             break;
         }
@@ -92,7 +112,15 @@ pub(crate) fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
             continue;
         };
         argi += 1;
+        // The output is at least the width, and at least the precision of a number.
+        let numeric = matches!(arg, Value::Int(_) | Value::Int64(_) | Value::Float(_));
+        if spec.width.unwrap_or(0) > max || (numeric && spec.prec.unwrap_or(0) > max) {
+            return Err(Budget::OutputBytes);
+        }
         format_arg(&mut out, verb, spec, arg);
+    }
+    if out.len() > max {
+        return Err(Budget::OutputBytes);
     }
     if argi < args.len() {
         out.extend_from_slice(b"%!(EXTRA ");
@@ -106,7 +134,35 @@ pub(crate) fn sprintf(format: &[u8], args: &[Value]) -> Vec<u8> {
         }
         out.push(b')');
     }
-    out
+    if out.len() > max {
+        return Err(Budget::OutputBytes);
+    }
+    Ok(out)
+}
+
+/// Go's `intFromArg`: an int argument within Go's width bound, else `None` (BADWIDTH/BADPREC).
+fn int_arg(v: Option<&Value>) -> Option<i64> {
+    match v {
+        Some(Value::Int(n) | Value::Int64(n)) if (-GO_MAX_WIDTH..=GO_MAX_WIDTH).contains(n) => {
+            Some(*n)
+        }
+        _ => None,
+    }
+}
+
+/// Go's `parsenum`: the decimal number at `i` and the index after it. A number that grows past
+/// 10^6 before its last digit makes Go skip the rest of the format (`%!(NOVERB)` follows).
+fn parse_num(b: &[u8], i: usize) -> (Option<usize>, usize) {
+    let mut num: i64 = 0;
+    let mut j = i;
+    while j < b.len() && b[j].is_ascii_digit() {
+        if num > GO_MAX_WIDTH {
+            return (None, b.len());
+        }
+        num = num * 10 + i64::from(b[j] - b'0');
+        j += 1;
+    }
+    ((j > i).then_some(num as usize), j)
 }
 
 fn utf8_len(b: u8) -> usize {
@@ -116,19 +172,6 @@ fn utf8_len(b: u8) -> usize {
         0xc0..=0xdf => 2,
         _ => 1,
     }
-}
-
-fn digits(b: &[u8]) -> (Option<usize>, usize) {
-    let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    if n == 0 {
-        return (None, 0);
-    }
-    (
-        std::str::from_utf8(&b[..n])
-            .ok()
-            .and_then(|s| s.parse().ok()),
-        n,
-    )
 }
 
 /// fmt's badVerb: `%!verb(type=value)`, the value printed with `%v` and the verb's flags.
@@ -224,6 +267,12 @@ fn pad(out: &mut Vec<u8>, spec: Spec, body: Vec<u8>, numeric: bool) {
         return;
     }
     let fill = width - len;
+    if out.len().saturating_add(body.len()).saturating_add(fill) > spec.max {
+        // Past the output budget (each element of a list gets the width): fill up to one byte
+        // past it and stop; sprintf then refuses the result.
+        out.resize(spec.max.saturating_add(1).max(out.len()), b' ');
+        return;
+    }
     if spec.minus {
         out.extend_from_slice(&body);
         out.extend(std::iter::repeat_n(b' ', fill));
@@ -300,8 +349,8 @@ fn fmt_int(out: &mut Vec<u8>, verb: char, spec: Spec, i: i64, v: &Value) {
         if p == 0 && mag == 0 {
             digits.clear();
         }
-        while digits.len() < p {
-            digits.insert(0, '0');
+        if digits.len() < p {
+            digits = "0".repeat(p - digits.len()) + &digits;
         }
     }
     let prefix = if spec.sharp {
@@ -339,14 +388,14 @@ fn fmt_float(out: &mut Vec<u8>, verb: char, spec: Spec, f: f64, v: &Value) {
         }
         'f' | 'F' => {
             if a.is_finite() {
-                format!("{:.*}", spec.prec.unwrap_or(6), a)
+                fixed(a, spec.prec.unwrap_or(6))
             } else {
                 format_float_g(a, None)
             }
         }
         'e' | 'E' => {
             let s = if a.is_finite() {
-                let s = format!("{:.*e}", spec.prec.unwrap_or(6), a);
+                let s = scientific(a, spec.prec.unwrap_or(6));
                 let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
                 let e: i32 = e.parse().unwrap_or(0);
                 format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
@@ -375,6 +424,34 @@ fn fmt_float(out: &mut Vec<u8>, verb: char, spec: Spec, f: f64, v: &Value) {
     };
     let numeric = a.is_finite();
     pad(out, spec, body.into_bytes(), numeric);
+}
+
+/// Fractional digits past which an f64's exact decimal expansion is all zeros (it has at most
+/// 1074), so longer precisions are that expansion plus zeros. Rust's formatter refuses
+/// precisions over 65535; Go's goes to 10^7.
+const EXACT_FRACTION_DIGITS: usize = 1100;
+
+/// Significant digits past which an f64's exact decimal expansion is all zeros (at most 767).
+const EXACT_SIGNIFICANT_DIGITS: usize = 800;
+
+/// `strconv.FormatFloat(a, 'f', prec, 64)` for a finite `a`.
+fn fixed(a: f64, prec: usize) -> String {
+    let mut s = format!("{:.*}", prec.min(EXACT_FRACTION_DIGITS), a);
+    if prec > EXACT_FRACTION_DIGITS {
+        s.extend(std::iter::repeat_n('0', prec - EXACT_FRACTION_DIGITS));
+    }
+    s
+}
+
+/// Rust's `{:.*e}` (mantissa digits, `e`, exponent) for any precision, exact as Go's.
+fn scientific(a: f64, prec: usize) -> String {
+    let s = format!("{:.*e}", prec.min(EXACT_SIGNIFICANT_DIGITS), a);
+    if prec <= EXACT_SIGNIFICANT_DIGITS {
+        return s;
+    }
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let zeros = "0".repeat(prec - EXACT_SIGNIFICANT_DIGITS);
+    format!("{mant}{zeros}e{exp}")
 }
 
 fn fmt_str(out: &mut Vec<u8>, verb: char, spec: Spec, s: &[u8], v: &Value) {

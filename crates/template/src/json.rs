@@ -1,18 +1,29 @@
 //! Go's `encoding/json` encoder output for template values (sprig's `toJson` family).
 
+use crate::Budget;
 use crate::value::Value;
 
 /// `json.Marshal` (`escape_html`) or an Encoder with `SetEscapeHTML(false)`; `pretty` is
-/// `MarshalIndent(v, "", "  ")`.
-pub(crate) fn encode(v: &Value, escape_html: bool, pretty: bool) -> Vec<u8> {
+/// `MarshalIndent(v, "", "  ")`. Refused as soon as the text passes `max` bytes (indentation
+/// makes pretty output grow with depth times elements).
+pub(crate) fn encode(
+    v: &Value,
+    escape_html: bool,
+    pretty: bool,
+    max: usize,
+) -> Result<Vec<u8>, Budget> {
     let mut out = Vec::new();
     write(
         &mut out,
         v,
         escape_html,
         if pretty { Some(0) } else { None },
-    );
-    out
+        max,
+    )?;
+    if out.len() > max {
+        return Err(Budget::OutputBytes);
+    }
+    Ok(out)
 }
 
 fn newline(out: &mut Vec<u8>, indent: Option<usize>) {
@@ -22,7 +33,16 @@ fn newline(out: &mut Vec<u8>, indent: Option<usize>) {
     }
 }
 
-fn write(out: &mut Vec<u8>, v: &Value, esc: bool, indent: Option<usize>) {
+fn write(
+    out: &mut Vec<u8>,
+    v: &Value,
+    esc: bool,
+    indent: Option<usize>,
+    max: usize,
+) -> Result<(), Budget> {
+    if out.len() > max {
+        return Err(Budget::OutputBytes);
+    }
     let inner = indent.map(|n| n + 1);
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
@@ -33,7 +53,7 @@ fn write(out: &mut Vec<u8>, v: &Value, esc: bool, indent: Option<usize>) {
         Value::List(l) => {
             if l.is_empty() {
                 out.extend_from_slice(b"[]");
-                return;
+                return Ok(());
             }
             out.push(b'[');
             for (i, x) in l.iter().enumerate() {
@@ -41,7 +61,7 @@ fn write(out: &mut Vec<u8>, v: &Value, esc: bool, indent: Option<usize>) {
                     out.push(b',');
                 }
                 newline(out, inner);
-                write(out, x, esc, inner);
+                write(out, x, esc, inner, max)?;
             }
             newline(out, indent);
             out.push(b']');
@@ -49,7 +69,7 @@ fn write(out: &mut Vec<u8>, v: &Value, esc: bool, indent: Option<usize>) {
         Value::Map(m) => {
             if m.is_empty() {
                 out.extend_from_slice(b"{}");
-                return;
+                return Ok(());
             }
             out.push(b'{');
             for (i, (k, x)) in m.iter().enumerate() {
@@ -62,7 +82,7 @@ fn write(out: &mut Vec<u8>, v: &Value, esc: bool, indent: Option<usize>) {
                 if indent.is_some() {
                     out.push(b' ');
                 }
-                write(out, x, esc, inner);
+                write(out, x, esc, inner, max)?;
             }
             newline(out, indent);
             out.push(b'}');
@@ -72,9 +92,10 @@ fn write(out: &mut Vec<u8>, v: &Value, esc: bool, indent: Option<usize>) {
                 .iter()
                 .map(|(k, x)| (k.clone(), Value::Str(x.clone())))
                 .collect();
-            write(out, &Value::Map(m), esc, indent);
+            write(out, &Value::Map(m), esc, indent, max)?;
         }
     }
+    Ok(())
 }
 
 /// Go's float encoding: `'f'` unless the exponent is < -6 or >= 21, then `'e'` with a short exponent.

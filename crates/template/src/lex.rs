@@ -63,6 +63,10 @@ struct Lexer<'a> {
     pos: usize,
     items: Vec<Item>,
     paren_depth: usize,
+    /// The position of the last emitted item (byte offset, line, byte offset of its line's
+    /// start): items come in order, so each position is counted on from the last one instead of
+    /// from the start of the text (which made lexing quadratic).
+    mark: (usize, usize, usize),
 }
 
 fn line_col(src: &str, offset: usize) -> Pos {
@@ -94,6 +98,7 @@ pub(crate) fn lex(src: &str, left: &str, right: &str) -> Result<Vec<Item>, LexEr
         pos: 0,
         items: Vec::new(),
         paren_depth: 0,
+        mark: (0, 1, 0),
     };
     l.run()?;
     Ok(l.items)
@@ -108,10 +113,26 @@ impl<'a> Lexer<'a> {
     }
 
     fn emit(&mut self, tok: Tok, at: usize) {
-        self.items.push(Item {
-            tok,
-            pos: line_col(self.src, at),
-        });
+        let pos = self.pos_of(at);
+        self.items.push(Item { tok, pos });
+    }
+
+    /// [`line_col`] counted on from the previous item.
+    fn pos_of(&mut self, at: usize) -> Pos {
+        let at = at.min(self.src.len());
+        let (from, mut line, mut line_start) = self.mark;
+        if at < from {
+            return line_col(self.src, at);
+        }
+        for i in memchr::memchr_iter(b'\n', &self.src.as_bytes()[from..at]) {
+            line += 1;
+            line_start = from + i + 1;
+        }
+        self.mark = (at, line, line_start);
+        Pos {
+            line,
+            col: self.src[line_start..at].len() + 1,
+        }
     }
 
     fn rest(&self) -> &'a str {

@@ -31,11 +31,13 @@ mod funcs;
 mod gofmt;
 mod json;
 mod lex;
+mod limits;
 mod parse;
 mod path;
 mod value;
 mod yaml;
 
+pub use limits::{Budget, Limits};
 pub use value::Value;
 pub use yaml::yaml_string_map;
 
@@ -78,6 +80,22 @@ pub enum Error {
         /// What, without data.
         msg: String,
     },
+    /// Parsing or rendering needed more than one of the [`Limits`]; the template is refused, not
+    /// rendered in part.
+    #[error(
+        "template: {name}:{pos}: exceeded the {budget} budget of {limit} (raise it with {flag})",
+        flag = budget.flag()
+    )]
+    Budget {
+        /// Template name.
+        name: String,
+        /// Where the budget ran out.
+        pos: Pos,
+        /// Which budget.
+        budget: Budget,
+        /// Its value in this render.
+        limit: u64,
+    },
 }
 
 /// `Result` with this crate's [`Error`].
@@ -117,13 +135,14 @@ pub enum Preset {
     ExternalSecrets,
 }
 
-/// Engine options: function set, missing-key mode, delimiters.
+/// Engine options: function set, missing-key mode, delimiters, resource budgets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     functions: Functions,
     missing_key: MissingKey,
     left: String,
     right: String,
+    limits: Limits,
 }
 
 impl Options {
@@ -138,7 +157,14 @@ impl Options {
             missing_key,
             left: "{{".into(),
             right: "}}".into(),
+            limits: Limits::default(),
         }
+    }
+
+    /// Sets the resource budgets of parsing and of every render ([`Limits::default`] unless set).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Custom delimiters (ESO's `--template-left-delimiter`/`--template-right-delimiter`); an
@@ -185,6 +211,7 @@ pub struct Template {
     defines: BTreeMap<String, Vec<parse::Node>>,
     funcs: funcs::FuncSet,
     missing_key: MissingKey,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Template {
@@ -196,7 +223,8 @@ impl std::fmt::Debug for Template {
 }
 
 impl Template {
-    /// Parses `text`; `name` appears in errors and is the name `{{template}}` can call.
+    /// Parses `text`; `name` appears in errors and is the name `{{template}}` can call. Nesting
+    /// deeper than the options' [`Limits::max_depth`] is an [`Error::Budget`].
     pub fn parse(name: &str, text: &str, options: &Options) -> Result<Self> {
         let perr = |pos: Pos, msg: String| Error::Parse {
             name: name.to_owned(),
@@ -207,8 +235,16 @@ impl Template {
             lex::lex(text, &options.left, &options.right).map_err(|e| perr(e.pos, e.msg))?;
         let set = options.func_set();
         let lookup = move |n: &str| funcs::lookup(set, n);
-        let mut p = parse::Parser::new(items, &lookup);
-        let root = p.parse().map_err(|e| perr(e.pos, e.msg))?;
+        let mut p = parse::Parser::new(items, &lookup, options.limits.max_depth);
+        let root = p.parse().map_err(|e| match e.budget {
+            Some(budget) => Error::Budget {
+                name: name.to_owned(),
+                pos: e.pos,
+                budget,
+                limit: options.limits.get(budget),
+            },
+            None => perr(e.pos, e.msg),
+        })?;
         let mut defines = std::mem::take(&mut p.defines);
         // The template itself is callable by its own name unless a define replaced it.
         defines
@@ -220,6 +256,7 @@ impl Template {
             defines,
             funcs: set,
             missing_key: options.missing_key,
+            limits: options.limits,
         })
     }
 
@@ -232,28 +269,48 @@ impl Template {
         self.render_value(&Value::StrMap(map))
     }
 
-    /// Renders with any data value.
+    /// Renders with any data value, within the template's [`Limits`]: running out of one is an
+    /// [`Error::Budget`] and no output.
     pub fn render_value(&self, data: &Value) -> Result<SecretBytes> {
-        let mut st = exec::State::new(&self.defines, self.missing_key, &self.funcs);
+        let mut st = exec::State::new(&self.defines, self.missing_key, &self.funcs, self.limits);
         match st.run(&self.root, data) {
             Ok(()) => Ok(SecretBytes::new(std::mem::take(&mut st.out))),
-            Err(e) => Err(Error::Exec {
-                name: self.name.clone(),
-                pos: e.pos,
-                msg: e.msg,
+            Err(e) => Err(match e.budget {
+                Some(budget) => Error::Budget {
+                    name: self.name.clone(),
+                    pos: e.pos,
+                    budget,
+                    limit: self.limits.get(budget),
+                },
+                None => Error::Exec {
+                    name: self.name.clone(),
+                    pos: e.pos,
+                    msg: e.msg,
+                },
             }),
         }
     }
 }
 
-/// Parses and renders in one step with a preset's options.
+/// Parses and renders in one step with a preset's options and the default [`Limits`].
 pub fn render(
     preset: Preset,
     name: &str,
     text: &str,
     data: &BTreeMap<String, SecretBytes>,
 ) -> Result<SecretBytes> {
-    Template::parse(name, text, &Options::preset(preset))?.render(data)
+    render_with(preset, Limits::default(), name, text, data)
+}
+
+/// Parses and renders in one step with a preset's options and the given budgets.
+pub fn render_with(
+    preset: Preset,
+    limits: Limits,
+    name: &str,
+    text: &str,
+    data: &BTreeMap<String, SecretBytes>,
+) -> Result<SecretBytes> {
+    Template::parse(name, text, &Options::preset(preset).limits(limits))?.render(data)
 }
 
 #[cfg(test)]

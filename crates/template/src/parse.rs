@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::Pos;
 use crate::lex::{Item, Keyword, Tok};
+use crate::{Budget, Pos};
 
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
@@ -73,6 +73,8 @@ pub(crate) struct Number {
 pub(crate) struct ParseError {
     pub(crate) msg: String,
     pub(crate) pos: Pos,
+    /// Set when the nesting depth budget ran out.
+    pub(crate) budget: Option<Budget>,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -80,10 +82,13 @@ type PResult<T> = Result<T, ParseError>;
 pub(crate) struct Parser<'f> {
     items: Vec<Item>,
     at: usize,
-    vars: Vec<String>,
+    vars: Scope,
     range_depth: usize,
     funcs: &'f dyn Fn(&str) -> FuncLookup,
     pub(crate) defines: BTreeMap<String, Vec<Node>>,
+    /// Open control structures, `define`s and parentheses: parsing recurses once per level.
+    depth: usize,
+    max_depth: usize,
 }
 
 /// What the function table says about a name.
@@ -100,15 +105,39 @@ enum EndKind {
 }
 
 impl<'f> Parser<'f> {
-    pub(crate) fn new(items: Vec<Item>, funcs: &'f dyn Fn(&str) -> FuncLookup) -> Self {
+    pub(crate) fn new(
+        items: Vec<Item>,
+        funcs: &'f dyn Fn(&str) -> FuncLookup,
+        max_depth: usize,
+    ) -> Self {
         Parser {
             items,
             at: 0,
-            vars: vec!["$".into()],
+            vars: Scope::new(),
             range_depth: 0,
             funcs,
             defines: BTreeMap::new(),
+            depth: 0,
+            max_depth,
         }
+    }
+
+    /// Opens one nesting level; past the depth budget the template is refused (Go allows 10000
+    /// levels; ours are bounded so parsing and rendering fit a thread's stack).
+    fn enter(&mut self, pos: Pos) -> PResult<()> {
+        if self.depth >= self.max_depth {
+            return Err(ParseError {
+                msg: String::new(),
+                pos,
+                budget: Some(Budget::Depth),
+            });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
     }
 
     fn peek(&self) -> &Item {
@@ -142,6 +171,7 @@ impl<'f> Parser<'f> {
         Err(ParseError {
             msg: msg.into(),
             pos,
+            budget: None,
         })
     }
 
@@ -182,8 +212,11 @@ impl<'f> Parser<'f> {
             return self.err(name_it.pos, "unexpected name in define clause");
         };
         self.expect_right("define clause")?;
-        let saved = std::mem::replace(&mut self.vars, vec!["$".into()]);
-        let (list, end) = self.item_list()?;
+        let saved = std::mem::replace(&mut self.vars, Scope::new());
+        self.enter(pos)?;
+        let listed = self.item_list();
+        self.leave();
+        let (list, end) = listed?;
         self.vars = saved;
         if let EndKind::Else(p) = end {
             return self.err(p, "unexpected {{else}} in define");
@@ -298,8 +331,11 @@ impl<'f> Parser<'f> {
             return self.err(name_it.pos, "unexpected name in block clause");
         };
         let pipe = self.pipeline("block clause", true)?;
-        let saved = std::mem::replace(&mut self.vars, vec!["$".into()]);
-        let (list, end) = self.item_list()?;
+        let saved = std::mem::replace(&mut self.vars, Scope::new());
+        self.enter(pos)?;
+        let listed = self.item_list();
+        self.leave();
+        let (list, end) = listed?;
         self.vars = saved;
         if let EndKind::Else(p) = end {
             return self.err(p, "unexpected {{else}} in block");
@@ -327,7 +363,14 @@ impl<'f> Parser<'f> {
         Ok(Node::Template { name, pipe, pos })
     }
 
-    fn control(&mut self, _pos: Pos, ctl: Ctl) -> PResult<Node> {
+    fn control(&mut self, pos: Pos, ctl: Ctl) -> PResult<Node> {
+        self.enter(pos)?;
+        let node = self.control_inner(ctl);
+        self.leave();
+        node
+    }
+
+    fn control_inner(&mut self, ctl: Ctl) -> PResult<Node> {
         let vars_len = self.vars.len();
         let pipe = self.pipeline(ctl.name(), true)?;
         if ctl == Ctl::Range {
@@ -585,8 +628,10 @@ impl<'f> Parser<'f> {
             },
             Tok::Str(s) => Arg::Str(s),
             Tok::LParen => {
-                let pipe = self.pipeline("parenthesized pipeline", false)?;
-                Arg::Pipe(Box::new(pipe))
+                self.enter(it.pos)?;
+                let pipe = self.pipeline("parenthesized pipeline", false);
+                self.leave();
+                Arg::Pipe(Box::new(pipe?))
             }
             _ => {
                 self.at -= 1;
@@ -596,10 +641,56 @@ impl<'f> Parser<'f> {
     }
 }
 
+/// Variables in scope while parsing: a stack for scoping and a count per name, so checking a
+/// name is one lookup however many variables a template declares.
+struct Scope {
+    names: Vec<String>,
+    counts: std::collections::HashMap<String, usize>,
+}
+
+impl Scope {
+    /// A new scope with only `$`.
+    fn new() -> Self {
+        let mut s = Scope {
+            names: Vec::new(),
+            counts: std::collections::HashMap::new(),
+        };
+        s.push("$".into());
+        s
+    }
+
+    fn push(&mut self, name: String) {
+        *self.counts.entry(name.clone()).or_default() += 1;
+        self.names.push(name);
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        while self.names.len() > len {
+            if let Some(name) = self.names.pop()
+                && let Some(n) = self.counts.get_mut(&name)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    self.counts.remove(&name);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.counts.contains_key(name)
+    }
+}
+
 fn internal() -> ParseError {
     ParseError {
         msg: "internal parser error".into(),
         pos: Pos::default(),
+        budget: None,
     }
 }
 

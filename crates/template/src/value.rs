@@ -196,9 +196,11 @@ pub(crate) fn format_float_g(f: f64, prec: Option<usize>) -> String {
         };
     }
     // Digits and decimal exponent via Rust's shortest / fixed-precision scientific formatting.
+    // Past 767 significant digits an f64's decimal expansion is all zeros, which are trimmed
+    // below; Rust's formatter refuses precisions over 65535.
     let sci = match prec {
         None => format!("{f:e}"),
-        Some(p) => format!("{:.*e}", p.max(1) - 1, f),
+        Some(p) => format!("{:.*e}", (p.max(1) - 1).min(800), f),
     };
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);

@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
+use hush_goyaml::alias::{AliasBudget, Size};
 use hush_goyaml::v2::{self, Node};
 use hush_goyaml::{Resolved, resolve_v2 as resolve_plain};
 
+use crate::Budget;
 use crate::value::{Value, format_float_g};
 
 /// Go's `json.Marshal` turns invalid UTF-8 into one U+FFFD per bad byte.
@@ -100,34 +102,44 @@ fn contains_yaml_only_break(v: &Value) -> bool {
     }
 }
 
-/// `toYaml`. Errors only for strings with NEL, LS or PS characters.
-pub(crate) fn to_yaml(v: &Value) -> Result<Vec<u8>, String> {
+/// `toYaml`. Errors only for strings with NEL, LS or PS characters; a text over `max` bytes
+/// is refused as it grows (the outer error).
+pub(crate) fn to_yaml(v: &Value, max: usize) -> Result<Result<Vec<u8>, String>, Budget> {
     let Some(node) = to_node(v) else {
         if contains_yaml_only_break(v) {
-            return Err(
+            return Ok(Err(
                 "toYaml: strings with NEL, LS or PS characters are not supported by \
                         hush-template"
                     .into(),
-            );
+            ));
         }
         // json.Marshal failed (NaN or an infinity): ESO's toYaml prints nothing.
-        return Ok(Vec::new());
+        return Ok(Ok(Vec::new()));
     };
-    let mut out = v2::marshal(&node).into_bytes();
+    // One byte of slack: the final newline is trimmed below.
+    let Some(text) = v2::marshal_within(&node, max.saturating_add(1)) else {
+        return Err(Budget::OutputBytes);
+    };
+    let mut out = text.into_bytes();
     if out.last() == Some(&b'\n') {
         out.pop();
     }
-    Ok(out)
+    Ok(Ok(out))
 }
 
 // ---- fromYaml
 
-/// Collects parser events into a tree (anchors resolved).
+/// Deepest nesting read, in the text or through aliases (`to_value` stops at 200 too).
+const MAX_DEPTH: usize = 200;
+
+/// Collects parser events into a tree (anchors resolved, within `hush_goyaml::alias`'s budget).
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(YNode, Option<usize>)>,
+    /// Open collections: node, anchor, size so far.
+    stack: Vec<(YNode, Option<usize>, Size)>,
     pending_key: Vec<Option<YNode>>,
-    anchors: BTreeMap<usize, YNode>,
+    anchors: BTreeMap<usize, (YNode, Size)>,
+    budget: AliasBudget,
     docs: Vec<YNode>,
     error: Option<String>,
 }
@@ -144,12 +156,13 @@ enum YNode {
 }
 
 impl Builder {
-    fn push_value(&mut self, v: YNode) {
+    fn push_value(&mut self, v: YNode, size: Size) {
         let depth = self.stack.len();
-        let Some((top, _)) = self.stack.last_mut() else {
+        let Some((top, _, top_size)) = self.stack.last_mut() else {
             self.docs.push(v);
             return;
         };
+        *top_size = top_size.with_child(size);
         match top {
             YNode::Seq(items) => items.push(v),
             YNode::Map(entries) => {
@@ -172,37 +185,60 @@ impl Builder {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                let size = Size::node(text.len());
+                self.budget.read(size);
                 let v = YNode::Scalar {
                     text: text.into_owned(),
                     plain: style == ScalarStyle::Plain,
                     tag,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, v.clone());
+                    self.anchors.insert(anchor, (v.clone(), size));
                 }
-                self.push_value(v);
+                self.push_value(v, size);
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push((YNode::Seq(Vec::new()), Some(anchor)));
-                self.pending_key.push(None);
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push((YNode::Map(Vec::new()), Some(anchor)));
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.error = Some(format!("nesting deeper than {MAX_DEPTH}"));
+                    return;
+                }
+                self.budget.read(Size::node(0));
+                let node = if matches!(ev, Event::SequenceStart(..)) {
+                    YNode::Seq(Vec::new())
+                } else {
+                    YNode::Map(Vec::new())
+                };
+                self.stack.push((node, Some(anchor), Size::node(0)));
                 self.pending_key.push(None);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 self.pending_key.pop();
-                if let Some((v, anchor)) = self.stack.pop() {
+                if let Some((v, anchor, size)) = self.stack.pop() {
                     if let Some(a) = anchor.filter(|a| *a > 0) {
-                        self.anchors.insert(a, v.clone());
+                        self.anchors.insert(a, (v.clone(), size));
                     }
-                    self.push_value(v);
+                    self.push_value(v, size);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(v) => self.push_value(v),
-                None => self.error = Some("unknown anchor".into()),
-            },
+            Event::Alias(id) => {
+                self.budget.read(Size::node(0));
+                let Some((_, size)) = self.anchors.get(&id) else {
+                    self.error = Some("unknown anchor".into());
+                    return;
+                };
+                let size = *size;
+                // Charged before the copy is made.
+                if let Err(e) = self.budget.expand(size) {
+                    self.error = Some(e.to_string());
+                    return;
+                }
+                if self.stack.len() + size.depth > MAX_DEPTH {
+                    self.error = Some(format!("an alias nests deeper than {MAX_DEPTH}"));
+                    return;
+                }
+                let v = self.anchors[&id].0.clone();
+                self.push_value(v, size);
+            }
             _ => {}
         }
     }
@@ -224,6 +260,9 @@ fn first_document(s: &[u8], what: &str) -> Result<Option<YNode>, String> {
             break;
         }
         b.on_event(ev);
+        if b.error.is_some() {
+            break;
+        }
     }
     if let Some(e) = b.error {
         return Err(format!("{what}: {e}"));
@@ -418,10 +457,58 @@ mod tests {
 
     #[test]
     fn refuses_what_go_yaml_would_fold() {
-        assert!(to_yaml(&Value::str("a\u{2028}b")).is_err());
+        assert!(
+            to_yaml(&Value::str("a\u{2028}b"), usize::MAX)
+                .unwrap()
+                .is_err()
+        );
         assert!(from_yaml("a: \"x\u{85}y\"".as_bytes()).is_err());
         // A YAML syntax error is an error (go-yaml's message text is not reproduced).
         assert!(from_yaml(b"a: [").is_err());
+    }
+
+    /// `fromYaml` and ESO's `KeysAndValues` read tenant text: alias bombs are refused before
+    /// they expand, and deep nesting before it overflows the stack (also when dropped).
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused() {
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            let prev = if i == 0 {
+                "a".to_owned()
+            } else {
+                format!("l{}", i - 1)
+            };
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            laughs.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+        }
+        let err = from_yaml(laughs.as_bytes()).err().unwrap();
+        assert!(
+            err.contains("fromYaml: document contains excessive aliasing"),
+            "{err}"
+        );
+        let err = yaml_string_map(laughs.as_bytes()).unwrap_err();
+        assert!(err.contains("excessive aliasing"), "{err}");
+        let mut wide = format!("a: &a {}\nl:\n", "x".repeat(100_000));
+        wide.push_str(&"- *a\n".repeat(2_000));
+        assert!(from_yaml(wide.as_bytes()).err().unwrap().contains("bytes"));
+        // Unclosed (the parser's error) and closed (ours): neither overflows the stack.
+        assert!(from_yaml("[".repeat(100_000).as_bytes()).is_err());
+        // (saphyr-parser stops at its own bound a little deeper.)
+        let deep = "[".repeat(250) + &"]".repeat(250);
+        assert!(
+            from_yaml(deep.as_bytes())
+                .err()
+                .unwrap()
+                .contains("nesting")
+        );
+        let mut chain = format!("a0: &a0 {}x{}\n", "[".repeat(150), "]".repeat(150));
+        chain.push_str(&format!("a1: {}*a0{}\n", "[".repeat(150), "]".repeat(150)));
+        assert!(
+            from_yaml(chain.as_bytes())
+                .err()
+                .unwrap()
+                .contains("deeper")
+        );
     }
 
     fn str_map(entries: &[(&str, &str)]) -> Value {
@@ -438,14 +525,18 @@ mod tests {
         // go-yaml v2 writes a key over 128 bytes as `? key` and the value on a `: ` line, as in
         // hush-sealing's golden test from sigs.k8s.io/yaml (`? aaa…` / `: v1` there, indented).
         let key = "k".repeat(200);
-        let out = to_yaml(&str_map(&[(&key, "v")])).unwrap();
+        let out = to_yaml(&str_map(&[(&key, "v")]), usize::MAX)
+            .unwrap()
+            .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), format!("? {key}\n: v"));
     }
 
     #[test]
     fn multi_line_keys_take_the_explicit_form() {
         // From the same golden: `? |-` / `line1` / `line2` / `: v`, two spaces less indented.
-        let out = to_yaml(&str_map(&[("line1\nline2", "v")])).unwrap();
+        let out = to_yaml(&str_map(&[("line1\nline2", "v")]), usize::MAX)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "? |-\n  line1\n  line2\n: v"
@@ -457,7 +548,7 @@ mod tests {
         // Input and output of hush-sealing's golden test (sigs.k8s.io/yaml v1.4.0 `JSONToYAML`,
         // go-yaml v2): the same marshal step as toYaml, which then trims the final newline.
         let v = Value::from_json(&serde_json::from_str(SEALING_GOLDEN_INPUT).unwrap());
-        let out = String::from_utf8(to_yaml(&v).unwrap()).unwrap();
+        let out = String::from_utf8(to_yaml(&v, usize::MAX).unwrap().unwrap()).unwrap();
         assert_eq!(out, SEALING_GOLDEN_EXPECTED.trim_end_matches('\n'));
     }
 

@@ -485,6 +485,7 @@ async fn http_api_verifies_and_rotates() -> Result<()> {
         &as_sealing,
         &hush_sealing::unseal::UnsealOptions {
             accept_deprecated_v1_data: false,
+            ..Default::default()
         },
     )?;
     assert_eq!(

@@ -22,6 +22,7 @@ use hush_sealing::seal::{self as sealing, Prepare};
 use hush_sealing::unseal::{Keyring, UnsealOptions};
 use hush_sealing::{Scope, keys};
 
+use crate::template_limits::TemplateLimitArgs;
 use cluster::{Controller, KubeFlags};
 
 /// The upstream release whose behaviour the `kubeseal` persona follows.
@@ -119,6 +120,8 @@ pub(crate) struct Args {
     dir: Option<PathBuf>,
     #[command(flatten)]
     kube: KubeFlags,
+    #[command(flatten)]
+    template: TemplateLimitArgs,
 }
 
 /// The `kubeseal` persona's command line: kubeseal's flags plus `--version`.
@@ -169,6 +172,14 @@ struct KlogFlags {
     _skip_headers: Option<bool>,
     #[arg(long = "one_output", alias = "legacy_stderr_threshold_behavior", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, hide = true)]
     _one_output: Option<bool>,
+}
+
+/// Names the input file in a parse error (kubeseal's messages name none); stdin stays unnamed.
+fn in_file<T>(path: Option<&Path>, r: hush_sealing::Result<T>) -> anyhow::Result<T> {
+    match path {
+        Some(p) => r.with_context(|| p.display().to_string()),
+        None => Ok(r?),
+    }
 }
 
 /// Runs the `kubeseal` persona: kubeseal's `--version` line, `error: ` prefix and exit code 1.
@@ -338,8 +349,15 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 
     if args.recovery_unseal {
         let ring = read_keyring(&args.recovery_private_key)?;
-        let sealed = codec::read_sealed_secret(&read_input()?)?;
-        let unsealed = ring.unseal(&sealed, &UnsealOptions::default())?;
+        let sealed = in_file(
+            input_path.as_deref(),
+            codec::read_sealed_secret(&read_input()?),
+        )?;
+        let opts = UnsealOptions {
+            template_limits: args.template.limits(),
+            ..UnsealOptions::default()
+        };
+        let unsealed = ring.unseal(&sealed, &opts)?;
         if args.show_keys {
             for (item, key) in &unsealed.opened_by {
                 eprintln!("{item}: opened by {key}");
@@ -358,7 +376,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             return multi::reseal_dir(dir, &ring, &public).map(|()| ExitCode::SUCCESS);
         }
         let input = read_input()?;
-        for sealed in codec::read_sealed_secrets(&input)? {
+        for sealed in in_file(input_path.as_deref(), codec::read_sealed_secrets(&input))? {
             let resealed = multi::reseal(&sealed, &ring, &public)?;
             out.buf
                 .extend(codec::write_sealed_secret(&resealed, format)?.into_bytes());
@@ -398,7 +416,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         let rt = runtime()?;
         rt.block_on(async {
             let controller = connect(&args).await?;
-            for sealed in codec::read_sealed_secrets(&input)? {
+            for sealed in in_file(input_path.as_deref(), codec::read_sealed_secrets(&input))? {
                 let body = serde_json::to_vec(&sealed)?;
                 let text = match controller.post("rotate", body).await? {
                     Ok(text) => text,
@@ -433,8 +451,11 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if let Some(target_path) = &args.merge_into {
         let target_bytes = std::fs::read(target_path)
             .with_context(|| format!("open {}", target_path.display()))?;
-        let mut target = codec::read_sealed_secret(&target_bytes)?;
-        let mut secrets = codec::read_secrets(&read_input()?)?;
+        let mut target = in_file(
+            Some(target_path.as_path()),
+            codec::read_sealed_secret(&target_bytes),
+        )?;
+        let mut secrets = in_file(input_path.as_deref(), codec::read_secrets(&read_input()?))?;
         if secrets.is_empty() {
             return Err(hush_sealing::Error::NoSecrets.into());
         }
@@ -489,7 +510,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let mut secrets = codec::read_secrets(&read_input()?)?;
+    let mut secrets = in_file(input_path.as_deref(), codec::read_secrets(&read_input()?))?;
     if secrets.is_empty() {
         return Err(hush_sealing::Error::NoSecrets.into());
     }
