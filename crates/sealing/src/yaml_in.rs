@@ -13,19 +13,20 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
 
+use hush_goyaml::alias::{AliasBudget, Size};
 use hush_goyaml::{Resolved, resolve_v2 as resolve};
 
 use crate::yaml11::go_format_float32;
 
 /// Deepest nesting accepted.
 const MAX_DEPTH: usize = 256;
-/// Most nodes a stream may expand to (aliases included).
-const MAX_NODES: usize = 1_000_000;
 
 enum Frame {
     Seq {
         items: Vec<Value>,
         anchor: usize,
+        /// The collection's size so far: what an alias to it will copy.
+        size: Size,
     },
     Map {
         map: Map<String, Value>,
@@ -33,7 +34,16 @@ enum Frame {
         anchor: usize,
         /// Entries from `<<` merges, applied where the mapping has no own key.
         merges: Vec<Map<String, Value>>,
+        size: Size,
     },
+}
+
+impl Frame {
+    fn size_mut(&mut self) -> &mut Size {
+        match self {
+            Frame::Seq { size, .. } | Frame::Map { size, .. } => size,
+        }
+    }
 }
 
 enum Key {
@@ -41,21 +51,23 @@ enum Key {
     Merge,
 }
 
-/// Parses a YAML stream into one JSON value per non-empty document.
+/// Parses a YAML stream into one JSON value per non-empty document. Aliases are expanded within
+/// [`hush_goyaml::alias`]'s budget.
 pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Value> = HashMap::new();
-    let mut nodes = 0usize;
+    let mut anchors: HashMap<usize, (Value, Size)> = HashMap::new();
+    let mut budget = AliasBudget::new();
     let mut current: Option<Value> = None;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| e.to_string())?;
         let at = || format!("line {}", span.start.line());
-        let finished: Option<(Value, usize)> = match event {
+        let finished: Option<(Value, usize, Size)> = match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
             Event::DocumentStart(_) => {
                 current = None;
                 anchors.clear();
+                budget = AliasBudget::new();
                 None
             }
             Event::DocumentEnd => {
@@ -65,12 +77,18 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                 None
             }
             Event::Alias(id) => {
-                let v = anchors
+                let (v, size) = anchors
                     .get(&id)
-                    .cloned()
                     .ok_or_else(|| format!("unknown anchor at {}", at()))?;
-                nodes = nodes.saturating_add(count(&v));
-                Some((v, 0))
+                budget.read(Size::node(0));
+                // Charged before the copy is made.
+                budget
+                    .expand(*size)
+                    .map_err(|e| format!("alias at {}: {e}", at()))?;
+                if stack.len() + size.depth > MAX_DEPTH {
+                    return Err(format!("alias at {} nests deeper than {MAX_DEPTH}", at()));
+                }
+                Some((v.clone(), 0, *size))
             }
             Event::Scalar(text, style, anchor, tag) => {
                 if let Some(Frame::Map {
@@ -78,6 +96,7 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                 }) = stack.last_mut()
                 {
                     // A mapping key.
+                    budget.read(Size::node(text.len()));
                     *key =
                         Some(
                             if style == ScalarStyle::Plain && text == "<<" && tag.is_none() {
@@ -91,29 +110,39 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                     None
                 } else {
                     let tag = tag.map(|t| t.suffix.clone());
-                    Some((scalar(&text, style, tag.as_deref()), anchor))
+                    let size = Size::node(text.len());
+                    budget.read(size);
+                    Some((scalar(&text, style, tag.as_deref()), anchor, size))
                 }
             }
             Event::SequenceStart(anchor, _) => {
                 check_key_position(&stack, &at)?;
+                budget.read(Size::node(0));
                 stack.push(Frame::Seq {
                     items: Vec::new(),
                     anchor,
+                    size: Size::node(0),
                 });
                 None
             }
             Event::MappingStart(anchor, _) => {
                 check_key_position(&stack, &at)?;
+                budget.read(Size::node(0));
                 stack.push(Frame::Map {
                     map: Map::new(),
                     key: None,
                     anchor,
                     merges: Vec::new(),
+                    size: Size::node(0),
                 });
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq { items, anchor }) => Some((Value::Array(items), anchor)),
+                Some(Frame::Seq {
+                    items,
+                    anchor,
+                    size,
+                }) => Some((Value::Array(items), anchor, size)),
                 _ => return Err(format!("unbalanced sequence at {}", at())),
             },
             Event::MappingEnd => match stack.pop() {
@@ -121,6 +150,7 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                     mut map,
                     anchor,
                     merges,
+                    size,
                     ..
                 }) => {
                     for merged in merges {
@@ -128,7 +158,7 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                             map.entry(k).or_insert(v);
                         }
                     }
-                    Some((Value::Object(map), anchor))
+                    Some((Value::Object(map), anchor, size))
                 }
                 _ => return Err(format!("unbalanced mapping at {}", at())),
             },
@@ -136,15 +166,23 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
         if stack.len() > MAX_DEPTH {
             return Err(format!("nesting deeper than {MAX_DEPTH} at {}", at()));
         }
-        let Some((value, anchor)) = finished else {
+        let Some((value, anchor, size)) = finished else {
             continue;
         };
-        nodes = nodes.saturating_add(1);
-        if nodes > MAX_NODES {
-            return Err(format!("document expands to more than {MAX_NODES} nodes"));
-        }
         if anchor != 0 {
-            anchors.insert(anchor, value.clone());
+            anchors.insert(anchor, (value.clone(), size));
+        }
+        if let Some(parent) = stack.last_mut() {
+            // The key counts in the mapping's size too.
+            let key = match parent {
+                Frame::Map {
+                    key: Some(Key::Name(k)),
+                    ..
+                } => Size::node(k.len()),
+                _ => Size::default(),
+            };
+            let total = parent.size_mut();
+            *total = total.with_child(size).plus(key);
         }
         match stack.last_mut() {
             None => current = Some(value),
@@ -183,14 +221,6 @@ fn check_key_position(stack: &[Frame], at: &dyn Fn() -> String) -> Result<(), St
             Err(format!("unsupported map key (a collection) at {}", at()))
         }
         _ => Ok(()),
-    }
-}
-
-fn count(v: &Value) -> usize {
-    match v {
-        Value::Array(a) => 1 + a.iter().map(count).sum::<usize>(),
-        Value::Object(m) => 1 + m.values().map(count).sum::<usize>(),
-        _ => 1,
     }
 }
 
@@ -359,7 +389,19 @@ mod tests {
             };
             bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
-        assert!(documents(&bomb).unwrap_err().contains("more than"));
+        assert!(
+            documents(&bomb)
+                .unwrap_err()
+                .contains("document contains excessive aliasing")
+        );
+        // Few nodes, long scalars: bounded by bytes (each alias copies 100 KB).
+        let mut wide = format!("a: &a {}\nl:\n", "x".repeat(100_000));
+        wide.push_str(&"- *a\n".repeat(2_000));
+        let err = documents(&wide).unwrap_err();
+        assert!(
+            err.contains("excessive aliasing") && err.contains("bytes"),
+            "{err}"
+        );
         assert!(documents("{[a]: b}").is_err());
         assert!(documents("~: v").is_err());
     }

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
+use hush_goyaml::alias::{AliasBudget, Size};
 
 use crate::goformat;
 use crate::tree::{Branch, Item, Value};
@@ -31,6 +32,9 @@ pub fn parse(src: &str) -> Result<Vec<Branch>> {
         anchors: HashMap::new(),
         pending: Vec::new(),
         depth: 0,
+        budget: AliasBudget::new(),
+        nodes_read: 0,
+        read_mark: (0, 0),
     };
     p.stream()
 }
@@ -39,10 +43,17 @@ struct Parser<'a> {
     s: &'a [u8],
     src: &'a str,
     pos: usize,
-    anchors: HashMap<String, Value>,
+    /// Anchored values with their sizes: what an alias to each will copy.
+    anchors: HashMap<String, (Value, Size)>,
     /// Comment lines seen but not yet placed: (column, text after `#`).
     pending: Vec<(usize, String)>,
     depth: usize,
+    /// Alias expansion of the current document (`hush_goyaml::alias`).
+    budget: AliasBudget,
+    /// Nodes parsed from the text so far, and (text position, nodes) already counted in
+    /// `budget`: what the document itself holds, against which aliases are weighed.
+    nodes_read: u64,
+    read_mark: (usize, u64),
 }
 
 enum Scalar {
@@ -229,6 +240,9 @@ impl<'a> Parser<'a> {
                 self.rest_of_line();
                 continue;
             }
+            // go-yaml weighs aliases per document.
+            self.budget = AliasBudget::new();
+            self.read_mark = (self.pos, self.nodes_read);
             let value = self.block_node(0, None)?;
             let mut branch = match value {
                 Value::Map(items) => items,
@@ -297,11 +311,38 @@ impl<'a> Parser<'a> {
     }
 
     fn enter(&mut self) -> Result<()> {
+        self.nodes_read += 1;
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.err("nesting too deep"));
         }
         Ok(())
+    }
+
+    /// The value of alias `name`, charged to the document's alias budget before it is copied.
+    fn alias(&mut self, name: &str) -> Result<Value> {
+        let (bytes, nodes) = self.read_mark;
+        self.budget.read(Size {
+            nodes: self.nodes_read - nodes,
+            bytes: (self.pos - bytes) as u64,
+            depth: 0,
+        });
+        self.read_mark = (self.pos, self.nodes_read);
+        let Some((_, size)) = self.anchors.get(name) else {
+            return Err(self.err(format!("unknown anchor {name:?}")));
+        };
+        let size = *size;
+        if let Err(e) = self.budget.expand(size) {
+            return Err(self.err(format!("alias {name:?}: {e}")));
+        }
+        if self.depth + size.depth > MAX_DEPTH {
+            return Err(self.err(format!("alias {name:?} nests too deep")));
+        }
+        Ok(self.anchors[name].0.clone())
+    }
+
+    fn anchor(&mut self, name: String, v: &Value) {
+        self.anchors.insert(name, (v.clone(), tree_size(v)));
     }
 
     /// A block node starting at the current content byte, whose lines are at column ≥
@@ -346,13 +387,8 @@ impl<'a> Parser<'a> {
                     self.pos = save;
                     return Err(self.err("aliases as mapping keys are not supported"));
                 }
-                let v = self
-                    .anchors
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| self.err(format!("unknown anchor {name:?}")))?;
                 self.pos = save + 1 + name.len();
-                v
+                self.alias(&name)?
             }
             Some(b'|' | b'>') => {
                 let indent = parent.unwrap_or(0);
@@ -419,7 +455,7 @@ impl<'a> Parser<'a> {
             (_, v) => v,
         };
         if let Some(a) = props.anchor {
-            self.anchors.insert(a, v.clone());
+            self.anchor(a, &v);
         }
         Ok(v)
     }
@@ -580,7 +616,7 @@ impl<'a> Parser<'a> {
                     };
                     if let Some(anchor) = props.anchor {
                         // An anchored key: an alias to it reads as the key's text.
-                        self.anchors.insert(anchor, Value::Str(key.clone()));
+                        self.anchor(anchor, &Value::Str(key.clone()));
                     }
                     (key, k)
                 }
@@ -670,11 +706,7 @@ impl<'a> Parser<'a> {
             Some(b'*') => {
                 self.pos += 1;
                 let name = self.word()?;
-                let v = self
-                    .anchors
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| self.err(format!("unknown anchor {name:?}")))?;
+                let v = self.alias(&name)?;
                 if let Some(c) = self.end_of_line()? {
                     items.push(Item::Comment(c));
                 }
@@ -1206,10 +1238,7 @@ impl<'a> Parser<'a> {
             Some(b'*') => {
                 self.pos += 1;
                 let name = self.word()?;
-                self.anchors
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| self.err(format!("unknown anchor {name:?}")))?
+                self.alias(&name)?
             }
             None => return Err(self.err("unterminated flow collection")),
             _ => match self.flow_scalar()? {
@@ -1275,6 +1304,23 @@ impl<'a> Parser<'a> {
                 Ok(Scalar::Plain(out))
             }
         }
+    }
+}
+
+/// The size of a value for the alias budget (depth is bounded: nesting in the text and through
+/// aliases is checked as the document is read).
+fn tree_size(v: &Value) -> Size {
+    match v {
+        Value::Map(items) => items.iter().fold(Size::node(0), |acc, item| match item {
+            Item::Entry(k, v) => acc.with_child(tree_size(v)).plus(Size::node(k.len())),
+            Item::Comment(c) | Item::InlineComment(c) => acc.plus(Size::node(c.len())),
+        }),
+        Value::List(items) => items
+            .iter()
+            .fold(Size::node(0), |acc, x| acc.with_child(tree_size(x))),
+        Value::Str(s) | Value::Time(s) | Value::Comment(s) => Size::node(s.len()),
+        Value::Bytes(b) => Size::node(b.len()),
+        Value::Null | Value::Int(_) | Value::Float(_) | Value::Bool(_) => Size::node(8),
     }
 }
 
@@ -1489,5 +1535,56 @@ mod tests {
                 .is_some_and(|e| e.to_string().contains("line 2")),
             "{err:?}"
         );
+    }
+
+    /// Alias bombs: each alias is charged before its copy is made (go-yaml's ratio, in nodes and
+    /// in bytes, and an absolute bound), so nine lines cannot expand to 10^9 nodes, nor 2000
+    /// aliases of a 100 KB value to 200 MB.
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            let prev = if i == 0 {
+                "a".to_owned()
+            } else {
+                format!("l{}", i - 1)
+            };
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            laughs.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+        }
+        let err = parse(&laughs).unwrap_err().to_string();
+        assert!(
+            err.contains("excessive aliasing") && err.contains("line"),
+            "{err}"
+        );
+
+        let mut wide = format!("a: &a {}\nl:\n", "x".repeat(100_000));
+        wide.push_str(&"  - *a\n".repeat(2_000));
+        let err = parse(&wide).unwrap_err().to_string();
+        assert!(
+            err.contains("excessive aliasing") && err.contains("bytes"),
+            "{err}"
+        );
+
+        // Block and flow aliases alike; a few aliases of a small value stay fine.
+        let ok = "a: &a {k: v}\nb: *a\nc: [*a, *a]\n";
+        assert_eq!(parse(ok).unwrap().len(), 1);
+    }
+
+    /// An alias copies its value's nesting: nesting through aliases is bounded like nesting in
+    /// the text.
+    #[test]
+    fn nesting_through_aliases_is_bounded() {
+        let mut text = format!("a0: &a0 {}x{}\n", "[".repeat(200), "]".repeat(200));
+        for i in 1..40 {
+            text.push_str(&format!(
+                "a{i}: &a{i} {}*a{}{}\n",
+                "[".repeat(200),
+                i - 1,
+                "]".repeat(200)
+            ));
+        }
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("too deep"), "{err}");
     }
 }
