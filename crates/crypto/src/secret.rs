@@ -6,8 +6,24 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 /// Secret bytes of any length (a decrypted value, a private key's DER).
 ///
 /// Cloning copies the secret; both copies are zeroized on drop.
-#[derive(Clone, Default, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+///
+/// Equality is constant-time in the contents (`subtle`); only the lengths may show.
+#[derive(Clone, Default, Zeroize, ZeroizeOnDrop)]
 pub struct SecretBytes(Vec<u8>);
+
+impl subtle::ConstantTimeEq for SecretBytes {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.as_slice().ct_eq(other.0.as_slice())
+    }
+}
+
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(self, other))
+    }
+}
+
+impl Eq for SecretBytes {}
 
 impl SecretBytes {
     /// Takes ownership of `bytes`.
@@ -60,8 +76,24 @@ impl fmt::Debug for SecretBytes {
 }
 
 /// A 32-byte symmetric data key (sops data key, Sealed Secrets session key).
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+///
+/// Equality is constant-time (`subtle`).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct DataKey([u8; DataKey::LEN]);
+
+impl subtle::ConstantTimeEq for DataKey {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl PartialEq for DataKey {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(self, other))
+    }
+}
+
+impl Eq for DataKey {}
 
 impl DataKey {
     /// Length of a data key in bytes.
@@ -112,6 +144,22 @@ mod tests {
         assert!(!out.contains("canary"), "{out}");
         assert!(!out.contains("AAAA") && !out.contains("65"), "{out}");
         assert!(out.contains("redacted"));
+    }
+
+    /// Secrets compare in constant time: equality goes through `subtle` (a derived `==` stops
+    /// at the first differing byte). Checked by type, since timing tests cannot be trusted.
+    #[test]
+    fn equality_is_constant_time() {
+        fn constant_time<T: subtle::ConstantTimeEq + PartialEq>() {}
+        constant_time::<SecretBytes>();
+        constant_time::<DataKey>();
+        let a = SecretBytes::from("hunter2");
+        assert_eq!(a, SecretBytes::from("hunter2"));
+        assert_ne!(a, SecretBytes::from("hunter3"));
+        assert_ne!(a, SecretBytes::from("hunter"));
+        assert_eq!(SecretBytes::default(), SecretBytes::from(""));
+        assert_eq!(DataKey::from_bytes([1; 32]), DataKey::from_bytes([1; 32]));
+        assert_ne!(DataKey::from_bytes([1; 32]), DataKey::from_bytes([2; 32]));
     }
 
     #[test]

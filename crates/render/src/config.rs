@@ -74,8 +74,8 @@ pub enum BackendSettings {
     },
 }
 
-/// Everything a render is configured with.
-#[derive(Debug, Default)]
+/// Everything a render is configured with. `Debug` redacts the reseal secret.
+#[derive(Default)]
 pub struct Settings {
     /// The backend, if configured.
     pub backend: Option<BackendSettings>,
@@ -105,6 +105,30 @@ pub struct Settings {
     pub api_versions: Vec<String>,
     /// Warnings to print (names only).
     pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("backend", &self.backend)
+            .field("path_prefix", &self.path_prefix)
+            .field("path_validation", &self.path_validation)
+            .field("reseal_cert", &self.reseal_cert)
+            .field(
+                "reseal_secret",
+                &self.reseal_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("sops_keys_dir", &self.sops_keys_dir)
+            .field("allow_empty", &self.allow_empty)
+            .field("concurrency", &self.concurrency)
+            .field("values_files", &self.values_files)
+            .field("app_name", &self.app_name)
+            .field("app_namespace", &self.app_namespace)
+            .field("kube_version", &self.kube_version)
+            .field("api_versions", &self.api_versions)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds settings from `env` (the process environment), over `base` (the `-s` Secret and `-c`
@@ -276,6 +300,23 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
+    }
+
+    /// The reseal secret keys stable resealing; `Debug` (logs, panics) must not print it.
+    #[test]
+    fn debug_redacts_the_reseal_secret() {
+        let e = env(&[
+            ("HUSH_RESEAL_SECRET", "s3cret-render-key-0123456789"),
+            ("VAULT_ADDR", "http://vault.internal:8200"),
+            ("VAULT_TOKEN", "sidecar-token"),
+        ]);
+        let s = settings(&e, &BTreeMap::new()).unwrap();
+        assert!(s.reseal_secret.is_some());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains("115, 51"), "{shown}");
+        assert!(!shown.contains("sidecar-token"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

@@ -59,20 +59,39 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads a file, refusing anything over [`MAX_FILE`].
+/// Reads a regular file, refusing anything over [`MAX_FILE`]. A repository can hold a symlink
+/// to a device or a FIFO (`/dev/zero`, `/dev/stdin`), whose size says nothing: those are refused,
+/// and the read itself stops past the limit, whatever the size said before it.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
     let io = |error| Error::Io {
         path: path.to_path_buf(),
         error,
     };
+    let too_large = || Error::Parse {
+        file: path.display().to_string(),
+        message: format!("larger than {MAX_FILE} bytes"),
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_FILE {
+    if !meta.is_file() {
         return Err(Error::Parse {
             file: path.display().to_string(),
-            message: format!("larger than {MAX_FILE} bytes"),
+            message: "not a regular file (a device, FIFO or directory); only files are read".into(),
         });
     }
-    std::fs::read(path).map_err(io)
+    if meta.len() > MAX_FILE {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Parses a YAML (multi-document) or JSON stream. Empty documents and `null` are dropped.
@@ -126,4 +145,25 @@ pub fn is_sops(doc: &[Item]) -> bool {
 pub fn emit(docs: &[Doc]) -> String {
     let branches: Vec<Branch> = docs.iter().map(|d| d.branch.clone()).collect();
     yaml_emit::emit(&branches, 2)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A repository symlink to a device: its size is 0, its content endless. Reading it used to
+    /// allocate until the process died.
+    #[test]
+    fn devices_are_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = read_file(&link).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(err.contains("zero.yaml"), "{err}");
+        let file = dir.path().join("ok.yaml");
+        std::fs::write(&file, "a: b\n").unwrap();
+        assert_eq!(read_file(&file).unwrap(), b"a: b\n");
+    }
 }

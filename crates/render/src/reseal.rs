@@ -27,7 +27,8 @@ use hush_sealing::{ObjectMeta, Scope, SealedSecret, Secret, b64};
 use hush_sops::tree::Branch;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng as _;
-use rsa::pkcs8::DecodePublicKey as _;
+use rsa::BigUint;
+use rsa::pkcs1::der::Decode as _;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -56,7 +57,7 @@ impl Resealer {
     /// A resealer for a PEM certificate; `secret` (the render secret) makes output stable.
     pub fn new(cert_pem: &[u8], secret: Option<Zeroizing<Vec<u8>>>) -> Result<Self> {
         let cert = Certificate::from_pem(cert_pem).map_err(|e| Error::Reseal(e.to_string()))?;
-        let rsa = rsa::RsaPublicKey::from_public_key_der(cert.public_key.spki_der())
+        let rsa = rsa_public_key(cert.public_key.spki_der())
             .map_err(|e| Error::Reseal(format!("certificate key: {e}")))?;
         if secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(Error::Config(
@@ -182,6 +183,25 @@ impl Resealer {
     }
 }
 
+/// Largest RSA modulus accepted, in bits: what hush-crypto (aws-lc-rs) accepts for a sealing
+/// certificate. The `rsa` crate's own default is 4096, below the 8192-bit keys Sealed Secrets
+/// controllers are often given (`--key-size`).
+const MAX_KEY_BITS: usize = 16384;
+
+/// The certificate's public key for the `rsa` crate (stable OAEP needs a caller-chosen RNG).
+fn rsa_public_key(spki_der: &[u8]) -> std::result::Result<rsa::RsaPublicKey, String> {
+    let spki =
+        rsa::pkcs8::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| e.to_string())?;
+    let key = rsa::pkcs1::RsaPublicKey::from_der(spki.subject_public_key.raw_bytes())
+        .map_err(|e| e.to_string())?;
+    rsa::RsaPublicKey::new_with_max_size(
+        BigUint::from_bytes_be(key.modulus.as_bytes()),
+        BigUint::from_bytes_be(key.public_exponent.as_bytes()),
+        MAX_KEY_BITS,
+    )
+    .map_err(|e| e.to_string())
+}
+
 fn derive(seed: &[u8; 32], what: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
     let mut mac = HmacSha256::new_from_slice(seed).map_err(|_| Error::Reseal("HMAC key".into()))?;
     mac.update(what);
@@ -220,5 +240,43 @@ pub async fn load_cert(source: &str) -> Result<Vec<u8>> {
             path: source.into(),
             error: source_err,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hush_crypto::rsa::RsaPrivateKey;
+    use hush_sealing::unseal::{Keyring, UnsealOptions};
+
+    use super::*;
+
+    /// Stable resealing to an 8192-bit controller key (Sealed Secrets' `--key-size 8192`) used
+    /// to fail: the `rsa` crate refuses keys over 4096 bits by default.
+    #[test]
+    fn stable_resealing_works_with_8192_bit_keys() {
+        let key = RsaPrivateKey::generate(8192).unwrap();
+        let cert =
+            hush_crypto::cert::self_signed(&key, "", 0, 4_000_000_000, &mut SystemEntropy).unwrap();
+        let r = Resealer::new(
+            cert.to_pem().as_bytes(),
+            Some(Zeroizing::new(b"0123456789abcdef".to_vec())),
+        )
+        .unwrap();
+        let doc = match from_json(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "ns"},
+            "data": {"k": "dmFsdWU="}
+        })) {
+            hush_sops::tree::Value::Map(m) => m,
+            _ => unreachable!(),
+        };
+        let first = r.reseal(&doc, "ns", "f.yaml").unwrap();
+        assert_eq!(first, r.reseal(&doc, "ns", "f.yaml").unwrap(), "not stable");
+        let sealed: SealedSecret =
+            serde_json::from_value(to_json(&hush_sops::tree::Value::Map(first))).unwrap();
+        let mut ring = Keyring::new();
+        ring.add(key);
+        let opened = ring.unseal(&sealed, &UnsealOptions::default()).unwrap();
+        assert_eq!(opened.secret.data["k"].expose(), b"value");
     }
 }

@@ -3,6 +3,7 @@
 //! unchanged values byte-identical, and the MAC.
 
 use std::collections::HashMap;
+use subtle::ConstantTimeEq as _;
 
 use hush_crypto::aead::SOPS_NONCE_LEN;
 use hush_crypto::{DataKey, Entropy};
@@ -485,12 +486,9 @@ pub fn verify_mac(key: &DataKey, stored: &str, last_modified: &str, computed: &s
     let Value::Str(mac) = v else {
         return Err(Error::MacDecrypt);
     };
-    // Not secret: both sides are hashes of the plaintext, printed by sops too.
-    if mac != computed {
-        return Err(Error::MacMismatch {
-            stored: mac,
-            computed: computed.to_owned(),
-        });
+    // Both sides are hashes of the plaintext: compared in constant time and never reported.
+    if !bool::from(mac.as_bytes().ct_eq(computed.as_bytes())) {
+        return Err(Error::MacMismatch);
     }
     Ok(())
 }
@@ -506,6 +504,24 @@ pub fn mac_only_encrypted_init() -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A MAC mismatch reaches the Argo CD UI through the render plugin: the message must not
+    /// carry the MACs, which are hashes of the plaintext.
+    #[test]
+    fn mac_mismatch_names_no_hash() {
+        let key = DataKey::from_bytes([7; 32]);
+        let stored_mac = "A".repeat(128);
+        let computed = "B".repeat(128);
+        let lm = "2024-01-01T00:00:00Z";
+        let stored = encrypt_mac(&key, &stored_mac, lm, &mut hush_crypto::SystemEntropy).unwrap();
+        assert!(verify_mac(&key, &stored, lm, &stored_mac).is_ok());
+        let err = verify_mac(&key, &stored, lm, &computed).unwrap_err();
+        assert!(matches!(err, Error::MacMismatch));
+        let msg = err.to_string();
+        assert!(!msg.contains("AAAA") && !msg.contains("BBBB"), "{msg}");
+        // A prefix is not a match (lengths differ).
+        assert!(verify_mac(&key, &stored, lm, &stored_mac[..64]).is_err());
+    }
 
     #[test]
     fn mac_only_encrypted_constant() {

@@ -46,16 +46,11 @@ pub enum Error {
         /// Why (never the value).
         reason: String,
     },
-    /// The stored MAC did not match the computed one.
-    #[error(
-        "MAC mismatch: the file was modified outside sops or its lastmodified was changed. File has {stored}, computed {computed}"
-    )]
-    MacMismatch {
-        /// The MAC stored in the file.
-        stored: String,
-        /// The MAC computed over the decrypted values.
-        computed: String,
-    },
+    /// The stored MAC did not match the computed one. Neither MAC is kept: both are hashes of
+    /// the plaintext (sops prints them; a low-entropy value could be guessed from them where the
+    /// message is shown, such as Argo CD's UI).
+    #[error("MAC mismatch: the file was modified outside sops or its lastmodified was changed")]
+    MacMismatch,
     /// The file has no MAC.
     #[error("the file has no MAC; use --ignore-mac to decrypt it anyway")]
     NoMac,

@@ -138,7 +138,7 @@ fn tampering_is_refused_with_the_right_error_and_no_plaintext() {
                 "plain_unencrypted: visiblE",
                 1,
             ),
-            |e| matches!(e, Error::MacMismatch { .. }),
+            |e| matches!(e, Error::MacMismatch),
         ),
         (
             "moved key",
@@ -152,7 +152,7 @@ fn tampering_is_refused_with_the_right_error_and_no_plaintext() {
                 .filter(|l| !l.trim_start().starts_with("ratio:"))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            |e| matches!(e, Error::MacMismatch { .. }),
+            |e| matches!(e, Error::MacMismatch),
         ),
         ("no mac", original.replace(&mac, "    mac: \"\""), |e| {
             matches!(e, Error::NoMac)

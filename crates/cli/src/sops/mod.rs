@@ -69,7 +69,7 @@ fn exit(code: u8, message: impl Into<String>) -> anyhow::Error {
 fn engine(file: &Path, e: hush_sops::Error) -> anyhow::Error {
     use hush_sops::Error as E;
     let code = match &e {
-        E::MacMismatch { .. } | E::NoMac => codes::MAC_MISMATCH,
+        E::MacMismatch | E::NoMac => codes::MAC_MISMATCH,
         E::MacDecrypt => codes::ERROR_DECRYPTING_MAC,
         E::Decrypt { .. } | E::NotEncrypted { .. } => codes::ERROR_DECRYPTING_TREE,
         E::DataKey(_) => codes::COULD_NOT_RETRIEVE_KEY,
@@ -78,7 +78,7 @@ fn engine(file: &Path, e: hush_sops::Error) -> anyhow::Error {
         _ => codes::GENERIC,
     };
     let hint = match &e {
-        E::MacMismatch { .. } => {
+        E::MacMismatch => {
             "\nThe file was changed outside sops (or merged by git). Fix the change, or decrypt with --ignore-mac to inspect it."
         }
         E::Decrypt { .. } => {
