@@ -1177,7 +1177,6 @@ async fn fetch_all(
             .get(&key)
             .ok_or_else(|| Error::Store(format!("no store {:?}", key.1)))
     };
-    let mut missing = Vec::new();
     for (i, df) in es.spec.data_from.iter().enumerate() {
         let store = provider_for(df.source_ref.as_ref().and_then(|s| s.store_ref.as_ref()))?;
         let provider = store
@@ -1188,7 +1187,7 @@ async fn fetch_all(
         let (map, conversion, decoding, null_policy) = match result {
             Ok(v) => v,
             Err(Error::Provider(e)) if e.is_not_found() && deletion != "Retain" => {
-                missing.push(format!("dataFrom[{i}]"));
+                missing_event(ctx, es, format!("spec.dataFrom[{i}]")).await;
                 continue;
             }
             Err(e) => return Err(e),
@@ -1216,7 +1215,7 @@ async fn fetch_all(
             out.insert(key, value);
         }
     }
-    for d in &es.spec.data {
+    for (i, d) in es.spec.data.iter().enumerate() {
         let store = provider_for(d.source_ref.as_ref().and_then(|s| s.store_ref.as_ref()))?;
         let provider = store
             .provider(ctx, Some(ns), fresh)
@@ -1234,25 +1233,26 @@ async fn fetch_all(
                 out.insert(d.secret_key.clone(), value);
             }
             Err(e) if e.is_not_found() && deletion != "Retain" => {
-                missing.push(d.secret_key.clone());
+                let entry = format!("spec.data[{i}] (key={})", d.remote_ref.key);
+                missing_event(ctx, es, entry).await;
             }
             Err(e) => return Err(Error::Provider(e)),
         }
     }
-    if !missing.is_empty() {
-        ctx.event(
-            false,
-            es,
-            EventType::Normal,
-            "MissingProviderSecret",
-            format!(
-                "provider secret(s) not found, skipped: {}",
-                missing.join(", ")
-            ),
-        )
-        .await;
-    }
     Ok(out)
+}
+
+/// ESO's MissingProviderSecret event, one per skipped entry as it is skipped (so it is sent
+/// also when a later entry fails).
+async fn missing_event(ctx: &Context, es: &ExternalSecret, entry: String) {
+    ctx.event(
+        false,
+        es,
+        EventType::Normal,
+        "MissingProviderSecret",
+        format!("secret does not exist at provider using {entry}"),
+    )
+    .await;
 }
 
 type FetchedMap<'a> = (BTreeMap<String, SecretBytes>, &'a str, &'a str, &'a str);
