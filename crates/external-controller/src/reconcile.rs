@@ -538,16 +538,9 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
 
     // ESO's deleteOrphanedSecrets: Secrets this ExternalSecret created under a former target
     // name. Only a changed spec renames the target, so only then is the cache searched.
-    let no_data = data.is_empty()
-        && es
-            .spec
-            .target
-            .as_ref()
-            .and_then(|t| t.template.as_ref())
-            .is_none();
     if creation == "Owner"
         && spec_changed
-        && !(no_data && matches!(deletion, "Delete" | "Retain"))
+        && !(data.is_empty() && matches!(deletion, "Delete" | "Retain"))
         && let Err(e) = delete_orphans(&es, &ctx, &secrets, &target_name).await
     {
         set_ready(
@@ -1339,13 +1332,9 @@ async fn write_secret(
     drifted: bool,
 ) -> Result<Outcome, Error> {
     let ns = es.namespace().unwrap_or_default();
-    let has_template = es
-        .spec
-        .target
-        .as_ref()
-        .and_then(|t| t.template.as_ref())
-        .is_some();
-    if data.is_empty() && !has_template {
+    // As ESO: no provider data is judged before any template (which may render keys of its
+    // own from templateFrom literals).
+    if data.is_empty() {
         match deletion {
             "Delete" => {
                 let existed = creation == "Owner" && existing.is_some();
