@@ -10,8 +10,10 @@
 #   crds        regenerate crds/ from the Rust types and fail on a difference
 #   deploy      helm lint/template of deploy/helm/hush, deploy/manifests/ up to date
 #   build       compile every test target once
-#   services    start a real kube-apiserver + etcd, OpenBao and moto on loopback
+#   services    start a real kube-apiserver + etcd, OpenBao and moto on loopback, and a second
+#               API server for the real External Secrets Operator (scripts/services/eso-apiserver.sh)
 #   tests       every test, including the #[ignore]d ones that need peers and servers
+#   eso-peer    the differential tests against the real ESO (tests/e2e/tests/eso_*.rs)
 #   rbac        the chart's RBAC equals the controllers' calls in the API server's audit log
 #   fuzz        each fuzz target for FUZZ_SECONDS (default 10)
 #
@@ -170,7 +172,12 @@ stage_services() {
   done
 }
 
-stage_tests() { cargo test --workspace --all-features --locked -- --include-ignored; }
+# The differential tests against the real ESO (named eso_peer_*) get their own stage.
+stage_tests() { cargo test --workspace --all-features --locked -- --include-ignored --skip eso_peer_; }
+
+stage_eso_peer() {
+  cargo test -p hush-e2e --all-features --locked --test 'eso_*' -- --include-ignored eso_peer_
+}
 
 # The controllers ran as the chart's ServiceAccounts in stage tests; their calls in the audit log
 # must equal the chart's rules.
@@ -215,6 +222,7 @@ stage deploy stage_deploy
 stage build stage_build
 stage services stage_services
 stage tests stage_tests
+stage eso-peer stage_eso_peer
 stage rbac stage_rbac
 stage fuzz stage_fuzz
 print_summary

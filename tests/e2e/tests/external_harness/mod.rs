@@ -45,6 +45,8 @@ pub fn canary(tag: &str) -> String {
 pub struct Controller {
     shutdown: Shutdown,
     handle: JoinHandle<hush_operator::Result<()>>,
+    /// The metrics endpoint (`127.0.0.1:<port>`).
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 impl Controller {
@@ -62,7 +64,27 @@ impl Controller {
         Self::start_in(client, None, class).await
     }
 
+    /// As [`Controller::start_with_class`], on the API server of `kubeconfig` (whose admin
+    /// `client` is), not the run's own (`KUBECONFIG`).
+    pub async fn start_on(
+        client: &Client,
+        kubeconfig: &std::path::Path,
+        ns: &str,
+        class: &str,
+    ) -> Result<Self> {
+        Self::start_as(client, Some(kubeconfig), Some(ns), class).await
+    }
+
     async fn start_in(client: &Client, ns: Option<&str>, class: &str) -> Result<Self> {
+        Self::start_as(client, None, ns, class).await
+    }
+
+    async fn start_as(
+        client: &Client,
+        kubeconfig: Option<&std::path::Path>,
+        ns: Option<&str>,
+        class: &str,
+    ) -> Result<Self> {
         logs();
         let shutdown = Shutdown::new();
         // As deployed: the Helm chart's ServiceAccount and RBAC and leader election on, the
@@ -75,7 +97,22 @@ impl Controller {
                 .name()
                 .to_owned(),
         };
-        let identity = controller_client(client, &release, ChartProfile::External).await?;
+        let mut identity = controller_client(client, &release, ChartProfile::External).await?;
+        if let Some(kubeconfig) = kubeconfig {
+            // controller_client impersonates on `KUBECONFIG`'s server; the RBAC it applied is
+            // on `client`'s.
+            let user = format!(
+                "system:serviceaccount:{release}:{}",
+                ChartProfile::External.service_account()
+            );
+            let mut config = kube::Config::from_custom_kubeconfig(
+                kube::config::Kubeconfig::read_from(kubeconfig)?,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await?;
+            config.auth_info.impersonate = Some(user);
+            identity = Client::try_from(config)?;
+        }
         let mut lease = LeaseConfig::new(release, "hush-controller".into(), "e2e".into());
         lease.retry_period = Duration::from_millis(200);
         let mut process = Process::new(
@@ -86,6 +123,7 @@ impl Controller {
             },
             shutdown.clone(),
         );
+        let metrics_addr = process.bind_metrics().await?;
         let config = Config {
             namespace: ns.map(str::to_owned),
             controller_class: class.to_owned(),
@@ -94,7 +132,21 @@ impl Controller {
         };
         let component = hush_external_controller::start(&mut process, config);
         let handle = tokio::spawn(process.run(vec![component]));
-        Ok(Self { shutdown, handle })
+        Ok(Self {
+            shutdown,
+            handle,
+            metrics_addr,
+        })
+    }
+
+    /// The controller's `/metrics` text.
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(
+            reqwest::get(format!("http://{}/metrics", self.metrics_addr))
+                .await?
+                .text()
+                .await?,
+        )
     }
 
     pub async fn stop(self) -> Result<()> {
