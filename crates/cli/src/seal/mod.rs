@@ -357,7 +357,7 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             template_limits: args.template.limits(),
             ..UnsealOptions::default()
         };
-        let unsealed = ring.unseal(&sealed, &opts)?;
+        let unsealed = in_file(input_path.as_deref(), ring.unseal(&sealed, &opts))?;
         if args.show_keys {
             for (item, key) in &unsealed.opened_by {
                 eprintln!("{item}: opened by {key}");
