@@ -1,0 +1,157 @@
+//! `exec-env` and `exec-file`: run a command with the decrypted values.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use hush_sops::stores;
+use hush_sops::tree::{Item, Value};
+
+use super::args::Opts;
+use super::config;
+use super::crypt::open;
+use super::exit::{codes, engine, exit};
+use super::io::{formats, indent};
+
+pub(super) fn refuse_user(user: Option<String>) -> Result<()> {
+    match user {
+        Some(u) => Err(exit(
+            codes::GENERIC,
+            format!("--user {u}: hush does not switch users; run the command as that user instead"),
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn child_code(status: std::process::ExitStatus) -> ExitCode {
+    ExitCode::from(status.code().map_or(1, |c| (c & 0xff) as u8))
+}
+
+/// A user's ids from an `/etc/passwd`-format text (`name:password:uid:gid:…`).
+pub(super) fn passwd_ids(passwd: &str, user: &str) -> Option<(u32, u32)> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != user {
+            return None;
+        }
+        let uid = fields.nth(1)?.parse().ok()?;
+        let gid = fields.next()?.parse().ok()?;
+        Some((uid, gid))
+    })
+}
+
+/// Looks `user` up in /etc/passwd, as sops' `--user` does (names only).
+pub(super) fn lookup_user(user: &str) -> Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| {
+        exit(
+            codes::GENERIC,
+            format!("--user {user}: reading /etc/passwd: {e}"),
+        )
+    })?;
+    passwd_ids(&passwd, user).ok_or_else(|| {
+        exit(
+            codes::GENERIC,
+            format!("--user {user}: unknown user (no entry in /etc/passwd)"),
+        )
+    })
+}
+
+pub(super) fn exec_env(
+    o: &Opts,
+    file: &Path,
+    command: &str,
+    pristine: bool,
+    user: Option<String>,
+) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt as _;
+    // Looked up before decrypting, so a typo costs no key access.
+    let ids = user.as_deref().map(lookup_user).transpose()?;
+    let (format, _) = formats(o, file)?;
+    let opened = open(o, file, format, o.ignore_mac)?;
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c").arg(command);
+    if let Some((uid, gid)) = ids {
+        // std drops the supplementary groups when it switches away from root.
+        cmd.uid(uid).gid(gid);
+    }
+    if pristine {
+        cmd.env_clear();
+    }
+    for item in opened.branches.first().map(Vec::as_slice).unwrap_or(&[]) {
+        if let Item::Entry(k, v) = item
+            && v.is_leaf()
+            && let Some(s) = v.to_flat_string()
+        {
+            let s = match v {
+                Value::Bool(b) => b.to_string(),
+                _ => s,
+            };
+            cmd.env(k, s);
+        }
+    }
+    let status = cmd.status().with_context(|| match &user {
+        Some(u) => format!("running the command as user {u}"),
+        None => "running the command".to_owned(),
+    })?;
+    Ok(child_code(status))
+}
+
+pub(super) fn exec_file(
+    o: &Opts,
+    file: &Path,
+    command: &str,
+    filename: &str,
+    user: Option<String>,
+) -> Result<ExitCode> {
+    refuse_user(user)?;
+    let cfg = config::find(o.config.as_deref()).unwrap_or_default();
+    let (format, output_format) = formats(o, file)?;
+    let opened = open(o, file, format, o.ignore_mac)?;
+    let plain = stores::emit_plain(
+        output_format,
+        &opened.branches,
+        indent(o, &cfg, output_format),
+    )
+    .map_err(|e| engine(file, e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("hush-sops-exec")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let name = Path::new(filename)
+        .file_name()
+        .ok_or_else(|| exit(codes::GENERIC, "--filename must be a file name"))?;
+    let path = dir.path().join(name);
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .context("creating the temporary file")?;
+        f.write_all(&plain).context("writing the temporary file")?;
+    }
+    let cmdline = command.replace("{}", &path.to_string_lossy());
+    let status = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmdline)
+        .status()
+        .context("running the command")?;
+    Ok(child_code(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_lookup_reads_uid_and_gid_by_name() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nbad:x:notanumber:1::/:/bin/sh\n";
+        assert_eq!(passwd_ids(passwd, "nobody"), Some((65534, 65534)));
+        assert_eq!(passwd_ids(passwd, "root"), Some((0, 0)));
+        assert_eq!(passwd_ids(passwd, "nob"), None);
+        assert_eq!(passwd_ids(passwd, "bad"), None);
+        assert_eq!(passwd_ids(passwd, "missing"), None);
+    }
+}

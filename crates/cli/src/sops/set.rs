@@ -1,0 +1,115 @@
+//! `set` and `unset`: change one value at a tree path, keeping the IVs of the others.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use hush_crypto::SystemEntropy;
+use hush_sops::stores;
+use hush_sops::tree;
+
+use super::args::Opts;
+use super::config;
+use super::crypt::open;
+use super::exit::{codes, engine, exit};
+use super::io::{formats, indent};
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn set(
+    o: &Opts,
+    file: &Path,
+    path: &str,
+    value: Option<String>,
+    value_file: bool,
+    value_stdin: bool,
+    idempotent: bool,
+) -> Result<ExitCode> {
+    let cfg = config::find(o.config.as_deref()).unwrap_or_default();
+    let (format, _) = formats(o, file)?;
+    let steps = tree::parse_index_path(path).ok_or_else(|| {
+        exit(
+            codes::INVALID_TREE_PATH,
+            format!("invalid tree path {path:?}: use the form [\"key\"][0]"),
+        )
+    })?;
+    let raw: Vec<u8> = if value_stdin {
+        let mut b = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .context("reading the value from standard input")?;
+        b
+    } else if value_file {
+        let p = value.ok_or_else(|| exit(7, "--value-file needs a file name"))?;
+        std::fs::read(&p).with_context(|| format!("reading the value file {p}"))?
+    } else {
+        value
+            .ok_or_else(|| exit(7, "missing value: sops set FILE PATH VALUE"))?
+            .into_bytes()
+    };
+    let v = stores::json::parse_value(&raw).map_err(|e| {
+        exit(
+            7,
+            format!("the value is not valid JSON (strings need quotes: '\"text\"'): {e}"),
+        )
+    })?;
+    let mut opened = open(o, file, format, o.ignore_mac)?;
+    let Some(first) = opened.branches.first_mut() else {
+        return Err(exit(
+            codes::NEED_AT_LEAST_ONE_DOCUMENT,
+            "the file has no document",
+        ));
+    };
+    let changed = tree::set(first, &steps, v).map_err(|m| exit(codes::INVALID_TREE_PATH, m))?;
+    if !changed && idempotent {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let out = opened
+        .seal(format, indent(o, &cfg, format), &mut SystemEntropy)
+        .map_err(|e| engine(file, e))?;
+    std::fs::write(file, out).map_err(|e| {
+        exit(
+            codes::COULD_NOT_WRITE_OUTPUT,
+            format!("{}: {e}", file.display()),
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn unset(o: &Opts, file: &Path, path: &str, idempotent: bool) -> Result<ExitCode> {
+    let cfg = config::find(o.config.as_deref()).unwrap_or_default();
+    let (format, _) = formats(o, file)?;
+    let steps = tree::parse_index_path(path).ok_or_else(|| {
+        exit(
+            codes::INVALID_TREE_PATH,
+            format!("invalid tree path {path:?}: use the form [\"key\"][0]"),
+        )
+    })?;
+    let mut opened = open(o, file, format, o.ignore_mac)?;
+    let removed = opened
+        .branches
+        .first_mut()
+        .is_some_and(|b| tree::unset(b, &steps));
+    if !removed {
+        if idempotent {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(exit(
+            codes::GENERIC,
+            format!(
+                "{}: the path {path} does not exist in the file",
+                file.display()
+            ),
+        ));
+    }
+    let out = opened
+        .seal(format, indent(o, &cfg, format), &mut SystemEntropy)
+        .map_err(|e| engine(file, e))?;
+    std::fs::write(file, out).map_err(|e| {
+        exit(
+            codes::COULD_NOT_WRITE_OUTPUT,
+            format!("{}: {e}", file.display()),
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
