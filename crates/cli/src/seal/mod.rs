@@ -4,26 +4,26 @@
 //! controller and writes results.
 
 mod cluster;
+mod mode;
 mod multi;
 
 use std::ffi::OsString;
-use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Parser as _;
-use hush_crypto::SystemEntropy;
 use hush_crypto::cert::Certificate;
 use hush_crypto::rsa::RsaPublicKey;
-use hush_sealing::codec::{self, Format};
-use hush_sealing::seal::{self as sealing, Prepare};
-use hush_sealing::unseal::{Keyring, UnsealOptions};
+use hush_sealing::seal as sealing;
+use hush_sealing::unseal::Keyring;
 use hush_sealing::{Scope, keys};
 
 use crate::template_limits::TemplateLimitArgs;
 use cluster::{Controller, KubeFlags};
+pub(crate) use mode::run;
 
 /// The upstream release whose behaviour the `kubeseal` persona follows.
 pub(crate) const KUBESEAL_COMPAT_VERSION: &str = "v0.36.6";
@@ -289,248 +289,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
-}
-
-/// Runs `hush seal` / `kubeseal` with parsed arguments, in kubeseal's dispatch order.
-pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
-    // `--rotate` is its own (deprecated) flag in kubeseal, so it has its own variable too.
-    if std::env::var("SEALED_SECRETS_ROTATE").is_ok_and(|v| go_bool(&v) == Ok(true)) {
-        args.re_encrypt = true;
-    }
-    if !args.from_file.is_empty() && !args.raw {
-        bail!("--from-file requires --raw");
-    }
-    let mut format: Format = args.format.parse().map_err(|e: String| anyhow!(e))?;
-
-    // Input: -f or stdin, read when a mode needs it.
-    let input_path = args.input.clone();
-    if input_path.is_none()
-        && !args.raw
-        && !args.fetch_cert
-        && args.dir.is_none()
-        && std::io::stdin().is_terminal()
-    {
-        eprintln!("(tty detected: expecting json/yaml k8s resource in stdin)");
-    }
-    let read_input = || -> anyhow::Result<Vec<u8>> {
-        match &input_path {
-            Some(p) => std::fs::read(p)
-                .map_err(|_| anyhow!("Could not read file specified with --secret-file")),
-            None => read_stdin(),
-        }
-    };
-
-    // --re-encrypt -f X without -w rewrites X (kubeseal #405).
-    if args.re_encrypt
-        && args.output.is_none()
-        && let Some(p) = &args.input
-    {
-        args.output = Some(p.to_string_lossy().into_owned());
-    }
-    // Multi-cluster output pattern: handled by `multi`.
-    if args
-        .output
-        .as_deref()
-        .is_some_and(|o| o.contains("{cluster}"))
-        || multi::is_named(&args.cert)
-    {
-        return multi::run(&args, format, read_input()?).map(|()| ExitCode::SUCCESS);
-    }
-    let output_path = args.output.as_ref().map(PathBuf::from);
-    if let Some(p) = &output_path
-        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-    {
-        format = Format::Yaml;
-    }
-    let mut out = Output {
-        path: output_path,
-        buf: Vec::new(),
-    };
-
-    if args.recovery_unseal {
-        let ring = read_keyring(&args.recovery_private_key)?;
-        let sealed = in_file(
-            input_path.as_deref(),
-            codec::read_sealed_secret(&read_input()?),
-        )?;
-        let opts = UnsealOptions {
-            template_limits: args.template.limits(),
-            ..UnsealOptions::default()
-        };
-        let unsealed = in_file(input_path.as_deref(), ring.unseal(&sealed, &opts))?;
-        if args.show_keys {
-            for (item, key) in &unsealed.opened_by {
-                eprintln!("{item}: opened by {key}");
-            }
-        }
-        out.emit(codec::write_secret(&unsealed.secret, format)?.as_bytes())?;
-        out.finish()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    // hush: offline re-encryption with old private keys and a new certificate.
-    if args.re_encrypt && !args.recovery_private_key.is_empty() {
-        let ring = read_keyring(&args.recovery_private_key)?;
-        let public = open_public_key(&args)?;
-        if let Some(dir) = &args.dir {
-            return multi::reseal_dir(dir, &ring, &public).map(|()| ExitCode::SUCCESS);
-        }
-        let input = read_input()?;
-        for sealed in in_file(input_path.as_deref(), codec::read_sealed_secrets(&input))? {
-            let resealed = multi::reseal(&sealed, &ring, &public)?;
-            out.buf
-                .extend(codec::write_sealed_secret(&resealed, format)?.into_bytes());
-        }
-        out.finish()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !args.recovery_private_key.is_empty() && std::io::stderr().is_terminal() {
-        eprintln!(
-            "warning: ignoring --recovery-private-key because unseal command not chosen with --recovery-unseal"
-        );
-    }
-
-    if args.validate {
-        let input = read_input()?;
-        let rt = runtime()?;
-        rt.block_on(async {
-            let controller = connect(&args).await?;
-            let secrets = codec::read_sealed_secrets(&input)
-                .map_err(|_| anyhow!("unable to decrypt sealed secret"))?;
-            for sealed in secrets {
-                let body = serde_json::to_vec(&sealed)?;
-                if let Err(e) = controller.post("verify", body).await? {
-                    if e.status == Some(409) {
-                        bail!("unable to decrypt sealed secret: {}", sealed.metadata.name);
-                    }
-                    bail!("cannot validate sealed secret: {e}");
-                }
-            }
-            Ok(())
-        })?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    if args.re_encrypt {
-        let input = read_input()?;
-        let rt = runtime()?;
-        rt.block_on(async {
-            let controller = connect(&args).await?;
-            for sealed in in_file(input_path.as_deref(), codec::read_sealed_secrets(&input))? {
-                let body = serde_json::to_vec(&sealed)?;
-                let text = match controller.post("rotate", body).await? {
-                    Ok(text) => text,
-                    Err(e) if e.status == Some(409) => bail!("unable to rotate secret"),
-                    Err(e) => bail!("cannot re-encrypt secret: {e}"),
-                };
-                let mut rotated = codec::read_sealed_secret(text.as_bytes())?;
-                rotated.metadata.creation_timestamp = None;
-                rotated.metadata.deletion_timestamp = None;
-                rotated.metadata.generation = 0;
-                out.emit(codec::write_sealed_secret(&rotated, format)?.as_bytes())?;
-            }
-            anyhow::Ok(())
-        })?;
-        out.finish()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let cert_bytes = open_cert(&args)?;
-    if args.fetch_cert {
-        out.emit(&cert_bytes)?;
-        out.finish()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let public = parse_cert(&cert_bytes)?;
-    // client-go's `clientConfig.Namespace()`; kubeseal ignores its error except with --raw.
-    let namespace_result = args.kube.namespace();
-    let (namespace, namespace_explicit) = namespace_result
-        .clone()
-        .unwrap_or_else(|_| (String::new(), false));
-
-    if let Some(target_path) = &args.merge_into {
-        let target_bytes = std::fs::read(target_path)
-            .with_context(|| format!("open {}", target_path.display()))?;
-        let mut target = in_file(
-            Some(target_path.as_path()),
-            codec::read_sealed_secret(&target_bytes),
-        )?;
-        let mut secrets = in_file(input_path.as_deref(), codec::read_secrets(&read_input()?))?;
-        if secrets.is_empty() {
-            return Err(hush_sealing::Error::NoSecrets.into());
-        }
-        for secret in &mut secrets {
-            sealing::prepare(
-                secret,
-                &Prepare {
-                    scope: args.scope,
-                    override_name: Some(&target.metadata.name),
-                    override_namespace: Some(&target.metadata.namespace),
-                    namespace: &namespace,
-                    namespace_explicit,
-                    allow_empty_data: args.allow_empty_data,
-                },
-            )?;
-            let update = sealing::seal_secret(&public, secret, &mut SystemEntropy)?;
-            sealing::merge_into(&mut target, update);
-        }
-        let text = codec::write_sealed_secret(&target, format)?;
-        write_atomically(target_path, text.as_bytes())?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    if args.raw {
-        let (ns, name) = match args.scope {
-            Scope::ClusterWide => (String::new(), String::new()),
-            _ => (
-                namespace_result.map_err(|e| anyhow!(e))?.0,
-                args.name.clone().unwrap_or_default(),
-            ),
-        };
-        sealing::raw_label(args.scope, &ns, &name)?;
-        let value = match args.from_file.as_slice() {
-            [] => {
-                if std::io::stdin().is_terminal() {
-                    eprintln!("(tty detected: expecting a secret to encrypt in stdin)");
-                }
-                read_stdin()?
-            }
-            [one] => {
-                let path = one.split_once('=').map_or(one.as_str(), |(_, p)| p);
-                std::fs::read(path).with_context(|| format!("open {path}"))?
-            }
-            _ => {
-                bail!("must provide only one --from-file when encrypting a single item with --raw")
-            }
-        };
-        let sealed =
-            sealing::seal_raw(&public, args.scope, &ns, &name, &value, &mut SystemEntropy)?;
-        out.emit(sealed.as_bytes())?;
-        out.finish()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let mut secrets = in_file(input_path.as_deref(), codec::read_secrets(&read_input()?))?;
-    if secrets.is_empty() {
-        return Err(hush_sealing::Error::NoSecrets.into());
-    }
-    for secret in &mut secrets {
-        sealing::prepare(
-            secret,
-            &Prepare {
-                scope: args.scope,
-                override_name: args.name.as_deref(),
-                override_namespace: None,
-                namespace: &namespace,
-                namespace_explicit,
-                allow_empty_data: args.allow_empty_data,
-            },
-        )?;
-        let sealed = sealing::seal_secret(&public, secret, &mut SystemEntropy)?;
-        out.emit(codec::write_sealed_secret(&sealed, format)?.as_bytes())?;
-    }
-    out.finish()?;
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn connect(args: &Args) -> anyhow::Result<Controller> {
