@@ -3,7 +3,8 @@
 #
 #   scripts/dev-env.sh            install/verify; write the peers env file; print what was done
 #
-# - Debian packages: age, gnupg, openssl, iproute2 (apt-get update only when one is missing).
+# - Debian packages: age, gnupg, openssl, iproute2, and zsh, fish, groff-base, man-db (the shell
+#   completion and man page tests load them); apt-get update only when one is missing.
 # - Python venv with the interop peers and test servers (sops 3.11.0, OpenBao, moto, kubesealpy,
 #   the kubernetes client). The venv lives in the cache, keyed by the requirements, and `.venv`
 #   in the repository points at it, so a fresh clone on a machine that built once is ready at once.
@@ -22,7 +23,7 @@ log() { printf 'dev-env: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # --- Debian packages ------------------------------------------------------------------------
-debian_packages=(age gnupg openssl iproute2 ca-certificates)
+debian_packages=(age gnupg openssl iproute2 ca-certificates zsh fish groff-base man-db)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

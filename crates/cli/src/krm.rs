@@ -69,6 +69,23 @@ async fn run_async(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// The `ksops` persona's command line, for completion scripts and man pages (the persona itself
+/// reads its one argument as KSOPS does, without a parser: kustomize passes it unchanged).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "ksops",
+    about = "ksops (hush): KSOPS-compatible kustomize exec KRM function (ResourceList on stdin)"
+)]
+struct KsopsCli {
+    #[command(flatten)]
+    args: Args,
+}
+
+/// The `ksops` persona's command line (completion scripts and man pages).
+pub(crate) fn persona_command() -> clap::Command {
+    <KsopsCli as clap::CommandFactory>::command()
+}
+
 /// Runs the `ksops` persona.
 pub(crate) fn run_persona(args: Vec<OsString>) -> ExitCode {
     let generator = args.get(1).map(PathBuf::from);

@@ -2,6 +2,7 @@
 //! the library crates.
 #![forbid(unsafe_code)]
 
+mod completion;
 mod controller;
 mod demo;
 mod install_links;
@@ -48,6 +49,11 @@ enum Command {
     /// SealedSecrets, ExternalSecrets and sealing keys with their sync state (exit 1 when
     /// something is not synced, 2 when RBAC hid a part).
     Status(status::Args),
+    /// Print a shell completion script for hush or a persona (bash, zsh, fish, powershell,
+    /// elvish).
+    Completion(completion::CompletionArgs),
+    /// Print or write the man pages of hush, its commands and its personas.
+    Man(completion::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
         Command::Krm(a) => krm::run(a),
         Command::Controller(a) => controller::run(*a),
         Command::Status(a) => status::run(a),
+        Command::Completion(a) => completion::run_completion(a),
+        Command::Man(a) => completion::run_man(a),
     };
     match result {
         Ok(code) => code,

@@ -215,12 +215,23 @@ enum AvpCommand {
     },
     /// Print the version.
     Version,
+    /// Generate the autocompletion script for the specified shell (bash, zsh, fish,
+    /// powershell; hush: also elvish).
+    Completion { shell: clap_complete::Shell },
+}
+
+/// The `argocd-vault-plugin` persona's command line (completion scripts and man pages).
+pub(crate) fn persona_command() -> clap::Command {
+    <Avp as clap::CommandFactory>::command()
 }
 
 /// Runs the `argocd-vault-plugin` persona.
 pub(crate) fn run_persona(args: Vec<OsString>) -> ExitCode {
     let cli = Avp::parse_from(args);
     let result = match cli.command {
+        AvpCommand::Completion { shell } => {
+            crate::completion::write_script(shell, persona_command(), "argocd-vault-plugin")
+        }
         AvpCommand::Version => {
             println!("argocd-vault-plugin (hush {})", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

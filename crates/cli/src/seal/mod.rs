@@ -94,7 +94,7 @@ pub(crate) struct Args {
     #[arg(long, env = "SEALED_SECRETS_FROM_FILE", value_delimiter = ',')]
     from_file: Vec<String>,
     /// Set the scope of the sealed secret: strict, namespace-wide, cluster-wide (defaults to strict). Mandatory for --raw, otherwise the 'sealedsecrets.bitnami.com/cluster-wide' and 'sealedsecrets.bitnami.com/namespace-wide' annotations on the input secret can be used to select the scope.
-    #[arg(long, env = "SEALED_SECRETS_SCOPE", default_value = "strict", value_parser = parse_scope)]
+    #[arg(long, env = "SEALED_SECRETS_SCOPE", default_value = "strict", value_parser = ScopeParser)]
     scope: Scope,
     /// Re-encrypt the given sealed secret to use the latest cluster key. hush: with
     /// --recovery-private-key and --cert it re-seals offline (and with --dir, a whole tree).
@@ -182,6 +182,11 @@ fn in_file<T>(path: Option<&Path>, r: hush_sealing::Result<T>) -> anyhow::Result
     }
 }
 
+/// The `kubeseal` persona's command line (completion scripts and man pages).
+pub(crate) fn persona_command() -> clap::Command {
+    <KubesealCli as clap::CommandFactory>::command()
+}
+
 /// Runs the `kubeseal` persona: kubeseal's `--version` line, `error: ` prefix and exit code 1.
 pub(crate) fn run_persona(argv: Vec<OsString>) -> ExitCode {
     let cli = match KubesealCli::try_parse_from(argv) {
@@ -218,8 +223,36 @@ pub(crate) fn go_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// `--scope`: parsed as Go's `SealingScope.Set` (which also takes `""`), with the three scopes
+/// named for help and completion scripts.
+#[derive(Debug, Clone, Copy)]
+struct ScopeParser;
+
 fn parse_scope(s: &str) -> Result<Scope, String> {
     s.parse().map_err(|e: hush_sealing::Error| e.to_string())
+}
+
+impl clap::builder::TypedValueParser for ScopeParser {
+    type Value = Scope;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Scope, clap::Error> {
+        clap::builder::TypedValueParser::parse_ref(&parse_scope, cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            ["strict", "namespace-wide", "cluster-wide"]
+                .into_iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
 }
 
 fn now_unix() -> i64 {

@@ -285,6 +285,9 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         action: GroupsCmd,
     },
+    /// Generate shell completion scripts for `sops`: bash, zsh (hush: also fish, powershell,
+    /// elvish). To load completions: `source <(sops completion bash)`.
+    Completion { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]

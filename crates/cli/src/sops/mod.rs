@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 
 pub(crate) use args::Args;
 use args::{Cmd, GroupsCmd};
@@ -49,6 +49,11 @@ const SOPS_VERSION: &str = hush_sops::metadata::WRITE_VERSION;
 struct PersonaCli {
     #[command(flatten)]
     args: Args,
+}
+
+/// The `sops` persona's command line (completion scripts and man pages).
+pub(crate) fn persona_command() -> clap::Command {
+    PersonaCli::command()
 }
 
 /// Runs the `sops` persona.
@@ -154,6 +159,9 @@ fn run(args: Args) -> Result<ExitCode> {
             user,
         }) => exec::exec_file(o, &file, &command, &filename, user),
         Some(Cmd::Filestatus { file }) => crypt::filestatus(o, &file),
+        Some(Cmd::Completion { shell }) => {
+            crate::completion::write_script(shell, persona_command(), "sops")
+        }
         Some(Cmd::Groups {
             action: GroupsCmd::Add { file },
         }) => groups::groups(o, &file, GroupChange::Add(flags::flag_keys(o, true)?)),
