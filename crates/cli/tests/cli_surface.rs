@@ -320,7 +320,6 @@ const SOPS_MISSING: &[(&str, &str)] = &[
     ("--rm-gcp-kms", "GCP KMS is not implemented"),
     ("--add-azure-kv", "Azure Key Vault is not implemented"),
     ("--rm-azure-kv", "Azure Key Vault is not implemented"),
-    ("--set", "legacy form of `set` (issue 18 item 3)"),
     ("--background", "deprecated in sops"),
     ("--network", "keyservice (issue 18 item 1)"),
     ("--address", "keyservice (issue 18 item 1)"),

@@ -1155,3 +1155,198 @@ fn groups_and_exec_env_user_interoperate_with_real_sops() {
     );
     assert_eq!(ours.status.code(), theirs.status.code());
 }
+
+// ----------------------------------------------------------------------------------------------
+// exec-file and the legacy --set.
+
+fn encrypted_x(e: &Env) {
+    let r = recipient(&e.key_file);
+    e.write("x.yaml", b"password: s3cr3t\n");
+    assert_eq!(
+        code(&e.run(&["encrypt", "-i", "--age", &r, "x.yaml"], &[])),
+        0
+    );
+}
+
+fn stdout(o: &Output) -> String {
+    assert_eq!(code(o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn exec_file_streams_through_a_fifo_in_a_private_directory() {
+    let e = env();
+    encrypted_x(&e);
+    // Default: a FIFO (0600) in a fresh 0700 directory, gone afterwards.
+    let out = stdout(&e.run(
+        &[
+            "exec-file",
+            "x.yaml",
+            "test -p {} && stat -c %a $(dirname {}) {} && echo {} && cat {}",
+        ],
+        &[],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["700", "600"], "{out}");
+    assert!(lines[2].ends_with("/tmp-file"), "{out}");
+    assert!(!Path::new(lines[2]).parent().unwrap().exists());
+    assert_eq!(lines[3], "password: s3cr3t", "{out}");
+    // --no-fifo: a regular 0600 file; `'{}'` and `"{}"` mean the same path.
+    let out = stdout(&e.run(
+        &[
+            "exec-file",
+            "--no-fifo",
+            "x.yaml",
+            "test -f '{}' && ! test -p \"{}\" && stat -c %a {} && cat {} && echo {}",
+        ],
+        &[],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["600", "password: s3cr3t"], "{out}");
+    assert!(!Path::new(lines[2]).exists());
+    // --filename and --output-type.
+    let out = stdout(&e.run(
+        &[
+            "exec-file",
+            "--filename",
+            "app.env",
+            "--output-type",
+            "dotenv",
+            "x.yaml",
+            "cat {}; basename {}",
+        ],
+        &[],
+    ));
+    assert_eq!(out, "password=s3cr3t\napp.env\n");
+    // A command that never opens the FIFO neither hangs hush nor loses its exit code.
+    let start = std::time::Instant::now();
+    assert_eq!(code(&e.run(&["exec-file", "x.yaml", "exit 3"], &[])), 3);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn exec_file_refuses_names_a_shell_would_interpret() {
+    let e = env();
+    encrypted_x(&e);
+    for bad in ["a b", "$(id)", "../x", "a;b", "x'y"] {
+        let o = e.run(&["exec-file", "--filename", bad, "x.yaml", "cat {}"], &[]);
+        assert_eq!(code(&o), 1, "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--filename"));
+        assert!(o.stdout.is_empty());
+        no_plaintext(&o);
+    }
+    let spaced = e.dir.path().join("my tmp");
+    std::fs::create_dir(&spaced).unwrap();
+    let o = e.run(
+        &["exec-file", "x.yaml", "cat {}"],
+        &[("TMPDIR", spaced.to_str().unwrap())],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("TMPDIR"));
+    assert!(o.stdout.is_empty());
+    assert_eq!(std::fs::read_dir(&spaced).unwrap().count(), 0);
+}
+
+#[test]
+fn exec_file_user_gives_the_fifo_and_the_file_to_that_user() {
+    let e = env();
+    encrypted_x(&e);
+    for fifo in [&[][..], &["--no-fifo"][..]] {
+        let mut args = vec!["exec-file", "--user", "nobody"];
+        args.extend_from_slice(fifo);
+        args.extend_from_slice(&["x.yaml", "test \"$(id -u)\" = 65534 && cat {}"]);
+        let o = e.run(&args, &[]);
+        if uid() == 0 {
+            assert_eq!(stdout(&o), "password: s3cr3t\n");
+        } else {
+            assert_ne!(code(&o), 0);
+            assert!(String::from_utf8_lossy(&o.stderr).contains("--user"));
+            no_plaintext(&o);
+        }
+    }
+}
+
+#[test]
+fn legacy_set_writes_the_file_in_place() {
+    let e = env();
+    encrypted_x(&e);
+    let o = e.run(&["--set", r#"["db"] {"port": 5432}"#, "x.yaml"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
+    let out = stdout(&e.run(&["decrypt", "x.yaml"], &[]));
+    assert_eq!(out, "password: s3cr3t\ndb:\n    port: 5432\n");
+    let o = e.run(&["--set", r#"["db"]5"#, "x.yaml"], &[]);
+    assert_eq!(code(&o), 7);
+}
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers"]
+fn exec_file_and_legacy_set_match_real_sops() {
+    let e = env();
+    encrypted_x(&e);
+    let mut cmds: Vec<&[&str]> = vec![
+        &[
+            "exec-file",
+            "x.yaml",
+            "test -p {} && stat -c %a {} && cat {}",
+        ],
+        &[
+            "exec-file",
+            "--no-fifo",
+            "x.yaml",
+            "test -f {} && stat -c %a {} && cat {}",
+        ],
+        &[
+            "exec-file",
+            "--filename",
+            "a.json",
+            "--output-type",
+            "json",
+            "x.yaml",
+            "cat {}; basename {}",
+        ],
+        &["exec-file", "x.yaml", "exit 4"],
+    ];
+    if uid() == 0 {
+        cmds.push(&["exec-file", "--user", "nobody", "x.yaml", "id -u; cat {}"]);
+        cmds.push(&[
+            "exec-file",
+            "--no-fifo",
+            "--user",
+            "nobody",
+            "x.yaml",
+            "id -u; cat {}",
+        ]);
+    }
+    for args in cmds {
+        let theirs = real_sops(&e, args, &e.key_file);
+        let ours = e.run(args, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "{args:?}"
+        );
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+    }
+    // Legacy --set both ways, and the same exit code for a malformed one.
+    let o = real_sops(
+        &e,
+        &["--set", r#"["a"] "from sops""#, "x.yaml"],
+        &e.key_file,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        code(&e.run(&["--set", r#"["b"] [1, "two"]"#, "x.yaml"], &[])),
+        0
+    );
+    let theirs = real_sops(&e, &["decrypt", "x.yaml"], &e.key_file);
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stdout),
+        "password: s3cr3t\na: from sops\nb:\n    - 1\n    - two\n"
+    );
+    let bad = ["--set", r#"["a"]"x""#, "x.yaml"];
+    assert_eq!(
+        code(&e.run(&bad, &[])),
+        real_sops(&e, &bad, &e.key_file).status.code().unwrap()
+    );
+}

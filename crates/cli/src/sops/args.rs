@@ -196,6 +196,10 @@ pub(crate) struct Args {
     /// Print `sops <version>`.
     #[arg(short = 'v', long = "version")]
     pub(super) version: bool,
+    /// Legacy: set a value in FILE, in place: `--set '["key"][0] <json value>'` (the `set`
+    /// command's path and value, separated by the first `] `).
+    #[arg(long = "set", value_name = "PATH VALUE")]
+    pub(super) set: Option<String>,
     #[command(flatten)]
     pub(super) opts: Opts,
     /// The file to edit (or to use with -e/-d/-r).
@@ -264,17 +268,17 @@ pub(super) enum Cmd {
         #[arg(long)]
         same_process: bool,
     },
-    /// Run a command with the decrypted file at `{}`.
+    /// Run a command with the decrypted file at `{}` (a FIFO, read once; `--no-fifo` for a file).
     ExecFile {
         file: PathBuf,
         command: String,
-        /// Use a temporary file (hush always does; there is no FIFO).
+        /// Use a regular file (0600, in a 0700 directory, removed afterwards) instead of a FIFO.
         #[arg(long)]
         no_fifo: bool,
-        /// File name of the temporary file.
+        /// File name of the FIFO or temporary file (letters, digits and . _ - + @ % ,).
         #[arg(long, default_value = "tmp-file")]
         filename: String,
-        /// Accepted for compatibility; running as another user is refused.
+        /// Run the command as this user (looked up in /etc/passwd; needs the right to switch).
         #[arg(long)]
         user: Option<String>,
     },

@@ -1,28 +1,16 @@
-//! `exec-env` and `exec-file`: run a command with the decrypted values.
+//! `exec-env`: run a command with the decrypted values in its environment; the user lookup and
+//! exit-code mapping `exec-file` shares.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use hush_sops::stores;
 use hush_sops::tree::{Item, Value};
 
 use super::args::Opts;
-use super::config;
 use super::crypt::open;
-use super::exit::{codes, engine, exit};
-use super::io::{formats, indent};
-
-pub(super) fn refuse_user(user: Option<String>) -> Result<()> {
-    match user {
-        Some(u) => Err(exit(
-            codes::GENERIC,
-            format!("--user {u}: hush does not switch users; run the command as that user instead"),
-        )),
-        None => Ok(()),
-    }
-}
+use super::exit::{codes, exit};
+use super::io::formats;
 
 pub(super) fn child_code(status: std::process::ExitStatus) -> ExitCode {
     ExitCode::from(status.code().map_or(1, |c| (c & 0xff) as u8))
@@ -94,50 +82,6 @@ pub(super) fn exec_env(
         Some(u) => format!("running the command as user {u}"),
         None => "running the command".to_owned(),
     })?;
-    Ok(child_code(status))
-}
-
-pub(super) fn exec_file(
-    o: &Opts,
-    file: &Path,
-    command: &str,
-    filename: &str,
-    user: Option<String>,
-) -> Result<ExitCode> {
-    refuse_user(user)?;
-    let cfg = config::find(o.config.as_deref()).unwrap_or_default();
-    let (format, output_format) = formats(o, file)?;
-    let opened = open(o, file, format, o.ignore_mac)?;
-    let plain = stores::emit_plain(
-        output_format,
-        &opened.branches,
-        indent(o, &cfg, output_format),
-    )
-    .map_err(|e| engine(file, e))?;
-    let dir = tempfile::Builder::new()
-        .prefix("hush-sops-exec")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let name = Path::new(filename)
-        .file_name()
-        .ok_or_else(|| exit(codes::GENERIC, "--filename must be a file name"))?;
-    let path = dir.path().join(name);
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .context("creating the temporary file")?;
-        f.write_all(&plain).context("writing the temporary file")?;
-    }
-    let cmdline = command.replace("{}", &path.to_string_lossy());
-    let status = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmdline)
-        .status()
-        .context("running the command")?;
     Ok(child_code(status))
 }
 

@@ -13,6 +13,7 @@ mod config;
 mod crypt;
 mod edit;
 mod exec;
+mod exec_file;
 mod exit;
 mod flags;
 mod groups;
@@ -154,10 +155,19 @@ fn run(args: Args) -> Result<ExitCode> {
         Some(Cmd::ExecFile {
             file,
             command,
-            no_fifo: _,
+            no_fifo,
             filename,
             user,
-        }) => exec::exec_file(o, &file, &command, &filename, user),
+        }) => exec_file::exec_file(
+            o,
+            &exec_file::ExecFile {
+                file: &file,
+                command: &command,
+                filename: &filename,
+                fifo: !no_fifo,
+                user: user.as_deref(),
+            },
+        ),
         Some(Cmd::Filestatus { file }) => crypt::filestatus(o, &file),
         Some(Cmd::Completion { shell }) => {
             crate::completion::write_script(shell, persona_command(), "sops")
@@ -171,6 +181,11 @@ fn run(args: Args) -> Result<ExitCode> {
         None if args.encrypt => crypt::encrypt(o, &need_file(args.file)?),
         None if args.decrypt => crypt::decrypt(o, &need_file(args.file)?),
         None if args.rotate => rotate::rotate(o, &need_file(args.file)?),
+        None if args.set.is_some() => {
+            let (path, value) = set::split_legacy(args.set.as_deref().unwrap_or_default())?;
+            let file = need_file(args.file)?;
+            set::set(o, &file, path, Some(value.to_owned()), false, false, false)
+        }
         None => edit::edit(o, &need_file(args.file)?),
     }
 }

@@ -76,6 +76,18 @@ pub(super) fn set(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Splits the legacy `--set '["a"][0] VALUE'` at the first `] `, as sops does (the path ends
+/// with `]`, the value is JSON).
+pub(super) fn split_legacy(arg: &str) -> Result<(&str, &str)> {
+    match arg.find("] ") {
+        Some(i) => Ok((arg[..=i].trim_end(), &arg[i + 2..])),
+        None => Err(exit(
+            7,
+            "Invalid --set format: use --set '[\"key\"][0] <json value>'",
+        )),
+    }
+}
+
 pub(super) fn unset(o: &Opts, file: &Path, path: &str, idempotent: bool) -> Result<ExitCode> {
     let cfg = config::find(o.config.as_deref()).unwrap_or_default();
     let (format, _) = formats(o, file)?;
@@ -112,4 +124,22 @@ pub(super) fn unset(o: &Opts, file: &Path, path: &str, idempotent: bool) -> Resu
         )
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_set_splits_at_the_first_bracket_space() {
+        assert_eq!(
+            split_legacy(r#"["a"][0] {"b": "] x"}"#).unwrap(),
+            (r#"["a"][0]"#, r#"{"b": "] x"}"#)
+        );
+        assert_eq!(
+            split_legacy(r#"["a"]  "v""#).unwrap(),
+            (r#"["a"]"#, r#" "v""#)
+        );
+        assert!(split_legacy(r#"["a"]"v""#).is_err());
+    }
 }
