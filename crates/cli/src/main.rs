@@ -13,6 +13,7 @@ mod seal;
 mod sops;
 mod status;
 mod template_limits;
+mod tree;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

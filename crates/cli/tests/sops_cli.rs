@@ -1350,3 +1350,175 @@ fn exec_file_and_legacy_set_match_real_sops() {
         real_sops(&e, &bad, &e.key_file).status.code().unwrap()
     );
 }
+
+// ----------------------------------------------------------------------------------------------
+// encrypt/decrypt --recursive and the JSON summary.
+
+fn json_summary(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}): {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+/// A repository: `.sops.yaml` selects `secrets/…yaml`; one file is already encrypted.
+fn repo(e: &Env) {
+    let r = recipient(&e.key_file);
+    e.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: ^secrets/.*\\.(yaml|env)$\n    age: {r}\n  - age: {r}\n").as_bytes(),
+    );
+    for dir in ["secrets/sub", "secrets/.cache", "docs"] {
+        std::fs::create_dir_all(e.dir.path().join(dir)).unwrap();
+    }
+    e.write("secrets/a.yaml", b"password: s3cr3t\n");
+    e.write("secrets/sub/b.yaml", b"user: admin\n");
+    e.write("secrets/sub/.env", b"PORT=5432\n");
+    e.write("secrets/done.yaml", b"token: s3cr3t\n");
+    assert_eq!(
+        code(&e.run(&["encrypt", "-i", "secrets/done.yaml"], &[])),
+        0
+    );
+    e.write("secrets/.cache/c.yaml", b"cached: s3cr3t\n");
+    e.write("secrets/notes.txt", b"plain notes\n");
+    e.write("docs/d.yaml", b"doc: plain\n");
+}
+
+#[test]
+fn encrypt_and_decrypt_recursive_follow_the_creation_rules() {
+    let e = env();
+    repo(&e);
+    let o = e.run(&["encrypt", "--recursive", "."], &[]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("add -i"));
+
+    let o = e.run(
+        &[
+            "encrypt",
+            "--recursive",
+            "-i",
+            "--output-format",
+            "json",
+            ".",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json_summary(&o);
+    assert_eq!(
+        (&s["total"], &s["encrypted"], &s["unchanged"], &s["failed"]),
+        (&4.into(), &3.into(), &1.into(), &0.into()),
+        "{s}"
+    );
+    let paths: Vec<&str> = s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "./secrets/a.yaml",
+            "./secrets/done.yaml",
+            "./secrets/sub/.env",
+            "./secrets/sub/b.yaml"
+        ]
+    );
+    // Not selected: a catch-all rule's files, hidden directories, other names.
+    for (name, plain) in [
+        ("docs/d.yaml", "doc: plain\n"),
+        ("secrets/.cache/c.yaml", "cached: s3cr3t\n"),
+        ("secrets/notes.txt", "plain notes\n"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(e.dir.path().join(name)).unwrap(),
+            plain
+        );
+    }
+    no_plaintext(&e.run(&["filestatus", "secrets/sub/b.yaml"], &[]));
+    assert_eq!(
+        stdout(&e.run(&["decrypt", "secrets/sub/.env"], &[])),
+        "PORT=5432\n"
+    );
+
+    // A tampered file fails alone, named in the summary; the others are decrypted in place.
+    let a = std::fs::read_to_string(e.dir.path().join("secrets/a.yaml")).unwrap();
+    let tampered = a.replacen(
+        "password: ENC[AES256_GCM,data:",
+        "password: ENC[AES256_GCM,data:AA",
+        1,
+    );
+    assert_ne!(a, tampered);
+    e.write("secrets/a.yaml", tampered.as_bytes());
+    let o = e.run(&["decrypt", "--recursive", "-i", "secrets"], &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains("4 sops files: 3 decrypted, 0 unchanged, 1 failed")
+            && err.contains("FAILED secrets/a.yaml"),
+        "{err}"
+    );
+    no_plaintext(&o);
+    assert_eq!(
+        std::fs::read_to_string(e.dir.path().join("secrets/sub/b.yaml")).unwrap(),
+        "user: admin\n"
+    );
+    let o = e.run(
+        &[
+            "decrypt",
+            "--recursive",
+            "-i",
+            "--output-format",
+            "json",
+            "secrets",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1);
+    let s = json_summary(&o);
+    assert_eq!((&s["total"], &s["failed"]), (&1.into(), &1.into()), "{s}");
+    assert_eq!(s["files"][0]["outcome"], "failed");
+    assert!(
+        s["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("secrets/a.yaml")
+    );
+    no_plaintext(&o);
+}
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers"]
+fn recursive_encrypt_output_opens_with_real_sops() {
+    let e = env();
+    repo(&e);
+    let o = e.run(&["encrypt", "--recursive", "-i", "."], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    for (name, plain) in [
+        ("secrets/a.yaml", "password: s3cr3t\n"),
+        ("secrets/sub/b.yaml", "user: admin\n"),
+        ("secrets/sub/.env", "PORT=5432\n"),
+    ] {
+        let o = real_sops(&e, &["decrypt", name], &e.key_file);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), plain);
+    }
+    // And files real sops encrypted are decrypted in place by the tree run.
+    e.write("secrets/z.yaml", b"z: s3cr3t\n");
+    let o = real_sops(&e, &["encrypt", "-i", "secrets/z.yaml"], &e.key_file);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = e.run(&["decrypt", "--recursive", "-i", "secrets"], &[]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(e.dir.path().join("secrets/z.yaml")).unwrap(),
+        "z: s3cr3t\n"
+    );
+}

@@ -114,10 +114,13 @@ pub(crate) struct Args {
     /// each item.
     #[arg(long)]
     show_keys: bool,
-    /// hush: with --re-encrypt, --recovery-private-key and --cert, re-seal every SealedSecret
-    /// file under DIR in place.
+    /// hush: with --re-encrypt, re-seal every SealedSecret file under DIR in place, through the
+    /// controller (or offline with --recovery-private-key and --cert).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// hush: the summary of a --dir run: text (stderr) or json (one object on stdout).
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    output_format: crate::tree::SummaryFormat,
     #[command(flatten)]
     kube: KubeFlags,
     #[command(flatten)]

@@ -10,14 +10,17 @@ use anyhow::{Context as _, anyhow, bail};
 use hush_crypto::SystemEntropy;
 use hush_crypto::rsa::RsaPublicKey;
 use hush_sealing::Scope;
+use hush_sealing::SealedSecret;
 use hush_sealing::codec::{self, Format};
 use hush_sealing::seal::{self as sealing, Prepare};
 use hush_sealing::unseal::UnsealOptions;
 
+use super::cluster::Controller;
 use super::{
     Args, Output, connect, go_bool, in_file, multi, open_cert, open_public_key, parse_cert,
     read_keyring, read_stdin, runtime, write_atomically,
 };
+use crate::tree;
 
 /// One run's job, first match wins (kubeseal's order, with hush's additions in their place).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +34,8 @@ enum Mode {
     Validate,
     /// `--re-encrypt`: the controller re-seals for its newest key.
     ReEncrypt,
+    /// hush: `--re-encrypt --dir DIR`: the controller re-seals every SealedSecret file under DIR.
+    ReEncryptDir(PathBuf),
     /// `--fetch-cert`: print the certificate.
     FetchCert,
     /// `--merge-into FILE`: seal and merge into an existing SealedSecret file.
@@ -51,6 +56,10 @@ impl Mode {
             }
         } else if args.validate {
             Self::Validate
+        } else if args.re_encrypt
+            && let Some(dir) = &args.dir
+        {
+            Self::ReEncryptDir(dir.clone())
         } else if args.re_encrypt {
             Self::ReEncrypt
         } else if args.fetch_cert {
@@ -97,6 +106,9 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     }
     if !args.from_file.is_empty() && !args.raw {
         bail!("--from-file requires --raw");
+    }
+    if args.dir.is_some() && !args.re_encrypt {
+        bail!("--dir requires --re-encrypt (hush re-seals the SealedSecret files under it)");
     }
     let mut format: Format = args.format.parse().map_err(|e: String| anyhow!(e))?;
     let input = Input {
@@ -150,8 +162,12 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         Mode::OfflineReseal { dir: Some(dir) } => {
             let ring = read_keyring(&args.recovery_private_key)?;
             let public = open_public_key(&args)?;
-            return multi::reseal_dir(&dir, &ring, &public).map(|()| ExitCode::SUCCESS);
+            let failed = multi::rewrite_dir(&dir, tree::cpu_workers(), args.output_format, |s| {
+                multi::reseal(s, &ring, &public)
+            })?;
+            return Ok(dir_exit(failed));
         }
+        Mode::ReEncryptDir(dir) => return re_encrypt_dir(&args, &dir),
         Mode::OfflineReseal { dir: None } => offline_reseal(&args, &input, &mut out, format)?,
         Mode::Validate => return validate(&args, &input).map(|()| ExitCode::SUCCESS),
         Mode::ReEncrypt => re_encrypt(&args, &input, &mut out, format)?,
@@ -230,20 +246,51 @@ fn re_encrypt(args: &Args, input: &Input, out: &mut Output, format: Format) -> a
     runtime()?.block_on(async {
         let controller = connect(args).await?;
         for sealed in in_file(input.path(), codec::read_sealed_secrets(&bytes))? {
-            let body = serde_json::to_vec(&sealed)?;
-            let text = match controller.post("rotate", body).await? {
-                Ok(text) => text,
-                Err(e) if e.status == Some(409) => bail!("unable to rotate secret"),
-                Err(e) => bail!("cannot re-encrypt secret: {e}"),
-            };
-            let mut rotated = codec::read_sealed_secret(text.as_bytes())?;
-            rotated.metadata.creation_timestamp = None;
-            rotated.metadata.deletion_timestamp = None;
-            rotated.metadata.generation = 0;
+            let rotated = rotate_one(&controller, &sealed).await?;
             out.emit(codec::write_sealed_secret(&rotated, format)?.as_bytes())?;
         }
         anyhow::Ok(())
     })
+}
+
+/// `POST /v1/rotate`: the controller re-seals `sealed` for its newest key; server-set fields
+/// are cleared, as kubeseal does.
+async fn rotate_one(
+    controller: &Controller,
+    sealed: &SealedSecret,
+) -> anyhow::Result<SealedSecret> {
+    let body = serde_json::to_vec(sealed)?;
+    let text = match controller.post("rotate", body).await? {
+        Ok(text) => text,
+        Err(e) if e.status == Some(409) => bail!("unable to rotate secret"),
+        Err(e) => bail!("cannot re-encrypt secret: {e}"),
+    };
+    let mut rotated = codec::read_sealed_secret(text.as_bytes())?;
+    rotated.metadata.creation_timestamp = None;
+    rotated.metadata.deletion_timestamp = None;
+    rotated.metadata.generation = 0;
+    Ok(rotated)
+}
+
+/// hush: `--re-encrypt --dir DIR` through the controller, one file at a time (one connection).
+fn re_encrypt_dir(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let controller = rt.block_on(connect(args))?;
+    let failed = multi::rewrite_dir(dir, 1, args.output_format, |sealed| {
+        let name = format!("{}/{}", sealed.metadata.namespace, sealed.metadata.name);
+        rt.block_on(rotate_one(&controller, sealed))
+            .with_context(|| name)
+    })?;
+    Ok(dir_exit(failed))
+}
+
+/// Exit status of a directory run: 1 when any file failed (the summary names them).
+fn dir_exit(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// What the sealing modes share: the certificate's key and the namespace.

@@ -1,9 +1,9 @@
 //! hush extensions beyond kubeseal: sealing for several clusters at once
 //! (`--cert NAME=FILE|URL` repeated, `-w 'DIR/{cluster}.yaml'`) and offline re-sealing with old
 //! private keys and a new certificate (`--re-encrypt --recovery-private-key OLD.pem --cert
-//! NEW.pem`, optionally `--dir DIR`).
+//! NEW.pem`), and rewriting a directory of SealedSecret files (`--re-encrypt --dir DIR`, offline
+//! or through the controller).
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -16,6 +16,7 @@ use hush_sealing::{SealedSecret, b64};
 use serde_json::Value;
 
 use super::{Args, open_cert_location, parse_cert, write_atomically};
+use crate::tree::{self, Outcome, SummaryFormat};
 
 /// Top-level annotation naming the cluster a multi-cluster SealedSecret was sealed for.
 pub(crate) const CLUSTER_ANNOTATION: &str = "hush/cluster";
@@ -134,45 +135,22 @@ pub(super) fn reseal(
     Ok(out)
 }
 
-/// Re-seals every SealedSecret file under `dir` in place (atomically per file). Files whose
-/// documents are not all SealedSecrets are left alone. Progress goes to stderr when it is a
-/// terminal; a summary is always printed.
-pub(super) fn reseal_dir(dir: &Path, ring: &Keyring, public: &RsaPublicKey) -> anyhow::Result<()> {
+/// Rewrites every SealedSecret file under `dir` in place (atomically per file), each object
+/// through `op` (offline re-sealing, or the controller's `/v1/rotate`), with up to `workers`
+/// files at once. Files whose documents are not all SealedSecrets are skipped. Progress on
+/// stderr when it is a terminal; one summary (`crate::tree`). Returns whether any file failed.
+pub(super) fn rewrite_dir(
+    dir: &Path,
+    workers: usize,
+    format: SummaryFormat,
+    op: impl Fn(&SealedSecret) -> anyhow::Result<SealedSecret> + Sync,
+) -> anyhow::Result<bool> {
     let mut files = Vec::new();
     collect(dir, &mut files).with_context(|| format!("cannot walk {}", dir.display()))?;
     files.sort();
-    let progress = std::io::stderr().is_terminal();
-    let (mut rewritten, mut objects, mut values, mut skipped) = (0usize, 0usize, 0usize, 0usize);
-    let mut failures = Vec::new();
-    for (i, path) in files.iter().enumerate() {
-        if progress {
-            eprint!("\r[{}/{}] {}\x1b[K", i + 1, files.len(), path.display());
-        }
-        match reseal_file(path, ring, public) {
-            Ok(Some((n, v))) => {
-                rewritten += 1;
-                objects += n;
-                values += v;
-            }
-            Ok(None) => skipped += 1,
-            Err(e) => failures.push(format!("{}: {e:#}", path.display())),
-        }
-    }
-    if progress {
-        eprintln!();
-    }
-    for f in &failures {
-        eprintln!("failed: {f}");
-    }
-    eprintln!(
-        "re-sealed {objects} SealedSecrets ({values} values) in {rewritten} files; {skipped} other files left alone; {} failed",
-        failures.len()
-    );
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        bail!("{} files could not be re-sealed", failures.len())
-    }
+    let report = tree::run(&files, workers, |path| rewrite_file(path, &op));
+    report.print(format, "files", "re-sealed");
+    Ok(report.failed())
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -195,36 +173,30 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Returns `Some((objects, values))` when the file was rewritten, `None` when it holds anything
-/// but SealedSecrets.
-fn reseal_file(
+/// Rewrites one file when all its documents are SealedSecrets.
+fn rewrite_file(
     path: &Path,
-    ring: &Keyring,
-    public: &RsaPublicKey,
-) -> anyhow::Result<Option<(usize, usize)>> {
+    op: &impl Fn(&SealedSecret) -> anyhow::Result<SealedSecret>,
+) -> anyhow::Result<Outcome> {
     let bytes = std::fs::read(path)?;
     let Ok(docs) = codec::documents(&bytes, "file").map(|d| d.values) else {
-        return Ok(None);
+        return Ok(Outcome::Skipped("not YAML or JSON".into()));
     };
     let all_sealed = !docs.is_empty()
         && docs
             .iter()
             .all(|d| d.get("kind").and_then(Value::as_str) == Some("SealedSecret"));
     if !all_sealed {
-        return Ok(None);
+        return Ok(Outcome::Skipped("not only SealedSecrets".into()));
     }
     let format = match path.extension().and_then(|e| e.to_str()) {
         Some("json") => Format::Json,
         _ => Format::Yaml,
     };
     let mut text = String::new();
-    let mut values = 0;
-    let sealed_all = codec::read_sealed_secrets(&bytes)?;
-    for sealed in &sealed_all {
-        let fresh = reseal(sealed, ring, public)?;
-        values += fresh.spec.encrypted_data.len();
-        text.push_str(&codec::write_sealed_secret(&fresh, format)?);
+    for sealed in &codec::read_sealed_secrets(&bytes)? {
+        text.push_str(&codec::write_sealed_secret(&op(sealed)?, format)?);
     }
     write_atomically(path, text.as_bytes())?;
-    Ok(Some((sealed_all.len(), values)))
+    Ok(Outcome::Changed)
 }

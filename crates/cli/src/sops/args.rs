@@ -206,12 +206,36 @@ pub(crate) struct Args {
     pub(super) file: Option<PathBuf>,
 }
 
+/// hush: the options of commands that work on a tree of files.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(super) struct TreeOpts {
+    /// hush: the summary of a --recursive run: text (stderr) or json (one object on stdout).
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub(super) output_format: crate::tree::SummaryFormat,
+}
+
 #[derive(Debug, Subcommand)]
 pub(super) enum Cmd {
     /// Encrypt a file (standard input when FILE is omitted or `-`).
-    Encrypt { file: Option<PathBuf> },
+    Encrypt {
+        file: Option<PathBuf>,
+        /// hush: FILE is a directory; encrypt in place (-i) every file under it that a
+        /// .sops.yaml creation rule with a path_regex selects, in parallel.
+        #[arg(long, requires = "file")]
+        recursive: bool,
+        #[command(flatten)]
+        tree: TreeOpts,
+    },
     /// Decrypt a file (standard input when FILE is omitted or `-`).
-    Decrypt { file: Option<PathBuf> },
+    Decrypt {
+        file: Option<PathBuf>,
+        /// hush: FILE is a directory; decrypt in place (-i) every sops file under it, in
+        /// parallel.
+        #[arg(long, requires = "file")]
+        recursive: bool,
+        #[command(flatten)]
+        tree: TreeOpts,
+    },
     /// Edit a file in $SOPS_EDITOR / $EDITOR.
     Edit { file: PathBuf },
     /// Generate a new data key and re-encrypt every value.
@@ -220,6 +244,8 @@ pub(super) enum Cmd {
         /// hush: FILE is a directory; rotate every sops file under it in place, in parallel.
         #[arg(long)]
         recursive: bool,
+        #[command(flatten)]
+        tree: TreeOpts,
     },
     /// Re-wrap the data key for the keys of the matching creation rule.
     Updatekeys {
@@ -230,6 +256,8 @@ pub(super) enum Cmd {
         /// hush: the paths are directories; update every sops file under them, in parallel.
         #[arg(long)]
         recursive: bool,
+        #[command(flatten)]
+        tree: TreeOpts,
     },
     /// Set the value at a tree path (`["key"]["sub"]`) to a JSON value.
     Set {

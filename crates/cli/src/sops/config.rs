@@ -138,6 +138,21 @@ fn list(v: Option<&Value>) -> Vec<String> {
 impl Config {
     /// The first creation rule matching `file` (its path relative to the config's directory).
     pub(crate) fn rule_for(&self, file: &Path) -> Result<Option<CreationRule>> {
+        match (self.first_rule(file)?, &self.path) {
+            (Some(r), Some(cfg_path)) => parse_rule(r, cfg_path).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether a tree run (`encrypt --recursive`) should encrypt `file`: its first matching
+    /// creation rule has a `path_regex` (a catch-all rule would select every file of the tree).
+    pub(crate) fn selects(&self, file: &Path) -> Result<bool> {
+        Ok(self
+            .first_rule(file)?
+            .is_some_and(|r| get(r, "path_regex").is_some()))
+    }
+
+    fn first_rule(&self, file: &Path) -> Result<Option<&[Item]>> {
         let Some(cfg_path) = &self.path else {
             return Ok(None);
         };
@@ -161,7 +176,7 @@ impl Config {
                     continue;
                 }
             }
-            return parse_rule(r, cfg_path).map(Some);
+            return Ok(Some(r));
         }
         Ok(None)
     }

@@ -35,7 +35,6 @@ use args::{Cmd, GroupsCmd};
 use exit::{Exit, codes, exit};
 use groups::GroupChange;
 use io::stdin_or;
-use rotate::Outcome;
 
 /// The sops version whose behaviour hush follows (printed by `--version`).
 const SOPS_VERSION: &str = hush_sops::metadata::WRITE_VERSION;
@@ -89,28 +88,38 @@ fn run(args: Args) -> Result<ExitCode> {
         f.ok_or_else(|| exit(100, "error: no file specified (usage: sops [command] FILE)"))
     };
     match args.command {
-        Some(Cmd::Encrypt { file }) => crypt::encrypt(o, &stdin_or(file)),
-        Some(Cmd::Decrypt { file }) => crypt::decrypt(o, &stdin_or(file)),
+        Some(Cmd::Encrypt {
+            file,
+            recursive,
+            tree,
+        }) => match (recursive, file) {
+            (true, Some(dir)) => recursive::encrypt(o, &dir, tree.output_format),
+            (_, file) => crypt::encrypt(o, &stdin_or(file)),
+        },
+        Some(Cmd::Decrypt {
+            file,
+            recursive,
+            tree,
+        }) => match (recursive, file) {
+            (true, Some(dir)) => recursive::decrypt(o, &dir, tree.output_format),
+            (_, file) => crypt::decrypt(o, &stdin_or(file)),
+        },
         Some(Cmd::Edit { file }) => edit::edit(o, &file),
         Some(Cmd::Rotate {
             file,
             recursive: false,
+            tree: _,
         }) => rotate::rotate(o, &file),
         Some(Cmd::Rotate {
             file,
             recursive: true,
-        }) => {
-            let mut o = o.clone();
-            o.in_place = true;
-            o.output = None;
-            recursive::recursive(&o, &[file], "rotated", |o, f| {
-                rotate::rotate(o, f).map(|_| Outcome::Changed)
-            })
-        }
+            tree,
+        }) => recursive::rotate(o, &file, tree.output_format),
         Some(Cmd::Updatekeys {
             files,
             yes,
             recursive: false,
+            tree: _,
         }) => {
             for f in &files {
                 rotate::updatekeys(o, f, yes, false)?;
@@ -121,17 +130,8 @@ fn run(args: Args) -> Result<ExitCode> {
             files,
             yes,
             recursive: true,
-        }) => {
-            if !yes {
-                return Err(exit(
-                    codes::GENERIC,
-                    "updatekeys --recursive changes many files without asking: add -y",
-                ));
-            }
-            recursive::recursive(o, &files, "updated", |o, f| {
-                rotate::updatekeys(o, f, true, true)
-            })
-        }
+            tree,
+        }) => recursive::updatekeys(o, &files, yes, tree.output_format),
         Some(Cmd::Set {
             file,
             path,

@@ -8,6 +8,8 @@ use hush_crypto::{DataKey, SystemEntropy};
 use hush_sops::file::Opened;
 use hush_sops::stores::{self, Format};
 
+use crate::tree::Outcome;
+
 use super::args::Opts;
 use super::config::{self, KeyRef};
 use super::crypt::open;
@@ -96,13 +98,6 @@ pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
     .map_err(|e| engine(file, e))?;
     write_output(o, file, &out)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `updatekeys`/`rotate` did to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Outcome {
-    Changed,
-    Unchanged,
 }
 
 pub(super) fn updatekeys(o: &Opts, file: &Path, yes: bool, quiet: bool) -> Result<Outcome> {
