@@ -118,12 +118,35 @@ pub(crate) struct Args {
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     old_gc_behavior: bool,
 
-    /// `/v1/verify` requests per second per client (X-Forwarded-For).
+    /// `/v1/verify` requests per second per client (the peer address; `X-Forwarded-For` only
+    /// from `--trusted-proxies`); 0 disables the limit.
     #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT", default_value_t = 2.0)]
     rate_limit: f64,
     /// `/v1/verify` burst per client.
     #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
     rate_limit_burst: u32,
+    /// `/v1/rotate` requests per second per client; 0 disables the limit.
+    #[arg(long, env = "HUSH_ROTATE_RATE_LIMIT", default_value_t = 10.0)]
+    rotate_rate_limit: f64,
+    /// `/v1/rotate` burst per client.
+    #[arg(long, env = "HUSH_ROTATE_RATE_LIMIT_BURST", default_value_t = 20)]
+    rotate_rate_limit_burst: u32,
+    /// Proxies (addresses or ranges, comma-separated: `10.0.0.0/8,fd00::/8`) whose
+    /// `X-Forwarded-For` names the client for the rate limits. From any other peer the header
+    /// is ignored: a client could otherwise pick a new name for every request.
+    #[arg(long, env = "HUSH_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<hush_sealed_controller::config::Cidr>,
+    /// RSA private-key operations one SealedSecret's unseal may cost in a reconcile (one per key
+    /// tried on a value); values left when it is spent fail the SealedSecret.
+    #[arg(long, env = "HUSH_MAX_DECRYPT_OPERATIONS", default_value_t = 10_000)]
+    max_decrypt_operations: usize,
+    /// RSA private-key operations one `/v1/verify` or `/v1/rotate` request may cost.
+    #[arg(long, env = "HUSH_API_MAX_DECRYPT_OPERATIONS", default_value_t = 1_000)]
+    api_max_decrypt_operations: usize,
+    /// `/v1/verify` and `/v1/rotate` requests decrypting at once [default: half the cores, at
+    /// least 1]; apart from the reconciles' decryption slots.
+    #[arg(long, env = "HUSH_API_WORKERS")]
+    api_workers: Option<usize>,
     /// Address of the HTTP API.
     #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080")]
     listen_addr: String,
@@ -134,12 +157,32 @@ pub(crate) struct Args {
         default_value = ":8081"
     )]
     listen_metrics_addr: String,
-    /// Accepted for compatibility (HTTP read timeout).
+    /// Time to receive a request's body, on the HTTP API and the metrics endpoint.
     #[arg(long, env = "SEALED_SECRETS_READ_TIMEOUT", default_value = "2m", value_parser = duration)]
     read_timeout: Duration,
-    /// Accepted for compatibility (HTTP write timeout).
+    /// Time to answer a request, and the longest a client may leave the answer unread.
     #[arg(long, env = "SEALED_SECRETS_WRITE_TIMEOUT", default_value = "2m", value_parser = duration)]
     write_timeout: Duration,
+    /// Time to send a request's head (line and headers); also closes idle keep-alive
+    /// connections (slowloris).
+    #[arg(long, env = "HUSH_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    http_header_timeout: Duration,
+    /// Largest request body in bytes.
+    #[arg(long, env = "HUSH_HTTP_MAX_BODY_BYTES", default_value_t = 3 * 1024 * 1024)]
+    http_max_body_bytes: usize,
+    /// Largest request head (line and headers) in bytes (at least 8192).
+    #[arg(long, env = "HUSH_HTTP_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    http_max_header_bytes: usize,
+    /// Open connections at once per HTTP endpoint; more are closed unanswered.
+    #[arg(long, env = "HUSH_HTTP_MAX_CONNECTIONS", default_value_t = 512)]
+    http_max_connections: usize,
+    /// Open connections at once from one client address per HTTP endpoint.
+    #[arg(
+        long,
+        env = "HUSH_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 32
+    )]
+    http_max_connections_per_client: usize,
 
     /// Kubernetes client requests per second; 0 or less disables the limit.
     #[arg(
@@ -321,8 +364,28 @@ fn sealed_config(a: &Args, key_ns: &str) -> Result<Config> {
     c.listen_addr.clone_from(&a.listen_addr);
     c.rate_limit = a.rate_limit;
     c.rate_limit_burst = a.rate_limit_burst;
+    c.rotate_rate_limit = a.rotate_rate_limit;
+    c.rotate_rate_limit_burst = a.rotate_rate_limit_burst;
+    c.trusted_proxies.clone_from(&a.trusted_proxies);
+    c.max_decrypt_operations = a.max_decrypt_operations;
+    c.api_max_decrypt_operations = a.api_max_decrypt_operations;
+    if let Some(workers) = a.api_workers {
+        c.api_workers = workers.max(1);
+    }
     c.concurrency = a.concurrency.max(1);
     Ok(c)
+}
+
+fn http_limits(a: &Args) -> hush_operator::server::HttpLimits {
+    hush_operator::server::HttpLimits {
+        header_timeout: a.http_header_timeout,
+        read_timeout: a.read_timeout,
+        write_timeout: a.write_timeout,
+        max_body_bytes: a.http_max_body_bytes,
+        max_header_bytes: a.http_max_header_bytes,
+        max_connections: a.http_max_connections,
+        max_connections_per_client: a.http_max_connections_per_client,
+    }
 }
 
 /// Runs the controllers until SIGTERM/SIGINT.
@@ -379,6 +442,7 @@ async fn run_async(args: Args) -> Result<()> {
         },
         shutdown,
     );
+    process.set_http_limits(http_limits(&args));
     tracing::info!(key_namespace = %key_ns, version = env!("CARGO_PKG_VERSION"), "hush controller starting");
     let wants = |name: &str| args.controllers.iter().any(|c| c.trim() == name);
     let mut components = Vec::new();

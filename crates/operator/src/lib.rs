@@ -60,15 +60,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A server stopped with an error.
-    #[error("server on {addr} failed: {source}")]
-    Serve {
-        /// The address.
-        addr: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
     /// This replica lost the leader Lease while it was reconciling; the process must stop so that
     /// no two replicas write at once.
     #[error("lost the leader Lease {lease}")]

@@ -64,6 +64,7 @@ pub struct Process {
     health: Health,
     shutdown: Shutdown,
     listener: Option<tokio::net::TcpListener>,
+    http_limits: server::HttpLimits,
 }
 
 impl std::fmt::Debug for Process {
@@ -88,7 +89,18 @@ impl Process {
             health: Health::default(),
             shutdown,
             listener: None,
+            http_limits: server::HttpLimits::default(),
         }
+    }
+
+    /// Sets the limits of the process's HTTP endpoints (this one and the components').
+    pub fn set_http_limits(&mut self, limits: server::HttpLimits) {
+        self.http_limits = limits;
+    }
+
+    /// The limits of the process's HTTP endpoints.
+    pub fn http_limits(&self) -> &server::HttpLimits {
+        &self.http_limits
     }
 
     /// Binds the metrics and health endpoint now (otherwise [`Process::run`] does) and returns
@@ -133,6 +145,7 @@ impl Process {
             health,
             shutdown,
             listener,
+            http_limits,
         } = self;
         let listener = match listener {
             Some(l) => l,
@@ -142,6 +155,7 @@ impl Process {
         let metrics_server = tokio::spawn(server::serve(
             listener,
             server::router(Arc::new(registry), health.clone()),
+            http_limits,
             shutdown.clone(),
         ));
 

@@ -1,6 +1,7 @@
 //! Settings of the SealedSecret controller (Bitnami's controller flags; the CLI maps them).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// How the newest key is chosen (`--key-order-priority`).
@@ -79,6 +80,20 @@ pub struct Config {
     pub rate_limit: f64,
     /// `/v1/verify` burst per client.
     pub rate_limit_burst: u32,
+    /// `/v1/rotate` requests per second per client; 0 disables the limit.
+    pub rotate_rate_limit: f64,
+    /// `/v1/rotate` burst per client.
+    pub rotate_rate_limit_burst: u32,
+    /// Proxies whose `X-Forwarded-For` names the client for the rate limits; from any other
+    /// peer the header is ignored and the peer address is the client.
+    pub trusted_proxies: Vec<Cidr>,
+    /// RSA private-key operations one SealedSecret's unseal may cost in a reconcile.
+    pub max_decrypt_operations: usize,
+    /// RSA private-key operations one `/v1/verify` or `/v1/rotate` request may cost.
+    pub api_max_decrypt_operations: usize,
+    /// `/v1/verify` and `/v1/rotate` requests decrypting at once (others wait); apart from the
+    /// reconciles' own decryption slots, so requests cannot hold up reconciles.
+    pub api_workers: usize,
     /// SealedSecrets reconciled at once.
     pub concurrency: u16,
 }
@@ -107,8 +122,61 @@ impl Config {
             listen_addr: ":8080".into(),
             rate_limit: 2.0,
             rate_limit_burst: 2,
+            rotate_rate_limit: 10.0,
+            rotate_rate_limit_burst: 20,
+            trusted_proxies: Vec::new(),
+            max_decrypt_operations: 10_000,
+            api_max_decrypt_operations: 1_000,
+            api_workers: (std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+                / 2)
+            .max(1),
             concurrency: 8,
         }
+    }
+}
+
+/// An address range of `--trusted-proxies`: `10.0.0.0/8`, `fd00::/8`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not an address or an address range (10.0.0.0/8)");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let net: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        };
+        Ok(Self {
+            net: net.to_canonical(),
+            prefix,
+        })
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` is in the range (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| match ip.to_canonical() {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+            IpAddr::V6(v6) => (u128::from(v6), 128),
+        };
+        let ((net, width), (ip, ip_width)) = (bits(self.net), bits(ip));
+        if width != ip_width {
+            return false;
+        }
+        let host_bits = u32::from(width - self.prefix);
+        net.checked_shr(host_bits).unwrap_or(0) == ip.checked_shr(host_bits).unwrap_or(0)
     }
 }
 
@@ -152,5 +220,24 @@ mod tests {
         assert!(validate_key_prefix("sealed-secrets-key").is_ok());
         assert!(validate_key_prefix("Sealed").is_err());
         assert!(validate_key_prefix("").is_err());
+    }
+
+    #[test]
+    fn address_ranges() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let range: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(range.contains(ip("10.1.200.3")));
+        assert!(range.contains(ip("::ffff:10.1.0.1")));
+        assert!(!range.contains(ip("10.2.0.1")));
+        assert!(!range.contains(ip("::1")));
+        let one: Cidr = "192.168.0.7".parse().unwrap();
+        assert!(one.contains(ip("192.168.0.7")) && !one.contains(ip("192.168.0.8")));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("1.2.3.4")));
+        let v6: Cidr = "fd00::/8".parse().unwrap();
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        for bad in ["10.0.0.0/33", "x", "10.0.0.0/", "::/129"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
     }
 }

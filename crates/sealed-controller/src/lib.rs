@@ -151,15 +151,10 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
         .local_addr()
         .map_err(|e| Error::Internal(format!("listener address: {e}")))?;
     tracing::info!(addr = %api_addr, "serving the Sealed Secrets API");
-    let router = http::router(http::ApiState::new(
-        keys.clone(),
-        metrics.clone(),
-        config.rate_limit,
-        config.rate_limit_burst,
-        config.accept_deprecated_v1_data,
-    ));
+    let router = http::router(http::ApiState::new(keys.clone(), metrics.clone(), &config));
     let shutdown = process.shutdown();
-    let serve = hush_operator::server::serve(listener, router, shutdown.clone())
+    let limits = process.http_limits().clone();
+    let serve = hush_operator::server::serve(listener, router, limits, shutdown.clone())
         .map(|r| r.map_err(|e| e.to_string()))
         .boxed();
     let watch = keys

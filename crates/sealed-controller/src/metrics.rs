@@ -162,17 +162,18 @@ impl SealedMetrics {
 
     /// One HTTP request to a `/v1` endpoint.
     pub fn http_request(&self, path: &str, method: &str, code: u16, took: Duration) {
+        let method = method_label(method);
         self.http_requests
             .get_or_create(&vec![
                 ("path".to_owned(), path.to_owned()),
                 ("code".to_owned(), code.to_string()),
-                ("method".to_owned(), method.to_lowercase()),
+                ("method".to_owned(), method.to_owned()),
             ])
             .inc();
         self.http_duration
             .get_or_create(&vec![
                 ("path".to_owned(), path.to_owned()),
-                ("method".to_owned(), method.to_lowercase()),
+                ("method".to_owned(), method.to_owned()),
             ])
             .observe(took.as_secs_f64());
     }
@@ -194,6 +195,19 @@ impl SealedMetrics {
         self.newest_key_timestamp
             .set(set.newest().map_or(0, |k| k.ordering));
     }
+}
+
+/// The `method` label: the standard methods in lower case, anything else `other`. A client
+/// chooses the method string, so copying it would let anyone add series without end
+/// (client_golang CVE-2022-21698).
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "get", "head", "post", "put", "delete", "connect", "options", "trace", "patch",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|m| m.eq_ignore_ascii_case(method))
+        .unwrap_or("other")
 }
 
 #[cfg(test)]
@@ -218,5 +232,23 @@ mod tests {
             r#"sealed_secrets_controller_condition_info{namespace="ns",name="m",condition="Synced",ss_app_kubernetes_io_instance=""} -1"#
         ), "{text}");
         assert!(!text.contains(r#"name="gone""#), "{text}");
+    }
+
+    #[test]
+    fn method_label_is_bounded() {
+        let mut registry = Registry::default();
+        let metrics = SealedMetrics::register(&mut registry);
+        for i in 0..1000 {
+            metrics.http_request("/v1/cert.pem", &format!("X{i}"), 200, Duration::ZERO);
+        }
+        metrics.http_request("/v1/cert.pem", "GET", 200, Duration::ZERO);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("sealed_secrets_controller_http_requests_total{"))
+            .count();
+        assert_eq!(series, 2, "{text}");
+        assert!(text.contains(r#"method="other""#) && text.contains(r#"method="get""#));
     }
 }

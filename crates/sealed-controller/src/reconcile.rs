@@ -418,6 +418,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
             let keyring = keys.keyring_preferring(preferred.as_deref());
             let opts = UnsealOptions {
                 accept_deprecated_v1_data: ctx.config.accept_deprecated_v1_data,
+                max_key_operations: Some(ctx.config.max_decrypt_operations),
                 ..Default::default()
             };
             let n = sealed.spec.encrypted_data.len().max(1);

@@ -71,13 +71,43 @@ impl Keyring {
         envelope_bytes: &[u8],
         label: &[u8],
     ) -> Result<(SecretBytes, &str), ValueError> {
+        self.open_budgeted(envelope_bytes, label, &mut Budget::unlimited())
+    }
+
+    /// [`Self::open_with_label`] trying only as many keys as `budget` has operations left
+    /// (newest first); what was tried is spent. A value no tried key opens is
+    /// [`ValueError::OverBudget`] when keys were left untried.
+    fn open_budgeted(
+        &self,
+        envelope_bytes: &[u8],
+        label: &[u8],
+        budget: &mut Budget,
+    ) -> Result<(SecretBytes, &str), ValueError> {
         if self.keys.is_empty() {
             return Err(ValueError::NoKeys);
         }
-        match envelope::open_with_any(self.keys.iter().map(|(_, k)| k), envelope_bytes, label) {
-            Ok((plain, i)) => Ok((plain, self.keys.get(i).map_or("", |(id, _)| id.as_str()))),
-            Err(hush_crypto::Error::BadTag) => Err(ValueError::Tampered),
-            Err(hush_crypto::Error::DecryptionFailed) => Err(ValueError::NoKey),
+        let tried = budget.left().min(self.keys.len());
+        if tried == 0 {
+            return Err(budget.spent());
+        }
+        let keys = self.keys.iter().take(tried).map(|(_, k)| k);
+        match envelope::open_with_any(keys, envelope_bytes, label) {
+            Ok((plain, i)) => {
+                budget.spend(i + 1);
+                Ok((plain, self.keys.get(i).map_or("", |(id, _)| id.as_str())))
+            }
+            Err(hush_crypto::Error::BadTag) => {
+                budget.spend(tried);
+                Err(ValueError::Tampered)
+            }
+            Err(hush_crypto::Error::DecryptionFailed) => {
+                budget.spend(tried);
+                Err(if tried < self.keys.len() {
+                    budget.spent()
+                } else {
+                    ValueError::NoKey
+                })
+            }
             Err(e) => Err(ValueError::Malformed(e.to_string())),
         }
     }
@@ -92,8 +122,33 @@ impl Keyring {
         namespace: &str,
         name: &str,
     ) -> Result<(SecretBytes, &str), ValueError> {
-        match self.open_with_label(envelope_bytes, &scope.label(namespace, name)) {
-            Err(ValueError::NoKey) => Err(self.diagnose(envelope_bytes, scope, namespace, name)),
+        self.open_diagnosed(
+            envelope_bytes,
+            scope,
+            namespace,
+            name,
+            &mut Budget::unlimited(),
+        )
+    }
+
+    /// [`Self::open`] within `budget`; the diagnosis runs only when the budget can pay for it.
+    fn open_diagnosed(
+        &self,
+        envelope_bytes: &[u8],
+        scope: Scope,
+        namespace: &str,
+        name: &str,
+        budget: &mut Budget,
+    ) -> Result<(SecretBytes, &str), ValueError> {
+        match self.open_budgeted(envelope_bytes, &scope.label(namespace, name), budget) {
+            Err(ValueError::NoKey) => {
+                let cost = self.keys.len() * (Scope::ALL.len() - 1);
+                if budget.left() < cost {
+                    return Err(ValueError::NoKey);
+                }
+                budget.spend(cost);
+                Err(self.diagnose(envelope_bytes, scope, namespace, name))
+            }
             other => other,
         }
     }
@@ -127,6 +182,7 @@ impl Keyring {
     pub fn unseal(&self, sealed: &SealedSecret, opts: &UnsealOptions) -> Result<Unsealed> {
         let meta = &sealed.metadata;
         let scope = sealed.scope();
+        let mut budget = Budget::new(opts.max_key_operations);
         let mut opened_by = BTreeMap::new();
         let mut secret = Secret::default();
         match &sealed.spec.data {
@@ -148,13 +204,25 @@ impl Keyring {
                             continue;
                         }
                     };
-                    match self.open(&bytes, scope, &meta.namespace, &meta.name) {
+                    match self.open_diagnosed(
+                        &bytes,
+                        scope,
+                        &meta.namespace,
+                        &meta.name,
+                        &mut budget,
+                    ) {
                         Ok((plain, key_id)) => {
                             opened_by.insert(item.clone(), key_id.to_owned());
                             secret.data.insert(item.clone(), plain);
                         }
                         Err(e) => failures.push((item.clone(), e)),
                     }
+                }
+                // A value that did not open fails the unseal: its templates are not rendered
+                // (Go renders them anyway and adds their errors), so a SealedSecret whose
+                // author holds no value this cluster opens gets no template work done.
+                if !failures.is_empty() {
+                    return Err(UnsealError { failures }.into());
                 }
                 // Go renders each template over a map of the decrypted values (as strings);
                 // a template key replaces an encrypted item of the same name.
@@ -187,7 +255,7 @@ impl Keyring {
                     return Err(Error::DataAndEncryptedData);
                 }
                 let (plain, key_id) = self
-                    .open(blob, scope, &meta.namespace, &meta.name)
+                    .open_diagnosed(blob, scope, &meta.namespace, &meta.name, &mut budget)
                     .map_err(|e| UnsealError {
                         failures: vec![("data".to_owned(), e)],
                     })?;
@@ -231,6 +299,47 @@ pub struct UnsealOptions {
     /// Budgets of each `spec.template.data` template (the `--template-max-*` flags); a template
     /// over one fails its item with an error naming the budget.
     pub template_limits: hush_template::Limits,
+    /// At most this many RSA private-key operations for the whole SealedSecret (one per key
+    /// tried on a value, newest key first; one per key and other scope for a failure's
+    /// diagnosis). Values left when it is spent fail with [`ValueError::OverBudget`]. `None`: no
+    /// limit (a CLI user's own file); the controller always sets one, since anyone who may
+    /// write a SealedSecret or reach its HTTP API chooses how many values and keys that costs.
+    pub max_key_operations: Option<usize>,
+}
+
+/// RSA private-key operations left for one unseal.
+#[derive(Debug)]
+struct Budget {
+    limit: Option<usize>,
+    left: usize,
+}
+
+impl Budget {
+    fn new(limit: Option<usize>) -> Self {
+        Self {
+            limit,
+            left: limit.unwrap_or(usize::MAX),
+        }
+    }
+
+    fn unlimited() -> Self {
+        Self::new(None)
+    }
+
+    fn left(&self) -> usize {
+        self.left
+    }
+
+    fn spend(&mut self, n: usize) {
+        self.left = self.left.saturating_sub(n);
+    }
+
+    /// The error of a value the budget could not pay for.
+    fn spent(&self) -> ValueError {
+        ValueError::OverBudget {
+            limit: self.limit.unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// An unsealed Secret and, per item, the id of the key that opened it.
@@ -269,6 +378,12 @@ pub enum ValueError {
     /// A `spec.template.data` Go template did not parse or render (the message names the
     /// template and position, never values).
     Template(String),
+    /// Not every key was tried: the SealedSecret's budget of private-key operations
+    /// ([`UnsealOptions::max_key_operations`]) was spent.
+    OverBudget {
+        /// The budget.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for ValueError {
@@ -291,6 +406,11 @@ impl fmt::Display for ValueError {
             ),
             ValueError::NoKeys => f.write_str("no key could decrypt secret: no private keys given"),
             ValueError::Template(reason) => f.write_str(reason),
+            ValueError::OverBudget { limit } => write!(
+                f,
+                "not decrypted: the budget of {limit} RSA private-key operations for one \
+                 SealedSecret is spent (fewer values, or a value sealed with a newer key)"
+            ),
         }
     }
 }

@@ -452,3 +452,89 @@ fn parse_errors_do_not_echo_values() {
         "{err}"
     );
 }
+
+/// A value of the right length for a 2048-bit key that no key opens.
+fn bogus_value() -> String {
+    let mut envelope = vec![0x01, 0x00];
+    envelope.extend([0x42; 256]);
+    envelope.extend([0; 32]);
+    b64::encode(&envelope)
+}
+
+fn sealed_json(items: &[(String, String)], template: &str) -> hush_sealing::SealedSecret {
+    let data: serde_json::Map<String, serde_json::Value> = items
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let text = serde_json::json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+        "metadata": {"name": "db", "namespace": "prod"},
+        "spec": {"encryptedData": data, "template": {"data": {"t": template}}}})
+    .to_string();
+    codec::read_sealed_secrets(text.as_bytes())
+        .unwrap()
+        .remove(0)
+}
+
+#[test]
+fn unseal_work_is_bounded_by_the_key_operation_budget() {
+    // Three values sealed with the second key of the ring: two operations each.
+    let secret = prepared(Scope::Strict);
+    let sealed = seal::seal_secret(key().public_key(), &secret, &mut SystemEntropy).unwrap();
+    let n = sealed.spec.encrypted_data.len();
+    let budget = |max| UnsealOptions {
+        max_key_operations: max,
+        ..UnsealOptions::default()
+    };
+    assert!(keyring().unseal(&sealed, &budget(Some(2 * n))).is_ok());
+    let Err(Error::Unseal(e)) = keyring().unseal(&sealed, &budget(Some(2 * n - 1))) else {
+        panic!("one operation short must fail");
+    };
+    assert_eq!(e.failures.len(), 1, "{e}");
+    assert!(
+        matches!(e.failures[0].1, ValueError::OverBudget { limit } if limit == 2 * n - 1),
+        "{e}"
+    );
+    assert!(e.to_string().contains("budget of"), "{e}");
+
+    // Values no key opens: two operations each without a diagnosis, which needs four more.
+    let bogus: Vec<(String, String)> = (0..10).map(|i| (format!("v{i}"), bogus_value())).collect();
+    let Err(Error::Unseal(e)) = keyring().unseal(&sealed_json(&bogus, ""), &budget(Some(5))) else {
+        panic!("bogus values must fail");
+    };
+    let kinds: Vec<&ValueError> = e.failures.iter().map(|(_, v)| v).collect();
+    assert_eq!(kinds[..2], [&ValueError::NoKey, &ValueError::NoKey], "{e}");
+    assert!(
+        kinds[2..]
+            .iter()
+            .all(|v| matches!(v, ValueError::OverBudget { limit: 5 })),
+        "{e}"
+    );
+    // Unbounded (a CLI user's own file), every value is tried and diagnosed.
+    let Err(Error::Unseal(e)) = keyring().unseal(&sealed_json(&bogus, ""), &budget(None)) else {
+        panic!("bogus values must fail");
+    };
+    assert!(
+        e.failures.iter().all(|(_, v)| *v == ValueError::NoKey),
+        "{e}"
+    );
+}
+
+#[test]
+fn templates_are_not_rendered_when_a_value_does_not_open() {
+    let items = vec![("a".to_owned(), bogus_value())];
+    let Err(Error::Unseal(e)) = keyring().unseal(
+        &sealed_json(&items, "{{ unclosed"),
+        &UnsealOptions::default(),
+    ) else {
+        panic!("a bogus value must fail");
+    };
+    assert_eq!(e.failures.len(), 1, "{e}");
+    assert_eq!(e.failures[0].1, ValueError::NoKey, "the template ran: {e}");
+    // Nothing to decrypt: the template is all there is, and it is rendered.
+    let Err(Error::Unseal(e)) =
+        keyring().unseal(&sealed_json(&[], "{{ unclosed"), &UnsealOptions::default())
+    else {
+        panic!("a broken template must fail");
+    };
+    assert!(matches!(e.failures[0].1, ValueError::Template(_)), "{e}");
+}

@@ -481,13 +481,8 @@ async fn http_api_verifies_and_rotates() -> Result<()> {
     let mut only_newest = hush_sealing::unseal::Keyring::new();
     only_newest.add(newest_key);
     let as_sealing: hush_sealing::SealedSecret = serde_json::from_str(&text)?;
-    let opened = only_newest.unseal(
-        &as_sealing,
-        &hush_sealing::unseal::UnsealOptions {
-            accept_deprecated_v1_data: false,
-            ..Default::default()
-        },
-    )?;
+    let opened =
+        only_newest.unseal(&as_sealing, &hush_sealing::unseal::UnsealOptions::default())?;
     assert_eq!(
         opened.secret.data.get("k").map(|v| v.expose().to_vec()),
         Some(value.clone().into_bytes())

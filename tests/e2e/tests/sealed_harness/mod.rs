@@ -13,6 +13,7 @@ use hush_api::sealed_secret::SealedSecret;
 use hush_crypto::SystemEntropy;
 use hush_crypto::cert::Certificate;
 use hush_operator::leader::LeaseConfig;
+pub use hush_operator::server::HttpLimits;
 use hush_operator::{Process, ProcessConfig, Shutdown};
 use hush_sealed_controller::{Config, KeyRegistry, Namespaces};
 use hush_testkit::chart::{ChartProfile, controller_client};
@@ -61,6 +62,18 @@ impl Controller {
         lease: Option<LeaseConfig>,
         tweak: impl FnOnce(&mut Config),
     ) -> Result<Self> {
+        Self::start_limited(client, key_ns, watch, lease, tweak, HttpLimits::default()).await
+    }
+
+    /// [`Self::start_with`] with the process's HTTP endpoints under `limits`.
+    pub async fn start_limited(
+        client: &Client,
+        key_ns: &str,
+        watch: &[&str],
+        lease: Option<LeaseConfig>,
+        tweak: impl FnOnce(&mut Config),
+        limits: HttpLimits,
+    ) -> Result<Self> {
         logs();
         let mut config = Config::new(key_ns);
         config.key_size = 2048;
@@ -82,6 +95,7 @@ impl Controller {
             },
             shutdown.clone(),
         );
+        process.set_http_limits(limits);
         let metrics = process.bind_metrics().await?;
         let started = hush_sealed_controller::start(&mut process, config).await?;
         let handle = tokio::spawn(process.run(vec![started.component]));
