@@ -249,6 +249,22 @@ pub(crate) struct Args {
     #[arg(long, env = "HUSH_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     enable_cluster_external_secret_reconciler: bool,
+    /// ExternalSecret controller: let SecretStores authenticate as the controller itself (Vault
+    /// `kubernetes` auth without serviceAccountRef/secretRef sends the controller's own token; an
+    /// AWS store without auth uses the controller's AWS credentials), as ESO does. A risk: whoever
+    /// may write a SecretStore in one namespace then borrows the controller's identity
+    /// (docs/security.md). ClusterSecretStores always may.
+    #[arg(long, env = "HUSH_SECRET_STORES_USE_CONTROLLER_IDENTITY", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    secret_stores_use_controller_identity: bool,
+    /// ExternalSecret controller: `target.template` renders at once, on blocking threads of
+    /// their own [default: the number of cores].
+    #[arg(long, env = "HUSH_TEMPLATE_WORKERS")]
+    template_workers: Option<usize>,
+    /// ExternalSecret controller: time one ExternalSecret's templates may take to render; over
+    /// it the ExternalSecret fails with a template error.
+    #[arg(long, env = "HUSH_TEMPLATE_TIMEOUT", default_value = "10s", value_parser = duration)]
+    template_timeout: Duration,
 }
 
 /// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
@@ -456,12 +472,17 @@ async fn run_async(args: Args) -> Result<()> {
             &args.template_left_delimiter,
             &args.template_right_delimiter,
         );
-        let config = hush_external_controller::Config {
+        let mut config = hush_external_controller::Config {
             controller_class: args.controller_class.clone(),
             concurrency: args.concurrency,
             cluster_external_secrets: args.enable_cluster_external_secret_reconciler,
+            secret_stores_use_controller_identity: args.secret_stores_use_controller_identity,
+            template_timeout: args.template_timeout,
             ..hush_external_controller::Config::default()
         };
+        if let Some(workers) = args.template_workers {
+            config.template_workers = workers.max(1);
+        }
         components.push(hush_external_controller::start(&mut process, config));
     }
     process.run(components).await?;

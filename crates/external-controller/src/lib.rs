@@ -66,6 +66,18 @@ pub struct Config {
     pub eso_metrics: metrics::EsoMetrics,
     /// How often the metric series of deleted objects are dropped.
     pub metrics_sweep_interval: Duration,
+    /// Let SecretStores authenticate as the controller itself (its ServiceAccount token for
+    /// Vault `kubernetes` auth without credentials, the default AWS chain): ESO's behaviour and a
+    /// risk, since a SecretStore's author then borrows the controller's identity
+    /// (`--secret-stores-use-controller-identity`, off by default; docs/security.md).
+    /// ClusterSecretStores always may.
+    pub secret_stores_use_controller_identity: bool,
+    /// The controller's own ServiceAccount token (the pod's mounted token).
+    pub controller_token_file: std::path::PathBuf,
+    /// Templates rendering at once, on blocking threads (`--template-workers`).
+    pub template_workers: usize,
+    /// Time one ExternalSecret's templates may take to render (`--template-timeout`).
+    pub template_timeout: Duration,
 }
 
 impl Default for Config {
@@ -81,6 +93,11 @@ impl Default for Config {
             cluster_external_secrets: true,
             eso_metrics: metrics::EsoMetrics::default(),
             metrics_sweep_interval: Duration::from_secs(60),
+            secret_stores_use_controller_identity: false,
+            controller_token_file: hush_sync::POD_TOKEN_FILE.into(),
+            template_workers: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZero::get),
+            template_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -119,6 +136,18 @@ pub enum Error {
     /// Another ExternalSecret owns the target.
     #[error("target is owned by another ExternalSecret")]
     OwnedByOther,
+    /// With `creationPolicy: Owner`, the target is controlled by another object (a SealedSecret,
+    /// a cert-manager Certificate, …): refused as ESO's `SetControllerReference` refuses it.
+    #[error(
+        "target is already controlled by {kind} {name:?}; creationPolicy Owner does not take it \
+         over (remove that owner, or use creationPolicy Merge)"
+    )]
+    ControlledByOther {
+        /// The controller's kind (with its API group when not core).
+        kind: String,
+        /// The controller's name.
+        name: String,
+    },
     /// The store belongs to another controller class.
     #[error("store belongs to another controller class")]
     NotOurs,
@@ -146,6 +175,7 @@ impl Error {
             Self::Template(_) => "template",
             Self::Immutable => "immutable",
             Self::OwnedByOther => "owned_by_other",
+            Self::ControlledByOther { .. } => "controlled_by_other",
             Self::NotOurs => "not_ours",
         }
     }

@@ -47,6 +47,8 @@ pub struct Context {
     pub factories: Vec<Arc<dyn ProviderFactory>>,
     /// The refresh budget behind the first-sync fast lane.
     pub lanes: crate::lane::Lanes,
+    /// Where `target.template` renders.
+    pub render: crate::templating::RenderPool,
     /// This process's last syncs, for reconciles on a stale cached ExternalSecret.
     pub recent: crate::lane::RecentSyncs,
     /// When the watch first delivered each not yet synced ExternalSecret.
@@ -105,6 +107,10 @@ impl Context {
             )),
             factories: hush_sync::registry(),
             lanes: crate::lane::Lanes::new(usize::from(config.concurrency.max(1))),
+            render: crate::templating::RenderPool::new(
+                config.template_workers,
+                config.template_timeout,
+            ),
             recent: crate::lane::RecentSyncs::default(),
             first_seen: Arc::default(),
             caches: OnceLock::new(),
@@ -213,6 +219,8 @@ fn truncate(mut s: String, max: usize) -> String {
 /// Credentials from the API server (live GETs; ESO does not cache them either).
 pub(crate) struct KubeCredentials {
     pub(crate) client: Client,
+    /// The controller's own ServiceAccount token ([`Config::controller_token_file`]).
+    pub(crate) token_file: std::path::PathBuf,
 }
 
 #[async_trait]
@@ -286,6 +294,19 @@ impl CredentialSource for KubeCredentials {
                 ProviderError::Denied(format!("TokenRequest for {ns}/{name}: no token"))
             })?;
         Ok(SecretBytes::from(token.as_str()))
+    }
+
+    async fn controller_token(&self) -> Result<SecretBytes, ProviderError> {
+        let path = &self.token_file;
+        tokio::fs::read(path)
+            .await
+            .map(SecretBytes::new)
+            .map_err(|e| {
+                ProviderError::Invalid(format!(
+                    "cannot read the controller's token {}: {e}",
+                    path.display()
+                ))
+            })
     }
 
     async fn service_account_annotations(
@@ -378,14 +399,14 @@ impl ResolvedStore {
     ) -> Result<hush_sync::cache::CachedProvider, ProviderError> {
         let (factory, spec) = hush_sync::select(&ctx.factories, &self.provider)?;
         let referent = self.kind == "ClusterSecretStore" && hush_sync::auth_is_referent(spec);
-        let scope = StoreScope {
-            kind: self.kind.clone(),
-            name: self.name.clone(),
-            namespace: self
-                .store_namespace
+        let mut scope = StoreScope::new(
+            &self.kind,
+            &self.name,
+            self.store_namespace
                 .clone()
                 .or_else(|| namespace.map(str::to_owned)),
-        };
+        );
+        scope.controller_identity |= ctx.config.secret_stores_use_controller_identity;
         let key = StoreKey {
             kind: self.kind.clone(),
             uid: self.uid.clone(),
@@ -394,6 +415,7 @@ impl ResolvedStore {
         };
         let creds = KubeCredentials {
             client: ctx.client.clone(),
+            token_file: ctx.config.controller_token_file.clone(),
         };
         let factory = Arc::clone(factory);
         ctx.cache
@@ -565,6 +587,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
 
     let mut written = write_secret(
         &es,
+        &ctx.render,
         &secrets,
         &target_name,
         existing,
@@ -581,6 +604,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         let drifted = synced_before && !spec_changed && !secret_valid(&es, live.as_ref());
         written = write_secret(
             &es,
+            &ctx.render,
             &secrets,
             &target_name,
             live,
@@ -598,7 +622,9 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
                 Error::Immutable => "could not update secret, target is immutable".to_owned(),
                 Error::OwnedByOther => "target is owned by another ExternalSecret".to_owned(),
                 // Names of objects and keys only, never values.
-                Error::Template(_) | Error::Spec(_) => e.to_string(),
+                Error::Template(_) | Error::Spec(_) | Error::ControlledByOther { .. } => {
+                    e.to_string()
+                }
                 _ => "could not update secret".to_owned(),
             };
             set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
@@ -611,9 +637,10 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             )
             .await;
             return match e {
-                Error::Immutable | Error::OwnedByOther | Error::Template(_) => {
-                    Ok(Action::await_change())
-                }
+                Error::Immutable
+                | Error::OwnedByOther
+                | Error::ControlledByOther { .. }
+                | Error::Template(_) => Ok(Action::await_change()),
                 other => Err(other),
             };
         }
@@ -1323,6 +1350,7 @@ fn prefix_error(prefix: &str, e: Error) -> Error {
 )]
 async fn write_secret(
     es: &ExternalSecret,
+    render: &crate::templating::RenderPool,
     secrets: &Api<Secret>,
     target: &str,
     existing: Option<Secret>,
@@ -1356,15 +1384,8 @@ async fn write_secret(
     if creation == "Merge" && existing.is_none() {
         return Ok(Outcome::Missing);
     }
-    // Ownership: another ExternalSecret as controller is an error.
-    if let Some(s) = &existing
-        && let Some(owner) = s
-            .owner_references()
-            .iter()
-            .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
-        && (owner.name != es.name_any() || es.uid().is_some_and(|u| u != owner.uid))
-    {
-        return Err(Error::OwnedByOther);
+    if let Some(s) = &existing {
+        check_controller(es, s, creation)?;
     }
     let mut secret = existing.clone().unwrap_or_else(|| Secret {
         metadata: ObjectMeta {
@@ -1406,7 +1427,7 @@ async fn write_secret(
         } else {
             crate::templating::fetch_sources(&secrets.clone().into_client(), &ns, t).await?
         };
-        let rendered = crate::templating::apply(t, data, &sources)?;
+        let rendered = render.apply(t, data, sources).await?;
         new_data.extend(rendered.data.into_iter().map(|(k, v)| (k, ByteString(v))));
         if let Some(ty) = rendered.type_ {
             secret.type_ = Some(ty);
@@ -1578,6 +1599,40 @@ async fn delete_orphans(
     Ok(())
 }
 
+/// Who may write an existing target: another ExternalSecret as its controller is an error
+/// whatever the policy; with `creationPolicy: Owner` (which makes this ExternalSecret the
+/// controller) so is any other controller, as ESO's `SetControllerReference` refuses it — a
+/// SealedSecret's or a cert-manager Certificate's Secret is never taken over.
+fn check_controller(es: &ExternalSecret, secret: &Secret, creation: &str) -> Result<(), Error> {
+    let Some(owner) = secret
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+    else {
+        return Ok(());
+    };
+    let group = owner.api_version.split_once('/').map_or("", |(g, _)| g);
+    let is_external_secret = owner.kind == "ExternalSecret" && group == "external-secrets.io";
+    if is_external_secret && owner.name == es.name_any() && es.uid().is_none_or(|u| u == owner.uid)
+    {
+        return Ok(());
+    }
+    if is_external_secret {
+        return Err(Error::OwnedByOther);
+    }
+    if creation != "Owner" {
+        return Ok(());
+    }
+    Err(Error::ControlledByOther {
+        kind: if group.is_empty() {
+            owner.kind.clone()
+        } else {
+            format!("{}.{group}", owner.kind)
+        },
+        name: owner.name.clone(),
+    })
+}
+
 /// Writes the Ready condition (and, on success, refreshTime/syncedResourceVersion/binding);
 /// `lastTransitionTime` changes only when the status flips. Skipped when nothing changed.
 async fn set_ready(
@@ -1638,6 +1693,46 @@ mod tests {
             "spec": spec
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn secrets_of_other_controllers_are_never_taken_over() {
+        let mut me = es(json!({}));
+        me.metadata.uid = Some("me".into());
+        let secret = |api_version: &str, kind: &str, name: &str, uid: &str| -> Secret {
+            serde_json::from_value(json!({"metadata": {"name": "t", "ownerReferences": [
+                {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true}]}}))
+            .unwrap()
+        };
+        let sealed = secret("bitnami.com/v1alpha1", "SealedSecret", "x", "s1");
+        let cert = secret("cert-manager.io/v1", "Certificate", "web", "c1");
+        let lookalike = secret("kubernetes-client.io/v1", "ExternalSecret", "x", "k1");
+        for (s, kind) in [
+            (&sealed, "SealedSecret.bitnami.com"),
+            (&cert, "Certificate.cert-manager.io"),
+            (&lookalike, "ExternalSecret.kubernetes-client.io"),
+        ] {
+            match check_controller(&me, s, "Owner") {
+                Err(Error::ControlledByOther { kind: k, .. }) => assert_eq!(k, kind),
+                other => panic!("{kind}: {other:?}"),
+            }
+            // Merge and Orphan never become the controller: they may write into it.
+            assert!(check_controller(&me, s, "Merge").is_ok());
+            assert!(check_controller(&me, s, "Orphan").is_ok());
+        }
+        let mine = secret("external-secrets.io/v1", "ExternalSecret", "x", "me");
+        assert!(check_controller(&me, &mine, "Owner").is_ok());
+        let other_es = secret("external-secrets.io/v1", "ExternalSecret", "y", "o");
+        assert!(matches!(
+            check_controller(&me, &other_es, "Merge"),
+            Err(Error::OwnedByOther)
+        ));
+        let unowned: Secret = serde_json::from_value(json!({"metadata": {"name": "t"}})).unwrap();
+        assert!(check_controller(&me, &unowned, "Owner").is_ok());
+        let text = check_controller(&me, &sealed, "Owner")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("SealedSecret.bitnami.com \"x\""), "{text}");
     }
 
     #[test]

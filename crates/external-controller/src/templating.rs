@@ -349,6 +349,61 @@ pub fn apply(
     Ok(r.out)
 }
 
+/// Where templates render: on blocking threads, at most `workers` at once, each render given
+/// `timeout`. A template is the ExternalSecret author's program; on the async workers it would
+/// stall every other reconcile while it runs, and unbounded in number it would take every core.
+#[derive(Debug, Clone)]
+pub struct RenderPool {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    timeout: std::time::Duration,
+}
+
+impl RenderPool {
+    /// A pool of `workers` threads (at least one), each render bounded by `timeout`.
+    pub fn new(workers: usize, timeout: std::time::Duration) -> Self {
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
+            timeout,
+        }
+    }
+
+    /// [`apply`] on the pool. Over the timeout the ExternalSecret gets a template error; the
+    /// render itself ends at its budget and holds its worker until then, so timed-out renders
+    /// never add up to more threads than the pool has.
+    pub async fn apply(
+        &self,
+        template: &ExternalSecretTemplate,
+        data: &BTreeMap<String, Vec<u8>>,
+        sources: Sources,
+    ) -> Result<Rendered, Error> {
+        let (template, data) = (template.clone(), data.clone());
+        self.run(move || apply(&template, &data, &sources)).await
+    }
+
+    /// Runs `work` on a worker of the pool within the timeout.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let slot = std::sync::Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Template("the template workers are shut down".into()))?;
+        let work = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work()
+        });
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(rendered)) => rendered,
+            Ok(Err(_)) => Err(Error::Template("the template render failed".into())),
+            Err(_) => Err(Error::Template(format!(
+                "rendering took longer than {} s (--template-timeout)",
+                self.timeout.as_secs_f64()
+            ))),
+        }
+    }
+}
+
 /// ESO unmarshals a KeysAndValues output into `map[string]string` with apimachinery's YAML
 /// (YAML 1.1 through JSON): a number or boolean is an error there too; empty output is an empty
 /// map.
@@ -395,6 +450,41 @@ mod tests {
 
     fn text(b: &[u8]) -> &str {
         std::str::from_utf8(b).unwrap()
+    }
+
+    /// Renders run off the async workers, bounded in number and time: a current-thread runtime
+    /// keeps serving other tasks while one runs, and a render over the timeout is an error.
+    #[tokio::test(flavor = "current_thread")]
+    async fn renders_run_on_the_pool_within_the_timeout() {
+        let pool = RenderPool::new(1, std::time::Duration::from_millis(300));
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&ticks);
+        tokio::spawn(async move {
+            loop {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+        let slow = pool
+            .run(|| {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                Ok(())
+            })
+            .await;
+        assert!(
+            matches!(&slow, Err(Error::Template(m)) if m.contains("--template-timeout")),
+            "{slow:?}"
+        );
+        assert!(
+            ticks.load(std::sync::atomic::Ordering::SeqCst) >= 10,
+            "the async worker was blocked"
+        );
+        // The timed-out render still holds the one worker until it ends; then the next runs.
+        let next = pool.run(|| Ok(7)).await;
+        assert!(matches!(next, Ok(7)), "{next:?}");
+        let t = template(json!({"data": {"a": "{{ .user }}!"}}));
+        let out = pool.apply(&t, &data(), Sources::default()).await.unwrap();
+        assert_eq!(text(&out.data["a"]), "alice!");
     }
 
     #[test]

@@ -180,7 +180,11 @@ impl ProviderFactory for Factory {
                     who,
                 )
             }
-            (None, None) => (None, "default-chain".to_owned()),
+            (None, None) => {
+                // The SDK chain is the controller's own AWS identity (IRSA, instance role).
+                scope.allow_controller_identity("auth", "auth.secretRef or auth.jwt")?;
+                (None, "default-chain".to_owned())
+            }
         };
         let identity = digest(&[
             b"aws",
@@ -762,5 +766,46 @@ mod tests {
             [0, 1]
         );
         assert!(sm_payload(&json!({})).is_err());
+    }
+
+    struct NoCreds;
+
+    #[async_trait]
+    impl CredentialSource for NoCreds {
+        async fn secret_key(&self, r: &KeyRef) -> Result<SecretBytes, ProviderError> {
+            Err(ProviderError::Invalid(format!("no secret {}", r.name)))
+        }
+        async fn config_map_key(&self, r: &KeyRef) -> Result<String, ProviderError> {
+            Err(ProviderError::Invalid(format!("no configmap {}", r.name)))
+        }
+        async fn service_account_token(
+            &self,
+            _namespace: Option<&str>,
+            name: &str,
+            _audiences: &[String],
+            _expiration_seconds: i64,
+        ) -> Result<SecretBytes, ProviderError> {
+            Err(ProviderError::Invalid(format!("no service account {name}")))
+        }
+    }
+
+    #[tokio::test]
+    async fn only_cluster_stores_fall_back_to_the_controllers_own_credentials() {
+        let spec = json!({"service": "SecretsManager", "region": "eu-west-1",
+            "role": "arn:aws:iam::1:role/other-teams-role"});
+        let ss = StoreScope::new("SecretStore", "s", Some("team-a".into()));
+        let err = Factory.build(&spec, &ss, &NoCreds).await.unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::Invalid(m) if m.starts_with("auth: a SecretStore may not")
+                && m.contains("auth.secretRef or auth.jwt")),
+            "{err}"
+        );
+        let css = StoreScope::new("ClusterSecretStore", "c", Some("team-a".into()));
+        Factory.build(&spec, &css, &NoCreds).await.unwrap();
+        let allowed = StoreScope {
+            controller_identity: true,
+            ..ss
+        };
+        Factory.build(&spec, &allowed, &NoCreds).await.unwrap();
     }
 }

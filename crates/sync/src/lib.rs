@@ -134,6 +134,9 @@ pub struct KeyRef {
     pub namespace: Option<String>,
 }
 
+/// Where a pod's own ServiceAccount token is mounted.
+pub const POD_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
 /// Resolves what stores reference in Kubernetes (implemented by the controller).
 #[async_trait]
 pub trait CredentialSource: Send + Sync {
@@ -149,6 +152,14 @@ pub trait CredentialSource: Send + Sync {
         audiences: &[String],
         expiration_seconds: i64,
     ) -> Result<SecretBytes, ProviderError>;
+    /// The controller's own ServiceAccount token (its pod's mounted token). Providers ask for it
+    /// only where [`StoreScope::controller_identity`] allows it.
+    async fn controller_token(&self) -> Result<SecretBytes, ProviderError> {
+        let path = POD_TOKEN_FILE;
+        std::fs::read(path).map(SecretBytes::new).map_err(|e| {
+            ProviderError::Invalid(format!("cannot read the controller's token {path}: {e}"))
+        })
+    }
     /// The annotations of ServiceAccount `name` in `namespace` (AWS `auth.jwt` reads the role
     /// to assume from one).
     async fn service_account_annotations(
@@ -210,6 +221,42 @@ pub struct StoreScope {
     /// The namespace of a `SecretStore`, or the ExternalSecret's namespace for a
     /// `ClusterSecretStore` (referent auth).
     pub namespace: Option<String>,
+    /// Whether the store may authenticate as the controller itself (its own ServiceAccount
+    /// token, its default cloud credentials). A ClusterSecretStore may: its author is a cluster
+    /// admin. A SecretStore's author is whoever may write in one namespace, so it may not, unless
+    /// the operator restores that with `--secret-stores-use-controller-identity`.
+    pub controller_identity: bool,
+}
+
+impl StoreScope {
+    /// A scope of `kind` (`SecretStore`, `ClusterSecretStore`); only a ClusterSecretStore may
+    /// use the controller's own identity.
+    pub fn new(kind: &str, name: &str, namespace: Option<String>) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            namespace,
+            controller_identity: kind == "ClusterSecretStore",
+        }
+    }
+
+    /// `Ok` when the store may authenticate as the controller itself; otherwise an error naming
+    /// `field` (the spec field that left the credentials out) and what to set instead.
+    pub fn allow_controller_identity(
+        &self,
+        field: &str,
+        instead: &str,
+    ) -> Result<(), ProviderError> {
+        if self.controller_identity {
+            return Ok(());
+        }
+        Err(ProviderError::Invalid(format!(
+            "{field}: a {} may not authenticate as the controller itself (its own ServiceAccount \
+             token or cloud credentials); set {instead} with credentials of its own namespace, or \
+             use a ClusterSecretStore",
+            self.kind
+        )))
+    }
 }
 
 /// A built provider with the identity of its credentials (part of the cache key).
@@ -277,8 +324,8 @@ pub fn select<'a>(
 }
 
 /// True when a ClusterSecretStore provider spec (the value under the provider key) names a
-/// credential without a namespace: ESO's referent auth, resolved in each ExternalSecret's
-/// namespace (so clients and reads are cached per namespace).
+/// credential (`auth`, client `tls`) without a namespace: ESO's referent auth, resolved in each
+/// ExternalSecret's namespace (so clients and reads are cached per namespace).
 pub fn auth_is_referent(spec: &Value) -> bool {
     fn walk(v: &Value) -> bool {
         match v {
@@ -294,7 +341,7 @@ pub fn auth_is_referent(spec: &Value) -> bool {
             _ => false,
         }
     }
-    walk(&spec["auth"])
+    walk(&spec["auth"]) || walk(&spec["tls"])
 }
 
 /// sha256 hex over length-prefixed parts (credential identities; never reversible to values
@@ -349,5 +396,10 @@ mod tests {
             &json!({"auth": {"tokenSecretRef": {"name": "t", "key": "k", "namespace": "v"}}})
         ));
         assert!(!auth_is_referent(&json!({"server": "x"})));
+        // A client certificate of the ExternalSecret's namespace is referent too: a client built
+        // with one namespace's certificate must not serve another namespace.
+        assert!(auth_is_referent(
+            &json!({"tls": {"certSecretRef": {"name": "c"}, "keySecretRef": {"name": "k"}}})
+        ));
     }
 }

@@ -299,6 +299,14 @@ impl ProviderFactory for Factory {
             id_parts.push(pem.clone());
             options.ca_pem = Some(pem);
         } else if let Some(cp) = &s.ca_provider {
+            // ESO: a ClusterSecretStore names the CA's namespace (no referent CA).
+            if scope.kind == "ClusterSecretStore"
+                && cp.namespace.as_deref().is_none_or(str::is_empty)
+            {
+                return Err(ProviderError::Invalid(
+                    "caProvider.namespace is required in a ClusterSecretStore".into(),
+                ));
+            }
             let r = KeyRef {
                 name: cp.name.clone(),
                 key: cp.key.clone(),
@@ -450,10 +458,13 @@ impl Factory {
                     .secret_key(&key_ref(sel, Some("token"), scope)?)
                     .await?
             } else {
-                let path = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-                SecretBytes::new(std::fs::read(path).map_err(|e| {
-                    ProviderError::Invalid(format!("kubernetes auth: cannot read {path}: {e}"))
-                })?)
+                // Neither: ESO logs in with the controller's own token, which a SecretStore's
+                // author would then send to a server of their choosing.
+                scope.allow_controller_identity(
+                    "auth.kubernetes",
+                    "auth.kubernetes.serviceAccountRef or auth.kubernetes.secretRef",
+                )?;
+                creds.controller_token().await?
             };
             // The identity is the service account, not the short-lived token.
             let who = match &k.service_account_ref {
@@ -907,16 +918,8 @@ mod tests {
 
     #[test]
     fn selectors_respect_store_scope() {
-        let ss = StoreScope {
-            kind: "SecretStore".into(),
-            name: "s".into(),
-            namespace: Some("a".into()),
-        };
-        let css = StoreScope {
-            kind: "ClusterSecretStore".into(),
-            name: "c".into(),
-            namespace: Some("es-ns".into()),
-        };
+        let ss = StoreScope::new("SecretStore", "s", Some("a".into()));
+        let css = StoreScope::new("ClusterSecretStore", "c", Some("es-ns".into()));
         assert_eq!(ref_namespace(None, &ss).unwrap().as_deref(), Some("a"));
         assert!(ref_namespace(Some("b"), &ss).is_err());
         assert_eq!(
@@ -924,5 +927,108 @@ mod tests {
             Some("vault")
         );
         assert_eq!(ref_namespace(None, &css).unwrap().as_deref(), Some("es-ns"));
+    }
+
+    /// Credentials of a test: counts how often the controller's own token is asked for.
+    #[derive(Default)]
+    struct Creds {
+        own_token_reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl CredentialSource for Creds {
+        async fn secret_key(&self, r: &KeyRef) -> Result<SecretBytes, ProviderError> {
+            Ok(SecretBytes::from(format!("{}/{}", r.name, r.key).as_str()))
+        }
+        async fn config_map_key(&self, _r: &KeyRef) -> Result<String, ProviderError> {
+            Ok(String::new())
+        }
+        async fn service_account_token(
+            &self,
+            _namespace: Option<&str>,
+            name: &str,
+            _audiences: &[String],
+            _expiration_seconds: i64,
+        ) -> Result<SecretBytes, ProviderError> {
+            Ok(SecretBytes::from(name))
+        }
+        async fn controller_token(&self) -> Result<SecretBytes, ProviderError> {
+            self.own_token_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(SecretBytes::from("the-controllers-own-token"))
+        }
+    }
+
+    #[tokio::test]
+    async fn only_cluster_stores_log_in_with_the_controllers_own_token() {
+        let spec = json!({"server": "http://attacker.invalid:8200",
+            "auth": {"kubernetes": {"role": "r"}}});
+        let creds = Creds::default();
+        let ss = StoreScope::new("SecretStore", "s", Some("team-a".into()));
+        let err = Factory::vault()
+            .build(&spec, &ss, &creds)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::Invalid(m) if m.starts_with("auth.kubernetes: a SecretStore may not")),
+            "{err}"
+        );
+        assert_eq!(
+            creds
+                .own_token_reads
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+        // A ClusterSecretStore (a cluster admin's) may, and so may a SecretStore when the
+        // operator allows it.
+        let css = StoreScope::new("ClusterSecretStore", "c", Some("team-a".into()));
+        Factory::vault().build(&spec, &css, &creds).await.unwrap();
+        let allowed = StoreScope {
+            controller_identity: true,
+            ..ss.clone()
+        };
+        Factory::vault()
+            .build(&spec, &allowed, &creds)
+            .await
+            .unwrap();
+        assert_eq!(
+            creds
+                .own_token_reads
+                .load(std::sync::atomic::Ordering::SeqCst),
+            2
+        );
+        // Named credentials are the store's own: no flag needed.
+        let named = json!({"server": "http://v:8200",
+            "auth": {"kubernetes": {"role": "r", "serviceAccountRef": {"name": "app"}}}});
+        Factory::vault().build(&named, &ss, &creds).await.unwrap();
+        assert_eq!(
+            creds
+                .own_token_reads
+                .load(std::sync::atomic::Ordering::SeqCst),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cluster_store_names_the_namespace_of_its_ca() {
+        let spec = |ns: Option<&str>| {
+            json!({"server": "https://v:8200", "caProvider": {"type": "Secret", "name": "ca",
+                "key": "ca.crt", "namespace": ns}, "auth": {"tokenSecretRef": {"name": "t",
+                "key": "token", "namespace": "vault"}}})
+        };
+        let creds = Creds::default();
+        let css = StoreScope::new("ClusterSecretStore", "c", Some("team-a".into()));
+        let err = Factory::vault()
+            .build(&spec(None), &css, &creds)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("caProvider.namespace"), "{err}");
+        // With a namespace the build goes past that check (the CA itself is not a PEM here).
+        if let Err(e) = Factory::vault()
+            .build(&spec(Some("vault")), &css, &creds)
+            .await
+        {
+            assert!(!e.to_string().contains("caProvider.namespace"), "{e}");
+        }
     }
 }

@@ -55,13 +55,23 @@ impl Controller {
     }
 
     pub async fn start_with_class(client: &Client, ns: &str, class: &str) -> Result<Self> {
-        Self::start_in(client, Some(ns), class).await
+        Self::start_in(client, Some(ns), class, |_| {}).await
+    }
+
+    /// A controller for `ns` and `class` with settings changed by `configure`.
+    pub async fn start_configured(
+        client: &Client,
+        ns: &str,
+        class: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        Self::start_in(client, Some(ns), class, configure).await
     }
 
     /// A controller for all namespaces (ClusterExternalSecrets run only there): give the
     /// stores it should serve `spec.controller: <class>`, and run it in its own test binary.
     pub async fn start_cluster_wide(client: &Client, class: &str) -> Result<Self> {
-        Self::start_in(client, None, class).await
+        Self::start_in(client, None, class, |_| {}).await
     }
 
     /// As [`Controller::start_with_class`], on the API server of `kubeconfig` (whose admin
@@ -72,11 +82,16 @@ impl Controller {
         ns: &str,
         class: &str,
     ) -> Result<Self> {
-        Self::start_as(client, Some(kubeconfig), Some(ns), class).await
+        Self::start_as(client, Some(kubeconfig), Some(ns), class, |_| {}).await
     }
 
-    async fn start_in(client: &Client, ns: Option<&str>, class: &str) -> Result<Self> {
-        Self::start_as(client, None, ns, class).await
+    async fn start_in(
+        client: &Client,
+        ns: Option<&str>,
+        class: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        Self::start_as(client, None, ns, class, configure).await
     }
 
     async fn start_as(
@@ -84,6 +99,7 @@ impl Controller {
         kubeconfig: Option<&std::path::Path>,
         ns: Option<&str>,
         class: &str,
+        configure: impl FnOnce(&mut Config),
     ) -> Result<Self> {
         logs();
         let shutdown = Shutdown::new();
@@ -124,12 +140,13 @@ impl Controller {
             shutdown.clone(),
         );
         let metrics_addr = process.bind_metrics().await?;
-        let config = Config {
+        let mut config = Config {
             namespace: ns.map(str::to_owned),
             controller_class: class.to_owned(),
             read_window: Duration::from_millis(500),
             ..Config::default()
         };
+        configure(&mut config);
         let component = hush_external_controller::start(&mut process, config);
         let handle = tokio::spawn(process.run(vec![component]));
         Ok(Self {
