@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use hush_render::backend::{self, Backend};
 use hush_render::config;
-use hush_render::decrypt::Keys;
+use hush_render::decrypt::{Keys, VaultAddresses};
 use hush_render::{krm, resolve};
 
 /// Arguments of `hush krm`.
@@ -38,7 +38,8 @@ async fn run_async(args: Args) -> Result<ExitCode> {
     for w in &settings.warnings {
         eprintln!("hush krm: warning: {w}");
     }
-    let keys = Keys::load(settings.sops_keys_dir.as_deref())?;
+    let keys = Keys::load(settings.sops_keys_dir.as_deref())?
+        .with_vault_addresses(VaultAddresses::new(&settings.sops_vault_addresses)?);
     let root = std::env::current_dir().context("reading the working directory")?;
     if let Some(generator) = args.generator {
         let out = krm::run_legacy(&generator, &root, &keys).await?;

@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use hush_render::backend::{self, Backend};
 use hush_render::config;
-use hush_render::decrypt::Keys;
+use hush_render::decrypt::{Keys, VaultAddresses};
 use hush_render::render::{self, Input};
 use hush_render::reseal::{self, Resealer};
 use hush_render::resolve;
@@ -33,6 +33,10 @@ pub(crate) struct Args {
     /// Also `HUSH_SOPS_KEYS_DIR`.
     #[arg(long, value_name = "DIR")]
     sops_keys_dir: Option<PathBuf>,
+    /// A Vault address a SOPS file's `hc_vault` key may send the Vault token to (repeatable);
+    /// besides `VAULT_ADDR` and `HUSH_SOPS_VAULT_ADDRS`, no other address receives it.
+    #[arg(long = "sops-vault-addr", value_name = "URL")]
+    sops_vault_addrs: Vec<String>,
     /// Allow a render with zero objects (with prune, Argo CD then deletes the whole app).
     #[arg(long)]
     allow_empty: bool,
@@ -76,7 +80,13 @@ async fn render(args: Args) -> Result<ExitCode> {
         .sops_keys_dir
         .clone()
         .or(settings.sops_keys_dir.clone());
-    let keys = Keys::load(keys_dir.as_deref())?;
+    let vault_addresses = VaultAddresses::new(
+        settings
+            .sops_vault_addresses
+            .iter()
+            .chain(&args.sops_vault_addrs),
+    )?;
+    let keys = Keys::load(keys_dir.as_deref())?.with_vault_addresses(vault_addresses);
     let backend: Option<Box<dyn Backend>> = match settings.backend.take() {
         None => None,
         Some(b) => Some(backend::from_settings(b).map_err(anyhow::Error::msg)?),
@@ -254,6 +264,7 @@ pub(crate) fn run_persona(args: Vec<OsString>) -> ExitCode {
                 path,
                 reseal_cert: None,
                 sops_keys_dir: None,
+                sops_vault_addrs: Vec::new(),
                 allow_empty: false,
                 config_path,
                 secret_name,

@@ -244,12 +244,19 @@ fn flux_key_directory_opens_pgp_kms_and_vault_files_made_by_sops() {
     );
     std::fs::write(keys.join("sops.vault-token"), format!("{bao_token}\n")).unwrap();
 
-    // Everything opens through the key directory alone (`AWS_ENDPOINT_URL` only says where
-    // moto is, as it would name a VPC endpoint).
+    // Everything opens through the key directory (`AWS_ENDPOINT_URL` only says where moto is,
+    // as it would name a VPC endpoint), once the operator names the Vault the token may go to
+    // (the file's `vault_address` is the repository's choice; docs/security.md).
     let mut c = render_cmd(&app, &home);
-    c.args(["render", "--stats", "--sops-keys-dir"])
-        .arg(&keys)
-        .env("AWS_ENDPOINT_URL", &moto);
+    c.args([
+        "render",
+        "--stats",
+        "--sops-vault-addr",
+        &bao_addr,
+        "--sops-keys-dir",
+    ])
+    .arg(&keys)
+    .env("AWS_ENDPOINT_URL", &moto);
     let out = run(c);
     let stdout = ok(&out, "render with the key directory");
     for (name, canary) in [
@@ -274,6 +281,7 @@ fn flux_key_directory_opens_pgp_kms_and_vault_files_made_by_sops() {
     std::os::unix::fs::symlink(hush(), &avp).unwrap();
     let mut c = render_cmd(&app, &home);
     c.env("HUSH_SOPS_KEYS_DIR", &keys)
+        .env("HUSH_SOPS_VAULT_ADDRS", &bao_addr)
         .env("AWS_ENDPOINT_URL", &moto)
         .arg0_persona(&avp, &["generate", "."]);
     let out = run(c);

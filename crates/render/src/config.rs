@@ -47,6 +47,7 @@ pub const SIDECAR_ONLY: &[&str] = &[
     "HUSH_RESEAL_SECRET",
     "HUSH_RESEAL_SECRET_FILE",
     "HUSH_SOPS_KEYS_DIR",
+    "HUSH_SOPS_VAULT_ADDRS",
     "SOPS_AGE_KEY",
     "SOPS_AGE_KEY_FILE",
     "SOPS_AGE_KEY_CMD",
@@ -89,6 +90,9 @@ pub struct Settings {
     pub reseal_secret: Option<Zeroizing<Vec<u8>>>,
     /// `HUSH_SOPS_KEYS_DIR`.
     pub sops_keys_dir: Option<PathBuf>,
+    /// Vault addresses a SOPS file's `hc_vault` key may send the token to: `VAULT_ADDR` and the
+    /// comma-separated `HUSH_SOPS_VAULT_ADDRS` of the plugin's own environment.
+    pub sops_vault_addresses: Vec<String>,
     /// `HUSH_ALLOW_EMPTY=true`.
     pub allow_empty: bool,
     /// `HUSH_RENDER_CONCURRENCY` (default 16).
@@ -221,6 +225,16 @@ pub fn settings(
         drop(Zeroizing::new(bytes));
     }
     s.sops_keys_dir = get(&own, "HUSH_SOPS_KEYS_DIR").map(PathBuf::from);
+    s.sops_vault_addresses = get(&own, "VAULT_ADDR")
+        .into_iter()
+        .chain(
+            get(&own, "HUSH_SOPS_VAULT_ADDRS")
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty()),
+        )
+        .collect();
 
     let kind =
         get(&own, "AVP_TYPE").or_else(|| get(&own, "VAULT_ADDR").map(|_| "vault".to_owned()));

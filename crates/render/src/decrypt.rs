@@ -11,6 +11,11 @@
 //! are not supported: a file that needs a key the render does not have fails with an error that
 //! names them instead of ignoring them silently.
 //!
+//! A file's `hc_vault` `vault_address` is written by whoever writes the repository; the token is
+//! the operator's. A Vault transit key gets the token only when its address is one the operator
+//! configured ([`VaultAddresses`]: `VAULT_ADDR` and `HUSH_SOPS_VAULT_ADDRS` of the plugin's own
+//! environment); any other address fails the file with an error naming it, and nothing is sent.
+//!
 //! kustomize and other KRM orchestrators add annotations to every object, which changes the
 //! document and breaks the MAC. [`open_doc`] detaches `config.kubernetes.io/*`,
 //! `internal.config.kubernetes.io/*`, `config.k8s.io/id` and `kustomize.config.k8s.io/id`
@@ -25,7 +30,7 @@ use hush_keys::kms::KmsKey;
 use hush_keys::kms::credentials::Credentials;
 use hush_keys::pgp::{GpgConfig, PgpKey, PgpKeyring};
 use hush_keys::vault_transit::{VaultToken, VaultTransitKey};
-use hush_keys::{KeyRegistry, KeyService};
+use hush_keys::{KeyError, KeyRegistry, KeyService, SecretBytes, WrappedKey};
 use hush_sops::Format;
 use hush_sops::metadata::Metadata;
 use hush_sops::tree::{Branch, Item, Value};
@@ -44,6 +49,108 @@ pub struct Keys {
     order: Vec<String>,
     /// Key files this build does not use (reported when a file needs a key).
     unsupported: Vec<String>,
+    /// The Vault addresses `hc_vault` keys may send a token to.
+    vault_addresses: VaultAddresses,
+}
+
+/// The Vault addresses the operator configured: only these receive a token for a file's
+/// `hc_vault` key. Compared by origin (scheme, host, port).
+#[derive(Debug, Clone, Default)]
+pub struct VaultAddresses {
+    origins: Vec<String>,
+}
+
+impl VaultAddresses {
+    /// From the configured addresses (`VAULT_ADDR`, `HUSH_SOPS_VAULT_ADDRS`, `--sops-vault-addr`);
+    /// an address that is not an http(s) URL is a configuration error.
+    pub fn new<S: AsRef<str>>(addresses: impl IntoIterator<Item = S>) -> Result<Self> {
+        let mut origins = Vec::new();
+        for a in addresses {
+            let a = a.as_ref().trim();
+            if a.is_empty() {
+                continue;
+            }
+            origins.push(origin(a).ok_or_else(|| {
+                Error::Config(format!(
+                    "Vault address {a:?} is not an http:// or https:// URL without credentials"
+                ))
+            })?);
+        }
+        Ok(Self { origins })
+    }
+
+    /// Whether a token may be sent to `address`.
+    pub fn allows(&self, address: &str) -> bool {
+        origin(address).is_some_and(|o| self.origins.contains(&o))
+    }
+}
+
+/// `scheme://host:port` of an http(s) URL without user info (`https://ok@evil` is evil's).
+fn origin(address: &str) -> Option<String> {
+    let url = reqwest::Url::parse(address.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    Some(format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str()?.to_ascii_lowercase(),
+        url.port_or_known_default()?
+    ))
+}
+
+/// An `hc_vault` key whose address the operator did not configure: it never calls Vault; its
+/// unwrap fails with an error naming the address (the file name is added by the caller).
+#[derive(Debug)]
+struct RefusedVaultKey {
+    key_id: String,
+    address: String,
+}
+
+#[async_trait::async_trait]
+impl KeyService for RefusedVaultKey {
+    fn type_id(&self) -> &str {
+        hush_keys::vault_transit::TYPE_ID
+    }
+
+    fn key_id(&self) -> String {
+        self.key_id.clone()
+    }
+
+    async fn wrap(&self, _key: &SecretBytes, _aad: &[u8]) -> Result<WrappedKey, KeyError> {
+        Err(self.refusal("wrap"))
+    }
+
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _aad: &[u8],
+    ) -> Result<Option<SecretBytes>, KeyError> {
+        if wrapped.type_id != self.type_id()
+            || (!wrapped.key_id.is_empty() && wrapped.key_id != self.key_id)
+        {
+            return Ok(None);
+        }
+        Err(self.refusal("unwrap"))
+    }
+}
+
+impl RefusedVaultKey {
+    fn refusal(&self, operation: &'static str) -> KeyError {
+        KeyError::Unsupported {
+            type_id: hush_keys::vault_transit::TYPE_ID.into(),
+            key_id: self.key_id.clone(),
+            operation,
+            reason: format!(
+                "vault_address {:?} is not a Vault address the plugin is configured for \
+                 (VAULT_ADDR, HUSH_SOPS_VAULT_ADDRS), so no token is sent to it",
+                self.address
+            ),
+        }
+    }
 }
 
 impl Keys {
@@ -59,11 +166,18 @@ impl Keys {
             aws: None,
             order: vec!["age".into(), "pgp".into()],
             unsupported: Vec::new(),
+            vault_addresses: VaultAddresses::default(),
         };
         if let Some(dir) = keys_dir {
             keys.add_dir(dir)?;
         }
         Ok(keys)
+    }
+
+    /// Lets `hc_vault` keys at these addresses use the Vault token (no address may otherwise).
+    pub fn with_vault_addresses(mut self, addresses: VaultAddresses) -> Self {
+        self.vault_addresses = addresses;
+        self
     }
 
     /// Only the given age identities (tests, `hush demo`).
@@ -146,9 +260,17 @@ impl Keys {
                     field("key_name"),
                 )
                 .ok()
-                .map(|key| match &self.vault_token {
-                    Some(t) => Arc::new(key.with_token(t.clone())) as Arc<dyn KeyService>,
-                    None => Arc::new(key),
+                .map(|key| {
+                    if !self.vault_addresses.allows(key.vault_address()) {
+                        return Arc::new(RefusedVaultKey {
+                            key_id: key.key_id(),
+                            address: key.vault_address().to_owned(),
+                        }) as Arc<dyn KeyService>;
+                    }
+                    match &self.vault_token {
+                        Some(t) => Arc::new(key.with_token(t.clone())) as Arc<dyn KeyService>,
+                        None => Arc::new(key),
+                    }
                 }),
                 "kms" => KmsKey::from_metadata(
                     field("arn"),

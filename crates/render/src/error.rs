@@ -64,6 +64,20 @@ pub enum Error {
         /// The refused path.
         path: String,
     },
+    /// A path could escape where it is read (a `..` segment, an encoded escape).
+    #[error("{file}: {kind}/{name}: path {path:?} is refused: {reason}")]
+    PathInvalid {
+        /// Source file.
+        file: String,
+        /// Object kind.
+        kind: String,
+        /// Object name.
+        name: String,
+        /// The refused path, as written.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A SOPS-encrypted manifest could not be decrypted or verified.
     #[error("{file}: SOPS decryption failed: {error}")]
     Sops {

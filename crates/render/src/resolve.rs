@@ -111,15 +111,28 @@ impl ObjCtx {
     }
 
     fn reference(&self, path: &str, version: Option<String>, opts: &Options) -> Result<SecretRef> {
-        let path = match &opts.path_prefix {
-            Some(p) if !p.is_empty() && !path.starts_with(p.as_str()) => {
-                format!(
-                    "{}/{}",
-                    p.trim_end_matches('/'),
-                    path.trim_start_matches('/')
-                )
+        check_path(path).map_err(|reason| Error::PathInvalid {
+            file: self.file.clone(),
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            path: path.to_owned(),
+            reason,
+        })?;
+        let path = match opts.path_prefix.as_deref().filter(|p| !p.is_empty()) {
+            Some(prefix) => {
+                check_path(prefix)
+                    .map_err(|reason| Error::Config(format!("AVP_PATH_PREFIX: {reason}")))?;
+                if is_under(path, prefix) {
+                    path.to_owned()
+                } else {
+                    format!(
+                        "{}/{}",
+                        prefix.trim_end_matches('/'),
+                        path.trim_start_matches('/')
+                    )
+                }
             }
-            _ => path.to_owned(),
+            None => path.to_owned(),
         };
         if let Some(re) = &opts.path_validation
             && !re.is_match(&path)
@@ -147,6 +160,39 @@ impl ObjCtx {
             message: m.message,
         }
     }
+}
+
+/// Refuses a secret path that would be read somewhere else than it says: a `.` or `..` segment
+/// (the URL parser and Vault resolve them, so `team-a/../team-b` checked against a prefix or
+/// `AVP_PATH_VALIDATION` would read team-b), percent-encoding (`%2e%2e` is `..` to a URL
+/// parser, `%2f` a slash to Vault), a backslash (a slash to a URL parser), `?` and `#` (they end
+/// the URL path) and control characters.
+fn check_path(path: &str) -> std::result::Result<(), String> {
+    if let Some(c) = path
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '%' | '\\' | '?' | '#'))
+    {
+        return Err(format!(
+            "the character {c:?} is not allowed in a secret path"
+        ));
+    }
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return Err("'.' and '..' segments are not allowed in a secret path".into());
+    }
+    if path.split('/').all(str::is_empty) {
+        return Err("the path is empty".into());
+    }
+    Ok(())
+}
+
+/// Whether `path` is `prefix` or below it, segment by segment (`team-a` is not under `team`;
+/// empty segments from doubled or outer slashes do not count).
+fn is_under(path: &str, prefix: &str) -> bool {
+    let mut path = path.split('/').filter(|s| !s.is_empty());
+    prefix
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .all(|p| path.next() == Some(p))
 }
 
 fn ignored(doc: &Doc) -> bool {
@@ -474,4 +520,121 @@ fn substitute(
         });
     }
     Ok(s.replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(yaml: &str, opts: &Options) -> Result<Vec<String>> {
+        let docs: Vec<Doc> = crate::manifest::parse(yaml.as_bytes(), "app.yaml", false)?
+            .into_iter()
+            .map(|branch| Doc {
+                file: "app.yaml".into(),
+                branch,
+            })
+            .collect();
+        Ok(collect(&docs, opts)?.into_iter().map(|r| r.path).collect())
+    }
+
+    fn config_map(placeholder: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata:\n  k: <path:{placeholder}#key>\n"
+        )
+    }
+
+    fn team_a() -> Options {
+        Options {
+            path_prefix: Some("secret/data/team-a".into()),
+            path_validation: Some(Regex::new("^secret/data/team-a/").unwrap()),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn paths_cannot_escape_the_prefix_or_the_validation() {
+        let opts = team_a();
+        for escape in [
+            "secret/data/team-a/../../team-b/x",
+            "secret/data/team-a/./../team-b/x",
+            "secret/data/team-a/%2e%2e/%2E%2E/team-b/x",
+            "secret/data/team-a/%2fteam-b",
+            "secret/data/team-a/..\\team-b\\x",
+            "secret/data/team-a/x?list=true",
+            "secret/data/team-a/x/..",
+            "//",
+        ] {
+            let err = refs(&config_map(escape), &opts).unwrap_err();
+            assert!(
+                matches!(&err, Error::PathInvalid { path, .. } if path == escape),
+                "{escape}: {err}"
+            );
+        }
+        assert!(check_path("secret/data/team-a/x\u{1b}[2J").is_err());
+        // A sibling whose name starts like the prefix is not under it: it gets the prefix.
+        assert_eq!(
+            refs(&config_map("secret/data/team-a-evil/x"), &opts).unwrap(),
+            ["secret/data/team-a/secret/data/team-a-evil/x"]
+        );
+        // Paths below the prefix, with or without it, with doubled or outer slashes.
+        assert_eq!(
+            refs(&config_map("secret/data/team-a/db"), &opts).unwrap(),
+            ["secret/data/team-a/db"]
+        );
+        assert_eq!(
+            refs(&config_map("db"), &opts).unwrap(),
+            ["secret/data/team-a/db"]
+        );
+        assert_eq!(
+            refs(&config_map("/db/"), &opts).unwrap(),
+            ["secret/data/team-a/db/"]
+        );
+        // Doubled slashes are below the prefix segment by segment, and the validation sees
+        // them as written (here: refused).
+        assert!(matches!(
+            refs(&config_map("secret//data/team-a/db"), &opts),
+            Err(Error::PathRefused { .. })
+        ));
+        let prefix_only = Options {
+            path_validation: None,
+            ..team_a()
+        };
+        assert_eq!(
+            refs(&config_map("secret//data/team-a/db"), &prefix_only).unwrap(),
+            ["secret//data/team-a/db"]
+        );
+        // Without a prefix the validation alone still cannot be walked around.
+        let validation_only = Options {
+            path_prefix: None,
+            ..team_a()
+        };
+        assert!(matches!(
+            refs(
+                &config_map("secret/data/team-a/../team-b/x"),
+                &validation_only
+            ),
+            Err(Error::PathInvalid { .. })
+        ));
+        assert!(matches!(
+            refs(&config_map("secret/data/team-b/x"), &validation_only),
+            Err(Error::PathRefused { .. })
+        ));
+        // The generic path annotation goes through the same checks.
+        let annotated = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  annotations:\n    \
+            avp.kubernetes.io/path: secret/data/team-a/../team-b\nstringData:\n  k: <key>\n";
+        assert!(matches!(
+            refs(annotated, &opts),
+            Err(Error::PathInvalid { .. })
+        ));
+        // A prefix with an escape is a configuration error.
+        let bad_prefix = Options {
+            path_prefix: Some("secret/../x".into()),
+            path_validation: None,
+            ..Options::default()
+        };
+        assert!(matches!(
+            refs(&config_map("db"), &bad_prefix),
+            Err(Error::Config(_))
+        ));
+    }
 }
