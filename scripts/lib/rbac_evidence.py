@@ -10,8 +10,9 @@ per test with the test's key namespace as release namespace, so a namespaced cal
 two scopes: the ServiceAccount's own namespace (`release`, where the chart's Roles apply) or any
 other namespace (`other`); a call without a namespace is `cluster`.
 
-Rules: the chart rendered per profile (the same --set values as hush_testkit::chart::ChartProfile),
-keeping only Roles and ClusterRoles bound to the profile's ServiceAccount. A Role grants its rules
+Rules: the chart rendered with both controllers (the same --set values as
+hush_testkit::chart::ChartProfile), keeping only Roles and ClusterRoles bound to the profile's
+ServiceAccount: each controller's own identity. A Role grants its rules
 in the release namespace; a ClusterRole bound by a ClusterRoleBinding grants them everywhere.
 
 Differences (exit status 1):
@@ -30,17 +31,12 @@ import yaml
 
 RELEASE = "hush-evidence"
 
-# Same as hush_testkit::chart::ChartProfile (crates/testkit/src/chart.rs).
+# Same as hush_testkit::chart::ChartProfile (crates/testkit/src/chart.rs): the chart with both
+# controllers, each under its own ServiceAccount; a profile's rules are those bound to its account.
+BOTH = "controllers.sealed.enabled=true,controllers.external.enabled=true"
 PROFILES = {
-    "sealed": (
-        "sealed-secrets-controller",
-        "controllers.sealed.enabled=true,controllers.external.enabled=false",
-    ),
-    "external": (
-        "hush-external-controller",
-        "controllers.sealed.enabled=false,controllers.external.enabled=true,"
-        "serviceAccount.name=hush-external-controller",
-    ),
+    "sealed": ("sealed-secrets-controller", BOTH),
+    "external": ("hush-external-controller", BOTH),
 }
 
 

@@ -29,13 +29,16 @@ use crate::{FIELD_MANAGER, TEST_NAMESPACE_LABEL};
 /// Environment variable naming one chart rule to leave out (see the module docs).
 pub const OMIT_RULE_ENV: &str = "HUSH_E2E_RBAC_OMIT";
 
-/// Which controller the chart is rendered for. Each profile has its own ServiceAccount name, so
-/// the audit log tells the controllers apart.
+/// Which controller of the chart a test runs. The chart is rendered with both controllers
+/// enabled, as most installs run it; each controller has its own ServiceAccount there, and a
+/// profile applies only that account and the Roles and ClusterRoles bound to it, so a scenario
+/// passing proves its controller needs none of the other's rules (and the audit log tells the
+/// two apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChartProfile {
-    /// `controllers.sealed.enabled=true` only; the chart's default ServiceAccount name.
+    /// The SealedSecret controller (Bitnami's ServiceAccount name).
     Sealed,
-    /// `controllers.external.enabled=true` only.
+    /// The ExternalSecret controller.
     External,
 }
 
@@ -48,16 +51,58 @@ impl ChartProfile {
         }
     }
 
-    /// `helm template --set` values of this profile (also used by `scripts/rbac_evidence.py`).
+    /// `helm template --set` values (the same for both profiles, and in
+    /// `scripts/lib/rbac_evidence.py`).
     pub fn helm_values(self) -> &'static str {
+        "controllers.sealed.enabled=true,controllers.external.enabled=true"
+    }
+
+    /// The name of the leader Lease the chart lets this controller hold.
+    pub fn lease_name(self) -> &'static str {
         match self {
-            Self::Sealed => "controllers.sealed.enabled=true,controllers.external.enabled=false",
-            Self::External => {
-                "controllers.sealed.enabled=false,controllers.external.enabled=true,\
-                 serviceAccount.name=hush-external-controller"
-            }
+            Self::Sealed => "hush-controller",
+            Self::External => "hush-controller-external",
         }
     }
+}
+
+/// The rendered objects that make up `account`'s identity: the ServiceAccount, the bindings
+/// naming it, and the Roles and ClusterRoles those bindings refer to.
+fn bound_to(documents: Vec<Value>, account: &str, release: &str) -> Vec<Value> {
+    let names_account = |binding: &Value| {
+        binding["subjects"].as_array().is_some_and(|subjects| {
+            subjects.iter().any(|s| {
+                s["kind"] == "ServiceAccount" && s["name"] == account && s["namespace"] == release
+            })
+        })
+    };
+    let roles: Vec<(String, String)> = documents
+        .iter()
+        .filter(|d| {
+            matches!(
+                d["kind"].as_str(),
+                Some("RoleBinding" | "ClusterRoleBinding")
+            )
+        })
+        .filter(|d| names_account(d))
+        .map(|d| {
+            (
+                d["roleRef"]["kind"].as_str().unwrap_or_default().to_owned(),
+                d["roleRef"]["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    documents
+        .into_iter()
+        .filter(|d| match d["kind"].as_str().unwrap_or_default() {
+            "ServiceAccount" => d["metadata"]["name"] == account,
+            "RoleBinding" | "ClusterRoleBinding" => names_account(d),
+            kind @ ("Role" | "ClusterRole") => roles
+                .iter()
+                .any(|(k, n)| k == kind && d["metadata"]["name"].as_str() == Some(n.as_str())),
+            _ => false,
+        })
+        .collect()
 }
 
 /// The repository's Helm chart.
@@ -167,7 +212,11 @@ pub async fn controller_client(
     profile: ChartProfile,
 ) -> Result<Client> {
     let release = release_namespace;
-    let mut documents = render(release, profile)?;
+    let mut documents = bound_to(
+        render(release, profile)?,
+        profile.service_account(),
+        release,
+    );
     if let Ok(omit) = std::env::var(OMIT_RULE_ENV)
         && !omit.is_empty()
     {
@@ -335,6 +384,41 @@ mod tests {
         assert_eq!(docs[0]["rules"], json!([{"verbs": ["get"]}]));
         assert_eq!(docs[1]["rules"], json!([{"verbs": ["get"]}]));
         Ok(())
+    }
+
+    #[test]
+    fn a_profile_gets_only_what_is_bound_to_its_account() {
+        let docs = vec![
+            json!({"kind": "ServiceAccount", "metadata": {"name": "a"}}),
+            json!({"kind": "ServiceAccount", "metadata": {"name": "b"}}),
+            json!({"kind": "ClusterRole", "metadata": {"name": "ra"}, "rules": []}),
+            json!({"kind": "ClusterRole", "metadata": {"name": "rb"}, "rules": []}),
+            json!({"kind": "ClusterRoleBinding", "metadata": {"name": "ra"},
+                   "roleRef": {"kind": "ClusterRole", "name": "ra"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "a", "namespace": "r"}]}),
+            json!({"kind": "ClusterRoleBinding", "metadata": {"name": "rb"},
+                   "roleRef": {"kind": "ClusterRole", "name": "rb"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "b", "namespace": "r"}]}),
+            json!({"kind": "Deployment", "metadata": {"name": "d"}}),
+        ];
+        let names: Vec<String> = bound_to(docs, "a", "r")
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "ServiceAccount/a",
+                "ClusterRole/ra",
+                "ClusterRoleBinding/ra"
+            ]
+        );
     }
 
     #[test]

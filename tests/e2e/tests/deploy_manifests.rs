@@ -144,22 +144,96 @@ async fn every_rendered_manifest_passes_a_strict_server_side_dry_run() -> Result
     Ok(())
 }
 
-/// The Deployment's Pod template as a Pod in `namespace`.
-fn pod_from_deployment(manifests: &[(String, Value)], namespace: &str) -> Result<Value> {
-    let Some((_, deployment)) = manifests.iter().find(|(_, o)| o["kind"] == "Deployment") else {
+/// Every Deployment's Pod template as a Pod in `namespace`.
+fn pods_from_deployments(manifests: &[(String, Value)], namespace: &str) -> Result<Vec<Value>> {
+    let pods: Vec<Value> = manifests
+        .iter()
+        .filter(|(_, o)| o["kind"] == "Deployment")
+        .map(|(_, deployment)| {
+            let template = &deployment["spec"]["template"];
+            json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("{}-restricted-check", deployment["metadata"]["name"].as_str().unwrap_or("hush")),
+                    "namespace": namespace,
+                    "labels": template["metadata"]["labels"],
+                },
+                "spec": template["spec"],
+            })
+        })
+        .collect();
+    if pods.is_empty() {
         bail!("deploy/manifests renders no Deployment");
+    }
+    Ok(pods)
+}
+
+/// The plain manifests run each controller in its own Deployment under its own ServiceAccount,
+/// and no binding gives one controller's account the other's rules: a flaw in the ExternalSecret
+/// controller does not reach the sealing keys.
+#[test]
+fn each_controller_runs_alone_under_its_own_service_account() -> Result<()> {
+    let manifests = all_manifests()?;
+    let deployments: Vec<&Value> = manifests
+        .iter()
+        .map(|(_, o)| o)
+        .filter(|o| o["kind"] == "Deployment")
+        .collect();
+    let mut accounts = std::collections::BTreeMap::new();
+    for d in &deployments {
+        let args = d["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+        let controllers = ["sealed", "external"]
+            .into_iter()
+            .filter(|c| args.contains(&format!("--controllers={c}\"")))
+            .collect::<Vec<_>>();
+        ensure!(
+            controllers.len() == 1,
+            "a Deployment runs {controllers:?}: {args}"
+        );
+        let account = d["spec"]["template"]["spec"]["serviceAccountName"]
+            .as_str()
+            .context("a Deployment names no ServiceAccount")?;
+        ensure!(
+            accounts
+                .insert(account.to_owned(), controllers[0])
+                .is_none(),
+            "two Deployments share the ServiceAccount {account}"
+        );
+    }
+    ensure!(
+        accounts.len() == 2,
+        "want one Deployment per controller: {accounts:?}"
+    );
+    let role_of = |binding: &Value| {
+        binding["roleRef"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     };
-    let template = &deployment["spec"]["template"];
-    Ok(json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "hush-restricted-check",
-            "namespace": namespace,
-            "labels": template["metadata"]["labels"],
-        },
-        "spec": template["spec"],
-    }))
+    for (_, binding) in manifests.iter().filter(|(_, o)| {
+        matches!(
+            o["kind"].as_str(),
+            Some("RoleBinding" | "ClusterRoleBinding")
+        )
+    }) {
+        for subject in binding["subjects"].as_array().into_iter().flatten() {
+            let Some(controller) = subject["name"].as_str().and_then(|n| accounts.get(n)) else {
+                continue;
+            };
+            let other = if *controller == "sealed" {
+                "external"
+            } else {
+                "sealed"
+            };
+            ensure!(
+                !role_of(binding).contains(&format!("-{other}")),
+                "the {controller} controller's account is bound to {}",
+                role_of(binding)
+            );
+        }
+    }
+    Ok(())
 }
 
 #[tokio::test]
@@ -179,18 +253,26 @@ async fn the_controller_pod_is_admitted_under_restricted_pod_security() -> Resul
             }}})),
         )
         .await?;
-    let pod = pod_from_deployment(&manifests, ns.name())?;
-    let account = pod["spec"]["serviceAccountName"]
-        .as_str()
-        .context("the Pod template names no ServiceAccount")?;
-    let sa: ServiceAccount = serde_json::from_value(json!({ "metadata": { "name": account } }))?;
-    ns.api::<ServiceAccount>()
-        .create(&PostParams::default(), &sa)
-        .await?;
-
-    dry_run_apply(&client, &pod, ns.name())
-        .await
-        .context("the chart's Pod template under restricted Pod Security")?;
+    let pods = pods_from_deployments(&manifests, ns.name())?;
+    for pod in &pods {
+        let account = pod["spec"]["serviceAccountName"]
+            .as_str()
+            .context("the Pod template names no ServiceAccount")?;
+        let sa: ServiceAccount =
+            serde_json::from_value(json!({ "metadata": { "name": account } }))?;
+        ns.api::<ServiceAccount>()
+            .create(&PostParams::default(), &sa)
+            .await?;
+        dry_run_apply(&client, pod, ns.name())
+            .await
+            .with_context(|| {
+                format!(
+                    "the chart's Pod template {} under restricted Pod Security",
+                    pod["metadata"]["name"]
+                )
+            })?;
+    }
+    let pod = &pods[0];
 
     // Control: the same Pod allowed to escalate privileges is refused, so the level is enforced
     // here and the acceptance above means something.
@@ -230,7 +312,8 @@ async fn the_chart_rbac_lets_the_sealed_controller_start_elect_and_create_a_key(
     config.key_size = 2048;
     config.listen_addr = "127.0.0.1:0".into();
     let shutdown = Shutdown::new();
-    let mut lease = LeaseConfig::new(release.clone(), "hush-controller".into(), "e2e".into());
+    let lease_name = ChartProfile::Sealed.lease_name();
+    let mut lease = LeaseConfig::new(release.clone(), lease_name.into(), "e2e".into());
     lease.retry_period = std::time::Duration::from_millis(200);
     let mut process = Process::new(
         controller,
@@ -253,7 +336,7 @@ async fn the_chart_rbac_lets_the_sealed_controller_start_elect_and_create_a_key(
             .await?;
         if !found.items.is_empty() {
             let holder = leases
-                .get("hush-controller")
+                .get(lease_name)
                 .await?
                 .spec
                 .and_then(|s| s.holder_identity)

@@ -129,7 +129,11 @@ impl Controller {
             config.auth_info.impersonate = Some(user);
             identity = Client::try_from(config)?;
         }
-        let mut lease = LeaseConfig::new(release, "hush-controller".into(), "e2e".into());
+        let mut lease = LeaseConfig::new(
+            release,
+            ChartProfile::External.lease_name().into(),
+            "e2e".into(),
+        );
         lease.retry_period = Duration::from_millis(200);
         let mut process = Process::new(
             identity,
