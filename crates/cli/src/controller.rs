@@ -257,6 +257,10 @@ pub(crate) struct Args {
     #[arg(long, env = "HUSH_SECRET_STORES_USE_CONTROLLER_IDENTITY", default_value_t = false,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     secret_stores_use_controller_identity: bool,
+    /// Budgets of the templates both controllers render (SealedSecret `spec.template.data`,
+    /// ExternalSecret `target.template`, `templateFrom` and rewrite transforms).
+    #[command(flatten)]
+    template: crate::template_limits::TemplateLimitArgs,
     /// ExternalSecret controller: `target.template` renders at once, on blocking threads of
     /// their own [default: the number of cores].
     #[arg(long, env = "HUSH_TEMPLATE_WORKERS")]
@@ -389,6 +393,7 @@ fn sealed_config(a: &Args, key_ns: &str) -> Result<Config> {
         c.api_workers = workers.max(1);
     }
     c.concurrency = a.concurrency.max(1);
+    c.template_limits = a.template.limits();
     Ok(c)
 }
 
@@ -472,6 +477,7 @@ async fn run_async(args: Args) -> Result<()> {
             &args.template_left_delimiter,
             &args.template_right_delimiter,
         );
+        hush_external_controller::templating::set_limits(args.template.limits());
         let mut config = hush_external_controller::Config {
             controller_class: args.controller_class.clone(),
             concurrency: args.concurrency,
@@ -536,5 +542,34 @@ mod tests {
         );
         assert!(!c.update_status);
         assert!(c.key_renew_period.is_zero());
+    }
+
+    #[test]
+    fn limits_reach_the_controllers() {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            a: Args,
+        }
+        let t = T::try_parse_from([
+            "t",
+            "--template-max-steps",
+            "500",
+            "--trusted-proxies",
+            "10.0.0.0/8,fd00::/8",
+            "--api-max-decrypt-operations",
+            "7",
+            "--http-header-timeout",
+            "3s",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let c = sealed_config(&t.a, "keys").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.template_limits.max_steps, 500);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.api_max_decrypt_operations, 7);
+        assert_eq!(http_limits(&t.a).header_timeout, Duration::from_secs(3));
+        assert_eq!(t.a.template.limits().max_steps, 500);
+        assert!(T::try_parse_from(["t", "--trusted-proxies", "10.0.0.0/40"]).is_err());
     }
 }

@@ -28,7 +28,8 @@ pub fn rewrite_map(mut map: SecretMap, rewrites: &[Rewrite]) -> Result<SecretMap
             // ESO's RewriteTransform: its function map, but Go's defaults otherwise (no
             // missingkey=error, no custom delimiters); parsed once per rewrite.
             let opts = hush_template::Options::preset(hush_template::Preset::ExternalSecrets)
-                .missing_key(hush_template::MissingKey::Default);
+                .missing_key(hush_template::MissingKey::Default)
+                .limits(crate::templating::limits());
             let tpl = hush_template::Template::parse("transform", &t.template, &opts)
                 .map_err(|e| Error::Template(format!("rewrite[{i}].transform: {e}")))?;
             let mut out = SecretMap::new();

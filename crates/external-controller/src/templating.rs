@@ -139,11 +139,28 @@ pub fn set_delimiters(left: &str, right: &str) {
     *d = (left.to_owned(), right.to_owned());
 }
 
+/// The budgets of every template this controller renders (the `--template-max-*` flags);
+/// `None` is hush-template's defaults. Process-wide like the delimiters.
+static LIMITS: std::sync::RwLock<Option<hush_template::Limits>> = std::sync::RwLock::new(None);
+
+/// Sets the budgets of `target.template`, `templateFrom` and rewrite `transform` templates.
+pub fn set_limits(limits: hush_template::Limits) {
+    *LIMITS.write().unwrap_or_else(|p| p.into_inner()) = Some(limits);
+}
+
+/// The budgets set by [`set_limits`], else hush-template's defaults.
+pub fn limits() -> hush_template::Limits {
+    LIMITS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_default()
+}
+
 /// hush-template's ESO engine options (`missingkey=error`, ESO's functions) with the configured
-/// delimiters.
+/// delimiters and budgets.
 pub fn template_options() -> hush_template::Options {
     let d = DELIMITERS.read().unwrap_or_else(|p| p.into_inner());
-    options_with(&d.0, &d.1)
+    options_with(&d.0, &d.1).limits(limits())
 }
 
 fn options_with(left: &str, right: &str) -> hush_template::Options {

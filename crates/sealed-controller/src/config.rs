@@ -94,6 +94,9 @@ pub struct Config {
     /// `/v1/verify` and `/v1/rotate` requests decrypting at once (others wait); apart from the
     /// reconciles' own decryption slots, so requests cannot hold up reconciles.
     pub api_workers: usize,
+    /// Budgets of each `spec.template.data` template, in reconciles and in the HTTP API (the
+    /// `--template-max-*` flags).
+    pub template_limits: hush_template::Limits,
     /// SealedSecrets reconciled at once.
     pub concurrency: u16,
 }
@@ -130,6 +133,7 @@ impl Config {
             api_workers: (std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
                 / 2)
             .max(1),
+            template_limits: hush_template::Limits::default(),
             concurrency: 8,
         }
     }

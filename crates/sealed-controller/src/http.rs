@@ -72,7 +72,7 @@ impl ApiState {
             opts: UnsealOptions {
                 accept_deprecated_v1_data: config.accept_deprecated_v1_data,
                 max_key_operations: Some(config.api_max_decrypt_operations),
-                ..UnsealOptions::default()
+                template_limits: config.template_limits,
             },
         }
     }

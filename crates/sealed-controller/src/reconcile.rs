@@ -419,7 +419,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
             let opts = UnsealOptions {
                 accept_deprecated_v1_data: ctx.config.accept_deprecated_v1_data,
                 max_key_operations: Some(ctx.config.max_decrypt_operations),
-                ..Default::default()
+                template_limits: ctx.config.template_limits,
             };
             let n = sealed.spec.encrypted_data.len().max(1);
             let _slot = ctx
