@@ -324,3 +324,91 @@ async fn owner_policy_never_takes_over_another_controllers_secret() -> Result<()
     result?;
     ns.delete().await
 }
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn a_template_bomb_fails_only_its_own_external_secret() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-bomb").await?;
+    let n = ns.name().to_owned();
+    bao(
+        "POST",
+        &format!("secret/data/{n}/app"),
+        Some(json!({"data": {"password": "fine"}})),
+    )
+    .await?;
+    let secrets: Api<Secret> = ns.api();
+    vault_token_secret(&secrets).await?;
+    let stores: Api<SecretStore> = ns.api();
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "vault"},
+        "spec": {"controller": n, "provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    let with_template = |name: &str, template: &str| {
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": name},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault", "kind": "SecretStore"},
+                "target": {"template": {"engineVersion": "v2", "data": {"out": template}}},
+                "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}/app"), "property": "password"}}]}})
+    };
+    let bombs = [
+        (
+            "endless",
+            "{{ range 9223372036854775807 }}{{ end }}",
+            "step budget",
+        ),
+        (
+            "doubling",
+            &format!(
+                "{{{{ $s := .password }}}}{}{{{{ $s }}}}",
+                "{{ $s = print $s $s }}".repeat(40)
+            ),
+            "output bytes budget",
+        ),
+        (
+            "deep",
+            &format!(
+                "{}x{}",
+                "{{ if true }}".repeat(5000),
+                "{{ end }}".repeat(5000)
+            ),
+            "nesting depth budget",
+        ),
+    ];
+    for (name, template, _) in &bombs {
+        apply(&es, with_template(name, template)).await?;
+    }
+    for i in 0..12 {
+        apply(&es, with_template(&format!("ok-{i}"), "pw={{ .password }}")).await?;
+    }
+    let ctl = Controller::start_with_class(&client, &n, &n).await?;
+    let started = std::time::Instant::now();
+    let result = async {
+        for i in 0..12 {
+            wait_ready(&es, &format!("ok-{i}"), "True", "SecretSynced").await?;
+            ensure!(value(&secrets.get(&format!("ok-{i}")).await?, "out") == "pw=fine");
+        }
+        for (name, _, budget) in &bombs {
+            let got = wait_ready(&es, name, "False", "SecretSyncedError").await?;
+            let message = got
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+                .and_then(|c| c.message.clone())
+                .unwrap_or_default();
+            ensure!(message.contains(budget), "{name}: {message}");
+            ensure!(
+                secrets.get_opt(name).await?.is_none(),
+                "{name}: a Secret was written"
+            );
+        }
+        eprintln!(
+            "12 ExternalSecrets synced and 3 bombs refused in {:?}",
+            started.elapsed()
+        );
+        Ok(())
+    }
+    .await;
+    ctl.stop().await?;
+    result?;
+    ns.delete().await
+}
