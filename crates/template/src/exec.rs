@@ -460,6 +460,12 @@ impl<'t> State<'t> {
             }
             return Ok(last);
         }
+        if name == "index"
+            && fin.is_none()
+            && let Some(v) = self.index_in_place(dot, args, pos)?
+        {
+            return Ok(v);
+        }
         let mut argv = Vec::with_capacity(args.len() + 1);
         for a in args {
             argv.push(self.eval_arg(dot, a, pos)?);
@@ -484,6 +490,59 @@ impl<'t> State<'t> {
             Err(FuncError::Msg(msg)) => err(pos, format!("error calling {name}: {msg}")),
             Err(FuncError::Budget(b)) => Err(over(b, pos)),
         }
+    }
+
+    /// `index . "k"` (or `index .a $x "k"`) without copying the collection: in Go `.` is a
+    /// reference, so a template may index a large data map as often as it likes. Only when the
+    /// indices are plain operands (no pipelines or calls, which could assign variables); `None`
+    /// leaves the call to the ordinary path.
+    fn index_in_place(&mut self, dot: &Value, args: &[Arg], pos: Pos) -> EResult<Option<Value>> {
+        let plain = |a: &Arg| !matches!(a, Arg::Pipe(_) | Arg::Chain(..) | Arg::Ident(_));
+        let (Some(base), Some(_)) = (args.first(), args.get(1)) else {
+            return Ok(None);
+        };
+        if !args.iter().all(plain) || !matches!(base, Arg::Dot | Arg::Field(_) | Arg::Variable(..))
+        {
+            return Ok(None);
+        }
+        let mut keys = Vec::with_capacity(args.len() - 1);
+        for a in &args[1..] {
+            keys.push(self.eval_arg(dot, a, pos)?);
+        }
+        let slot = match base {
+            Arg::Variable(name, _) => Some(self.find_var(name, pos)?),
+            _ => None,
+        };
+        let found = match base {
+            Arg::Dot => Found::Ref(dot),
+            Arg::Field(fields) => resolve_fields(dot, fields, self.missing_key, pos, false)?,
+            Arg::Variable(_, fields) => {
+                let Some(slot) = slot else { return Ok(None) };
+                resolve_fields(&self.vars[slot].1, fields, self.missing_key, pos, false)?
+            }
+            _ => return Ok(None),
+        };
+        let collection: &Value = match &found {
+            Found::Ref(r) => r,
+            Found::Owned(v) => v,
+        };
+        let call_err = |e: FuncError| match e {
+            FuncError::Msg(msg) => ExecError {
+                msg: format!("error calling index: {msg}"),
+                pos,
+                budget: None,
+            },
+            FuncError::Budget(b) => over(b, pos),
+        };
+        if let Value::Nil = collection {
+            return Err(call_err(FuncError::Msg("index of untyped nil".into())));
+        }
+        let mut v = funcs::index1(collection, &keys[0]).map_err(call_err)?;
+        for k in &keys[1..] {
+            v = funcs::index1(&v, k).map_err(call_err)?;
+        }
+        self.meter.charge_value(&v).map_err(|b| over(b, pos))?;
+        Ok(Some(v))
     }
 
     /// Go maps are references: sprig's `set`, `unset` and `merge*` change the map they are given,

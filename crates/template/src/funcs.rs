@@ -2053,7 +2053,7 @@ fn base32_decode(s: &[u8]) -> Result<Vec<u8>, usize> {
 }
 
 /// text/template's `index` step.
-fn index1(v: &Value, ix: &Value) -> FResult {
+pub(crate) fn index1(v: &Value, ix: &Value) -> FResult {
     match v {
         Value::List(l) => {
             let (Value::Int(i) | Value::Int64(i)) = ix else {

@@ -281,3 +281,22 @@ fn ordinary_templates_stay_far_inside_the_defaults() {
     let out = t.render(&data).unwrap();
     assert!(out.expose().len() > 100_000);
 }
+
+#[test]
+fn indexing_large_data_costs_no_copy_of_it() {
+    // 1 MiB of data (ESO's dataFrom of a large secret) indexed 2000 times: `.` is a reference in
+    // Go, and `index .` must not pay for a copy of the whole map each time.
+    let data: BTreeMap<String, SecretBytes> = (0..256)
+        .map(|i| {
+            (
+                format!("key-{i:03}"),
+                SecretBytes::from("v".repeat(4096).as_str()),
+            )
+        })
+        .collect();
+    let text = "{{ index . \"key-001\" | len }}".repeat(2000)
+        + "{{ $m := . }}{{ index $m \"key-002\" | len }}";
+    let t = Template::parse("t", &text, &Options::preset(Preset::ExternalSecrets)).unwrap();
+    let out = t.render(&data).unwrap();
+    assert_eq!(out.expose().len(), 4 * 2001);
+}
