@@ -537,23 +537,14 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Err(e) => {
             let e = crate::lane::throttled(e, &ctx, &stores).await;
             // The last good Secret stays; the real error goes to the event only.
-            set_ready(
+            mark_failed(
                 &api,
+                &ctx,
                 &es,
-                false,
-                "SecretSyncedError",
                 "could not get secret data from provider",
-                None,
+                &e,
             )
             .await?;
-            ctx.event(
-                false,
-                &*es,
-                EventType::Warning,
-                "UpdateFailed",
-                e.to_string(),
-            )
-            .await;
             return Err(e);
         }
     };
@@ -565,23 +556,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         && !(data.is_empty() && matches!(deletion, "Delete" | "Retain"))
         && let Err(e) = delete_orphans(&es, &ctx, &secrets, &target_name).await
     {
-        set_ready(
-            &api,
-            &es,
-            false,
-            "SecretSyncedError",
-            "could not delete orphaned secrets",
-            None,
-        )
-        .await?;
-        ctx.event(
-            false,
-            &*es,
-            EventType::Warning,
-            "UpdateFailed",
-            e.to_string(),
-        )
-        .await;
+        mark_failed(&api, &ctx, &es, "could not delete orphaned secrets", &e).await?;
         return Err(e);
     }
 
@@ -1548,6 +1523,27 @@ async fn write_secret(
             }
         }
     }
+}
+
+/// ESO's markAsFailed: `Ready=False/SecretSyncedError` with `message`, and a Warning
+/// `UpdateFailed` event with the error's text.
+async fn mark_failed(
+    api: &Api<ExternalSecret>,
+    ctx: &Context,
+    es: &ExternalSecret,
+    message: &str,
+    error: &Error,
+) -> Result<(), Error> {
+    set_ready(api, es, false, "SecretSyncedError", message, None).await?;
+    ctx.event(
+        false,
+        es,
+        EventType::Warning,
+        "UpdateFailed",
+        error.to_string(),
+    )
+    .await;
+    Ok(())
 }
 
 /// Deletes the Secrets this ExternalSecret created (its `created-by` label) under another name
