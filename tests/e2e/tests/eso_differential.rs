@@ -13,7 +13,7 @@ mod external_harness;
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use eso_peer::{
     Pair, Peer, PeerOptions, Wait, aws_credentials_secret, aws_parameter, aws_secret, vault_delete,
     vault_put, vault_token_secret,
@@ -74,13 +74,7 @@ async fn eso_peer_cases_agree() -> Result<()> {
     .buffer_unordered(6)
     .collect()
     .await;
-    let errors: Vec<String> = results
-        .into_iter()
-        .filter_map(|r| r.err().map(|e| format!("{e:#}")))
-        .collect();
-    peer.finish().await?;
-    anyhow::ensure!(errors.is_empty(), "cases failed:\n{}", errors.join("\n"));
-    Ok(())
+    peer.finish_cases(results).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,34 +201,7 @@ async fn vault_approle(p: &mut Pair<'_>) -> Result<()> {
     let ns = p.ns.clone();
     let mount = format!("approle-{ns}");
     vault_put(&format!("{ns}/app"), json!({"password": "from-approle"})).await?;
-    bao("POST", &format!("sys/policies/acl/{ns}"), Some(json!({"policy": format!(
-        "path \"secret/data/{ns}/*\" {{ capabilities = [\"read\"] }}\npath \"auth/token/lookup-self\" {{ capabilities = [\"read\"] }}")}))).await?;
-    bao(
-        "POST",
-        &format!("sys/auth/{mount}"),
-        Some(json!({"type": "approle"})),
-    )
-    .await?;
-    bao(
-        "POST",
-        &format!("auth/{mount}/role/eso"),
-        Some(json!({"token_policies": [ns], "token_ttl": "1h"})),
-    )
-    .await?;
-    let role_id =
-        bao("GET", &format!("auth/{mount}/role/eso/role-id"), None).await?["data"]["role_id"]
-            .as_str()
-            .context("role_id")?
-            .to_owned();
-    let secret_id = bao(
-        "POST",
-        &format!("auth/{mount}/role/eso/secret-id"),
-        Some(json!({})),
-    )
-    .await?["data"]["secret_id"]
-        .as_str()
-        .context("secret_id")?
-        .to_owned();
+    let (role_id, secret_id) = external_harness::vault_approle(&mount, &ns).await?;
     let approle = |namespace: Option<&str>| {
         let mut r = json!({"name": "approle-secret", "key": "secret-id"});
         if let Some(n) = namespace {

@@ -17,10 +17,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use eso_peer::{
-    Eso, eso_client, eso_kubeconfig, metric_sum, suffix, vault_audit_len, vault_put, vault_requests,
-};
-use external_harness::{Controller, bao, env};
+use eso_peer::{Eso, eso_client, eso_kubeconfig, metric_sum, suffix, vault_put, vault_requests};
+use external_harness::{Controller, env, vault_audit_len};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 use serde_json::{Value, json};
@@ -95,34 +93,7 @@ async fn prepare(client: &Client, ns: &str) -> Result<String> {
     )
     .await?;
     let mount = format!("approle-{ns}");
-    bao("POST", &format!("sys/policies/acl/{ns}"), Some(json!({"policy": format!(
-        "path \"secret/data/{ns}/*\" {{ capabilities = [\"read\"] }}\npath \"auth/token/lookup-self\" {{ capabilities = [\"read\"] }}")}))).await?;
-    bao(
-        "POST",
-        &format!("sys/auth/{mount}"),
-        Some(json!({"type": "approle"})),
-    )
-    .await?;
-    bao(
-        "POST",
-        &format!("auth/{mount}/role/eso"),
-        Some(json!({"token_policies": [ns], "token_ttl": "1h"})),
-    )
-    .await?;
-    let role_id =
-        bao("GET", &format!("auth/{mount}/role/eso/role-id"), None).await?["data"]["role_id"]
-            .as_str()
-            .context("role_id")?
-            .to_owned();
-    let secret_id = bao(
-        "POST",
-        &format!("auth/{mount}/role/eso/secret-id"),
-        Some(json!({})),
-    )
-    .await?["data"]["secret_id"]
-        .as_str()
-        .context("secret_id")?
-        .to_owned();
+    let (role_id, secret_id) = external_harness::vault_approle(&mount, ns).await?;
     let namespace: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": ns, "labels": {hush_testkit::TEST_NAMESPACE_LABEL: "true"}}}))?;
@@ -232,6 +203,32 @@ async fn move_stores(client: &Client, ns: &str, class: &str) -> Result<()> {
     Ok(())
 }
 
+/// Waits until the controller whose metrics are at `url` reconciled every ExternalSecret of the
+/// scenario at least once (controller-runtime's counter, which hush also exports under ESO's
+/// controller name), and 2 s more.
+async fn wait_reconciled(who: &str, url: &str, log: &dyn Fn() -> String) -> Result<()> {
+    let want = 7.0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = reqwest::get(url).await?.text().await?;
+        let n = metric_sum(
+            &text,
+            "controller_runtime_reconcile_total",
+            &["controller=\"externalsecret\""],
+        );
+        if n >= want {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{who} reconciled {n} ExternalSecrets, want {want}\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// After a take-over: nothing was read from Vault and nothing written; then a hand edit of one
 /// Secret is repaired (the new controller is live and checks the hash).
 async fn assert_adopted(
@@ -320,25 +317,8 @@ async fn eso_peer_hush_adopts_what_eso_wrote_without_a_read_or_a_write() -> Resu
     let audit = vault_audit_len()?;
     let hush = Controller::start_on(&client, &eso_kubeconfig()?, &ns, &hush_class).await?;
     // Every ExternalSecret reconciled at least once (controller-runtime's counter, as ESO names it).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = hush.metrics().await?;
-        let n = metric_sum(
-            &text,
-            "controller_runtime_reconcile_total",
-            &["controller=\"externalsecret\""],
-        );
-        if n >= 7.0 {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "hush reconciled {n} ExternalSecrets, want 7\n{}",
-            hush_log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let url = format!("http://{}/metrics", hush.metrics_addr);
+    wait_reconciled("hush", &url, &hush_log).await?;
     assert_adopted(&client, &ns, audit, &before, "hush").await?;
     hush.stop().await?;
     Ok(())
@@ -365,26 +345,8 @@ async fn eso_peer_eso_adopts_what_hush_wrote_without_a_read_or_a_write() -> Resu
         &["--enable-cluster-external-secret-reconciler=false".into()],
     )
     .await?;
-    let metrics = format!("http://{}/metrics", eso.metrics);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = reqwest::get(&metrics).await?.text().await?;
-        let n = metric_sum(
-            &text,
-            "controller_runtime_reconcile_total",
-            &["controller=\"externalsecret\""],
-        );
-        if n >= 7.0 {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "ESO reconciled {n} ExternalSecrets, want 7\n{}",
-            eso.tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let url = format!("http://{}/metrics", eso.metrics);
+    wait_reconciled("ESO", &url, &|| eso.tail(30)).await?;
     let adopted = assert_adopted(&client, &ns, audit, &before, "ESO").await;
     let log = eso.tail(40);
     eso.stop().await?;

@@ -10,13 +10,13 @@ mod external_harness;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
 use external_harness::*;
 use hush_api::external_secrets::ExternalSecret;
 use hush_testkit::TestNamespace;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const INTERVAL_SECS: i64 = 4;
 const KEYS: usize = 3;
@@ -24,23 +24,10 @@ const OBJECTS: usize = 24;
 
 /// Reads of `secret/data/<prefix>…` in the audit log after byte `from`.
 fn kv_reads(from: u64, prefix: &str) -> Result<usize> {
-    let path = env("HUSH_VAULT_AUDIT_LOG");
-    let bytes = std::fs::read(&path).with_context(|| format!("audit log {path}"))?;
-    let start = usize::try_from(from)?.min(bytes.len());
-    Ok(String::from_utf8_lossy(&bytes[start..])
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["type"] == "request")
-        .filter(|e| {
-            e["request"]["path"]
-                .as_str()
-                .is_some_and(|p| p.starts_with(prefix))
-        })
+    Ok(vault_request_paths(from)?
+        .iter()
+        .filter(|p| p.starts_with(prefix))
         .count())
-}
-
-fn audit_len() -> Result<u64> {
-    Ok(std::fs::metadata(env("HUSH_VAULT_AUDIT_LOG"))?.len())
 }
 
 fn refresh_second(es: &ExternalSecret) -> Option<i64> {
@@ -111,7 +98,7 @@ async fn a_refresh_wave_reads_each_key_once() -> Result<()> {
             tokio::time::sleep(Duration::from_millis(u64::try_from(3000 - into)?)).await;
         }
         let start = now_ms();
-        let before_wave = audit_len()?;
+        let before_wave = vault_audit_len()?;
         let boundary = (start - start.rem_euclid(period_ms) + period_ms) / 1000;
         let stop = boundary * 1000 + 3000;
         tokio::time::sleep(Duration::from_millis(u64::try_from(stop - now_ms())?)).await;

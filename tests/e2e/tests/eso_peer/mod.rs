@@ -282,6 +282,17 @@ impl Peer {
             .unwrap_or_default()
     }
 
+    /// [`Peer::finish`] after cases ran: also fails when a case returned an error.
+    pub async fn finish_cases(self, results: Vec<Result<()>>) -> Result<()> {
+        let errors: Vec<String> = results
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .collect();
+        self.finish().await?;
+        ensure!(errors.is_empty(), "cases failed:\n{}", errors.join("\n"));
+        Ok(())
+    }
+
     /// Stops both controllers and fails on any finding not in [`KNOWN`].
     pub async fn finish(mut self) -> Result<()> {
         if let Some(c) = self.hush_controller.take() {
@@ -1293,24 +1304,10 @@ pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-/// The length of OpenBao's audit log (`HUSH_VAULT_AUDIT_LOG`), to count requests after it.
-pub fn vault_audit_len() -> Result<u64> {
-    let path = crate::external_harness::env("HUSH_VAULT_AUDIT_LOG");
-    Ok(std::fs::metadata(&path)
-        .with_context(|| format!("audit log {path}"))?
-        .len())
-}
-
 /// The Vault requests in the audit log after byte `from` whose path contains `needle`.
 pub fn vault_requests(from: u64, needle: &str) -> Result<Vec<String>> {
-    let path = crate::external_harness::env("HUSH_VAULT_AUDIT_LOG");
-    let bytes = std::fs::read(&path).with_context(|| format!("audit log {path}"))?;
-    let start = usize::try_from(from)?.min(bytes.len());
-    Ok(String::from_utf8_lossy(&bytes[start..])
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["type"] == "request")
-        .filter_map(|e| e["request"]["path"].as_str().map(str::to_owned))
+    Ok(crate::external_harness::vault_request_paths(from)?
+        .into_iter()
         .filter(|p| p.contains(needle))
         .collect())
 }

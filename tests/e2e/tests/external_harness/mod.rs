@@ -23,6 +23,10 @@ use tokio::task::JoinHandle;
 
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// The harness controller's read window: short, so that tests which change provider data see
+/// the change on the next sync.
+const HARNESS_READ_WINDOW: Duration = Duration::from_millis(500);
+
 // ---------------------------------------------------------------------------------------------
 // Log capture, for the canary checks.
 
@@ -68,6 +72,16 @@ impl Controller {
         Self::start_in(client, Some(ns), class, configure).await
     }
 
+    /// As [`Controller::start`] with the controller's default read window (10 s, not the
+    /// harness's 500 ms) and without leader election, so that it lists and syncs at once.
+    pub async fn start_unelected_with_default_window(client: &Client, ns: &str) -> Result<Self> {
+        let leader_election = false;
+        Self::start_as(client, None, Some(ns), "default", leader_election, |c| {
+            c.read_window = Config::default().read_window;
+        })
+        .await
+    }
+
     /// A controller for all namespaces (ClusterExternalSecrets run only there): give the
     /// stores it should serve `spec.controller: <class>`, and run it in its own test binary.
     pub async fn start_cluster_wide(client: &Client, class: &str) -> Result<Self> {
@@ -82,7 +96,7 @@ impl Controller {
         ns: &str,
         class: &str,
     ) -> Result<Self> {
-        Self::start_as(client, Some(kubeconfig), Some(ns), class, |_| {}).await
+        Self::start_as(client, Some(kubeconfig), Some(ns), class, true, |_| {}).await
     }
 
     async fn start_in(
@@ -91,7 +105,7 @@ impl Controller {
         class: &str,
         configure: impl FnOnce(&mut Config),
     ) -> Result<Self> {
-        Self::start_as(client, None, ns, class, configure).await
+        Self::start_as(client, None, ns, class, true, configure).await
     }
 
     async fn start_as(
@@ -99,6 +113,7 @@ impl Controller {
         kubeconfig: Option<&std::path::Path>,
         ns: Option<&str>,
         class: &str,
+        leader_election: bool,
         configure: impl FnOnce(&mut Config),
     ) -> Result<Self> {
         logs();
@@ -139,7 +154,7 @@ impl Controller {
             identity,
             ProcessConfig {
                 metrics_addr: "127.0.0.1:0".into(),
-                leader_election: Some(lease),
+                leader_election: leader_election.then_some(lease),
             },
             shutdown.clone(),
         );
@@ -147,7 +162,7 @@ impl Controller {
         let mut config = Config {
             namespace: ns.map(str::to_owned),
             controller_class: class.to_owned(),
-            read_window: Duration::from_millis(500),
+            read_window: HARNESS_READ_WINDOW,
             ..Config::default()
         };
         configure(&mut config);
@@ -158,16 +173,6 @@ impl Controller {
             handle,
             metrics_addr,
         })
-    }
-
-    /// The controller's `/metrics` text.
-    pub async fn metrics(&self) -> Result<String> {
-        Ok(
-            reqwest::get(format!("http://{}/metrics", self.metrics_addr))
-                .await?
-                .text()
-                .await?,
-        )
     }
 
     pub async fn stop(self) -> Result<()> {
@@ -224,6 +229,82 @@ pub async fn bao(method: &str, path: &str, body: Option<Value>) -> Result<Value>
     } else {
         serde_json::from_str(&text)?
     })
+}
+
+/// An AppRole auth mount `mount` whose role `eso` may read `secret/data/<prefix>/*` (and look
+/// its token up); returns its role id and a secret id.
+pub async fn vault_approle(mount: &str, prefix: &str) -> Result<(String, String)> {
+    let policy = format!(
+        "path \"secret/data/{prefix}/*\" {{ capabilities = [\"read\"] }}\n\
+         path \"auth/token/lookup-self\" {{ capabilities = [\"read\"] }}"
+    );
+    bao(
+        "POST",
+        &format!("sys/policies/acl/{prefix}"),
+        Some(json!({"policy": policy})),
+    )
+    .await?;
+    bao(
+        "POST",
+        &format!("sys/auth/{mount}"),
+        Some(json!({"type": "approle"})),
+    )
+    .await?;
+    let role = format!("auth/{mount}/role/eso");
+    bao(
+        "POST",
+        &role,
+        Some(json!({"token_policies": [prefix], "token_ttl": "1h"})),
+    )
+    .await?;
+    let field = |v: Value, name: &str| -> Result<String> {
+        v["data"][name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no {name} from {role}"))
+    };
+    let role_id = field(
+        bao("GET", &format!("{role}/role-id"), None).await?,
+        "role_id",
+    )?;
+    let secret_id = field(
+        bao("POST", &format!("{role}/secret-id"), Some(json!({}))).await?,
+        "secret_id",
+    )?;
+    Ok((role_id, secret_id))
+}
+
+/// The length of OpenBao's audit log (`HUSH_VAULT_AUDIT_LOG`), to count requests after it.
+pub fn vault_audit_len() -> Result<u64> {
+    let path = env("HUSH_VAULT_AUDIT_LOG");
+    Ok(std::fs::metadata(&path)
+        .with_context(|| format!("audit log {path}"))?
+        .len())
+}
+
+/// The paths of the Vault requests in the audit log after byte `from`.
+pub fn vault_request_paths(from: u64) -> Result<Vec<String>> {
+    Ok(vault_requests_timed(from)?
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect())
+}
+
+/// The Vault requests in the audit log after byte `from`: when OpenBao received each, and its
+/// path.
+pub fn vault_requests_timed(from: u64) -> Result<Vec<(k8s_openapi::jiff::Timestamp, String)>> {
+    let path = env("HUSH_VAULT_AUDIT_LOG");
+    let bytes = std::fs::read(&path).with_context(|| format!("audit log {path}"))?;
+    let start = usize::try_from(from)?.min(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[start..])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "request")
+        .filter_map(|e| {
+            let time = e["time"].as_str()?.parse().ok()?;
+            Some((time, e["request"]["path"].as_str()?.to_owned()))
+        })
+        .collect())
 }
 
 /// An AWS JSON call against moto (moto accepts any credentials).
