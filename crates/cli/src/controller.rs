@@ -213,6 +213,11 @@ pub(crate) struct Args {
     /// Every SealedSecret is reconciled again after this period (Go duration).
     #[arg(long, env = "HUSH_RESYNC_PERIOD", default_value = "30m", value_parser = duration)]
     resync_period: Duration,
+    /// Retire sealing keys older than this (Go duration) that no SealedSecret needs: relabelled
+    /// `sealed-secrets-key: retired`, with an event and a metric; checked every resync period
+    /// (0: never, the default). Not with --label-selector or --update-status=false.
+    #[arg(long, env = "HUSH_KEY_RETIRE_AFTER", default_value = "0", value_parser = duration)]
+    key_retire_after: Duration,
     /// Elect a leader on a Lease: only the leader reconciles and creates keys; every replica
     /// serves the HTTP API.
     #[arg(long, env = "HUSH_LEADER_ELECT", default_value_t = true,
@@ -381,6 +386,7 @@ fn sealed_config(a: &Args, key_ns: &str) -> Result<Config> {
     c.accept_deprecated_v1_data = a.accept_deprecated_v1_data;
     c.max_unseal_retries = a.max_unseal_retries;
     c.resync_period = a.resync_period;
+    c.key_retire_after = a.key_retire_after;
     c.listen_addr.clone_from(&a.listen_addr);
     c.rate_limit = a.rate_limit;
     c.rate_limit_burst = a.rate_limit_burst;

@@ -3,7 +3,8 @@
 //! - SealedSecrets (`bitnami.com`): the `Synced` condition (status, `lastUpdateTime`, reason or
 //!   message).
 //! - ExternalSecrets (`external-secrets.io`): the `Ready` condition and `status.refreshTime`.
-//! - Sealing keys: the key Secrets (label `sealedsecrets.bitnami.com/sealed-secrets-key`) in the
+//! - Sealing keys: the active key Secrets (label `sealedsecrets.bitnami.com/sealed-secrets-key:
+//!   active`; retired and compromised ones are not sealing keys any more) in the
 //!   controller namespace. The controller publishes no renewal schedule, so the age comes from each
 //!   certificate's NotBefore and the next renewal is the newest key's NotBefore plus
 //!   `--key-renew-period` (the controller's rule; default 720h, as the controller's default). Only
@@ -22,13 +23,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use hush_operator::drift;
+use hush_sealed_controller::reconcile::{KEY_ANNOTATION, annotated_keys};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, ResourceExt as _};
 use serde_json::{Value, json};
 
-const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+/// The active sealing keys (retired and compromised key Secrets carry another value).
+const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key=active";
 
 /// `hush status` flags.
 #[derive(Debug, clap::Args)]
@@ -79,13 +82,19 @@ struct Row {
     /// Corrections of the managed Secret and the time of the last one (Unix seconds); `None` when
     /// the Secrets' metadata could not be read.
     drift: Option<(u64, Option<i64>)>,
+    /// SealedSecrets: the sealing keys (key Secret names) that opened its values, as the
+    /// controller records them on the managed Secret; `None` when not recorded (not unsealed
+    /// by hush yet, or the Secrets' metadata could not be read).
+    keys: Option<Vec<String>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct KeyRow {
     name: String,
     not_before: i64,
     not_after: i64,
+    /// How many SealedSecrets still need this key (`None`: unknown, Secrets unreadable).
+    needed_by: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -205,9 +214,21 @@ async fn collect(args: &Args) -> Result<Report> {
                         Some(((m.namespace()?, m.name_any()), (count, last)))
                     })
                     .collect();
+                let sealing_keys: HashMap<(String, String), Vec<String>> = list
+                    .items
+                    .iter()
+                    .filter_map(|m| {
+                        let v = m.annotations().get(KEY_ANNOTATION)?;
+                        let keys = annotated_keys(v).map(str::to_owned).collect();
+                        Some(((m.namespace()?, m.name_any()), keys))
+                    })
+                    .collect();
                 for r in &mut report.rows {
                     let key = (r.namespace.clone(), r.target.clone());
                     r.drift = Some(drift.get(&key).copied().unwrap_or((0, None)));
+                    if r.kind == "SealedSecret" {
+                        r.keys = sealing_keys.get(&key).cloned();
+                    }
                 }
             }
             Err(e) => hidden(
@@ -231,6 +252,7 @@ async fn collect(args: &Args) -> Result<Report> {
                         name: secret.name_any(),
                         not_before: c.not_before,
                         not_after: c.not_after,
+                        needed_by: None,
                     }),
                     None => report.unreadable.push(format!(
                         "key Secret {}/{}: no readable tls.crt",
@@ -250,12 +272,42 @@ async fn collect(args: &Args) -> Result<Report> {
         .rows
         .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
     report.keys.sort_by_key(|k| k.not_before);
+    count_key_use(&mut report);
     let period = i64::try_from(args.key_renew_period.as_secs()).unwrap_or(i64::MAX);
     report.next_renewal = match report.keys.last() {
         Some(newest) if period > 0 => Some(newest.not_before.saturating_add(period)),
         _ => None,
     };
     Ok(report)
+}
+
+/// How many SealedSecrets need each key; unknown for all when the Secrets' metadata was not
+/// read (rows then have no drift either).
+fn count_key_use(report: &mut Report) {
+    let sealed = || report.rows.iter().filter(|r| r.kind == "SealedSecret");
+    if sealed().any(|r| r.drift.is_none()) {
+        return;
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for keys in sealed().filter_map(|r| r.keys.as_ref()) {
+        for k in keys {
+            *counts.entry(k.as_str()).or_default() += 1;
+        }
+    }
+    let counts: HashMap<String, usize> =
+        counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+    for key in &mut report.keys {
+        key.needed_by = Some(counts.get(&key.name).copied().unwrap_or(0));
+    }
+}
+
+/// SealedSecrets whose keys are not recorded (a key they need may show as needed by none).
+fn without_recorded_key(report: &Report) -> usize {
+    report
+        .rows
+        .iter()
+        .filter(|r| r.kind == "SealedSecret" && r.keys.is_none())
+        .count()
 }
 
 /// The row of one SealedSecret (`Synced`) or ExternalSecret (`Ready`, `refreshTime`).
@@ -303,6 +355,7 @@ fn row(kind: &'static str, obj: &DynamicObject) -> Row {
         reason: one_line(&reason),
         target,
         drift: None,
+        keys: None,
     }
 }
 
@@ -338,7 +391,9 @@ fn to_json(report: &Report, now: i64) -> Value {
             "notBefore": format_rfc3339(k.not_before),
             "notAfter": format_rfc3339(k.not_after),
             "ageSeconds": now - k.not_before,
+            "neededBy": k.needed_by,
         })).collect::<Vec<_>>(),
+        "sealedSecretsWithoutRecordedKey": without_recorded_key(report),
         "nextKeyRenewal": report.next_renewal.map(format_rfc3339),
         "unreadable": report.unreadable,
     })
@@ -385,15 +440,24 @@ fn to_table(report: &Report, now: i64) -> String {
     if report.keys.is_empty() {
         out.push_str("No sealing keys found.\n");
     } else {
-        let mut table = vec![["SEALING KEY", "AGE", "NOT AFTER"].map(str::to_owned)];
+        let mut table = vec![["SEALING KEY", "AGE", "NOT AFTER", "NEEDED BY"].map(str::to_owned)];
         for k in &report.keys {
             table.push([
                 k.name.clone(),
                 format_age(now - k.not_before),
                 format_rfc3339(k.not_after),
+                k.needed_by
+                    .map_or("?".to_owned(), |n| format!("{n} SealedSecrets")),
             ]);
         }
         push_columns(&mut out, &table);
+        let unknown = without_recorded_key(report);
+        if unknown > 0 {
+            out.push_str(&format!(
+                "{unknown} SealedSecrets have no recorded key (not unsealed by hush yet):                  keep every key until they are synced.
+"
+            ));
+        }
     }
     if let Some(next) = report.next_renewal {
         let when = if next <= now {
@@ -589,6 +653,7 @@ mod tests {
             reason: "SecretSynced".into(),
             target: name.into(),
             drift,
+            keys: None,
         };
         let report = Report {
             rows: vec![
@@ -601,11 +666,13 @@ mod tests {
                     name: "sealed-secrets-keyabcde".into(),
                     not_before: now - 3 * 86400,
                     not_after: now + 86400,
+                    needed_by: None,
                 },
                 KeyRow {
                     name: "k2".into(),
                     not_before: now - 7200,
                     not_after: now + 86400,
+                    needed_by: None,
                 },
             ],
             next_renewal: Some(now + 3600),
@@ -637,6 +704,57 @@ mod tests {
             "2024-01-01T23:55:00Z"
         );
         assert_eq!(json["externalSecrets"][1]["driftCorrected"], Value::Null);
+    }
+
+    #[test]
+    fn keys_are_counted_per_sealed_secret_and_unknown_without_metadata() {
+        let sealed = |name: &str, keys: Option<&[&str]>| Row {
+            kind: "SealedSecret",
+            namespace: "ns".into(),
+            name: name.into(),
+            synced: "True".into(),
+            last_sync: None,
+            reason: String::new(),
+            target: name.into(),
+            drift: Some((0, None)),
+            keys: keys.map(|k| k.iter().map(|s| (*s).to_owned()).collect()),
+        };
+        let key = |name: &str| KeyRow {
+            name: name.into(),
+            ..KeyRow::default()
+        };
+        let mut report = Report {
+            rows: vec![
+                sealed("a", Some(&["old"])),
+                sealed("b", Some(&["new", "old"])),
+                sealed("c", Some(&["new"])),
+                sealed("d", None),
+            ],
+            keys: vec![key("old"), key("new"), key("unused")],
+            ..Report::default()
+        };
+        count_key_use(&mut report);
+        let needed: Vec<Option<usize>> = report.keys.iter().map(|k| k.needed_by).collect();
+        assert_eq!(needed, [Some(2), Some(2), Some(0)]);
+        assert_eq!(without_recorded_key(&report), 1);
+        let text = to_table(&report, 0);
+        assert!(text.contains("2 SealedSecrets"), "{text}");
+        assert!(text.contains("0 SealedSecrets"), "{text}");
+        assert!(
+            text.contains("1 SealedSecrets have no recorded key"),
+            "{text}"
+        );
+        let json = to_json(&report, 0);
+        assert_eq!(json["keys"][2]["neededBy"], 0);
+        assert_eq!(json["sealedSecretsWithoutRecordedKey"], 1);
+        // Secrets' metadata unreadable: no count is claimed.
+        report.rows[0].drift = None;
+        for k in &mut report.keys {
+            k.needed_by = None;
+        }
+        count_key_use(&mut report);
+        assert!(report.keys.iter().all(|k| k.needed_by.is_none()));
+        assert!(to_table(&report, 0).contains("?"));
     }
 
     fn object(kind: &str, status: Value) -> DynamicObject {

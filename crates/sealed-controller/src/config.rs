@@ -99,6 +99,8 @@ pub struct Config {
     pub template_limits: hush_template::Limits,
     /// SealedSecrets reconciled at once.
     pub concurrency: u16,
+    /// hush: retire keys older than this that no SealedSecret needs (`retire`); zero: never.
+    pub key_retire_after: Duration,
 }
 
 impl Config {
@@ -135,6 +137,7 @@ impl Config {
             .max(1),
             template_limits: hush_template::Limits::default(),
             concurrency: 8,
+            key_retire_after: Duration::ZERO,
         }
     }
 }
@@ -182,6 +185,29 @@ impl Cidr {
         let host_bits = u32::from(width - self.prefix);
         net.checked_shr(host_bits).unwrap_or(0) == ip.checked_shr(host_bits).unwrap_or(0)
     }
+}
+
+/// Key retirement needs to see every SealedSecret's sync state: it cannot be combined with a
+/// label selector (SealedSecrets outside it are never synced here) or without status updates.
+pub fn validate_retirement(config: &Config) -> Result<(), String> {
+    if config.key_retire_after.is_zero() {
+        return Ok(());
+    }
+    if config.label_selector.is_some() {
+        return Err(
+            "--key-retire-after cannot be used with --label-selector: SealedSecrets \
+                    outside the selector may need any key"
+                .into(),
+        );
+    }
+    if !config.update_status {
+        return Err(
+            "--key-retire-after needs --update-status: a key is retired only when \
+                    every SealedSecret is known to be synced"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks `--key-prefix` as Bitnami does: `[a-z0-9-]`, at most 245 characters.

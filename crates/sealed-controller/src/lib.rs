@@ -15,6 +15,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod reconcile;
+pub mod retire;
 
 mod cache;
 mod watch;
@@ -135,6 +136,7 @@ pub struct Started {
 /// runs the key watch and the API; the leader also generates and renews keys and reconciles.
 pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
     config::validate_key_prefix(&config.key_prefix).map_err(Error::Invalid)?;
+    config::validate_retirement(&config).map_err(Error::Invalid)?;
     let config = Arc::new(config);
     let client = process.client().clone();
     let metrics = metrics::SealedMetrics::register(process.registry());
@@ -185,9 +187,10 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
                 .await
                 .map_err(|e| e.to_string())?;
             let renew = renew_keys.renew(requests, shutdown.clone());
+            let retire = retire::run(ctx.clone(), shutdown.clone());
             let controllers =
                 run_controllers(client, config, ctx, reconcile_metrics, shutdown.clone());
-            let (renewed, ()) = futures::join!(
+            let (renewed, (), ()) = futures::join!(
                 async {
                     let r = renew.await;
                     if r.is_err() {
@@ -195,7 +198,8 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
                     }
                     r
                 },
-                controllers
+                controllers,
+                retire
             );
             renewed.map_err(|e| e.to_string())
         }

@@ -43,6 +43,7 @@ pub struct SealedMetrics {
     http_duration: Family<Labels, Histogram, fn() -> Histogram>,
     decrypts: Counter,
     skips: Counter,
+    keys_retired: Counter,
     keys: Gauge,
     newest_key_timestamp: Gauge,
     unseal_duration: Histogram,
@@ -59,6 +60,7 @@ impl SealedMetrics {
             http_duration: Family::new_with_constructor(http_histogram),
             decrypts: Counter::default(),
             skips: Counter::default(),
+            keys_retired: Counter::default(),
             keys: Gauge::default(),
             newest_key_timestamp: Gauge::default(),
             unseal_duration: duration_histogram(),
@@ -112,6 +114,11 @@ impl SealedMetrics {
             this.skips.clone(),
         );
         r.register("hush_sealed_keys", "Sealing keys loaded", this.keys.clone());
+        r.register(
+            "hush_sealed_keys_retired",
+            "Sealing keys retired because no SealedSecret needed them (--key-retire-after)",
+            this.keys_retired.clone(),
+        );
         r.register(
             "hush_sealed_newest_key_timestamp_seconds",
             "Ordering time (certificate NotBefore or Secret creation) of the newest key, Unix seconds",
@@ -182,6 +189,11 @@ impl SealedMetrics {
     pub fn decrypted(&self, n: usize, took: Duration) {
         self.decrypts.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
         self.unseal_duration.observe(took.as_secs_f64());
+    }
+
+    /// A key retired (`retire`).
+    pub fn key_retired(&self) {
+        self.keys_retired.inc();
     }
 
     /// A reconciliation that needed no decryption.

@@ -56,8 +56,27 @@ pub const SPEC_HASH_ANNOTATION: &str = "sealedsecrets.hush.dev/spec-hash";
 /// hush: HMAC-SHA256, under a key derived from the oldest sealing key, of the spec hash and the
 /// Secret's items.
 pub const DATA_MAC_ANNOTATION: &str = "sealedsecrets.hush.dev/data-mac";
-/// hush: id (key Secret name) of the key that opened the values.
+/// hush: ids (key Secret names) of the keys that opened the values, comma-separated: first the
+/// key of the first item (tried first next time), then any other in name order. `hush status`
+/// counts from it how many SealedSecrets still need each key.
 pub const KEY_ANNOTATION: &str = "sealedsecrets.hush.dev/key";
+
+/// The key ids in a [`KEY_ANNOTATION`] value (one id, as written before, reads the same).
+pub fn annotated_keys(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|k| !k.is_empty())
+}
+
+/// The [`KEY_ANNOTATION`] value for the keys that opened each item (`opened_by`: item → key).
+fn key_annotation(opened_by: &BTreeMap<String, String>) -> Option<String> {
+    let first = opened_by.values().next()?;
+    let others: BTreeSet<&String> = opened_by.values().filter(|k| *k != first).collect();
+    let mut out = first.clone();
+    for k in others {
+        out.push(',');
+        out.push_str(k);
+    }
+    Some(out)
+}
 /// Event component, as Bitnami's.
 pub const EVENT_COMPONENT: &str = "sealed-secrets";
 
@@ -69,7 +88,7 @@ pub struct Context {
     pub(crate) config: Arc<Config>,
     pub(crate) keys: Arc<KeyRegistry>,
     pub(crate) metrics: SealedMetrics,
-    events: EventPoster,
+    pub(crate) events: EventPoster,
     decrypt_slots: Arc<Semaphore>,
     retries: Mutex<HashMap<(String, String), u32>>,
     pub(crate) secret_stores: SecretStores,
@@ -414,7 +433,8 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
         None => {
             let preferred = existing
                 .as_ref()
-                .and_then(|s| s.annotations().get(KEY_ANNOTATION).cloned());
+                .and_then(|s| s.annotations().get(KEY_ANNOTATION))
+                .and_then(|v| annotated_keys(v).next().map(str::to_owned));
             let keyring = keys.keyring_preferring(preferred.as_deref());
             let opts = UnsealOptions {
                 accept_deprecated_v1_data: ctx.config.accept_deprecated_v1_data,
@@ -433,7 +453,7 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
                 .map_err(|e| Error::Internal(format!("unseal task: {e}")))?
                 .map_err(Error::Unseal)?;
             ctx.metrics.decrypted(n, start.elapsed());
-            let key_id = unsealed.opened_by.values().next().cloned();
+            let key_id = key_annotation(&unsealed.opened_by);
             (unsealed.secret, key_id)
         }
     };
@@ -865,6 +885,35 @@ fn reuse_data(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn key_annotation_lists_the_first_items_key_then_the_others_once() {
+        let opened = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(i, k)| ((*i).to_owned(), (*k).to_owned()))
+                .collect()
+        };
+        assert_eq!(key_annotation(&opened(&[])), None);
+        assert_eq!(
+            key_annotation(&opened(&[("a", "k2"), ("b", "k2")])).as_deref(),
+            Some("k2")
+        );
+        let v = key_annotation(&opened(&[
+            ("a", "k9"),
+            ("b", "k1"),
+            ("c", "k9"),
+            ("d", "k3"),
+        ]))
+        .unwrap();
+        assert_eq!(v, "k9,k1,k3");
+        assert_eq!(annotated_keys(&v).collect::<Vec<_>>(), ["k9", "k1", "k3"]);
+        assert_eq!(
+            annotated_keys("old-single").collect::<Vec<_>>(),
+            ["old-single"]
+        );
+        assert_eq!(annotated_keys(" a, ,b ").collect::<Vec<_>>(), ["a", "b"]);
+    }
 
     #[test]
     fn mac_detects_changed_and_missing_items() {

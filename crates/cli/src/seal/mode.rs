@@ -253,17 +253,30 @@ fn re_encrypt(args: &Args, input: &Input, out: &mut Output, format: Format) -> a
     })
 }
 
+/// How long `rotate_one` keeps retrying while hush's controller answers 429 (its
+/// `--rotate-rate-limit`; Bitnami's `/v1/rotate` has no limit).
+const ROTATE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `POST /v1/rotate`: the controller re-seals `sealed` for its newest key; server-set fields
-/// are cleared, as kubeseal does.
+/// are cleared, as kubeseal does. A 429 is retried with backoff (100 ms doubling to 2 s) for up
+/// to [`ROTATE_RETRY_FOR`], so a repository larger than the limit's burst goes through.
 async fn rotate_one(
     controller: &Controller,
     sealed: &SealedSecret,
 ) -> anyhow::Result<SealedSecret> {
     let body = serde_json::to_vec(sealed)?;
-    let text = match controller.post("rotate", body).await? {
-        Ok(text) => text,
-        Err(e) if e.status == Some(409) => bail!("unable to rotate secret"),
-        Err(e) => bail!("cannot re-encrypt secret: {e}"),
+    let deadline = std::time::Instant::now() + ROTATE_RETRY_FOR;
+    let mut delay = std::time::Duration::from_millis(100);
+    let text = loop {
+        match controller.post("rotate", body.clone()).await? {
+            Ok(text) => break text,
+            Err(e) if e.status == Some(429) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+            Err(e) if e.status == Some(409) => bail!("unable to rotate secret"),
+            Err(e) => bail!("cannot re-encrypt secret: {e}"),
+        }
     };
     let mut rotated = codec::read_sealed_secret(text.as_bytes())?;
     rotated.metadata.creation_timestamp = None;
