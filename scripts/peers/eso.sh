@@ -5,7 +5,8 @@
 # ESO's module cannot be built with `go install module@version` (its go.mod has a `replace` for
 # sprig), so the module's source from the Go module proxy is built as the main module. Next to the
 # binary lies the module's CRD bundle: `$(dirname "$HUSH_PEER_ESO")/crds/bundle.yaml` (all 20
-# CRDs; external-secrets.io/v1 served and stored, PushSecret v1alpha1, the generators).
+# CRDs; external-secrets.io/v1 served and stored, PushSecret v1alpha1, the generators) and
+# `snippets/`: ESO's documented example manifests (docs/snippets), which tests apply unchanged.
 #
 #   ESO_VERSION   (default v0.16.2; newer tags are not on the module proxy)
 #
@@ -23,7 +24,20 @@ dir="${XDG_CACHE_HOME:-$HOME/.cache}/hush/peers/eso-$version-$gover"
 bin="$dir/external-secrets"
 crds="$dir/crds/bundle.yaml"
 
+snippets="$dir/snippets"
+copy_snippets() { # the module's documented manifests, beside the binary
+  local src=$1
+  rm -rf "$snippets.partial"
+  cp -r "$src/docs/snippets" "$snippets.partial"
+  chmod -R u+w "$snippets.partial"
+  mv -f "$snippets.partial" "$snippets"
+}
+
 if [[ -x "$bin" && -f "$crds" ]]; then
+  if [[ ! -d "$snippets" ]]; then
+    copy_snippets "$(GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$module@$version" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  fi
   echo "eso $version: cached at $bin" >&2
   echo "$bin"
   exit 0
@@ -45,5 +59,6 @@ mkdir -p "$dir/crds"
 cp "$work/deploy/crds/bundle.yaml" "$crds.partial"
 mv -f "$crds.partial" "$crds"
 mv -f "$work/external-secrets" "$bin"
+copy_snippets "$src"
 echo "eso $version: built in $(($(date +%s) - start)) s" >&2
 echo "$bin"

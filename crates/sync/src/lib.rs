@@ -13,6 +13,7 @@
 pub mod aws;
 pub mod cache;
 pub mod calls;
+pub mod fake;
 pub mod json;
 #[cfg(feature = "vault")]
 pub mod vault;
@@ -296,6 +297,7 @@ pub fn registry() -> Vec<Arc<dyn ProviderFactory>> {
     r.push(Arc::new(vault::Factory::openbao()));
     #[cfg(feature = "aws")]
     r.push(Arc::new(aws::Factory));
+    r.push(Arc::new(fake::Factory));
     r
 }
 
@@ -354,6 +356,25 @@ pub fn digest(parts: &[&[u8]]) -> String {
         h.update(p);
     }
     hex::encode(h.finalize())
+}
+
+/// Refuses a provider spec object with a field hush does not implement, naming it
+/// (`<path>.<field>`): a field hush accepts is honoured, never silently ignored. `null` members
+/// count as unset.
+pub fn refuse_unknown_fields(path: &str, v: &Value, known: &[&str]) -> Result<(), ProviderError> {
+    let Some(o) = v.as_object() else {
+        return Ok(());
+    };
+    match o
+        .iter()
+        .find(|(k, x)| !x.is_null() && !known.contains(&k.as_str()))
+    {
+        Some((k, _)) => Err(ProviderError::Invalid(format!(
+            "{path}.{k} is not supported by hush (supported: {})",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Decodes a provider spec with a clear error.

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use eso_peer::{
-    Pair, Peer, PeerOptions, Wait, aws_credentials_secret, aws_parameter, aws_secret, vault_delete,
-    vault_put, vault_token_secret,
+    Pair, Peer, PeerOptions, Wait, aws_credentials_secret, aws_parameter, aws_secret, eso_snippet,
+    vault_delete, vault_put, vault_token_secret,
 };
 use external_harness::{bao, env};
 use futures::StreamExt as _;
@@ -46,6 +46,7 @@ const CASES: &[(&str, Case)] = &[
     ("decoding", |p| Box::pin(decoding(p))),
     ("target-renamed", |p| Box::pin(target_renamed(p))),
     ("cluster-es", |p| Box::pin(cluster_external_secret(p))),
+    ("fake-documented", |p| Box::pin(fake_documented(p))),
 ];
 
 #[tokio::test]
@@ -725,4 +726,55 @@ async fn cluster_external_secret(p: &mut Pair<'_>) -> Result<()> {
     let _ = b;
     p.compare("ClusterExternalSecret deleted", Wait::Settled)
         .await
+}
+
+/// ESO's documented fake store and ExternalSecret (docs/snippets/fake-provider-{store,es}.yaml),
+/// unchanged but for `apiVersion` v1 and the cluster store's name (it must start with the case's
+/// namespace), plus `find` by name, properties, a missing version and a namespaced store.
+async fn fake_documented(p: &mut Pair<'_>) -> Result<()> {
+    let store_name = format!("{}-fake", p.ns);
+    let mut store = eso_snippet("fake-provider-store.yaml")?;
+    store["apiVersion"] = json!(ES);
+    store["metadata"]["name"] = json!(store_name);
+    let mut es = eso_snippet("fake-provider-es.yaml")?;
+    es["apiVersion"] = json!(ES);
+    es["spec"]["secretStoreRef"]["name"] = json!(store_name);
+    let fake_ref = json!({"name": "fake-ns", "kind": "SecretStore"});
+    p.apply(vec![
+        store,
+        es,
+        json!({"apiVersion": ES, "kind": "SecretStore", "metadata": {"name": "fake-ns"},
+            "spec": {"provider": {"fake": {"data": [
+                {"key": "/app/db", "value": "{\"user\":\"admin\",\"port\":5432,\"opts\":{\"b\": 1,\"a\":[true]}}"},
+                {"key": "/app/api", "value": "k1", "version": "1"},
+                {"key": "/app/api", "value": "k2", "version": "2"},
+                {"key": "/other", "value": "o"}]}}}}),
+        external_secret(
+            "props",
+            json!({"refreshInterval": "1h", "secretStoreRef": fake_ref,
+                "data": [remote("user", "/app/db", Some("user")),
+                    remote("port", "/app/db", Some("port")),
+                    remote("opts", "/app/db", Some("opts")),
+                    remote("first", "/app/db", Some("opts.a.0")),
+                    remote("whole", "/app/db", None)],
+                "dataFrom": [{"extract": {"key": "/app/db"}}]}),
+        ),
+        external_secret(
+            "found",
+            json!({"refreshInterval": "1h", "secretStoreRef": fake_ref,
+                "dataFrom": [{"find": {"name": {"regexp": "^/app/"}}}]}),
+        ),
+        external_secret(
+            "missing-version",
+            json!({"refreshInterval": "1h", "secretStoreRef": fake_ref,
+                "data": [{"secretKey": "k", "remoteRef": {"key": "/app/api", "version": "3"}}]}),
+        ),
+        external_secret(
+            "missing-property",
+            json!({"refreshInterval": "1h", "secretStoreRef": fake_ref,
+                "data": [remote("x", "/app/db", Some("nope"))]}),
+        ),
+    ])
+    .await?;
+    p.compare("synced", Wait::Settled).await
 }

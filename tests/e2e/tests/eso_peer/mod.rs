@@ -90,6 +90,20 @@ pub fn eso_crds() -> Result<PathBuf> {
     Ok(crds)
 }
 
+/// One of ESO's documented example manifests (`docs/snippets/<file>` of the ESO module, copied
+/// beside the peer binary by `scripts/peers/eso.sh`), as JSON.
+pub fn eso_snippet(file: &str) -> Result<Value> {
+    let bin = peer_path("HUSH_PEER_ESO")?;
+    let path = bin
+        .parent()
+        .context("HUSH_PEER_ESO has no parent directory")?
+        .join("snippets")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (run scripts/peers/eso.sh)", path.display()))?;
+    serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// A client for ESO's API server (`HUSH_ESO_KUBECONFIG`), with ESO's CRDs installed.
 pub async fn eso_client() -> Result<Client> {
     let kubeconfig = eso_kubeconfig()?;
@@ -396,6 +410,13 @@ pub const KNOWN: &[Known] = &[
         eso: "ValidationFailed",
         hush: "InvalidProviderConfig",
         why: "store validation refused: reason InvalidProviderConfig (ESO 2.x)",
+    },
+    Known {
+        case: "fake",
+        path: "Events",
+        eso: "StoreUnmaintained",
+        hush: "",
+        why: "no StoreUnmaintained warning for the fake provider",
     },
     Known {
         case: "immutable",
