@@ -311,7 +311,7 @@ fn help_of(bin: &Path, args: &[&str]) -> String {
 const SOPS_MISSING: &[(&str, &str)] = &[
     (
         "--keyservice",
-        "no remote key services yet (issue 18 item 1)",
+        "hush serves keys (`keyservice`) but cannot use remote key services yet (issue 18 item 1)",
     ),
     ("--hckms", "HuaweiCloud KMS is not implemented"),
     ("--add-hckms", "HuaweiCloud KMS is not implemented"),
@@ -321,17 +321,11 @@ const SOPS_MISSING: &[(&str, &str)] = &[
     ("--add-azure-kv", "Azure Key Vault is not implemented"),
     ("--rm-azure-kv", "Azure Key Vault is not implemented"),
     ("--background", "deprecated in sops"),
-    ("--network", "keyservice (issue 18 item 1)"),
-    ("--address", "keyservice (issue 18 item 1)"),
-    ("--prompt", "keyservice (issue 18 item 1)"),
     ("--omit-extensions", "publish (issue 18 item 2)"),
 ];
 
 /// sops commands hush does not have, with the reason.
-const SOPS_MISSING_COMMANDS: &[(&str, &str)] = &[
-    ("keyservice", "issue 18 item 1"),
-    ("publish", "issue 18 item 2"),
-];
+const SOPS_MISSING_COMMANDS: &[(&str, &str)] = &[("publish", "issue 18 item 2")];
 
 const SOPS_COMMANDS: &[&str] = &[
     "",

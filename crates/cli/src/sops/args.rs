@@ -317,6 +317,18 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         action: GroupsCmd,
     },
+    /// Start a SOPS key service server: this machine's master keys over sops' gRPC protocol.
+    Keyservice {
+        /// Network to listen on, e.g. 'tcp' or 'unix'.
+        #[arg(long, visible_alias = "net", value_enum, default_value = "tcp")]
+        network: super::keyservice::Network,
+        /// Address to listen on, e.g. '127.0.0.1:5000' or '/tmp/sops.sock'.
+        #[arg(long, visible_alias = "addr", default_value = "127.0.0.1:5000")]
+        address: String,
+        /// Prompt user to confirm every incoming request (refused by hush).
+        #[arg(long)]
+        prompt: bool,
+    },
     /// Generate shell completion scripts for `sops`: bash, zsh (hush: also fish, powershell,
     /// elvish). To load completions: `source <(sops completion bash)`.
     Completion { shell: clap_complete::Shell },

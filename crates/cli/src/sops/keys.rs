@@ -28,7 +28,10 @@ fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
 
 /// The hush-keys service for a metadata entry (or a flag/rule key); `None` for key types this
 /// build has no service for (they are kept verbatim but cannot be used).
-fn service_for(type_id: &str, fields: &[(String, Value)]) -> Result<Option<Arc<dyn KeyService>>> {
+pub(super) fn service_for(
+    type_id: &str,
+    fields: &[(String, Value)],
+) -> Result<Option<Arc<dyn KeyService>>> {
     Ok(Some(match type_id {
         "age" => Arc::new(AgeKey::from_recipient(field(fields, "recipient"))?),
         "pgp" => {

@@ -19,6 +19,7 @@ mod flags;
 mod groups;
 mod io;
 mod keys;
+mod keyservice;
 mod recursive;
 mod rotate;
 mod set;
@@ -169,6 +170,11 @@ fn run(args: Args) -> Result<ExitCode> {
             },
         ),
         Some(Cmd::Filestatus { file }) => crypt::filestatus(o, &file),
+        Some(Cmd::Keyservice {
+            network,
+            address,
+            prompt,
+        }) => keyservice::run(&keyservice::Listen { network, address }, prompt),
         Some(Cmd::Completion { shell }) => {
             crate::completion::write_script(shell, persona_command(), "sops")
         }
