@@ -15,7 +15,8 @@
 #   tests       every test, including the #[ignore]d ones that need peers and servers
 #   eso-peer    the differential tests against the real ESO (tests/e2e/tests/eso_*.rs)
 #   rbac        the chart's RBAC equals the controllers' calls in the API server's audit log
-#   fuzz        each fuzz target for FUZZ_SECONDS (default 10)
+#   fuzz        each fuzz target for FUZZ_SECONDS (default 10), under an RSS limit and a per-input
+#               timeout (FUZZ_RSS_MB, default 512; FUZZ_TIMEOUT, default 10 s): a bomb is a finding
 #
 # Caches live outside the clone in ${XDG_CACHE_HOME:-$HOME/.cache}/hush (CARGO_TARGET_DIR, the venv,
 # Go-built peers, kube-apiserver), so a machine that ran this once is fast; a fresh one builds all.
@@ -33,6 +34,8 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 TOOLS="$CACHE/tools"
 export PATH="$TOOLS/bin:$PATH"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
+FUZZ_RSS_MB="${FUZZ_RSS_MB:-512}"
+FUZZ_TIMEOUT="${FUZZ_TIMEOUT:-10}"
 mkdir -p "$CACHE" "$TOOLS"
 
 SUMMARY_FILE=$(mktemp)
@@ -191,11 +194,14 @@ stage_fuzz() {
   local target log artifact
   local -a findings=()
   log=$(mktemp)
-  # Every target runs; any finding fails the stage afterwards, named with its artifact.
+  # Every target runs; any finding fails the stage afterwards, named with its artifact. An input
+  # that takes more than FUZZ_TIMEOUT seconds or makes the process use more than FUZZ_RSS_MB
+  # (one allocation of that size included) is a finding, like a crash: resource bombs fail here.
   for target in $(cargo fuzz list --fuzz-dir fuzz); do
-    echo "fuzz $target for ${FUZZ_SECONDS}s"
+    echo "fuzz $target for ${FUZZ_SECONDS}s (rss ${FUZZ_RSS_MB} MB, ${FUZZ_TIMEOUT}s per input)"
     if RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" -- \
-      -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 >"$log" 2>&1; then
+      -max_total_time="$FUZZ_SECONDS" -rss_limit_mb="$FUZZ_RSS_MB" -timeout="$FUZZ_TIMEOUT" \
+      -print_final_stats=0 >"$log" 2>&1; then
       tail -n 3 "$log"
     else
       tail -n 40 "$log"
