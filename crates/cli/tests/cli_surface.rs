@@ -309,10 +309,6 @@ fn help_of(bin: &Path, args: &[&str]) -> String {
 
 /// Upstream sops flags hush does not have, each with the reason (docs/compatibility.md).
 const SOPS_MISSING: &[(&str, &str)] = &[
-    (
-        "--keyservice",
-        "hush serves keys (`keyservice`) but cannot use remote key services yet (issue 18 item 1)",
-    ),
     ("--hckms", "HuaweiCloud KMS is not implemented"),
     ("--add-hckms", "HuaweiCloud KMS is not implemented"),
     ("--rm-hckms", "HuaweiCloud KMS is not implemented"),

@@ -1,7 +1,8 @@
-//! `hush sops keyservice` with the real sops 3.11 as its client: sops encrypts and decrypts
-//! through hush's key service only (`--keyservice URI --enable-local-keyservice=false`, no key
-//! material or credentials in sops' environment), over TCP and a Unix socket, for age, Vault
-//! transit (OpenBao) and AWS KMS (moto) keys.
+//! sops' key service protocol both ways with the real sops 3.11: sops encrypts and decrypts
+//! through `hush sops keyservice` only, and hush through a real `sops keyservice` only
+//! (`--keyservice URI --enable-local-keyservice=false`, no key material or credentials on the
+//! client's side), over TCP and a Unix socket, for age, Vault transit (OpenBao) and AWS KMS
+//! (moto) keys.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // Tests fail loudly.
 
@@ -106,9 +107,70 @@ fn real_sops(dir: &Path, args: &[&str]) -> Output {
         .expect("sops")
 }
 
+/// The real sops as a key service (`sops keyservice`) with `env`; waits until it accepts.
+fn start_real(network: &str, address: &str, env: &[(&str, String)]) -> Server {
+    let sops = peers()
+        .get("HUSH_PEER_SOPS")
+        .cloned()
+        .expect("HUSH_PEER_SOPS missing; run scripts/dev-env.sh");
+    let mut c = Command::new(sops);
+    c.args(["keyservice", "--network", network, "--address", address])
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let child = c.spawn().expect("sops keyservice");
+    let start = std::time::Instant::now();
+    loop {
+        let up = match network {
+            "tcp" => std::net::TcpStream::connect(address).is_ok(),
+            _ => std::os::unix::net::UnixStream::connect(address).is_ok(),
+        };
+        if up {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "sops keyservice did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Server {
+        child,
+        uri: format!("{network}://{address}"),
+    }
+}
+
+/// hush as sops, with nothing of the keys either.
+fn hush_sops(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hush"))
+        .arg("sops")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir)
+        .env_remove("SOPS_AGE_KEY")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("VAULT_TOKEN")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("SOPS_KEYSERVICE")
+        .output()
+        .expect("hush")
+}
+
 /// sops encrypts for `flag value` and decrypts, both through `server` only; without it, the
 /// file does not open.
 fn through(server: &Server, flag: &str, value: &str) {
+    through_with(real_sops, server, flag, value);
+}
+
+/// The same with `client` (the real sops or hush) as the client.
+fn through_with(client: fn(&Path, &[&str]) -> Output, server: &Server, flag: &str, value: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.yaml"), "password: s3cr3t\n").unwrap();
     let remote = [
@@ -119,24 +181,27 @@ fn through(server: &Server, flag: &str, value: &str) {
     let mut args = vec!["encrypt", "-i"];
     args.extend_from_slice(&remote);
     args.extend_from_slice(&[flag, value, "x.yaml"]);
-    let o = real_sops(dir.path(), &args);
-    assert!(
-        o.status.success(),
-        "{flag}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let ok = |o: &Output| {
+        assert!(
+            o.status.success(),
+            "{flag}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ok(&client(dir.path(), &args));
     let mut args = vec!["decrypt"];
     args.extend_from_slice(&remote);
     args.push("x.yaml");
-    let o = real_sops(dir.path(), &args);
-    assert!(
-        o.status.success(),
-        "{flag}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "password: s3cr3t\n");
-    let o = real_sops(dir.path(), &["decrypt", "x.yaml"]);
-    assert_eq!(o.status.code(), Some(128), "opened without the key service");
+    // The client and the other tool both open it through the same service.
+    for tool in [client, real_sops, hush_sops] {
+        let o = tool(dir.path(), &args);
+        ok(&o);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "password: s3cr3t\n");
+    }
+    for tool in [real_sops, hush_sops] {
+        let o = tool(dir.path(), &["decrypt", "x.yaml"]);
+        assert_eq!(o.status.code(), Some(128), "opened without the key service");
+    }
 }
 
 #[test]
@@ -213,4 +278,53 @@ fn real_sops_uses_hush_keyservice_for_vault_transit_and_kms() {
         &format!("{addr}/v1/transit/keys/{name}"),
     );
     through(&server, "--kms", &arn);
+    // And hush through a real sops key service holding the same credentials.
+    let port = hush_testkit::process::free_port().unwrap();
+    let real = start_real("tcp", &format!("127.0.0.1:{port}"), &env);
+    through_with(
+        hush_sops,
+        &real,
+        "--hc-vault-transit",
+        &format!("{addr}/v1/transit/keys/{name}"),
+    );
+    through_with(hush_sops, &real, "--kms", &arn);
+}
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers (sops)"]
+fn hush_uses_a_real_sops_keyservice_for_age_over_tcp_and_unix() {
+    let env = [("SOPS_AGE_KEY_FILE", key_file().display().to_string())];
+    let port = hush_testkit::process::free_port().unwrap();
+    let tcp = start_real("tcp", &format!("127.0.0.1:{port}"), &env);
+    through_with(hush_sops, &tcp, "--age", &recipient());
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("sops.sock");
+    let unix = start_real("unix", sock.to_str().unwrap(), &env);
+    through_with(hush_sops, &unix, "--age", &recipient());
+    // A bad address is refused naming it; no local keys without a key service is refused too.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("y.yaml"), "a: b\n").unwrap();
+    let o = hush_sops(
+        work.path(),
+        &[
+            "encrypt",
+            "--keyservice",
+            "127.0.0.1:1",
+            "--age",
+            &recipient(),
+            "y.yaml",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tcp://HOST:PORT"));
+    let o = hush_sops(
+        work.path(),
+        &[
+            "encrypt",
+            "--enable-local-keyservice=false",
+            "--age",
+            &recipient(),
+            "y.yaml",
+        ],
+    );
+    assert!(!o.status.success());
 }

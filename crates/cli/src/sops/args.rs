@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 /// Global options (sops accepts them before or after the command).
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(super) struct Opts {
     /// Input format: yaml, json, dotenv, ini, binary (default: from the file name).
     #[arg(long, global = true, value_name = "TYPE")]
@@ -130,9 +130,22 @@ pub(super) struct Opts {
     /// Shares needed when there are several key groups.
     #[arg(long, global = true, value_name = "N")]
     pub(super) shamir_secret_sharing_threshold: Option<usize>,
-    /// Accepted for compatibility; hush never runs key services in another process.
-    #[arg(long, global = true, env = "SOPS_ENABLE_LOCAL_KEYSERVICE")]
+    /// Use this machine's keys (default true); `--enable-local-keyservice=false` leaves only
+    /// the --keyservice services.
+    #[arg(long, global = true, env = "SOPS_ENABLE_LOCAL_KEYSERVICE", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", default_value = "true",
+          value_parser = crate::seal::go_bool)]
     pub(super) enable_local_keyservice: bool,
+    /// Key services to use in addition to the local one (repeatable): tcp://HOST:PORT or
+    /// unix:///path (a `sops keyservice` or `hush sops keyservice`).
+    #[arg(
+        long,
+        global = true,
+        env = "SOPS_KEYSERVICE",
+        value_delimiter = ',',
+        value_name = "URI"
+    )]
+    pub(super) keyservice: Vec<String>,
     /// Accepted for compatibility; hush never checks for newer versions.
     #[arg(long, global = true, env = "SOPS_DISABLE_VERSION_CHECK")]
     pub(super) disable_version_check: bool,

@@ -139,7 +139,7 @@ pub(super) fn edit(o: &Opts, file: &Path) -> Result<ExitCode> {
         {
             // Master keys edited: wrap the same data key for the new groups.
             opened.metadata.shamir_threshold = shown.shamir_threshold;
-            let specs = keys::specs(&groups)?;
+            let specs = keys::specs(o, &groups)?;
             runtime()?
                 .block_on(hush_sops::keys::wrap_data_key(
                     &mut opened.metadata,

@@ -134,6 +134,6 @@ pub(super) fn encrypt_options(o: &Opts, cfg: &Config, rules_path: &Path) -> Resu
             .shamir_secret_sharing_threshold
             .or(rule.as_ref().map(|r| r.shamir_threshold))
             .unwrap_or(0),
-        groups: keys::specs(&groups)?,
+        groups: keys::specs(o, &groups)?,
     })
 }

@@ -29,7 +29,7 @@ pub(super) fn groups(o: &Opts, file: &Path, change: GroupChange) -> Result<ExitC
     let (branches, mut metadata) =
         stores::load_encrypted(format, &input).map_err(|e| engine(file, e))?;
     // The data key comes from the groups as they are, before the change.
-    let registry = keys::registry_for(&metadata);
+    let registry = keys::registry_for(o, &metadata)?;
     let order = keys::order(o.decryption_order.as_deref());
     let rt = runtime()?;
     let key = rt
@@ -97,7 +97,7 @@ pub(super) fn groups(o: &Opts, file: &Path, change: GroupChange) -> Result<ExitC
             ),
         ));
     }
-    let specs = keys::specs(&groups)?;
+    let specs = keys::specs(o, &groups)?;
     rt.block_on(hush_sops::keys::wrap_data_key(
         &mut metadata,
         &key,

@@ -14,7 +14,9 @@ use hush_sops::keys::KeySpec;
 use hush_sops::metadata::{MasterKey, Metadata};
 use hush_sops::tree::{Item, Value};
 
+use super::args::Opts;
 use super::config::KeyRef;
+use super::keyservice::{Address, RemoteKey};
 
 fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
     fields
@@ -80,41 +82,154 @@ pub(super) fn service_for(
     }))
 }
 
+/// Where master keys are used: here (`--enable-local-keyservice`, default) and at each
+/// `--keyservice` address, tried in that order (sops' order).
+pub(crate) struct Sources {
+    local: bool,
+    remotes: Vec<Address>,
+}
+
+impl Sources {
+    pub(crate) fn of(o: &Opts) -> Result<Self> {
+        let remotes = o
+            .keyservice
+            .iter()
+            .filter(|u| !u.is_empty())
+            .map(|u| Address::parse(u).map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()?;
+        if !o.enable_local_keyservice && remotes.is_empty() {
+            bail!("--enable-local-keyservice=false needs at least one --keyservice");
+        }
+        Ok(Self {
+            local: o.enable_local_keyservice,
+            remotes,
+        })
+    }
+
+    /// The services for one key: the local one (if enabled and this build has one), then one
+    /// per remote key service; `None` when there is none.
+    fn service(&self, entry: &MasterKey) -> Result<Option<Arc<dyn KeyService>>> {
+        let mut chain: Vec<Arc<dyn KeyService>> = Vec::new();
+        if self.local
+            && let Some(s) = service_for(&entry.type_id, &entry.fields)?
+        {
+            chain.push(s);
+        }
+        for address in &self.remotes {
+            if let Some(k) = RemoteKey::new(
+                address.clone(),
+                &entry.type_id,
+                entry.key_id(),
+                &entry.fields,
+            ) {
+                chain.push(Arc::new(k));
+            }
+        }
+        Ok(match chain.len() {
+            0 => None,
+            1 => chain.pop(),
+            _ => Some(Arc::new(Chain(chain))),
+        })
+    }
+}
+
+/// Several services for one key, tried in order (sops: the first that succeeds).
+#[derive(Debug)]
+struct Chain(Vec<Arc<dyn KeyService>>);
+
+#[async_trait::async_trait]
+impl KeyService for Chain {
+    fn type_id(&self) -> &str {
+        self.0.first().map_or("", |s| s.type_id())
+    }
+
+    fn key_id(&self) -> String {
+        self.0.first().map(|s| s.key_id()).unwrap_or_default()
+    }
+
+    async fn wrap(
+        &self,
+        key: &hush_crypto::SecretBytes,
+        aad: &[u8],
+    ) -> Result<hush_keys::WrappedKey, hush_keys::KeyError> {
+        let mut last = None;
+        for s in &self.0 {
+            match s.wrap(key, aad).await {
+                Ok(w) => return Ok(w),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| hush_keys::KeyError::Service {
+            type_id: self.type_id().to_owned(),
+            key_id: self.key_id(),
+            message: "no key service".into(),
+        }))
+    }
+
+    async fn unwrap(
+        &self,
+        wrapped: &hush_keys::WrappedKey,
+        aad: &[u8],
+    ) -> Result<Option<hush_crypto::SecretBytes>, hush_keys::KeyError> {
+        let mut first = None;
+        for s in &self.0 {
+            match s.unwrap(wrapped, aad).await {
+                Ok(Some(k)) => return Ok(Some(k)),
+                Ok(None) => {}
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(None), Err)
+    }
+}
+
 /// The key service that wraps for `k`.
-pub(crate) fn spec(k: &KeyRef) -> Result<KeySpec> {
-    let Some(service) = service_for(&k.type_id, &k.fields)? else {
+pub(crate) fn spec(o: &Opts, k: &KeyRef) -> Result<KeySpec> {
+    let entry = MasterKey::new(k.type_id.clone(), k.fields.clone());
+    let Some(service) = Sources::of(o)?.service(&entry)? else {
         bail!(
             "cannot encrypt for the {} key {}: this hush build has key services for age, pgp, \
-             hc_vault (Vault transit) and kms (AWS KMS) only",
+             hc_vault (Vault transit) and kms (AWS KMS) only (other types through --keyservice)",
             k.type_id,
             k.key_id()
         );
     };
-    Ok(KeySpec {
-        service,
-        entry: MasterKey::new(k.type_id.clone(), k.fields.clone()),
-    })
+    Ok(KeySpec { service, entry })
 }
 
 /// Key groups of specs.
-pub(crate) fn specs(groups: &[Vec<KeyRef>]) -> Result<Vec<Vec<KeySpec>>> {
+pub(crate) fn specs(o: &Opts, groups: &[Vec<KeyRef>]) -> Result<Vec<Vec<KeySpec>>> {
     groups
         .iter()
-        .map(|g| g.iter().map(spec).collect::<Result<Vec<_>>>())
+        .map(|g| g.iter().map(|k| spec(o, k)).collect::<Result<Vec<_>>>())
         .collect()
 }
 
-/// The services that can open `meta`'s data key: age identities from the environment
-/// (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, SSH keys, `keys.txt`), and one
-/// service per PGP, Vault transit and AWS KMS entry of the file (credentials from the environment).
-pub(crate) fn registry_for(meta: &Metadata) -> KeyRegistry {
+/// The services that can open `meta`'s data key: locally (unless
+/// `--enable-local-keyservice=false`) age identities from the environment (`SOPS_AGE_KEY`,
+/// `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, SSH keys, `keys.txt`) and one service per PGP, Vault
+/// transit and AWS KMS entry of the file (credentials from the environment); then every entry
+/// through each `--keyservice`.
+pub(crate) fn registry_for(o: &Opts, meta: &Metadata) -> Result<KeyRegistry> {
+    let sources = Sources::of(o)?;
     let mut r = KeyRegistry::new();
-    r.register(Arc::new(Identities::from_env()));
+    if sources.local {
+        r.register(Arc::new(Identities::from_env()));
+    }
     for k in meta.key_groups.iter().flatten() {
-        if k.type_id == "age" {
-            continue;
-        }
-        match service_for(&k.type_id, &k.fields) {
+        let service = if k.type_id == "age" {
+            // Local age keys are the identities above; only the remote ones are added here.
+            Sources {
+                local: false,
+                remotes: sources.remotes.clone(),
+            }
+            .service(k)
+        } else {
+            sources.service(k)
+        };
+        match service {
             Ok(Some(service)) => r.register(service),
             Ok(None) => {}
             Err(e) => eprintln!(
@@ -124,7 +239,7 @@ pub(crate) fn registry_for(meta: &Metadata) -> KeyRegistry {
             ),
         }
     }
-    r
+    Ok(r)
 }
 
 /// `--decryption-order` / `SOPS_DECRYPTION_ORDER` (default `age,pgp`).

@@ -73,7 +73,7 @@ pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
             }
         }
     }
-    let specs = keys::specs(&groups)?;
+    let specs = keys::specs(o, &groups)?;
     let mut rng = SystemEntropy;
     let key = DataKey::generate(&mut rng)?;
     runtime()?
@@ -165,7 +165,7 @@ pub(super) fn updatekeys(o: &Opts, file: &Path, yes: bool, quiet: bool) -> Resul
             return Ok(Outcome::Unchanged);
         }
     }
-    let registry = keys::registry_for(&metadata);
+    let registry = keys::registry_for(o, &metadata)?;
     let order = keys::order(o.decryption_order.as_deref());
     let rt = runtime()?;
     let key = rt
@@ -178,7 +178,7 @@ pub(super) fn updatekeys(o: &Opts, file: &Path, yes: bool, quiet: bool) -> Resul
     } else {
         0
     };
-    let specs = keys::specs(&rule.groups)?;
+    let specs = keys::specs(o, &rule.groups)?;
     rt.block_on(hush_sops::keys::wrap_data_key(
         &mut metadata,
         &key,

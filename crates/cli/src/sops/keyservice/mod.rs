@@ -8,7 +8,10 @@
 //! `UNIMPLEMENTED` naming the type. Data keys are never logged.
 
 mod proto;
+mod remote;
 mod server;
+
+pub(super) use remote::{Address, RemoteKey};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
