@@ -328,3 +328,46 @@ fn hush_uses_a_real_sops_keyservice_for_age_over_tcp_and_unix() {
     );
     assert!(!o.status.success());
 }
+
+#[test]
+#[ignore = "needs scripts/dev-env.sh peers (sops, gpg)"]
+fn pgp_keys_through_key_services_both_ways() {
+    let gpg = peers()
+        .get("HUSH_PEER_GPG")
+        .cloned()
+        .expect("HUSH_PEER_GPG missing; run scripts/dev-env.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let o = Command::new(&gpg)
+        .args(["--batch", "--passphrase", "", "--quick-gen-key"])
+        .args([
+            "hush keyservice <ks@example.invalid>",
+            "default",
+            "default",
+            "never",
+        ])
+        .env("GNUPGHOME", &home)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(&gpg)
+        .args(["--batch", "--with-colons", "--list-secret-keys"])
+        .env("GNUPGHOME", &home)
+        .output()
+        .unwrap();
+    let fp = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .map(|l| l.trim_matches(':').to_owned())
+        .expect("fingerprint");
+    // The keyring lives with the key services only (clients get an empty HOME).
+    let env = [("GNUPGHOME", home.display().to_string())];
+    let port = hush_testkit::process::free_port().unwrap();
+    let ours = start("tcp", &format!("127.0.0.1:{port}"), &env);
+    through(&ours, "--pgp", &fp);
+    let port = hush_testkit::process::free_port().unwrap();
+    let theirs = start_real("tcp", &format!("127.0.0.1:{port}"), &env);
+    through_with(hush_sops, &theirs, "--pgp", &fp);
+}
