@@ -274,6 +274,17 @@ pub(crate) struct Args {
     /// it the ExternalSecret fails with a template error.
     #[arg(long, env = "HUSH_TEMPLATE_TIMEOUT", default_value = "10s", value_parser = duration)]
     template_timeout: Duration,
+    /// ExternalSecret controller: request timeout of a webhook store that sets no `timeout`.
+    #[arg(long, env = "HUSH_WEBHOOK_TIMEOUT", default_value = "30s", value_parser = duration)]
+    webhook_timeout: Duration,
+    /// ExternalSecret controller: the largest `timeout` a webhook store may set (a longer one
+    /// makes the store Ready=False).
+    #[arg(long, env = "HUSH_WEBHOOK_MAX_TIMEOUT", default_value = "5m", value_parser = duration)]
+    webhook_max_timeout: Duration,
+    /// ExternalSecret controller: the largest webhook response body read; a larger one fails
+    /// the read.
+    #[arg(long, env = "HUSH_WEBHOOK_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
+    webhook_max_response_bytes: usize,
 }
 
 /// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
@@ -490,6 +501,13 @@ async fn run_async(args: Args) -> Result<()> {
             cluster_external_secrets: args.enable_cluster_external_secret_reconciler,
             secret_stores_use_controller_identity: args.secret_stores_use_controller_identity,
             template_timeout: args.template_timeout,
+            providers: hush_sync::Settings {
+                webhook: hush_sync::webhook::Limits {
+                    default_timeout: args.webhook_timeout,
+                    max_timeout: args.webhook_max_timeout,
+                    max_response_bytes: args.webhook_max_response_bytes,
+                },
+            },
             ..hush_external_controller::Config::default()
         };
         if let Some(workers) = args.template_workers {

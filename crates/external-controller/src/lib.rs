@@ -78,6 +78,8 @@ pub struct Config {
     pub template_workers: usize,
     /// Time one ExternalSecret's templates may take to render (`--template-timeout`).
     pub template_timeout: Duration,
+    /// Provider settings (`--webhook-*` budgets).
+    pub providers: hush_sync::Settings,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             template_workers: std::thread::available_parallelism()
                 .map_or(2, std::num::NonZero::get),
             template_timeout: Duration::from_secs(10),
+            providers: hush_sync::Settings::default(),
         }
     }
 }

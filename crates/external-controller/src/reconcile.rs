@@ -105,7 +105,7 @@ impl Context {
                 config.client_ttl,
                 config.per_store_concurrency,
             )),
-            factories: hush_sync::registry(),
+            factories: hush_sync::registry_with(&config.providers),
             lanes: crate::lane::Lanes::new(usize::from(config.concurrency.max(1))),
             render: crate::templating::RenderPool::new(
                 config.template_workers,
@@ -307,6 +307,29 @@ impl CredentialSource for KubeCredentials {
                     path.display()
                 ))
             })
+    }
+
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(BTreeMap<String, SecretBytes>, BTreeMap<String, String>), ProviderError> {
+        let secret = Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| {
+                ProviderError::Transient(format!("reading secret {namespace}/{name}: {e}"))
+            })?
+            .ok_or_else(|| {
+                ProviderError::Invalid(format!("secret {namespace}/{name} not found"))
+            })?;
+        let data = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, SecretBytes::new(v.0)))
+            .collect();
+        Ok((data, secret.metadata.labels.unwrap_or_default()))
     }
 
     async fn service_account_annotations(

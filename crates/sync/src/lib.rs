@@ -17,6 +17,7 @@ pub mod fake;
 pub mod json;
 #[cfg(feature = "vault")]
 pub mod vault;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -161,6 +162,18 @@ pub trait CredentialSource: Send + Sync {
             ProviderError::Invalid(format!("cannot read the controller's token {path}: {e}"))
         })
     }
+    /// Every key of Secret `name` in `namespace`, and its labels (the webhook provider exposes
+    /// whole Secrets labelled for it).
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(BTreeMap<String, SecretBytes>, BTreeMap<String, String>), ProviderError> {
+        let _ = namespace;
+        Err(ProviderError::Invalid(format!(
+            "secret {name:?}: this credential source cannot read whole secrets"
+        )))
+    }
     /// The annotations of ServiceAccount `name` in `namespace` (AWS `auth.jwt` reads the role
     /// to assume from one).
     async fn service_account_annotations(
@@ -287,9 +300,21 @@ pub trait ProviderFactory: Send + Sync {
     ) -> Result<Built, ProviderError>;
 }
 
+/// The operator's settings of providers (the controller's flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Budgets of `webhook` stores.
+    pub webhook: webhook::Limits,
+}
+
+/// Every provider compiled in, with default [`Settings`].
+pub fn registry() -> Vec<Arc<dyn ProviderFactory>> {
+    registry_with(&Settings::default())
+}
+
 /// Every provider compiled in: the one registration list (ESO's `pkg/register`).
 #[allow(unused_mut, clippy::vec_init_then_push)]
-pub fn registry() -> Vec<Arc<dyn ProviderFactory>> {
+pub fn registry_with(settings: &Settings) -> Vec<Arc<dyn ProviderFactory>> {
     let mut r: Vec<Arc<dyn ProviderFactory>> = Vec::new();
     #[cfg(feature = "vault")]
     r.push(Arc::new(vault::Factory::vault()));
@@ -298,6 +323,9 @@ pub fn registry() -> Vec<Arc<dyn ProviderFactory>> {
     #[cfg(feature = "aws")]
     r.push(Arc::new(aws::Factory));
     r.push(Arc::new(fake::Factory));
+    r.push(Arc::new(webhook::Factory {
+        limits: settings.webhook,
+    }));
     r
 }
 

@@ -10,6 +10,7 @@
 
 mod eso_peer;
 mod external_harness;
+mod webhook_server;
 
 use std::collections::BTreeMap;
 
@@ -47,6 +48,7 @@ const CASES: &[(&str, Case)] = &[
     ("target-renamed", |p| Box::pin(target_renamed(p))),
     ("cluster-es", |p| Box::pin(cluster_external_secret(p))),
     ("fake-documented", |p| Box::pin(fake_documented(p))),
+    ("webhook-documented", |p| Box::pin(webhook_documented(p))),
 ];
 
 #[tokio::test]
@@ -774,6 +776,59 @@ async fn fake_documented(p: &mut Pair<'_>) -> Result<()> {
             json!({"refreshInterval": "1h", "secretStoreRef": fake_ref,
                 "data": [remote("x", "/app/db", Some("nope"))]}),
         ),
+    ])
+    .await?;
+    p.compare("synced", Wait::Settled).await
+}
+
+/// ESO's documented webhook store, credentials and ExternalSecret (docs/provider/webhook.md, the
+/// URL's host being a local httpbin-shaped server), plus headers from the credentials, POST with
+/// a templated body and a templated jsonPath, `dataFrom.extract`, and 404 under deletionPolicy
+/// Delete.
+async fn webhook_documented(p: &mut Pair<'_>) -> Result<()> {
+    let server = webhook_server::start().await;
+    let base = &server.base;
+    let auth = "Basic {{ print .auth.username \":\" .auth.password | b64enc }}";
+    let store = |name: &str, webhook: Value| {
+        json!({"apiVersion": ES, "kind": "SecretStore", "metadata": {"name": name},
+            "spec": {"provider": {"webhook": webhook}}})
+    };
+    let es = |name: &str, store: &str, mut spec: Value| {
+        spec["refreshInterval"] = json!("1h");
+        spec["secretStoreRef"] = json!({"name": store, "kind": "SecretStore"});
+        external_secret(name, spec)
+    };
+    p.apply(vec![
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "webhook-credentials", "labels": {"external-secrets.io/type": "webhook"}},
+            "data": {"username": "dGVzdA==", "password": "dGVzdA=="}}),
+        store("webhook-backend", json!({"url": format!("{base}/get?parameter={{{{ .remoteRef.key }}}}"),
+            "result": {"jsonPath": "$.args.parameter"},
+            "headers": {"Content-Type": "application/json", "Authorization": auth},
+            "secrets": [{"name": "auth", "secretRef": {"name": "webhook-credentials"}}]})),
+        store("echo-auth", json!({"url": format!("{base}/get?k={{{{ .remoteRef.key }}}}"),
+            "result": {"jsonPath": "$.headers.Authorization"},
+            "headers": {"Authorization": auth},
+            "secrets": [{"name": "auth", "secretRef": {"name": "webhook-credentials"}}]})),
+        store("post", json!({"url": format!("{base}/post"), "method": "POST",
+            "body": "{\"key\": \"{{ .remoteRef.key }}\", \"version\": \"{{ .remoteRef.version }}\"}",
+            "result": {"jsonPath": "$.json.{{ .remoteRef.property }}"}})),
+        store("object", json!({"url": format!("{base}/object"), "result": {}})),
+        store("status", json!({"url": format!("{base}/status/{{{{ .remoteRef.key }}}}"), "result": {}})),
+        json!({"apiVersion": ES, "kind": "ExternalSecret", "metadata": {"name": "webhook-example"},
+            "spec": {"refreshInterval": "15s",
+                "secretStoreRef": {"name": "webhook-backend", "kind": "SecretStore"},
+                "target": {"name": "example-sync"},
+                "data": [{"secretKey": "foobar", "remoteRef": {"key": "secret"}}]}}),
+        es("auth", "echo-auth", json!({"data": [{"secretKey": "authorization", "remoteRef": {"key": "a b&c"}}]})),
+        es("post", "post", json!({"data": [
+            {"secretKey": "key", "remoteRef": {"key": "k/1", "property": "key"}},
+            {"secretKey": "version", "remoteRef": {"key": "k/1", "version": "v7", "property": "version"}}]})),
+        es("object", "object", json!({"data": [{"secretKey": "whole", "remoteRef": {"key": "x"}}],
+            "dataFrom": [{"extract": {"key": "x"}}]})),
+        es("gone", "status", json!({"target": {"deletionPolicy": "Delete"},
+            "data": [{"secretKey": "v", "remoteRef": {"key": "404"}}]})),
+        es("failing", "status", json!({"data": [{"secretKey": "v", "remoteRef": {"key": "500"}}]})),
     ])
     .await?;
     p.compare("synced", Wait::Settled).await
