@@ -480,7 +480,7 @@ impl<'t> State<'t> {
                 if let Value::Str(s) = &v {
                     self.meter.check_len(s.len()).map_err(|b| over(b, pos))?;
                 }
-                if funcs::MUTATES_FIRST_ARG.contains(&name)
+                if funcs::mutates_first_arg(name)
                     && let Some(Arg::Variable(var, fields)) = args.first()
                 {
                     self.write_back(var, fields, &v);
