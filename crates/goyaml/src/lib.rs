@@ -6,6 +6,7 @@
 //! hush-sops because the two Go libraries differ in indentation, key order, line folding and tag
 //! resolution; what they agree on lives here, once.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod alias;
 mod resolve;

@@ -3,6 +3,8 @@
 //! its writer quotes: plain `yes`/`on`/`y` are booleans, `0755` is octal, `1_000` an int, `1e3`
 //! a float, `2001-12-14` a timestamp, `~` null. Checked against Go in `tests/resolve_v2.rs`.
 
+use hush_gocompat::strconv::{parse_int, parse_uint};
+
 /// A plain scalar's resolved value under go-yaml v2's rules (YAML 1.1 booleans, `~`, ints with
 /// `_`, `0x`/`0o`/`0b`/leading-zero octal, floats, timestamps).
 #[derive(Debug, Clone, PartialEq)]
@@ -60,10 +62,10 @@ pub fn resolve(s: &str) -> Resolved {
         return Resolved::Timestamp(ts);
     }
     let plain = s.replace('_', "");
-    if let Some(i) = go_parse_int(&plain) {
+    if let Some(i) = parse_int(&plain) {
         return Resolved::Int(i);
     }
-    if let Some(u) = go_parse_uint(&plain) {
+    if let Some(u) = parse_uint(&plain) {
         return Resolved::Uint(u);
     }
     if is_yaml_float(&plain)
@@ -121,49 +123,6 @@ fn is_yaml_float(s: &str) -> bool {
         }
     }
     i == b.len()
-}
-
-/// Go's `strconv.ParseInt(s, 0, 64)` (base prefixes; `_` already removed).
-fn go_parse_int(s: &str) -> Option<i64> {
-    let (neg, body) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let u = go_parse_uint_body(body)?;
-    if neg {
-        if u <= 1u64 << 63 {
-            Some((u as i64).wrapping_neg())
-        } else {
-            None
-        }
-    } else {
-        i64::try_from(u).ok()
-    }
-}
-
-/// Go's `strconv.ParseUint(s, 0, 64)`: no sign allowed.
-fn go_parse_uint(s: &str) -> Option<u64> {
-    go_parse_uint_body(s)
-}
-
-fn go_parse_uint_body(body: &str) -> Option<u64> {
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
-    };
-    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(digits, radix).ok()
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` for the decimal forms YAML produces (no hex floats, `inf`

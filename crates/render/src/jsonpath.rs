@@ -18,6 +18,7 @@
 //! body); an unknown filter operator is refused while parsing. Errors name fields, indexes and
 //! types, never a value.
 
+use hush_gocompat::json::Encoder;
 use serde_json::Value as Json;
 
 /// A parsed template.
@@ -884,7 +885,7 @@ fn print(values: &[Val<'_>], out: &mut String) {
             out.push(' ');
         }
         match v {
-            Val::Json(j @ (Json::Object(_) | Json::Array(_))) => go_json(j, out),
+            Val::Json(j @ (Json::Object(_) | Json::Array(_))) => Encoder::MARSHAL_ANY.write(out, j),
             Val::Json(Json::String(s)) => out.push_str(s),
             Val::Json(Json::Number(n)) => out.push_str(&go_float(n.as_f64().unwrap_or(0.0))),
             Val::Json(Json::Bool(b)) | Val::Bool(b) => {
@@ -918,75 +919,6 @@ pub(crate) fn go_float(f: f64) -> String {
     } else {
         format!("{f}")
     }
-}
-
-/// `encoding/json`'s number format for a `float64`.
-fn go_json_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let (m, exp) = mantissa_exponent(f);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{}", exp.unsigned_abs())
-    } else {
-        format!("{f}")
-    }
-}
-
-/// `encoding/json.Marshal` of a decoded JSON value: sorted keys, HTML-safe string escapes.
-fn go_json(v: &Json, out: &mut String) {
-    match v {
-        Json::Null => out.push_str("null"),
-        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Json::Number(n) => out.push_str(&go_json_float(n.as_f64().unwrap_or(0.0))),
-        Json::String(s) => go_json_string(s, out),
-        Json::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                go_json(x, out);
-            }
-            out.push(']');
-        }
-        Json::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                go_json_string(k, out);
-                out.push(':');
-                if let Some(x) = m.get(k) {
-                    go_json(x, out);
-                }
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn go_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-            }
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

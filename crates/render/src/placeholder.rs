@@ -103,10 +103,7 @@ pub fn scan(s: &str, generic: bool) -> Result<Vec<Placeholder>, Malformed> {
         if !covered.iter().any(|r| r.contains(&at)) {
             let end = s[at..].find('>').map_or(s.len(), |e| at + e + 1);
             // At most 200 bytes of it in the message, cut on a character boundary.
-            let mut cut = end.min(at + 200);
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
+            let cut = s.floor_char_boundary(end.min(at + 200));
             let text = s[at..cut].to_owned();
             return Err(Malformed {
                 text,

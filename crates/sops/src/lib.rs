@@ -9,6 +9,7 @@
 //! - [`stores`]: YAML, JSON, dotenv, INI and binary.
 //! - [`file`]: whole-file encrypt/decrypt built from the above.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod crypt;
 pub mod enc;

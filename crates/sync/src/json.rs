@@ -2,117 +2,23 @@
 //! `<`, `>`, `&`, U+2028, U+2029 escaped), gjson paths for `property`, and the scalar formats of
 //! `extract`.
 
+use hush_gocompat::json::Encoder;
 use serde_json::Value;
 
 /// Go's `json.Marshal` of a decoded JSON value: object keys sorted, compact, HTML-escaped.
 pub fn go_marshal(v: &Value) -> String {
-    let mut out = String::new();
-    write_value(&mut out, v, Style::RAW_NUMBERS);
-    out
+    Encoder::MARSHAL.encode(v)
 }
 
 /// Go's encoding of a value that went through `json.Unmarshal` into `any`: numbers are
 /// `float64` (`1.0` → `1`, `1e21` → `1e+21`); `escape_html` false is an encoder with
 /// `SetEscapeHTML(false)`.
 pub fn go_marshal_any(v: &Value, escape_html: bool) -> String {
-    let mut out = String::new();
-    write_value(
-        &mut out,
-        v,
-        Style {
-            float64: true,
-            escape_html,
-        },
-    );
-    out
-}
-
-#[derive(Clone, Copy)]
-struct Style {
-    float64: bool,
-    escape_html: bool,
-}
-
-impl Style {
-    const RAW_NUMBERS: Style = Style {
-        float64: false,
-        escape_html: true,
-    };
-}
-
-/// Go's `float64` JSON text: `'f'` format, `'e'` (with a sign and at least one exponent digit)
-/// below 1e-6 and from 1e21.
-fn go_json_float(n: &serde_json::Number) -> String {
-    let Some(f) = n.as_f64() else {
-        return n.to_string();
-    };
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let text = format!("{f:e}");
-        match text.split_once('e') {
-            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-            _ => text,
-        }
-    } else {
-        format!("{f}")
+    Encoder {
+        float64: true,
+        escape_html,
     }
-}
-
-fn write_value(out: &mut String, v: &Value, style: Style) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) if style.float64 => out.push_str(&go_json_float(n)),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => write_string(out, s, style.escape_html),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, x, style);
-            }
-            out.push(']');
-        }
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, k, style.escape_html);
-                out.push(':');
-                write_value(out, &o[k.as_str()], style);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// A JSON string as Go's encoder writes it (`encoding/json` `appendString`).
-fn write_string(out: &mut String, s: &str, escape_html: bool) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' if escape_html => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    .encode(v)
 }
 
 /// A property value as ESO writes it: strings raw, numbers as their JSON text, booleans

@@ -8,6 +8,7 @@
 //!   [`CredentialSource`], implemented by the controller.
 //! - Values are [`SecretBytes`] (zeroized, `Debug` redacted); errors never carry them.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -1401,7 +1401,7 @@ fn resolve_untagged(s: &str) -> Value {
         return Value::Time(t.nano());
     }
     let plain: String = s.chars().filter(|&c| c != '_').collect();
-    if let Some(i) = go_parse_int(&plain) {
+    if let Some(i) = hush_gocompat::strconv::parse_int(&plain) {
         return Value::Int(i);
     }
     if let Some(u) = go_parse_uint(&plain) {
@@ -1422,42 +1422,6 @@ fn resolve_untagged(s: &str) -> Value {
         }
     }
     Value::Str(s.to_owned())
-}
-
-/// `strconv.ParseInt(s, 0, 64)`: decimal, `0x`, `0o`, `0b` and leading-zero octal.
-fn go_parse_int(s: &str) -> Option<i64> {
-    let (neg, rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    let (digits, radix) =
-        if let Some(h) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
-            (h, 16)
-        } else if let Some(o) = rest.strip_prefix("0o").or_else(|| rest.strip_prefix("0O")) {
-            (o, 8)
-        } else if let Some(b) = rest.strip_prefix("0b").or_else(|| rest.strip_prefix("0B")) {
-            (b, 2)
-        } else if rest.len() > 1 && rest.starts_with('0') {
-            (&rest[1..], 8)
-        } else {
-            (rest, 10)
-        };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let mag = u64::from_str_radix(digits, radix).ok()?;
-    if neg {
-        if mag <= i64::MAX as u64 + 1 {
-            Some((mag as i64).wrapping_neg())
-        } else {
-            None
-        }
-    } else {
-        i64::try_from(mag).ok()
-    }
 }
 
 fn go_parse_uint(s: &str) -> Option<u64> {

@@ -527,33 +527,10 @@ fn to_i64(v: &Value) -> i64 {
         Value::Str(s) => {
             let t = String::from_utf8_lossy(s);
             let t = t.strip_suffix(".0").unwrap_or(&t);
-            parse_go_int(t).unwrap_or(0)
+            hush_gocompat::strconv::parse_int(t).unwrap_or(0)
         }
         _ => 0,
     }
-}
-
-fn parse_go_int(t: &str) -> Option<i64> {
-    let (neg, b) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let l = b.to_ascii_lowercase();
-    let v = if let Some(h) = l.strip_prefix("0x") {
-        i64::from_str_radix(h, 16).ok()
-    } else if let Some(x) = l.strip_prefix("0b") {
-        i64::from_str_radix(x, 2).ok()
-    } else if let Some(x) = l.strip_prefix("0o") {
-        i64::from_str_radix(x, 8).ok()
-    } else if l.len() > 1 && l.starts_with('0') {
-        i64::from_str_radix(&l[1..], 8).ok()
-    } else if !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) {
-        l.parse().ok()
-    } else {
-        None
-    }?;
-    Some(if neg { -v } else { v })
 }
 
 /// sprig's `empty`.

@@ -1,0 +1,3 @@
+module hush/tools/gocompat-oracle
+
+go 1.22
