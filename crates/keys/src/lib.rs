@@ -1,11 +1,13 @@
 //! The key-service seam of hush.
 //!
-//! A [`KeyService`] is one master key: it wraps key material (a sops data key, a Shamir share,
-//! a Sealed Secrets session key) and unwraps what was wrapped for it. "Not addressed to me" is
+//! A [`KeyService`] is one sops master key: it wraps key material (a data key or a Shamir share)
+//! and unwraps what was wrapped for it. Sealed Secrets' RSA-OAEP does not go through it:
+//! hush-sealing is synchronous and calls hush-crypto directly. "Not addressed to me" is
 //! `Ok(None)`, never an error, so a caller can offer a wrapped key to every service it holds
 //! (rage's "one joint"). Implementations live one module each behind a Cargo feature and are
 //! listed once in [`registry`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt;
 
@@ -19,8 +21,6 @@ pub mod kms;
 #[cfg(feature = "pgp")]
 pub mod pgp;
 pub mod registry;
-#[cfg(feature = "rsa")]
-pub mod rsa;
 #[cfg(feature = "hc-vault")]
 pub mod vault_transit;
 
@@ -30,7 +30,7 @@ pub use registry::KeyRegistry;
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WrappedKey {
-    /// The key service type ("rsa-oaep", "age", "kms", "hc_vault", "pgp", …).
+    /// The key service type ("age", "kms", "hc_vault", "pgp", …).
     pub type_id: String,
     /// Which master key wrapped it (fingerprint, recipient, ARN, URL); empty when unknown.
     pub key_id: String,

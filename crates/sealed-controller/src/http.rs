@@ -35,13 +35,13 @@ use hush_sealing::unseal::UnsealOptions;
 use tokio::sync::Semaphore;
 
 use crate::config::{Cidr, Config};
-use crate::keys::KeyRegistry;
+use crate::keys::SealingKeys;
 use crate::metrics::SealedMetrics;
 
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct ApiState {
-    keys: Arc<KeyRegistry>,
+    keys: Arc<SealingKeys>,
     metrics: SealedMetrics,
     verify_limiter: Arc<Limiter>,
     rotate_limiter: Arc<Limiter>,
@@ -58,7 +58,7 @@ impl std::fmt::Debug for ApiState {
 
 impl ApiState {
     /// State over `keys` with `config`'s limits.
-    pub fn new(keys: Arc<KeyRegistry>, metrics: SealedMetrics, config: &Config) -> Self {
+    pub fn new(keys: Arc<SealingKeys>, metrics: SealedMetrics, config: &Config) -> Self {
         Self {
             keys,
             metrics,

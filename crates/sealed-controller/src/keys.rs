@@ -128,8 +128,10 @@ impl KeySet {
     }
 }
 
-/// The registry shared by the reconciler, the HTTP API and the renewal task.
-pub struct KeyRegistry {
+/// The controller's sealing key pairs (the key Secrets of the key namespace), shared by the
+/// reconciler, the HTTP API and the renewal task. Not `hush_keys::KeyRegistry`, which holds sops
+/// key services.
+pub struct SealingKeys {
     api: Api<Secret>,
     meta_api: Api<PartialObjectMeta<Secret>>,
     config: Arc<Config>,
@@ -144,17 +146,17 @@ pub struct KeyRegistry {
     metrics: SealedMetrics,
 }
 
-impl std::fmt::Debug for KeyRegistry {
+impl std::fmt::Debug for SealingKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRegistry")
+        f.debug_struct("SealingKeys")
             .field("namespace", &self.config.key_namespace)
             .field("keys", &self.snapshot().len())
             .finish_non_exhaustive()
     }
 }
 
-impl KeyRegistry {
-    /// An empty registry for the key namespace of `config`; call [`KeyRegistry::load`].
+impl SealingKeys {
+    /// An empty registry for the key namespace of `config`; call [`SealingKeys::load`].
     pub fn new(client: Client, config: Arc<Config>, metrics: SealedMetrics) -> Self {
         let (changed, _) = watch::channel(0);
         let (renewal_requests, _) = watch::channel(0);
@@ -377,7 +379,7 @@ impl KeyRegistry {
     }
 
     /// Installs the SIGUSR1 handler at once (so that the signal no longer terminates the
-    /// process) and returns the task that turns each SIGUSR1 into [`KeyRegistry::request_renewal`]
+    /// process) and returns the task that turns each SIGUSR1 into [`SealingKeys::request_renewal`]
     /// until `shutdown`. Runs on every replica; only the leader acts on the requests.
     pub fn renew_on_sigusr1(
         self: &Arc<Self>,
@@ -409,7 +411,7 @@ impl KeyRegistry {
         })
     }
 
-    /// Renewal requests from now on, for [`KeyRegistry::renew`]. Earlier ones count as seen: a
+    /// Renewal requests from now on, for [`SealingKeys::renew`]. Earlier ones count as seen: a
     /// signal sent to a follower does not make a key when it later leads. The leader subscribes
     /// before it makes its first key, so a request made once that key exists is never lost.
     pub fn renewal_requests(&self) -> RenewalRequests {
@@ -470,7 +472,7 @@ impl KeyRegistry {
     }
 }
 
-/// Renewal requests (SIGUSR1) seen by the leader's [`KeyRegistry::renew`].
+/// Renewal requests (SIGUSR1) seen by the leader's [`SealingKeys::renew`].
 #[derive(Debug)]
 pub struct RenewalRequests(watch::Receiver<u64>);
 

@@ -8,6 +8,7 @@
 //! - [`start`]: builds the controller's [`hush_operator::Component`] for a
 //!   [`hush_operator::Process`] (the `hush controller` command, or a test).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod events;
@@ -33,7 +34,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 
 pub use config::{Config, KeyOrderPriority, Namespaces};
-pub use keys::KeyRegistry;
+pub use keys::SealingKeys;
 pub use reconcile::{Context, error_policy, reconcile};
 
 /// The controller's name in `--controllers` and in metrics.
@@ -129,7 +130,7 @@ pub struct Started {
     /// Where the HTTP API listens.
     pub api_addr: SocketAddr,
     /// The key registry.
-    pub keys: Arc<KeyRegistry>,
+    pub keys: Arc<SealingKeys>,
 }
 
 /// Loads the keys, binds the HTTP API and returns the controller's component. Every replica
@@ -140,7 +141,7 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
     let config = Arc::new(config);
     let client = process.client().clone();
     let metrics = metrics::SealedMetrics::register(process.registry());
-    let keys = Arc::new(KeyRegistry::new(
+    let keys = Arc::new(SealingKeys::new(
         client.clone(),
         config.clone(),
         metrics.clone(),

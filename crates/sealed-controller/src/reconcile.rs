@@ -43,7 +43,7 @@ use tokio::sync::Semaphore;
 use crate::cache::{self, Memo, Primed, SecretStores, Seen, StatusMemo};
 use crate::config::Config;
 use crate::events::{EventPoster, EventType, Note};
-use crate::keys::{KeyRegistry, KeySet};
+use crate::keys::{KeySet, SealingKeys};
 use crate::metrics::SealedMetrics;
 use crate::{Error, Result};
 
@@ -86,7 +86,7 @@ const MAX_MESSAGE: usize = 1000;
 pub struct Context {
     pub(crate) client: Client,
     pub(crate) config: Arc<Config>,
-    pub(crate) keys: Arc<KeyRegistry>,
+    pub(crate) keys: Arc<SealingKeys>,
     pub(crate) metrics: SealedMetrics,
     pub(crate) events: EventPoster,
     decrypt_slots: Arc<Semaphore>,
@@ -110,7 +110,7 @@ impl Context {
     pub fn new(
         client: Client,
         config: Arc<Config>,
-        keys: Arc<KeyRegistry>,
+        keys: Arc<SealingKeys>,
         metrics: SealedMetrics,
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
@@ -242,11 +242,7 @@ async fn publish(ctx: &Context, ss: &SealedSecret, type_: EventType, reason: &st
 
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
+        s.truncate(s.floor_char_boundary(max));
         s.push('…');
     }
     s

@@ -15,7 +15,7 @@ use hush_crypto::cert::Certificate;
 use hush_operator::leader::LeaseConfig;
 pub use hush_operator::server::HttpLimits;
 use hush_operator::{Process, ProcessConfig, Shutdown};
-use hush_sealed_controller::{Config, KeyRegistry, Namespaces};
+use hush_sealed_controller::{Config, Namespaces, SealingKeys};
 use hush_testkit::chart::{ChartProfile, controller_client};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
 use k8s_openapi::api::core::v1::Secret;
@@ -47,7 +47,7 @@ pub struct Controller {
     pub handle: JoinHandle<hush_operator::Result<()>>,
     pub api: SocketAddr,
     pub metrics: SocketAddr,
-    pub keys: Arc<KeyRegistry>,
+    pub keys: Arc<SealingKeys>,
 }
 
 impl Controller {
