@@ -604,7 +604,6 @@ pub struct ClusterExternalSecretStatus {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use kube::CustomResourceExt as _;
 

@@ -8,6 +8,7 @@
 //! [`crds`] lists every CRD with the file it is written to; `crdgen` (and
 //! `scripts/gen-crds.sh`) writes them.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod external_secrets;
 pub mod sealed_secret;

@@ -291,7 +291,6 @@ impl JsonSchema for SealedSecretStatus {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use kube::CustomResourceExt as _;
 

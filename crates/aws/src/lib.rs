@@ -14,6 +14,7 @@
 //! carry request or response bodies (they hold key material and secret values), only AWS's
 //! error code and message.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod credentials;
 pub mod sigv4;

@@ -11,12 +11,15 @@ type HmacSha256 = Hmac<Sha256>;
 /// A request to sign: method, URL parts and the headers to sign (besides `host`, `x-amz-date`
 /// and `x-amz-security-token`, which are added).
 pub struct Request<'a> {
+    /// The HTTP method (`POST`).
     pub method: &'a str,
+    /// The host name the request goes to (the signed `host` header).
     pub host: &'a str,
     /// The path, already URI-encoded (`/` for KMS and STS).
     pub path: &'a str,
     /// Extra headers, lower-case names.
     pub headers: &'a [(&'a str, &'a str)],
+    /// The request body (its SHA-256 is signed).
     pub body: &'a [u8],
 }
 

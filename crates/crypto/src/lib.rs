@@ -10,6 +10,7 @@
 //! Randomness is injected through [`Entropy`] so known-answer tests are deterministic;
 //! production code passes [`SystemEntropy`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod aead;
 pub mod cert;

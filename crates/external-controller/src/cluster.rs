@@ -511,7 +511,6 @@ pub fn for_namespace(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn ces(spec: serde_json::Value) -> ClusterExternalSecret {

@@ -213,7 +213,6 @@ pub(crate) async fn throttled(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 //! - [`start`]: the component for `hush controller --controllers external`; [`run_controllers`]
 //!   runs the reconcilers on any client (used by the e2e tests).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod cluster;
 pub mod eso;

@@ -288,7 +288,6 @@ pub async fn reconcile_cluster_external_secret(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

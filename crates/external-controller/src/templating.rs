@@ -430,7 +430,6 @@ fn parse_string_map(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 

@@ -14,6 +14,7 @@
 //! - [`duration`]: Go's `time.ParseDuration`, for flags shared with Go controllers.
 //! - [`Process`]: puts the above together for the `hush controller` command.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod client;
 pub mod drift;

@@ -141,7 +141,6 @@ impl Collector for ProcessCollector {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const STAT: &str = "4242 (hush (ctl) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 \

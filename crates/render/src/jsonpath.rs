@@ -923,7 +923,6 @@ pub(crate) fn go_float(f: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 

@@ -18,6 +18,7 @@
 //! - [`krm`]: `ResourceList` handling and the KSOPS-compatible generator.
 //! - [`config`]: which environment variables may configure a render (the CMP allow-list).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod config;

@@ -149,7 +149,6 @@ pub fn emit(docs: &[Doc]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// A repository symlink to a device: its size is 0, its content endless. Reading it used to

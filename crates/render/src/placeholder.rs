@@ -296,7 +296,6 @@ fn type_name(v: &Json) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

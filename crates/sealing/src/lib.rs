@@ -14,6 +14,7 @@
 //! - [`keys`]: private keys from PEM, `kubernetes.io/tls` Secrets and `v1.List` backups.
 //! - [`b64`]: Go's `base64.StdEncoding` leniency (CR and LF skipped, trailing bits allowed).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod b64;
 pub mod codec;

@@ -20,6 +20,7 @@
 //! assert_eq!(t.render(&data)?.expose(), b"user:aHVudGVyMg==");
 //! # Ok::<(), hush_template::Error>(())
 //! ```
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 

@@ -21,6 +21,7 @@
 //! A bare kube-apiserver runs no controllers: namespaces are never finalized and nothing is garbage
 //! collected. Tests therefore use a new namespace each and assert on ownerReferences, not on
 //! deletion.
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -8,6 +8,7 @@
 //!   the token expires; never revoked per use (ESO's churn, `docs/external-secrets.md`).
 //! - KV: [`Client::kv_read`], [`Client::kv_metadata`], [`Client::list`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::sync::Arc;

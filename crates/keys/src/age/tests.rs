@@ -1,6 +1,5 @@
 //! Unit tests of the age key service. Vectors marked "Go" were written by Go age as sops uses
 //! it (sops' own keysource tests), so they check interop without a binary.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
 

@@ -1,6 +1,5 @@
 //! Unit tests of the PGP key service that need no gpg (the gpg and sops interop is in
 //! `tests/pgp_interop.rs`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
 
