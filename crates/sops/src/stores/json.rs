@@ -272,26 +272,9 @@ impl Parser<'_> {
     }
 }
 
-/// Go's `encoding/json` string encoding with HTML escaping.
-pub fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// Go's `encoding/json` string encoding with HTML escaping (as `json.Marshal` writes strings).
+fn write_string(out: &mut String, s: &str) {
+    hush_gocompat::json::write_string(out, s, true);
 }
 
 /// Writes a document (a map) with `indent` (`None` = tab) and a trailing newline.
