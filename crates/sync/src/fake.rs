@@ -167,18 +167,7 @@ fn not_found(r: &RemoteRef) -> ProviderError {
 /// gjson's `Get(json, path).String()` for the paths ESO users write: the value's own JSON text
 /// (strings unquoted, `null` as ""), `None` when the path does not exist or the text is not JSON.
 fn raw_property(text: &str, path: &str) -> Option<String> {
-    let mut segments = Vec::new();
-    let mut cur = String::new();
-    let mut chars = path.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => cur.push(chars.next()?),
-            '.' => segments.push(std::mem::take(&mut cur)),
-            '*' | '?' | '|' | '@' | '#' => return None,
-            c => cur.push(c),
-        }
-    }
-    segments.push(cur);
+    let segments = crate::json::gjson_segments(path, &['*', '?', '|', '@', '#'])?;
     let mut raw: Box<RawValue> = serde_json::from_str(text).ok()?;
     for seg in &segments {
         let next = if raw.get().starts_with('{') {

@@ -54,18 +54,7 @@ pub fn property<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 /// character, a numeric segment indexes an array, `#` is the array length. Wildcards, queries
 /// and modifiers are not supported (they return `None`).
 pub fn gjson_get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut segments = Vec::new();
-    let mut cur = String::new();
-    let mut chars = path.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => cur.push(chars.next()?),
-            '.' => segments.push(std::mem::take(&mut cur)),
-            '*' | '?' | '|' | '@' => return None,
-            c => cur.push(c),
-        }
-    }
-    segments.push(cur);
+    let segments = gjson_segments(path, &['*', '?', '|', '@'])?;
     let mut node = v;
     for seg in &segments {
         node = match node {
@@ -75,6 +64,24 @@ pub fn gjson_get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
         };
     }
     Some(node)
+}
+
+/// A gjson path's dot-separated segments (`\` escapes the next character); `None` when the
+/// path ends in a lone `\` or holds one of `unsupported` (wildcards, queries, modifiers).
+pub(crate) fn gjson_segments(path: &str, unsupported: &[char]) -> Option<Vec<String>> {
+    let mut segments = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.push(chars.next()?),
+            '.' => segments.push(std::mem::take(&mut cur)),
+            c if unsupported.contains(&c) => return None,
+            c => cur.push(c),
+        }
+    }
+    segments.push(cur);
+    Some(segments)
 }
 
 /// gjson with dots in `property` tried as literal first (AWS: `a.b` → `a\.b`, then `a.b`).

@@ -226,6 +226,46 @@ pub fn ref_namespace(
     Ok(ns.map(str::to_owned).or_else(|| scope.namespace.clone()))
 }
 
+/// How a provider words the `caProvider` fields in its errors (each keeps its own wording).
+pub(crate) struct CaProviderPaths {
+    /// The path named when a ClusterSecretStore leaves out the namespace.
+    pub namespace: &'static str,
+    /// The path named when the type is neither Secret nor ConfigMap.
+    pub kind: &'static str,
+}
+
+/// A store's `caProvider` CA (ESO: a Secret or ConfigMap key); a ClusterSecretStore must name
+/// the namespace (no referent CA).
+pub(crate) async fn ca_provider_pem(
+    kind: &str,
+    name: &str,
+    key: &str,
+    namespace: Option<&str>,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+    paths: &CaProviderPaths,
+) -> Result<Vec<u8>, ProviderError> {
+    if scope.kind == "ClusterSecretStore" && namespace.is_none_or(str::is_empty) {
+        return Err(ProviderError::Invalid(format!(
+            "{} is required in a ClusterSecretStore",
+            paths.namespace
+        )));
+    }
+    let r = KeyRef {
+        name: name.to_owned(),
+        key: key.to_owned(),
+        namespace: ref_namespace(namespace, scope)?,
+    };
+    match kind {
+        "Secret" => Ok(creds.secret_key(&r).await?.expose().to_vec()),
+        "ConfigMap" => Ok(creds.config_map_key(&r).await?.into_bytes()),
+        other => Err(ProviderError::Invalid(format!(
+            "{} {other:?} (Secret or ConfigMap)",
+            paths.kind
+        ))),
+    }
+}
+
 /// Where a store is used: its kind and the namespace credential references resolve in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StoreScope {

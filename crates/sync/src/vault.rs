@@ -19,8 +19,9 @@ use zeroize::Zeroizing;
 
 use crate::json::{go_float_text, go_marshal, property, scalar_text};
 use crate::{
-    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
-    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
+    Built, CaProviderPaths, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory,
+    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, ca_provider_pem, decode,
+    digest, ref_namespace,
 };
 
 /// ESO's `ServiceAccountSelector`.
@@ -299,28 +300,20 @@ impl ProviderFactory for Factory {
             id_parts.push(pem.clone());
             options.ca_pem = Some(pem);
         } else if let Some(cp) = &s.ca_provider {
-            // ESO: a ClusterSecretStore names the CA's namespace (no referent CA).
-            if scope.kind == "ClusterSecretStore"
-                && cp.namespace.as_deref().is_none_or(str::is_empty)
-            {
-                return Err(ProviderError::Invalid(
-                    "caProvider.namespace is required in a ClusterSecretStore".into(),
-                ));
-            }
-            let r = KeyRef {
-                name: cp.name.clone(),
-                key: cp.key.clone(),
-                namespace: ref_namespace(cp.namespace.as_deref(), scope)?,
+            let paths = CaProviderPaths {
+                namespace: "caProvider.namespace",
+                kind: "caProvider type",
             };
-            let pem = match cp.kind.as_str() {
-                "Secret" => creds.secret_key(&r).await?.expose().to_vec(),
-                "ConfigMap" => creds.config_map_key(&r).await?.into_bytes(),
-                other => {
-                    return Err(ProviderError::Invalid(format!(
-                        "caProvider type {other:?} (Secret or ConfigMap)"
-                    )));
-                }
-            };
+            let pem = ca_provider_pem(
+                &cp.kind,
+                &cp.name,
+                &cp.key,
+                cp.namespace.as_deref(),
+                scope,
+                creds,
+                &paths,
+            )
+            .await?;
             id_parts.push(pem.clone());
             options.ca_pem = Some(pem);
         }

@@ -34,9 +34,9 @@ use zeroize::Zeroizing;
 
 use crate::json::{go_float_text, go_marshal_any};
 use crate::{
-    Built, Capabilities, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory,
-    RemoteRef, SecretBytes, SecretProvider, StoreScope, decode, digest, ref_namespace,
-    refuse_unknown_fields,
+    Built, CaProviderPaths, Capabilities, CredentialSource, FindQuery, ProviderError,
+    ProviderFactory, RemoteRef, SecretBytes, SecretProvider, StoreScope, ca_provider_pem, decode,
+    digest, ref_namespace, refuse_unknown_fields,
 };
 
 /// Request timeout when the store sets none (ESO has none: a hung endpoint holds a worker);
@@ -390,25 +390,20 @@ async fn ca_pem(
     let Some(cp) = &s.ca_provider else {
         return Ok(None);
     };
-    if scope.kind == "ClusterSecretStore" && cp.namespace.as_deref().is_none_or(str::is_empty) {
-        return Err(ProviderError::Invalid(
-            "spec.provider.webhook.caProvider.namespace is required in a ClusterSecretStore".into(),
-        ));
-    }
-    let r = KeyRef {
-        name: cp.name.clone(),
-        key: cp.key.clone(),
-        namespace: ref_namespace(cp.namespace.as_deref(), scope)?,
+    let paths = CaProviderPaths {
+        namespace: "spec.provider.webhook.caProvider.namespace",
+        kind: "spec.provider.webhook.caProvider.type",
     };
-    let pem = match cp.kind.as_str() {
-        "Secret" => creds.secret_key(&r).await?.expose().to_vec(),
-        "ConfigMap" => creds.config_map_key(&r).await?.into_bytes(),
-        other => {
-            return Err(ProviderError::Invalid(format!(
-                "spec.provider.webhook.caProvider.type {other:?} (Secret or ConfigMap)"
-            )));
-        }
-    };
+    let pem = ca_provider_pem(
+        &cp.kind,
+        &cp.name,
+        &cp.key,
+        cp.namespace.as_deref(),
+        scope,
+        creds,
+        &paths,
+    )
+    .await?;
     Ok(Some(pem))
 }
 
