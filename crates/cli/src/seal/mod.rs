@@ -185,6 +185,21 @@ fn in_file<T>(path: Option<&Path>, r: hush_sealing::Result<T>) -> anyhow::Result
     }
 }
 
+impl Args {
+    /// How an input Secret is completed before sealing: `--scope`, `--name` and
+    /// `--allow-empty-data`, in the namespace `-n` (or the kubeconfig context) gives.
+    fn prepare<'a>(&'a self, namespace: &'a str, namespace_explicit: bool) -> sealing::Prepare<'a> {
+        sealing::Prepare {
+            scope: self.scope,
+            override_name: self.name.as_deref(),
+            override_namespace: None,
+            namespace,
+            namespace_explicit,
+            allow_empty_data: self.allow_empty_data,
+        }
+    }
+}
+
 /// The `kubeseal` persona's command line (completion scripts and man pages).
 pub(crate) fn persona_command() -> clap::Command {
     <KubesealCli as clap::CommandFactory>::command()

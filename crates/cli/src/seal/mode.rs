@@ -341,20 +341,14 @@ fn merge_into(
     let target_bytes =
         std::fs::read(target_path).with_context(|| format!("open {}", target_path.display()))?;
     let mut target = in_file(Some(target_path), codec::read_sealed_secret(&target_bytes))?;
-    let mut secrets = in_file(input.path(), codec::read_secrets(&input.read()?))?;
-    if secrets.is_empty() {
-        return Err(hush_sealing::Error::NoSecrets.into());
-    }
+    let mut secrets = input_secrets(input)?;
     for secret in &mut secrets {
         sealing::prepare(
             secret,
             &Prepare {
-                scope: args.scope,
                 override_name: Some(&target.metadata.name),
                 override_namespace: Some(&target.metadata.namespace),
-                namespace: &namespace,
-                namespace_explicit,
-                allow_empty_data: args.allow_empty_data,
+                ..args.prepare(&namespace, namespace_explicit)
             },
         )?;
         let update = sealing::seal_secret(&sealer.public, secret, &mut SystemEntropy)?;
@@ -362,6 +356,15 @@ fn merge_into(
     }
     let text = codec::write_sealed_secret(&target, format)?;
     write_atomically(target_path, text.as_bytes())
+}
+
+/// The input's Secrets (a parse error names the file); none at all is kubeseal's error.
+fn input_secrets(input: &Input) -> anyhow::Result<Vec<hush_sealing::Secret>> {
+    let secrets = in_file(input.path(), codec::read_secrets(&input.read()?))?;
+    if secrets.is_empty() {
+        return Err(hush_sealing::Error::NoSecrets.into());
+    }
+    Ok(secrets)
 }
 
 fn raw(args: &Args, sealer: &Sealer, out: &mut Output) -> anyhow::Result<()> {
@@ -407,22 +410,9 @@ fn seal(
     format: Format,
 ) -> anyhow::Result<()> {
     let (namespace, namespace_explicit) = sealer.namespace();
-    let mut secrets = in_file(input.path(), codec::read_secrets(&input.read()?))?;
-    if secrets.is_empty() {
-        return Err(hush_sealing::Error::NoSecrets.into());
-    }
+    let mut secrets = input_secrets(input)?;
     for secret in &mut secrets {
-        sealing::prepare(
-            secret,
-            &Prepare {
-                scope: args.scope,
-                override_name: args.name.as_deref(),
-                override_namespace: None,
-                namespace: &namespace,
-                namespace_explicit,
-                allow_empty_data: args.allow_empty_data,
-            },
-        )?;
+        sealing::prepare(secret, &args.prepare(&namespace, namespace_explicit))?;
         let sealed = sealing::seal_secret(&sealer.public, secret, &mut SystemEntropy)?;
         out.emit(codec::write_sealed_secret(&sealed, format)?.as_bytes())?;
     }

@@ -10,7 +10,7 @@ use anyhow::{Context as _, anyhow, bail};
 use hush_crypto::rsa::RsaPublicKey;
 use hush_crypto::{SystemEntropy, envelope};
 use hush_sealing::codec::{self, Format};
-use hush_sealing::seal::{self as sealing, Prepare};
+use hush_sealing::seal as sealing;
 use hush_sealing::unseal::Keyring;
 use hush_sealing::{SealedSecret, b64};
 use serde_json::Value;
@@ -77,17 +77,7 @@ pub(super) fn run(args: &Args, format: Format, input: Vec<u8>) -> anyhow::Result
         let mut text = String::new();
         for secret in &secrets {
             let mut secret = secret.clone();
-            sealing::prepare(
-                &mut secret,
-                &Prepare {
-                    scope: args.scope,
-                    override_name: args.name.as_deref(),
-                    override_namespace: None,
-                    namespace: &namespace,
-                    namespace_explicit,
-                    allow_empty_data: args.allow_empty_data,
-                },
-            )?;
+            sealing::prepare(&mut secret, &args.prepare(&namespace, namespace_explicit))?;
             let mut sealed = sealing::seal_secret(public, &secret, &mut SystemEntropy)?;
             sealed
                 .metadata

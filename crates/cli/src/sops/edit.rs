@@ -15,7 +15,7 @@ use super::config;
 use super::crypt::open;
 use super::exit::{codes, engine, exit};
 use super::flags::encrypt_options;
-use super::io::{formats, indent, name_for, runtime};
+use super::io::{formats, indent, name_for, runtime, seal_in_place, write_in_place};
 use super::keys;
 use super::rotate::key_refs;
 
@@ -107,12 +107,7 @@ pub(super) fn edit(o: &Opts, file: &Path) -> Result<ExitCode> {
                 &mut SystemEntropy,
             ))
             .map_err(|e| engine(file, e))?;
-        std::fs::write(file, out).map_err(|e| {
-            exit(
-                codes::COULD_NOT_WRITE_OUTPUT,
-                format!("{}: {e}", file.display()),
-            )
-        })?;
+        write_in_place(file, &out)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut opened = open(o, file, format, o.ignore_mac)?;
@@ -140,14 +135,7 @@ pub(super) fn edit(o: &Opts, file: &Path) -> Result<ExitCode> {
             // Master keys edited: wrap the same data key for the new groups.
             opened.metadata.shamir_threshold = shown.shamir_threshold;
             let specs = keys::specs(o, &groups)?;
-            runtime()?
-                .block_on(hush_sops::keys::wrap_data_key(
-                    &mut opened.metadata,
-                    &opened.key,
-                    &specs,
-                    &mut SystemEntropy,
-                ))
-                .map_err(|e| engine(file, e))?;
+            keys::wrap_for(&runtime()?, &mut opened.metadata, &opened.key, &specs, file)?;
         }
         branches
     } else {
@@ -163,14 +151,6 @@ pub(super) fn edit(o: &Opts, file: &Path) -> Result<ExitCode> {
         ));
     }
     opened.branches = branches;
-    let out = opened
-        .seal(format, indent, &mut SystemEntropy)
-        .map_err(|e| engine(file, e))?;
-    std::fs::write(file, out).map_err(|e| {
-        exit(
-            codes::COULD_NOT_WRITE_OUTPUT,
-            format!("{}: {e}", file.display()),
-        )
-    })?;
+    seal_in_place(opened, format, indent, file)?;
     Ok(ExitCode::SUCCESS)
 }

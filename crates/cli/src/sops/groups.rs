@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use hush_crypto::SystemEntropy;
 use hush_sops::stores;
 
 use super::args::Opts;
@@ -98,13 +97,7 @@ pub(super) fn groups(o: &Opts, file: &Path, change: GroupChange) -> Result<ExitC
         ));
     }
     let specs = keys::specs(o, &groups)?;
-    rt.block_on(hush_sops::keys::wrap_data_key(
-        &mut metadata,
-        &key,
-        &specs,
-        &mut SystemEntropy,
-    ))
-    .map_err(|e| engine(file, e))?;
+    keys::wrap_for(&rt, &mut metadata, &key, &specs, file)?;
     let out = stores::emit_encrypted(format, &branches, &metadata, indent(o, &cfg, format))
         .map_err(|e| engine(file, e))?;
     write_output(o, file, &out)?;

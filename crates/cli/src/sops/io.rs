@@ -4,11 +4,13 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
+use hush_crypto::SystemEntropy;
+use hush_sops::file::Opened;
 use hush_sops::stores::Format;
 
 use super::args::Opts;
 use super::config::Config;
-use super::exit::{codes, exit};
+use super::exit::{codes, engine, exit};
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -72,6 +74,29 @@ pub(super) fn indent(o: &Opts, cfg: &Config, format: Format) -> Option<usize> {
         Format::Binary => cfg.json_binary_indent,
         Format::Dotenv | Format::Ini | Format::Toml => None,
     })
+}
+
+/// Writes `bytes` back over `file` (edit, set, unset, updatekeys); exit code 3 when it fails.
+pub(super) fn write_in_place(file: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(file, bytes).map_err(|e| {
+        exit(
+            codes::COULD_NOT_WRITE_OUTPUT,
+            format!("{}: {e}", file.display()),
+        )
+    })
+}
+
+/// Re-encrypts `opened` (its data key, a fresh MAC) and writes it back over `file`.
+pub(super) fn seal_in_place(
+    opened: Opened,
+    format: Format,
+    indent: Option<usize>,
+    file: &Path,
+) -> Result<()> {
+    let out = opened
+        .seal(format, indent, &mut SystemEntropy)
+        .map_err(|e| engine(file, e))?;
+    write_in_place(file, &out)
 }
 
 pub(super) fn write_output(o: &Opts, file: &Path, bytes: &[u8]) -> Result<()> {

@@ -1,10 +1,12 @@
 //! Master keys for the `sops` commands: flags and creation rules become hush-keys services.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 
+use hush_crypto::{DataKey, SystemEntropy};
 use hush_keys::age::{AgeKey, Identities};
 use hush_keys::kms::KmsKey;
 use hush_keys::pgp::{PgpKey, PgpKeyring};
@@ -16,9 +18,11 @@ use hush_sops::tree::{Item, Value};
 
 use super::args::Opts;
 use super::config::KeyRef;
+use super::exit::engine;
 use super::keyservice::{Address, RemoteKey};
 
-fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
+/// A metadata entry's string field; "" when it is absent or not a string (as sops reads it).
+pub(crate) fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
     fields
         .iter()
         .find_map(|(k, v)| match v {
@@ -26,6 +30,26 @@ fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
             _ => None,
         })
         .unwrap_or("")
+}
+
+/// A kms entry's `context` map (its string-valued members; comments skipped); empty when absent.
+pub(crate) fn kms_context<C: FromIterator<(String, String)> + Default>(
+    fields: &[(String, Value)],
+) -> C {
+    fields
+        .iter()
+        .find_map(|(k, v)| match v {
+            Value::Map(m) if k == "context" => Some(
+                m.iter()
+                    .filter_map(|i| match i {
+                        Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
+                        Item::Comment(_) | Item::InlineComment(_) => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// The hush-keys service for a metadata entry (or a flag/rule key); `None` for key types this
@@ -55,20 +79,7 @@ pub(super) fn service_for(
             field(fields, "key_name"),
         )?),
         "kms" => {
-            let context: BTreeMap<String, String> = fields
-                .iter()
-                .find_map(|(k, v)| match v {
-                    Value::Map(m) if k == "context" => Some(
-                        m.iter()
-                            .filter_map(|i| match i {
-                                Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
-                                Item::Comment(_) | Item::InlineComment(_) => None,
-                            })
-                            .collect(),
-                    ),
-                    _ => None,
-                })
-                .unwrap_or_default();
+            let context: BTreeMap<String, String> = kms_context(fields);
             let role = field(fields, "role");
             let profile = field(fields, "aws_profile");
             Arc::new(KmsKey::from_metadata(
@@ -200,6 +211,24 @@ pub(crate) fn spec(o: &Opts, k: &KeyRef) -> Result<KeySpec> {
 }
 
 /// Key groups of specs.
+/// Wraps the data key `key` for the master-key groups `specs` into `metadata`; an engine error
+/// names `file`.
+pub(super) fn wrap_for(
+    rt: &tokio::runtime::Runtime,
+    metadata: &mut Metadata,
+    key: &DataKey,
+    specs: &[Vec<KeySpec>],
+    file: &Path,
+) -> Result<()> {
+    rt.block_on(hush_sops::keys::wrap_data_key(
+        metadata,
+        key,
+        specs,
+        &mut SystemEntropy,
+    ))
+    .map_err(|e| engine(file, e))
+}
+
 pub(crate) fn specs(o: &Opts, groups: &[Vec<KeyRef>]) -> Result<Vec<Vec<KeySpec>>> {
     groups
         .iter()

@@ -15,7 +15,7 @@ use super::config::{self, KeyRef};
 use super::crypt::open;
 use super::exit::{codes, engine, exit};
 use super::flags::split_list;
-use super::io::{formats, indent, name_for, read_input, runtime, write_output};
+use super::io::{formats, indent, name_for, read_input, runtime, write_in_place, write_output};
 use super::keys;
 
 pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
@@ -76,14 +76,7 @@ pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
     let specs = keys::specs(o, &groups)?;
     let mut rng = SystemEntropy;
     let key = DataKey::generate(&mut rng)?;
-    runtime()?
-        .block_on(hush_sops::keys::wrap_data_key(
-            &mut metadata,
-            &key,
-            &specs,
-            &mut rng,
-        ))
-        .map_err(|e| engine(file, e))?;
+    keys::wrap_for(&runtime()?, &mut metadata, &key, &specs, file)?;
     if output_format == Format::Toml {
         branches.iter_mut().for_each(stores::toml::normalize);
     }
@@ -179,21 +172,10 @@ pub(super) fn updatekeys(o: &Opts, file: &Path, yes: bool, quiet: bool) -> Resul
         0
     };
     let specs = keys::specs(o, &rule.groups)?;
-    rt.block_on(hush_sops::keys::wrap_data_key(
-        &mut metadata,
-        &key,
-        &specs,
-        &mut SystemEntropy,
-    ))
-    .map_err(|e| engine(file, e))?;
+    keys::wrap_for(&rt, &mut metadata, &key, &specs, file)?;
     let out = stores::emit_encrypted(format, &branches, &metadata, indent(o, &cfg, format))
         .map_err(|e| engine(file, e))?;
-    std::fs::write(file, out).map_err(|e| {
-        exit(
-            codes::COULD_NOT_WRITE_OUTPUT,
-            format!("{}: {e}", file.display()),
-        )
-    })?;
+    write_in_place(file, &out)?;
     if !quiet {
         eprintln!("File {} synced with new keys", file.display());
     }

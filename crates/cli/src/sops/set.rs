@@ -5,15 +5,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use hush_crypto::SystemEntropy;
 use hush_sops::stores;
 use hush_sops::tree;
 
 use super::args::Opts;
 use super::config;
 use super::crypt::open;
-use super::exit::{codes, engine, exit};
-use super::io::{formats, indent};
+use super::exit::{codes, exit};
+use super::io::{formats, indent, seal_in_place};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn set(
@@ -64,15 +63,7 @@ pub(super) fn set(
     if !changed && idempotent {
         return Ok(ExitCode::SUCCESS);
     }
-    let out = opened
-        .seal(format, indent(o, &cfg, format), &mut SystemEntropy)
-        .map_err(|e| engine(file, e))?;
-    std::fs::write(file, out).map_err(|e| {
-        exit(
-            codes::COULD_NOT_WRITE_OUTPUT,
-            format!("{}: {e}", file.display()),
-        )
-    })?;
+    seal_in_place(opened, format, indent(o, &cfg, format), file)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,15 +105,7 @@ pub(super) fn unset(o: &Opts, file: &Path, path: &str, idempotent: bool) -> Resu
             ),
         ));
     }
-    let out = opened
-        .seal(format, indent(o, &cfg, format), &mut SystemEntropy)
-        .map_err(|e| engine(file, e))?;
-    std::fs::write(file, out).map_err(|e| {
-        exit(
-            codes::COULD_NOT_WRITE_OUTPUT,
-            format!("{}: {e}", file.display()),
-        )
-    })?;
+    seal_in_place(opened, format, indent(o, &cfg, format), file)?;
     Ok(ExitCode::SUCCESS)
 }
 

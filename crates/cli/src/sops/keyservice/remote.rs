@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use hush_crypto::SecretBytes;
 use hush_keys::{KeyError, KeyService, WrappedKey};
-use hush_sops::tree::{Item, Value};
+use hush_sops::tree::Value;
 use tonic::codegen::http;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::sops::keys::{field, kms_context};
 
 use super::proto::{
     AgeKey, AzureKeyVaultKey, DecryptRequest, EncryptRequest, GcpKmsKey, HckmsKey, Key, KeyType,
@@ -80,16 +82,6 @@ pub(crate) struct RemoteKey {
     key: Key,
 }
 
-fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find_map(|(k, v)| match v {
-            Value::Str(s) if k == name => Some(s.as_str()),
-            _ => None,
-        })
-        .unwrap_or("")
-}
-
 /// The proto's `Key` for a sops metadata entry; `None` for types the protocol has no message for.
 fn proto_key(type_id: &str, fields: &[(String, Value)]) -> Option<Key> {
     let f = |name| field(fields, name).to_owned();
@@ -106,20 +98,7 @@ fn proto_key(type_id: &str, fields: &[(String, Value)]) -> Option<Key> {
             key_name: f("key_name"),
         }),
         "kms" => {
-            let context: HashMap<String, String> = fields
-                .iter()
-                .find_map(|(k, v)| match v {
-                    Value::Map(m) if k == "context" => Some(
-                        m.iter()
-                            .filter_map(|i| match i {
-                                Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
-                                Item::Comment(_) | Item::InlineComment(_) => None,
-                            })
-                            .collect(),
-                    ),
-                    _ => None,
-                })
-                .unwrap_or_default();
+            let context: HashMap<String, String> = kms_context(fields);
             KeyType::KmsKey(KmsKey {
                 arn: f("arn"),
                 role: f("role"),
