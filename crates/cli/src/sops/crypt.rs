@@ -39,13 +39,7 @@ pub(super) fn open(o: &Opts, file: &Path, format: Format, ignore_mac: bool) -> R
     let input = read_input(file)?;
     let (branches, metadata) =
         stores::load_encrypted(format, &input).map_err(|e| engine(file, e))?;
-    let registry = keys::registry_for(o, &metadata)?;
-    let order = keys::order(o.decryption_order.as_deref());
-    let key = runtime()?
-        .block_on(hush_sops::keys::unwrap_data_key(
-            &metadata, &registry, &order,
-        ))
-        .map_err(|e| engine(file, e))?;
+    let (_, key) = keys::unwrap_for(o, &metadata, file)?;
     file::open_with_key(branches, metadata, key, ignore_mac).map_err(|e| engine(file, e))
 }
 

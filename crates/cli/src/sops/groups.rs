@@ -9,7 +9,7 @@ use hush_sops::stores;
 use super::args::Opts;
 use super::config::{self, KeyRef};
 use super::exit::{codes, engine, exit};
-use super::io::{formats, indent, read_input, runtime, write_output};
+use super::io::{formats, indent, read_input, write_output};
 use super::keys;
 use super::rotate::key_refs;
 
@@ -28,14 +28,7 @@ pub(super) fn groups(o: &Opts, file: &Path, change: GroupChange) -> Result<ExitC
     let (branches, mut metadata) =
         stores::load_encrypted(format, &input).map_err(|e| engine(file, e))?;
     // The data key comes from the groups as they are, before the change.
-    let registry = keys::registry_for(o, &metadata)?;
-    let order = keys::order(o.decryption_order.as_deref());
-    let rt = runtime()?;
-    let key = rt
-        .block_on(hush_sops::keys::unwrap_data_key(
-            &metadata, &registry, &order,
-        ))
-        .map_err(|e| engine(file, e))?;
+    let (rt, key) = keys::unwrap_for(o, &metadata, file)?;
     let mut groups = key_refs(&metadata);
     match change {
         GroupChange::Add(keys) => {

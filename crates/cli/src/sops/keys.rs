@@ -211,6 +211,24 @@ pub(crate) fn spec(o: &Opts, k: &KeyRef) -> Result<KeySpec> {
 }
 
 /// Key groups of specs.
+/// The data key of `metadata`, opened with the master keys this run can use (in
+/// `--decryption-order`), and the runtime that opened it; an engine error names `file`.
+pub(super) fn unwrap_for(
+    o: &Opts,
+    metadata: &Metadata,
+    file: &Path,
+) -> Result<(tokio::runtime::Runtime, DataKey)> {
+    let registry = registry_for(o, metadata)?;
+    let order = order(o.decryption_order.as_deref());
+    let rt = super::io::runtime()?;
+    let key = rt
+        .block_on(hush_sops::keys::unwrap_data_key(
+            metadata, &registry, &order,
+        ))
+        .map_err(|e| engine(file, e))?;
+    Ok((rt, key))
+}
+
 /// Wraps the data key `key` for the master-key groups `specs` into `metadata`; an engine error
 /// names `file`.
 pub(super) fn wrap_for(

@@ -158,14 +158,7 @@ pub(super) fn updatekeys(o: &Opts, file: &Path, yes: bool, quiet: bool) -> Resul
             return Ok(Outcome::Unchanged);
         }
     }
-    let registry = keys::registry_for(o, &metadata)?;
-    let order = keys::order(o.decryption_order.as_deref());
-    let rt = runtime()?;
-    let key = rt
-        .block_on(hush_sops::keys::unwrap_data_key(
-            &metadata, &registry, &order,
-        ))
-        .map_err(|e| engine(file, e))?;
+    let (rt, key) = keys::unwrap_for(o, &metadata, file)?;
     metadata.shamir_threshold = if rule.groups.len() > 1 {
         rule.shamir_threshold
     } else {

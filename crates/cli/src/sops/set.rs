@@ -26,12 +26,7 @@ pub(super) fn set(
 ) -> Result<ExitCode> {
     let cfg = config::find(o.config.as_deref()).unwrap_or_default();
     let (format, _) = formats(o, file)?;
-    let steps = tree::parse_index_path(path).ok_or_else(|| {
-        exit(
-            codes::INVALID_TREE_PATH,
-            format!("invalid tree path {path:?}: use the form [\"key\"][0]"),
-        )
-    })?;
+    let steps = index_path(path)?;
     let raw: Vec<u8> = if value_stdin {
         let mut b = Vec::new();
         std::io::stdin()
@@ -67,6 +62,16 @@ pub(super) fn set(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A `["key"][0]` tree path; a malformed one is sops' invalid-tree-path error.
+fn index_path(path: &str) -> Result<Vec<tree::PathStep>> {
+    tree::parse_index_path(path).ok_or_else(|| {
+        exit(
+            codes::INVALID_TREE_PATH,
+            format!("invalid tree path {path:?}: use the form [\"key\"][0]"),
+        )
+    })
+}
+
 /// Splits the legacy `--set '["a"][0] VALUE'` at the first `] `, as sops does (the path ends
 /// with `]`, the value is JSON).
 pub(super) fn split_legacy(arg: &str) -> Result<(&str, &str)> {
@@ -82,12 +87,7 @@ pub(super) fn split_legacy(arg: &str) -> Result<(&str, &str)> {
 pub(super) fn unset(o: &Opts, file: &Path, path: &str, idempotent: bool) -> Result<ExitCode> {
     let cfg = config::find(o.config.as_deref()).unwrap_or_default();
     let (format, _) = formats(o, file)?;
-    let steps = tree::parse_index_path(path).ok_or_else(|| {
-        exit(
-            codes::INVALID_TREE_PATH,
-            format!("invalid tree path {path:?}: use the form [\"key\"][0]"),
-        )
-    })?;
+    let steps = index_path(path)?;
     let mut opened = open(o, file, format, o.ignore_mac)?;
     let removed = opened
         .branches
