@@ -221,7 +221,17 @@ fn parse_go_duration(text: &str) -> anyhow::Result<Option<Duration>> {
         total += value * scale;
         rest = tail;
     }
-    Ok((total > 0.0).then(|| Duration::from_secs_f64(total)))
+    if total <= 0.0 {
+        return Ok(None);
+    }
+    // Go's ParseDuration refuses what does not fit in an int64 of nanoseconds; a bigger value
+    // must be an error here too, not a panic in Duration::from_secs_f64.
+    if total > i64::MAX as f64 / 1e9 {
+        bail!("invalid duration {text:?}: too large");
+    }
+    Duration::try_from_secs_f64(total)
+        .with_context(|| format!("invalid duration {text:?}"))
+        .map(Some)
 }
 
 /// Where the controller's HTTP API is reached.
@@ -422,5 +432,13 @@ mod tests {
             Some(Some(Duration::from_millis(500)))
         );
         assert!(parse_go_duration("5x").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_errors_not_panics() {
+        for text in ["99999999999999999999999h", "2562048h", "1e400s"] {
+            assert!(parse_go_duration(text).is_err(), "{text}");
+        }
+        assert!(parse_go_duration("2562047h").unwrap().is_some());
     }
 }
