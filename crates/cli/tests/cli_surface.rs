@@ -245,18 +245,7 @@ fn man_pages_cover_every_command_and_render_without_warnings() {
 // Flags against the real tools.
 
 fn peers() -> HashMap<String, String> {
-    let path = std::env::var("HUSH_PEERS_ENV").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/hush/peers.env",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("peers env file {path}: {e}; run scripts/dev-env.sh"))
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-        .collect()
+    hush_testkit::peers().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Long flags in a help text: `--name` at the start of an option line (after `-x, ` or

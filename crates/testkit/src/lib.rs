@@ -39,6 +39,24 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config, ResourceExt as _};
 
+/// The peers file of scripts/dev-env.sh (`$HUSH_PEERS_ENV`, else `~/.cache/hush/peers.env`) as
+/// `NAME → value` (quotes removed), so every test calls the same peer binaries.
+pub fn peers() -> Result<std::collections::HashMap<String, String>> {
+    let path = std::env::var("HUSH_PEERS_ENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/hush/peers.env",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("peers env file {path}; run scripts/dev-env.sh"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+        .collect())
+}
+
 /// Field manager used for everything this crate applies.
 pub const FIELD_MANAGER: &str = "hush-testkit";
 
