@@ -16,7 +16,7 @@
 #   eso-peer    the differential tests against the real ESO (tests/e2e/tests/eso_*.rs)
 #   rbac        the chart's RBAC equals the controllers' calls in the API server's audit log
 #   fuzz        each fuzz target for FUZZ_SECONDS (default 10), under an RSS limit and a per-input
-#               timeout (FUZZ_RSS_MB, default 512; FUZZ_TIMEOUT, default 10 s): a bomb is a finding
+#               timeout (FUZZ_RSS_MB, default 2048, libFuzzer's own; FUZZ_TIMEOUT, default 10 s): a bomb is a finding
 #
 # Caches live outside the clone in ${XDG_CACHE_HOME:-$HOME/.cache}/hush (CARGO_TARGET_DIR, the venv,
 # Go-built peers, kube-apiserver), so a machine that ran this once is fast; a fresh one builds all.
@@ -34,7 +34,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 TOOLS="$CACHE/tools"
 export PATH="$TOOLS/bin:$PATH"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
-FUZZ_RSS_MB="${FUZZ_RSS_MB:-512}"
+FUZZ_RSS_MB="${FUZZ_RSS_MB:-2048}"
 FUZZ_TIMEOUT="${FUZZ_TIMEOUT:-10}"
 mkdir -p "$CACHE" "$TOOLS"
 
