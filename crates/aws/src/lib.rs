@@ -9,6 +9,7 @@
 //!   `AWS_STS_ENDPOINT`, then the SDK's `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL`,
 //!   then `https://<service>.<region>.amazonaws.com`.
 //! - [`json_call`]: one call of the AWS JSON 1.1 protocol (KMS, Secrets Manager, SSM).
+//! - [`s3::put_object`]: S3 `PutObject` (`sops publish` to an `s3_bucket`).
 //!
 //! A small client over reqwest instead of the AWS SDK: see `docs/decisions.md`. Errors never
 //! carry request or response bodies (they hold key material and secret values), only AWS's
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod credentials;
+pub mod s3;
 pub mod sigv4;
 mod sts;
 
@@ -257,6 +259,39 @@ pub(crate) async fn send_signed_str(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<(u16, Zeroizing<String>), String> {
+    let request = Signed {
+        method: "POST",
+        url,
+        headers,
+        body,
+    };
+    send_signed_request(client, request, credentials, region, service).await
+}
+
+/// One request to sign and send: the method, the URL (its path already URI-encoded, no query)
+/// and the headers to sign besides `host` and `x-amz-date`.
+pub(crate) struct Signed<'a> {
+    pub(crate) method: &'static str,
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+    pub(crate) body: Vec<u8>,
+}
+
+/// Signs and sends `request`; returns the status and the body text (at most
+/// [`RESPONSE_LIMIT`] bytes).
+pub(crate) async fn send_signed_request(
+    client: &reqwest::Client,
+    request: Signed<'_>,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+) -> Result<(u16, Zeroizing<String>), String> {
+    let Signed {
+        method,
+        url,
+        headers,
+        body,
+    } = request;
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -267,7 +302,7 @@ pub(crate) async fn send_signed_str(
         .map_or(0, |d| d.as_secs());
     let signed = sigv4::sign(
         &sigv4::Request {
-            method: "POST",
+            method,
             host,
             path,
             headers,
@@ -278,7 +313,9 @@ pub(crate) async fn send_signed_str(
         service,
         &sigv4::amz_date(now),
     );
-    let mut request = client.post(url).body(body);
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("{service}: invalid HTTP method {method}"))?;
+    let mut request = client.request(method, url).body(body);
     for (k, v) in headers.iter().copied() {
         request = request.header(k, v);
     }

@@ -6,7 +6,8 @@
 //! - [`Auth`]: token, AppRole, userpass (and LDAP, same shape), Kubernetes, JWT, TLS cert.
 //! - [`Session`]: one login shared by all callers, renewed (`renew-self`) or repeated before
 //!   the token expires; never revoked per use (ESO's churn, `docs/external-secrets.md`).
-//! - KV: [`Client::kv_read`], [`Client::kv_metadata`], [`Client::list`].
+//! - KV: [`Client::kv_read`], [`Client::kv_metadata`], [`Client::list`], [`Client::kv_write`]
+//!   (`hush sops publish`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -467,6 +468,31 @@ impl Client {
             Err(VaultError::Api { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Writes a KV secret at the API `path` (v2: `<mount>/data/<key>`, the body is
+    /// `{"data": data}`; v1: `<mount>/<key>`, the body is `data`). The request body is
+    /// zeroized after sending.
+    pub async fn kv_write(
+        &self,
+        token: &VaultToken,
+        path: &str,
+        data: &Value,
+        kv: KvVersion,
+    ) -> Result<(), VaultError> {
+        let wrapped;
+        let body = match kv {
+            KvVersion::V2 => {
+                wrapped = json!({ "data": data });
+                &wrapped
+            }
+            KvVersion::V1 => data,
+        };
+        let answer = self
+            .request(Method::Post, path, Some(token), Some(body), None)
+            .await;
+        self.observe("WriteSecretData", answer.is_ok());
+        answer.map(|_| ())
     }
 
     /// `GET <path>` of KV v2 metadata (`data`); `Ok(None)` on 404.
