@@ -100,6 +100,16 @@ pub(super) struct Opts {
         value_name = "URLS"
     )]
     pub(super) azure_kv: Vec<String>,
+    /// HuaweiCloud KMS key IDs (`region:key-uuid`, comma-separated; the last one counts, all in
+    /// `groups add`); hush has no HuaweiCloud client: usable only through --keyservice.
+    #[arg(
+        action = clap::ArgAction::Append,
+        long,
+        global = true,
+        env = "SOPS_HUAWEICLOUD_KMS_IDS",
+        value_name = "IDS"
+    )]
+    pub(super) hckms: Vec<String>,
     /// AWS profile for KMS keys.
     #[arg(long, global = true, value_name = "NAME")]
     pub(super) aws_profile: Option<String>,
@@ -146,8 +156,10 @@ pub(super) struct Opts {
         value_name = "URI"
     )]
     pub(super) keyservice: Vec<String>,
-    /// Accepted for compatibility; hush never checks for newer versions.
-    #[arg(long, global = true, env = "SOPS_DISABLE_VERSION_CHECK")]
+    /// Accepted for compatibility; hush never checks for newer versions
+    /// (`SOPS_DISABLE_VERSION_CHECK` takes Go booleans: 1, t, true and so on).
+    #[arg(long, global = true, env = "SOPS_DISABLE_VERSION_CHECK",
+          action = clap::ArgAction::SetTrue, value_parser = crate::seal::go_bool)]
     pub(super) disable_version_check: bool,
     /// Accepted for compatibility; hush never checks for newer versions.
     #[arg(long, global = true)]
@@ -189,6 +201,12 @@ pub(super) struct RotateOpts {
     /// rotate: remove these Vault transit URIs.
     #[arg(long, global = true)]
     pub(super) rm_hc_vault_transit: Option<String>,
+    /// rotate: add these HuaweiCloud KMS key IDs (`region:key-uuid`; only through --keyservice).
+    #[arg(long, global = true)]
+    pub(super) add_hckms: Option<String>,
+    /// rotate: remove these HuaweiCloud KMS key IDs (`region:key-uuid`).
+    #[arg(long, global = true)]
+    pub(super) rm_hckms: Option<String>,
 }
 
 /// `hush sops`: encrypt, decrypt and edit SOPS files (sops-compatible; persona `sops`).
@@ -308,6 +326,10 @@ pub(super) enum Cmd {
         /// Accepted for compatibility (hush always runs a child process).
         #[arg(long)]
         same_process: bool,
+        /// Start the command and return without waiting (DEPRECATED in sops); its standard
+        /// streams go to /dev/null.
+        #[arg(long)]
+        background: bool,
     },
     /// Run a command with the decrypted file at `{}` (a FIFO, read once; `--no-fifo` for a file).
     ExecFile {
@@ -322,6 +344,25 @@ pub(super) enum Cmd {
         /// Run the command as this user (looked up in /etc/passwd; needs the right to switch).
         #[arg(long)]
         user: Option<String>,
+        /// Start the command and return without waiting (DEPRECATED in sops); as in sops, the
+        /// file is removed as soon as the command has started.
+        #[arg(long)]
+        background: bool,
+    },
+    /// Publish a sops file (or, with --recursive, a directory) to the destination its
+    /// .sops.yaml destination_rules name: S3, Vault KV (decrypted) or (hush) a local directory.
+    Publish {
+        /// The file, or the directory with --recursive.
+        file: PathBuf,
+        /// Pre-approve all changes and run non-interactively.
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Omit file extensions in the destination path.
+        #[arg(long)]
+        omit_extensions: bool,
+        /// FILE is a directory: publish every file under it (destination paths relative to it).
+        #[arg(long)]
+        recursive: bool,
     },
     /// Print whether a file is encrypted: `{"encrypted":true}`.
     Filestatus { file: PathBuf },

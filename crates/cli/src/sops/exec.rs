@@ -51,6 +51,7 @@ pub(super) fn exec_env(
     command: &str,
     pristine: bool,
     user: Option<String>,
+    background: bool,
 ) -> Result<ExitCode> {
     use std::os::unix::process::CommandExt as _;
     // Looked up before decrypting, so a typo costs no key access.
@@ -78,11 +79,33 @@ pub(super) fn exec_env(
             cmd.env(k, s);
         }
     }
-    let status = cmd.status().with_context(|| match &user {
+    let what = || match &user {
         Some(u) => format!("running the command as user {u}"),
         None => "running the command".to_owned(),
-    })?;
+    };
+    if background {
+        start_in_background(&mut cmd, "exec-env").with_context(what)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = cmd.status().with_context(what)?;
     Ok(child_code(status))
+}
+
+/// `--background` (deprecated in sops): starts the command with its standard streams on
+/// /dev/null and returns without waiting, as sops' `cmd.Start()` does; the command outlives
+/// hush. sops' deprecation warning goes to stderr.
+pub(super) fn start_in_background(cmd: &mut std::process::Command, command: &str) -> Result<()> {
+    use std::process::Stdio;
+    eprintln!(
+        "[hush sops] warning: {command}'s --background option is deprecated and will be removed \
+         in a future version of sops"
+    );
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Dropping the handle neither waits for nor kills the child.
+    drop(cmd.spawn()?);
+    Ok(())
 }
 
 #[cfg(test)]

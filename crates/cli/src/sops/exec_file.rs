@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use super::args::Opts;
 use super::config;
 use super::crypt::open;
-use super::exec::{child_code, lookup_user};
+use super::exec::{child_code, lookup_user, start_in_background};
 use super::exit::{codes, engine, exit};
 use super::io::{formats, indent};
 
@@ -33,6 +33,7 @@ pub(super) struct ExecFile<'a> {
     pub(super) filename: &'a str,
     pub(super) fifo: bool,
     pub(super) user: Option<&'a str>,
+    pub(super) background: bool,
 }
 
 pub(super) fn exec_file(o: &Opts, req: &ExecFile<'_>) -> Result<ExitCode> {
@@ -65,6 +66,19 @@ pub(super) fn exec_file(o: &Opts, req: &ExecFile<'_>) -> Result<ExitCode> {
     cmd.arg("-c").arg(command);
     if let Some((uid, gid)) = ids {
         cmd.uid(uid).gid(gid);
+    }
+    if req.background {
+        // sops 3.11 starts the command and returns; its deferred RemoveAll then deletes the
+        // directory (and the FIFO it never fed) before the command can read it. Same here.
+        start_in_background(&mut cmd, "exec-file").context("running the command")?;
+        eprintln!(
+            "[hush sops] warning: as in sops, {} is removed now that the command has started; \
+             run exec-file in the shell's background (`… &`) for a command that reads it",
+            path.display()
+        );
+        drop(writer);
+        drop(dir);
+        return Ok(ExitCode::SUCCESS);
     }
     let status = cmd.status().with_context(|| match req.user {
         Some(u) => format!("running the command as user {u}"),

@@ -14,7 +14,7 @@ use super::args::Opts;
 use super::config::{self, KeyRef};
 use super::crypt::open;
 use super::exit::{codes, engine, exit};
-use super::flags::split_list;
+use super::flags::{hckms_key, split_list};
 use super::io::{formats, indent, name_for, read_input, runtime, write_in_place, write_output};
 use super::keys;
 
@@ -29,10 +29,16 @@ pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
     } = opened;
     let r = &o.rotate;
     // Existing keys, minus removed ones, plus added ones (to the first group).
-    let removed: Vec<String> = [&r.rm_age, &r.rm_pgp, &r.rm_kms, &r.rm_hc_vault_transit]
-        .iter()
-        .flat_map(|v| split_list(v.as_deref()))
-        .collect();
+    let removed: Vec<String> = [
+        &r.rm_age,
+        &r.rm_pgp,
+        &r.rm_kms,
+        &r.rm_hc_vault_transit,
+        &r.rm_hckms,
+    ]
+    .iter()
+    .flat_map(|v| split_list(v.as_deref()))
+    .collect();
     let mut groups: Vec<Vec<KeyRef>> = key_refs(&metadata)
         .into_iter()
         .map(|g| {
@@ -66,6 +72,9 @@ pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
             .iter()
             .map(|u| KeyRef::vault(u)),
     );
+    for id in split_list(r.add_hckms.as_deref()) {
+        added.push(hckms_key(&id)?);
+    }
     if let Some(first) = groups.first_mut() {
         for k in added {
             if !first.contains(&k) {
