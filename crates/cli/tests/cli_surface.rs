@@ -298,19 +298,14 @@ fn help_of(bin: &Path, args: &[&str]) -> String {
 
 /// Upstream sops flags hush does not have, each with the reason (docs/compatibility.md).
 const SOPS_MISSING: &[(&str, &str)] = &[
-    ("--hckms", "HuaweiCloud KMS is not implemented"),
-    ("--add-hckms", "HuaweiCloud KMS is not implemented"),
-    ("--rm-hckms", "HuaweiCloud KMS is not implemented"),
     ("--add-gcp-kms", "GCP KMS is not implemented"),
     ("--rm-gcp-kms", "GCP KMS is not implemented"),
     ("--add-azure-kv", "Azure Key Vault is not implemented"),
     ("--rm-azure-kv", "Azure Key Vault is not implemented"),
-    ("--background", "deprecated in sops"),
-    ("--omit-extensions", "publish (issue 18 item 2)"),
 ];
 
 /// sops commands hush does not have, with the reason.
-const SOPS_MISSING_COMMANDS: &[(&str, &str)] = &[("publish", "issue 18 item 2")];
+const SOPS_MISSING_COMMANDS: &[(&str, &str)] = &[];
 
 const SOPS_COMMANDS: &[&str] = &[
     "",

@@ -1,6 +1,6 @@
 //! `.sops.yaml`: lookup (from the working directory upwards, `--config`, `SOPS_CONFIG`),
-//! `creation_rules` (first match on the path relative to the config file's directory) and
-//! `stores` indentation.
+//! `creation_rules` (first match on the path relative to the config file's directory),
+//! `destination_rules` (kept for `publish`, parsed there) and `stores` indentation.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,8 @@ pub(crate) struct CreationRule {
 pub(crate) struct Config {
     pub(crate) path: Option<PathBuf>,
     rules: Vec<Value>,
+    /// `destination_rules`, as written (`publish` parses the one that matches).
+    pub(crate) destination_rules: Vec<Value>,
     pub(crate) yaml_indent: Option<usize>,
     pub(crate) json_indent: Option<usize>,
     pub(crate) json_binary_indent: Option<usize>,
@@ -85,6 +87,9 @@ fn load(path: &Path) -> Result<Config> {
     if let Some(Value::List(rules)) = get(doc, "creation_rules") {
         cfg.rules = rules.clone();
     }
+    if let Some(Value::List(rules)) = get(doc, "destination_rules") {
+        cfg.destination_rules = rules.clone();
+    }
     if let Some(Value::Map(stores)) = get(doc, "stores") {
         let indent = |name: &str| match get(stores, name) {
             Some(Value::Map(m)) => match get(m, "indent") {
@@ -107,7 +112,7 @@ pub(crate) fn get<'a>(items: &'a [Item], key: &str) -> Option<&'a Value> {
     })
 }
 
-fn string(v: Option<&Value>) -> Option<String> {
+pub(crate) fn string(v: Option<&Value>) -> Option<String> {
     match v {
         Some(Value::Str(s)) => Some(s.clone()),
         Some(v @ (Value::Int(_) | Value::Bool(_) | Value::Float(_))) => v.to_flat_string(),
@@ -182,7 +187,8 @@ impl Config {
     }
 }
 
-fn parse_rule(r: &[Item], cfg_path: &Path) -> Result<CreationRule> {
+/// The keys and selection rule of a creation rule (or a destination's `recreation_rule`).
+pub(crate) fn parse_rule(r: &[Item], cfg_path: &Path) -> Result<CreationRule> {
     let mut out = CreationRule::default();
     let profile = string(get(r, "aws_profile")).unwrap_or_default();
     if let Some(Value::List(groups)) = get(r, "key_groups") {

@@ -20,6 +20,7 @@ mod groups;
 mod io;
 mod keys;
 mod keyservice;
+mod publish;
 mod recursive;
 mod rotate;
 mod set;
@@ -152,13 +153,15 @@ fn run(args: Args) -> Result<ExitCode> {
             pristine,
             user,
             same_process: _,
-        }) => exec::exec_env(o, &file, &command, pristine, user),
+            background,
+        }) => exec::exec_env(o, &file, &command, pristine, user, background),
         Some(Cmd::ExecFile {
             file,
             command,
             no_fifo,
             filename,
             user,
+            background,
         }) => exec_file::exec_file(
             o,
             &exec_file::ExecFile {
@@ -167,9 +170,24 @@ fn run(args: Args) -> Result<ExitCode> {
                 filename: &filename,
                 fifo: !no_fifo,
                 user: user.as_deref(),
+                background,
             },
         ),
         Some(Cmd::Filestatus { file }) => crypt::filestatus(o, &file),
+        Some(Cmd::Publish {
+            file,
+            yes,
+            omit_extensions,
+            recursive,
+        }) => publish::publish(
+            o,
+            &publish::Publish {
+                path: &file,
+                yes,
+                omit_extensions,
+                recursive,
+            },
+        ),
         Some(Cmd::Keyservice {
             network,
             address,

@@ -115,7 +115,7 @@ fn finish(report: &tree::Report, format: SummaryFormat, noun: &str, verb: &str) 
 
 /// Every regular file under `roots` (a root that is a file is itself), sorted; hidden
 /// directories and symbolic links are skipped.
-fn walk(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(super) fn walk(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = roots.to_vec();
     while let Some(p) = stack.pop() {
