@@ -59,7 +59,8 @@ pub(super) fn publish(o: &Opts, req: &Publish<'_>) -> Result<ExitCode> {
             ),
         ));
     }
-    if !req.recursive {
+    if !is_dir {
+        // A file (also with --recursive): its name, not "" relative to itself.
         let name = req.path.file_name().map(PathBuf::from).unwrap_or_default();
         publish_one(o, &cfg, req, req.path, &name)?;
         return Ok(ExitCode::SUCCESS);
