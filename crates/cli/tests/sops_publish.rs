@@ -325,6 +325,8 @@ fn hostile_destination_rules_are_refused_by_name_before_anything_is_sent() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let evil = format!("http://{}", listener.local_addr().expect("addr"));
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(outside.path(), e.path("link")).expect("symlink");
     let cases: Vec<(String, &str)> = vec![
         (
             format!("  - vault_path: sops\n    vault_address: {evil}\n"),
@@ -370,6 +372,22 @@ fn hostile_destination_rules_are_refused_by_name_before_anything_is_sent() {
             "  - omit_extensions: true\n".to_owned(),
             "no destination configured",
         ),
+        (
+            "  - local_dir: out\n    omit_extensions: \"yes\"\n".to_owned(),
+            "omit_extensions must be true or false",
+        ),
+        (
+            "  - local_dir: /tmp/x\n".to_owned(),
+            "must be a relative path",
+        ),
+        (
+            "  - local_dir: ../up\n".to_owned(),
+            "must be a relative path",
+        ),
+        (
+            "  - local_dir: link/inner\n".to_owned(),
+            "a symbolic link leads out",
+        ),
     ];
     for (rules, want) in cases {
         e.write(".sops.yaml", &format!("destination_rules:\n{rules}"));
@@ -385,6 +403,11 @@ fn hostile_destination_rules_are_refused_by_name_before_anything_is_sent() {
         assert!(!stderr(&o).contains("canary-token"), "{}", stderr(&o));
         no_plaintext(&o);
     }
+    assert_eq!(
+        std::fs::read_dir(outside.path()).expect("ls").count(),
+        0,
+        "a file was written through the symbolic link"
+    );
     assert!(
         listener.accept().is_err(),
         "hush connected to the vault_address the operator did not allow"

@@ -7,7 +7,7 @@
 //! collapse them into another API path); a `vault_address` gets the operator's Vault token only
 //! when the operator allowed that address (`VAULT_ADDR`, `HUSH_SOPS_VAULT_ADDRS`).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use hush_render::decrypt::VaultAddresses;
@@ -31,9 +31,10 @@ pub(super) enum Destination {
         mount: String,
         kv: KvVersion,
     },
-    /// hush: `local_dir`: the (re-encrypted) file under a directory (relative paths from the
-    /// configuration file's directory).
-    Local { dir: PathBuf },
+    /// hush: `local_dir`: the (re-encrypted) file under a directory inside the configuration
+    /// file's directory (`root`), which it may not leave (no absolute path, no `..`, no
+    /// symbolic link out of it).
+    Local { dir: PathBuf, root: PathBuf },
 }
 
 /// The matching destination rule.
@@ -87,6 +88,11 @@ impl DestinationRule {
         let at = format!("{} destination_rules[{index}]", cfg_path.display());
         check_fields(rule, &at)?;
         let destination = destination(rule, cfg_path, &at)?;
+        let omit_extensions = match get(rule, "omit_extensions") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(field_error(&at, "omit_extensions", "must be true or false")),
+        };
         let recreation = match get(rule, "recreation_rule") {
             Some(Value::Map(r)) => {
                 config::parse_rule(r, cfg_path).with_context(|| format!("{at}: recreation_rule"))?
@@ -103,7 +109,7 @@ impl DestinationRule {
         Ok(Self {
             destination,
             recreation,
-            omit_extensions: matches!(get(rule, "omit_extensions"), Some(Value::Bool(true))),
+            omit_extensions,
         })
     }
 }
@@ -216,13 +222,30 @@ fn destination(rule: &[Item], cfg_path: &Path, at: &str) -> Result<Destination> 
         return vault_destination(rule, vault, at);
     }
     if !local.is_empty() {
-        let dir = PathBuf::from(&local);
-        let dir = if dir.is_relative() {
-            cfg_path.parent().unwrap_or(Path::new(".")).join(dir)
-        } else {
-            dir
-        };
-        return Ok(Destination::Local { dir });
+        let relative = Path::new(&local);
+        let inside = relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !inside {
+            return Err(field_error(
+                at,
+                "local_dir",
+                &format!(
+                    "{local:?} must be a relative path inside the directory of the .sops.yaml \
+                     (no absolute path, no '..'): a repository's configuration may not choose \
+                     where on this machine files are written"
+                ),
+            ));
+        }
+        let root = cfg_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        return Ok(Destination::Local {
+            dir: root.join(relative),
+            root,
+        });
     }
     Err(exit(
         codes::GENERIC,

@@ -21,7 +21,7 @@ pub(super) fn describe(dest: &Destination, name: &str) -> String {
             address.trim_end_matches('/'),
             vault_api_path(dest, name)
         ),
-        Destination::Local { dir } => dir.join(name).display().to_string(),
+        Destination::Local { dir, .. } => dir.join(name).display().to_string(),
     }
 }
 
@@ -44,7 +44,7 @@ pub(super) async fn send(dest: &Destination, name: &str, payload: Payload) -> Re
         (Destination::S3 { bucket, prefix }, Payload::File(bytes)) => {
             to_s3(bucket, &format!("{prefix}{name}"), bytes).await
         }
-        (Destination::Local { dir }, Payload::File(bytes)) => to_dir(dir, name, &bytes),
+        (Destination::Local { dir, root }, Payload::File(bytes)) => to_dir(dir, root, name, &bytes),
         (Destination::Vault { address, kv, .. }, Payload::Values(values)) => {
             to_vault(address, &vault_api_path(dest, name), *kv, &values).await
         }
@@ -69,12 +69,19 @@ async fn to_s3(bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// Writes the file under `dir` (directories created), replacing any file there atomically;
-/// the file is 0600 like every temporary file.
-fn to_dir(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+/// Writes the file under `dir` (directories created), replacing any file there atomically
+/// (a symbolic link at the target is replaced, not followed); the file is 0600 like every
+/// temporary file. The directory must resolve inside `root`: a symbolic link in the repository
+/// may not lead the write elsewhere.
+fn to_dir(dir: &Path, root: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let target = dir.join(name);
     let parent = target.parent().unwrap_or(dir);
+    let real_root =
+        std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+    // Checked before creating anything (the deepest existing directory) and after.
+    check_inside(parent, &real_root)?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    check_inside(parent, &real_root)?;
     let mut tmp = tempfile::NamedTempFile::new_in(parent)
         .with_context(|| format!("creating a file in {}", parent.display()))?;
     tmp.write_all(bytes)
@@ -82,6 +89,29 @@ fn to_dir(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     tmp.persist(&target)
         .with_context(|| format!("writing {}", target.display()))?;
     Ok(())
+}
+
+/// Fails unless `path` (or its deepest existing ancestor) resolves inside `real_root`.
+fn check_inside(path: &Path, real_root: &Path) -> Result<()> {
+    let mut existing = path;
+    while std::fs::symlink_metadata(existing).is_err() {
+        match existing.parent() {
+            Some(p) if !p.as_os_str().is_empty() => existing = p,
+            _ => break,
+        }
+    }
+    let real = std::fs::canonicalize(existing)
+        .with_context(|| format!("resolving {}", existing.display()))?;
+    if real.starts_with(real_root) {
+        return Ok(());
+    }
+    bail!(
+        "local_dir: {} resolves to {}, outside {} (a symbolic link leads out of the .sops.yaml's \
+         directory); nothing was written",
+        path.display(),
+        real.display(),
+        real_root.display()
+    )
 }
 
 /// Writes the secret unless a v2 secret already holds the same data (sops' up-to-date check;
