@@ -413,7 +413,10 @@ fn hostile_destination_rules_are_refused_by_name_before_anything_is_sent() {
         "hush connected to the vault_address the operator did not allow"
     );
 
-    // A directory needs --recursive; no .sops.yaml is an error.
+    // The MAC is always verified; a directory needs --recursive; no .sops.yaml is an error.
+    let o = e.run(&["publish", "-y", "--ignore-mac", "app.yaml"], &[]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("--ignore-mac"), "{}", stderr(&o));
     let o = e.run(&["publish", "-y", "."], &[]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("without --recursive"), "{}", stderr(&o));

@@ -48,6 +48,12 @@ enum Payload {
 }
 
 pub(super) fn publish(o: &Opts, req: &Publish<'_>) -> Result<ExitCode> {
+    if o.ignore_mac {
+        return Err(exit(
+            codes::GENERIC,
+            "publish always verifies the MAC (as sops): --ignore-mac cannot be used with it",
+        ));
+    }
     let cfg = config::find(o.config.as_deref())?;
     let is_dir = std::fs::metadata(req.path).is_ok_and(|m| m.is_dir());
     if is_dir && !req.recursive {
