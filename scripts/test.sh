@@ -12,6 +12,8 @@
 #   build       compile every test target once
 #   services    start a real kube-apiserver + etcd, OpenBao and moto on loopback, and a second
 #               API server for the real External Secrets Operator (scripts/services/eso-apiserver.sh)
+#   cloud-servers  the official Google Cloud and Azure client libraries against the cloud test
+#               servers of stage services (tests/cloud/test_servers.py, pytest in the peers venv)
 #   tests       every test, including the #[ignore]d ones that need peers and servers
 #   eso-peer    the differential tests against the real ESO (tests/e2e/tests/eso_*.rs)
 #   rbac        the chart's RBAC equals the controllers' calls in the API server's audit log
@@ -175,6 +177,14 @@ stage_services() {
   done
 }
 
+# The cloud test servers speak the real wire protocols: proven with the clouds' official clients.
+stage_cloud_servers() {
+  local python
+  python=$(sed -n 's/^\(export \)\{0,1\}HUSH_PEER_PYTHON=//p' "$HUSH_PEERS_ENV" | tail -n 1)
+  [ -x "$python" ] || { echo "HUSH_PEER_PYTHON missing from $HUSH_PEERS_ENV" >&2; return 1; }
+  "$python" -m pytest -q -p no:cacheprovider tests/cloud
+}
+
 # The differential tests against the real ESO (named eso_peer_*) get their own stage.
 stage_tests() { cargo test --workspace --all-features --locked -- --include-ignored --skip eso_peer_; }
 
@@ -227,6 +237,7 @@ stage crds stage_crds
 stage deploy stage_deploy
 stage build stage_build
 stage services stage_services
+stage cloud-servers stage_cloud_servers
 stage tests stage_tests
 stage eso-peer stage_eso_peer
 stage rbac stage_rbac

@@ -5,6 +5,7 @@
 //! - [`rsa`]: RSA-OAEP-SHA256 keys (aws-lc-rs), PEM/PKCS#1/PKCS#8, fingerprints.
 //! - [`cert`]: self-signed X.509 certificates for sealing keys, and certificate parsing.
 //! - [`envelope`]: the Sealed Secrets hybrid envelope.
+//! - [`jws`]: RS256 JWT signing (cloud client assertions).
 //! - [`shamir`]: Shamir secret sharing byte-compatible with sops.
 //!
 //! Randomness is injected through [`Entropy`] so known-answer tests are deterministic;
@@ -16,6 +17,7 @@ pub mod aead;
 pub mod cert;
 pub mod envelope;
 mod error;
+pub mod jws;
 pub mod rsa;
 pub mod secret;
 pub mod shamir;

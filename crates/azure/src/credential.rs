@@ -1,0 +1,351 @@
+//! Microsoft Entra ID's client-credentials grant (`/{tenant}/oauth2/v2.0/token`) with a client
+//! secret, a client certificate (an RS256 assertion with `x5t`) or a federated token (workload
+//! identity: the file `AZURE_FEDERATED_TOKEN_FILE` names, read at every exchange because the
+//! kubelet rotates it), and the token cache.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use hush_crypto::Entropy as _;
+use hush_crypto::jws::Rs256Signer;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use sha1::Digest as _;
+use zeroize::Zeroizing;
+
+use crate::{AzureError, CallObserver, clip, form_escape, read_limited};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Largest federated token file read.
+const TOKEN_FILE_LIMIT: u64 = 64 << 10;
+
+/// An Entra ID access token. Zeroized on drop; `Debug` never prints it.
+#[derive(Clone)]
+pub struct AccessToken(Arc<SecretString>);
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+impl AccessToken {
+    /// The token, for the `Authorization: Bearer` header.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// How an application proves who it is.
+#[derive(Clone)]
+pub enum Secret {
+    /// A client secret.
+    ClientSecret(Arc<SecretString>),
+    /// A certificate's private key and the certificate's SHA-1 thumbprint (base64url).
+    Certificate {
+        /// Signs the assertion.
+        signer: Arc<Rs256Signer>,
+        /// `x5t` of the assertion header.
+        x5t: String,
+    },
+    /// A federated token in a file (workload identity).
+    FederatedTokenFile(PathBuf),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientSecret(_) => f.write_str("ClientSecret(<redacted>)"),
+            Self::Certificate { x5t, .. } => write!(f, "Certificate(x5t {x5t})"),
+            Self::FederatedTokenFile(p) => write!(f, "FederatedTokenFile({})", p.display()),
+        }
+    }
+}
+
+impl Secret {
+    /// A client secret (whitespace trimmed).
+    pub fn client_secret(secret: &str) -> Self {
+        Self::ClientSecret(Arc::new(SecretString::from(secret.trim().to_owned())))
+    }
+
+    /// A client certificate from PEM holding the certificate and its private key (either order,
+    /// as Azure's tools write them).
+    pub fn certificate(pem_text: &[u8]) -> Result<Self, AzureError> {
+        let blocks = pem::parse_many(pem_text)
+            .map_err(|_| AzureError::Credentials("the client certificate is not PEM".into()))?;
+        let cert = blocks
+            .iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or_else(|| {
+                AzureError::Credentials(
+                    "the client certificate PEM has no CERTIFICATE block".into(),
+                )
+            })?;
+        let signer = Rs256Signer::from_pem(pem_text).map_err(|_| {
+            AzureError::Credentials(
+                "the client certificate PEM has no RSA private key (PRIVATE KEY or RSA PRIVATE KEY)"
+                    .into(),
+            )
+        })?;
+        let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha1::Sha1::digest(cert.contents()));
+        Ok(Self::Certificate {
+            signer: Arc::new(signer),
+            x5t,
+        })
+    }
+}
+
+/// An application of a tenant.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Its proof.
+    pub secret: Secret,
+}
+
+struct Cached {
+    token: AccessToken,
+    refresh_at: Instant,
+}
+
+/// One credential's tokens for one scope: fetched once, shared, fetched again shortly before
+/// they expire (a quarter of the lifetime, at most 5 minutes, early).
+pub struct TokenSource {
+    http: reqwest::Client,
+    credential: Credential,
+    token_url: String,
+    scope: String,
+    cache: tokio::sync::Mutex<Option<Cached>>,
+    observer: Option<CallObserver>,
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("credential", &self.credential)
+            .field("token_url", &self.token_url)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSource {
+    /// Tokens of `credential` from `authority_host` (`https://login.microsoftonline.com`) for
+    /// `scope` (`https://vault.azure.net/.default`).
+    pub fn new(
+        http: reqwest::Client,
+        credential: Credential,
+        authority_host: &str,
+        scope: &str,
+        observer: Option<CallObserver>,
+    ) -> Result<Self, AzureError> {
+        if !is_guid_or_domain(&credential.tenant_id) {
+            return Err(AzureError::Config(format!(
+                "tenant id {:?} is not a GUID or a domain name",
+                credential.tenant_id
+            )));
+        }
+        if credential.client_id.is_empty() {
+            return Err(AzureError::Config("the client id is empty".into()));
+        }
+        let authority = authority_host.trim().trim_end_matches('/');
+        if !authority.starts_with("https://") {
+            return Err(AzureError::Config(format!(
+                "authority host {authority:?} must start with https://"
+            )));
+        }
+        Ok(Self {
+            http,
+            token_url: format!("{authority}/{}/oauth2/v2.0/token", credential.tenant_id),
+            credential,
+            scope: scope.to_owned(),
+            cache: tokio::sync::Mutex::new(None),
+            observer,
+        })
+    }
+
+    /// A valid access token: the cached one, or a new one from Entra ID.
+    pub async fn token(&self) -> Result<AccessToken, AzureError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.as_ref()
+            && Instant::now() < c.refresh_at
+        {
+            return Ok(c.token.clone());
+        }
+        let answer = self.exchange().await;
+        if let Some(observer) = &self.observer {
+            observer("GetToken", answer.is_ok());
+        }
+        let (token, lifetime) = answer?;
+        let margin = (lifetime / 4).min(Duration::from_secs(300));
+        *cache = Some(Cached {
+            token: token.clone(),
+            refresh_at: Instant::now() + lifetime - margin,
+        });
+        Ok(token)
+    }
+
+    async fn exchange(&self) -> Result<(AccessToken, Duration), AzureError> {
+        let c = &self.credential;
+        let operation = format!(
+            "token for application {} of tenant {}",
+            c.client_id, c.tenant_id
+        );
+        let mut form = Zeroizing::new(format!(
+            "grant_type=client_credentials&client_id={}&scope={}",
+            form_escape(&c.client_id),
+            form_escape(&self.scope)
+        ));
+        match &c.secret {
+            Secret::ClientSecret(s) => {
+                form.push_str("&client_secret=");
+                form.push_str(&form_escape(s.expose_secret()));
+            }
+            Secret::Certificate { signer, x5t } => {
+                let assertion = self.certificate_assertion(signer, x5t)?;
+                push_assertion(&mut form, &assertion);
+            }
+            Secret::FederatedTokenFile(path) => {
+                let assertion = read_token_file(path)?;
+                push_assertion(&mut form, &assertion);
+            }
+        }
+        let response = self
+            .http
+            .post(&self.token_url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.as_bytes().to_vec())
+            .send()
+            .await
+            .map_err(|e| AzureError::Transport {
+                operation: operation.clone(),
+                message: e.without_url().to_string(),
+            })?;
+        let status = response.status().as_u16();
+        let bytes = read_limited(response, &operation).await?;
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if !(200..300).contains(&status) {
+            // AADSTS errors describe the request (`AADSTS7000215: Invalid client secret…`).
+            return Err(AzureError::Api {
+                operation,
+                status,
+                code: parsed["error"]
+                    .as_str()
+                    .unwrap_or("no OAuth2 error")
+                    .to_owned(),
+                message: clip(parsed["error_description"].as_str().unwrap_or_default()),
+            });
+        }
+        let token = parsed["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AzureError::Decode {
+                operation: operation.clone(),
+                message: "token response has no access_token".into(),
+            })?;
+        let lifetime = match &parsed["expires_in"] {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+        .unwrap_or(3600)
+        .clamp(1, 86_400);
+        Ok((
+            AccessToken(Arc::new(SecretString::from(token.to_owned()))),
+            Duration::from_secs(lifetime),
+        ))
+    }
+
+    fn certificate_assertion(
+        &self,
+        signer: &Rs256Signer,
+        x5t: &str,
+    ) -> Result<Zeroizing<String>, AzureError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut jti = [0u8; 16];
+        hush_crypto::SystemEntropy
+            .fill(&mut jti)
+            .map_err(|e| AzureError::Credentials(e.to_string()))?;
+        let header = json!({"alg": "RS256", "typ": "JWT", "x5t": x5t});
+        let claims = json!({
+            "aud": self.token_url,
+            "iss": self.credential.client_id,
+            "sub": self.credential.client_id,
+            "jti": hex::encode(jti),
+            "nbf": now,
+            "iat": now,
+            "exp": now + 600,
+        });
+        signer
+            .sign(header.to_string().as_bytes(), claims.to_string().as_bytes())
+            .map(Zeroizing::new)
+            .map_err(|e| AzureError::Credentials(format!("signing the client assertion: {e}")))
+    }
+}
+
+fn push_assertion(form: &mut String, assertion: &str) {
+    form.push_str("&client_assertion_type=");
+    form.push_str(&form_escape(ASSERTION_TYPE));
+    form.push_str("&client_assertion=");
+    form.push_str(&form_escape(assertion));
+}
+
+fn read_token_file(path: &std::path::Path) -> Result<Zeroizing<String>, AzureError> {
+    use std::io::Read as _;
+    let err = |why: String| {
+        AzureError::Credentials(format!("federated token file {}: {why}", path.display()))
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut text = Zeroizing::new(String::new());
+    file.take(TOKEN_FILE_LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| err(e.to_string()))?;
+    if text.len() as u64 > TOKEN_FILE_LIMIT {
+        return Err(err(format!("larger than {TOKEN_FILE_LIMIT} bytes")));
+    }
+    let trimmed = Zeroizing::new(text.trim().to_owned());
+    if trimmed.is_empty() {
+        return Err(err("empty".into()));
+    }
+    Ok(trimmed)
+}
+
+/// A tenant is a GUID or a domain (`contoso.onmicrosoft.com`): it goes into the token URL path.
+fn is_guid_or_domain(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant.len() <= 253
+        && !tenant.starts_with('.')
+        && !tenant.contains("..")
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_and_secrets_are_checked_and_redacted() {
+        assert!(is_guid_or_domain("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+        assert!(is_guid_or_domain("contoso.onmicrosoft.com"));
+        for bad in ["", "../x", "a/b", "a?b", ".."] {
+            assert!(!is_guid_or_domain(bad), "{bad}");
+        }
+        let s = Secret::client_secret("CANARY");
+        assert_eq!(format!("{s:?}"), "ClientSecret(<redacted>)");
+        assert!(Secret::certificate(b"CANARY").is_err());
+        let err = read_token_file(std::path::Path::new("/nonexistent/token")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/token"));
+    }
+}

@@ -1,0 +1,327 @@
+//! Google credentials: service-account JSON keys, the OAuth2 JWT-bearer grant (RFC 7523, as
+//! `oauth2.googleapis.com/token` takes it) and the token cache.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hush_crypto::jws::Rs256Signer;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::{CallObserver, GcpError, read_limited};
+
+/// Google's token endpoint: the only place a service-account assertion goes unless the operator
+/// names another ([`crate::Endpoints::token`]).
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The scope hush asks for (what ESO and sops ask for).
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// Lifetime asked for in the assertion (Google's maximum).
+const ASSERTION_SECONDS: u64 = 3600;
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// An OAuth2 access token. Zeroized on drop; `Debug` never prints it.
+#[derive(Clone)]
+pub struct AccessToken(Arc<SecretString>);
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+impl AccessToken {
+    /// Wraps a token (whitespace trimmed).
+    pub fn new(token: &str) -> Self {
+        Self(Arc::new(SecretString::from(token.trim().to_owned())))
+    }
+
+    /// The token, for the `Authorization: Bearer` header.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// A service-account JSON key (`gcloud iam service-accounts keys create`). The private key is
+/// held only as a signer; `Debug` shows the account and key id.
+#[derive(Clone)]
+pub struct ServiceAccountKey {
+    /// `client_email`.
+    pub client_email: String,
+    /// `project_id` (may be empty).
+    pub project_id: String,
+    /// `private_key_id`, the JWT `kid`.
+    pub private_key_id: String,
+    /// `token_uri` as written in the key.
+    pub token_uri: String,
+    signer: Arc<Rs256Signer>,
+}
+
+impl fmt::Debug for ServiceAccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccountKey")
+            .field("client_email", &self.client_email)
+            .field("private_key_id", &self.private_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyFile {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    client_email: String,
+    #[serde(default)]
+    project_id: String,
+    #[serde(default)]
+    private_key_id: String,
+    #[serde(default)]
+    private_key: String,
+    #[serde(default)]
+    token_uri: String,
+}
+
+impl ServiceAccountKey {
+    /// Reads a service-account JSON key. Errors name the missing or wrong field, never a value.
+    pub fn from_json(json: &[u8]) -> Result<Self, GcpError> {
+        let mut file: KeyFile = serde_json::from_slice(json).map_err(|e| {
+            GcpError::Credentials(format!(
+                "service-account key is not JSON with string fields (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let pem = Zeroizing::new(std::mem::take(&mut file.private_key));
+        match file.kind.as_str() {
+            "service_account" => {}
+            "" => {
+                return Err(GcpError::Credentials(
+                    "service-account key has no \"type\"".into(),
+                ));
+            }
+            other => {
+                return Err(GcpError::Credentials(format!(
+                    "credentials of type {other:?} are not supported (a \"service_account\" JSON key is)"
+                )));
+            }
+        }
+        if file.client_email.is_empty() {
+            return Err(GcpError::Credentials(
+                "service-account key has no \"client_email\"".into(),
+            ));
+        }
+        if pem.is_empty() {
+            return Err(GcpError::Credentials(
+                "service-account key has no \"private_key\"".into(),
+            ));
+        }
+        let signer = Rs256Signer::from_pem(pem.as_bytes()).map_err(|_| {
+            GcpError::Credentials(format!(
+                "\"private_key\" of service account {} is not an RSA private key in PEM",
+                file.client_email
+            ))
+        })?;
+        Ok(Self {
+            client_email: file.client_email,
+            project_id: file.project_id,
+            private_key_id: file.private_key_id,
+            token_uri: file.token_uri,
+            signer: Arc::new(signer),
+        })
+    }
+
+    /// The signed assertion of the JWT-bearer grant for `audience` (the token endpoint).
+    fn assertion(&self, audience: &str, scope: &str) -> Result<Zeroizing<String>, GcpError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut header = json!({"alg": "RS256", "typ": "JWT"});
+        if !self.private_key_id.is_empty() {
+            header["kid"] = json!(self.private_key_id);
+        }
+        let claims = json!({
+            "iss": self.client_email,
+            "scope": scope,
+            "aud": audience,
+            "iat": now,
+            "exp": now + ASSERTION_SECONDS,
+        });
+        let text = self
+            .signer
+            .sign(header.to_string().as_bytes(), claims.to_string().as_bytes())
+            .map_err(|e| GcpError::Credentials(format!("signing the token request: {e}")))?;
+        Ok(Zeroizing::new(text))
+    }
+}
+
+/// Where access tokens come from.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// A service-account key, exchanged at the token endpoint.
+    ServiceAccount(ServiceAccountKey),
+    /// A token obtained elsewhere (used as is, never refreshed).
+    AccessToken(AccessToken),
+}
+
+struct Cached {
+    token: AccessToken,
+    refresh_at: Instant,
+}
+
+/// One credential's tokens: fetched once, shared by every caller, fetched again shortly before
+/// they expire (a quarter of the lifetime, at most 5 minutes, early).
+pub struct TokenSource {
+    http: reqwest::Client,
+    credentials: Credentials,
+    token_uri: String,
+    scope: String,
+    cache: tokio::sync::Mutex<Option<Cached>>,
+    observer: Option<CallObserver>,
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("credentials", &self.credentials)
+            .field("token_uri", &self.token_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSource {
+    /// Tokens of `credentials` from `token_uri` for `scope`.
+    pub(crate) fn new(
+        http: reqwest::Client,
+        credentials: Credentials,
+        token_uri: String,
+        scope: &str,
+        observer: Option<CallObserver>,
+    ) -> Self {
+        Self {
+            http,
+            credentials,
+            token_uri,
+            scope: scope.to_owned(),
+            cache: tokio::sync::Mutex::new(None),
+            observer,
+        }
+    }
+
+    /// A valid access token: the cached one, or a new one from the token endpoint.
+    pub async fn token(&self) -> Result<AccessToken, GcpError> {
+        let key = match &self.credentials {
+            Credentials::AccessToken(t) => return Ok(t.clone()),
+            Credentials::ServiceAccount(key) => key,
+        };
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.as_ref()
+            && Instant::now() < c.refresh_at
+        {
+            return Ok(c.token.clone());
+        }
+        let answer = self.exchange(key).await;
+        if let Some(observer) = &self.observer {
+            observer("GetToken", answer.is_ok());
+        }
+        let (token, lifetime) = answer?;
+        let margin = (lifetime / 4).min(Duration::from_secs(300));
+        *cache = Some(Cached {
+            token: token.clone(),
+            refresh_at: Instant::now() + lifetime - margin,
+        });
+        Ok(token)
+    }
+
+    async fn exchange(&self, key: &ServiceAccountKey) -> Result<(AccessToken, Duration), GcpError> {
+        let operation = format!("token for {}", key.client_email);
+        let assertion = key.assertion(&self.token_uri, &self.scope)?;
+        let body = Zeroizing::new(format!(
+            "grant_type={}&assertion={}",
+            form_escape(JWT_BEARER),
+            form_escape(&assertion)
+        ));
+        let response = self
+            .http
+            .post(&self.token_uri)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.as_bytes().to_vec())
+            .send()
+            .await
+            .map_err(|e| GcpError::Transport {
+                operation: operation.clone(),
+                message: e.without_url().to_string(),
+            })?;
+        let status = response.status().as_u16();
+        let bytes = read_limited(response, &operation).await?;
+        let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if !(200..300).contains(&status) {
+            // OAuth2 errors (`invalid_grant: Invalid JWT Signature.`) describe the request.
+            let error = parsed["error"].as_str().unwrap_or("no OAuth2 error");
+            let description = parsed["error_description"].as_str().unwrap_or_default();
+            return Err(GcpError::Api {
+                operation,
+                status,
+                code: error.to_owned(),
+                message: crate::clip(description),
+            });
+        }
+        let token = parsed["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| GcpError::Decode {
+                operation: operation.clone(),
+                message: "token response has no access_token".into(),
+            })?;
+        let lifetime = parsed["expires_in"]
+            .as_u64()
+            .unwrap_or(3600)
+            .clamp(1, 86_400);
+        Ok((AccessToken::new(token), Duration::from_secs(lifetime)))
+    }
+}
+
+/// `application/x-www-form-urlencoded` escaping (RFC 3986 unreserved characters kept).
+pub(crate) fn form_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_errors_name_fields_not_values() {
+        let err = ServiceAccountKey::from_json(b"{").unwrap_err().to_string();
+        assert!(err.contains("not JSON"), "{err}");
+        let err = ServiceAccountKey::from_json(br#"{"type":"external_account"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("external_account"), "{err}");
+        let err = ServiceAccountKey::from_json(
+            br#"{"type":"service_account","client_email":"a@b","private_key":"CANARY-not-a-key"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("private_key") && !err.contains("CANARY"),
+            "{err}"
+        );
+        assert_eq!(form_escape("a b+/=:"), "a%20b%2B%2F%3D%3A");
+        assert_eq!(
+            format!("{:?}", AccessToken::new("CANARY")),
+            "AccessToken(<redacted>)"
+        );
+    }
+}

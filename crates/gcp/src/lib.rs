@@ -1,0 +1,568 @@
+//! The one Google Cloud client of hush, shared by the sops `gcp_kms` key service (`hush-keys`)
+//! and the ExternalSecret `gcpsm` provider (`hush-sync`).
+//!
+//! - [`auth`]: service-account JSON keys, the OAuth2 JWT-bearer token exchange, a token cache
+//!   per credential (one exchange per lifetime, refreshed early).
+//! - [`Client`]: Secret Manager (access a version, read a secret's metadata, list with a
+//!   filter) and Cloud KMS (encrypt, decrypt) over REST v1, endpoints overridable
+//!   ([`Endpoints::from_env`]) for test servers.
+//!
+//! Errors name resources and Google's status, never a token, key or payload.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+pub use auth::{
+    AccessToken, CLOUD_PLATFORM_SCOPE, Credentials, GOOGLE_TOKEN_URI, ServiceAccountKey,
+    TokenSource,
+};
+
+/// Largest response body read from Google.
+const RESPONSE_LIMIT: usize = 4 << 20;
+/// Most pages one listing reads (at 25,000 secrets a page).
+const MAX_PAGES: usize = 100;
+
+/// Errors of Google Cloud calls. No variant holds a token, a key or a payload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GcpError {
+    /// Bad configuration (an endpoint, a resource name).
+    #[error("google cloud configuration: {0}")]
+    Config(String),
+    /// The credentials could not be used (an unreadable key, a refused token endpoint).
+    #[error("google cloud credentials: {0}")]
+    Credentials(String),
+    /// The request did not complete (connection refused, TLS, timeout).
+    #[error("google cloud {operation}: request failed: {message}")]
+    Transport {
+        /// What was being done.
+        operation: String,
+        /// reqwest's error without the URL.
+        message: String,
+    },
+    /// Google answered with an error status.
+    #[error("google cloud {operation}: HTTP {status} {code}: {message}")]
+    Api {
+        /// What was being done.
+        operation: String,
+        /// The HTTP status.
+        status: u16,
+        /// Google's `error.status` (`NOT_FOUND`, `PERMISSION_DENIED`) or the OAuth2 `error`.
+        code: String,
+        /// Google's message about the request.
+        message: String,
+    },
+    /// The answer was not what Google sends.
+    #[error("google cloud {operation}: {message}")]
+    Decode {
+        /// What was being done.
+        operation: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl GcpError {
+    /// The HTTP status of an [`GcpError::Api`] answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True for 404 `NOT_FOUND`.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// True when retrying later may succeed (transport errors, 429, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Api { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Called after each API call with its name (`AccessSecretVersion`, `GetSecret`,
+/// `ListSecrets`, `Encrypt`, `Decrypt`, `GetToken`) and whether it succeeded.
+pub type CallObserver = Arc<dyn Fn(&'static str, bool) + Send + Sync>;
+
+/// Where requests go. Defaults are Google's; tests and private endpoints override them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Secret Manager (`https://secretmanager.googleapis.com`).
+    pub secret_manager: String,
+    /// Cloud KMS (`https://cloudkms.googleapis.com`).
+    pub kms: String,
+    /// The token endpoint service-account assertions are sent to. A key whose `token_uri`
+    /// names another endpoint is refused: an assertion goes only where the operator said.
+    pub token: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            secret_manager: "https://secretmanager.googleapis.com".into(),
+            kms: "https://cloudkms.googleapis.com".into(),
+            token: GOOGLE_TOKEN_URI.into(),
+        }
+    }
+}
+
+impl Endpoints {
+    /// Google's endpoints, each replaced by the operator's environment:
+    /// `HUSH_GCP_SECRET_MANAGER_ENDPOINT`, `HUSH_GCP_KMS_ENDPOINT`, `HUSH_GCP_TOKEN_ENDPOINT`.
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: String| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().trim_end_matches('/').to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or(default)
+        };
+        let d = Self::default();
+        Self {
+            secret_manager: var("HUSH_GCP_SECRET_MANAGER_ENDPOINT", d.secret_manager),
+            kms: var("HUSH_GCP_KMS_ENDPOINT", d.kms),
+            token: var("HUSH_GCP_TOKEN_ENDPOINT", d.token),
+        }
+    }
+}
+
+/// A secret's metadata (`secrets.get`, `secrets.list`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretMetadata {
+    /// The secret id (last segment of `name`).
+    pub id: String,
+    /// `labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `annotations`.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// One Google Cloud identity: an HTTP connection pool and a token source.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    tokens: Arc<TokenSource>,
+    observer: Option<CallObserver>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.endpoints)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of `credentials` against `endpoints`; `observer` hears every call.
+    pub fn new(
+        credentials: Credentials,
+        endpoints: Endpoints,
+        observer: Option<CallObserver>,
+    ) -> Result<Self, GcpError> {
+        for url in [&endpoints.secret_manager, &endpoints.kms, &endpoints.token] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(GcpError::Config(format!(
+                    "endpoint {url:?} must start with https:// or http://"
+                )));
+            }
+        }
+        if let Credentials::ServiceAccount(key) = &credentials
+            && !key.token_uri.is_empty()
+            && key.token_uri != endpoints.token
+            && key.token_uri != GOOGLE_TOKEN_URI
+        {
+            return Err(GcpError::Credentials(format!(
+                "the \"token_uri\" of service account {} is {:?}; hush sends assertions only to {} \
+                 (HUSH_GCP_TOKEN_ENDPOINT sets another)",
+                key.client_email, key.token_uri, endpoints.token
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| GcpError::Config(format!("cannot build HTTP client: {e}")))?;
+        let tokens = Arc::new(TokenSource::new(
+            http.clone(),
+            credentials,
+            endpoints.token.clone(),
+            CLOUD_PLATFORM_SCOPE,
+            observer.clone(),
+        ));
+        Ok(Self {
+            http,
+            endpoints,
+            tokens,
+            observer,
+        })
+    }
+
+    /// The token source (shared by clones of this client).
+    pub fn tokens(&self) -> &TokenSource {
+        &self.tokens
+    }
+
+    /// The payload of `projects/{project}/secrets/{secret}/versions/{version}` (`latest` or a
+    /// number; empty = `latest`).
+    pub async fn access_secret_version(
+        &self,
+        project: &str,
+        secret: &str,
+        version: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, GcpError> {
+        let version = if version.is_empty() {
+            "latest"
+        } else {
+            version
+        };
+        check_segment("project", project)?;
+        check_segment("secret", secret)?;
+        check_segment("version", version)?;
+        let path = format!("projects/{project}/secrets/{secret}/versions/{version}");
+        let url = format!("{}/v1/{path}:access", self.endpoints.secret_manager);
+        let answer = self
+            .call(
+                "AccessSecretVersion",
+                &format!("access {path}"),
+                reqwest::Method::GET,
+                &url,
+                None,
+            )
+            .await?;
+        let data = answer["payload"]["data"].as_str().unwrap_or_default();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| GcpError::Decode {
+                operation: format!("access {path}"),
+                message: "payload.data is not base64".into(),
+            })?;
+        Ok(Zeroizing::new(bytes))
+    }
+
+    /// A secret's labels and annotations.
+    pub async fn get_secret(
+        &self,
+        project: &str,
+        secret: &str,
+    ) -> Result<SecretMetadata, GcpError> {
+        check_segment("project", project)?;
+        check_segment("secret", secret)?;
+        let path = format!("projects/{project}/secrets/{secret}");
+        let url = format!("{}/v1/{path}", self.endpoints.secret_manager);
+        let answer = self
+            .call(
+                "GetSecret",
+                &format!("get {path}"),
+                reqwest::Method::GET,
+                &url,
+                None,
+            )
+            .await?;
+        Ok(metadata(&answer))
+    }
+
+    /// Every secret of `project` matching `filter` (Secret Manager's filter syntax; empty = all),
+    /// following pages (at most 100).
+    pub async fn list_secrets(
+        &self,
+        project: &str,
+        filter: &str,
+    ) -> Result<Vec<SecretMetadata>, GcpError> {
+        check_segment("project", project)?;
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut url = format!(
+                "{}/v1/projects/{project}/secrets?pageSize=25000",
+                self.endpoints.secret_manager
+            );
+            if !filter.is_empty() {
+                url.push_str(&format!("&filter={}", auth::form_escape(filter)));
+            }
+            if !page_token.is_empty() {
+                url.push_str(&format!("&pageToken={}", auth::form_escape(&page_token)));
+            }
+            let answer = self
+                .call(
+                    "ListSecrets",
+                    &format!("list secrets of {project}"),
+                    reqwest::Method::GET,
+                    &url,
+                    None,
+                )
+                .await?;
+            out.extend(
+                answer["secrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(metadata),
+            );
+            page_token = answer["nextPageToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if page_token.is_empty() {
+                return Ok(out);
+            }
+        }
+        Err(GcpError::Decode {
+            operation: format!("list secrets of {project}"),
+            message: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    /// Cloud KMS `encrypt` with `resource_id` (`projects/…/cryptoKeys/…`): the ciphertext.
+    pub async fn kms_encrypt(
+        &self,
+        resource_id: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, GcpError> {
+        check_crypto_key(resource_id)?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let encoded = Zeroizing::new(b64.encode(plaintext));
+        let body =
+            Zeroizing::new(format!("{{\"plaintext\":\"{}\"}}", encoded.as_str()).into_bytes());
+        let url = format!("{}/v1/{resource_id}:encrypt", self.endpoints.kms);
+        let operation = format!("encrypt with {resource_id}");
+        let answer = self
+            .call(
+                "Encrypt",
+                &operation,
+                reqwest::Method::POST,
+                &url,
+                Some(body),
+            )
+            .await?;
+        b64.decode(answer["ciphertext"].as_str().unwrap_or_default())
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or(GcpError::Decode {
+                operation,
+                message: "no base64 ciphertext in the answer".into(),
+            })
+    }
+
+    /// Cloud KMS `decrypt` with `resource_id`: the plaintext.
+    pub async fn kms_decrypt(
+        &self,
+        resource_id: &str,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, GcpError> {
+        check_crypto_key(resource_id)?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let body = Zeroizing::new(
+            json!({ "ciphertext": b64.encode(ciphertext) })
+                .to_string()
+                .into_bytes(),
+        );
+        let url = format!("{}/v1/{resource_id}:decrypt", self.endpoints.kms);
+        let operation = format!("decrypt with {resource_id}");
+        // serde_json values cannot be zeroized; the decoded key is.
+        let answer = self
+            .call(
+                "Decrypt",
+                &operation,
+                reqwest::Method::POST,
+                &url,
+                Some(body),
+            )
+            .await?;
+        let text = answer["plaintext"].as_str().unwrap_or_default();
+        b64.decode(text)
+            .map(Zeroizing::new)
+            .map_err(|_| GcpError::Decode {
+                operation,
+                message: "plaintext is not base64".into(),
+            })
+    }
+
+    async fn call(
+        &self,
+        name: &'static str,
+        operation: &str,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<Value, GcpError> {
+        let token = self.tokens.token().await?;
+        let mut request = self.http.request(method, url).bearer_auth(token.expose());
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_vec());
+        }
+        let answer = async {
+            let response = request.send().await.map_err(|e| GcpError::Transport {
+                operation: operation.to_owned(),
+                message: e.without_url().to_string(),
+            })?;
+            let status = response.status().as_u16();
+            let bytes = read_limited(response, operation).await?;
+            let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if !(200..300).contains(&status) {
+                return Err(GcpError::Api {
+                    operation: operation.to_owned(),
+                    status,
+                    code: parsed["error"]["status"]
+                        .as_str()
+                        .unwrap_or("UNKNOWN")
+                        .to_owned(),
+                    message: clip(parsed["error"]["message"].as_str().unwrap_or_default()),
+                });
+            }
+            if !parsed.is_object() {
+                return Err(GcpError::Decode {
+                    operation: operation.to_owned(),
+                    message: format!("HTTP {status}, the answer is not a JSON object"),
+                });
+            }
+            Ok(parsed)
+        }
+        .await;
+        if let Some(observer) = &self.observer {
+            // A missing secret is a successful call (as ESO counts it).
+            observer(
+                name,
+                answer
+                    .as_ref()
+                    .map_or_else(GcpError::is_not_found, |_| true),
+            );
+        }
+        answer
+    }
+}
+
+fn metadata(v: &Value) -> SecretMetadata {
+    let map = |m: &Value| {
+        m.as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    SecretMetadata {
+        id: v["name"]
+            .as_str()
+            .and_then(|n| n.rsplit('/').next())
+            .unwrap_or_default()
+            .to_owned(),
+        labels: map(&v["labels"]),
+        annotations: map(&v["annotations"]),
+    }
+}
+
+/// A resource-name segment hush puts into a URL path: Google's id characters only, so a
+/// tenant's key can never change the path (`..`, `/`, `?`, `%`).
+fn check_segment(what: &str, segment: &str) -> Result<(), GcpError> {
+    let ok = !segment.is_empty()
+        && segment.len() <= 255
+        && segment != "."
+        && segment != ".."
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(GcpError::Config(format!(
+            "{what} {segment:?} is not a valid Google Cloud resource id (letters, digits, - _ . :)"
+        )))
+    }
+}
+
+/// `projects/P/locations/L/keyRings/R/cryptoKeys/K`, each id checked.
+fn check_crypto_key(resource_id: &str) -> Result<(), GcpError> {
+    let parts: Vec<&str> = resource_id.split('/').collect();
+    let shape = [
+        "projects",
+        "",
+        "locations",
+        "",
+        "keyRings",
+        "",
+        "cryptoKeys",
+        "",
+    ];
+    let ok = parts.len() == shape.len()
+        && parts.iter().zip(shape).all(|(p, s)| {
+            if s.is_empty() {
+                check_segment("id", p).is_ok()
+            } else {
+                *p == s
+            }
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(GcpError::Config(format!(
+            "{resource_id:?} is not a Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K)"
+        )))
+    }
+}
+
+/// Reads a body of at most [`RESPONSE_LIMIT`] bytes, chunk by chunk.
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    operation: &str,
+) -> Result<Zeroizing<Vec<u8>>, GcpError> {
+    let mut out = Zeroizing::new(Vec::new());
+    while let Some(chunk) = response.chunk().await.map_err(|e| GcpError::Transport {
+        operation: operation.to_owned(),
+        message: e.without_url().to_string(),
+    })? {
+        if out.len() + chunk.len() > RESPONSE_LIMIT {
+            return Err(GcpError::Decode {
+                operation: operation.to_owned(),
+                message: format!("response larger than {RESPONSE_LIMIT} bytes"),
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// A server message cut to 300 characters.
+pub(crate) fn clip(text: &str) -> String {
+    text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_names_are_checked() {
+        check_segment("secret", "db-password_1").unwrap();
+        check_segment("project", "example.com:proj").unwrap();
+        for bad in ["", "..", "a/b", "a?b", "a%2F", "a b"] {
+            assert!(check_segment("secret", bad).is_err(), "{bad}");
+        }
+        check_crypto_key("projects/p/locations/global/keyRings/r/cryptoKeys/k").unwrap();
+        for bad in [
+            "projects/p/locations/global/keyRings/r",
+            "projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
+            "projects/../locations/global/keyRings/r/cryptoKeys/k",
+        ] {
+            assert!(check_crypto_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,250 @@
+"""A Google Cloud test server: drongo's Secret Manager and Cloud KMS (REST v1), plus what drongo
+leaves out and hush needs to be tested as against the real cloud.
+
+Added here (drongo 0.8.0 has none of it):
+- the OAuth2 token endpoint (``POST /token``, RFC 7523 JWT-bearer grant, as
+  ``oauth2.googleapis.com/token``): RS256 assertions of registered service-account keys are
+  checked (signature, ``iss``, ``aud`` = this endpoint, ``exp``) and exchanged for access tokens;
+- bearer-token checks on every API call (401 ``UNAUTHENTICATED`` without a valid token; a
+  service-account self-signed JWT, as Google accepts, counts as valid);
+- ``filter`` (``labels.KEY=VALUE``, ``labels.KEY:*``, ``name:TEXT``, AND-ed) and
+  ``pageSize``/``pageToken`` on ``secrets.list``;
+- counters (tokens per service account, calls per route) and a management API:
+  ``POST /hush/service-accounts {"email", "project", "token_lifetime"?}`` returns a new service-account JSON key
+  (``token_uri`` pointing here), ``POST /hush/token-lifetime {"seconds"}``, ``GET /hush/calls``,
+  ``POST /hush/reset-calls``.
+
+Run: ``python tests/cloud/gcp_server.py --port N``. The official client libraries reach it with
+``client_options={"api_endpoint": URL}`` and ``transport="rest"`` (tests/cloud/test_servers.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cloudcommon import (  # noqa: E402
+    Calls,
+    JwtError,
+    Tokens,
+    bearer,
+    jwt_unverified,
+    jwt_verify,
+    new_rsa_key,
+    private_pem,
+)
+from drongo.server import DrongoHTTPRequestHandler, create_server  # noqa: E402
+
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+MAX_BODY = 1 << 20
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.keys: dict[str, object] = {}  # client_email -> public key
+        self.calls = Calls()
+        self.tokens = Tokens()
+        self.token_lifetime = 3600
+        self.lifetimes: dict[str, int] = {}  # client_email -> token lifetime
+
+
+STATE = State()
+
+
+def _json(status: int, payload: dict, extra: dict | None = None):
+    headers = {"Content-Type": "application/json"}
+    headers.update(extra or {})
+    return status, headers, json.dumps(payload)
+
+
+def _google_error(status: int, message: str, code: str):
+    return _json(status, {"error": {"code": status, "message": message, "status": code}})
+
+
+def _matches(secret: dict, terms: list[str]) -> bool:
+    labels = secret.get("labels") or {}
+    short = secret["name"].rsplit("/", 1)[-1]
+    for term in terms:
+        if term.startswith("labels.") and term.endswith(":*"):
+            if term[7:-2] not in labels:
+                return False
+        elif term.startswith("labels.") and "=" in term:
+            key, value = term[7:].split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif term.startswith("name:"):
+            if term[5:] not in short:
+                return False
+        else:
+            raise ValueError(f"unsupported filter term {term!r}")
+    return True
+
+
+class Handler(DrongoHTTPRequestHandler):
+    """drongo's handler behind the token endpoint, bearer checks, counters and list filters."""
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError("body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _hush(self) -> None:
+        split = urlsplit(self.path)
+        path, query = split.path, parse_qs(split.query)
+        if path == "/token" and self.command == "POST":
+            self._write(self._token(self._body()))
+            return
+        if path.startswith("/hush/"):
+            self._write(self._management(path, self._body()))
+            return
+        if path.startswith("/drongo/"):
+            self._dispatch()
+            return
+        principal = self._principal()
+        if principal is None:
+            self._body()
+            self._write(
+                _google_error(
+                    401,
+                    "Request had invalid authentication credentials. Expected OAuth 2 access "
+                    "token, login cookie or other valid authentication credential.",
+                    "UNAUTHENTICATED",
+                )
+            )
+            return
+        STATE.calls.call(f"{self.command} {path}")
+        self._list_query = None
+        if self.command == "GET" and path.endswith("/secrets") and "/secrets/" not in path:
+            self._list_query = query
+        self._dispatch()
+
+    def _principal(self) -> str | None:
+        token = bearer(self.headers)
+        if not token:
+            return None
+        who = STATE.tokens.principal(token)
+        if who is not None:
+            return who
+        # A self-signed service-account JWT (Google accepts these in place of an access token).
+        try:
+            _head, claims = jwt_unverified(token)
+            with STATE.lock:
+                key = STATE.keys.get(claims.get("iss", ""))
+            if key is None:
+                return None
+            jwt_verify(token, key, None)
+            return claims["iss"]
+        except (JwtError, KeyError):
+            return None
+
+    def _token(self, body: bytes):
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != JWT_BEARER:
+            return _json(400, {"error": "unsupported_grant_type"})
+        assertion = form.get("assertion", "")
+        try:
+            _head, claims = jwt_unverified(assertion)
+            email = claims.get("iss", "")
+            with STATE.lock:
+                key = STATE.keys.get(email)
+            if key is None:
+                return _json(400, {"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
+            host = self.headers.get("Host", "")
+            # Google's own token URI is the audience google-auth and Go's oauth2 write whatever
+            # token_uri says; this endpoint's URL is accepted too.
+            jwt_verify(assertion, key, [GOOGLE_TOKEN_URI, f"http://{host}/token", f"https://{host}/token"])
+            if not claims.get("scope"):
+                return _json(400, {"error": "invalid_scope", "error_description": "no scope"})
+        except JwtError as exc:
+            return _json(400, {"error": "invalid_grant", "error_description": f"Invalid JWT: {exc}"})
+        STATE.calls.token(email)
+        lifetime = STATE.lifetimes.get(email, STATE.token_lifetime)
+        token = STATE.tokens.issue(email, lifetime)
+        return _json(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
+
+    def _management(self, path: str, body: bytes):
+        payload = json.loads(body or b"{}")
+        if path == "/hush/calls":
+            return _json(200, STATE.calls.snapshot())
+        if path == "/hush/reset-calls":
+            STATE.calls.reset()
+            return _json(200, {})
+        if path == "/hush/token-lifetime":
+            STATE.token_lifetime = int(payload["seconds"])
+            return _json(200, {})
+        if path == "/hush/service-accounts":
+            email, project = payload["email"], payload.get("project", "hush-test")
+            key = new_rsa_key()
+            with STATE.lock:
+                STATE.keys[email] = key.public_key()
+                if payload.get("token_lifetime"):
+                    STATE.lifetimes[email] = int(payload["token_lifetime"])
+            host = self.headers.get("Host", "")
+            return _json(
+                200,
+                {
+                    "type": "service_account",
+                    "project_id": project,
+                    "private_key_id": f"test-{abs(hash(email)) % 10**8}",
+                    "private_key": private_pem(key),
+                    "client_email": email,
+                    "client_id": str(abs(hash(email)) % 10**20),
+                    "auth_uri": f"http://{host}/auth",
+                    "token_uri": f"http://{host}/token",
+                    "universe_domain": "googleapis.com",
+                },
+            )
+        return _json(404, {"error": f"unknown management route {path}"})
+
+    def _write(self, response) -> None:
+        query = getattr(self, "_list_query", None)
+        self._list_query = None
+        status, headers, body = response
+        if query is not None and status == 200:
+            response = self._filtered(body, query)
+        super()._write(response)
+
+    def _filtered(self, body, query):
+        listing = json.loads(body)
+        secrets = listing.get("secrets", [])
+        terms = (query.get("filter") or [""])[0].split()
+        try:
+            secrets = [s for s in secrets if _matches(s, terms)]
+        except ValueError as exc:
+            return _google_error(400, str(exc), "INVALID_ARGUMENT")
+        size = int((query.get("pageSize") or ["0"])[0] or 0) or 25000
+        start = int((query.get("pageToken") or ["0"])[0] or 0)
+        page = {"secrets": secrets[start : start + size], "totalSize": len(secrets)}
+        if start + size < len(secrets):
+            page["nextPageToken"] = str(start + size)
+        return _json(200, page)
+
+    do_GET = _hush
+    do_POST = _hush
+    do_PUT = _hush
+    do_PATCH = _hush
+    do_DELETE = _hush
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    httpd = create_server(args.host, args.port)
+    httpd.RequestHandlerClass = Handler
+    print(f"gcp test server on http://{args.host}:{args.port}", flush=True)
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
