@@ -10,7 +10,8 @@
 #   crds        regenerate crds/ from the Rust types and fail on a difference
 #   deploy      helm lint/template of deploy/helm/hush, deploy/manifests/ up to date
 #   build       compile every test target once
-#   services    start a real kube-apiserver + etcd, OpenBao and moto on loopback, and a second
+#   services    start a real kube-apiserver + etcd, OpenBao, moto and the Google Cloud and Azure
+#               test servers (tests/cloud/) on loopback, and a second
 #               API server for the real External Secrets Operator (scripts/services/eso-apiserver.sh)
 #   cloud-servers  the official Google Cloud and Azure client libraries against the cloud test
 #               servers of stage services (tests/cloud/test_servers.py, pytest in the peers venv)

@@ -108,6 +108,8 @@ pub struct Cloud {
     pub authority_host: String,
     /// Key Vault's DNS domain (`vault.azure.net`); vault hosts are `<name>.<domain>`.
     pub vault_domain: String,
+    /// Key Vault's token audience in this cloud (`https://vault.azure.net`).
+    pub vault_resource: String,
     /// PEM CA certificates trusted besides the system roots (a private CA, a test server).
     pub ca_pem: Option<Vec<u8>>,
 }
@@ -149,6 +151,7 @@ impl Cloud {
         Ok(Self {
             authority_host: var("AZURE_AUTHORITY_HOST", authority),
             vault_domain: var("HUSH_AZURE_VAULT_DOMAIN", domain),
+            vault_resource: format!("https://{domain}"),
             ca_pem,
         })
     }
@@ -170,7 +173,7 @@ impl Cloud {
 
     /// The token scope of Key Vault in this cloud (`https://vault.azure.net/.default`).
     pub fn vault_scope(&self) -> String {
-        format!("https://{}/.default", self.vault_domain)
+        format!("{}/.default", self.vault_resource)
     }
 }
 

@@ -19,6 +19,7 @@ fn cloud() -> Cloud {
     Cloud {
         authority_host: url.clone(),
         vault_domain: url.trim_start_matches("https://").to_owned(),
+        vault_resource: "https://vault.azure.net".to_owned(),
         ca_pem: Some(std::fs::read(env("HUSH_AZURE_CA")).unwrap()),
     }
 }

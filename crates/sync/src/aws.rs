@@ -14,11 +14,10 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use hush_aws::{AwsError, Credentials};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::json::{property_dotted, scalar_text};
+use crate::json::{extract_raw, property_dotted, scalar_text};
 use crate::{
     Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
     SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
@@ -658,23 +657,6 @@ fn sm_payload(answer: &Value) -> Result<Vec<u8>, ProviderError> {
     Err(ProviderError::Invalid(
         "secret has neither SecretString nor SecretBinary".into(),
     ))
-}
-
-/// ESO's AWS `extract`: a JSON object; string values unquoted, other values as their raw JSON
-/// text.
-fn extract_raw(raw: &[u8]) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
-    let map: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(raw)
-        .map_err(|_| ProviderError::Invalid("secret value is not a JSON object".into()))?;
-    Ok(map
-        .into_iter()
-        .map(|(k, v)| {
-            let text = match serde_json::from_str::<String>(v.get()) {
-                Ok(s) => s,
-                Err(_) => v.get().to_owned(),
-            };
-            (k, SecretBytes::from(text.as_str()))
-        })
-        .collect())
 }
 
 #[async_trait]

@@ -13,6 +13,11 @@ pub const AWS_SECRETS_MANAGER: &str = "AWS/SecretsManager";
 /// ESO's provider label for AWS Systems Manager Parameter Store.
 pub const AWS_PARAMETER_STORE: &str = "AWS/ParameterStore";
 
+/// ESO's provider label for Google Cloud Secret Manager.
+pub const GCP_SECRET_MANAGER: &str = "GCP/SecretManager";
+/// ESO's provider label for Azure Key Vault.
+pub const AZURE_KEY_VAULT: &str = "Azure/KeyVault";
+
 /// Receives `(provider, call, ok)` for every provider API call.
 pub type Observer = Arc<dyn Fn(&'static str, &str, bool) + Send + Sync>;
 
@@ -25,7 +30,7 @@ pub fn observe_with(observer: Observer) -> bool {
 
 /// Counts one call.
 #[cfg_attr(
-    not(any(feature = "vault", feature = "aws")),
+    not(any(feature = "vault", feature = "aws", feature = "gcp", feature = "azure")),
     expect(dead_code, reason = "no provider compiled in")
 )]
 pub(crate) fn record(provider: &'static str, call: &str, ok: bool) {

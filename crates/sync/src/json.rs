@@ -95,6 +95,26 @@ pub fn property_dotted<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     gjson_get(v, path)
 }
 
+/// ESO's `extract` of AWS, Google Secret Manager and Azure Key Vault values: a JSON object;
+/// string values unquoted, other values as their raw JSON text.
+pub(crate) fn extract_raw(
+    raw: &[u8],
+) -> Result<std::collections::BTreeMap<String, crate::SecretBytes>, crate::ProviderError> {
+    use serde_json::value::RawValue;
+    let map: std::collections::BTreeMap<String, Box<RawValue>> = serde_json::from_slice(raw)
+        .map_err(|_| crate::ProviderError::Invalid("secret value is not a JSON object".into()))?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match serde_json::from_str::<String>(v.get()) {
+                Ok(s) => s,
+                Err(_) => v.get().to_owned(),
+            };
+            (k, crate::SecretBytes::from(text.as_str()))
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

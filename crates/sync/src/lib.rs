@@ -12,9 +12,13 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "azure")]
+pub mod azurekv;
 pub mod cache;
 pub mod calls;
 pub mod fake;
+#[cfg(feature = "gcp")]
+pub mod gcpsm;
 pub mod json;
 #[cfg(feature = "vault")]
 pub mod vault;
@@ -363,6 +367,10 @@ pub fn registry_with(settings: &Settings) -> Vec<Arc<dyn ProviderFactory>> {
     r.push(Arc::new(vault::Factory::openbao()));
     #[cfg(feature = "aws")]
     r.push(Arc::new(aws::Factory));
+    #[cfg(feature = "gcp")]
+    r.push(Arc::new(gcpsm::Factory));
+    #[cfg(feature = "azure")]
+    r.push(Arc::new(azurekv::Factory));
     r.push(Arc::new(fake::Factory));
     r.push(Arc::new(webhook::Factory {
         limits: settings.webhook,
@@ -470,7 +478,7 @@ mod tests {
         for bad in [
             json!({}),
             json!({"vault": {}, "aws": {}}),
-            json!({"gcpsm": {}}),
+            json!({"alibaba": {}}),
             json!("vault"),
         ] {
             assert!(

@@ -89,7 +89,7 @@ async fn vault_kv_v2_and_v1_with_token_and_approle() -> Result<()> {
         "spec": {"provider": {"vault": {"server": server, "path": format!("kv1-{n}"), "version": "v1",
             "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "unsupported"},
-        "spec": {"provider": {"gcpsm": {"projectID": "p"}}}})).await?;
+        "spec": {"provider": {"alibaba": {"regionID": "eu-central-1"}}}})).await?;
 
     let ctl = Controller::start(&client, &n).await?;
     let es: Api<ExternalSecret> = ns.api();

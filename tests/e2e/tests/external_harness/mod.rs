@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+pub mod cloud;
+
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The harness controller's read window: short, so that tests which change provider data see

@@ -1,0 +1,327 @@
+//! Azure Key Vault secrets over the shared `hush-azure` client, mapped as ESO maps them
+//! (`ESO:providers/v1/azure/keyvault`, `docs/external-secrets.md`).
+//!
+//! - `vaultUrl`, `tenantId`, `environmentType`, `authType: ServicePrincipal` (the default) with
+//!   `authSecretRef.clientId` and `authSecretRef.clientSecret` or
+//!   `authSecretRef.clientCertificate` (PEM certificate and RSA key). The token is fetched once
+//!   per built client and refreshed before it expires.
+//! - `remoteRef.key`: `secret/NAME` or `NAME`; `version` (empty = current); `property` and
+//!   `extract` as ESO (JSON values).
+//! - `find.name.regexp` and `find.tags` (exact) over the vault's enabled secrets, one read each.
+//! - Refused, naming the field: `authType` `ManagedIdentity` / `WorkloadIdentity`,
+//!   `serviceAccountRef`, `identityId`, object types `key/` and `cert/`, `find.path`,
+//!   `remoteRef.metadataPolicy: Fetch`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hush_azure::{AzureError, Cloud, Credential, Secret, TokenSource, VaultClient};
+use serde_json::Value;
+
+use crate::json::{extract_raw, property_dotted, scalar_text};
+use crate::{
+    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
+    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
+    refuse_unknown_fields,
+};
+
+/// Builds `azurekv` providers.
+#[derive(Debug)]
+pub struct Factory;
+
+#[async_trait]
+impl ProviderFactory for Factory {
+    fn name(&self) -> &'static str {
+        "azurekv"
+    }
+
+    async fn build(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<Built, ProviderError> {
+        refuse_unknown_fields(
+            "azurekv",
+            spec,
+            &[
+                "vaultUrl",
+                "tenantId",
+                "authType",
+                "authSecretRef",
+                "environmentType",
+            ],
+        )?;
+        let auth_type = spec["authType"].as_str().unwrap_or("ServicePrincipal");
+        if auth_type != "ServicePrincipal" {
+            return Err(ProviderError::Invalid(format!(
+                "azurekv.authType {auth_type:?} is not supported by hush (ServicePrincipal)"
+            )));
+        }
+        let vault_url = spec["vaultUrl"]
+            .as_str()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| ProviderError::Invalid("azurekv.vaultUrl is required".into()))?;
+        let tenant = spec["tenantId"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ProviderError::Invalid("azurekv.tenantId is required for ServicePrincipal".into())
+            })?;
+        let auth = &spec["authSecretRef"];
+        refuse_unknown_fields(
+            "azurekv.authSecretRef",
+            auth,
+            &["clientId", "clientSecret", "clientCertificate"],
+        )?;
+        let read = |field: &'static str| async move {
+            let sel: SecretKeySelector =
+                decode(&format!("azurekv authSecretRef.{field}"), &auth[field])?;
+            let key = sel.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
+                ProviderError::Invalid(format!("azurekv.authSecretRef.{field}.key is required"))
+            })?;
+            let r = KeyRef {
+                name: sel.name.clone(),
+                key,
+                namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
+            };
+            creds.secret_key(&r).await
+        };
+        if auth["clientId"].is_null() {
+            return Err(ProviderError::Invalid(
+                "azurekv.authSecretRef.clientId is required for ServicePrincipal".into(),
+            ));
+        }
+        let client_id = read("clientId").await?;
+        let client_id = std::str::from_utf8(client_id.expose())
+            .map(|s| s.trim().to_owned())
+            .map_err(|_| ProviderError::Invalid("azurekv client id is not UTF-8".into()))?;
+        let (proof, secret) = match (
+            auth["clientSecret"].is_null(),
+            auth["clientCertificate"].is_null(),
+        ) {
+            (false, true) => {
+                let s = read("clientSecret").await?;
+                let text = std::str::from_utf8(s.expose()).map_err(|_| {
+                    ProviderError::Invalid("azurekv client secret is not UTF-8".into())
+                })?;
+                (s.clone(), Secret::client_secret(text))
+            }
+            (true, false) => {
+                let pem = read("clientCertificate").await?;
+                let secret = Secret::certificate(pem.expose()).map_err(map_err)?;
+                (pem, secret)
+            }
+            _ => {
+                return Err(ProviderError::Invalid(
+                    "azurekv.authSecretRef: set exactly one of clientSecret and clientCertificate"
+                        .into(),
+                ));
+            }
+        };
+        let cloud = Cloud::from_env(spec["environmentType"].as_str().unwrap_or_default())
+            .map_err(map_err)?;
+        let http = cloud.http_client().map_err(map_err)?;
+        let observer: hush_azure::CallObserver =
+            Arc::new(|call, ok| crate::calls::record(crate::calls::AZURE_KEY_VAULT, call, ok));
+        let tokens = TokenSource::new(
+            http.clone(),
+            Credential {
+                tenant_id: tenant.to_owned(),
+                client_id: client_id.clone(),
+                secret,
+            },
+            &cloud.authority_host,
+            &cloud.vault_scope(),
+            Some(observer.clone()),
+        )
+        .map_err(map_err)?;
+        let client = VaultClient::new(http, vault_url, &cloud, Arc::new(tokens), Some(observer))
+            .map_err(map_err)?;
+        let identity = digest(&[
+            b"azurekv",
+            client.vault_url().as_bytes(),
+            cloud.authority_host.as_bytes(),
+            tenant.as_bytes(),
+            client_id.as_bytes(),
+            proof.expose(),
+        ]);
+        Ok(Built {
+            provider: Arc::new(AzureProvider { client }),
+            identity,
+            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
+        })
+    }
+}
+
+fn map_err(e: AzureError) -> ProviderError {
+    let text = e.to_string();
+    match &e {
+        _ if e.is_not_found() => ProviderError::NotFound(text),
+        AzureError::Api { status: 429, .. } => ProviderError::Throttled(text),
+        AzureError::Api {
+            status: 401 | 403, ..
+        }
+        | AzureError::Credentials(_) => ProviderError::Denied(text),
+        AzureError::Api { code, .. }
+            if code.starts_with("invalid_") || code.starts_with("unauthorized_") =>
+        {
+            ProviderError::Denied(text)
+        }
+        _ if e.is_transient() => ProviderError::Transient(text),
+        _ => ProviderError::Invalid(text),
+    }
+}
+
+/// A Key Vault client for one vault and application.
+#[derive(Debug)]
+pub struct AzureProvider {
+    client: VaultClient,
+}
+
+/// The secret name of `secret/NAME` or `NAME`; other object types are refused by name.
+fn secret_name(key: &str) -> Result<&str, ProviderError> {
+    match key.split_once('/') {
+        None => Ok(key),
+        Some(("secret", name)) => Ok(name),
+        Some((kind @ ("key" | "cert"), _)) => Err(ProviderError::Invalid(format!(
+            "remoteRef.key {key:?}: object type {kind}/ is not supported by hush (secret/)"
+        ))),
+        Some(_) => Err(ProviderError::Invalid(format!(
+            "remoteRef.key {key:?}: expected secret/NAME or NAME"
+        ))),
+    }
+}
+
+#[async_trait]
+impl SecretProvider for AzureProvider {
+    async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        if r.metadata {
+            return Err(ProviderError::Invalid(format!(
+                "remoteRef {:?}: metadataPolicy Fetch is not supported by hush for azurekv",
+                r.key
+            )));
+        }
+        let name = secret_name(&r.key)?;
+        let bundle = self
+            .client
+            .get_secret(name, &r.version)
+            .await
+            .map_err(map_err)?;
+        if r.property.is_empty() {
+            return Ok(SecretBytes::from(bundle.value.as_str()));
+        }
+        let v: Value = serde_json::from_str(&bundle.value).map_err(|_| {
+            ProviderError::Invalid(format!(
+                "key {:?} does not exist in secret {} (the secret is not JSON)",
+                r.property, r.key
+            ))
+        })?;
+        let x = property_dotted(&v, &r.property).ok_or_else(|| {
+            ProviderError::Invalid(format!(
+                "key {:?} does not exist in secret {}",
+                r.property, r.key
+            ))
+        })?;
+        Ok(SecretBytes::from(scalar_text(x).as_str()))
+    }
+
+    async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let value = self.get(r).await?;
+        extract_raw(value.expose())
+    }
+
+    async fn find(&self, q: &FindQuery) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        if !q.path.is_empty() {
+            return Err(ProviderError::Invalid(
+                "find.path is not supported by the azurekv provider (name.regexp, tags)".into(),
+            ));
+        }
+        let re = if q.name_regexp.is_empty() {
+            None
+        } else {
+            Some(
+                regex::Regex::new(&q.name_regexp)
+                    .map_err(|e| ProviderError::Invalid(format!("find.name.regexp: {e}")))?,
+            )
+        };
+        let items = self.client.list_secrets().await.map_err(map_err)?;
+        let mut out = BTreeMap::new();
+        for item in items {
+            let wanted = item.enabled
+                && re.as_ref().is_none_or(|re| re.is_match(&item.name))
+                && q.tags.iter().all(|(k, v)| item.tags.get(k) == Some(v));
+            if !wanted {
+                continue;
+            }
+            match self.client.get_secret(&item.name, "").await {
+                Ok(b) => {
+                    out.insert(item.name, SecretBytes::from(b.value.as_str()));
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn validate(&self) -> Result<(), ProviderError> {
+        // A token proves the application; Key Vault access shows at the first read.
+        self.client
+            .tokens()
+            .token()
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_types() {
+        assert_eq!(secret_name("db").unwrap(), "db");
+        assert_eq!(secret_name("secret/db").unwrap(), "db");
+        let err = secret_name("key/k").unwrap_err().to_string();
+        assert!(
+            err.contains("key/") && err.contains("not supported"),
+            "{err}"
+        );
+        assert!(secret_name("cert/c").is_err());
+        assert!(secret_name("other/x").is_err());
+    }
+
+    #[test]
+    fn errors_map_onto_the_seam() {
+        let api = |status: u16, code: &str| AzureError::Api {
+            operation: "get".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+        };
+        assert!(map_err(api(404, "SecretNotFound")).is_not_found());
+        assert!(matches!(
+            map_err(api(403, "SecretDisabled")),
+            ProviderError::Denied(_)
+        ));
+        assert!(matches!(
+            map_err(api(401, "invalid_client")),
+            ProviderError::Denied(_)
+        ));
+        assert!(matches!(
+            map_err(api(400, "unauthorized_client")),
+            ProviderError::Denied(_)
+        ));
+        assert!(matches!(
+            map_err(api(429, "Throttled")),
+            ProviderError::Throttled(_)
+        ));
+        assert!(matches!(
+            map_err(api(500, "x")),
+            ProviderError::Transient(_)
+        ));
+    }
+}

@@ -1,0 +1,310 @@
+//! Google Cloud Secret Manager over the shared `hush-gcp` client, mapped as ESO maps it
+//! (`ESO:providers/v1/gcp/secretmanager`, `docs/external-secrets.md`).
+//!
+//! - `projectID` (default: the key's `project_id`), `auth.secretRef.secretAccessKeySecretRef`
+//!   (a service-account JSON key). The token is exchanged once per built client and refreshed
+//!   before it expires; a rebuilt client with the same key keeps the old one (the cache keeps a
+//!   client whose credential identity did not change).
+//! - `remoteRef.version`: `latest` (default) or a version number; `property` as ESO (exact key,
+//!   then a gjson path); `extract` as ESO (strings unquoted, other values raw JSON).
+//! - `find.name.regexp` over every secret of the project, `find.tags` as a label filter
+//!   (`labels.K=V`, AND-ed), `find.path` as `name:` filter; each match read at `latest`.
+//! - Refused, naming the field: `location` (regional secrets), `auth.workloadIdentity`,
+//!   `auth.workloadIdentityFederation`, no `auth` (the controller's own Google identity),
+//!   `remoteRef.metadataPolicy: Fetch`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hush_gcp::{Client, Credentials, Endpoints, GcpError, ServiceAccountKey};
+use serde_json::Value;
+
+use crate::json::{extract_raw, property_dotted, scalar_text};
+use crate::{
+    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
+    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
+    refuse_unknown_fields,
+};
+
+/// Builds `gcpsm` providers.
+#[derive(Debug)]
+pub struct Factory;
+
+#[async_trait]
+impl ProviderFactory for Factory {
+    fn name(&self) -> &'static str {
+        "gcpsm"
+    }
+
+    async fn build(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<Built, ProviderError> {
+        refuse_unknown_fields("gcpsm", spec, &["projectID", "auth"])?;
+        let auth = &spec["auth"];
+        if auth.is_null() {
+            return Err(ProviderError::Invalid(
+                "gcpsm.auth: hush needs auth.secretRef.secretAccessKeySecretRef (a service-account \
+                 key); the controller's own Google identity and workload identity are not supported"
+                    .into(),
+            ));
+        }
+        refuse_unknown_fields("gcpsm.auth", auth, &["secretRef"])?;
+        refuse_unknown_fields(
+            "gcpsm.auth.secretRef",
+            &auth["secretRef"],
+            &["secretAccessKeySecretRef"],
+        )?;
+        let sel: SecretKeySelector = decode(
+            "gcpsm auth.secretRef.secretAccessKeySecretRef",
+            &auth["secretRef"]["secretAccessKeySecretRef"],
+        )?;
+        let key_name = sel.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
+            ProviderError::Invalid(
+                "gcpsm.auth.secretRef.secretAccessKeySecretRef.key is required".into(),
+            )
+        })?;
+        let r = KeyRef {
+            name: sel.name.clone(),
+            key: key_name,
+            namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
+        };
+        let json = creds.secret_key(&r).await?;
+        let key = ServiceAccountKey::from_json(json.expose())
+            .map_err(|e| ProviderError::Invalid(format!("secret {}/{}: {e}", r.name, r.key)))?;
+        let project = match spec["projectID"].as_str().filter(|p| !p.is_empty()) {
+            Some(p) => p.to_owned(),
+            None if !key.project_id.is_empty() => key.project_id.clone(),
+            None => {
+                return Err(ProviderError::Invalid(
+                    "gcpsm.projectID is required (the key has no project_id)".into(),
+                ));
+            }
+        };
+        let endpoints = Endpoints::from_env();
+        let identity = digest(&[
+            b"gcpsm",
+            project.as_bytes(),
+            endpoints.secret_manager.as_bytes(),
+            endpoints.token.as_bytes(),
+            json.expose(),
+        ]);
+        let observer: hush_gcp::CallObserver =
+            Arc::new(|call, ok| crate::calls::record(crate::calls::GCP_SECRET_MANAGER, call, ok));
+        let client = Client::new(Credentials::ServiceAccount(key), endpoints, Some(observer))
+            .map_err(map_err)?;
+        Ok(Built {
+            provider: Arc::new(GcpProvider { client, project }),
+            identity,
+            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
+        })
+    }
+}
+
+fn map_err(e: GcpError) -> ProviderError {
+    let text = e.to_string();
+    match &e {
+        _ if e.is_not_found() => ProviderError::NotFound(text),
+        GcpError::Api { status: 429, .. } => ProviderError::Throttled(text),
+        GcpError::Api {
+            status: 401 | 403, ..
+        }
+        | GcpError::Credentials(_) => ProviderError::Denied(text),
+        GcpError::Api { code, .. } if code.starts_with("invalid_") => ProviderError::Denied(text),
+        _ if e.is_transient() => ProviderError::Transient(text),
+        _ => ProviderError::Invalid(text),
+    }
+}
+
+/// A Secret Manager client for one project.
+pub struct GcpProvider {
+    client: Client,
+    project: String,
+}
+
+impl std::fmt::Debug for GcpProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcpProvider")
+            .field("project", &self.project)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GcpProvider {
+    async fn payload(&self, key: &str, version: &str) -> Result<SecretBytes, ProviderError> {
+        let data = self
+            .client
+            .access_secret_version(&self.project, key, version)
+            .await
+            .map_err(map_err)?;
+        Ok(SecretBytes::from_slice(&data))
+    }
+}
+
+#[async_trait]
+impl SecretProvider for GcpProvider {
+    async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        if r.metadata {
+            return Err(ProviderError::Invalid(format!(
+                "remoteRef {:?}: metadataPolicy Fetch is not supported by hush for gcpsm",
+                r.key
+            )));
+        }
+        let raw = self.payload(&r.key, &r.version).await?;
+        if r.property.is_empty() {
+            return Ok(raw);
+        }
+        let v: Value = serde_json::from_slice(raw.expose()).map_err(|_| {
+            ProviderError::Invalid(format!(
+                "key {:?} does not exist in secret {} (the secret is not JSON)",
+                r.property, r.key
+            ))
+        })?;
+        let x = property_dotted(&v, &r.property).ok_or_else(|| {
+            ProviderError::Invalid(format!(
+                "key {:?} does not exist in secret {}",
+                r.property, r.key
+            ))
+        })?;
+        Ok(SecretBytes::from(scalar_text(x).as_str()))
+    }
+
+    async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let value = self.get(r).await?;
+        extract_raw(value.expose())
+    }
+
+    async fn find(&self, q: &FindQuery) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let re = if q.name_regexp.is_empty() {
+            None
+        } else {
+            Some(
+                regex::Regex::new(&q.name_regexp)
+                    .map_err(|e| ProviderError::Invalid(format!("find.name.regexp: {e}")))?,
+            )
+        };
+        let filter = find_filter(q)?;
+        let secrets = self
+            .client
+            .list_secrets(&self.project, &filter)
+            .await
+            .map_err(map_err)?;
+        let mut out = BTreeMap::new();
+        for s in secrets {
+            if re.as_ref().is_some_and(|re| !re.is_match(&s.id)) {
+                continue;
+            }
+            match self.payload(&s.id, "latest").await {
+                Ok(v) => {
+                    out.insert(s.id, v);
+                }
+                // Deleted between the listing and the read.
+                Err(ProviderError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn validate(&self) -> Result<(), ProviderError> {
+        self.client
+            .tokens()
+            .token()
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+}
+
+/// Secret Manager's list filter for `find`: `labels.K=V` per tag and `name:PATH`, AND-ed.
+/// Tag keys and values are label characters only, so a tenant cannot widen the filter.
+fn find_filter(q: &FindQuery) -> Result<String, ProviderError> {
+    let label_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    };
+    let mut terms = Vec::new();
+    for (k, v) in &q.tags {
+        if !label_ok(k) || !(v.is_empty() || label_ok(v)) {
+            return Err(ProviderError::Invalid(format!(
+                "find.tags {k:?}: Google labels are lowercase letters, digits, - and _ (at most 63)"
+            )));
+        }
+        terms.push(format!("labels.{k}={v}"));
+    }
+    if !q.path.is_empty() {
+        if !q
+            .path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ProviderError::Invalid(format!(
+                "find.path {:?}: a secret id prefix is letters, digits, - and _",
+                q.path
+            )));
+        }
+        terms.push(format!("name:{}", q.path));
+    }
+    Ok(terms.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_filters_are_built_from_label_characters_only() {
+        let mut q = FindQuery::default();
+        assert_eq!(find_filter(&q).unwrap(), "");
+        q.tags.insert("team".into(), "a".into());
+        q.tags.insert("env".into(), "prod".into());
+        q.path = "db".into();
+        assert_eq!(
+            find_filter(&q).unwrap(),
+            "labels.env=prod labels.team=a name:db"
+        );
+        q.tags.insert("x OR labels.y".into(), "1".into());
+        assert!(find_filter(&q).is_err());
+        let q = FindQuery {
+            path: "a b".into(),
+            ..FindQuery::default()
+        };
+        assert!(find_filter(&q).is_err());
+    }
+
+    #[test]
+    fn errors_map_onto_the_seam() {
+        let api = |status: u16, code: &str| GcpError::Api {
+            operation: "access".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+        };
+        assert!(map_err(api(404, "NOT_FOUND")).is_not_found());
+        assert!(matches!(
+            map_err(api(403, "PERMISSION_DENIED")),
+            ProviderError::Denied(_)
+        ));
+        assert!(matches!(
+            map_err(api(400, "invalid_grant")),
+            ProviderError::Denied(_)
+        ));
+        assert!(matches!(
+            map_err(api(429, "RESOURCE_EXHAUSTED")),
+            ProviderError::Throttled(_)
+        ));
+        assert!(matches!(
+            map_err(api(503, "UNAVAILABLE")),
+            ProviderError::Transient(_)
+        ));
+        assert!(matches!(
+            map_err(api(400, "FAILED_PRECONDITION")),
+            ProviderError::Invalid(_)
+        ));
+    }
+}

@@ -1,0 +1,146 @@
+//! The `azurekv` provider against the real kube-apiserver and the Azure test server
+//! (scripts/services/azure.sh): ESO's ServicePrincipal store with a client secret, `secret/`
+//! keys, versions, properties, extract, find by name and tags, refusals naming the field, and
+//! the call-count discipline (one token for the application over the whole run, at most one
+//! read per key per refresh wave), counted by the server. Own binary: one controller per process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod external_harness;
+
+use anyhow::{Result, ensure};
+use external_harness::cloud::{Azure, check_waves};
+use external_harness::*;
+use hush_api::external_secrets::{ExternalSecret, SecretStore};
+use hush_testkit::TestNamespace;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use serde_json::json;
+
+const INTERVAL_SECS: i64 = 4;
+const KEYS: usize = 3;
+const OBJECTS: usize = 12;
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh and scripts/services/azure.sh"]
+async fn azurekv_reads_versions_finds_and_keeps_one_token() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-az").await?;
+    let n = ns.name().to_owned();
+    let az = Azure::new().await?;
+    let pw = canary("azure");
+    let old = az
+        .put_secret(&format!("{n}-db"), r#"{"password": "old"}"#, json!({}))
+        .await?;
+    az.put_secret(
+        &format!("{n}-db"),
+        &json!({"password": pw, "port": 5432}).to_string(),
+        json!({}),
+    )
+    .await?;
+    az.put_secret(
+        &format!("{n}-app-one"),
+        "one",
+        json!({"team": n, "tier": "web"}),
+    )
+    .await?;
+    az.put_secret(&format!("{n}-app-two"), "two", json!({"team": n}))
+        .await?;
+    for k in 0..KEYS {
+        az.put_secret(&format!("{n}-k{k}"), &format!("value-{k}"), json!({}))
+            .await?;
+    }
+    let (tenant, client_id, client_secret) = az.app().await?;
+    let secrets: Api<Secret> = ns.api();
+    secret_from_literals(
+        &secrets,
+        "azure-secret-sp",
+        &[("ClientID", &client_id), ("ClientSecret", &client_secret)],
+    )
+    .await?;
+    let stores: Api<SecretStore> = ns.api();
+    // ESO's documented ServicePrincipal store (docs/provider/azure-key-vault.md), names changed.
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "azure-store"},
+        "spec": {"provider": {"azurekv": {"tenantId": tenant, "vaultUrl": az.url,
+            "authSecretRef": {"clientId": {"name": "azure-secret-sp", "key": "ClientID"},
+                "clientSecret": {"name": "azure-secret-sp", "key": "ClientSecret"}}}}}})).await?;
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "azure-mi"},
+        "spec": {"provider": {"azurekv": {"authType": "ManagedIdentity", "vaultUrl": az.url}}}})).await?;
+    let ctl = Controller::start(&client, &n).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "db"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "azure-store", "kind": "SecretStore"},
+            "target": {"name": "db-secret"},
+            "data": [
+                {"secretKey": "password", "remoteRef": {"key": format!("secret/{n}-db"), "property": "password"}},
+                {"secretKey": "old", "remoteRef": {"key": format!("{n}-db"), "version": old, "property": "password"}}
+            ],
+            "dataFrom": [
+                {"extract": {"key": format!("secret/{n}-db")}},
+                {"find": {"name": {"regexp": format!("^{n}-app-")}}},
+                {"find": {"tags": {"team": n.clone(), "tier": "web"}}, "rewrite": [{"regexp": {"source": "(.*)", "target": "tagged-$1"}}]}
+            ]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "key-object"},
+        "spec": {"secretStoreRef": {"name": "azure-store"}, "target": {"name": "key-secret"},
+            "data": [{"secretKey": "x", "remoteRef": {"key": format!("key/{n}-rsa")}}]}})).await?;
+    for i in 0..OBJECTS {
+        apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": format!("w-{i}")},
+            "spec": {"refreshInterval": format!("{INTERVAL_SECS}s"), "secretStoreRef": {"name": "azure-store"},
+                "data": [{"secretKey": "v", "remoteRef": {"key": format!("secret/{n}-k{}", i % KEYS)}}]}})).await?;
+    }
+    wait_ready(&es, "db", "True", "SecretSynced").await?;
+    let s = secrets.get("db-secret").await?;
+    assert_eq!(value(&s, "password"), pw);
+    assert_eq!(value(&s, "old"), "old");
+    assert_eq!(value(&s, "port"), "5432");
+    assert_eq!(value(&s, &format!("{n}-app-one")), "one");
+    assert_eq!(value(&s, &format!("{n}-app-two")), "two");
+    assert_eq!(value(&s, &format!("tagged-{n}-app-one")), "one");
+    ensure!(
+        value(&s, &format!("tagged-{n}-app-two")).is_empty(),
+        "tags filter ignored"
+    );
+    let refused = wait_ready(&es, "key-object", "False", "SecretSyncedError").await?;
+    let text = serde_json::to_string(&refused.status)?;
+    ensure!(
+        text.contains("key/") || logs_contain("object type key/"),
+        "key/ refusal not reported: {text}"
+    );
+    for i in 0..OBJECTS {
+        wait_ready(&es, &format!("w-{i}"), "True", "SecretSynced").await?;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mi = stores.get("azure-mi").await?;
+        let msg = mi
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.first())
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default();
+        if msg.contains("azurekv.authType") && msg.contains("ManagedIdentity") {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "azure-mi store message: {msg:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let wave_keys = format!("{n}-k");
+    check_waves(&es, "w-", OBJECTS, KEYS, INTERVAL_SECS, || {
+        az.reads(&wave_keys)
+    })
+    .await?;
+    for i in 0..OBJECTS {
+        assert_eq!(
+            value(&secrets.get(&format!("w-{i}")).await?, "v"),
+            format!("value-{}", i % KEYS)
+        );
+    }
+    let calls = az.calls().await?;
+    assert_eq!(calls["tokens"][&client_id], 1, "{calls}");
+    assert_no_canary(&client, &ns, &es, &pw).await?;
+    assert_no_canary(&client, &ns, &es, &client_secret).await?;
+    ctl.stop().await?;
+    Ok(())
+}

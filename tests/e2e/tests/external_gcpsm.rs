@@ -1,0 +1,145 @@
+//! The `gcpsm` provider against the real kube-apiserver and the Google Cloud test server
+//! (scripts/services/gcp.sh): ESO's manifests with a service-account key, versions, properties,
+//! extract, find by name and labels, refusals naming the field, and the call-count discipline
+//! (one token for the store's key over the whole run, at most one read per key per refresh
+//! wave), counted by the server. Own binary: one controller per process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod external_harness;
+
+use anyhow::{Result, ensure};
+use external_harness::cloud::{Gcp, check_waves};
+use external_harness::*;
+use hush_api::external_secrets::{ExternalSecret, SecretStore};
+use hush_testkit::TestNamespace;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use serde_json::json;
+
+const INTERVAL_SECS: i64 = 4;
+const KEYS: usize = 3;
+const OBJECTS: usize = 12;
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh and scripts/services/gcp.sh"]
+async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-gcp").await?;
+    let n = ns.name().to_owned();
+    let gcp = Gcp::new().await?;
+    let pw = canary("gcp");
+    gcp.put_secret(
+        &format!("{n}-db"),
+        json!({"team": n}),
+        &[
+            r#"{"password": "old"}"#,
+            &json!({"password": pw, "port": 5432, "a.b": "dotted"}).to_string(),
+        ],
+    )
+    .await?;
+    gcp.put_secret(
+        &format!("{n}-app-one"),
+        json!({"team": n, "tier": "web"}),
+        &["one"],
+    )
+    .await?;
+    gcp.put_secret(&format!("{n}-app-two"), json!({"team": n}), &["two"])
+        .await?;
+    for k in 0..KEYS {
+        gcp.put_secret(&format!("{n}-k{k}"), json!({}), &[&format!("value-{k}")])
+            .await?;
+    }
+    let (email, key) = gcp.service_account("store").await?;
+    let secrets: Api<Secret> = ns.api();
+    secret_from_literals(
+        &secrets,
+        "gcpsm-secret",
+        &[("secret-access-credentials", &key)],
+    )
+    .await?;
+    let stores: Api<SecretStore> = ns.api();
+    // ESO's documented store (docs/provider/google-secrets-manager.md), names changed.
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-store"},
+        "spec": {"provider": {"gcpsm": {"projectID": "hush-test",
+            "auth": {"secretRef": {"secretAccessKeySecretRef": {"name": "gcpsm-secret", "key": "secret-access-credentials"}}}}}}})).await?;
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-wi"},
+        "spec": {"provider": {"gcpsm": {"projectID": "hush-test",
+            "auth": {"workloadIdentity": {"clusterLocation": "europe-west1", "clusterName": "c",
+                "serviceAccountRef": {"name": "app"}}}}}}})).await?;
+    let ctl = Controller::start(&client, &n).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "db"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "gcp-store", "kind": "SecretStore"},
+            "target": {"name": "db-secret"},
+            "data": [
+                {"secretKey": "password", "remoteRef": {"key": format!("{n}-db"), "property": "password"}},
+                {"secretKey": "dotted", "remoteRef": {"key": format!("{n}-db"), "property": "a.b"}},
+                {"secretKey": "old", "remoteRef": {"key": format!("{n}-db"), "version": "1", "property": "password"}}
+            ],
+            "dataFrom": [
+                {"extract": {"key": format!("{n}-db")}},
+                {"find": {"name": {"regexp": format!("^{n}-app-")}}},
+                {"find": {"tags": {"team": n.clone(), "tier": "web"}}, "rewrite": [{"regexp": {"source": "(.*)", "target": "tagged-$1"}}]}
+            ]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "missing"},
+        "spec": {"secretStoreRef": {"name": "gcp-store"}, "target": {"name": "missing-secret"},
+            "data": [{"secretKey": "x", "remoteRef": {"key": format!("{n}-nope")}}]}})).await?;
+    for i in 0..OBJECTS {
+        apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": format!("w-{i}")},
+            "spec": {"refreshInterval": format!("{INTERVAL_SECS}s"), "secretStoreRef": {"name": "gcp-store"},
+                "data": [{"secretKey": "v", "remoteRef": {"key": format!("{n}-k{}", i % KEYS)}}]}})).await?;
+    }
+    wait_ready(&es, "db", "True", "SecretSynced").await?;
+    let s = secrets.get("db-secret").await?;
+    assert_eq!(value(&s, "password"), pw);
+    assert_eq!(value(&s, "dotted"), "dotted");
+    assert_eq!(value(&s, "old"), "old");
+    assert_eq!(value(&s, "port"), "5432");
+    assert_eq!(value(&s, &format!("{n}-app-one")), "one");
+    assert_eq!(value(&s, &format!("{n}-app-two")), "two");
+    assert_eq!(value(&s, &format!("tagged-{n}-app-one")), "one");
+    ensure!(
+        value(&s, &format!("tagged-{n}-app-two")).is_empty(),
+        "tags filter ignored"
+    );
+    wait_ready(&es, "missing", "False", "SecretSyncedError").await?;
+    for i in 0..OBJECTS {
+        wait_ready(&es, &format!("w-{i}"), "True", "SecretSynced").await?;
+    }
+    // A field hush does not implement is refused by name.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let wi = stores.get("gcp-wi").await?;
+        let msg = wi
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.first())
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default();
+        if msg.contains("gcpsm.auth.workloadIdentity") {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "gcp-wi store message: {msg:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let wave_keys = format!("{n}-k");
+    check_waves(&es, "w-", OBJECTS, KEYS, INTERVAL_SECS, || {
+        gcp.reads(&wave_keys)
+    })
+    .await?;
+    for i in 0..OBJECTS {
+        assert_eq!(
+            value(&secrets.get(&format!("w-{i}")).await?, "v"),
+            format!("value-{}", i % KEYS)
+        );
+    }
+    // One token exchange for the store's key over every read and wave.
+    let calls = gcp.calls().await?;
+    assert_eq!(calls["tokens"][&email], 1, "{calls}");
+    assert_no_canary(&client, &ns, &es, &pw).await?;
+    ctl.stop().await?;
+    Ok(())
+}
