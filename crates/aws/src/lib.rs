@@ -163,6 +163,18 @@ pub(crate) fn endpoint_str(service: &str, region: &str) -> Result<String, String
     })
 }
 
+/// The region the SDK would use: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the `region` of
+/// `AWS_PROFILE` (or `default`) in the shared config files; `None` when none is set.
+pub fn default_region() -> Result<Option<String>, AwsError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        return Ok(Some(region));
+    }
+    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+    let loaded = credentials::Profile::load(&profile).map_err(AwsError::Config)?;
+    Ok(loaded.and_then(|p| p.get("region").map(str::to_owned)))
+}
+
 /// Resolves credentials for `profile` (or the standard chain when `None`).
 pub async fn resolve_credentials(
     profile: Option<&str>,

@@ -700,7 +700,24 @@ fn s3_publish_matches_real_sops() {
         ".sops.yaml",
         &format!("destination_rules:\n  - s3_bucket: {bucket}\n    s3_prefix: raw/\n"),
     );
-    let o = e.run(&["publish", "-y", "s3/app.yaml"], &aws);
+    // The region from the profile in the shared config file, as the SDK finds it.
+    let config = e.write("aws-config", "[profile pub]\nregion = us-east-1\n");
+    let o = e
+        .command(
+            &e.sops,
+            &["publish", "-y", "s3/app.yaml"],
+            &[
+                ("AWS_ENDPOINT_URL", url.as_str()),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_PROFILE", "pub"),
+                ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ],
+        )
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .expect("publish");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let body = boto(
         &url,

@@ -52,13 +52,12 @@ pub(super) async fn send(dest: &Destination, name: &str, payload: Payload) -> Re
     }
 }
 
-/// `PutObject` with the standard credential chain; the region from `AWS_REGION` or
-/// `AWS_DEFAULT_REGION`.
+/// `PutObject` with the standard credential chain and region (`AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, the profile's `region`).
 async fn to_s3(bucket: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
-    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
-        .ok_or_else(|| anyhow!("publishing to S3 needs a region: set AWS_REGION"))?;
+    let region = hush_aws::default_region()?.ok_or_else(|| {
+        anyhow!("publishing to S3 needs a region: set AWS_REGION (or region in ~/.aws/config)")
+    })?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()
