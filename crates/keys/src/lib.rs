@@ -16,6 +16,10 @@ pub use hush_crypto::SecretBytes;
 
 #[cfg(feature = "age")]
 pub mod age;
+#[cfg(feature = "azure-kv")]
+pub mod azure_kv;
+#[cfg(feature = "gcp-kms")]
+pub mod gcp_kms;
 #[cfg(feature = "kms")]
 pub mod kms;
 #[cfg(feature = "pgp")]

@@ -1,0 +1,191 @@
+//! sops `gcp_kms` master keys: the data key encrypted by Cloud KMS `encrypt` with the key's
+//! `resource_id`; the metadata `enc` is the ciphertext in standard base64, as sops writes it
+//! (`getsops/sops:gcpkms/keysource.go`). Calls go through the shared `hush-gcp` client.
+//!
+//! Credentials, as sops takes them: `GOOGLE_OAUTH_ACCESS_TOKEN` (a token), `GOOGLE_CREDENTIALS`
+//! (a service-account JSON key or its path), `GOOGLE_APPLICATION_CREDENTIALS` (its path), or a
+//! Flux `sops.gcp-kms` file. Endpoints: `HUSH_GCP_KMS_ENDPOINT`, `HUSH_GCP_TOKEN_ENDPOINT`.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hush_gcp::{AccessToken, Client, Credentials, Endpoints, ServiceAccountKey};
+use zeroize::Zeroizing;
+
+use crate::{KeyError, KeyService, SecretBytes, WrappedKey};
+
+/// The sops metadata key of this service.
+pub const TYPE_ID: &str = "gcp_kms";
+
+/// Largest credentials file read.
+const CREDENTIALS_LIMIT: u64 = 64 << 10;
+
+/// A Cloud KMS crypto key (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) and a client.
+#[derive(Clone)]
+pub struct GcpKmsKey {
+    resource_id: String,
+    client: Client,
+}
+
+impl fmt::Debug for GcpKmsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GcpKmsKey")
+            .field("resource_id", &self.resource_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn config(message: impl Into<String>) -> KeyError {
+    KeyError::Config {
+        type_id: TYPE_ID.into(),
+        message: message.into(),
+    }
+}
+
+impl GcpKmsKey {
+    /// The key `resource_id` reached with `credentials` at `endpoints`.
+    pub fn new(
+        resource_id: &str,
+        credentials: Credentials,
+        endpoints: Endpoints,
+    ) -> Result<Self, KeyError> {
+        let resource_id = resource_id.trim().to_owned();
+        if resource_id.is_empty() {
+            return Err(config("resource_id is empty"));
+        }
+        let client =
+            Client::new(credentials, endpoints, None).map_err(|e| config(e.to_string()))?;
+        Ok(Self {
+            resource_id,
+            client,
+        })
+    }
+
+    /// The key with credentials from the environment (see the module documentation) or, when
+    /// given, a service-account JSON key (Flux's `sops.gcp-kms`).
+    pub fn from_env(resource_id: &str, key_json: Option<&[u8]>) -> Result<Self, KeyError> {
+        Self::new(
+            resource_id,
+            env_credentials(key_json)?,
+            Endpoints::from_env(),
+        )
+    }
+
+    /// The crypto key's resource name.
+    pub fn resource_id(&self) -> &str {
+        &self.resource_id
+    }
+
+    fn service_error(&self, e: impl fmt::Display) -> KeyError {
+        KeyError::Service {
+            type_id: TYPE_ID.into(),
+            key_id: self.resource_id.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The credentials sops would use, in its order.
+fn env_credentials(key_json: Option<&[u8]>) -> Result<Credentials, KeyError> {
+    let key = |json: &[u8], what: &str| {
+        ServiceAccountKey::from_json(json)
+            .map(Credentials::ServiceAccount)
+            .map_err(|e| config(format!("{what}: {e}")))
+    };
+    if let Some(json) = key_json {
+        return key(json, "sops.gcp-kms");
+    }
+    if let Some(token) = std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        return Ok(Credentials::AccessToken(AccessToken::new(&token)));
+    }
+    if let Some(value) = std::env::var("GOOGLE_CREDENTIALS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let value = Zeroizing::new(value);
+        // A JSON key itself, or the path of one (sops accepts both).
+        if value.trim_start().starts_with('{') {
+            return key(value.as_bytes(), "GOOGLE_CREDENTIALS");
+        }
+        let json = read_limited(value.trim())?;
+        return key(&json, "GOOGLE_CREDENTIALS");
+    }
+    if let Some(path) = std::env::var("GOOGLE_APPLICATION_CREDENTIALS")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+    {
+        let json = read_limited(path.trim())?;
+        return key(&json, "GOOGLE_APPLICATION_CREDENTIALS");
+    }
+    Err(config(
+        "no Google credentials: set GOOGLE_CREDENTIALS or GOOGLE_APPLICATION_CREDENTIALS to a \
+         service-account key, or GOOGLE_OAUTH_ACCESS_TOKEN (the metadata server and gcloud's \
+         user credentials are not supported)",
+    ))
+}
+
+fn read_limited(path: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| config(format!("{path}: {e}")))?;
+    let mut out = Zeroizing::new(Vec::new());
+    file.take(CREDENTIALS_LIMIT + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| config(format!("{path}: {e}")))?;
+    if out.len() as u64 > CREDENTIALS_LIMIT {
+        return Err(config(format!(
+            "{path}: larger than {CREDENTIALS_LIMIT} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl KeyService for GcpKmsKey {
+    fn type_id(&self) -> &str {
+        TYPE_ID
+    }
+
+    fn key_id(&self) -> String {
+        self.resource_id.clone()
+    }
+
+    async fn wrap(&self, key: &SecretBytes, _aad: &[u8]) -> Result<WrappedKey, KeyError> {
+        let ciphertext = self
+            .client
+            .kms_encrypt(&self.resource_id, key.expose())
+            .await
+            .map_err(|e| self.service_error(e))?;
+        Ok(WrappedKey::new(
+            TYPE_ID,
+            self.resource_id.clone(),
+            B64.encode(ciphertext).into_bytes(),
+        ))
+    }
+
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _aad: &[u8],
+    ) -> Result<Option<SecretBytes>, KeyError> {
+        if wrapped.type_id != TYPE_ID
+            || (!wrapped.key_id.is_empty() && wrapped.key_id.trim() != self.resource_id)
+        {
+            return Ok(None);
+        }
+        let ciphertext = std::str::from_utf8(&wrapped.body)
+            .ok()
+            .and_then(|b| B64.decode(b.trim()).ok())
+            .ok_or_else(|| self.service_error("enc is not base64"))?;
+        let plain = self
+            .client
+            .kms_decrypt(&self.resource_id, &ciphertext)
+            .await
+            .map_err(|e| self.service_error(e))?;
+        Ok(Some(SecretBytes::from_slice(&plain)))
+    }
+}
