@@ -23,13 +23,14 @@ pub const TYPE_ID: &str = "azure_kv";
 /// The wrapping algorithm sops uses.
 const ALGORITHM: &str = "RSA-OAEP-256";
 
-/// A Key Vault key (`vault_url`, `name`, `version`) and a client.
+/// A Key Vault key (`vault_url`, `name`, `version`) and a client, or why there is none
+/// (missing credentials fail the key's use, not its construction).
 #[derive(Clone)]
 pub struct AzureKvKey {
     vault_url: String,
     name: String,
     version: String,
-    client: VaultClient,
+    client: Result<VaultClient, String>,
 }
 
 impl fmt::Debug for AzureKvKey {
@@ -72,7 +73,7 @@ impl AzureKvKey {
             vault_url: client.vault_url().to_owned(),
             name: name.trim().to_owned(),
             version: version.trim().to_owned(),
-            client,
+            client: Ok(client),
         })
     }
 
@@ -85,10 +86,18 @@ impl AzureKvKey {
     ) -> Result<Self, KeyError> {
         let cloud = Cloud::from_env("").map_err(|e| config(e.to_string()))?;
         let credential = match credential {
-            Some(c) => c,
-            None => env_credential()?,
+            Some(c) => Ok(c),
+            None => env_credential(),
         };
-        Self::new(vault_url, name, version, credential, &cloud)
+        match credential {
+            Ok(c) => Self::new(vault_url, name, version, c, &cloud),
+            Err(e) => Ok(Self {
+                vault_url: vault_url.trim().trim_end_matches('/').to_owned(),
+                name: name.trim().to_owned(),
+                version: version.trim().to_owned(),
+                client: Err(e.to_string()),
+            }),
+        }
     }
 }
 
@@ -126,6 +135,10 @@ pub fn env_credential() -> Result<Credential, KeyError> {
 }
 
 impl AzureKvKey {
+    fn client(&self) -> Result<&VaultClient, KeyError> {
+        self.client.as_ref().map_err(|why| self.service_error(why))
+    }
+
     fn service_error(&self, e: impl fmt::Display) -> KeyError {
         KeyError::Service {
             type_id: TYPE_ID.into(),
@@ -147,7 +160,7 @@ impl KeyService for AzureKvKey {
 
     async fn wrap(&self, key: &SecretBytes, _aad: &[u8]) -> Result<WrappedKey, KeyError> {
         let wrapped = self
-            .client
+            .client()?
             .wrap_key(&self.name, &self.version, ALGORITHM, key.expose())
             .await
             .map_err(|e| self.service_error(e))?;
@@ -176,7 +189,7 @@ impl KeyService for AzureKvKey {
             .and_then(|b| B64URL.decode(b.trim().trim_end_matches('=')).ok())
             .ok_or_else(|| self.service_error("enc is not base64url"))?;
         let plain = self
-            .client
+            .client()?
             .unwrap_key(&self.name, &self.version, ALGORITHM, &body)
             .await
             .map_err(|e| self.service_error(e))?;

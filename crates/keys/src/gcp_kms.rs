@@ -22,11 +22,13 @@ pub const TYPE_ID: &str = "gcp_kms";
 /// Largest credentials file read.
 const CREDENTIALS_LIMIT: u64 = 64 << 10;
 
-/// A Cloud KMS crypto key (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) and a client.
+/// A Cloud KMS crypto key (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) and a client, or
+/// why there is none (missing credentials fail the key's use, not its construction, so a file
+/// with other keys still opens).
 #[derive(Clone)]
 pub struct GcpKmsKey {
     resource_id: String,
-    client: Client,
+    client: Result<Client, String>,
 }
 
 impl fmt::Debug for GcpKmsKey {
@@ -59,18 +61,30 @@ impl GcpKmsKey {
             Client::new(credentials, endpoints, None).map_err(|e| config(e.to_string()))?;
         Ok(Self {
             resource_id,
-            client,
+            client: Ok(client),
         })
     }
 
     /// The key with credentials from the environment (see the module documentation) or, when
     /// given, a service-account JSON key (Flux's `sops.gcp-kms`).
     pub fn from_env(resource_id: &str, key_json: Option<&[u8]>) -> Result<Self, KeyError> {
-        Self::new(
+        let resource_id = resource_id.trim().to_owned();
+        if resource_id.is_empty() {
+            return Err(config("resource_id is empty"));
+        }
+        let client = env_credentials(key_json)
+            .and_then(|c| {
+                Client::new(c, Endpoints::from_env(), None).map_err(|e| config(e.to_string()))
+            })
+            .map_err(|e| e.to_string());
+        Ok(Self {
             resource_id,
-            env_credentials(key_json)?,
-            Endpoints::from_env(),
-        )
+            client,
+        })
+    }
+
+    fn client(&self) -> Result<&Client, KeyError> {
+        self.client.as_ref().map_err(|why| self.service_error(why))
     }
 
     /// The crypto key's resource name.
@@ -156,7 +170,7 @@ impl KeyService for GcpKmsKey {
 
     async fn wrap(&self, key: &SecretBytes, _aad: &[u8]) -> Result<WrappedKey, KeyError> {
         let ciphertext = self
-            .client
+            .client()?
             .kms_encrypt(&self.resource_id, key.expose())
             .await
             .map_err(|e| self.service_error(e))?;
@@ -182,7 +196,7 @@ impl KeyService for GcpKmsKey {
             .and_then(|b| B64.decode(b.trim()).ok())
             .ok_or_else(|| self.service_error("enc is not base64"))?;
         let plain = self
-            .client
+            .client()?
             .kms_decrypt(&self.resource_id, &ciphertext)
             .await
             .map_err(|e| self.service_error(e))?;
