@@ -1096,5 +1096,29 @@ mod ssh {
     }
 }
 
+/// The [`crate::kinds::KINDS`] row's builder: a recipient to wrap for (unwrapping is the
+/// identities' job, in [`crate::kinds::KeySources::unwrappers`]).
+pub(crate) fn build(
+    entry: &dyn crate::kinds::EntryFields,
+    _sources: &crate::kinds::KeySources,
+) -> Result<Option<Arc<dyn KeyService>>, KeyError> {
+    Ok(Some(Arc::new(AgeKey::from_recipient(
+        entry.field("recipient"),
+    )?)))
+}
+
+/// A Flux `*.agekey` file: its identities open age keys (never prompting).
+pub(crate) fn load_flux_file(
+    sources: &mut crate::kinds::KeySources,
+    file: &crate::kinds::FluxFile<'_>,
+) -> Result<(), KeyError> {
+    sources.unwrappers.push(Arc::new(Identities::from_text(
+        &format!("{} ({})", file.dir.display(), file.name),
+        file.text,
+        AgePrompt::Never,
+    )));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

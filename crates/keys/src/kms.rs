@@ -335,6 +335,49 @@ fn session_name() -> String {
     name
 }
 
+/// Static base credentials for every KMS key (the render's Flux `sops.aws-kms`); unset, each key
+/// resolves the AWS chain itself.
+#[derive(Debug, Clone)]
+pub struct StaticCredentials(pub Credentials);
+
+/// The [`crate::kinds::KINDS`] row's builder.
+pub(crate) fn build(
+    entry: &dyn crate::kinds::EntryFields,
+    sources: &crate::kinds::KeySources,
+) -> Result<Option<std::sync::Arc<dyn KeyService>>, KeyError> {
+    let key = KmsKey::from_metadata(
+        entry.field("arn"),
+        Some(entry.field("role")),
+        entry.map("context"),
+        Some(entry.field("aws_profile")),
+    )?;
+    Ok(Some(match sources.get::<StaticCredentials>(TYPE_ID) {
+        Some(c) => std::sync::Arc::new(key.with_credentials(c.0.clone())),
+        None => std::sync::Arc::new(key),
+    }))
+}
+
+/// Flux's `sops.aws-kms`: YAML with `aws_access_key_id`, `aws_secret_access_key` and an optional
+/// `aws_session_token`. Errors name the file and the field, never a value.
+pub(crate) fn load_flux_file(
+    sources: &mut crate::kinds::KeySources,
+    file: &crate::kinds::FluxFile<'_>,
+) -> Result<(), KeyError> {
+    let bad = |what: &str| config_error(format!("{}: {what}", file.path.display()));
+    let docs = (file.yaml_maps)(file.text)
+        .ok_or_else(|| bad("not YAML (expected aws_access_key_id, aws_secret_access_key)"))?;
+    let [doc] = docs.as_slice() else {
+        return Err(bad("expected one YAML map"));
+    };
+    let field = |name: &str| doc.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let id = field("aws_access_key_id").ok_or_else(|| bad("aws_access_key_id is missing"))?;
+    let key =
+        field("aws_secret_access_key").ok_or_else(|| bad("aws_secret_access_key is missing"))?;
+    let credentials = Credentials::new(id, key, field("aws_session_token"));
+    sources.set(TYPE_ID, StaticCredentials(credentials));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! hush-sealing is synchronous and calls hush-crypto directly. "Not addressed to me" is
 //! `Ok(None)`, never an error, so a caller can offer a wrapped key to every service it holds
 //! (rage's "one joint"). Implementations live one module each behind a Cargo feature and are
-//! listed once in [`registry`].
+//! listed once in the table of key kinds, [`kinds::KINDS`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,6 +20,7 @@ pub mod age;
 pub mod azure_kv;
 #[cfg(feature = "gcp-kms")]
 pub mod gcp_kms;
+pub mod kinds;
 #[cfg(feature = "kms")]
 pub mod kms;
 #[cfg(feature = "pgp")]
@@ -28,6 +29,7 @@ pub mod registry;
 #[cfg(feature = "hc-vault")]
 pub mod vault_transit;
 
+pub use kinds::{EntryFields, KINDS, KeyKind, KeySources};
 pub use registry::KeyRegistry;
 
 /// Key material wrapped by one master key.

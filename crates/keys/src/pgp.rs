@@ -481,5 +481,46 @@ fn read_limited(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
     Ok(out)
 }
 
+/// PGP keys from files only (the render's Flux key directory): when set in
+/// [`crate::kinds::KeySources`], PGP entries use this keyring and never run `gpg`, and without a
+/// key file no PGP entry gets a service. Unset, entries use the GnuPG home and `gpg`, as sops.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFiles {
+    /// The secret keys of the `*.asc` files.
+    pub keyring: Arc<PgpKeyring>,
+}
+
+/// The [`crate::kinds::KINDS`] row's builder.
+pub(crate) fn build(
+    entry: &dyn crate::kinds::EntryFields,
+    sources: &crate::kinds::KeySources,
+) -> Result<Option<Arc<dyn KeyService>>, KeyError> {
+    let key = PgpKey::from_fingerprint(entry.field("fp"))?;
+    Ok(Some(match sources.get::<KeyFiles>(TYPE_ID) {
+        // Pure Rust for the legacy keyrings of the GnuPG home; the `gpg` binary otherwise.
+        None => Arc::new(key.with_keyring(Arc::new(PgpKeyring::from_env().unwrap_or_default()))),
+        Some(files) if files.keyring.is_empty() => return Ok(None),
+        Some(files) => {
+            let gpg = GpgConfig {
+                disabled: true,
+                ..GpgConfig::default()
+            };
+            Arc::new(key.with_keyring(files.keyring.clone()).with_gpg(gpg))
+        }
+    }))
+}
+
+/// A Flux `*.asc` file: armored OpenPGP secret keys (errors name the file, never key material).
+pub(crate) fn load_flux_file(
+    sources: &mut crate::kinds::KeySources,
+    file: &crate::kinds::FluxFile<'_>,
+) -> Result<(), KeyError> {
+    sources.update(TYPE_ID, |files: &mut KeyFiles| {
+        Arc::make_mut(&mut files.keyring)
+            .add_bytes(&file.path.display().to_string(), file.text.as_bytes())
+            .map(drop)
+    })
+}
+
 #[cfg(test)]
 mod tests;

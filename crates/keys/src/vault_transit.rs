@@ -425,6 +425,153 @@ impl KeyService for VaultTransitKey {
     }
 }
 
+/// The Vault addresses an operator configured: only these receive a token for a file's
+/// `hc_vault` key. Compared by origin (scheme, host, port).
+#[derive(Debug, Clone, Default)]
+pub struct AllowedAddresses {
+    origins: Vec<String>,
+}
+
+impl AllowedAddresses {
+    /// From the configured addresses (empty ones skipped); `Err` names an address that is not
+    /// an http(s) URL without credentials.
+    pub fn new<S: AsRef<str>>(addresses: impl IntoIterator<Item = S>) -> Result<Self, String> {
+        let mut origins = Vec::new();
+        for a in addresses {
+            let a = a.as_ref().trim();
+            if a.is_empty() {
+                continue;
+            }
+            origins.push(origin(a).ok_or_else(|| a.to_owned())?);
+        }
+        Ok(Self { origins })
+    }
+
+    /// Whether a token may be sent to `address`.
+    pub fn allows(&self, address: &str) -> bool {
+        origin(address).is_some_and(|o| self.origins.contains(&o))
+    }
+}
+
+/// `scheme://host:port` of an http(s) URL without user info (`https://ok@evil` is evil's).
+fn origin(address: &str) -> Option<String> {
+    let url = reqwest::Url::parse(address.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    Some(format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str()?.to_ascii_lowercase(),
+        url.port_or_known_default()?
+    ))
+}
+
+/// The render's rule for `hc_vault` keys: a file's `vault_address` is written by whoever writes
+/// the repository, the token is the operator's. When set in [`crate::kinds::KeySources`], a key
+/// gets `token` only at an [`AllowedAddresses`] address; any other fails without a request.
+/// Unset, keys resolve `VAULT_TOKEN` / `~/.vault-token` themselves, as sops.
+#[derive(Debug, Clone, Default)]
+pub struct TokenPolicy {
+    /// The token (`VAULT_TOKEN`, Flux's `sops.vault-token`).
+    pub token: Option<VaultToken>,
+    /// Where it may be sent.
+    pub allowed: AllowedAddresses,
+}
+
+/// An `hc_vault` key whose address the operator did not configure: it never calls Vault; its
+/// unwrap fails with an error naming the address (the file name is added by the caller).
+#[derive(Debug)]
+struct RefusedVaultKey {
+    key_id: String,
+    address: String,
+}
+
+#[async_trait]
+impl KeyService for RefusedVaultKey {
+    fn type_id(&self) -> &str {
+        TYPE_ID
+    }
+
+    fn key_id(&self) -> String {
+        self.key_id.clone()
+    }
+
+    async fn wrap(&self, _key: &SecretBytes, _aad: &[u8]) -> Result<WrappedKey, KeyError> {
+        Err(self.refusal("wrap"))
+    }
+
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        _aad: &[u8],
+    ) -> Result<Option<SecretBytes>, KeyError> {
+        if wrapped.type_id != self.type_id()
+            || (!wrapped.key_id.is_empty() && wrapped.key_id != self.key_id)
+        {
+            return Ok(None);
+        }
+        Err(self.refusal("unwrap"))
+    }
+}
+
+impl RefusedVaultKey {
+    fn refusal(&self, operation: &'static str) -> KeyError {
+        KeyError::Unsupported {
+            type_id: TYPE_ID.into(),
+            key_id: self.key_id.clone(),
+            operation,
+            reason: format!(
+                "vault_address {:?} is not a Vault address the plugin is configured for \
+                 (VAULT_ADDR, HUSH_SOPS_VAULT_ADDRS), so no token is sent to it",
+                self.address
+            ),
+        }
+    }
+}
+
+/// The [`crate::kinds::KINDS`] row's builder.
+pub(crate) fn build(
+    entry: &dyn crate::kinds::EntryFields,
+    sources: &crate::kinds::KeySources,
+) -> Result<Option<std::sync::Arc<dyn KeyService>>, KeyError> {
+    let key = VaultTransitKey::from_metadata(
+        entry.field("vault_address"),
+        entry.field("engine_path"),
+        entry.field("key_name"),
+    )?;
+    let Some(policy) = sources.get::<TokenPolicy>(TYPE_ID) else {
+        return Ok(Some(std::sync::Arc::new(key)));
+    };
+    if !policy.allowed.allows(key.vault_address()) {
+        return Ok(Some(std::sync::Arc::new(RefusedVaultKey {
+            key_id: key.key_id(),
+            address: key.vault_address().to_owned(),
+        })));
+    }
+    Ok(Some(match &policy.token {
+        Some(t) => std::sync::Arc::new(key.with_token(t.clone())),
+        None => std::sync::Arc::new(key),
+    }))
+}
+
+/// Flux's `sops.vault-token`: the token, surrounding whitespace trimmed (an empty file is none).
+pub(crate) fn load_flux_file(
+    sources: &mut crate::kinds::KeySources,
+    file: &crate::kinds::FluxFile<'_>,
+) -> Result<(), KeyError> {
+    let token = file.text.trim();
+    if !token.is_empty() {
+        sources.update(TYPE_ID, |policy: &mut TokenPolicy| {
+            policy.token = Some(VaultToken::new(token));
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,24 +37,12 @@ impl KeySpec {
 
 /// The identifying metadata fields sops writes for a key of `type_id` with `key_id`.
 pub fn default_fields(type_id: &str, key_id: &str) -> Vec<(String, Value)> {
-    let s = |v: &str| Value::Str(v.to_owned());
-    match type_id {
-        "age" => vec![("recipient".into(), s(key_id))],
-        "pgp" => vec![("fp".into(), s(key_id))],
-        "kms" => vec![("arn".into(), s(key_id)), ("aws_profile".into(), s(""))],
-        "hc_vault" => {
-            // <address>/v1/<engine path>/keys/<name>
-            let (addr, rest) = key_id.split_once("/v1/").unwrap_or((key_id, ""));
-            let (engine, name) = rest.rsplit_once("/keys/").unwrap_or((rest, ""));
-            vec![
-                ("vault_address".into(), s(addr)),
-                ("engine_path".into(), s(engine)),
-                ("key_name".into(), s(name)),
-            ]
-        }
-        "gcp_kms" => vec![("resource_id".into(), s(key_id))],
-        "hckms" => vec![("key_id".into(), s(key_id))],
-        other => vec![(format!("{other}_id"), s(key_id))],
+    match hush_keys::kinds::kind(type_id) {
+        Some(kind) => (kind.fields_from_id)(key_id)
+            .into_iter()
+            .map(|(name, v)| (name.to_owned(), Value::Str(v)))
+            .collect(),
+        None => vec![(format!("{type_id}_id"), Value::Str(key_id.to_owned()))],
     }
 }
 

@@ -79,27 +79,9 @@ impl MasterKey {
     /// The key's identity as hush-keys services report it: recipient, ARN, Vault key URL,
     /// fingerprint, or the first identifying field of an unknown type.
     pub fn key_id(&self) -> String {
-        match self.type_id.as_str() {
-            "age" => self.field("recipient").unwrap_or("").to_owned(),
-            "kms" => self.field("arn").unwrap_or("").to_owned(),
-            "pgp" => self.field("fp").unwrap_or("").to_owned(),
-            "hc_vault" => format!(
-                "{}/v1/{}/keys/{}",
-                self.field("vault_address")
-                    .unwrap_or("")
-                    .trim_end_matches('/'),
-                self.field("engine_path").unwrap_or("").trim_matches('/'),
-                self.field("key_name").unwrap_or("")
-            ),
-            "gcp_kms" => self.field("resource_id").unwrap_or("").to_owned(),
-            "hckms" => self.field("key_id").unwrap_or("").to_owned(),
-            "azure_kv" => format!(
-                "{}/keys/{}/{}",
-                self.field("vault_url").unwrap_or("").trim_end_matches('/'),
-                self.field("name").unwrap_or(""),
-                self.field("version").unwrap_or("")
-            ),
-            _ => self
+        match hush_keys::kinds::kind(&self.type_id) {
+            Some(kind) => (kind.key_id)(self),
+            None => self
                 .fields
                 .iter()
                 .find(|(k, _)| k != "enc" && k != "created_at")
@@ -112,6 +94,30 @@ impl MasterKey {
         let mut fields = self.fields.clone();
         fields.sort_by(|a, b| a.0.cmp(&b.0));
         Value::Map(fields.into_iter().map(|(k, v)| Item::Entry(k, v)).collect())
+    }
+}
+
+impl hush_keys::EntryFields for MasterKey {
+    fn field(&self, name: &str) -> &str {
+        MasterKey::field(self, name).unwrap_or("")
+    }
+
+    /// A map's string-valued members (comments skipped), as sops reads a kms `context`.
+    fn map(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        self.fields
+            .iter()
+            .find_map(|(k, v)| match v {
+                Value::Map(m) if k == name => Some(
+                    m.iter()
+                        .filter_map(|i| match i {
+                            Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
+                            Item::Comment(_) | Item::InlineComment(_) => None,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 }
 

@@ -209,6 +209,38 @@ pub(super) struct RotateOpts {
     pub(super) rm_hckms: Option<String>,
 }
 
+impl Opts {
+    /// The values of a key kind's flag, by its name in `hush_keys::KINDS` (`age`,
+    /// `hc-vault-transit`); empty for a kind without a flag here.
+    pub(super) fn key_flag(&self, flag: &str) -> &[String] {
+        match flag {
+            "age" => &self.age,
+            "pgp" => &self.pgp,
+            "kms" => &self.kms,
+            "hc-vault-transit" => &self.hc_vault_transit,
+            "gcp-kms" => &self.gcp_kms,
+            "azure-kv" => &self.azure_kv,
+            "hckms" => &self.hckms,
+            _ => &[],
+        }
+    }
+}
+
+impl RotateOpts {
+    /// `--add-<flag>` and `--rm-<flag>` of a key kind (`rotate`); `None` where there are none.
+    pub(super) fn key_flags(&self, flag: &str) -> (Option<&str>, Option<&str>) {
+        let (add, rm) = match flag {
+            "age" => (&self.add_age, &self.rm_age),
+            "pgp" => (&self.add_pgp, &self.rm_pgp),
+            "kms" => (&self.add_kms, &self.rm_kms),
+            "hc-vault-transit" => (&self.add_hc_vault_transit, &self.rm_hc_vault_transit),
+            "hckms" => (&self.add_hckms, &self.rm_hckms),
+            _ => return (None, None),
+        };
+        (add.as_deref(), rm.as_deref())
+    }
+}
+
 /// `hush sops`: encrypt, decrypt and edit SOPS files (sops-compatible; persona `sops`).
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = false)]

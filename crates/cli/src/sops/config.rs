@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use hush_keys::{KINDS, KeyKind};
 use hush_sops::tree::{Item, Value};
 use regex::Regex;
 
@@ -228,27 +229,13 @@ fn s(v: &str) -> Value {
     Value::Str(v.to_owned())
 }
 
+/// The keys of a rule's (or a group's) comma-separated lists, one per kind of
+/// `hush_keys::KINDS` (`age`, `pgp`, `kms`, `hc_vault_transit_uri`, …), in that order.
 fn flat_keys(r: &[Item], profile: &str, g: &mut Vec<KeyRef>) {
-    for a in list(get(r, "age")) {
-        g.push(KeyRef::age(&a));
-    }
-    for fp in list(get(r, "pgp")) {
-        g.push(KeyRef::pgp(&fp));
-    }
-    for arn in list(get(r, "kms")) {
-        g.push(KeyRef::kms(&arn, profile, &[]));
-    }
-    for uri in list(get(r, "hc_vault_transit_uri")) {
-        g.push(KeyRef::vault(&uri));
-    }
-    for id in list(get(r, "gcp_kms")) {
-        g.push(KeyRef::other("gcp_kms", "resource_id", &id));
-    }
-    for id in list(get(r, "hckms")) {
-        g.push(KeyRef::other("hckms", "key_id", &id));
-    }
-    for url in list(get(r, "azure_keyvault")) {
-        g.push(KeyRef::azure(&url));
+    for kind in KINDS {
+        for id in list(get(r, kind.rule_key)) {
+            g.push(KeyRef::named(kind, &id, profile, &[]));
+        }
     }
 }
 
@@ -257,7 +244,10 @@ fn group_keys(gm: &[Item], profile: &str) -> Result<Vec<KeyRef>> {
     flat_keys(gm, profile, &mut g);
     // `kms` in groups is a list of maps.
     g.retain(|k| k.type_id != "kms");
-    if let Some(Value::List(kms)) = get(gm, "kms") {
+    if let (Some(Value::List(kms)), Some(kms_kind)) = (
+        get(gm, "kms"),
+        hush_keys::kinds::kind(hush_keys::kms::TYPE_ID),
+    ) {
         for k in kms {
             match k {
                 Value::Map(m) => {
@@ -279,17 +269,18 @@ fn group_keys(gm: &[Item], profile: &str) -> Result<Vec<KeyRef>> {
                             .collect(),
                         _ => Vec::new(),
                     };
-                    g.push(KeyRef::kms(&full, &prof, &ctx));
+                    g.push(KeyRef::named(kms_kind, &full, &prof, &ctx));
                 }
-                Value::Str(a) => g.push(KeyRef::kms(a, profile, &[])),
+                Value::Str(a) => g.push(KeyRef::named(kms_kind, a, profile, &[])),
                 _ => {}
             }
         }
     }
-    if let Some(Value::List(hc)) = get(gm, "hc_vault") {
-        for u in hc {
-            if let Value::Str(u) = u {
-                g.push(KeyRef::vault(u));
+    // Kinds whose group list has a name of its own (`hc_vault`).
+    for kind in KINDS {
+        if let Some(key) = kind.group_key {
+            for id in list(get(gm, key)) {
+                g.push(KeyRef::named(kind, &id, profile, &[]));
             }
         }
     }
@@ -311,78 +302,32 @@ fn group_keys(gm: &[Item], profile: &str) -> Result<Vec<KeyRef>> {
 }
 
 impl KeyRef {
-    pub(crate) fn age(recipient: &str) -> Self {
+    /// A key of `kind` named by its id on a flag or in `.sops.yaml`, with the metadata fields
+    /// its row derives from the id. A key with an `aws_profile` field (kms) takes `profile` and
+    /// the encryption `context` (`--aws-profile`, `--encryption-context`, the rule's).
+    pub(crate) fn named(
+        kind: &KeyKind,
+        id: &str,
+        profile: &str,
+        context: &[(String, Value)],
+    ) -> Self {
+        let mut fields: Vec<(String, Value)> = (kind.fields_from_id)(id)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::Str(v)))
+            .collect();
+        if let Some(at) = fields.iter().position(|(k, _)| k == "aws_profile") {
+            fields[at].1 = s(profile);
+            if !context.is_empty() {
+                let ctx = context
+                    .iter()
+                    .map(|(k, v)| Item::Entry(k.clone(), v.clone()))
+                    .collect();
+                fields.insert(at, ("context".into(), Value::Map(ctx)));
+            }
+        }
         Self {
-            type_id: "age".into(),
-            fields: vec![("recipient".into(), s(recipient.trim()))],
-        }
-    }
-
-    pub(crate) fn pgp(fp: &str) -> Self {
-        Self {
-            type_id: "pgp".into(),
-            fields: vec![("fp".into(), s(&fp.replace(' ', "")))],
-        }
-    }
-
-    /// `arn` or `arn+role-arn`, as sops' CLI and config accept.
-    pub(crate) fn kms(arn_role: &str, profile: &str, context: &[(String, Value)]) -> Self {
-        let (arn, role) = match arn_role.split_once('+') {
-            Some((a, r)) => (a.trim(), r.trim()),
-            None => (arn_role.trim(), ""),
-        };
-        let mut fields = vec![("arn".into(), s(arn))];
-        if !role.is_empty() {
-            fields.push(("role".into(), s(role)));
-        }
-        if !context.is_empty() {
-            let ctx = context
-                .iter()
-                .map(|(k, v)| Item::Entry(k.clone(), v.clone()))
-                .collect();
-            fields.push(("context".into(), Value::Map(ctx)));
-        }
-        fields.push(("aws_profile".into(), s(profile)));
-        Self {
-            type_id: "kms".into(),
+            type_id: kind.type_id.into(),
             fields,
-        }
-    }
-
-    /// `https://host:8200/v1/<engine path>/keys/<name>`.
-    pub(crate) fn vault(uri: &str) -> Self {
-        let uri = uri.trim();
-        let (addr, rest) = uri.split_once("/v1/").unwrap_or((uri, ""));
-        let (engine, name) = rest.rsplit_once("/keys/").unwrap_or((rest, ""));
-        Self {
-            type_id: "hc_vault".into(),
-            fields: vec![
-                ("vault_address".into(), s(addr)),
-                ("engine_path".into(), s(engine)),
-                ("key_name".into(), s(name)),
-            ],
-        }
-    }
-
-    /// `https://vault.vault.azure.net/keys/name/version`.
-    pub(crate) fn azure(url: &str) -> Self {
-        let url = url.trim();
-        let (vault, rest) = url.split_once("/keys/").unwrap_or((url, ""));
-        let (name, version) = rest.split_once('/').unwrap_or((rest, ""));
-        Self {
-            type_id: "azure_kv".into(),
-            fields: vec![
-                ("vault_url".into(), s(vault)),
-                ("name".into(), s(name)),
-                ("version".into(), s(version)),
-            ],
-        }
-    }
-
-    pub(crate) fn other(type_id: &str, field: &str, id: &str) -> Self {
-        Self {
-            type_id: type_id.into(),
-            fields: vec![(field.into(), s(id.trim()))],
         }
     }
 

@@ -49,59 +49,27 @@ pub(super) fn kms_context(o: &Opts) -> Result<Vec<(String, Value)>> {
 /// Keys named by flags, as one group; `repeat`: every occurrence of a repeated flag counts.
 pub(super) fn flag_keys(o: &Opts, repeat: bool) -> Result<Vec<KeyRef>> {
     let mut g = Vec::new();
-    for a in split_all(&o.age, repeat) {
-        g.push(KeyRef::age(&a));
-    }
-    for p in split_all(&o.pgp, repeat) {
-        g.push(KeyRef::pgp(&p));
-    }
     let ctx = kms_context(o)?;
-    for k in split_all(&o.kms, repeat) {
-        g.push(KeyRef::kms(
-            &k,
-            o.aws_profile.as_deref().unwrap_or(""),
-            &ctx,
-        ));
-    }
-    for u in split_all(&o.hc_vault_transit, repeat) {
-        g.push(KeyRef::vault(&u));
-    }
-    for id in split_all(&o.gcp_kms, repeat) {
-        g.push(KeyRef::other("gcp_kms", "resource_id", &id));
-    }
-    for u in split_all(&o.azure_kv, repeat) {
-        g.push(KeyRef::azure(&u));
-    }
-    for id in split_all(&o.hckms, repeat) {
-        g.push(hckms_key(&id)?);
+    let profile = o.aws_profile.as_deref().unwrap_or("");
+    for kind in hush_keys::KINDS {
+        let Some(flag) = kind.flag else { continue };
+        for id in split_all(o.key_flag(flag), repeat) {
+            g.push(flag_key(kind, &id, profile, &ctx)?);
+        }
     }
     Ok(g)
 }
 
-/// A HuaweiCloud KMS key ID, checked as sops checks it (`region:key-uuid`, both non-empty;
-/// sops' messages, exit 1). hush has no HuaweiCloud client, so such a key wraps and unwraps
-/// only through a `--keyservice` that has one.
-pub(super) fn hckms_key(id: &str) -> Result<KeyRef> {
-    let id = id.trim();
-    let Some((region, uuid)) = id.split_once(':') else {
-        return Err(exit(
-            codes::GENERIC,
-            format!("invalid key ID format: expected 'region:key-uuid', got {id:?}"),
-        ));
-    };
-    if region.trim().is_empty() {
-        return Err(exit(
-            codes::GENERIC,
-            format!("region cannot be empty in key ID: {id:?}"),
-        ));
-    }
-    if uuid.trim().is_empty() {
-        return Err(exit(
-            codes::GENERIC,
-            format!("key UUID cannot be empty in key ID: {id:?}"),
-        ));
-    }
-    Ok(KeyRef::other("hckms", "key_id", id))
+/// A key of `kind` named on a flag: checked by its row first (a HuaweiCloud KMS id must be
+/// `region:key-uuid`; sops' messages, exit 1).
+pub(super) fn flag_key(
+    kind: &hush_keys::KeyKind,
+    id: &str,
+    profile: &str,
+    ctx: &[(String, Value)],
+) -> Result<KeyRef> {
+    (kind.check_id)(id.trim()).map_err(|message| exit(codes::GENERIC, message))?;
+    Ok(KeyRef::named(kind, id, profile, ctx))
 }
 
 pub(super) fn flag_rule(o: &Opts) -> Result<Option<(String, String)>> {

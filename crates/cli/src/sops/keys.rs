@@ -4,93 +4,27 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use std::collections::BTreeMap;
 
 use hush_crypto::{DataKey, SystemEntropy};
-use hush_keys::age::{AgeKey, Identities};
-use hush_keys::kms::KmsKey;
-use hush_keys::pgp::{PgpKey, PgpKeyring};
-use hush_keys::vault_transit::VaultTransitKey;
-use hush_keys::{KeyRegistry, KeyService};
+use hush_keys::age::Identities;
+use hush_keys::{KeyRegistry, KeyService, KeySources};
 use hush_sops::keys::KeySpec;
 use hush_sops::metadata::{MasterKey, Metadata};
-use hush_sops::tree::{Item, Value};
 
 use super::args::Opts;
 use super::config::KeyRef;
 use super::exit::engine;
 use super::keyservice::{Address, RemoteKey};
 
-/// A metadata entry's string field; "" when it is absent or not a string (as sops reads it).
-pub(crate) fn field<'a>(fields: &'a [(String, Value)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find_map(|(k, v)| match v {
-            Value::Str(s) if k == name => Some(s.as_str()),
-            _ => None,
-        })
-        .unwrap_or("")
-}
-
-/// A kms entry's `context` map (its string-valued members; comments skipped); empty when absent.
-pub(crate) fn kms_context<C: FromIterator<(String, String)> + Default>(
-    fields: &[(String, Value)],
-) -> C {
-    fields
-        .iter()
-        .find_map(|(k, v)| match v {
-            Value::Map(m) if k == "context" => Some(
-                m.iter()
-                    .filter_map(|i| match i {
-                        Item::Entry(k, v) => Some((k.clone(), v.to_flat_string()?)),
-                        Item::Comment(_) | Item::InlineComment(_) => None,
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-/// The hush-keys service for a metadata entry (or a flag/rule key); `None` for key types this
-/// build has no service for (they are kept verbatim but cannot be used).
-pub(super) fn service_for(
-    type_id: &str,
-    fields: &[(String, Value)],
-) -> Result<Option<Arc<dyn KeyService>>> {
-    Ok(Some(match type_id {
-        "age" => Arc::new(AgeKey::from_recipient(field(fields, "recipient"))?),
-        "pgp" => {
-            // Pure Rust for the legacy keyrings of the GnuPG home; the `gpg` binary otherwise.
-            let home = std::env::var_os("GNUPGHOME")
-                .filter(|h| !h.is_empty())
-                .map(std::path::PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".gnupg"))
-                });
-            let keyring = home
-                .and_then(|h| PgpKeyring::from_gnupg_home(&h).ok())
-                .unwrap_or_default();
-            Arc::new(PgpKey::from_fingerprint(field(fields, "fp"))?.with_keyring(Arc::new(keyring)))
-        }
-        "hc_vault" => Arc::new(VaultTransitKey::from_metadata(
-            field(fields, "vault_address"),
-            field(fields, "engine_path"),
-            field(fields, "key_name"),
-        )?),
-        "kms" => {
-            let context: BTreeMap<String, String> = kms_context(fields);
-            let role = field(fields, "role");
-            let profile = field(fields, "aws_profile");
-            Arc::new(KmsKey::from_metadata(
-                field(fields, "arn"),
-                Some(role),
-                context,
-                Some(profile),
-            )?)
-        }
-        _ => return Ok(None),
-    }))
+/// The hush-keys service for a metadata entry (or a flag/rule key), built by its row of the
+/// key-kind table with sops' sources (the environment); `None` for key types this build has no
+/// service for (they are kept verbatim but cannot be used).
+pub(super) fn service_for(entry: &MasterKey) -> Result<Option<Arc<dyn KeyService>>> {
+    Ok(hush_keys::kinds::service_for(
+        &entry.type_id,
+        entry,
+        &KeySources::new(),
+    )?)
 }
 
 /// Where master keys are used: here (`--enable-local-keyservice`, default) and at each
@@ -122,17 +56,12 @@ impl Sources {
     fn service(&self, entry: &MasterKey) -> Result<Option<Arc<dyn KeyService>>> {
         let mut chain: Vec<Arc<dyn KeyService>> = Vec::new();
         if self.local
-            && let Some(s) = service_for(&entry.type_id, &entry.fields)?
+            && let Some(s) = service_for(entry)?
         {
             chain.push(s);
         }
         for address in &self.remotes {
-            if let Some(k) = RemoteKey::new(
-                address.clone(),
-                &entry.type_id,
-                entry.key_id(),
-                &entry.fields,
-            ) {
+            if let Some(k) = RemoteKey::new(address.clone(), entry) {
                 chain.push(Arc::new(k));
             }
         }
@@ -200,11 +129,13 @@ impl KeyService for Chain {
 pub(crate) fn spec(o: &Opts, k: &KeyRef) -> Result<KeySpec> {
     let entry = MasterKey::new(k.type_id.clone(), k.fields.clone());
     let Some(service) = Sources::of(o)?.service(&entry)? else {
+        let built: Vec<&str> = hush_keys::kinds::built_kinds().map(|k| k.type_id).collect();
         bail!(
-            "cannot encrypt for the {} key {}: this hush build has key services for age, pgp, \
-             hc_vault (Vault transit) and kms (AWS KMS) only (other types through --keyservice)",
+            "cannot encrypt for the {} key {}: this hush build has key services for {} only \
+             (other types through --keyservice)",
             k.type_id,
-            k.key_id()
+            k.key_id(),
+            built.join(", ")
         );
     };
     Ok(KeySpec { service, entry })
@@ -266,7 +197,9 @@ pub(crate) fn registry_for(o: &Opts, meta: &Metadata) -> Result<KeyRegistry> {
         r.register(Arc::new(Identities::from_env()));
     }
     for k in meta.key_groups.iter().flatten() {
-        let service = if k.type_id == "age" {
+        let by_identities =
+            hush_keys::kinds::kind(&k.type_id).is_some_and(|kind| !kind.entry_unwraps);
+        let service = if by_identities {
             // Local age keys are the identities above; only the remote ones are added here.
             Sources {
                 local: false,

@@ -14,7 +14,7 @@ use super::args::Opts;
 use super::config::{self, KeyRef};
 use super::crypt::open;
 use super::exit::{codes, engine, exit};
-use super::flags::{hckms_key, split_list};
+use super::flags::{flag_key, split_list};
 use super::io::{formats, indent, name_for, read_input, runtime, write_in_place, write_output};
 use super::keys;
 
@@ -29,16 +29,11 @@ pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
     } = opened;
     let r = &o.rotate;
     // Existing keys, minus removed ones, plus added ones (to the first group).
-    let removed: Vec<String> = [
-        &r.rm_age,
-        &r.rm_pgp,
-        &r.rm_kms,
-        &r.rm_hc_vault_transit,
-        &r.rm_hckms,
-    ]
-    .iter()
-    .flat_map(|v| split_list(v.as_deref()))
-    .collect();
+    let removed: Vec<String> = hush_keys::KINDS
+        .iter()
+        .filter_map(|k| r.key_flags(k.flag?).1)
+        .flat_map(|v| split_list(Some(v)))
+        .collect();
     let mut groups: Vec<Vec<KeyRef>> = key_refs(&metadata)
         .into_iter()
         .map(|g| {
@@ -52,28 +47,14 @@ pub(super) fn rotate(o: &Opts, file: &Path) -> Result<ExitCode> {
         })
         .collect();
     let mut added = Vec::new();
-    added.extend(
-        split_list(r.add_age.as_deref())
-            .iter()
-            .map(|a| KeyRef::age(a)),
-    );
-    added.extend(
-        split_list(r.add_pgp.as_deref())
-            .iter()
-            .map(|p| KeyRef::pgp(p)),
-    );
-    added.extend(
-        split_list(r.add_kms.as_deref())
-            .iter()
-            .map(|k| KeyRef::kms(k, o.aws_profile.as_deref().unwrap_or(""), &[])),
-    );
-    added.extend(
-        split_list(r.add_hc_vault_transit.as_deref())
-            .iter()
-            .map(|u| KeyRef::vault(u)),
-    );
-    for id in split_list(r.add_hckms.as_deref()) {
-        added.push(hckms_key(&id)?);
+    let profile = o.aws_profile.as_deref().unwrap_or("");
+    for kind in hush_keys::KINDS {
+        let Some(add) = kind.flag.and_then(|f| r.key_flags(f).0) else {
+            continue;
+        };
+        for id in split_list(Some(add)) {
+            added.push(flag_key(kind, &id, profile, &[])?);
+        }
     }
     if let Some(first) = groups.first_mut() {
         for k in added {

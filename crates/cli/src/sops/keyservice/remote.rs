@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use hush_crypto::SecretBytes;
 use hush_keys::{KeyError, KeyService, WrappedKey};
-use hush_sops::tree::Value;
 use tonic::codegen::http;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::sops::keys::{field, kms_context};
+use hush_keys::EntryFields;
+use hush_sops::metadata::MasterKey;
 
 use super::proto::{
     AgeKey, AzureKeyVaultKey, DecryptRequest, EncryptRequest, GcpKmsKey, HckmsKey, Key, KeyType,
@@ -83,9 +83,9 @@ pub(crate) struct RemoteKey {
 }
 
 /// The proto's `Key` for a sops metadata entry; `None` for types the protocol has no message for.
-fn proto_key(type_id: &str, fields: &[(String, Value)]) -> Option<Key> {
-    let f = |name| field(fields, name).to_owned();
-    let key_type = match type_id {
+fn proto_key(entry: &MasterKey) -> Option<Key> {
+    let f = |name| EntryFields::field(entry, name).to_owned();
+    let key_type = match entry.type_id.as_str() {
         "age" => KeyType::AgeKey(AgeKey {
             recipient: f("recipient"),
         }),
@@ -98,7 +98,7 @@ fn proto_key(type_id: &str, fields: &[(String, Value)]) -> Option<Key> {
             key_name: f("key_name"),
         }),
         "kms" => {
-            let context: HashMap<String, String> = kms_context(fields);
+            let context: HashMap<String, String> = entry.map("context").into_iter().collect();
             KeyType::KmsKey(KmsKey {
                 arn: f("arn"),
                 role: f("role"),
@@ -125,19 +125,13 @@ fn proto_key(type_id: &str, fields: &[(String, Value)]) -> Option<Key> {
 }
 
 impl RemoteKey {
-    /// The key `type_id`/`fields` (whose id is `key_id`) at `address`; `None` for key types
-    /// the protocol cannot name.
-    pub(crate) fn new(
-        address: Address,
-        type_id: &str,
-        key_id: String,
-        fields: &[(String, Value)],
-    ) -> Option<Self> {
+    /// The key of metadata `entry` at `address`; `None` for key types the protocol cannot name.
+    pub(crate) fn new(address: Address, entry: &MasterKey) -> Option<Self> {
         Some(Self {
-            key: proto_key(type_id, fields)?,
+            key: proto_key(entry)?,
             address,
-            type_id: type_id.to_owned(),
-            key_id,
+            type_id: entry.type_id.clone(),
+            key_id: entry.key_id(),
         })
     }
 

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use hush_crypto::SecretBytes;
 use hush_keys::age::Identities;
 use hush_keys::{KeyService, WrappedKey};
+use hush_sops::metadata::MasterKey;
 use hush_sops::tree::{Item, Value};
 use tonic::codegen::{Body, BoxFuture, StdError, http};
 
@@ -22,10 +23,9 @@ struct Keys {
     identities: Identities,
 }
 
-/// A master key named by a request: its sops type and metadata fields.
+/// A master key named by a request: its sops metadata entry and key id.
 struct Named {
-    type_id: &'static str,
-    fields: Vec<(String, Value)>,
+    entry: MasterKey,
     id: String,
 }
 
@@ -33,39 +33,23 @@ fn s(v: &str) -> Value {
     Value::Str(v.to_owned())
 }
 
-/// The sops metadata form of a request's key, or the status that refuses it.
+/// The sops metadata entry of a request's key (the protocol's message for each key type), or
+/// the status that refuses it.
 fn named(key: Option<&Key>) -> Result<Named, tonic::Status> {
-    let unsupported = |what: &str| {
-        tonic::Status::unimplemented(format!(
-            "hush's key service has no {what} keys (it serves age, pgp, Vault transit and AWS KMS)"
-        ))
-    };
     let Some(key_type) = key.and_then(|k| k.key_type.as_ref()) else {
         return Err(tonic::Status::invalid_argument("the request names no key"));
     };
-    Ok(match key_type {
-        KeyType::AgeKey(k) => Named {
-            type_id: "age",
-            fields: vec![("recipient".into(), s(&k.recipient))],
-            id: k.recipient.clone(),
-        },
-        KeyType::PgpKey(k) => Named {
-            type_id: "pgp",
-            fields: vec![("fp".into(), s(&k.fingerprint))],
-            id: k.fingerprint.clone(),
-        },
-        KeyType::VaultKey(k) => Named {
-            type_id: "hc_vault",
-            fields: vec![
+    let (type_id, fields) = match key_type {
+        KeyType::AgeKey(k) => ("age", vec![("recipient".into(), s(&k.recipient))]),
+        KeyType::PgpKey(k) => ("pgp", vec![("fp".into(), s(&k.fingerprint))]),
+        KeyType::VaultKey(k) => (
+            "hc_vault",
+            vec![
                 ("vault_address".into(), s(&k.vault_address)),
                 ("engine_path".into(), s(&k.engine_path)),
                 ("key_name".into(), s(&k.key_name)),
             ],
-            id: format!(
-                "{}/v1/{}/keys/{}",
-                k.vault_address, k.engine_path, k.key_name
-            ),
-        },
+        ),
         KeyType::KmsKey(k) => {
             let mut context: Vec<(&String, &String)> = k.context.iter().collect();
             context.sort();
@@ -73,34 +57,65 @@ fn named(key: Option<&Key>) -> Result<Named, tonic::Status> {
                 .into_iter()
                 .map(|(k, v)| Item::Entry(k.clone(), s(v)))
                 .collect();
-            Named {
-                type_id: "kms",
-                fields: vec![
+            (
+                "kms",
+                vec![
                     ("arn".into(), s(&k.arn)),
                     ("role".into(), s(&k.role)),
                     ("context".into(), Value::Map(context)),
                     ("aws_profile".into(), s(&k.aws_profile)),
                 ],
-                id: k.arn.clone(),
-            }
+            )
         }
-        KeyType::GcpKmsKey(_) => return Err(unsupported("GCP KMS")),
-        KeyType::AzureKeyvaultKey(_) => return Err(unsupported("Azure Key Vault")),
-        KeyType::HckmsKey(_) => return Err(unsupported("HuaweiCloud KMS")),
-        KeyType::PluginKey(_) => return Err(unsupported("plugin")),
-    })
+        KeyType::GcpKmsKey(k) => ("gcp_kms", vec![("resource_id".into(), s(&k.resource_id))]),
+        KeyType::AzureKeyvaultKey(k) => (
+            "azure_kv",
+            vec![
+                ("vault_url".into(), s(&k.vault_url)),
+                ("name".into(), s(&k.name)),
+                ("version".into(), s(&k.version)),
+            ],
+        ),
+        KeyType::HckmsKey(k) => ("hckms", vec![("key_id".into(), s(&k.key_id))]),
+        KeyType::PluginKey(_) => {
+            return Err(tonic::Status::unimplemented(format!(
+                "hush's key service has no plugin keys (it serves {})",
+                served()
+            )));
+        }
+    };
+    let entry = MasterKey::new(type_id, fields);
+    let id = match key_type {
+        // The protocol's Vault key id is the URL as given (not normalised).
+        KeyType::VaultKey(k) => format!(
+            "{}/v1/{}/keys/{}",
+            k.vault_address, k.engine_path, k.key_name
+        ),
+        _ => entry.key_id(),
+    };
+    Ok(Named { entry, id })
+}
+
+/// The kinds this build serves, for messages.
+fn served() -> String {
+    let names: Vec<&str> = hush_keys::kinds::built_kinds().map(|k| k.name).collect();
+    names.join(", ")
 }
 
 fn service(key: &Named) -> Result<Arc<dyn KeyService>, tonic::Status> {
-    match service_for(key.type_id, &key.fields) {
+    let type_id = &key.entry.type_id;
+    match service_for(&key.entry) {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(tonic::Status::unimplemented(format!(
-            "hush's key service has no {} keys",
-            key.type_id
-        ))),
+        Ok(None) => {
+            let name = hush_keys::kinds::kind(type_id).map_or(type_id.as_str(), |k| k.name);
+            Err(tonic::Status::unimplemented(format!(
+                "hush's key service has no {name} keys (it serves {})",
+                served()
+            )))
+        }
         Err(e) => Err(tonic::Status::invalid_argument(format!(
-            "{} key {}: {e:#}",
-            key.type_id, key.id
+            "{type_id} key {}: {e:#}",
+            key.id
         ))),
     }
 }
@@ -110,10 +125,9 @@ impl Keys {
         let key = named(req.key.as_ref())?;
         let plaintext = SecretBytes::from_slice(&req.plaintext);
         drop(zeroize::Zeroizing::new(req.plaintext));
-        let wrapped = service(&key)?
-            .wrap(&plaintext, b"")
-            .await
-            .map_err(|e| tonic::Status::internal(format!("{} key {}: {e}", key.type_id, key.id)))?;
+        let wrapped = service(&key)?.wrap(&plaintext, b"").await.map_err(|e| {
+            tonic::Status::internal(format!("{} key {}: {e}", key.entry.type_id, key.id))
+        })?;
         Ok(EncryptResponse {
             ciphertext: wrapped.body,
         })
@@ -121,8 +135,10 @@ impl Keys {
 
     async fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse, tonic::Status> {
         let key = named(req.key.as_ref())?;
-        let wrapped = WrappedKey::new(key.type_id, key.id.clone(), req.ciphertext);
-        let opened = if key.type_id == "age" {
+        let wrapped = WrappedKey::new(key.entry.type_id.clone(), key.id.clone(), req.ciphertext);
+        // Kinds whose entries only name a recipient (age) are opened by this process's identities.
+        let opened = if hush_keys::kinds::kind(&key.entry.type_id).is_some_and(|k| !k.entry_unwraps)
+        {
             self.identities.unwrap(&wrapped, b"").await
         } else {
             service(&key)?.unwrap(&wrapped, b"").await
@@ -133,11 +149,11 @@ impl Keys {
             }),
             Ok(None) => Err(tonic::Status::not_found(format!(
                 "{} key {}: no identity or credentials here open it",
-                key.type_id, key.id
+                key.entry.type_id, key.id
             ))),
             Err(e) => Err(tonic::Status::internal(format!(
                 "{} key {}: {e}",
-                key.type_id, key.id
+                key.entry.type_id, key.id
             ))),
         }
     }
