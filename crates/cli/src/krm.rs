@@ -48,7 +48,7 @@ async fn run_async(args: Args) -> Result<ExitCode> {
     }
     let backend: Option<Box<dyn Backend>> = match settings.backend {
         None => None,
-        Some(b) => Some(backend::from_settings(b).map_err(anyhow::Error::msg)?),
+        Some(b) => Some(backend::from_settings(b).await?),
     };
     let mut input = Vec::new();
     std::io::stdin()

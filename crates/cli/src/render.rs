@@ -89,7 +89,7 @@ async fn render(args: Args) -> Result<ExitCode> {
     let keys = Keys::load(keys_dir.as_deref())?.with_vault_addresses(vault_addresses);
     let backend: Option<Box<dyn Backend>> = match settings.backend.take() {
         None => None,
-        Some(b) => Some(backend::from_settings(b).map_err(anyhow::Error::msg)?),
+        Some(b) => Some(backend::from_settings(b).await?),
     };
     let cert_source = args.reseal_cert.clone().or(settings.reseal_cert.clone());
     let resealer = match &cert_source {

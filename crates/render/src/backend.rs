@@ -1,18 +1,70 @@
 //! Where placeholder values come from. A render asks a [`Backend`] once per distinct
-//! [`SecretRef`]; the Vault/OpenBao backend uses the one hush Vault client (hush-vault) with a
-//! shared [`hush_vault::Session`] (one login, token cached for the render).
+//! [`SecretRef`]. argocd-vault-plugin's backends (`AVP_TYPE`) are thin adapters over the
+//! hush-sync providers the ExternalSecret controller uses ([`ProviderBackend`]): the plugin's
+//! settings become the provider spec of the same service, built by the same registry, so an
+//! AVP backend and an ESO provider are one implementation with one client, one session cache
+//! and one call counter (`hush_sync::calls`).
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use hush_vault::{Auth, AuthMethod, Client, ClientOptions, KvVersion, Session, VaultToken};
-use secrecy::SecretString;
-use serde_json::{Map, Value as Json};
+use hush_sync::{
+    CredentialSource, DocumentRef, KeyRef, ProviderError, SecretBytes, SecretProvider, StoreScope,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value as Json, json};
+use zeroize::Zeroize;
 
-/// A whole secret: its keys and values.
-pub type SecretData = Map<String, Json>;
+/// A whole secret: its keys and values. Every string in it (keys and values, nested ones too)
+/// is zeroized on drop; `Debug` shows only how many keys it has.
+#[derive(Clone, Default, PartialEq)]
+pub struct SecretData(Map<String, Json>);
+
+impl Deref for SecretData {
+    type Target = Map<String, Json>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<Map<String, Json>> for SecretData {
+    fn from(map: Map<String, Json>) -> Self {
+        Self(map)
+    }
+}
+
+impl fmt::Debug for SecretData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretData({} keys, <redacted>)", self.0.len())
+    }
+}
+
+impl Drop for SecretData {
+    fn drop(&mut self) {
+        zeroize_map(&mut self.0);
+    }
+}
+
+fn zeroize_map(map: &mut Map<String, Json>) {
+    for (mut key, mut value) in std::mem::take(map) {
+        key.zeroize();
+        zeroize_json(&mut value);
+    }
+}
+
+fn zeroize_json(value: &mut Json) {
+    match value {
+        Json::String(s) => s.zeroize(),
+        Json::Array(items) => items.iter_mut().for_each(zeroize_json),
+        Json::Object(map) => zeroize_map(map),
+        Json::Null | Json::Bool(_) | Json::Number(_) => *value = Json::Null,
+    }
+}
 
 /// One read: a path at a version, with the object's `kv-version` override.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,29 +77,37 @@ pub struct SecretRef {
     pub kv_version: Option<u8>,
 }
 
+/// Errors of backends. Messages describe requests, never values or credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The backend could not be set up from the plugin's settings.
+    #[error("{backend}: {error}")]
+    Setup {
+        /// `AVP_TYPE`.
+        backend: &'static str,
+        /// What the provider refused.
+        error: ProviderError,
+    },
+    /// A read failed.
+    #[error("{backend} read {path}: {error}")]
+    Read {
+        /// `AVP_TYPE`.
+        backend: &'static str,
+        /// The path read.
+        path: String,
+        /// What the provider answered.
+        error: ProviderError,
+    },
+}
+
 /// A source of secrets.
 #[async_trait]
 pub trait Backend: Send + Sync + fmt::Debug {
     /// Reads a whole secret; `Ok(None)` when it does not exist. Errors never contain values.
-    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, String>;
+    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, BackendError>;
     /// Reads made so far (for figures and tests).
     fn reads(&self) -> u64;
-}
-
-/// Vault/OpenBao KV v1/v2 (`AVP_TYPE=vault`).
-pub struct VaultBackend {
-    session: Session,
-    default_kv: KvVersion,
-    reads: AtomicU64,
-}
-
-impl fmt::Debug for VaultBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VaultBackend")
-            .field("session", &self.session)
-            .field("default_kv", &self.default_kv)
-            .finish_non_exhaustive()
-    }
 }
 
 /// How to log in to Vault (AVP's `AVP_AUTH_TYPE`).
@@ -95,171 +155,141 @@ impl fmt::Debug for VaultAuth {
     }
 }
 
-impl VaultBackend {
-    /// A backend for `address` with `auth`; `default_kv` from `AVP_KV_VERSION` (default 2).
-    pub fn new(
-        address: &str,
-        namespace: Option<String>,
-        auth: VaultAuth,
-        default_kv: KvVersion,
-    ) -> Result<Self, String> {
-        let client = Client::new(
-            address,
-            ClientOptions {
-                namespace,
-                ..ClientOptions::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        let method = match auth {
-            VaultAuth::Token(t) => {
-                AuthMethod::Token(VaultToken::new(secrecy::ExposeSecret::expose_secret(&t)))
-            }
-            VaultAuth::AppRole {
-                role_id,
-                secret_id,
-                mount,
-            } => AuthMethod::AppRole {
-                mount,
-                role_id,
-                secret_id: Arc::new(secret_id),
-            },
-            VaultAuth::Kubernetes { role, jwt, mount } => AuthMethod::Kubernetes {
-                mount,
-                role,
-                jwt: Arc::new(jwt),
-            },
-        };
-        Ok(Self {
-            session: Session::new(
-                client,
-                Auth {
-                    method,
-                    namespace: None,
-                },
-            ),
-            default_kv,
-            reads: AtomicU64::new(0),
-        })
-    }
-}
+/// The name of the in-memory Secret the plugin's own credentials are offered under.
+const PLUGIN_SECRET: &str = "argocd-vault-plugin";
+
+/// The plugin's credentials (from its environment), offered to the provider as the keys of one
+/// Secret the spec references: a render has no Kubernetes objects to read credentials from.
+struct PluginCredentials(BTreeMap<&'static str, SecretBytes>);
 
 #[async_trait]
-impl Backend for VaultBackend {
-    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, String> {
-        let token = self.session.token().await.map_err(|e| e.to_string())?;
-        let kv = match r.kv_version {
-            Some(1) => KvVersion::V1,
-            Some(_) => KvVersion::V2,
-            None => self.default_kv,
-        };
-        self.reads.fetch_add(1, Ordering::Relaxed);
-        let answer = self
-            .session
-            .client()
-            .kv_read(&token, &r.path, r.version.as_deref(), kv)
-            .await
-            .map_err(|e| e.to_string())?;
-        match answer {
-            None => Ok(None),
-            Some(Json::Object(m)) => Ok(Some(m)),
-            Some(_) => Err(format!("vault read {}: the secret is not a map", r.path)),
-        }
+impl CredentialSource for PluginCredentials {
+    async fn secret_key(&self, r: &KeyRef) -> Result<SecretBytes, ProviderError> {
+        self.0
+            .get(r.key.as_str())
+            .filter(|_| r.name == PLUGIN_SECRET)
+            .cloned()
+            .ok_or_else(|| ProviderError::Invalid(format!("no plugin credential {:?}", r.key)))
     }
 
-    fn reads(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
+    async fn config_map_key(&self, r: &KeyRef) -> Result<String, ProviderError> {
+        Err(ProviderError::Invalid(format!(
+            "config map {:?}: the render plugin reads no Kubernetes objects",
+            r.name
+        )))
+    }
+
+    async fn service_account_token(
+        &self,
+        _namespace: Option<&str>,
+        name: &str,
+        _audiences: &[String],
+        _expiration_seconds: i64,
+    ) -> Result<SecretBytes, ProviderError> {
+        Err(ProviderError::Invalid(format!(
+            "service account {name:?}: the render plugin requests no tokens"
+        )))
     }
 }
 
-/// AWS Secrets Manager (`AVP_TYPE=awssecretsmanager`), through the one hush AWS client
-/// (hush-aws). As argocd-vault-plugin: the placeholder path is the `SecretId`, `#version` is the
-/// `VersionId`, and the secret's `SecretString` (or `SecretBinary`) must hold a JSON object.
-pub struct AwsSecretsManagerBackend {
-    http: reqwest::Client,
-    url: String,
-    region: String,
-    credentials: tokio::sync::OnceCell<hush_aws::Credentials>,
+fn secret_ref(key: &str) -> Json {
+    json!({ "name": PLUGIN_SECRET, "key": key })
+}
+
+/// The ESO `vault` provider spec of AVP's Vault settings, and the credentials it references.
+fn vault_spec(
+    address: &str,
+    namespace: Option<String>,
+    auth: VaultAuth,
+    kv_version: u8,
+) -> (Json, PluginCredentials) {
+    let secret = |s: &SecretString| SecretBytes::from(s.expose_secret());
+    let (auth, credentials) = match auth {
+        VaultAuth::Token(t) => (
+            json!({ "tokenSecretRef": secret_ref("token") }),
+            BTreeMap::from([("token", secret(&t))]),
+        ),
+        VaultAuth::AppRole {
+            role_id,
+            secret_id,
+            mount,
+        } => (
+            json!({ "appRole": { "path": mount, "roleId": role_id, "secretRef": secret_ref("secret-id") } }),
+            BTreeMap::from([("secret-id", secret(&secret_id))]),
+        ),
+        VaultAuth::Kubernetes { role, jwt, mount } => (
+            json!({ "kubernetes": { "mountPath": mount, "role": role, "secretRef": secret_ref("jwt") } }),
+            BTreeMap::from([("jwt", secret(&jwt))]),
+        ),
+    };
+    let spec = json!({
+        "server": address,
+        "namespace": namespace,
+        "version": if kv_version == 1 { "v1" } else { "v2" },
+        "auth": auth,
+    });
+    (spec, PluginCredentials(credentials))
+}
+
+/// An argocd-vault-plugin backend over a hush-sync provider.
+pub struct ProviderBackend {
+    backend: &'static str,
+    provider: Arc<dyn SecretProvider>,
     reads: AtomicU64,
 }
 
-impl fmt::Debug for AwsSecretsManagerBackend {
+impl fmt::Debug for ProviderBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AwsSecretsManagerBackend")
-            .field("url", &self.url)
-            .field("region", &self.region)
+        f.debug_struct("ProviderBackend")
+            .field("backend", &self.backend)
+            .field("provider", &self.provider)
             .finish_non_exhaustive()
     }
 }
 
-impl AwsSecretsManagerBackend {
-    /// A backend for `region`; the endpoint honours `AWS_SECRETSMANAGER_ENDPOINT`,
-    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `AWS_ENDPOINT_URL`.
-    pub fn new(region: &str) -> Result<Self, String> {
-        let url = hush_aws::endpoint("secretsmanager", region).map_err(|e| e.to_string())?;
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
+impl ProviderBackend {
+    /// The provider `provider` (the key of an ESO `spec.provider`) built from `spec` by
+    /// hush-sync's registry, as a cluster-wide store of the operator (the plugin's own
+    /// environment is the operator's: the standard AWS chain, its Vault token).
+    async fn build(
+        backend: &'static str,
+        provider: &str,
+        spec: Json,
+        credentials: &PluginCredentials,
+    ) -> Result<Self, BackendError> {
+        let setup = |error| BackendError::Setup { backend, error };
+        let registry = hush_sync::registry();
+        let block = json!({ provider: spec });
+        let (factory, spec) = hush_sync::select(&registry, &block).map_err(setup)?;
+        let scope = StoreScope::new("ClusterSecretStore", PLUGIN_SECRET, None);
+        let built = factory
+            .build(spec, &scope, credentials)
+            .await
+            .map_err(setup)?;
         Ok(Self {
-            http,
-            url,
-            region: region.to_owned(),
-            credentials: tokio::sync::OnceCell::new(),
+            backend,
+            provider: built.provider,
             reads: AtomicU64::new(0),
         })
     }
 }
 
 #[async_trait]
-impl Backend for AwsSecretsManagerBackend {
-    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, String> {
-        let credentials = self
-            .credentials
-            .get_or_try_init(|| hush_aws::resolve_credentials(None, &self.http, &self.region))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut request = serde_json::json!({ "SecretId": r.path });
-        if let Some(version) = &r.version {
-            request["VersionId"] = Json::String(version.clone());
-        }
+impl Backend for ProviderBackend {
+    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, BackendError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let answer = match hush_aws::json_call(
-            &self.http,
-            &self.url,
-            credentials,
-            &self.region,
-            "secretsmanager",
-            "secretsmanager",
-            "GetSecretValue",
-            &request,
-        )
-        .await
-        {
-            Ok(answer) => answer,
-            Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(format!("aws secrets manager read {}: {e}", r.path)),
+        let document = DocumentRef {
+            path: r.path.clone(),
+            version: r.version.clone(),
+            kv_version: r.kv_version,
         };
-        let not_a_map = || {
-            format!(
-                "aws secrets manager read {}: the secret is not a JSON object",
-                r.path
-            )
-        };
-        let bytes = zeroize::Zeroizing::new(
-            match (answer.get("SecretString"), answer.get("SecretBinary")) {
-                (Some(Json::String(s)), _) => s.as_bytes().to_vec(),
-                (_, Some(Json::String(b))) => {
-                    use base64::Engine as _;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(b)
-                        .map_err(|_| not_a_map())?
-                }
-                _ => return Err(not_a_map()),
-            },
-        );
-        match serde_json::from_slice::<Json>(&bytes) {
-            Ok(Json::Object(m)) => Ok(Some(m)),
-            _ => Err(not_a_map()),
+        match self.provider.document(&document).await {
+            Ok(data) => Ok(data.map(SecretData)),
+            Err(error) => Err(BackendError::Read {
+                backend: self.backend,
+                path: r.path.clone(),
+                error,
+            }),
         }
     }
 
@@ -269,32 +299,33 @@ impl Backend for AwsSecretsManagerBackend {
 }
 
 /// The backend a render's settings name.
-pub fn from_settings(settings: crate::config::BackendSettings) -> Result<Box<dyn Backend>, String> {
+pub async fn from_settings(
+    settings: crate::config::BackendSettings,
+) -> Result<Box<dyn Backend>, BackendError> {
     use crate::config::BackendSettings;
-    Ok(match settings {
+    let backend = match settings {
         BackendSettings::Vault {
             address,
             namespace,
             auth,
             kv_version,
         } => {
-            let kv = if kv_version == 1 {
-                KvVersion::V1
-            } else {
-                KvVersion::V2
-            };
-            Box::new(VaultBackend::new(&address, namespace, auth, kv)?)
+            let (spec, credentials) = vault_spec(&address, namespace, auth, kv_version);
+            ProviderBackend::build("vault", "vault", spec, &credentials).await?
         }
         BackendSettings::AwsSecretsManager { region } => {
-            Box::new(AwsSecretsManagerBackend::new(&region)?)
+            let spec = json!({ "service": "SecretsManager", "region": region });
+            let none = PluginCredentials(BTreeMap::new());
+            ProviderBackend::build("awssecretsmanager", "aws", spec, &none).await?
         }
-    })
+    };
+    Ok(Box::new(backend))
 }
 
 /// Secrets held in memory (tests, `hush demo`, and renders that only decrypt SOPS files).
 #[derive(Default)]
 pub struct MemoryBackend {
-    secrets: std::collections::BTreeMap<(String, Option<String>), SecretData>,
+    secrets: BTreeMap<(String, Option<String>), SecretData>,
     reads: AtomicU64,
 }
 
@@ -313,15 +344,15 @@ impl MemoryBackend {
     }
 
     /// Adds a secret at `path` (and `version`, `None` = latest).
-    pub fn insert(&mut self, path: &str, version: Option<&str>, data: SecretData) {
+    pub fn insert(&mut self, path: &str, version: Option<&str>, data: impl Into<SecretData>) {
         self.secrets
-            .insert((path.to_owned(), version.map(str::to_owned)), data);
+            .insert((path.to_owned(), version.map(str::to_owned)), data.into());
     }
 }
 
 #[async_trait]
 impl Backend for MemoryBackend {
-    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, String> {
+    async fn read(&self, r: &SecretRef) -> Result<Option<SecretData>, BackendError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         Ok(self
             .secrets
@@ -331,5 +362,50 @@ impl Backend for MemoryBackend {
 
     fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_data_debug_shows_no_value() {
+        let mut map = Map::new();
+        map.insert("password".into(), json!("canary-backend-5e1d"));
+        let text = format!("{:?}", SecretData::from(map));
+        assert!(!text.contains("canary"), "{text}");
+        assert!(text.contains("1 keys"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn plugin_credentials_answer_only_for_the_plugin_secret() {
+        let creds = PluginCredentials(BTreeMap::from([("token", SecretBytes::from("t"))]));
+        let r = |name: &str| KeyRef {
+            name: name.into(),
+            key: "token".into(),
+            namespace: None,
+        };
+        assert!(creds.secret_key(&r(PLUGIN_SECRET)).await.is_ok());
+        assert!(creds.secret_key(&r("kube-system-secret")).await.is_err());
+    }
+
+    #[test]
+    fn vault_settings_become_the_eso_vault_spec() {
+        let (spec, creds) = vault_spec(
+            "http://127.0.0.1:8200",
+            Some("ns1".into()),
+            VaultAuth::AppRole {
+                role_id: "rid".into(),
+                secret_id: SecretString::from("sid"),
+                mount: None,
+            },
+            1,
+        );
+        assert_eq!(spec["version"], "v1");
+        assert_eq!(spec["namespace"], "ns1");
+        assert_eq!(spec["auth"]["appRole"]["roleId"], "rid");
+        assert!(!spec.to_string().contains("sid\""), "{spec}");
+        assert!(creds.0.contains_key("secret-id"));
     }
 }

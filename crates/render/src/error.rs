@@ -51,7 +51,7 @@ pub enum Error {
     },
     /// The secret backend failed.
     #[error("backend: {0}")]
-    Backend(String),
+    Backend(#[from] crate::backend::BackendError),
     /// A path was refused by `AVP_PATH_VALIDATION`.
     #[error("{file}: {kind}/{name}: path {path} does not match AVP_PATH_VALIDATION")]
     PathRefused {

@@ -11,7 +11,8 @@
 //! - [`resolve`]: the two-phase resolver: collect every distinct (path, version, KV version)
 //!   of a render, read each once with bounded parallelism, then substitute with AVP's rules
 //!   (annotations, `Secret.data`, typed injection, `remove-missing`).
-//! - [`backend`]: where values come from ([`backend::Backend`]; Vault/OpenBao through hush-vault).
+//! - [`backend`]: where values come from ([`backend::Backend`]; AVP backends are adapters over
+//!   hush-sync providers, the ones the ExternalSecret controller uses).
 //! - [`decrypt`]: SOPS-encrypted manifests through hush-sops (MAC verified), with the usual key
 //!   sources and a Flux-style key directory.
 //! - [`reseal`]: Secrets re-emitted as strict-scope SealedSecrets, stable across renders.

@@ -19,8 +19,9 @@ use tokio::sync::Mutex;
 
 use crate::json::{extract_raw, property_dotted, scalar_text};
 use crate::{
-    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
-    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
+    Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
+    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest,
+    ref_namespace,
 };
 
 /// Assumed-role credentials are refreshed after this long (STS default lifetime: 1 h).
@@ -683,6 +684,40 @@ impl SecretProvider for AwsProvider {
         match self.service {
             Service::SecretsManager => self.find_sm(q, re.as_ref()).await,
             Service::ParameterStore => self.find_ssm(q, re.as_ref()).await,
+        }
+    }
+
+    /// argocd-vault-plugin's read: `GetSecretValue` of the path as `SecretId` (`VersionId` for a
+    /// version); the payload must be a JSON object.
+    async fn document(
+        &self,
+        r: &DocumentRef,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+        if self.service != Service::SecretsManager {
+            return Err(ProviderError::Invalid(format!(
+                "{}: argocd-vault-plugin reads AWS Secrets Manager only",
+                r.path
+            )));
+        }
+        let mut req = json!({ "SecretId": r.path });
+        if let Some(version) = &r.version {
+            req["VersionId"] = json!(version);
+        }
+        let answer = match self.call("GetSecretValue", &req).await {
+            Ok(answer) => answer,
+            Err(ProviderError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let not_a_map = || {
+            ProviderError::Invalid(format!(
+                "aws secrets manager read {}: the secret is not a JSON object",
+                r.path
+            ))
+        };
+        let raw = zeroize::Zeroizing::new(sm_payload(&answer).map_err(|_| not_a_map())?);
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err(not_a_map()),
         }
     }
 

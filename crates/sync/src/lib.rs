@@ -56,6 +56,19 @@ pub struct FindQuery {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A whole secret addressed as argocd-vault-plugin addresses it (`<path:…#key#version>`): the
+/// render plugin's backends are adapters over [`SecretProvider::document`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocumentRef {
+    /// The provider's own path (Vault: the API path, `secret/data/app` for KV v2; AWS: the
+    /// `SecretId`), used verbatim.
+    pub path: String,
+    /// A version (Vault: the KV v2 version; AWS: the `VersionId`); `None` = the latest.
+    pub version: Option<String>,
+    /// Vault's KV version for this read (`avp.kubernetes.io/kv-version`); `None` = the store's.
+    pub kv_version: Option<u8>,
+}
+
 /// What a provider can do (ESO's `status.capabilities`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -127,6 +140,18 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
     /// What the provider can do.
     fn capabilities(&self) -> Capabilities {
         Capabilities::ReadOnly
+    }
+    /// A whole secret that is a JSON object, values as stored (argocd-vault-plugin's model);
+    /// `Ok(None)` when it does not exist. A provider argocd-vault-plugin has no backend for
+    /// keeps this default: refused.
+    async fn document(
+        &self,
+        r: &DocumentRef,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+        Err(ProviderError::Invalid(format!(
+            "{}: this provider has no argocd-vault-plugin backend",
+            r.path
+        )))
     }
 }
 

@@ -19,9 +19,9 @@ use zeroize::Zeroizing;
 
 use crate::json::{go_float_text, go_marshal, property, scalar_text};
 use crate::{
-    Built, CaProviderPaths, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory,
-    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, ca_provider_pem, decode,
-    digest, ref_namespace,
+    Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError,
+    ProviderFactory, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope,
+    ca_provider_pem, decode, digest, ref_namespace,
 };
 
 /// ESO's `ServiceAccountSelector`.
@@ -813,6 +813,35 @@ impl SecretProvider for VaultProvider {
             }
         }
         Ok(out)
+    }
+
+    /// argocd-vault-plugin's read: the API path as given, the object's KV version override.
+    async fn document(
+        &self,
+        r: &DocumentRef,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+        let kv = match r.kv_version {
+            Some(1) => KvVersion::V1,
+            Some(_) => KvVersion::V2,
+            None => self.kv,
+        };
+        let answer = self
+            .with_token(|t| async move {
+                self.session
+                    .client()
+                    .kv_read(&t, &r.path, r.version.as_deref(), kv)
+                    .await
+            })
+            .await;
+        match answer {
+            Ok(Some(Value::Object(m))) => Ok(Some(m)),
+            Ok(None) | Err(ProviderError::NotFound(_)) => Ok(None),
+            Ok(Some(_)) => Err(ProviderError::Invalid(format!(
+                "vault read {}: the secret is not a map",
+                r.path
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     async fn validate(&self) -> Result<(), ProviderError> {
