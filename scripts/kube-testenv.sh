@@ -235,6 +235,11 @@ make_pki() { # <dir>
       -keyout admin.key -out admin.csr
     openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
       -extfile client.ext -out admin.crt
+    # A user with no rights of its own (tests bind Roles to it: client-certificate auth).
+    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=hush-kube-testenv-tenant" \
+      -keyout tenant.key -out tenant.csr
+    openssl x509 -req -in tenant.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+      -extfile client.ext -out tenant.crt
     openssl genrsa -traditional -out sa.key 2048 # ServiceAccount token signing key (PKCS#1)
     openssl rsa -in sa.key -pubout -out sa.pub    # its public half, for token verification
   ) >"$d/openssl.log" 2>&1 || {

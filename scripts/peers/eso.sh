@@ -6,7 +6,9 @@
 # sprig), so the module's source from the Go module proxy is built as the main module. Next to the
 # binary lies the module's CRD bundle: `$(dirname "$HUSH_PEER_ESO")/crds/bundle.yaml` (all 20
 # CRDs; external-secrets.io/v1 served and stored, PushSecret v1alpha1, the generators) and
-# `snippets/`: ESO's documented example manifests (docs/snippets), which tests apply unchanged.
+# `snippets/`: ESO's documented example manifests (docs/snippets), which tests apply unchanged,
+# and `provider-docs/`: ESO's provider pages (docs/provider/*.md), whose inline manifests tests
+# apply the same way.
 #
 #   ESO_VERSION   (default v0.16.2; newer tags are not on the module proxy)
 #
@@ -25,16 +27,21 @@ bin="$dir/external-secrets"
 crds="$dir/crds/bundle.yaml"
 
 snippets="$dir/snippets"
+provider_docs="$dir/provider-docs"
+copy_docs() { # <module dir> <docs subdirectory> <destination>
+  local src=$1/docs/$2 dest=$3
+  rm -rf "$dest.partial"
+  cp -r "$src" "$dest.partial"
+  chmod -R u+w "$dest.partial"
+  mv -f "$dest.partial" "$dest"
+}
 copy_snippets() { # the module's documented manifests, beside the binary
-  local src=$1
-  rm -rf "$snippets.partial"
-  cp -r "$src/docs/snippets" "$snippets.partial"
-  chmod -R u+w "$snippets.partial"
-  mv -f "$snippets.partial" "$snippets"
+  copy_docs "$1" snippets "$snippets"
+  copy_docs "$1" provider "$provider_docs"
 }
 
 if [[ -x "$bin" && -f "$crds" ]]; then
-  if [[ ! -d "$snippets" ]]; then
+  if [[ ! -d "$snippets" || ! -d "$provider_docs" ]]; then
     copy_snippets "$(GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$module@$version" |
       python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
   fi

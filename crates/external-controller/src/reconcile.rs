@@ -332,6 +332,15 @@ impl CredentialSource for KubeCredentials {
         Ok((data, secret.metadata.labels.unwrap_or_default()))
     }
 
+    async fn local_api_server(&self) -> Option<String> {
+        // The configuration this process was started with (in a cluster: the service
+        // address, outside one: the kubeconfig's server); only its URL is used.
+        kube::Config::infer()
+            .await
+            .ok()
+            .map(|c| c.cluster_url.to_string())
+    }
+
     async fn service_account_annotations(
         &self,
         namespace: Option<&str>,

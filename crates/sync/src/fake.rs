@@ -164,37 +164,6 @@ fn not_found(r: &RemoteRef) -> ProviderError {
     ))
 }
 
-/// gjson's `Get(json, path).String()` for the paths ESO users write: the value's own JSON text
-/// (strings unquoted, `null` as ""), `None` when the path does not exist or the text is not JSON.
-fn raw_property(text: &str, path: &str) -> Option<String> {
-    let segments = crate::json::gjson_segments(path, &['*', '?', '|', '@', '#'])?;
-    let mut raw: Box<RawValue> = serde_json::from_str(text).ok()?;
-    for seg in &segments {
-        let next = if raw.get().starts_with('{') {
-            let mut o: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw.get()).ok()?;
-            o.remove(seg.as_str())?
-        } else if raw.get().starts_with('[') {
-            let mut a: Vec<Box<RawValue>> = serde_json::from_str(raw.get()).ok()?;
-            let i: usize = seg.parse().ok()?;
-            (i < a.len()).then(|| a.swap_remove(i))?
-        } else {
-            return None;
-        };
-        raw = next;
-    }
-    Some(unquote(&raw))
-}
-
-/// A JSON member as ESO writes it: a string unquoted, anything else as its JSON text
-/// (`null` as "", as gjson's `String()`).
-fn unquote(raw: &RawValue) -> String {
-    match serde_json::from_str::<String>(raw.get()) {
-        Ok(s) => s,
-        Err(_) if raw.get() == "null" => String::new(),
-        Err(_) => raw.get().to_owned(),
-    }
-}
-
 #[async_trait]
 impl SecretProvider for FakeProvider {
     async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
@@ -202,7 +171,7 @@ impl SecretProvider for FakeProvider {
         if r.property.is_empty() {
             return Ok(SecretBytes::from_slice(e.value.as_bytes()));
         }
-        raw_property(&e.value, &r.property)
+        crate::json::gjson_string(&e.value, &r.property)
             .map(|v| SecretBytes::new(v.into_bytes()))
             .ok_or_else(|| not_found(r))
     }
@@ -226,7 +195,7 @@ impl SecretProvider for FakeProvider {
             })?;
         Ok(members
             .into_iter()
-            .map(|(k, v)| (k, SecretBytes::new(unquote(&v).into_bytes())))
+            .map(|(k, v)| (k, SecretBytes::new(crate::json::unquote(&v).into_bytes())))
             .collect())
     }
 

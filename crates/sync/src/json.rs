@@ -2,8 +2,11 @@
 //! `<`, `>`, `&`, U+2028, U+2029 escaped), gjson paths for `property`, and the scalar formats of
 //! `extract`.
 
+use std::collections::BTreeMap;
+
 use hush_gocompat::json::Encoder;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Go's `json.Marshal` of a decoded JSON value: object keys sorted, compact, HTML-escaped.
 pub fn go_marshal(v: &Value) -> String {
@@ -113,6 +116,37 @@ pub(crate) fn extract_raw(
             (k, crate::SecretBytes::from(text.as_str()))
         })
         .collect())
+}
+
+/// gjson's `Get(json, path).String()` for the paths ESO users write: the value's own JSON text
+/// (strings unquoted, `null` as ""), `None` when the path does not exist or the text is not JSON.
+pub fn gjson_string(text: &str, path: &str) -> Option<String> {
+    let segments = gjson_segments(path, &['*', '?', '|', '@', '#'])?;
+    let mut raw: Box<RawValue> = serde_json::from_str(text).ok()?;
+    for seg in &segments {
+        let next = if raw.get().starts_with('{') {
+            let mut o: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw.get()).ok()?;
+            o.remove(seg.as_str())?
+        } else if raw.get().starts_with('[') {
+            let mut a: Vec<Box<RawValue>> = serde_json::from_str(raw.get()).ok()?;
+            let i: usize = seg.parse().ok()?;
+            (i < a.len()).then(|| a.swap_remove(i))?
+        } else {
+            return None;
+        };
+        raw = next;
+    }
+    Some(unquote(&raw))
+}
+
+/// A JSON member as ESO writes it: a string unquoted, anything else as its JSON text
+/// (`null` as "", as gjson's `String()`).
+pub(crate) fn unquote(raw: &RawValue) -> String {
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(s) => s,
+        Err(_) if raw.get() == "null" => String::new(),
+        Err(_) => raw.get().to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod fake;
 #[cfg(feature = "gcp")]
 pub mod gcpsm;
 pub mod json;
+pub mod kubernetes;
 #[cfg(feature = "vault")]
 pub mod vault;
 pub mod webhook;
@@ -204,6 +205,11 @@ pub trait CredentialSource: Send + Sync {
             "secret {name:?}: this credential source cannot read whole secrets"
         )))
     }
+    /// The URL of the API server the controller itself talks to (the `kubernetes` provider's
+    /// `kubernetes.default`); `None` when unknown.
+    async fn local_api_server(&self) -> Option<String> {
+        None
+    }
     /// The annotations of ServiceAccount `name` in `namespace` (AWS `auth.jwt` reads the role
     /// to assume from one).
     async fn service_account_annotations(
@@ -253,6 +259,47 @@ pub fn ref_namespace(
         return Ok(scope.namespace.clone());
     }
     Ok(ns.map(str::to_owned).or_else(|| scope.namespace.clone()))
+}
+
+/// ESO's `ServiceAccountSelector`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountSelector {
+    /// Service account name.
+    pub name: String,
+    /// Namespace (ClusterSecretStore only).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Token audiences.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+/// Resolves a selector in the right namespace: a SecretStore's own; a ClusterSecretStore's
+/// selector namespace, or the ExternalSecret's (referent auth).
+pub(crate) fn key_ref(
+    sel: &SecretKeySelector,
+    default_key: Option<&str>,
+    scope: &StoreScope,
+) -> Result<KeyRef, ProviderError> {
+    let key = sel
+        .key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| default_key.map(str::to_owned))
+        .ok_or_else(|| {
+            ProviderError::Invalid(format!("secret reference {:?} has no key", sel.name))
+        })?;
+    if sel.name.is_empty() {
+        return Err(ProviderError::Invalid(
+            "secret reference has no name".into(),
+        ));
+    }
+    Ok(KeyRef {
+        name: sel.name.clone(),
+        key,
+        namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
+    })
 }
 
 /// How a provider words the `caProvider` fields in its errors (each keeps its own wording).
@@ -397,6 +444,7 @@ pub fn registry_with(settings: &Settings) -> Vec<Arc<dyn ProviderFactory>> {
     #[cfg(feature = "azure")]
     r.push(Arc::new(azurekv::Factory));
     r.push(Arc::new(fake::Factory));
+    r.push(Arc::new(kubernetes::Factory));
     r.push(Arc::new(webhook::Factory {
         limits: settings.webhook,
     }));

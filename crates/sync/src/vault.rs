@@ -17,26 +17,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+pub use crate::ServiceAccountSelector;
 use crate::json::{go_float_text, go_marshal, property, scalar_text};
 use crate::{
-    Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError,
+    Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, ProviderError,
     ProviderFactory, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope,
-    ca_provider_pem, decode, digest, ref_namespace,
+    ca_provider_pem, decode, digest, key_ref, ref_namespace,
 };
-
-/// ESO's `ServiceAccountSelector`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceAccountSelector {
-    /// Service account name.
-    pub name: String,
-    /// Namespace (ClusterSecretStore only).
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// Token audiences.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -219,33 +206,6 @@ impl Factory {
         sessions.insert(identity.to_owned(), Arc::downgrade(&session));
         session
     }
-}
-
-/// Resolves a selector in the right namespace: a SecretStore's own; a ClusterSecretStore's
-/// selector namespace, or the ExternalSecret's (referent auth).
-fn key_ref(
-    sel: &SecretKeySelector,
-    default_key: Option<&str>,
-    scope: &StoreScope,
-) -> Result<KeyRef, ProviderError> {
-    let key = sel
-        .key
-        .clone()
-        .filter(|k| !k.is_empty())
-        .or_else(|| default_key.map(str::to_owned))
-        .ok_or_else(|| {
-            ProviderError::Invalid(format!("secret reference {:?} has no key", sel.name))
-        })?;
-    if sel.name.is_empty() {
-        return Err(ProviderError::Invalid(
-            "secret reference has no name".into(),
-        ));
-    }
-    Ok(KeyRef {
-        name: sel.name.clone(),
-        key,
-        namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
-    })
 }
 
 fn text(bytes: &SecretBytes, what: &str) -> Result<Arc<SecretString>, ProviderError> {
@@ -858,6 +818,7 @@ impl SecretProvider for VaultProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::KeyRef;
     use serde_json::json;
 
     #[test]

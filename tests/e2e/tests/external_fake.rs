@@ -101,28 +101,3 @@ async fn documented_fake_store_gives_the_documented_secret() -> Result<()> {
     css.delete(&store_name, &DeleteParams::default()).await?;
     ctl.stop().await
 }
-
-/// The store's Ready condition (status, reason, message), once it has one.
-async fn store_ready(api: &Api<SecretStore>, name: &str) -> Result<(String, String, String)> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let s = api.get(name).await?;
-        let c = s
-            .status
-            .iter()
-            .flat_map(|s| s.conditions.iter())
-            .find(|c| c.type_ == "Ready");
-        if let Some(c) = c {
-            return Ok((
-                c.status.clone(),
-                c.reason.clone().unwrap_or_default(),
-                c.message.clone().unwrap_or_default(),
-            ));
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "store {name} has no Ready condition"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}

@@ -104,6 +104,54 @@ pub fn eso_snippet(file: &str) -> Result<Value> {
     serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// The manifests written inline in one of ESO's provider pages (`docs/provider/<file>` of the
+/// peer's module, copied beside it by scripts/peers/eso.sh): every document of every `yaml`
+/// block, in order. A block that is not valid YAML (kubernetes.md has one indented with tabs)
+/// is left out; tests look documents up by kind and name and fail when one is missing.
+pub fn eso_provider_doc(file: &str) -> Result<Vec<Value>> {
+    let bin = peer_path("HUSH_PEER_ESO")?;
+    let path = bin
+        .parent()
+        .context("HUSH_PEER_ESO has no parent directory")?
+        .join("provider-docs")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (run scripts/peers/eso.sh)", path.display()))?;
+    let mut docs = Vec::new();
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        let fence = line.trim_start().strip_prefix("```");
+        match (&mut block, fence) {
+            (None, Some(lang)) if lang.eq_ignore_ascii_case("yaml") => block = Some(String::new()),
+            (Some(b), Some(_)) => {
+                for doc in b.split("\n---\n") {
+                    if let Ok(v) = serde_norway::from_str::<Value>(doc)
+                        && v.is_object()
+                    {
+                        docs.push(v);
+                    }
+                }
+                block = None;
+            }
+            // Jekyll's raw markers are not part of the manifest.
+            (Some(b), None) if !line.trim_start().starts_with("{%") => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    Ok(docs)
+}
+
+/// The document of `kind` named `name` among `docs`.
+pub fn doc_named(docs: &[Value], kind: &str, name: &str) -> Result<Value> {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .cloned()
+        .with_context(|| format!("ESO's documentation has no {kind} {name}"))
+}
+
 /// A client for ESO's API server (`HUSH_ESO_KUBECONFIG`), with ESO's CRDs installed.
 pub async fn eso_client() -> Result<Client> {
     let kubeconfig = eso_kubeconfig()?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use base64::Engine as _;
-use hush_api::external_secrets::ExternalSecret;
+use hush_api::external_secrets::{ExternalSecret, SecretStore};
 use hush_external_controller::Config;
 use hush_operator::leader::LeaseConfig;
 use hush_operator::{Process, ProcessConfig, Shutdown};
@@ -382,6 +382,31 @@ pub async fn wait_ready(
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The store's Ready condition (status, reason, message), once it has one.
+pub async fn store_ready(api: &Api<SecretStore>, name: &str) -> Result<(String, String, String)> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let s = api.get(name).await?;
+        let c = s
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter())
+            .find(|c| c.type_ == "Ready");
+        if let Some(c) = c {
+            return Ok((
+                c.status.clone(),
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            ));
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "store {name} has no Ready condition"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 
