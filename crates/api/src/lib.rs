@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod external_secrets;
+pub mod push_secrets;
 pub mod sealed_secret;
 
 use std::path::Path;
@@ -64,6 +65,14 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         (
             "clustersecretstores.external-secrets.io.yaml",
             external_secrets::ClusterSecretStore::crd(),
+        ),
+        (
+            "pushsecrets.external-secrets.io.yaml",
+            push_secrets::PushSecret::crd(),
+        ),
+        (
+            "clusterpushsecrets.external-secrets.io.yaml",
+            push_secrets::ClusterPushSecret::crd(),
         ),
     ]
 }

@@ -254,6 +254,15 @@ pub(crate) struct Args {
     #[arg(long, env = "HUSH_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     enable_cluster_external_secret_reconciler: bool,
+    /// ExternalSecret controller: reconcile PushSecrets (ESO's flag of the same name).
+    #[arg(long, env = "HUSH_ENABLE_PUSH_SECRET_RECONCILER", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_push_secret_reconciler: bool,
+    /// ExternalSecret controller: fan out ClusterPushSecrets (ESO's flag of the same name;
+    /// only without a watched namespace).
+    #[arg(long, env = "HUSH_ENABLE_CLUSTER_PUSH_SECRET_RECONCILER", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_cluster_push_secret_reconciler: bool,
     /// ExternalSecret controller: let SecretStores authenticate as the controller itself (Vault
     /// `kubernetes` auth without serviceAccountRef/secretRef sends the controller's own token; an
     /// AWS store without auth uses the controller's AWS credentials), as ESO does. A risk: whoever
@@ -499,6 +508,8 @@ async fn run_async(args: Args) -> Result<()> {
             controller_class: args.controller_class.clone(),
             concurrency: args.concurrency,
             cluster_external_secrets: args.enable_cluster_external_secret_reconciler,
+            push_secrets: args.enable_push_secret_reconciler,
+            cluster_push_secrets: args.enable_cluster_push_secret_reconciler,
             secret_stores_use_controller_identity: args.secret_stores_use_controller_identity,
             template_timeout: args.template_timeout,
             providers: hush_sync::Settings {

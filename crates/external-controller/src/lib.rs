@@ -6,15 +6,18 @@
 //! - [`store::reconcile_store`] / [`store::reconcile_cluster_store`]: store validation and
 //!   `Ready`.
 //! - [`cluster::reconcile`]: ClusterExternalSecret fan-out (cluster-wide controllers only).
+//! - [`push::reconcile`]: PushSecrets; [`cluster_push::reconcile`]: ClusterPushSecret fan-out.
 //! - [`start`]: the component for `hush controller --controllers external`; [`run_controllers`]
 //!   runs the reconcilers on any client (used by the e2e tests).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod cluster_push;
 pub mod eso;
 pub mod lane;
 pub mod metrics;
+pub mod push;
 pub mod reconcile;
 pub mod rewrite;
 pub mod store;
@@ -63,6 +66,11 @@ pub struct Config {
     /// only a cluster-wide controller does. They have no controller class: while ESO runs, only
     /// one of the two may fan them out.
     pub cluster_external_secrets: bool,
+    /// Reconcile PushSecrets (ESO's `--enable-push-secret-reconciler`).
+    pub push_secrets: bool,
+    /// Reconcile ClusterPushSecrets (ESO's `--enable-cluster-push-secret-reconciler`); only a
+    /// cluster-wide controller does.
+    pub cluster_push_secrets: bool,
     /// ESO's metric families ([`start`] registers them on the process's endpoint).
     pub eso_metrics: metrics::EsoMetrics,
     /// How often the metric series of deleted objects are dropped.
@@ -94,6 +102,8 @@ impl Default for Config {
             store_requeue_interval: Duration::from_secs(300),
             namespace: None,
             cluster_external_secrets: true,
+            push_secrets: true,
+            cluster_push_secrets: true,
             eso_metrics: metrics::EsoMetrics::default(),
             metrics_sweep_interval: Duration::from_secs(60),
             secret_stores_use_controller_identity: false,
@@ -459,7 +469,64 @@ pub async fn run_controllers(
         );
         futures::join!(run, sweep);
     };
-    futures::join!(es, ss, css, ces, sweeps);
+    let push = run_push_controllers(&client, &config, &ctx, &run_config);
+    futures::join!(es, ss, css, ces, sweeps, push);
+}
+
+/// The PushSecret reconciler (in the watched namespace or all) and, cluster-wide only, the
+/// ClusterPushSecret fan-out, each behind its ESO switch.
+async fn run_push_controllers(
+    client: &kube::Client,
+    config: &Config,
+    ctx: &Arc<Context>,
+    run_config: &(dyn Fn(&'static str, &'static str, u16) -> RunConfig + Sync),
+) {
+    let pushes = async {
+        if !config.push_secrets {
+            return;
+        }
+        let api: Api<hush_api::push_secrets::PushSecret> = match &config.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        hush_operator::run(
+            Controller::new(api, watcher::Config::default()),
+            push::reconcile,
+            push::error_policy,
+            ctx.clone(),
+            run_config("pushsecret", "pushsecret", config.concurrency.max(1)),
+        )
+        .await;
+    };
+    let fan_out = async {
+        if config.namespace.is_some() || !config.cluster_push_secrets {
+            return;
+        }
+        let controller = Controller::new(
+            Api::<hush_api::push_secrets::ClusterPushSecret>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .owns(
+            Api::<hush_api::push_secrets::PushSecret>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)));
+        let cached = controller.store();
+        let controller = controller.watches(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            move |ns| cluster_push::for_namespace(&cached, &ns),
+        );
+        hush_operator::run(
+            controller,
+            cluster_push::reconcile,
+            cluster_push::error_policy,
+            ctx.clone(),
+            run_config("clusterpushsecret", "clusterpushsecret", 2),
+        )
+        .await;
+    };
+    futures::join!(pushes, fan_out);
 }
 
 /// Drops the ESO metric series of `kind` objects that left `store` (kube-runtime does not

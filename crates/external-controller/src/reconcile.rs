@@ -121,7 +121,7 @@ impl Context {
 
     /// The store `name` (`kind` SecretStore in `ns`, or ClusterSecretStore): from the watch
     /// cache, else from the API server.
-    async fn store(
+    pub(crate) async fn store(
         &self,
         kind: &str,
         ns: &str,
@@ -782,7 +782,11 @@ fn store_kind(r: &SecretStoreRef) -> String {
 /// ClusterSecretStore `conditions`: namespaces, regexes, label selectors (`matchLabels` and
 /// `matchExpressions`); any condition admits. A selector that does not decode or has an unknown
 /// operator is an error naming the store, not a silent refusal.
-async fn namespace_allowed(ctx: &Context, store: &ResolvedStore, ns: &str) -> Result<bool, Error> {
+pub(crate) async fn namespace_allowed(
+    ctx: &Context,
+    store: &ResolvedStore,
+    ns: &str,
+) -> Result<bool, Error> {
     if store.conditions.is_empty() {
         return Ok(true);
     }

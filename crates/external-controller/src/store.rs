@@ -64,6 +64,7 @@ where
     let referent = store.kind == "ClusterSecretStore"
         && hush_sync::select(&ctx.factories, &store.provider)
             .is_ok_and(|(_, spec)| hush_sync::auth_is_referent(spec));
+    let mut capabilities = hush_sync::Capabilities::ReadOnly;
     let (ready, reason, message) = if referent {
         // Credentials resolve in each ExternalSecret's namespace: nothing to check here.
         (true, "ValidationUnknown", "store validated".to_owned())
@@ -77,14 +78,17 @@ where
                 "InvalidProviderConfig",
                 format!("unable to create client: {e}"),
             ),
-            Ok(p) => match p.validate().await {
-                Ok(()) => (true, "Valid", "store validated".to_owned()),
-                Err(e) => (
-                    false,
-                    "InvalidProviderConfig",
-                    format!("unable to validate store: {e}"),
-                ),
-            },
+            Ok(p) => {
+                capabilities = p.capabilities();
+                match p.validate().await {
+                    Ok(()) => (true, "Valid", "store validated".to_owned()),
+                    Err(e) => (
+                        false,
+                        "InvalidProviderConfig",
+                        format!("unable to validate store: {e}"),
+                    ),
+                }
+            }
         }
     };
     crate::metrics::note_ready(ready);
@@ -115,7 +119,7 @@ where
             message: Some(message),
             last_transition_time: ltt,
         }],
-        capabilities: Some("ReadOnly".into()),
+        capabilities: Some(capabilities.as_str().into()),
     };
     if status != old {
         api.patch_status(

@@ -17,6 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+mod push;
+
 use crate::json::{extract_raw, property_dotted, scalar_text};
 use crate::{
     Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
@@ -92,6 +94,19 @@ struct AwsSpec {
     prefix: Option<String>,
     #[serde(default)]
     auth: Option<AuthSpec>,
+    /// PushSecret deletes (Secrets Manager).
+    #[serde(default)]
+    secrets_manager: Option<SecretsManagerSpec>,
+}
+
+/// `secretsManager`: how a PushSecret with `deletionPolicy: Delete` deletes.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretsManagerSpec {
+    #[serde(default)]
+    force_delete_without_recovery: bool,
+    #[serde(default)]
+    recovery_window_in_days: Option<i64>,
 }
 
 /// Builds `aws` providers (SecretsManager, ParameterStore).
@@ -208,6 +223,15 @@ impl ProviderFactory for Factory {
                 external_id: s.external_id.clone().filter(|e| !e.is_empty()),
                 http,
                 session: Mutex::new(None),
+                force_delete: s
+                    .secrets_manager
+                    .as_ref()
+                    .is_some_and(|m| m.force_delete_without_recovery),
+                recovery_window_days: s
+                    .secrets_manager
+                    .as_ref()
+                    .and_then(|m| m.recovery_window_in_days)
+                    .filter(|d| *d > 0),
             }),
             identity,
             referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
@@ -328,6 +352,8 @@ pub struct AwsProvider {
     external_id: Option<String>,
     http: reqwest::Client,
     session: Mutex<Option<(Credentials, Instant)>>,
+    force_delete: bool,
+    recovery_window_days: Option<i64>,
 }
 
 impl std::fmt::Debug for AwsProvider {
@@ -723,6 +749,22 @@ impl SecretProvider for AwsProvider {
 
     async fn validate(&self) -> Result<(), ProviderError> {
         self.credentials().await.map(|_| ())
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities::ReadWrite
+    }
+
+    async fn push(&self, value: &SecretBytes, r: &crate::PushRef) -> Result<(), ProviderError> {
+        self.push_value(value, r).await
+    }
+
+    async fn exists(&self, r: &crate::PushRef) -> Result<bool, ProviderError> {
+        self.push_exists(r).await
+    }
+
+    async fn delete(&self, r: &crate::PushRef) -> Result<(), ProviderError> {
+        self.push_delete(r).await
     }
 }
 

@@ -466,6 +466,26 @@ impl SecretProvider for CachedProvider {
     fn capabilities(&self) -> crate::Capabilities {
         self.inner.capabilities()
     }
+
+    // Writes are never cached or shared; they count against the store's concurrency limit.
+    async fn push(&self, value: &SecretBytes, r: &crate::PushRef) -> Result<(), ProviderError> {
+        let _slot = self.semaphore.acquire().await.map_err(closed)?;
+        self.inner.push(value, r).await
+    }
+
+    async fn exists(&self, r: &crate::PushRef) -> Result<bool, ProviderError> {
+        let _slot = self.semaphore.acquire().await.map_err(closed)?;
+        self.inner.exists(r).await
+    }
+
+    async fn delete(&self, r: &crate::PushRef) -> Result<(), ProviderError> {
+        let _slot = self.semaphore.acquire().await.map_err(closed)?;
+        self.inner.delete(r).await
+    }
+}
+
+fn closed(_: tokio::sync::AcquireError) -> ProviderError {
+    ProviderError::Transient("the store's client is shut down".into())
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! down to what we sync), the providers behind Cargo features, one registration list
 //! ([`registry`]) and the cache that makes a refresh cheap ([`cache`]).
 //!
-//! - Providers read; they never write (a `SecretWriter` trait would be separate).
+//! - Providers read; those that support ESO's PushSecret also write ([`SecretProvider::push`],
+//!   [`SecretProvider::exists`], [`SecretProvider::delete`]; a read-only provider keeps the
+//!   defaults, which refuse). One seam, one registry: a provider is one module either way.
 //! - [`ProviderError::NotFound`] drives ExternalSecret `deletionPolicy`.
 //! - Providers know nothing about Kubernetes: credentials referenced by a store come through
 //!   [`CredentialSource`], implemented by the controller.
@@ -68,6 +70,66 @@ pub struct DocumentRef {
     pub version: Option<String>,
     /// Vault's KV version for this read (`avp.kubernetes.io/kv-version`); `None` = the store's.
     pub kv_version: Option<u8>,
+}
+
+/// ESO's PushSecret `remoteRef` and the entry's provider `metadata`: where to write.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PushRef {
+    /// Provider key (Vault path, AWS secret or parameter name).
+    pub remote_key: String,
+    /// Property of a JSON object value ("" = the whole value).
+    pub property: String,
+    /// The entry's `metadata` (ESO's `PushSecretMetadata` envelope), provider-specific.
+    pub metadata: Option<Value>,
+}
+
+impl PushRef {
+    /// ESO's key of `status.syncedPushSecrets` entries: `remoteKey` or `remoteKey/property`.
+    pub fn status_key(&self) -> String {
+        if self.property.is_empty() {
+            self.remote_key.clone()
+        } else {
+            format!("{}/{}", self.remote_key, self.property)
+        }
+    }
+}
+
+/// ESO's ownership marker on pushed secrets (Vault `custom_metadata`, AWS tags): a secret
+/// without it was not written by a PushSecret and is never overwritten or deleted.
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "external-secrets");
+
+/// The `spec` of ESO's `PushSecretMetadata` envelope (`apiVersion:
+/// kubernetes.external-secrets.io/v1alpha1`, `kind: PushSecretMetadata`), with only `known`
+/// fields allowed (others are refused by name: never silently ignored).
+pub fn push_metadata_spec(
+    r: &PushRef,
+    known: &[&str],
+) -> Result<serde_json::Map<String, Value>, ProviderError> {
+    let Some(m) = r.metadata.as_ref().filter(|m| !m.is_null()) else {
+        return Ok(serde_json::Map::new());
+    };
+    refuse_unknown_fields("metadata", m, &["apiVersion", "kind", "spec"])?;
+    if let Some(kind) = m["kind"].as_str()
+        && kind != "PushSecretMetadata"
+    {
+        return Err(ProviderError::Invalid(format!(
+            "metadata.kind {kind:?} is not PushSecretMetadata"
+        )));
+    }
+    let spec = &m["spec"];
+    if spec.is_null() {
+        return Ok(serde_json::Map::new());
+    }
+    refuse_unknown_fields("metadata.spec", spec, known)?;
+    spec.as_object()
+        .cloned()
+        .ok_or_else(|| ProviderError::Invalid("metadata.spec must be an object".into()))
+}
+
+fn read_only() -> ProviderError {
+    ProviderError::Invalid(
+        "this provider is read-only: hush does not support PushSecret to it".into(),
+    )
 }
 
 /// What a provider can do (ESO's `status.capabilities`).
@@ -153,6 +215,24 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
             "{}: this provider has no argocd-vault-plugin backend",
             r.path
         )))
+    }
+    /// PushSecret: writes `value` at `r` (a `property` merges into a JSON object), refusing a
+    /// secret that exists without ESO's ownership marker ([`MANAGED_BY`]), and marks what it
+    /// creates with it. A write that would change nothing is skipped.
+    async fn push(&self, value: &SecretBytes, r: &PushRef) -> Result<(), ProviderError> {
+        let _ = (value, r);
+        Err(read_only())
+    }
+    /// PushSecret `updatePolicy: IfNotExists`: whether `r` (its property, if set) exists.
+    async fn exists(&self, r: &PushRef) -> Result<bool, ProviderError> {
+        let _ = r;
+        Err(read_only())
+    }
+    /// PushSecret `deletionPolicy: Delete`: removes `r` (only its property, if set) when it
+    /// carries ESO's ownership marker; an absent or unmarked secret is left alone (`Ok`).
+    async fn delete(&self, r: &PushRef) -> Result<(), ProviderError> {
+        let _ = r;
+        Err(read_only())
     }
 }
 

@@ -17,7 +17,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+mod push;
+
 pub use crate::ServiceAccountSelector;
+
 use crate::json::{go_float_text, go_marshal, property, scalar_text};
 use crate::{
     Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, ProviderError,
@@ -163,6 +166,16 @@ struct VaultSpec {
     forward_inconsistent: bool,
     #[serde(default)]
     auth: Option<AuthSpec>,
+    /// PushSecret: send `options.cas` with every KV v2 write.
+    #[serde(default)]
+    check_and_set: Option<CheckAndSet>,
+}
+
+/// `checkAndSet`.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct CheckAndSet {
+    #[serde(default)]
+    required: bool,
 }
 
 /// Builds Vault (`vault`) and OpenBao (`openbao`) providers.
@@ -322,6 +335,7 @@ impl ProviderFactory for Factory {
                     .map(|p| p.trim_matches('/').to_owned())
                     .filter(|p| !p.is_empty()),
                 kv,
+                cas_required: s.check_and_set.as_ref().is_some_and(|c| c.required),
             }),
             identity,
             referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
@@ -521,6 +535,7 @@ pub struct VaultProvider {
     session: Arc<Session>,
     mount: Option<String>,
     kv: KvVersion,
+    cas_required: bool,
 }
 
 impl VaultProvider {
@@ -812,6 +827,22 @@ impl SecretProvider for VaultProvider {
             .await
             .map(|_| ())
             .map_err(map_err)
+    }
+
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities::ReadWrite
+    }
+
+    async fn push(&self, value: &SecretBytes, r: &crate::PushRef) -> Result<(), ProviderError> {
+        self.push_value(value, r).await
+    }
+
+    async fn exists(&self, r: &crate::PushRef) -> Result<bool, ProviderError> {
+        self.push_exists(r).await
+    }
+
+    async fn delete(&self, r: &crate::PushRef) -> Result<(), ProviderError> {
+        self.push_delete(r).await
     }
 }
 

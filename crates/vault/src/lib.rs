@@ -163,6 +163,8 @@ pub enum Method {
     Post,
     /// LIST (sent as `GET …?list=true`).
     List,
+    /// DELETE.
+    Delete,
 }
 
 impl Client {
@@ -242,6 +244,7 @@ impl Client {
         let operation = match method {
             Method::Get => format!("read {path}"),
             Method::Post => format!("write {path}"),
+            Method::Delete => format!("delete {path}"),
             Method::List => format!("list {path}"),
         };
         let url = match method {
@@ -254,6 +257,7 @@ impl Client {
         let mut request = match method {
             Method::Get | Method::List => self.http.get(&url),
             Method::Post => self.http.post(&url),
+            Method::Delete => self.http.delete(&url),
         };
         if let Some(token) = token {
             request = request.header("X-Vault-Token", token.expose());

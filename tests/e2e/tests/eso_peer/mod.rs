@@ -429,7 +429,7 @@ pub const KNOWN: &[Known] = &[
         path: "status.capabilities",
         eso: "",
         hush: "ReadOnly",
-        why: "store capabilities ReadOnly (no PushSecret)",
+        why: "store capabilities ReadOnly for fake (no PushSecret to fake)",
     },
     Known {
         case: "",

@@ -195,6 +195,8 @@ pub async fn setup() -> Result<Client> {
         "secretstores.external-secrets.io.yaml",
         "clustersecretstores.external-secrets.io.yaml",
         "clusterexternalsecrets.external-secrets.io.yaml",
+        "pushsecrets.external-secrets.io.yaml",
+        "clusterpushsecrets.external-secrets.io.yaml",
     ] {
         install_repo_crd(&client, f).await?;
     }
