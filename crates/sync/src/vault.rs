@@ -306,9 +306,7 @@ impl ProviderFactory for Factory {
             options.client_identity_pem = Some(pem);
         }
         let auth_spec = s.auth.clone().unwrap_or_default();
-        let (method, secret_parts) = self
-            .auth_method(&auth_spec, scope, creds, &mut options)
-            .await?;
+        let (method, secret_parts) = auth_method(&auth_spec, scope, creds, &mut options).await?;
         id_parts.push(format!("{method:?}").into_bytes());
         id_parts.push(auth_spec.namespace.clone().unwrap_or_default().into_bytes());
         for p in secret_parts.iter() {
@@ -343,179 +341,241 @@ impl ProviderFactory for Factory {
     }
 }
 
-impl Factory {
-    /// The auth method with resolved credentials, and the credential bytes for the identity.
-    async fn auth_method(
-        &self,
-        a: &AuthSpec,
-        scope: &StoreScope,
-        creds: &dyn CredentialSource,
-        options: &mut ClientOptions,
-    ) -> Result<(AuthMethod, Vec<Zeroizing<Vec<u8>>>), ProviderError> {
-        let secret = |b: &SecretBytes| Zeroizing::new(b.expose().to_vec());
-        if let Some(sel) = &a.token_secret_ref {
-            let token = creds.secret_key(&key_ref(sel, None, scope)?).await?;
-            let t = text(&token, "token")?;
-            let token = VaultToken::new(secrecy::ExposeSecret::expose_secret(&*t));
-            return Ok((
-                AuthMethod::Token(token),
-                vec![secret(&SecretBytes::from(
-                    secrecy::ExposeSecret::expose_secret(&*t),
-                ))],
-            ));
-        }
-        if let Some(ar) = &a.app_role {
-            let role_id = match (&ar.role_id, &ar.role_ref) {
-                (Some(id), _) if !id.is_empty() => id.clone(),
-                (_, Some(r)) => {
-                    let v = creds.secret_key(&key_ref(r, None, scope)?).await?;
-                    String::from_utf8(v.expose().to_vec())
-                        .map_err(|_| ProviderError::Invalid("roleRef value is not UTF-8".into()))?
-                        .trim()
-                        .to_owned()
-                }
-                _ => {
-                    return Err(ProviderError::Invalid(
-                        "appRole needs roleId or roleRef".into(),
-                    ));
-                }
-            };
-            let sid = creds
-                .secret_key(&key_ref(&ar.secret_ref, None, scope)?)
-                .await?;
-            return Ok((
-                AuthMethod::AppRole {
-                    mount: ar.path.clone(),
-                    role_id: role_id.clone(),
-                    secret_id: text(&sid, "secretId")?,
-                },
-                vec![Zeroizing::new(role_id.into_bytes()), secret(&sid)],
-            ));
-        }
-        for (up, default_mount) in [(&a.user_pass, "userpass"), (&a.ldap, "ldap")] {
-            if let Some(up) = up {
-                let pw = creds
-                    .secret_key(&key_ref(&up.secret_ref, None, scope)?)
-                    .await?;
-                return Ok((
-                    AuthMethod::UserPass {
-                        mount: Some(up.path.clone().unwrap_or_else(|| default_mount.to_owned())),
-                        username: up.username.clone(),
-                        password: text(&pw, "password")?,
-                    },
-                    vec![
-                        Zeroizing::new(up.username.clone().into_bytes()),
-                        secret(&pw),
-                    ],
-                ));
-            }
-        }
-        if let Some(k) = &a.kubernetes {
-            let jwt = if let Some(sa) = &k.service_account_ref {
-                creds
-                    .service_account_token(
-                        ref_namespace(sa.namespace.as_deref(), scope)?.as_deref(),
-                        &sa.name,
-                        &sa.audiences,
-                        600,
-                    )
-                    .await?
-            } else if let Some(sel) = &k.secret_ref {
-                creds
-                    .secret_key(&key_ref(sel, Some("token"), scope)?)
-                    .await?
-            } else {
-                // Neither: ESO logs in with the controller's own token, which a SecretStore's
-                // author would then send to a server of their choosing.
-                scope.allow_controller_identity(
-                    "auth.kubernetes",
-                    "auth.kubernetes.serviceAccountRef or auth.kubernetes.secretRef",
-                )?;
-                creds.controller_token().await?
-            };
-            // The identity is the service account, not the short-lived token.
-            let who = match &k.service_account_ref {
-                Some(sa) => format!("sa:{}:{:?}", sa.name, sa.namespace),
-                None => digest(&[jwt.expose()]),
-            };
-            return Ok((
-                AuthMethod::Kubernetes {
-                    mount: k.mount_path.clone(),
-                    role: k.role.clone(),
-                    jwt: text(&jwt, "service account token")?,
-                },
-                vec![Zeroizing::new(who.into_bytes())],
-            ));
-        }
-        if let Some(j) = &a.jwt {
-            let (jwt, who) = if let Some(sel) = &j.secret_ref {
-                let v = creds.secret_key(&key_ref(sel, None, scope)?).await?;
-                let who = digest(&[v.expose()]);
-                (v, who)
-            } else if let Some(t) = &j.kubernetes_service_account_token {
-                let mut aud = t.audiences.clone();
-                aud.extend(t.service_account_ref.audiences.iter().cloned());
-                if aud.is_empty() {
-                    aud.push("vault".into());
-                }
-                let v = creds
-                    .service_account_token(
-                        ref_namespace(t.service_account_ref.namespace.as_deref(), scope)?
-                            .as_deref(),
-                        &t.service_account_ref.name,
-                        &aud,
-                        t.expiration_seconds.unwrap_or(600),
-                    )
-                    .await?;
-                (v, format!("sa:{}:{aud:?}", t.service_account_ref.name))
-            } else {
-                return Err(ProviderError::Invalid(
-                    "jwt auth needs secretRef or kubernetesServiceAccountToken".into(),
-                ));
-            };
-            return Ok((
-                AuthMethod::Jwt {
-                    mount: j.path.clone(),
-                    role: j.role.clone(),
-                    jwt: text(&jwt, "jwt")?,
-                },
-                vec![Zeroizing::new(who.into_bytes())],
-            ));
-        }
-        if let Some(c) = &a.cert {
-            if let (Some(cert), Some(key)) = (&c.client_cert, &c.secret_ref) {
-                let cert = creds
-                    .secret_key(&key_ref(cert, Some("tls.crt"), scope)?)
-                    .await?;
-                let key = creds
-                    .secret_key(&key_ref(key, Some("tls.key"), scope)?)
-                    .await?;
-                let mut pem = Zeroizing::new(cert.expose().to_vec());
-                pem.push(b'\n');
-                pem.extend_from_slice(key.expose());
-                let who = digest(&[&pem]);
-                options.client_identity_pem = Some(pem);
-                return Ok((
-                    AuthMethod::Cert {
-                        mount: c.path.clone(),
-                        name: c.vault_role.clone(),
-                    },
-                    vec![Zeroizing::new(who.into_bytes())],
-                ));
-            }
-            return Err(ProviderError::Invalid(
-                "cert auth needs clientCert and secretRef".into(),
-            ));
-        }
-        if a.iam.is_some() || a.gcp.is_some() {
-            return Err(ProviderError::Invalid(
-                "vault auth iam/gcp is not supported by hush".into(),
-            ));
-        }
-        Err(ProviderError::Invalid(
-            "vault store has no auth method".into(),
-        ))
+/// A resolved auth method and the credential bytes that identify it (part of the cache key).
+type ResolvedAuth = (AuthMethod, Vec<Zeroizing<Vec<u8>>>);
+
+/// The auth method with resolved credentials, and the credential bytes for the identity: the
+/// first method set, in ESO's order.
+async fn auth_method(
+    a: &AuthSpec,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+    options: &mut ClientOptions,
+) -> Result<ResolvedAuth, ProviderError> {
+    if let Some(sel) = &a.token_secret_ref {
+        return token_auth(sel, scope, creds).await;
     }
+    if let Some(ar) = &a.app_role {
+        return app_role_auth(ar, scope, creds).await;
+    }
+    if let Some(up) = &a.user_pass {
+        return user_pass_auth(up, "userpass", scope, creds).await;
+    }
+    if let Some(up) = &a.ldap {
+        return user_pass_auth(up, "ldap", scope, creds).await;
+    }
+    if let Some(k) = &a.kubernetes {
+        return kubernetes_auth(k, scope, creds).await;
+    }
+    if let Some(j) = &a.jwt {
+        return jwt_auth(j, scope, creds).await;
+    }
+    if let Some(c) = &a.cert {
+        return cert_auth(c, scope, creds, options).await;
+    }
+    if a.iam.is_some() || a.gcp.is_some() {
+        return Err(ProviderError::Invalid(
+            "vault auth iam/gcp is not supported by hush".into(),
+        ));
+    }
+    Err(ProviderError::Invalid(
+        "vault store has no auth method".into(),
+    ))
+}
+
+/// Credential bytes for the identity (zeroized when dropped).
+fn secret_part(b: &SecretBytes) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(b.expose().to_vec())
+}
+
+/// `tokenSecretRef`: a token read from a Secret.
+async fn token_auth(
+    sel: &SecretKeySelector,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<ResolvedAuth, ProviderError> {
+    let token = creds.secret_key(&key_ref(sel, None, scope)?).await?;
+    let t = text(&token, "token")?;
+    let token = VaultToken::new(secrecy::ExposeSecret::expose_secret(&*t));
+    Ok((
+        AuthMethod::Token(token),
+        vec![secret_part(&SecretBytes::from(
+            secrecy::ExposeSecret::expose_secret(&*t),
+        ))],
+    ))
+}
+
+/// `appRole`: role id inline or from a Secret, secret id from a Secret.
+async fn app_role_auth(
+    ar: &AppRole,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<ResolvedAuth, ProviderError> {
+    let role_id = match (&ar.role_id, &ar.role_ref) {
+        (Some(id), _) if !id.is_empty() => id.clone(),
+        (_, Some(r)) => {
+            let v = creds.secret_key(&key_ref(r, None, scope)?).await?;
+            String::from_utf8(v.expose().to_vec())
+                .map_err(|_| ProviderError::Invalid("roleRef value is not UTF-8".into()))?
+                .trim()
+                .to_owned()
+        }
+        _ => {
+            return Err(ProviderError::Invalid(
+                "appRole needs roleId or roleRef".into(),
+            ));
+        }
+    };
+    let sid = creds
+        .secret_key(&key_ref(&ar.secret_ref, None, scope)?)
+        .await?;
+    Ok((
+        AuthMethod::AppRole {
+            mount: ar.path.clone(),
+            role_id: role_id.clone(),
+            secret_id: text(&sid, "secretId")?,
+        },
+        vec![Zeroizing::new(role_id.into_bytes()), secret_part(&sid)],
+    ))
+}
+
+/// `userPass` and `ldap` (same login, mounted at `default_mount` unless `path` says).
+async fn user_pass_auth(
+    up: &UserPass,
+    default_mount: &str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<ResolvedAuth, ProviderError> {
+    let pw = creds
+        .secret_key(&key_ref(&up.secret_ref, None, scope)?)
+        .await?;
+    Ok((
+        AuthMethod::UserPass {
+            mount: Some(up.path.clone().unwrap_or_else(|| default_mount.to_owned())),
+            username: up.username.clone(),
+            password: text(&pw, "password")?,
+        },
+        vec![
+            Zeroizing::new(up.username.clone().into_bytes()),
+            secret_part(&pw),
+        ],
+    ))
+}
+
+/// `kubernetes`: a TokenRequest token of `serviceAccountRef`, a token from a Secret, or (a
+/// ClusterSecretStore only, unless the operator allows it) the controller's own token.
+async fn kubernetes_auth(
+    k: &Kubernetes,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<ResolvedAuth, ProviderError> {
+    let jwt = if let Some(sa) = &k.service_account_ref {
+        creds
+            .service_account_token(
+                ref_namespace(sa.namespace.as_deref(), scope)?.as_deref(),
+                &sa.name,
+                &sa.audiences,
+                600,
+            )
+            .await?
+    } else if let Some(sel) = &k.secret_ref {
+        creds
+            .secret_key(&key_ref(sel, Some("token"), scope)?)
+            .await?
+    } else {
+        // Neither: ESO logs in with the controller's own token, which a SecretStore's
+        // author would then send to a server of their choosing.
+        scope.allow_controller_identity(
+            "auth.kubernetes",
+            "auth.kubernetes.serviceAccountRef or auth.kubernetes.secretRef",
+        )?;
+        creds.controller_token().await?
+    };
+    // The identity is the service account, not the short-lived token.
+    let who = match &k.service_account_ref {
+        Some(sa) => format!("sa:{}:{:?}", sa.name, sa.namespace),
+        None => digest(&[jwt.expose()]),
+    };
+    Ok((
+        AuthMethod::Kubernetes {
+            mount: k.mount_path.clone(),
+            role: k.role.clone(),
+            jwt: text(&jwt, "service account token")?,
+        },
+        vec![Zeroizing::new(who.into_bytes())],
+    ))
+}
+
+/// `jwt`: a token from a Secret, or a TokenRequest token (audiences default `vault`).
+async fn jwt_auth(
+    j: &Jwt,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<ResolvedAuth, ProviderError> {
+    let (jwt, who) = if let Some(sel) = &j.secret_ref {
+        let v = creds.secret_key(&key_ref(sel, None, scope)?).await?;
+        let who = digest(&[v.expose()]);
+        (v, who)
+    } else if let Some(t) = &j.kubernetes_service_account_token {
+        let mut aud = t.audiences.clone();
+        aud.extend(t.service_account_ref.audiences.iter().cloned());
+        if aud.is_empty() {
+            aud.push("vault".into());
+        }
+        let v = creds
+            .service_account_token(
+                ref_namespace(t.service_account_ref.namespace.as_deref(), scope)?.as_deref(),
+                &t.service_account_ref.name,
+                &aud,
+                t.expiration_seconds.unwrap_or(600),
+            )
+            .await?;
+        (v, format!("sa:{}:{aud:?}", t.service_account_ref.name))
+    } else {
+        return Err(ProviderError::Invalid(
+            "jwt auth needs secretRef or kubernetesServiceAccountToken".into(),
+        ));
+    };
+    Ok((
+        AuthMethod::Jwt {
+            mount: j.path.clone(),
+            role: j.role.clone(),
+            jwt: text(&jwt, "jwt")?,
+        },
+        vec![Zeroizing::new(who.into_bytes())],
+    ))
+}
+
+/// `cert`: a client certificate and key (the TLS identity of the client) and the role name.
+async fn cert_auth(
+    c: &Cert,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+    options: &mut ClientOptions,
+) -> Result<ResolvedAuth, ProviderError> {
+    let (Some(cert), Some(key)) = (&c.client_cert, &c.secret_ref) else {
+        return Err(ProviderError::Invalid(
+            "cert auth needs clientCert and secretRef".into(),
+        ));
+    };
+    let cert = creds
+        .secret_key(&key_ref(cert, Some("tls.crt"), scope)?)
+        .await?;
+    let key = creds
+        .secret_key(&key_ref(key, Some("tls.key"), scope)?)
+        .await?;
+    let mut pem = Zeroizing::new(cert.expose().to_vec());
+    pem.push(b'\n');
+    pem.extend_from_slice(key.expose());
+    let who = digest(&[&pem]);
+    options.client_identity_pem = Some(pem);
+    Ok((
+        AuthMethod::Cert {
+            mount: c.path.clone(),
+            name: c.vault_role.clone(),
+        },
+        vec![Zeroizing::new(who.into_bytes())],
+    ))
 }
 
 /// Maps a Vault error onto the provider seam.
