@@ -196,3 +196,62 @@ impl KeyService for AzureKvKey {
         Ok(Some(SecretBytes::from_slice(&plain)))
     }
 }
+
+/// Flux's `sops.azure-kv`: an application's credentials, used instead of the environment.
+#[derive(Clone, Default)]
+pub(crate) struct FluxCredential(Option<Credential>);
+
+/// The key service of an `azure_kv` metadata entry (the key-kind table's `build`).
+pub(crate) fn build(
+    entry: &dyn crate::kinds::EntryFields,
+    sources: &crate::kinds::KeySources,
+) -> Result<Option<Arc<dyn KeyService>>, KeyError> {
+    let flux = sources
+        .get::<FluxCredential>(TYPE_ID)
+        .and_then(|c| c.0.clone());
+    let key = AzureKvKey::from_env(
+        entry.field("vault_url"),
+        entry.field("name"),
+        entry.field("version"),
+        flux,
+    )?;
+    Ok(Some(Arc::new(key)))
+}
+
+/// Loads Flux's `sops.azure-kv` (JSON or YAML with `tenantId`, `clientId` and `clientSecret`;
+/// other authentication forms of Flux's file are refused by name).
+pub(crate) fn load_flux_file(
+    sources: &mut crate::kinds::KeySources,
+    file: &crate::kinds::FluxFile<'_>,
+) -> Result<(), KeyError> {
+    let path = file.path.display();
+    let docs =
+        (file.yaml_maps)(file.text).ok_or_else(|| config(format!("{path}: not JSON or YAML")))?;
+    let fields = docs
+        .first()
+        .ok_or_else(|| config(format!("{path}: empty")))?;
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(tenant_id), Some(client_id), Some(secret)) =
+        (get("tenantId"), get("clientId"), get("clientSecret"))
+    else {
+        return Err(config(format!(
+            "{path}: hush reads tenantId, clientId and clientSecret (client certificates, managed \
+             identity and authority hosts in this file are not supported)"
+        )));
+    };
+    let secret = zeroize::Zeroizing::new(secret);
+    sources.set(
+        TYPE_ID,
+        FluxCredential(Some(Credential {
+            tenant_id,
+            client_id,
+            secret: Secret::client_secret(&secret),
+        })),
+    );
+    Ok(())
+}

@@ -203,3 +203,33 @@ impl KeyService for GcpKmsKey {
         Ok(Some(SecretBytes::from_slice(&plain)))
     }
 }
+
+/// Flux's `sops.gcp-kms`: a service-account JSON key, used instead of the environment.
+#[derive(Clone, Default)]
+pub(crate) struct FluxKey(Option<std::sync::Arc<Zeroizing<Vec<u8>>>>);
+
+/// The key service of a `gcp_kms` metadata entry (the key-kind table's `build`).
+pub(crate) fn build(
+    entry: &dyn crate::kinds::EntryFields,
+    sources: &crate::kinds::KeySources,
+) -> Result<Option<std::sync::Arc<dyn KeyService>>, KeyError> {
+    let flux = sources
+        .get::<FluxKey>(TYPE_ID)
+        .and_then(|k| k.0.as_deref())
+        .map(|json| json.as_slice());
+    let key = GcpKmsKey::from_env(entry.field("resource_id"), flux)?;
+    Ok(Some(std::sync::Arc::new(key)))
+}
+
+/// Loads Flux's `sops.gcp-kms` (the key's JSON text).
+pub(crate) fn load_flux_file(
+    sources: &mut crate::kinds::KeySources,
+    file: &crate::kinds::FluxFile<'_>,
+) -> Result<(), KeyError> {
+    let json = Zeroizing::new(file.text.trim().as_bytes().to_vec());
+    // Checked now, so a bad file is named when the directory is read.
+    ServiceAccountKey::from_json(&json)
+        .map_err(|e| config(format!("{}: {e}", file.path.display())))?;
+    sources.set(TYPE_ID, FluxKey(Some(std::sync::Arc::new(json))));
+    Ok(())
+}

@@ -348,7 +348,13 @@ pub static KINDS: &[KeyKind] = &[
         fields_from_id: |id| id_field("resource_id")(id),
         key_id: |e| e.field("resource_id").to_owned(),
         flux_files: &[FluxName::Exact("sops.gcp-kms")],
+        #[cfg(feature = "gcp-kms")]
+        load_flux_file: Some(crate::gcp_kms::load_flux_file),
+        #[cfg(not(feature = "gcp-kms"))]
         load_flux_file: None,
+        #[cfg(feature = "gcp-kms")]
+        build: Some(crate::gcp_kms::build),
+        #[cfg(not(feature = "gcp-kms"))]
         build: None,
         entry_unwraps: true,
     },
@@ -395,7 +401,13 @@ pub static KINDS: &[KeyKind] = &[
             )
         },
         flux_files: &[FluxName::Exact("sops.azure-kv")],
+        #[cfg(feature = "azure-kv")]
+        load_flux_file: Some(crate::azure_kv::load_flux_file),
+        #[cfg(not(feature = "azure-kv"))]
         load_flux_file: None,
+        #[cfg(feature = "azure-kv")]
+        build: Some(crate::azure_kv::build),
+        #[cfg(not(feature = "azure-kv"))]
         build: None,
         entry_unwraps: true,
     },
