@@ -372,6 +372,8 @@ pub(crate) struct ResolvedStore {
     pub(crate) provider: serde_json::Value,
     pub(crate) store_namespace: Option<String>,
     pub(crate) conditions: Vec<hush_api::external_secrets::ClusterSecretStoreCondition>,
+    /// `spec.retrySettings`.
+    pub(crate) retry: Option<hush_api::external_secrets::RetrySettings>,
 }
 
 impl ResolvedStore {
@@ -392,6 +394,7 @@ impl ResolvedStore {
                 .unwrap_or(serde_json::Value::Null),
             store_namespace: s.namespace(),
             conditions: Vec::new(),
+            retry: s.spec.retry_settings.clone(),
         }
     }
 
@@ -412,6 +415,7 @@ impl ResolvedStore {
                 .unwrap_or(serde_json::Value::Null),
             store_namespace: None,
             conditions: s.spec.conditions.clone(),
+            retry: s.spec.retry_settings.clone(),
         }
     }
 
@@ -449,10 +453,17 @@ impl ResolvedStore {
             client: ctx.client.clone(),
             token_file: ctx.config.controller_token_file.clone(),
         };
+        let retry = self.retry.as_ref().map_or(Ok(None), |r| {
+            hush_sync::retry::RetrySettings::parse(r.max_retries, r.retry_interval.as_deref())
+        })?;
         let factory = Arc::clone(factory);
         ctx.cache
             .client(key, fresh, || async move {
-                factory.build(spec, &scope, &creds).await
+                let built = factory.build(spec, &scope, &creds).await?;
+                Ok(hush_sync::Built {
+                    provider: hush_sync::retry::with_retries(built.provider, retry),
+                    ..built
+                })
             })
             .await
     }

@@ -23,7 +23,7 @@ use crate::json::{extract_raw, property_dotted, scalar_text};
 use crate::{
     Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
     RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest,
-    ref_namespace,
+    ref_namespace, refuse_unknown_fields,
 };
 
 /// Assumed-role credentials are refreshed after this long (STS default lifetime: 1 h).
@@ -119,6 +119,63 @@ enum Service {
     ParameterStore,
 }
 
+/// Refuses, by name, every field of an `aws` spec hush does not implement (`sessionTags`,
+/// `transitiveTagKeys`, among them): a field is honoured or refused, never ignored.
+/// `secretsManager` (`forceDeleteWithoutRecovery`, `recoveryWindowInDays`) only concerns
+/// PushSecret deletions, which this provider never makes.
+fn check_fields(spec: &Value) -> Result<(), ProviderError> {
+    const P: &str = "spec.provider.aws";
+    let sel = ["name", "key", "namespace"];
+    refuse_unknown_fields(
+        P,
+        spec,
+        &[
+            "service",
+            "region",
+            "role",
+            "additionalRoles",
+            "externalID",
+            "prefix",
+            "auth",
+            "secretsManager",
+        ],
+    )?;
+    refuse_unknown_fields(
+        &format!("{P}.secretsManager"),
+        &spec["secretsManager"],
+        &["forceDeleteWithoutRecovery", "recoveryWindowInDays"],
+    )?;
+    let auth = &spec["auth"];
+    refuse_unknown_fields(&format!("{P}.auth"), auth, &["secretRef", "jwt"])?;
+    let secret_ref = &auth["secretRef"];
+    refuse_unknown_fields(
+        &format!("{P}.auth.secretRef"),
+        secret_ref,
+        &[
+            "accessKeyIDSecretRef",
+            "secretAccessKeySecretRef",
+            "sessionTokenSecretRef",
+        ],
+    )?;
+    for k in [
+        "accessKeyIDSecretRef",
+        "secretAccessKeySecretRef",
+        "sessionTokenSecretRef",
+    ] {
+        refuse_unknown_fields(&format!("{P}.auth.secretRef.{k}"), &secret_ref[k], &sel)?;
+    }
+    refuse_unknown_fields(
+        &format!("{P}.auth.jwt"),
+        &auth["jwt"],
+        &["serviceAccountRef"],
+    )?;
+    refuse_unknown_fields(
+        &format!("{P}.auth.jwt.serviceAccountRef"),
+        &auth["jwt"]["serviceAccountRef"],
+        &["name", "namespace", "audiences"],
+    )
+}
+
 #[async_trait]
 impl ProviderFactory for Factory {
     fn name(&self) -> &'static str {
@@ -131,6 +188,7 @@ impl ProviderFactory for Factory {
         scope: &StoreScope,
         creds: &dyn CredentialSource,
     ) -> Result<Built, ProviderError> {
+        check_fields(spec)?;
         let s: AwsSpec = decode("aws", spec)?;
         let service = match s.service.as_str() {
             "SecretsManager" => Service::SecretsManager,
@@ -771,6 +829,31 @@ impl SecretProvider for AwsProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_tags_and_unknown_fields_are_refused_by_name() {
+        let ok = json!({"service": "SecretsManager", "region": "eu-west-1", "role": "arn",
+            "secretsManager": {"recoveryWindowInDays": 7},
+            "auth": {"jwt": {"serviceAccountRef": {"name": "sa"}}}});
+        check_fields(&ok).unwrap();
+        for (spec, field) in [
+            (
+                json!({"sessionTags": [{"key": "k", "value": "v"}]}),
+                "spec.provider.aws.sessionTags",
+            ),
+            (
+                json!({"transitiveTagKeys": ["k"]}),
+                "spec.provider.aws.transitiveTagKeys",
+            ),
+            (
+                json!({"auth": {"secretRef": {"accessKeyIDSecretRef": {"name": "a", "property": "x"}}}}),
+                "spec.provider.aws.auth.secretRef.accessKeyIDSecretRef.property",
+            ),
+        ] {
+            let e = check_fields(&spec).unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+    }
 
     #[test]
     fn extract_keeps_raw_json_of_non_strings() {

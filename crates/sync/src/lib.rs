@@ -23,6 +23,7 @@ pub mod fake;
 pub mod gcpsm;
 pub mod json;
 pub mod kubernetes;
+pub mod retry;
 #[cfg(feature = "vault")]
 pub mod vault;
 pub mod webhook;
@@ -605,6 +606,33 @@ pub fn refuse_unknown_fields(path: &str, v: &Value, known: &[&str]) -> Result<()
         ))),
         None => Ok(()),
     }
+}
+
+/// Go's `time.ParseDuration` for the non-negative durations stores write (`10s`, `1m30s`,
+/// `1.5h`); `None` when `text` is not one.
+pub(crate) fn go_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[u..];
+    }
+    std::time::Duration::try_from_secs_f64(total).ok()
 }
 
 /// Decodes a provider spec with a clear error.

@@ -25,7 +25,7 @@ use crate::json::{go_float_text, go_marshal, property, scalar_text};
 use crate::{
     Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, ProviderError,
     ProviderFactory, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope,
-    ca_provider_pem, decode, digest, key_ref, ref_namespace,
+    ca_provider_pem, decode, digest, key_ref, ref_namespace, refuse_unknown_fields,
 };
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -137,10 +137,6 @@ struct AuthSpec {
     jwt: Option<Jwt>,
     #[serde(default)]
     cert: Option<Cert>,
-    #[serde(default)]
-    iam: Option<Value>,
-    #[serde(default)]
-    gcp: Option<Value>,
 }
 
 /// ESO's `VaultProvider` (also the shape of `openBao`).
@@ -227,6 +223,112 @@ fn text(bytes: &SecretBytes, what: &str) -> Result<Arc<SecretString>, ProviderEr
     Ok(Arc::new(SecretString::from(s.trim().to_owned())))
 }
 
+/// Refuses, by name, every field of a `vault` / `openbao` spec hush does not implement (the
+/// documented mTLS snippet's `tls.clientCert`, `auth.iam`, `auth.gcp`, …): a field is honoured or
+/// refused, never ignored. `readYourWrites` is accepted (Vault Enterprise only; see
+/// docs/compatibility.md), `checkAndSet` concerns PushSecret.
+fn check_fields(provider: &str, spec: &Value) -> Result<(), ProviderError> {
+    let p = format!("spec.provider.{provider}");
+    let sel = ["name", "key", "namespace"];
+    let sa = ["name", "namespace", "audiences"];
+    refuse_unknown_fields(
+        &p,
+        spec,
+        &[
+            "server",
+            "path",
+            "version",
+            "namespace",
+            "caBundle",
+            "caProvider",
+            "tls",
+            "headers",
+            "forwardInconsistent",
+            "readYourWrites",
+            "checkAndSet",
+            "auth",
+        ],
+    )?;
+    refuse_unknown_fields(
+        &format!("{p}.caProvider"),
+        &spec["caProvider"],
+        &["type", "name", "key", "namespace"],
+    )?;
+    let tls = &spec["tls"];
+    refuse_unknown_fields(&format!("{p}.tls"), tls, &["certSecretRef", "keySecretRef"])?;
+    for k in ["certSecretRef", "keySecretRef"] {
+        refuse_unknown_fields(&format!("{p}.tls.{k}"), &tls[k], &sel)?;
+    }
+    let auth = &spec["auth"];
+    let a = format!("{p}.auth");
+    refuse_unknown_fields(
+        &a,
+        auth,
+        &[
+            "namespace",
+            "tokenSecretRef",
+            "appRole",
+            "userPass",
+            "ldap",
+            "kubernetes",
+            "jwt",
+            "cert",
+        ],
+    )?;
+    let methods: [(&str, &[&str], &[&str]); 7] = [
+        ("tokenSecretRef", &sel, &[]),
+        (
+            "appRole",
+            &["path", "roleId", "roleRef", "secretRef"],
+            &["roleRef", "secretRef"],
+        ),
+        (
+            "userPass",
+            &["path", "username", "secretRef"],
+            &["secretRef"],
+        ),
+        ("ldap", &["path", "username", "secretRef"], &["secretRef"]),
+        (
+            "kubernetes",
+            &["mountPath", "role", "serviceAccountRef", "secretRef"],
+            &["secretRef"],
+        ),
+        (
+            "jwt",
+            &["path", "role", "secretRef", "kubernetesServiceAccountToken"],
+            &["secretRef"],
+        ),
+        (
+            "cert",
+            &["path", "vaultRole", "clientCert", "secretRef"],
+            &["clientCert", "secretRef"],
+        ),
+    ];
+    for (method, fields, selectors) in methods {
+        let m = &auth[method];
+        refuse_unknown_fields(&format!("{a}.{method}"), m, fields)?;
+        for s in selectors {
+            refuse_unknown_fields(&format!("{a}.{method}.{s}"), &m[*s], &sel)?;
+        }
+    }
+    refuse_unknown_fields(
+        &format!("{a}.kubernetes.serviceAccountRef"),
+        &auth["kubernetes"]["serviceAccountRef"],
+        &sa,
+    )?;
+    let token = &auth["jwt"]["kubernetesServiceAccountToken"];
+    refuse_unknown_fields(
+        &format!("{a}.jwt.kubernetesServiceAccountToken"),
+        token,
+        &["serviceAccountRef", "audiences", "expirationSeconds"],
+    )?;
+    refuse_unknown_fields(
+        &format!("{a}.jwt.kubernetesServiceAccountToken.serviceAccountRef"),
+        &token["serviceAccountRef"],
+        &sa,
+    )
+}
+
 #[async_trait]
 impl ProviderFactory for Factory {
     fn name(&self) -> &'static str {
@@ -239,6 +341,7 @@ impl ProviderFactory for Factory {
         scope: &StoreScope,
         creds: &dyn CredentialSource,
     ) -> Result<Built, ProviderError> {
+        check_fields(self.name, spec)?;
         let s: VaultSpec = decode(self.name, spec)?;
         let kv = match s.version.as_deref().unwrap_or("v2") {
             "v2" | "" => KvVersion::V2,
@@ -372,11 +475,6 @@ async fn auth_method(
     }
     if let Some(c) = &a.cert {
         return cert_auth(c, scope, creds, options).await;
-    }
-    if a.iam.is_some() || a.gcp.is_some() {
-        return Err(ProviderError::Invalid(
-            "vault auth iam/gcp is not supported by hush".into(),
-        ));
     }
     Err(ProviderError::Invalid(
         "vault store has no auth method".into(),
@@ -911,6 +1009,36 @@ mod tests {
     use super::*;
     use crate::KeyRef;
     use serde_json::json;
+
+    #[test]
+    fn fields_hush_does_not_implement_are_refused_by_name() {
+        let ok = serde_json::json!({"server": "http://x", "path": "secret", "readYourWrites": true,
+            "auth": {"jwt": {"path": "jwt", "role": "r", "secretRef": {"name": "s", "key": "k"},
+                "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "sa"},
+                    "audiences": ["vault"], "expirationSeconds": 600}}}});
+        check_fields("vault", &ok).unwrap();
+        for (spec, field) in [
+            (
+                serde_json::json!({"server": "x", "tls": {"clientCert": {"name": "c", "key": "k"}}}),
+                "spec.provider.vault.tls.clientCert",
+            ),
+            (
+                serde_json::json!({"server": "x", "auth": {"iam": {"region": "eu"}}}),
+                "spec.provider.vault.auth.iam",
+            ),
+            (
+                serde_json::json!({"server": "x", "auth": {"cert": {"vaultRole": "r", "role": "r"}}}),
+                "spec.provider.vault.auth.cert.role",
+            ),
+            (
+                serde_json::json!({"server": "x", "retry": {}}),
+                "spec.provider.vault.retry",
+            ),
+        ] {
+            let e = check_fields("vault", &spec).unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+    }
 
     #[test]
     fn paths_map_like_eso() {

@@ -282,30 +282,7 @@ fn parse_timeout(text: &str, limits: &Limits) -> Result<Duration, ProviderError>
             "spec.provider.webhook.timeout {text:?} is not a duration such as 10s or 1m"
         ))
     };
-    let mut rest = text;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[u..];
-    }
-    let d = Duration::try_from_secs_f64(total).map_err(|_| bad())?;
+    let d = crate::go_duration(text).ok_or_else(bad)?;
     if d.is_zero() {
         return Ok(limits.default_timeout);
     }

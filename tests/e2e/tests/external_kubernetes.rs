@@ -294,7 +294,7 @@ async fn documented_kubernetes_stores_read_another_namespace() -> Result<()> {
 
     // The Role's limits hold: the same token in a namespace it has no Role in.
     let token_auth = json!({"token": {"bearerToken": {"name": "eso-token", "key": "token"}}});
-    apply(&stores, store("elsewhere", &t, token_auth)).await?;
+    apply(&stores, store("elsewhere", &t, token_auth.clone())).await?;
     expect_store_refused(&stores, "elsewhere", "not allowed to get secrets").await?;
     apply(&ess, es("denied", "elsewhere")).await?;
     wait_ready(&ess, "denied", "False", "SecretSyncedError").await?;
@@ -314,6 +314,19 @@ async fn documented_kubernetes_stores_read_another_namespace() -> Result<()> {
     expect_store_refused(&stores, "anonymous", "HTTP 40").await?;
     apply(&ess, es("anonymous", "anonymous")).await?;
     wait_ready(&ess, "anonymous", "False", "SecretSyncedError").await?;
+    // retrySettings are honoured within the budget, refused by name beyond it.
+    let mut retrying = store("retrying", &sh, token_auth.clone());
+    retrying["spec"]["retrySettings"] = json!({"maxRetries": 2, "retryInterval": "1s"});
+    apply(&stores, retrying).await?;
+    let (status, reason, message) = store_ready(&stores, "retrying").await?;
+    ensure!(
+        status == "True",
+        "store retrying: {status}/{reason}: {message}"
+    );
+    let mut greedy = store("greedy", &sh, token_auth.clone());
+    greedy["spec"]["retrySettings"] = json!({"maxRetries": 1000});
+    apply(&stores, greedy).await?;
+    expect_store_refused(&stores, "greedy", "spec.retrySettings.maxRetries").await?;
     // A field hush does not implement is refused by name.
     let mut odd = store("odd", &sh, Value::Null);
     odd["spec"]["provider"]["kubernetes"]["authRef"] = json!({"name": "kubeconfig", "key": "k"});
