@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod external_secrets;
+pub mod generators;
 pub mod push_secrets;
 pub mod sealed_secret;
 
@@ -65,6 +66,22 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         (
             "clustersecretstores.external-secrets.io.yaml",
             external_secrets::ClusterSecretStore::crd(),
+        ),
+        (
+            "passwords.generators.external-secrets.io.yaml",
+            generators::Password::crd(),
+        ),
+        (
+            "uuids.generators.external-secrets.io.yaml",
+            generators::UUID::crd(),
+        ),
+        (
+            "fakes.generators.external-secrets.io.yaml",
+            generators::Fake::crd(),
+        ),
+        (
+            "clustergenerators.generators.external-secrets.io.yaml",
+            generators::ClusterGenerator::crd(),
         ),
         (
             "pushsecrets.external-secrets.io.yaml",

@@ -15,6 +15,7 @@
 pub mod cluster;
 pub mod cluster_push;
 pub mod eso;
+pub mod generators;
 pub mod lane;
 pub mod metrics;
 pub mod push;

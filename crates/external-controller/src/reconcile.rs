@@ -45,6 +45,8 @@ pub struct Context {
     pub cache: Arc<ProviderCache>,
     /// Compiled-in providers.
     pub factories: Vec<Arc<dyn ProviderFactory>>,
+    /// ESO's generators hush implements.
+    pub generators: Vec<Arc<dyn hush_sync::generators::Generator>>,
     /// The refresh budget behind the first-sync fast lane.
     pub lanes: crate::lane::Lanes,
     /// Where `target.template` renders.
@@ -106,6 +108,7 @@ impl Context {
                 config.per_store_concurrency,
             )),
             factories: hush_sync::registry_with(&config.providers),
+            generators: hush_sync::generators::registry(),
             lanes: crate::lane::Lanes::new(usize::from(config.concurrency.max(1))),
             render: crate::templating::RenderPool::new(
                 config.template_workers,
@@ -891,12 +894,6 @@ fn validate(es: &ExternalSecret) -> Result<(), String> {
                 "dataFrom[{i}]: exactly one of extract, find or generatorRef must be set"
             ));
         }
-        if d.source_ref
-            .as_ref()
-            .is_some_and(|s| s.generator_ref.is_some())
-        {
-            return Err("generators are not supported by hush".into());
-        }
         for r in &d.rewrite {
             let n = usize::from(r.regexp.is_some())
                 + usize::from(r.transform.is_some())
@@ -906,6 +903,16 @@ fn validate(es: &ExternalSecret) -> Result<(), String> {
                     "dataFrom[{i}].rewrite: exactly one of regexp, transform or merge must be set"
                 ));
             }
+        }
+    }
+    for (i, d) in es.spec.data.iter().enumerate() {
+        if d.source_ref
+            .as_ref()
+            .is_some_and(|s| s.generator_ref.is_some())
+        {
+            return Err(format!(
+                "data[{i}].sourceRef.generatorRef is not implemented (ESO deprecated it there); use dataFrom[].sourceRef.generatorRef"
+            ));
         }
     }
     if deletion == "Retain" {
@@ -1220,12 +1227,23 @@ async fn fetch_all(
             .ok_or_else(|| Error::Store(format!("no store {:?}", key.1)))
     };
     for (i, df) in es.spec.data_from.iter().enumerate() {
-        let store = provider_for(df.source_ref.as_ref().and_then(|s| s.store_ref.as_ref()))?;
-        let provider = store
-            .provider(ctx, Some(ns), fresh)
-            .await
-            .map_err(Error::Provider)?;
-        let result = fetch_data_from(df, &provider).await;
+        let generator = df
+            .source_ref
+            .as_ref()
+            .and_then(|s| s.generator_ref.as_ref());
+        let result = if let Some(g) = generator {
+            let field = format!("dataFrom[{i}].sourceRef.generatorRef");
+            crate::generators::generate(ctx, ns, g, &field)
+                .await
+                .map(|m| (m, "Default", "None", "Ignore"))
+        } else {
+            let store = provider_for(df.source_ref.as_ref().and_then(|s| s.store_ref.as_ref()))?;
+            let provider = store
+                .provider(ctx, Some(ns), fresh)
+                .await
+                .map_err(Error::Provider)?;
+            fetch_data_from(df, &provider).await
+        };
         let (map, conversion, decoding, null_policy) = match result {
             Ok(v) => v,
             Err(Error::Provider(e)) if e.is_not_found() && deletion != "Retain" => {

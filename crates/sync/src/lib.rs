@@ -21,6 +21,7 @@ pub mod calls;
 pub mod fake;
 #[cfg(feature = "gcp")]
 pub mod gcpsm;
+pub mod generators;
 pub mod json;
 pub mod kubernetes;
 pub mod retry;

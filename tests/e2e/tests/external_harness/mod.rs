@@ -197,6 +197,10 @@ pub async fn setup() -> Result<Client> {
         "clusterexternalsecrets.external-secrets.io.yaml",
         "pushsecrets.external-secrets.io.yaml",
         "clusterpushsecrets.external-secrets.io.yaml",
+        "passwords.generators.external-secrets.io.yaml",
+        "uuids.generators.external-secrets.io.yaml",
+        "fakes.generators.external-secrets.io.yaml",
+        "clustergenerators.generators.external-secrets.io.yaml",
     ] {
         install_repo_crd(&client, f).await?;
     }
