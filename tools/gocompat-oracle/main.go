@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var ints = []string{"0", "00", "07", "08", "010", "-010", "+5", "-0", "42", "-42", "0x1F", "0X1f",
@@ -29,6 +30,38 @@ var docs = []string{
 // float_roundtrip feature, does not always round them to the nearest float64 as Go does).
 var floats = []string{
 	`[1.0, 1e21, 1.5e-7, -0.5, 0.000001, 1e-7, 100, 12.50]`,
+}
+
+// Timestamps as go-yaml (v2 and v3 alike) and time.Parse(time.RFC3339, …) read them.
+var times = []string{"2024-01-02", "2024-1-2", "2024-01-02T03:04:05Z", "2024-01-02t03:04:05Z",
+	"2024-01-02T03:04:05.123+02:00", "2024-01-02T03:04:05.1234567890123-07:30",
+	"2024-01-02 03:04:05", "2024-01-02  3:4:5.5", "2024-1-2T3:4:5Z", "2024-01-02T03:04:05+00:00",
+	"2024-01-02T03:04:05", "2024-01-02T03:04:05.Z", "2024-01-02 03:04:05Z", "2024-13-02",
+	"2023-02-29", "2024-02-29", "2024-01-02T24:00:00Z", "2024-01-02T03:04:05+24:00",
+	"2024-01-02T03:04:05+23:59", "2024-01-02T03:04:05+25:00", "2024-01-02T03:04:05+01:60",
+	"2024-01-02T03:04:05+1:00", "1234", "12024-01-02", "2024-01-02x", "2024-01-02T03:04:05,5Z",
+	"2024-01-02 03:04:05.", "0000-01-01", "2024-01-02T3:04:05Z", "2024-01-02T03:4:05Z",
+	"2024-1-02T03:04:05Z", "2024-01-02T03:04:5Z", "2024-01-02 ", "2024-01-02T03:04:05+01:00x",
+	"2024-01-02T03:04:05ZZ", "2024-01-02T03:04:05-00:30", "2024-01-02T03:04:05.000Z"}
+
+// go-yaml's parseTimestamp (resolve.go, the same in v2 and v3).
+func yamlTimestamp(s string) (time.Time, bool) {
+	i := 0
+	for ; i < len(s); i++ {
+		if c := s[i]; c < '0' || c > '9' {
+			break
+		}
+	}
+	if i != 4 || i == len(s) || s[i] != '-' {
+		return time.Time{}, false
+	}
+	for _, format := range []string{"2006-1-2T15:4:5.999999999Z07:00",
+		"2006-1-2t15:4:5.999999999Z07:00", "2006-1-2 15:4:5.999999999", "2006-1-2"} {
+		if t, err := time.Parse(format, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func main() {
@@ -62,6 +95,19 @@ func main() {
 		e.Encode(anyV)
 		fmt.Printf("    (\n        r#\"%s\"#,\n        r#\"%s\"#,\n        r#\"%s\"#,\n        r#\"%s\"#,\n    ),\n",
 			in, m1, m2, strings.TrimSuffix(buf.String(), "\n"))
+	}
+	fmt.Println("];")
+	fmt.Println("/// (input, go-yaml's timestamp as RFC3339Nano, time.Parse(RFC3339) as RFC3339)")
+	fmt.Println("const TIMES: &[(&str, Option<&str>, Option<&str>)] = &[")
+	for _, in := range times {
+		y, r := "None", "None"
+		if t, ok := yamlTimestamp(in); ok {
+			y = fmt.Sprintf("Some(%q)", t.Format(time.RFC3339Nano))
+		}
+		if t, err := time.Parse(time.RFC3339, in); err == nil {
+			r = fmt.Sprintf("Some(%q)", t.Format(time.RFC3339))
+		}
+		fmt.Printf("    (%q, %s, %s),\n", in, y, r)
 	}
 	fmt.Println("];")
 }

@@ -4,6 +4,7 @@
 
 use hush_gocompat::json::Encoder;
 use hush_gocompat::strconv::{parse_int, parse_uint};
+use hush_gocompat::time::{Timestamp, parse_rfc3339, parse_yaml_timestamp};
 
 const INTS: &[(&str, Option<i64>, Option<u64>)] = &[
     ("0", Some(0), Some(0)),
@@ -100,6 +101,91 @@ const JSON: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// (input, go-yaml's timestamp as RFC3339Nano, time.Parse(RFC3339) as RFC3339)
+const TIMES: &[(&str, Option<&str>, Option<&str>)] = &[
+    ("2024-01-02", Some("2024-01-02T00:00:00Z"), None),
+    ("2024-1-2", Some("2024-01-02T00:00:00Z"), None),
+    (
+        "2024-01-02T03:04:05Z",
+        Some("2024-01-02T03:04:05Z"),
+        Some("2024-01-02T03:04:05Z"),
+    ),
+    ("2024-01-02t03:04:05Z", Some("2024-01-02T03:04:05Z"), None),
+    (
+        "2024-01-02T03:04:05.123+02:00",
+        Some("2024-01-02T03:04:05.123+02:00"),
+        Some("2024-01-02T03:04:05+02:00"),
+    ),
+    (
+        "2024-01-02T03:04:05.1234567890123-07:30",
+        Some("2024-01-02T03:04:05.123456789-07:30"),
+        Some("2024-01-02T03:04:05-07:30"),
+    ),
+    ("2024-01-02 03:04:05", Some("2024-01-02T03:04:05Z"), None),
+    ("2024-01-02  3:4:5.5", Some("2024-01-02T03:04:05.5Z"), None),
+    ("2024-1-2T3:4:5Z", Some("2024-01-02T03:04:05Z"), None),
+    (
+        "2024-01-02T03:04:05+00:00",
+        Some("2024-01-02T03:04:05Z"),
+        Some("2024-01-02T03:04:05Z"),
+    ),
+    ("2024-01-02T03:04:05", None, None),
+    ("2024-01-02T03:04:05.Z", None, None),
+    ("2024-01-02 03:04:05Z", None, None),
+    ("2024-13-02", None, None),
+    ("2023-02-29", None, None),
+    ("2024-02-29", Some("2024-02-29T00:00:00Z"), None),
+    ("2024-01-02T24:00:00Z", None, None),
+    (
+        "2024-01-02T03:04:05+24:00",
+        Some("2024-01-02T03:04:05+24:00"),
+        Some("2024-01-02T03:04:05+24:00"),
+    ),
+    (
+        "2024-01-02T03:04:05+23:59",
+        Some("2024-01-02T03:04:05+23:59"),
+        Some("2024-01-02T03:04:05+23:59"),
+    ),
+    ("2024-01-02T03:04:05+25:00", None, None),
+    (
+        "2024-01-02T03:04:05+01:60",
+        Some("2024-01-02T03:04:05+02:00"),
+        Some("2024-01-02T03:04:05+02:00"),
+    ),
+    ("2024-01-02T03:04:05+1:00", None, None),
+    ("1234", None, None),
+    ("12024-01-02", None, None),
+    ("2024-01-02x", None, None),
+    (
+        "2024-01-02T03:04:05,5Z",
+        Some("2024-01-02T03:04:05.5Z"),
+        Some("2024-01-02T03:04:05Z"),
+    ),
+    ("2024-01-02 03:04:05.", None, None),
+    ("0000-01-01", Some("0000-01-01T00:00:00Z"), None),
+    (
+        "2024-01-02T3:04:05Z",
+        Some("2024-01-02T03:04:05Z"),
+        Some("2024-01-02T03:04:05Z"),
+    ),
+    ("2024-01-02T03:4:05Z", Some("2024-01-02T03:04:05Z"), None),
+    ("2024-1-02T03:04:05Z", Some("2024-01-02T03:04:05Z"), None),
+    ("2024-01-02T03:04:5Z", Some("2024-01-02T03:04:05Z"), None),
+    ("2024-01-02 ", None, None),
+    ("2024-01-02T03:04:05+01:00x", None, None),
+    ("2024-01-02T03:04:05ZZ", None, None),
+    (
+        "2024-01-02T03:04:05-00:30",
+        Some("2024-01-02T03:04:05-00:30"),
+        Some("2024-01-02T03:04:05-00:30"),
+    ),
+    (
+        "2024-01-02T03:04:05.000Z",
+        Some("2024-01-02T03:04:05Z"),
+        Some("2024-01-02T03:04:05Z"),
+    ),
+];
+
 /// How many documents at the start of `JSON` keep their numbers' text through serde_json.
 const NUMBER_TEXT_DOCS: usize = 4;
 
@@ -125,4 +211,19 @@ fn marshal_matches_go() {
         };
         assert_eq!(encoder.encode(&v), *no_html, "{input}");
     }
+}
+
+#[test]
+fn timestamps_match_go() {
+    for (s, yaml, rfc3339) in TIMES {
+        let got = parse_yaml_timestamp(s).map(|t| t.nano());
+        assert_eq!(got.as_deref(), *yaml, "go-yaml parseTimestamp({s:?})");
+        let got = parse_rfc3339(s).map(|t| t.rfc3339());
+        assert_eq!(got.as_deref(), *rfc3339, "time.Parse(RFC3339, {s:?})");
+    }
+    // time.Unix(1700000000, 0).UTC().Format(time.RFC3339)
+    assert_eq!(
+        Timestamp::from_unix(1_700_000_000).rfc3339(),
+        "2023-11-14T22:13:20Z"
+    );
 }

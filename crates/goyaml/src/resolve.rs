@@ -4,6 +4,7 @@
 //! a float, `2001-12-14` a timestamp, `~` null. Checked against Go in `tests/resolve_v2.rs`.
 
 use hush_gocompat::strconv::{parse_int, parse_uint};
+use hush_gocompat::time::parse_yaml_timestamp;
 
 /// A plain scalar's resolved value under go-yaml v2's rules (YAML 1.1 booleans, `~`, ints with
 /// `_`, `0x`/`0o`/`0b`/leading-zero octal, floats, timestamps).
@@ -58,8 +59,8 @@ pub fn resolve(s: &str) -> Resolved {
     if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
         return Resolved::Str;
     }
-    if let Some(ts) = parse_timestamp(s) {
-        return Resolved::Timestamp(ts);
+    if let Some(ts) = parse_yaml_timestamp(s) {
+        return Resolved::Timestamp(ts.nano());
     }
     let plain = s.replace('_', "");
     if let Some(i) = parse_int(&plain) {
@@ -150,131 +151,6 @@ fn go_parse_float(s: &str) -> Option<f64> {
         .parse::<f64>()
         .ok()
         .filter(|f| f.is_finite())
-}
-
-/// go-yaml's `parseTimestamp`: `2006-1-2`, `2006-1-2 15:4:5.999999999` and the RFC 3339 forms
-/// with `T`/`t` and a zone; returns the RFC 3339 text `json.Marshal` prints for the time.
-fn parse_timestamp(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let year_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    if year_digits != 4 || b.get(4) != Some(&b'-') {
-        return None;
-    }
-    let mut p = Cursor { b, i: 5 };
-    let year: u32 = s[..4].parse().ok()?;
-    let month = p.num(1, 2)?;
-    p.lit(b'-')?;
-    let day = p.num(1, 2)?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    let date = format!("{year:04}-{month:02}-{day:02}");
-    if p.i == b.len() {
-        return Some(format!("{date}T00:00:00Z"));
-    }
-    let sep = b[p.i];
-    if !matches!(sep, b'T' | b't' | b' ') {
-        return None;
-    }
-    p.i += 1;
-    if sep == b' ' {
-        // A space in a Go layout matches a run of spaces.
-        while b.get(p.i) == Some(&b' ') {
-            p.i += 1;
-        }
-    }
-    // Go's stdHour "15", minute "4" and second "5" each take one or two digits.
-    let hour = p.num(1, 2)?;
-    p.lit(b':')?;
-    let min = p.num(1, 2)?;
-    p.lit(b':')?;
-    let sec = p.num(1, 2)?;
-    if hour > 23 || min > 59 || sec > 59 {
-        return None;
-    }
-    let mut frac = String::new();
-    if p.i < b.len() && b[p.i] == b'.' {
-        p.i += 1;
-        let st = p.i;
-        while p.i < b.len() && b[p.i].is_ascii_digit() {
-            p.i += 1;
-        }
-        if p.i == st {
-            return None;
-        }
-        // Go reads every digit and keeps nanoseconds (the first nine).
-        let digits = &s[st..p.i];
-        frac = digits[..digits.len().min(9)]
-            .trim_end_matches('0')
-            .to_owned();
-    }
-    let time = format!("{hour:02}:{min:02}:{sec:02}");
-    let frac = if frac.is_empty() {
-        String::new()
-    } else {
-        format!(".{frac}")
-    };
-    let zone = if sep == b' ' {
-        if p.i != b.len() {
-            return None;
-        }
-        "Z".to_owned()
-    } else {
-        match b.get(p.i) {
-            Some(b'Z') if p.i + 1 == b.len() => "Z".to_owned(),
-            Some(b'+' | b'-') => {
-                let sign = b[p.i];
-                p.i += 1;
-                let zh = p.num(2, 2)?;
-                p.lit(b':')?;
-                let zm = p.num(2, 2)?;
-                // Go accepts offsets up to 24 hours and 60 minutes.
-                if p.i != b.len() || zh > 24 || zm > 60 {
-                    return None;
-                }
-                if zh == 0 && zm == 0 {
-                    "Z".to_owned()
-                } else {
-                    format!("{}{zh:02}:{zm:02}", sign as char)
-                }
-            }
-            _ => return None,
-        }
-    };
-    Some(format!("{date}T{time}{frac}{zone}"))
-}
-
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Cursor<'_> {
-    fn num(&mut self, min: usize, max: usize) -> Option<u32> {
-        let st = self.i;
-        while self.i < self.b.len() && self.i - st < max && self.b[self.i].is_ascii_digit() {
-            self.i += 1;
-        }
-        if self.i - st < min {
-            return None;
-        }
-        std::str::from_utf8(&self.b[st..self.i]).ok()?.parse().ok()
-    }
-
-    fn lit(&mut self, c: u8) -> Option<()> {
-        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
-    }
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        _ => 31,
-    }
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@ use hush_crypto::{DataKey, Entropy};
 use hush_keys::KeyRegistry;
 
 use crate::crypt::{self, CryptConfig, IvStash, Rule};
-use crate::goformat::Timestamp;
 use crate::keys::{self, KeySpec};
 use crate::metadata::Metadata;
 use crate::stores::{self, Format};
 use crate::tree::Branch;
 use crate::{Error, Result};
+use hush_gocompat::time::Timestamp;
 
 /// What to encrypt with.
 #[derive(Debug, Default)]

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use hush_crypto::{DataKey, Entropy, SecretBytes, shamir};
 use hush_keys::{KeyRegistry, KeyService, WrappedKey};
 
-use crate::goformat::Timestamp;
 use crate::metadata::{MasterKey, Metadata};
 use crate::tree::Value;
 use crate::{Error, Result};
+use hush_gocompat::time::Timestamp;
 
 /// A master key to encrypt for: the service that wraps, and its metadata entry's identifying
 /// fields (`recipient`, `arn`+`role`+`context`+`aws_profile`, …; `enc`/`created_at` are added).

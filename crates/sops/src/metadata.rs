@@ -5,9 +5,9 @@
 //! (`gcp_kms`, `azure_kv`, `hckms`, …) survives every rewrite.
 
 use crate::crypt::{DEFAULT_UNENCRYPTED_SUFFIX, Rule};
-use crate::goformat::{Timestamp, parse_rfc3339};
 use crate::tree::{Item, Value};
 use crate::{Error, Result};
+use hush_gocompat::time::{Timestamp, parse_rfc3339};
 
 /// The sops version hush writes (sops ≥ 3.3.0 is required by readers; 3.13.2 is the behaviour
 /// hush follows).

@@ -187,9 +187,9 @@ impl Value {
             ValueType::Bool => {
                 Value::Bool(goformat::parse_bool(std::str::from_utf8(&plaintext).ok()?)?)
             }
-            ValueType::Time => {
-                Value::Time(goformat::parse_rfc3339(std::str::from_utf8(&plaintext).ok()?)?.nano())
-            }
+            ValueType::Time => Value::Time(
+                hush_gocompat::time::parse_rfc3339(std::str::from_utf8(&plaintext).ok()?)?.nano(),
+            ),
             ValueType::Comment => Value::Comment(String::from_utf8(plaintext).ok()?),
         })
     }

@@ -4,7 +4,7 @@
 //! `.toml` files stay binary as in sops.
 
 use crate::tree::{Branch, Item, Value};
-use crate::{Error, Result, goformat};
+use crate::{Error, Result};
 
 /// Parses a TOML document.
 pub fn parse(src: &[u8]) -> Result<Branch> {
@@ -62,7 +62,7 @@ fn value(v: &toml_edit::Value) -> Value {
         toml_edit::Value::Boolean(b) => Value::Bool(*b.value()),
         toml_edit::Value::Datetime(d) => {
             let text = d.value().to_string();
-            match goformat::parse_rfc3339(&text) {
+            match hush_gocompat::time::parse_rfc3339(&text) {
                 Some(t) => Value::Time(t.nano()),
                 None => Value::Str(text),
             }

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use hush_goyaml::alias::{AliasBudget, Size};
 
-use crate::goformat;
 use crate::tree::{Branch, Item, Value};
 use crate::{Error, Result};
 
@@ -1363,7 +1362,7 @@ pub(crate) fn resolve_plain(s: &str, tag: Option<&str>) -> Result<Value, String>
             };
         }
         Some("!!timestamp") => {
-            return goformat::parse_yaml_timestamp(s)
+            return hush_gocompat::time::parse_yaml_timestamp(s)
                 .map(|t| Value::Time(t.nano()))
                 .ok_or_else(|| "cannot decode the value as a !!timestamp".into());
         }
@@ -1396,7 +1395,7 @@ fn resolve_untagged(s: &str) -> Value {
         return Value::Str(s.to_owned());
     }
     if first.is_ascii_digit()
-        && let Some(t) = goformat::parse_yaml_timestamp(s)
+        && let Some(t) = hush_gocompat::time::parse_yaml_timestamp(s)
     {
         return Value::Time(t.nano());
     }
