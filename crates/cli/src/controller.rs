@@ -12,7 +12,7 @@ use clap::ArgAction;
 use hush_crypto::Entropy as _;
 use hush_operator::leader::LeaseConfig;
 use hush_operator::logging::LogFormat;
-use hush_operator::{Process, ProcessConfig, Shutdown};
+use hush_operator::{Process, ProcessConfig, ShardConfig, Shutdown};
 use hush_sealed_controller::{Config, KeyOrderPriority, Namespaces};
 
 /// Where a pod's service-account namespace is mounted.
@@ -237,6 +237,12 @@ pub(crate) struct Args {
     /// suffix].
     #[arg(long, env = "HUSH_LEADER_ELECTION_IDENTITY")]
     leader_election_identity: Option<String>,
+    /// Spread reconciling over the replicas: objects map to this many shards by a hash of
+    /// `namespace/name`, each shard held through a Lease `<leader-election-id>-shard-<i>`, and
+    /// every replica reconciles the shards it holds (1: the leader reconciles everything). Needs
+    /// --leader-elect (keys are still made by the leader alone). Most: 256.
+    #[arg(long, env = "HUSH_SHARDS", default_value_t = 1)]
+    shards: u32,
 
     /// ExternalSecret controller: only stores whose `spec.controller` is empty or this class are
     /// handled (ESO's `--controller-class`), so hush and ESO can run side by side.
@@ -358,6 +364,27 @@ fn identity() -> Result<String> {
     Ok(format!("{base}_{}", hex_lower(&suffix)))
 }
 
+/// `--shards` as the process's shard settings (`None` for one shard).
+fn shard_config(args: &Args, namespace: String, identity: String) -> Result<Option<ShardConfig>> {
+    if args.shards == 1 {
+        return Ok(None);
+    }
+    if !args.leader_elect {
+        bail!(
+            "--shards {} needs --leader-elect: sealing keys are made by one leader",
+            args.shards
+        );
+    }
+    let config = ShardConfig::new(
+        args.shards,
+        namespace,
+        args.leader_election_id.clone(),
+        identity,
+    );
+    config.validate()?;
+    Ok(Some(config))
+}
+
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -467,25 +494,28 @@ async fn run_async(args: Args) -> Result<()> {
     let key_ns = key_namespace(args.key_namespace.clone());
     let client = hush_operator::client::build(args.kubeclient_qps, args.kubeclient_burst).await?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let leader_election = if args.leader_elect {
-        Some(LeaseConfig::new(
-            args.leader_election_namespace
-                .clone()
-                .unwrap_or_else(|| key_ns.clone()),
-            args.leader_election_id.clone(),
-            match &args.leader_election_identity {
-                Some(id) => id.clone(),
-                None => identity()?,
-            },
-        ))
-    } else {
-        None
+    let lease_ns = args
+        .leader_election_namespace
+        .clone()
+        .unwrap_or_else(|| key_ns.clone());
+    let replica = match &args.leader_election_identity {
+        Some(id) => id.clone(),
+        None => identity()?,
     };
+    let leader_election = args.leader_elect.then(|| {
+        LeaseConfig::new(
+            lease_ns.clone(),
+            args.leader_election_id.clone(),
+            replica.clone(),
+        )
+    });
+    let shards = shard_config(&args, lease_ns, replica)?;
     let mut process = Process::new(
         client,
         ProcessConfig {
             metrics_addr: args.listen_metrics_addr.clone(),
             leader_election,
+            shards,
         },
         shutdown,
     );

@@ -5,6 +5,7 @@
 //!   client-side QPS/burst limit ([`RateLimitLayer`]).
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease. Only the leader reconciles
 //!   and writes; every replica keeps serving its read-only endpoints.
+//! - [`shards`]: `--shards K` spreads reconciling over the replicas, one Lease per shard.
 //! - [`shutdown`]: SIGTERM/SIGINT become one [`Shutdown`] signal every task can await.
 //! - [`metrics`] and [`server`]: one Prometheus endpoint (`/metrics`) and one health endpoint
 //!   (`/healthz`, `/readyz`) per process.
@@ -26,11 +27,13 @@ mod process;
 pub mod process_metrics;
 mod runtime;
 pub mod server;
+pub mod shards;
 pub mod shutdown;
 
 pub use client::RateLimitLayer;
 pub use process::{Component, LeaderTask, Process, ProcessConfig, TaskResult};
 pub use runtime::{RunConfig, run};
+pub use shards::{ShardConfig, Shards, WritePermit};
 pub use shutdown::Shutdown;
 
 /// Errors of the runtime.

@@ -6,17 +6,16 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt as _;
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use kube::Client;
 use prometheus_client::registry::Registry;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::leader::{LeaderElector, LeaseConfig};
 use crate::metrics::ReconcileMetrics;
 use crate::server::{self, Health};
+use crate::shards::{ShardConfig, Shards};
 use crate::{Error, Result, Shutdown};
 
 /// A task's outcome: an error is displayed and ends the process.
@@ -52,6 +51,8 @@ pub struct ProcessConfig {
     pub metrics_addr: String,
     /// The leader Lease, or `None` to run the leader tasks at once.
     pub leader_election: Option<LeaseConfig>,
+    /// Shards of the reconcilers' work, or `None` (one shard: the leader reconciles everything).
+    pub shards: Option<ShardConfig>,
 }
 
 /// A controller process under construction: components register their metrics into
@@ -65,6 +66,7 @@ pub struct Process {
     shutdown: Shutdown,
     listener: Option<tokio::net::TcpListener>,
     http_limits: server::HttpLimits,
+    shards: Shards,
 }
 
 impl std::fmt::Debug for Process {
@@ -81,6 +83,10 @@ impl Process {
         let mut registry = Registry::default();
         let metrics = ReconcileMetrics::register(&mut registry);
         registry.register_collector(Box::new(crate::process_metrics::ProcessCollector));
+        let shards = match &config.shards {
+            Some(c) if c.count > 1 => Shards::new(c.count, &mut registry),
+            _ => Shards::unsharded(),
+        };
         Self {
             client,
             config,
@@ -90,7 +96,14 @@ impl Process {
             shutdown,
             listener: None,
             http_limits: server::HttpLimits::default(),
+            shards,
         }
+    }
+
+    /// This replica's shards: components reconcile on every replica when they are sharded
+    /// ([`Shards::is_sharded`]), each object only while its shard is held here.
+    pub fn shards(&self) -> Shards {
+        self.shards.clone()
     }
 
     /// Sets the limits of the process's HTTP endpoints (this one and the components').
@@ -146,26 +159,31 @@ impl Process {
             shutdown,
             listener,
             http_limits,
+            shards,
         } = self;
         let listener = match listener {
             Some(l) => l,
             None => server::bind(&config.metrics_addr).await?,
         };
         tracing::info!(addr = %config.metrics_addr, "serving /metrics, /healthz, /readyz");
-        let metrics_server = tokio::spawn(server::serve(
+        let mut metrics_server = AbortOnDrop(tokio::spawn(server::serve(
             listener,
             server::router(Arc::new(registry), health.clone()),
             http_limits,
             shutdown.clone(),
-        ));
+        )));
 
-        let mut always: FuturesUnordered<JoinHandle<(&'static str, TaskResult)>> =
-            FuturesUnordered::new();
+        // A JoinSet: dropping this future (a test's stand-in for SIGKILL) aborts every task.
+        let mut always: JoinSet<(&'static str, TaskResult)> = JoinSet::new();
+        if let Some(shard_config) = config.shards.clone().filter(|_| shards.is_sharded()) {
+            let keeper = shards.keep(client.clone(), shard_config, shutdown.clone());
+            always.spawn(async move { ("shards", keeper.await) });
+        }
         let mut leader_tasks = Vec::new();
         for component in components {
             let name = component.name;
             for task in component.always {
-                always.push(tokio::spawn(async move { (name, task.await) }));
+                always.spawn(async move { (name, task.await) });
             }
             leader_tasks.push((name, component.leader));
         }
@@ -179,7 +197,7 @@ impl Process {
             &shutdown,
         );
         let always_failed = async {
-            while let Some(joined) = always.next().await {
+            while let Some(joined) = always.join_next().await {
                 match joined {
                     Ok((name, Err(message))) => {
                         return Err(Error::Component {
@@ -198,8 +216,8 @@ impl Process {
             r = always_failed => r,
         };
         shutdown.trigger();
-        while always.next().await.is_some() {}
-        if let Ok(Err(e)) = metrics_server.await {
+        while always.join_next().await.is_some() {}
+        if let Ok(Err(e)) = (&mut metrics_server.0).await {
             tracing::warn!(error = %e, "metrics server");
         }
         result
@@ -238,13 +256,16 @@ async fn lead(
     tracing::info!(lease = %lease_ref, identity = %elector.config().identity, "became leader");
     metrics.set_leader(true);
     let leader_shutdown = Shutdown::new();
-    let mut work = tokio::spawn(run_leader_tasks(tasks, leader_shutdown.clone()));
+    let mut work = AbortOnDrop(tokio::spawn(run_leader_tasks(
+        tasks,
+        leader_shutdown.clone(),
+    )));
     let mut last_renew = Instant::now();
     let deadline = elector.config().renew_deadline;
     let outcome = loop {
         tokio::select! {
             () = shutdown.wait() => break Ok(()),
-            joined = &mut work => {
+            joined = &mut work.0 => {
                 metrics.set_leader(false);
                 elector.release().await;
                 return joined.unwrap_or(Ok(()));
@@ -264,7 +285,7 @@ async fn lead(
         }
     };
     leader_shutdown.trigger();
-    let _ = work.await;
+    let _ = (&mut work.0).await;
     metrics.set_leader(false);
     if outcome.is_ok() {
         elector.release().await;
@@ -278,15 +299,13 @@ async fn run_leader_tasks(
     tasks: Vec<(&'static str, LeaderTask)>,
     shutdown: Shutdown,
 ) -> Result<()> {
-    let mut running: futures::stream::FuturesUnordered<_> = tasks
-        .into_iter()
-        .map(|(name, start)| {
-            let fut = start(shutdown.clone());
-            tokio::spawn(async move { (name, fut.await) })
-        })
-        .collect();
+    let mut running = JoinSet::new();
+    for (name, start) in tasks {
+        let fut = start(shutdown.clone());
+        running.spawn(async move { (name, fut.await) });
+    }
     let mut first_error = None;
-    while let Some(joined) = futures::StreamExt::next(&mut running).await {
+    while let Some(joined) = running.join_next().await {
         if let Ok((name, Err(message))) = joined {
             shutdown.trigger();
             first_error.get_or_insert(Error::Component {
@@ -296,4 +315,14 @@ async fn run_leader_tasks(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// A spawned task that is aborted when its handle is dropped, so that dropping a [`Process`]'s
+/// future stops all its work at once, as a killed process would.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -171,13 +171,28 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
         .map(|r| r.map_err(|e| e.to_string()))
         .boxed();
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        config.clone(),
-        keys.clone(),
-        metrics,
-    ));
+    let shards = process.shards();
+    let ctx = Arc::new(
+        Context::new(client.clone(), config.clone(), keys.clone(), metrics)
+            .with_shards(shards.clone()),
+    );
     let reconcile_metrics = process.reconcile_metrics();
+    let mut always = vec![serve, watch, sigusr1];
+    // Sharded, every replica reconciles its shards; the leader only makes and retires keys.
+    let leader_reconciles = !shards.is_sharded();
+    if shards.is_sharded() {
+        always.push(
+            run_sharded(
+                client.clone(),
+                config.clone(),
+                ctx.clone(),
+                reconcile_metrics.clone(),
+                process.shutdown(),
+            )
+            .map(Ok)
+            .boxed(),
+        );
+    }
     let renew_keys = keys.clone();
     let leader: hush_operator::LeaderTask = Box::new(move |shutdown| {
         async move {
@@ -189,8 +204,20 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
                 .map_err(|e| e.to_string())?;
             let renew = renew_keys.renew(requests, shutdown.clone());
             let retire = retire::run(ctx.clone(), shutdown.clone());
-            let controllers =
-                run_controllers(client, config, ctx, reconcile_metrics, shutdown.clone());
+            let controllers = async {
+                if leader_reconciles {
+                    let all = None;
+                    run_controllers(
+                        client,
+                        config,
+                        ctx,
+                        reconcile_metrics,
+                        shutdown.clone(),
+                        all,
+                    )
+                    .await;
+                }
+            };
             let (renewed, (), ()) = futures::join!(
                 async {
                     let r = renew.await;
@@ -209,7 +236,7 @@ pub async fn start(process: &mut Process, config: Config) -> Result<Started> {
     Ok(Started {
         component: Component {
             name: NAME,
-            always: vec![serve, watch, sigusr1],
+            always,
             leader,
         },
         api_addr,
@@ -229,12 +256,67 @@ where
     )
 }
 
+/// Runs the controllers over the shards this replica holds, started again (listing the objects
+/// of the new set, dropping the others from the caches) each time the set changes.
+async fn run_sharded(
+    client: kube::Client,
+    config: Arc<Config>,
+    ctx: Arc<Context>,
+    metrics: hush_operator::metrics::ReconcileMetrics,
+    shutdown: hush_operator::Shutdown,
+) {
+    let mut changes = ctx.shards.changes();
+    // Reconciling needs a sealing key: wait for the leader's (or the key watch's) first one.
+    while ctx.keys.snapshot().is_empty() {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+    while !shutdown.is_triggered() {
+        let owned = changes.borrow_and_update().clone();
+        tracing::info!(shards = ?owned, "reconciling this replica's shards");
+        let generation = hush_operator::Shutdown::new();
+        let stop = {
+            let generation = generation.clone();
+            let shutdown = shutdown.clone();
+            let mut changes = changes.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown.wait() => {}
+                    _ = changes.changed() => {}
+                }
+                generation.trigger();
+            }
+        };
+        let run = async {
+            if !owned.is_empty() {
+                let filter = Some(owned.clone());
+                run_controllers(
+                    client.clone(),
+                    config.clone(),
+                    ctx.clone(),
+                    metrics.clone(),
+                    generation.clone(),
+                    filter,
+                )
+                .await;
+            }
+            generation.wait().await;
+        };
+        futures::join!(stop, run);
+    }
+}
+
+/// Runs the controllers over every namespace in scope; with `shards`, only over the objects of
+/// those shards (filtered before the caches, so the caches hold only them).
 async fn run_controllers(
     client: kube::Client,
     config: Arc<Config>,
     ctx: Arc<Context>,
     metrics: hush_operator::metrics::ReconcileMetrics,
     shutdown: hush_operator::Shutdown,
+    shards: Option<std::collections::BTreeSet<u32>>,
 ) {
     let mut wc = watcher::Config::default();
     if let Some(selector) = &config.label_selector {
@@ -254,7 +336,11 @@ async fn run_controllers(
         let (sealed_reader, sealed_writer) = reflector::store();
         let on_delete = ctx.metrics.clone();
         let sealed_events = watch::cached(
-            watcher::watcher(sealed, wc.clone()),
+            watch::in_shards(
+                watcher::watcher(sealed, wc.clone()),
+                ctx.shards.clone(),
+                shards.clone(),
+            ),
             watch::slim_sealed_secret,
             sealed_writer,
         )
@@ -281,7 +367,11 @@ async fn run_controllers(
             let (reader, writer) = reflector::store();
             let metadata: Api<PartialObjectMeta<Secret>> = api(&client, scope);
             let trigger = watch::cached(
-                watcher::watcher(metadata, wc.clone()).default_backoff(),
+                watch::in_shards(
+                    watcher::watcher(metadata, wc.clone()).default_backoff(),
+                    ctx.shards.clone(),
+                    shards.clone(),
+                ),
                 cache::slim,
                 writer,
             )

@@ -95,6 +95,8 @@ pub struct Context {
     pub(crate) memo: Memo,
     pub(crate) primed: Primed,
     status_memo: StatusMemo,
+    /// This replica's shards: a SealedSecret is reconciled only with a permit for its shard.
+    pub(crate) shards: hush_operator::Shards,
 }
 
 impl std::fmt::Debug for Context {
@@ -131,7 +133,15 @@ impl Context {
             memo: Memo::default(),
             primed: Primed::default(),
             status_memo: StatusMemo::default(),
+            shards: hush_operator::Shards::unsharded(),
         }
+    }
+
+    /// This context reconciling only the objects of `shards` held by this replica.
+    #[must_use]
+    pub fn with_shards(mut self, shards: hush_operator::Shards) -> Self {
+        self.shards = shards;
+        self
     }
 }
 
@@ -163,6 +173,16 @@ pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Actio
             .set_condition(&namespace, &name, &instance, None);
         return Ok(Action::await_change());
     }
+    // Held until this reconciliation ends: the shard is not given to another replica meanwhile.
+    let Some(_permit) = ctx.shards.write_permit(&namespace, &name) else {
+        let shard = ctx.shards.shard_of(&namespace, &name);
+        if ctx.shards.owned().contains(&shard) {
+            // Held, but its renewal is late: try again once the keeper renewed or dropped it.
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        tracing::debug!(%namespace, %name, "not this replica's shard (any more)");
+        return Ok(Action::await_change());
+    };
     let outcome = sync(&ss, &ctx).await;
     match &outcome {
         Ok(done) => {

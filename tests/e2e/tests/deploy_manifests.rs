@@ -320,6 +320,7 @@ async fn the_chart_rbac_lets_the_sealed_controller_start_elect_and_create_a_key(
         ProcessConfig {
             metrics_addr: "127.0.0.1:0".into(),
             leader_election: Some(lease),
+            shards: None,
         },
         shutdown.clone(),
     );

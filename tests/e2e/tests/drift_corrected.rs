@@ -102,6 +102,7 @@ async fn sealed_controller_counts_hand_edits_and_deletions() -> Result<()> {
         ProcessConfig {
             metrics_addr: "127.0.0.1:0".into(),
             leader_election: None,
+            shards: None,
         },
         shutdown.clone(),
     );

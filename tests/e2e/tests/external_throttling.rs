@@ -130,6 +130,7 @@ async fn start_controller(
         ProcessConfig {
             metrics_addr: "127.0.0.1:0".into(),
             leader_election: None,
+            shards: None,
         },
         shutdown.clone(),
     );

@@ -157,6 +157,7 @@ impl Controller {
             ProcessConfig {
                 metrics_addr: "127.0.0.1:0".into(),
                 leader_election: leader_election.then_some(lease),
+                shards: None,
             },
             shutdown.clone(),
         );

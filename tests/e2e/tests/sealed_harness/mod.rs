@@ -14,7 +14,7 @@ use hush_crypto::SystemEntropy;
 use hush_crypto::cert::Certificate;
 use hush_operator::leader::LeaseConfig;
 pub use hush_operator::server::HttpLimits;
-use hush_operator::{Process, ProcessConfig, Shutdown};
+use hush_operator::{Process, ProcessConfig, ShardConfig, Shutdown};
 use hush_sealed_controller::{Config, Namespaces, SealingKeys};
 use hush_testkit::chart::{ChartProfile, controller_client};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
@@ -74,6 +74,39 @@ impl Controller {
         tweak: impl FnOnce(&mut Config),
         limits: HttpLimits,
     ) -> Result<Self> {
+        Self::start_process(client, key_ns, watch, lease, None, tweak, limits).await
+    }
+
+    /// One replica of a sharded controller (`--shards`).
+    pub async fn start_sharded(
+        client: &Client,
+        key_ns: &str,
+        watch: &[&str],
+        lease: LeaseConfig,
+        shards: ShardConfig,
+    ) -> Result<Self> {
+        let limits = HttpLimits::default();
+        Self::start_process(
+            client,
+            key_ns,
+            watch,
+            Some(lease),
+            Some(shards),
+            |_| {},
+            limits,
+        )
+        .await
+    }
+
+    async fn start_process(
+        client: &Client,
+        key_ns: &str,
+        watch: &[&str],
+        lease: Option<LeaseConfig>,
+        shards: Option<ShardConfig>,
+        tweak: impl FnOnce(&mut Config),
+        limits: HttpLimits,
+    ) -> Result<Self> {
         logs();
         let mut config = Config::new(key_ns);
         config.key_size = 2048;
@@ -92,6 +125,7 @@ impl Controller {
             ProcessConfig {
                 metrics_addr: "127.0.0.1:0".into(),
                 leader_election: lease,
+                shards,
             },
             shutdown.clone(),
         );

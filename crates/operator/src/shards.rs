@@ -1,0 +1,720 @@
+//! Sharding (`--shards K`): every replica reconciles a share of the objects instead of one leader
+//! reconciling them all. Coordination goes through Leases on the API server and nothing else:
+//!
+//! - An object belongs to shard `fnv1a64("namespace/name") % K` ([`shard_of`]): the same in every
+//!   replica and every hush version, so no table of assignments exists anywhere.
+//! - Shard `i` is held through the Lease `<group>-shard-<i>` in the controller namespace. Each
+//!   replica also renews a member Lease `<group>-member-<hash of identity>`, so replicas that hold
+//!   no shard yet are counted. Both carry the label [`GROUP_LABEL`]`=<group>`: one LIST per retry
+//!   period shows the keeper the whole picture.
+//! - A replica aims at `ceil(K / live members)` shards: it takes free or expired shards while it
+//!   holds fewer and gives shards back while it holds more, so a new replica gets its share within
+//!   a few retry periods and a dead one's shards move once its Leases expire.
+//! - Expiry is judged as client-go's elector judges it ([`crate::leader`]): a record counts as
+//!   expired once this replica has seen it unchanged for its lease duration, by the local clock.
+//! - Writes are fenced: a reconciliation holds a [`WritePermit`] for its object's shard. A permit
+//!   is refused once the shard was given up or its renewal is older than the renew deadline
+//!   (shorter than the lease duration, so this replica stops writing before another can take the
+//!   shard); a shard is released only after its permits are dropped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::{Client, ResourceExt as _};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::Shutdown;
+
+/// Label on every Lease of a shard group: its group name.
+pub const GROUP_LABEL: &str = "hush.dev/shard-group";
+/// Label on every Lease of a shard group: `member` or `shard`.
+pub const ROLE_LABEL: &str = "hush.dev/shard-role";
+/// Most shards a process may be configured with: one Lease each, renewed every retry period.
+pub const MAX_SHARDS: u32 = 256;
+
+/// The shard of `namespace/name` among `count` shards (FNV-1a, 64 bit; fixed forever, because
+/// every replica of every version must agree on it).
+pub fn shard_of(namespace: &str, name: &str, count: u32) -> u32 {
+    let hash = fnv1a(
+        namespace
+            .bytes()
+            .chain(std::iter::once(b'/'))
+            .chain(name.bytes()),
+    );
+    u32::try_from(hash % u64::from(count.max(1))).unwrap_or(0)
+}
+
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// How a process shards its work.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    /// Number of shards (`--shards`); 1 turns sharding off.
+    pub count: u32,
+    /// Namespace of the Leases.
+    pub namespace: String,
+    /// Prefix of the Lease names and value of [`GROUP_LABEL`] (the leader Lease's name).
+    pub group: String,
+    /// This replica's identity (`holderIdentity`).
+    pub identity: String,
+    /// How long a Lease stays valid without renewal.
+    pub lease_duration: Duration,
+    /// How long after its last renewal this replica still writes a shard's objects.
+    pub renew_deadline: Duration,
+    /// Interval between rounds of the keeper.
+    pub retry_period: Duration,
+}
+
+impl ShardConfig {
+    /// `count` shards with client-go's default timings (15 s, 10 s, 2 s).
+    pub fn new(count: u32, namespace: String, group: String, identity: String) -> Self {
+        Self {
+            count,
+            namespace,
+            group,
+            identity,
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+
+    /// Checks the count and the timings.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let invalid = |reason: String| crate::Error::Invalid {
+            what: "--shards",
+            reason,
+        };
+        if self.count == 0 || self.count > MAX_SHARDS {
+            return Err(invalid(format!(
+                "{} shards: choose 1 (no sharding) to {MAX_SHARDS}",
+                self.count
+            )));
+        }
+        if self.renew_deadline >= self.lease_duration || self.retry_period >= self.renew_deadline {
+            return Err(invalid(
+                "the retry period must be shorter than the renew deadline, and that shorter than the lease duration".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn shard_lease(&self, shard: u32) -> String {
+        format!("{}-shard-{shard}", self.group)
+    }
+
+    fn member_lease(&self) -> String {
+        format!(
+            "{}-member-{:016x}",
+            self.group,
+            fnv1a(self.identity.bytes())
+        )
+    }
+}
+
+/// The shard metrics of a replica.
+#[derive(Debug, Clone, Default)]
+struct ShardMetrics {
+    owned: Gauge,
+    handovers: Counter,
+}
+
+impl ShardMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let this = Self::default();
+        registry.register(
+            "hush_shards_owned",
+            "Shards this replica holds and reconciles",
+            this.owned.clone(),
+        );
+        registry.register(
+            "hush_shard_handovers",
+            "Shards this replica took from or gave to another replica",
+            this.handovers.clone(),
+        );
+        this
+    }
+}
+
+/// Until when this replica may write a shard's objects (`None`: forever, without sharding).
+type Deadline = Option<Instant>;
+
+/// This replica's shards, shared by its keeper ([`Shards::keep`]) and its reconcilers.
+#[derive(Debug, Clone)]
+pub struct Shards {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    count: u32,
+    owned: Mutex<BTreeMap<u32, Deadline>>,
+    /// Reconciliations holding a permit, per shard.
+    writing: Box<[AtomicUsize]>,
+    changed: watch::Sender<BTreeSet<u32>>,
+    metrics: ShardMetrics,
+}
+
+impl Shards {
+    /// No sharding: this replica owns everything, always.
+    pub fn unsharded() -> Self {
+        Self::with(1, ShardMetrics::default(), Some(None))
+    }
+
+    /// `count` shards, none held yet; the metrics go to `registry`.
+    pub fn new(count: u32, registry: &mut Registry) -> Self {
+        Self::with(count, ShardMetrics::register(registry), None)
+    }
+
+    fn with(count: u32, metrics: ShardMetrics, all: Option<Deadline>) -> Self {
+        let count = count.max(1);
+        let owned: BTreeMap<u32, Deadline> = match all {
+            Some(until) => (0..count).map(|s| (s, until)).collect(),
+            None => BTreeMap::new(),
+        };
+        let (changed, _) = watch::channel(owned.keys().copied().collect());
+        Self {
+            inner: Arc::new(Inner {
+                count,
+                owned: Mutex::new(owned),
+                writing: (0..count).map(|_| AtomicUsize::new(0)).collect(),
+                changed,
+                metrics,
+            }),
+        }
+    }
+
+    /// Number of shards.
+    pub fn count(&self) -> u32 {
+        self.inner.count
+    }
+
+    /// Whether sharding is on (more than one shard).
+    pub fn is_sharded(&self) -> bool {
+        self.inner.count > 1
+    }
+
+    /// The shard of `namespace/name`.
+    pub fn shard_of(&self, namespace: &str, name: &str) -> u32 {
+        shard_of(namespace, name, self.inner.count)
+    }
+
+    /// The shards held now; [`Shards::changes`] tells when this changes.
+    pub fn owned(&self) -> BTreeSet<u32> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Follows the set of held shards.
+    pub fn changes(&self) -> watch::Receiver<BTreeSet<u32>> {
+        self.inner.changed.subscribe()
+    }
+
+    /// Permission to write `namespace/name`'s objects, held for one reconciliation; `None` when
+    /// the shard is not (or no longer safely) this replica's.
+    pub fn write_permit(&self, namespace: &str, name: &str) -> Option<WritePermit> {
+        let shard = self.shard_of(namespace, name);
+        let counter = self.inner.writing.get(usize::try_from(shard).ok()?)?;
+        // Counted before the check: a keeper giving the shard up after this check waits for it.
+        counter.fetch_add(1, Ordering::SeqCst);
+        let permit = WritePermit {
+            shards: self.clone(),
+            shard,
+        };
+        let valid = match self.lock().get(&shard) {
+            Some(None) => true,
+            Some(Some(until)) => Instant::now() < *until,
+            None => false,
+        };
+        valid.then_some(permit)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Deadline>> {
+        self.inner
+            .owned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn writers(&self, shard: u32) -> usize {
+        usize::try_from(shard)
+            .ok()
+            .and_then(|i| self.inner.writing.get(i))
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+
+    /// Records the held shards and their deadlines, and tells followers when the set changed.
+    fn publish(&self, owned: BTreeMap<u32, Deadline>) {
+        let set: BTreeSet<u32> = owned.keys().copied().collect();
+        self.inner
+            .metrics
+            .owned
+            .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+        *self.lock() = owned;
+        self.inner.changed.send_if_modified(|current| {
+            let modified = *current != set;
+            *current = set;
+            modified
+        });
+    }
+
+    /// Stops writing `shard` and waits (up to `patience`) until no reconciliation writes it.
+    /// Returns whether it drained.
+    async fn drain(&self, shard: u32, patience: Duration) -> bool {
+        let mut owned = self.lock().clone();
+        if owned.remove(&shard).is_some() {
+            self.publish(owned);
+        }
+        let deadline = Instant::now() + patience;
+        while self.writers(shard) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
+/// A reconciliation's permission to write its object's shard; released on drop.
+#[derive(Debug)]
+pub struct WritePermit {
+    shards: Shards,
+    shard: u32,
+}
+
+impl WritePermit {
+    /// The shard this permit is for.
+    pub fn shard(&self) -> u32 {
+        self.shard
+    }
+}
+
+impl Drop for WritePermit {
+    fn drop(&mut self) {
+        if let Some(counter) = usize::try_from(self.shard)
+            .ok()
+            .and_then(|i| self.shards.inner.writing.get(i))
+        {
+            counter.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// What identifies one version of a Lease record: holder, renewTime, resourceVersion.
+type Record = (String, Option<Timestamp>, String);
+
+/// The keeper's memory between rounds.
+struct Keeper {
+    api: Api<Lease>,
+    config: ShardConfig,
+    shards: Shards,
+    /// Each Lease's last record and when this replica first saw it.
+    observed: HashMap<String, (Record, Instant)>,
+}
+
+impl Shards {
+    /// Holds this replica's share of the shards until `shutdown`, then gives them all back.
+    pub async fn keep(
+        self,
+        client: Client,
+        config: ShardConfig,
+        shutdown: Shutdown,
+    ) -> crate::process::TaskResult {
+        let mut keeper = Keeper {
+            api: Api::namespaced(client, &config.namespace),
+            config,
+            shards: self,
+            observed: HashMap::new(),
+        };
+        loop {
+            if let Err(error) = keeper.round().await {
+                tracing::warn!(%error, "shards: cannot read or write the shard Leases");
+            }
+            keeper.expire();
+            tokio::select! {
+                () = shutdown.wait() => break,
+                () = tokio::time::sleep(keeper.config.retry_period) => {}
+            }
+        }
+        keeper.leave().await;
+        Ok(())
+    }
+}
+
+impl Keeper {
+    /// One round: renew the member Lease, renew held shards, then take or give shards until this
+    /// replica holds its share.
+    async fn round(&mut self) -> Result<(), kube::Error> {
+        let selector = format!("{GROUP_LABEL}={}", self.config.group);
+        let leases = self
+            .api
+            .list(&ListParams::default().labels(&selector))
+            .await?;
+        let by_name: HashMap<String, Lease> = leases
+            .items
+            .into_iter()
+            .map(|l| (l.name_any(), l))
+            .collect();
+        let member = self.config.member_lease();
+        self.write_lease(&member, "member", by_name.get(&member).cloned())
+            .await?;
+        let members = self.live_members(&by_name, &member);
+        let target = self.config.count.div_ceil(members.max(1));
+        let mut owned = self.shards.lock().clone();
+        let mut free = Vec::new();
+        let mut held = Vec::new();
+        for shard in 0..self.config.count {
+            let name = self.config.shard_lease(shard);
+            let lease = by_name.get(&name);
+            if lease.map(holder).unwrap_or_default() == self.config.identity {
+                held.push((shard, name, lease.cloned()));
+            } else {
+                owned.remove(&shard);
+                if lease.is_none_or(|l| !self.alive(l)) {
+                    free.push((shard, lease.cloned()));
+                }
+            }
+        }
+        // Renewed at once, not one after another: a slow API server must not eat the deadline.
+        let this = &*self;
+        let renewals = held.into_iter().map(|(shard, name, lease)| async move {
+            let sent = Instant::now();
+            (shard, sent, this.write_lease(&name, "shard", lease).await)
+        });
+        for (shard, sent, result) in futures::future::join_all(renewals).await {
+            match result {
+                // Another replica can take it only a lease duration after it saw this write,
+                // which came after `sent`.
+                Ok(true) => {
+                    owned.insert(shard, Some(sent + self.config.renew_deadline));
+                }
+                Ok(false) => {
+                    tracing::warn!(
+                        shard,
+                        "shards: another replica took a shard this replica held"
+                    );
+                    owned.remove(&shard);
+                }
+                // Kept until its deadline: `expire` drops it then.
+                Err(error) => tracing::warn!(shard, %error, "shards: cannot renew"),
+            }
+        }
+        self.shards.publish(owned.clone());
+        let held = u32::try_from(owned.len()).unwrap_or(u32::MAX);
+        if held > target {
+            self.give_back(&owned, held - target).await;
+        } else if held < target {
+            self.take(free, target - held).await;
+        }
+        Ok(())
+    }
+
+    /// Shards beyond the share go back, highest first, each once its writers are done.
+    async fn give_back(&mut self, owned: &BTreeMap<u32, Deadline>, excess: u32) {
+        let surplus: Vec<u32> = owned
+            .keys()
+            .rev()
+            .take(usize::try_from(excess).unwrap_or(usize::MAX))
+            .copied()
+            .collect();
+        for shard in surplus {
+            self.release(shard).await;
+        }
+    }
+
+    async fn take(&mut self, free: Vec<(u32, Option<Lease>)>, wanted: u32) {
+        let mut taken = 0;
+        for (shard, lease) in free {
+            if taken >= wanted {
+                break;
+            }
+            let name = self.config.shard_lease(shard);
+            let had_holder = lease.is_some();
+            let sent = Instant::now();
+            match self.write_lease(&name, "shard", lease).await {
+                Ok(true) => {
+                    taken += 1;
+                    if had_holder {
+                        self.shards.inner.metrics.handovers.inc();
+                    }
+                    tracing::info!(shard, "shards: took a shard");
+                    let mut owned = self.shards.lock().clone();
+                    owned.insert(shard, Some(sent + self.config.renew_deadline));
+                    self.shards.publish(owned);
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(shard, %error, "shards: cannot take a shard"),
+            }
+        }
+    }
+
+    /// Drops shards whose last renewal is older than the renew deadline.
+    fn expire(&self) {
+        let now = Instant::now();
+        let owned = self.shards.lock().clone();
+        let kept: BTreeMap<u32, Deadline> = owned
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|u| now < u))
+            .map(|(s, u)| (*s, *u))
+            .collect();
+        if kept.len() != owned.len() {
+            tracing::warn!(
+                lost = owned.len() - kept.len(),
+                "shards: renewals failed past the renew deadline; stopped writing those shards"
+            );
+            self.shards.publish(kept);
+        }
+    }
+
+    /// Gives every shard back and removes the member Lease (shutdown: the others take over now
+    /// rather than after the lease duration).
+    async fn leave(&mut self) {
+        let held: Vec<u32> = self.shards.owned().into_iter().collect();
+        for shard in held {
+            self.release(shard).await;
+        }
+        let member = self.config.member_lease();
+        if let Err(error) = self.api.delete(&member, &DeleteParams::default()).await {
+            tracing::debug!(%error, "shards: cannot delete the member Lease");
+        }
+    }
+
+    /// Stops writing `shard`, waits for its writers, then empties its Lease's holder.
+    async fn release(&mut self, shard: u32) {
+        if !self.shards.drain(shard, self.config.renew_deadline).await {
+            // Not released: the Lease expires on its own, after this replica's writers are done.
+            tracing::warn!(
+                shard,
+                "shards: writers still busy; letting the Lease expire instead"
+            );
+            return;
+        }
+        let name = self.config.shard_lease(shard);
+        let Ok(Some(mut lease)) = self.api.get_opt(&name).await else {
+            return;
+        };
+        if holder(&lease) != self.config.identity {
+            return;
+        }
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        match self
+            .api
+            .replace(&name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => {
+                self.shards.inner.metrics.handovers.inc();
+                tracing::info!(shard, "shards: gave a shard back");
+            }
+            Err(error) => tracing::warn!(shard, %error, "shards: cannot release"),
+        }
+    }
+
+    /// Live members: member Leases seen renewed within their duration, this replica included.
+    fn live_members(&mut self, by_name: &HashMap<String, Lease>, mine: &str) -> u32 {
+        let others = by_name
+            .iter()
+            .filter(|(name, lease)| {
+                name.as_str() != mine && role(lease) == Some("member") && self.alive(lease)
+            })
+            .count();
+        u32::try_from(others).unwrap_or(u32::MAX).saturating_add(1)
+    }
+
+    /// Whether `lease` has a holder whose record changed within its duration, by this replica's
+    /// clock (client-go's rule, immune to clock skew between replicas).
+    fn alive(&mut self, lease: &Lease) -> bool {
+        let holder = holder(lease);
+        if holder.is_empty() {
+            return false;
+        }
+        let spec = lease.spec.as_ref();
+        let record = (
+            holder,
+            spec.and_then(|s| s.renew_time.as_ref()).map(|t| t.0),
+            lease.resource_version().unwrap_or_default(),
+        );
+        let name = lease.name_any();
+        let seen_at = match self.observed.get(&name) {
+            Some((seen, at)) if *seen == record => *at,
+            _ => {
+                let at = Instant::now();
+                self.observed.insert(name, (record, at));
+                at
+            }
+        };
+        let duration = spec
+            .and_then(|s| s.lease_duration_seconds)
+            .and_then(|s| u64::try_from(s).ok())
+            .map_or(self.config.lease_duration, Duration::from_secs);
+        seen_at.elapsed() < duration
+    }
+
+    /// Creates `name` held by this replica, or takes/renews `existing` (with its
+    /// resourceVersion: `Ok(false)` when another writer came first).
+    async fn write_lease(
+        &self,
+        name: &str,
+        role_name: &str,
+        existing: Option<Lease>,
+    ) -> Result<bool, kube::Error> {
+        let now = MicroTime(Timestamp::now());
+        let duration = i32::try_from(self.config.lease_duration.as_secs()).unwrap_or(i32::MAX);
+        let result = match existing {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(name.to_owned()),
+                        namespace: Some(self.config.namespace.clone()),
+                        labels: Some(
+                            [
+                                (GROUP_LABEL.to_owned(), self.config.group.clone()),
+                                (ROLE_LABEL.to_owned(), role_name.to_owned()),
+                            ]
+                            .into(),
+                        ),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(LeaseSpec {
+                        holder_identity: Some(self.config.identity.clone()),
+                        lease_duration_seconds: Some(duration),
+                        acquire_time: Some(now.clone()),
+                        renew_time: Some(now),
+                        lease_transitions: Some(0),
+                        ..LeaseSpec::default()
+                    }),
+                };
+                self.api.create(&PostParams::default(), &lease).await
+            }
+            Some(mut lease) => {
+                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+                if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
+                    spec.acquire_time = Some(now.clone());
+                    spec.lease_transitions =
+                        Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
+                }
+                spec.holder_identity = Some(self.config.identity.clone());
+                spec.lease_duration_seconds = Some(duration);
+                spec.renew_time = Some(now);
+                self.api.replace(name, &PostParams::default(), &lease).await
+            }
+        };
+        match result {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn holder(lease: &Lease) -> String {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.clone())
+        .unwrap_or_default()
+}
+
+fn role(lease: &Lease) -> Option<&str> {
+    lease.labels().get(ROLE_LABEL).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_of_is_stable_and_spreads() {
+        // Fixed values: a change here reshuffles every object on upgrade.
+        assert_eq!(shard_of("default", "db", 12), shard_of("default", "db", 12));
+        assert_eq!(fnv1a(b"".iter().copied()), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a".iter().copied()), 0xaf63_dc4c_8601_ec8c);
+        let mut counts = [0u32; 6];
+        for i in 0..6000 {
+            counts[shard_of("ns", &format!("s{i}"), 6) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(shard_of("ns", "x", 1), 0);
+        assert_eq!(shard_of("ns", "x", 0), 0);
+    }
+
+    #[test]
+    fn unsharded_permits_everything() {
+        let shards = Shards::unsharded();
+        assert!(!shards.is_sharded());
+        assert!(shards.write_permit("a", "b").is_some());
+    }
+
+    #[tokio::test]
+    async fn permits_follow_ownership_and_deadlines() {
+        let shards = Shards::new(4, &mut Registry::default());
+        let (ns, name) = ("ns", "obj");
+        let shard = shards.shard_of(ns, name);
+        assert!(shards.write_permit(ns, name).is_none(), "nothing held yet");
+        shards.publish([(shard, Some(Instant::now() + Duration::from_secs(60)))].into());
+        let permit = shards.write_permit(ns, name).expect("held");
+        assert_eq!(permit.shard(), shard);
+        // Giving the shard up waits for the permit.
+        let draining = {
+            let shards = shards.clone();
+            tokio::spawn(async move { shards.drain(shard, Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !draining.is_finished(),
+            "drained while a writer held a permit"
+        );
+        assert!(
+            shards.write_permit(ns, name).is_none(),
+            "a new permit after giving up"
+        );
+        drop(permit);
+        assert!(draining.await.expect("joined"));
+        // A shard past its renew deadline gives no permit.
+        shards.publish([(shard, Some(Instant::now()))].into());
+        assert!(shards.write_permit(ns, name).is_none());
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let ok = ShardConfig::new(6, "ns".into(), "hush".into(), "me".into());
+        assert!(ok.validate().is_ok());
+        for count in [0, MAX_SHARDS + 1] {
+            assert!(
+                ShardConfig {
+                    count,
+                    ..ok.clone()
+                }
+                .validate()
+                .is_err()
+            );
+        }
+        let slow = ShardConfig {
+            renew_deadline: Duration::from_secs(20),
+            ..ok.clone()
+        };
+        assert!(slow.validate().is_err());
+        assert!(ok.member_lease().starts_with("hush-member-"));
+        assert_eq!(ok.shard_lease(3), "hush-shard-3");
+    }
+}
