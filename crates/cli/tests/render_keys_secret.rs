@@ -291,7 +291,6 @@ fn flux_key_directory_opens_pgp_kms_and_vault_files_made_by_sops() {
     let partial = dir.path().join("partial");
     std::fs::create_dir(&partial).unwrap();
     std::fs::copy(keys.join("identity.asc"), partial.join("identity.asc")).unwrap();
-    std::fs::write(partial.join("sops.gcp-kms"), "{}\n").unwrap();
     let mut c = render_cmd(&app, &home);
     c.args(["render", "--sops-keys-dir"])
         .arg(&partial)
@@ -301,12 +300,24 @@ fn flux_key_directory_opens_pgp_kms_and_vault_files_made_by_sops() {
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("kms.enc.yaml"), "{stderr}");
-    // A Flux key this build cannot use is named, with what to do.
+    assert_no_canary(&out.stderr, "failed render");
+
+    // A Flux key file that cannot be used (here a Google key without its fields) is named, with
+    // what is wrong, before anything is decrypted.
+    std::fs::write(partial.join("sops.gcp-kms"), "{}\n").unwrap();
+    let mut c = render_cmd(&app, &home);
+    c.args(["render", "--sops-keys-dir"])
+        .arg(&partial)
+        .env("AWS_ENDPOINT_URL", &moto);
+    let out = run(c);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("sops.gcp-kms") && stderr.contains("not supported"),
+        stderr.contains("sops.gcp-kms") && stderr.contains("no \"type\""),
         "{stderr}"
     );
-    assert_no_canary(&out.stderr, "failed render");
+    std::fs::remove_file(partial.join("sops.gcp-kms")).unwrap();
 
     // A malformed `sops.aws-kms` names the file and the field, never a value.
     std::fs::write(
