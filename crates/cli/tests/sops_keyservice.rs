@@ -204,7 +204,7 @@ fn real_sops_uses_hush_keyservice_for_age_over_tcp_and_unix() {
     let sock = dir.path().join("sops.sock");
     let unix = start("unix", sock.to_str().unwrap(), &env);
     through(&unix, "--age", &recipient());
-    // A key type hush has no service for: sops gets UNIMPLEMENTED naming it.
+    // A gcp_kms key without Google credentials: sops gets hush's error naming the key.
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("y.yaml"), "a: b\n").unwrap();
     let o = real_sops(
@@ -221,7 +221,10 @@ fn real_sops_uses_hush_keyservice_for_age_over_tcp_and_unix() {
     );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("GCP KMS"), "{err}");
+    assert!(
+        err.contains("desc = gcp_kms key projects/p/locations/global/keyRings/r/cryptoKeys/k"),
+        "{err}"
+    );
 }
 
 #[test]
