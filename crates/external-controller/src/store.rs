@@ -64,7 +64,8 @@ where
     let referent = store.kind == "ClusterSecretStore"
         && hush_sync::select(&ctx.factories, &store.provider)
             .is_ok_and(|(_, spec)| hush_sync::auth_is_referent(spec));
-    let mut capabilities = hush_sync::Capabilities::ReadOnly;
+    // ESO reports capabilities only once a store validated; before that the old value stays.
+    let mut capabilities = None;
     let (ready, reason, message) = if referent {
         // Credentials resolve in each ExternalSecret's namespace: nothing to check here.
         (true, "ValidationUnknown", "store validated".to_owned())
@@ -78,17 +79,17 @@ where
                 "InvalidProviderConfig",
                 format!("unable to create client: {e}"),
             ),
-            Ok(p) => {
-                capabilities = p.capabilities();
-                match p.validate().await {
-                    Ok(()) => (true, "Valid", "store validated".to_owned()),
-                    Err(e) => (
-                        false,
-                        "InvalidProviderConfig",
-                        format!("unable to validate store: {e}"),
-                    ),
+            Ok(p) => match p.validate().await {
+                Ok(()) => {
+                    capabilities = Some(p.capabilities());
+                    (true, "Valid", "store validated".to_owned())
                 }
-            }
+                Err(e) => (
+                    false,
+                    "InvalidProviderConfig",
+                    format!("unable to validate store: {e}"),
+                ),
+            },
         }
     };
     crate::metrics::note_ready(ready);
@@ -119,7 +120,11 @@ where
             message: Some(message),
             last_transition_time: ltt,
         }],
-        capabilities: Some(capabilities.as_str().into()),
+        capabilities: match (capabilities, referent) {
+            (Some(c), _) => Some(c.as_str().into()),
+            (None, true) => Some(hush_sync::Capabilities::ReadOnly.as_str().into()),
+            (None, false) => old.capabilities.clone(),
+        },
     };
     if status != old {
         api.patch_status(
