@@ -6,38 +6,23 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hush_crypto::Entropy as _;
 use hush_crypto::jws::Rs256Signer;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha1::Digest as _;
 use zeroize::Zeroizing;
 
-use crate::{AzureError, CallObserver, clip, form_escape, read_limited};
+use hush_cloud::{AccessToken, CallObserver, TokenCache, form_escape};
+
+use crate::AzureError;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Largest federated token file read.
 const TOKEN_FILE_LIMIT: u64 = 64 << 10;
-
-/// An Entra ID access token. Zeroized on drop; `Debug` never prints it.
-#[derive(Clone)]
-pub struct AccessToken(Arc<SecretString>);
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken(<redacted>)")
-    }
-}
-
-impl AccessToken {
-    /// The token, for the `Authorization: Bearer` header.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
 
 /// How an application proves who it is.
 #[derive(Clone)]
@@ -110,11 +95,6 @@ pub struct Credential {
     pub secret: Secret,
 }
 
-struct Cached {
-    token: AccessToken,
-    refresh_at: Instant,
-}
-
 /// One credential's tokens for one scope: fetched once, shared, fetched again shortly before
 /// they expire (a quarter of the lifetime, at most 5 minutes, early).
 pub struct TokenSource {
@@ -122,7 +102,7 @@ pub struct TokenSource {
     credential: Credential,
     token_url: String,
     scope: String,
-    cache: tokio::sync::Mutex<Option<Cached>>,
+    cache: TokenCache,
     observer: Option<CallObserver>,
 }
 
@@ -166,30 +146,16 @@ impl TokenSource {
             token_url: format!("{authority}/{}/oauth2/v2.0/token", credential.tenant_id),
             credential,
             scope: scope.to_owned(),
-            cache: tokio::sync::Mutex::new(None),
+            cache: TokenCache::default(),
             observer,
         })
     }
 
     /// A valid access token: the cached one, or a new one from Entra ID.
     pub async fn token(&self) -> Result<AccessToken, AzureError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.as_ref()
-            && Instant::now() < c.refresh_at
-        {
-            return Ok(c.token.clone());
-        }
-        let answer = self.exchange().await;
-        if let Some(observer) = &self.observer {
-            observer("GetToken", answer.is_ok());
-        }
-        let (token, lifetime) = answer?;
-        let margin = (lifetime / 4).min(Duration::from_secs(300));
-        *cache = Some(Cached {
-            token: token.clone(),
-            refresh_at: Instant::now() + lifetime - margin,
-        });
-        Ok(token)
+        self.cache
+            .get(self.observer.as_ref(), self.exchange())
+            .await
     }
 
     async fn exchange(&self) -> Result<(AccessToken, Duration), AzureError> {
@@ -217,50 +183,14 @@ impl TokenSource {
                 push_assertion(&mut form, &assertion);
             }
         }
-        let response = self
+        let request = self
             .http
             .post(&self.token_url)
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(form.as_bytes().to_vec())
-            .send()
+            .body(form.as_bytes().to_vec());
+        hush_cloud::fetch_token(request)
             .await
-            .map_err(|e| AzureError::Transport {
-                operation: operation.clone(),
-                message: e.without_url().to_string(),
-            })?;
-        let status = response.status().as_u16();
-        let bytes = read_limited(response, &operation).await?;
-        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        if !(200..300).contains(&status) {
-            // AADSTS errors describe the request (`AADSTS7000215: Invalid client secret…`).
-            return Err(AzureError::Api {
-                operation,
-                status,
-                code: parsed["error"]
-                    .as_str()
-                    .unwrap_or("no OAuth2 error")
-                    .to_owned(),
-                message: clip(parsed["error_description"].as_str().unwrap_or_default()),
-            });
-        }
-        let token = parsed["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| AzureError::Decode {
-                operation: operation.clone(),
-                message: "token response has no access_token".into(),
-            })?;
-        let lifetime = match &parsed["expires_in"] {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        }
-        .unwrap_or(3600)
-        .clamp(1, 86_400);
-        Ok((
-            AccessToken(Arc::new(SecretString::from(token.to_owned()))),
-            Duration::from_secs(lifetime),
-        ))
+            .map_err(|e| AzureError::call(operation, e))
     }
 
     fn certificate_assertion(

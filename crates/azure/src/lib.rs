@@ -24,10 +24,12 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-pub use credential::{AccessToken, Credential, Secret, TokenSource};
+pub use credential::{Credential, Secret, TokenSource};
+/// Called after each API call with its name (`GetSecret`, `ListSecrets`, `WrapKey`,
+/// `UnwrapKey`, `GetToken`) and whether it succeeded.
+pub use hush_cloud::CallObserver;
+pub use hush_cloud::{AccessToken, CallError};
 
-/// Largest response body read from Azure.
-const RESPONSE_LIMIT: usize = 4 << 20;
 /// Most pages one listing reads (25 items a page by default).
 const MAX_PAGES: usize = 1000;
 /// The Key Vault REST API version.
@@ -43,41 +45,29 @@ pub enum AzureError {
     /// The credentials could not be used.
     #[error("azure credentials: {0}")]
     Credentials(String),
-    /// The request did not complete (connection refused, TLS, timeout).
-    #[error("azure {operation}: request failed: {message}")]
-    Transport {
+    /// A call failed: not sent, an error status, or an answer Azure does not send.
+    #[error("azure {operation}: {error}")]
+    Call {
         /// What was being done.
         operation: String,
-        /// reqwest's error without the URL.
-        message: String,
-    },
-    /// Azure answered with an error status.
-    #[error("azure {operation}: HTTP {status} {code}: {message}")]
-    Api {
-        /// What was being done.
-        operation: String,
-        /// The HTTP status.
-        status: u16,
-        /// Azure's error code (`SecretNotFound`, `Forbidden`, `invalid_client`).
-        code: String,
-        /// Azure's message about the request.
-        message: String,
-    },
-    /// The answer was not what Azure sends.
-    #[error("azure {operation}: {message}")]
-    Decode {
-        /// What was being done.
-        operation: String,
-        /// What was wrong.
-        message: String,
+        /// What went wrong (Azure's error code, `SecretNotFound`, `invalid_client`, as the code).
+        error: CallError,
     },
 }
 
 impl AzureError {
-    /// The HTTP status of an [`AzureError::Api`] answer.
+    /// A failed call while doing `operation`.
+    pub fn call(operation: impl Into<String>, error: CallError) -> Self {
+        Self::Call {
+            operation: operation.into(),
+            error,
+        }
+    }
+
+    /// The HTTP status of an error answer.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } => Some(*status),
+            Self::Call { error, .. } => error.status(),
             _ => None,
         }
     }
@@ -89,17 +79,9 @@ impl AzureError {
 
     /// True when retrying later may succeed (transport errors, 429, 5xx).
     pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Transport { .. } => true,
-            Self::Api { status, .. } => *status == 429 || *status >= 500,
-            _ => false,
-        }
+        matches!(self, Self::Call { error, .. } if error.is_transient())
     }
 }
-
-/// Called after each API call with its name (`GetSecret`, `ListSecrets`, `WrapKey`,
-/// `UnwrapKey`, `GetToken`) and whether it succeeded.
-pub type CallObserver = Arc<dyn Fn(&'static str, bool) + Send + Sync>;
 
 /// An Azure cloud: where tokens come from and which hosts are its key vaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,7 +240,7 @@ impl VaultClient {
     }
 
     /// Secret `name` at `version` (empty = the current one). A disabled version is an
-    /// [`AzureError::Api`] 403 `Forbidden`.
+    /// error answer 403 `Forbidden`.
     pub async fn get_secret(&self, name: &str, version: &str) -> Result<SecretBundle, AzureError> {
         check_name("secret", name)?;
         if !version.is_empty() {
@@ -278,9 +260,11 @@ impl VaultClient {
                 None,
             )
             .await?;
-        let value = answer["value"].as_str().ok_or_else(|| AzureError::Decode {
-            operation: format!("get secret {name}"),
-            message: "the answer has no value".into(),
+        let value = answer["value"].as_str().ok_or_else(|| {
+            AzureError::call(
+                format!("get secret {name}"),
+                CallError::decode("the answer has no value"),
+            )
         })?;
         Ok(SecretBundle {
             value: Zeroizing::new(value.to_owned()),
@@ -318,17 +302,17 @@ impl VaultClient {
                     url = next.to_owned();
                 }
                 Some(_) => {
-                    return Err(AzureError::Decode {
-                        operation: "list secrets".into(),
-                        message: "nextLink points outside the vault".into(),
-                    });
+                    return Err(AzureError::call(
+                        "list secrets",
+                        CallError::decode("nextLink points outside the vault"),
+                    ));
                 }
             }
         }
-        Err(AzureError::Decode {
-            operation: "list secrets".into(),
-            message: format!("more than {MAX_PAGES} pages"),
-        })
+        Err(AzureError::call(
+            "list secrets",
+            CallError::decode(format!("more than {MAX_PAGES} pages")),
+        ))
     }
 
     /// `wrapkey` with key `name` at `version` (empty = current), algorithm `alg`
@@ -395,9 +379,11 @@ impl VaultClient {
             .ok()
             .filter(|v| !v.is_empty())
             .map(Zeroizing::new)
-            .ok_or(AzureError::Decode {
-                operation,
-                message: "no base64url value in the answer".into(),
+            .ok_or_else(|| {
+                AzureError::call(
+                    operation,
+                    CallError::decode("no base64url value in the answer"),
+                )
             })
     }
 
@@ -416,36 +402,17 @@ impl VaultClient {
                 .header("Content-Type", "application/json")
                 .body(body.to_vec());
         }
-        let answer = async {
-            let response = request.send().await.map_err(|e| AzureError::Transport {
-                operation: operation.to_owned(),
-                message: e.without_url().to_string(),
-            })?;
-            let status = response.status().as_u16();
-            let bytes = read_limited(response, operation).await?;
-            let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            if !(200..300).contains(&status) {
-                let error = &parsed["error"];
-                let inner = error["innererror"]["code"].as_str();
-                return Err(AzureError::Api {
-                    operation: operation.to_owned(),
-                    status,
-                    code: inner
-                        .or(error["code"].as_str())
-                        .unwrap_or("no error code")
-                        .to_owned(),
-                    message: clip(error["message"].as_str().unwrap_or_default()),
-                });
-            }
-            if !parsed.is_object() {
-                return Err(AzureError::Decode {
-                    operation: operation.to_owned(),
-                    message: format!("HTTP {status}, the answer is not a JSON object"),
-                });
-            }
-            Ok(parsed)
-        }
-        .await;
+        let answer = hush_cloud::send_json(request, |v| {
+            let error = &v["error"];
+            (
+                error["innererror"]["code"]
+                    .as_str()
+                    .or(error["code"].as_str()),
+                error["message"].as_str(),
+            )
+        })
+        .await
+        .map_err(|e| AzureError::call(operation, e));
         if let Some(observer) = &self.observer {
             observer(
                 name,
@@ -515,45 +482,6 @@ fn tags(v: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Reads a body of at most [`RESPONSE_LIMIT`] bytes, chunk by chunk.
-pub(crate) async fn read_limited(
-    mut response: reqwest::Response,
-    operation: &str,
-) -> Result<Zeroizing<Vec<u8>>, AzureError> {
-    let mut out = Zeroizing::new(Vec::new());
-    while let Some(chunk) = response.chunk().await.map_err(|e| AzureError::Transport {
-        operation: operation.to_owned(),
-        message: e.without_url().to_string(),
-    })? {
-        if out.len() + chunk.len() > RESPONSE_LIMIT {
-            return Err(AzureError::Decode {
-                operation: operation.to_owned(),
-                message: format!("response larger than {RESPONSE_LIMIT} bytes"),
-            });
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-/// A server message cut to 300 characters.
-pub(crate) fn clip(text: &str) -> String {
-    text.chars().take(300).collect()
-}
-
-/// `application/x-www-form-urlencoded` escaping (RFC 3986 unreserved characters kept).
-pub(crate) fn form_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

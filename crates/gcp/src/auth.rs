@@ -3,15 +3,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hush_crypto::jws::Rs256Signer;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::{CallObserver, GcpError, read_limited};
+use hush_cloud::{AccessToken, CallObserver, TokenCache, form_escape};
+
+use crate::GcpError;
 
 /// Google's token endpoint: the only place a service-account assertion goes unless the operator
 /// names another ([`crate::Endpoints::token`]).
@@ -21,28 +22,6 @@ pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-pl
 /// Lifetime asked for in the assertion (Google's maximum).
 const ASSERTION_SECONDS: u64 = 3600;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// An OAuth2 access token. Zeroized on drop; `Debug` never prints it.
-#[derive(Clone)]
-pub struct AccessToken(Arc<SecretString>);
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken(<redacted>)")
-    }
-}
-
-impl AccessToken {
-    /// Wraps a token (whitespace trimmed).
-    pub fn new(token: &str) -> Self {
-        Self(Arc::new(SecretString::from(token.trim().to_owned())))
-    }
-
-    /// The token, for the `Authorization: Bearer` header.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
 
 /// A service-account JSON key (`gcloud iam service-accounts keys create`). The private key is
 /// held only as a signer; `Debug` shows the account and key id.
@@ -167,11 +146,6 @@ pub enum Credentials {
     AccessToken(AccessToken),
 }
 
-struct Cached {
-    token: AccessToken,
-    refresh_at: Instant,
-}
-
 /// One credential's tokens: fetched once, shared by every caller, fetched again shortly before
 /// they expire (a quarter of the lifetime, at most 5 minutes, early).
 pub struct TokenSource {
@@ -179,7 +153,7 @@ pub struct TokenSource {
     credentials: Credentials,
     token_uri: String,
     scope: String,
-    cache: tokio::sync::Mutex<Option<Cached>>,
+    cache: TokenCache,
     observer: Option<CallObserver>,
 }
 
@@ -206,7 +180,7 @@ impl TokenSource {
             credentials,
             token_uri,
             scope: scope.to_owned(),
-            cache: tokio::sync::Mutex::new(None),
+            cache: TokenCache::default(),
             observer,
         }
     }
@@ -217,23 +191,9 @@ impl TokenSource {
             Credentials::AccessToken(t) => return Ok(t.clone()),
             Credentials::ServiceAccount(key) => key,
         };
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.as_ref()
-            && Instant::now() < c.refresh_at
-        {
-            return Ok(c.token.clone());
-        }
-        let answer = self.exchange(key).await;
-        if let Some(observer) = &self.observer {
-            observer("GetToken", answer.is_ok());
-        }
-        let (token, lifetime) = answer?;
-        let margin = (lifetime / 4).min(Duration::from_secs(300));
-        *cache = Some(Cached {
-            token: token.clone(),
-            refresh_at: Instant::now() + lifetime - margin,
-        });
-        Ok(token)
+        self.cache
+            .get(self.observer.as_ref(), self.exchange(key))
+            .await
     }
 
     async fn exchange(&self, key: &ServiceAccountKey) -> Result<(AccessToken, Duration), GcpError> {
@@ -244,57 +204,15 @@ impl TokenSource {
             form_escape(JWT_BEARER),
             form_escape(&assertion)
         ));
-        let response = self
+        let request = self
             .http
             .post(&self.token_uri)
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body.as_bytes().to_vec())
-            .send()
+            .body(body.as_bytes().to_vec());
+        hush_cloud::fetch_token(request)
             .await
-            .map_err(|e| GcpError::Transport {
-                operation: operation.clone(),
-                message: e.without_url().to_string(),
-            })?;
-        let status = response.status().as_u16();
-        let bytes = read_limited(response, &operation).await?;
-        let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        if !(200..300).contains(&status) {
-            // OAuth2 errors (`invalid_grant: Invalid JWT Signature.`) describe the request.
-            let error = parsed["error"].as_str().unwrap_or("no OAuth2 error");
-            let description = parsed["error_description"].as_str().unwrap_or_default();
-            return Err(GcpError::Api {
-                operation,
-                status,
-                code: error.to_owned(),
-                message: crate::clip(description),
-            });
-        }
-        let token = parsed["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| GcpError::Decode {
-                operation: operation.clone(),
-                message: "token response has no access_token".into(),
-            })?;
-        let lifetime = parsed["expires_in"]
-            .as_u64()
-            .unwrap_or(3600)
-            .clamp(1, 86_400);
-        Ok((AccessToken::new(token), Duration::from_secs(lifetime)))
+            .map_err(|e| GcpError::call(operation, e))
     }
-}
-
-/// `application/x-www-form-urlencoded` escaping (RFC 3986 unreserved characters kept).
-pub(crate) fn form_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -318,7 +236,6 @@ mod tests {
             err.contains("private_key") && !err.contains("CANARY"),
             "{err}"
         );
-        assert_eq!(form_escape("a b+/=:"), "a%20b%2B%2F%3D%3A");
         assert_eq!(
             format!("{:?}", AccessToken::new("CANARY")),
             "AccessToken(<redacted>)"

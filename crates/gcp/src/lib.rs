@@ -21,12 +21,13 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 pub use auth::{
-    AccessToken, CLOUD_PLATFORM_SCOPE, Credentials, GOOGLE_TOKEN_URI, ServiceAccountKey,
-    TokenSource,
+    CLOUD_PLATFORM_SCOPE, Credentials, GOOGLE_TOKEN_URI, ServiceAccountKey, TokenSource,
 };
+/// Called after each API call with its name (`AccessSecretVersion`, `GetSecret`,
+/// `ListSecrets`, `Encrypt`, `Decrypt`, `GetToken`) and whether it succeeded.
+pub use hush_cloud::CallObserver;
+pub use hush_cloud::{AccessToken, CallError};
 
-/// Largest response body read from Google.
-const RESPONSE_LIMIT: usize = 4 << 20;
 /// Most pages one listing reads (at 25,000 secrets a page).
 const MAX_PAGES: usize = 100;
 
@@ -40,41 +41,29 @@ pub enum GcpError {
     /// The credentials could not be used (an unreadable key, a refused token endpoint).
     #[error("google cloud credentials: {0}")]
     Credentials(String),
-    /// The request did not complete (connection refused, TLS, timeout).
-    #[error("google cloud {operation}: request failed: {message}")]
-    Transport {
+    /// A call failed: not sent, an error status, or an answer Google does not send.
+    #[error("google cloud {operation}: {error}")]
+    Call {
         /// What was being done.
         operation: String,
-        /// reqwest's error without the URL.
-        message: String,
-    },
-    /// Google answered with an error status.
-    #[error("google cloud {operation}: HTTP {status} {code}: {message}")]
-    Api {
-        /// What was being done.
-        operation: String,
-        /// The HTTP status.
-        status: u16,
-        /// Google's `error.status` (`NOT_FOUND`, `PERMISSION_DENIED`) or the OAuth2 `error`.
-        code: String,
-        /// Google's message about the request.
-        message: String,
-    },
-    /// The answer was not what Google sends.
-    #[error("google cloud {operation}: {message}")]
-    Decode {
-        /// What was being done.
-        operation: String,
-        /// What was wrong.
-        message: String,
+        /// What went wrong (Google's `error.status` or the OAuth2 `error` as the code).
+        error: CallError,
     },
 }
 
 impl GcpError {
-    /// The HTTP status of an [`GcpError::Api`] answer.
+    /// A failed call while doing `operation`.
+    pub fn call(operation: impl Into<String>, error: CallError) -> Self {
+        Self::Call {
+            operation: operation.into(),
+            error,
+        }
+    }
+
+    /// The HTTP status of an error answer.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } => Some(*status),
+            Self::Call { error, .. } => error.status(),
             _ => None,
         }
     }
@@ -86,17 +75,9 @@ impl GcpError {
 
     /// True when retrying later may succeed (transport errors, 429, 5xx).
     pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Transport { .. } => true,
-            Self::Api { status, .. } => *status == 429 || *status >= 500,
-            _ => false,
-        }
+        matches!(self, Self::Call { error, .. } if error.is_transient())
     }
 }
-
-/// Called after each API call with its name (`AccessSecretVersion`, `GetSecret`,
-/// `ListSecrets`, `Encrypt`, `Decrypt`, `GetToken`) and whether it succeeded.
-pub type CallObserver = Arc<dyn Fn(&'static str, bool) + Send + Sync>;
 
 /// Where requests go. Defaults are Google's; tests and private endpoints override them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,9 +229,11 @@ impl Client {
         let data = answer["payload"]["data"].as_str().unwrap_or_default();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data)
-            .map_err(|_| GcpError::Decode {
-                operation: format!("access {path}"),
-                message: "payload.data is not base64".into(),
+            .map_err(|_| {
+                GcpError::call(
+                    format!("access {path}"),
+                    CallError::decode("payload.data is not base64"),
+                )
             })?;
         Ok(Zeroizing::new(bytes))
     }
@@ -293,10 +276,13 @@ impl Client {
                 self.endpoints.secret_manager
             );
             if !filter.is_empty() {
-                url.push_str(&format!("&filter={}", auth::form_escape(filter)));
+                url.push_str(&format!("&filter={}", hush_cloud::form_escape(filter)));
             }
             if !page_token.is_empty() {
-                url.push_str(&format!("&pageToken={}", auth::form_escape(&page_token)));
+                url.push_str(&format!(
+                    "&pageToken={}",
+                    hush_cloud::form_escape(&page_token)
+                ));
             }
             let answer = self
                 .call(
@@ -322,10 +308,10 @@ impl Client {
                 return Ok(out);
             }
         }
-        Err(GcpError::Decode {
-            operation: format!("list secrets of {project}"),
-            message: format!("more than {MAX_PAGES} pages"),
-        })
+        Err(GcpError::call(
+            format!("list secrets of {project}"),
+            CallError::decode(format!("more than {MAX_PAGES} pages")),
+        ))
     }
 
     /// Cloud KMS `encrypt` with `resource_id` (`projects/…/cryptoKeys/…`): the ciphertext.
@@ -353,9 +339,11 @@ impl Client {
         b64.decode(answer["ciphertext"].as_str().unwrap_or_default())
             .ok()
             .filter(|c| !c.is_empty())
-            .ok_or(GcpError::Decode {
-                operation,
-                message: "no base64 ciphertext in the answer".into(),
+            .ok_or_else(|| {
+                GcpError::call(
+                    operation,
+                    CallError::decode("no base64 ciphertext in the answer"),
+                )
             })
     }
 
@@ -387,10 +375,7 @@ impl Client {
         let text = answer["plaintext"].as_str().unwrap_or_default();
         b64.decode(text)
             .map(Zeroizing::new)
-            .map_err(|_| GcpError::Decode {
-                operation,
-                message: "plaintext is not base64".into(),
-            })
+            .map_err(|_| GcpError::call(operation, CallError::decode("plaintext is not base64")))
     }
 
     async fn call(
@@ -408,34 +393,14 @@ impl Client {
                 .header("Content-Type", "application/json")
                 .body(body.to_vec());
         }
-        let answer = async {
-            let response = request.send().await.map_err(|e| GcpError::Transport {
-                operation: operation.to_owned(),
-                message: e.without_url().to_string(),
-            })?;
-            let status = response.status().as_u16();
-            let bytes = read_limited(response, operation).await?;
-            let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            if !(200..300).contains(&status) {
-                return Err(GcpError::Api {
-                    operation: operation.to_owned(),
-                    status,
-                    code: parsed["error"]["status"]
-                        .as_str()
-                        .unwrap_or("UNKNOWN")
-                        .to_owned(),
-                    message: clip(parsed["error"]["message"].as_str().unwrap_or_default()),
-                });
-            }
-            if !parsed.is_object() {
-                return Err(GcpError::Decode {
-                    operation: operation.to_owned(),
-                    message: format!("HTTP {status}, the answer is not a JSON object"),
-                });
-            }
-            Ok(parsed)
-        }
-        .await;
+        let answer = hush_cloud::send_json(request, |v| {
+            (
+                v["error"]["status"].as_str(),
+                v["error"]["message"].as_str(),
+            )
+        })
+        .await
+        .map_err(|e| GcpError::call(operation, e));
         if let Some(observer) = &self.observer {
             // A missing secret is a successful call (as ESO counts it).
             observer(
@@ -517,32 +482,6 @@ fn check_crypto_key(resource_id: &str) -> Result<(), GcpError> {
             "{resource_id:?} is not a Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K)"
         )))
     }
-}
-
-/// Reads a body of at most [`RESPONSE_LIMIT`] bytes, chunk by chunk.
-pub(crate) async fn read_limited(
-    mut response: reqwest::Response,
-    operation: &str,
-) -> Result<Zeroizing<Vec<u8>>, GcpError> {
-    let mut out = Zeroizing::new(Vec::new());
-    while let Some(chunk) = response.chunk().await.map_err(|e| GcpError::Transport {
-        operation: operation.to_owned(),
-        message: e.without_url().to_string(),
-    })? {
-        if out.len() + chunk.len() > RESPONSE_LIMIT {
-            return Err(GcpError::Decode {
-                operation: operation.to_owned(),
-                message: format!("response larger than {RESPONSE_LIMIT} bytes"),
-            });
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-/// A server message cut to 300 characters.
-pub(crate) fn clip(text: &str) -> String {
-    text.chars().take(300).collect()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use hush_azure::{AzureError, Cloud, Credential, Secret, TokenSource, VaultClient};
 use serde_json::Value;
 
-use crate::json::{extract_raw, property_dotted, scalar_text};
+use crate::json::extract_raw;
 use crate::{
     Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
     SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
@@ -156,22 +156,12 @@ impl ProviderFactory for Factory {
 }
 
 fn map_err(e: AzureError) -> ProviderError {
-    let text = e.to_string();
-    match &e {
-        _ if e.is_not_found() => ProviderError::NotFound(text),
-        AzureError::Api { status: 429, .. } => ProviderError::Throttled(text),
-        AzureError::Api {
-            status: 401 | 403, ..
-        }
-        | AzureError::Credentials(_) => ProviderError::Denied(text),
-        AzureError::Api { code, .. }
-            if code.starts_with("invalid_") || code.starts_with("unauthorized_") =>
-        {
-            ProviderError::Denied(text)
-        }
-        _ if e.is_transient() => ProviderError::Transient(text),
-        _ => ProviderError::Invalid(text),
-    }
+    let call = match &e {
+        AzureError::Call { error, .. } => Some(error),
+        _ => None,
+    };
+    let credentials = matches!(e, AzureError::Credentials(_));
+    crate::cloud::classify(e.to_string(), call, credentials)
 }
 
 /// A Key Vault client for one vault and application.
@@ -209,22 +199,8 @@ impl SecretProvider for AzureProvider {
             .get_secret(name, &r.version)
             .await
             .map_err(map_err)?;
-        if r.property.is_empty() {
-            return Ok(SecretBytes::from(bundle.value.as_str()));
-        }
-        let v: Value = serde_json::from_str(&bundle.value).map_err(|_| {
-            ProviderError::Invalid(format!(
-                "key {:?} does not exist in secret {} (the secret is not JSON)",
-                r.property, r.key
-            ))
-        })?;
-        let x = property_dotted(&v, &r.property).ok_or_else(|| {
-            ProviderError::Invalid(format!(
-                "key {:?} does not exist in secret {}",
-                r.property, r.key
-            ))
-        })?;
-        Ok(SecretBytes::from(scalar_text(x).as_str()))
+        let raw = SecretBytes::from(bundle.value.as_str());
+        crate::cloud::property_of(raw, &r.key, &r.property)
     }
 
     async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
@@ -238,14 +214,7 @@ impl SecretProvider for AzureProvider {
                 "find.path is not supported by the azurekv provider (name.regexp, tags)".into(),
             ));
         }
-        let re = if q.name_regexp.is_empty() {
-            None
-        } else {
-            Some(
-                regex::Regex::new(&q.name_regexp)
-                    .map_err(|e| ProviderError::Invalid(format!("find.name.regexp: {e}")))?,
-            )
-        };
+        let re = crate::cloud::name_filter(&q.name_regexp)?;
         let items = self.client.list_secrets().await.map_err(map_err)?;
         let mut out = BTreeMap::new();
         for item in items {
@@ -292,36 +261,5 @@ mod tests {
         );
         assert!(secret_name("cert/c").is_err());
         assert!(secret_name("other/x").is_err());
-    }
-
-    #[test]
-    fn errors_map_onto_the_seam() {
-        let api = |status: u16, code: &str| AzureError::Api {
-            operation: "get".into(),
-            status,
-            code: code.into(),
-            message: String::new(),
-        };
-        assert!(map_err(api(404, "SecretNotFound")).is_not_found());
-        assert!(matches!(
-            map_err(api(403, "SecretDisabled")),
-            ProviderError::Denied(_)
-        ));
-        assert!(matches!(
-            map_err(api(401, "invalid_client")),
-            ProviderError::Denied(_)
-        ));
-        assert!(matches!(
-            map_err(api(400, "unauthorized_client")),
-            ProviderError::Denied(_)
-        ));
-        assert!(matches!(
-            map_err(api(429, "Throttled")),
-            ProviderError::Throttled(_)
-        ));
-        assert!(matches!(
-            map_err(api(500, "x")),
-            ProviderError::Transient(_)
-        ));
     }
 }

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use hush_gcp::{Client, Credentials, Endpoints, GcpError, ServiceAccountKey};
 use serde_json::Value;
 
-use crate::json::{extract_raw, property_dotted, scalar_text};
+use crate::json::extract_raw;
 use crate::{
     Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
     SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
@@ -105,18 +105,12 @@ impl ProviderFactory for Factory {
 }
 
 fn map_err(e: GcpError) -> ProviderError {
-    let text = e.to_string();
-    match &e {
-        _ if e.is_not_found() => ProviderError::NotFound(text),
-        GcpError::Api { status: 429, .. } => ProviderError::Throttled(text),
-        GcpError::Api {
-            status: 401 | 403, ..
-        }
-        | GcpError::Credentials(_) => ProviderError::Denied(text),
-        GcpError::Api { code, .. } if code.starts_with("invalid_") => ProviderError::Denied(text),
-        _ if e.is_transient() => ProviderError::Transient(text),
-        _ => ProviderError::Invalid(text),
-    }
+    let call = match &e {
+        GcpError::Call { error, .. } => Some(error),
+        _ => None,
+    };
+    let credentials = matches!(e, GcpError::Credentials(_));
+    crate::cloud::classify(e.to_string(), call, credentials)
 }
 
 /// A Secret Manager client for one project.
@@ -154,22 +148,7 @@ impl SecretProvider for GcpProvider {
             )));
         }
         let raw = self.payload(&r.key, &r.version).await?;
-        if r.property.is_empty() {
-            return Ok(raw);
-        }
-        let v: Value = serde_json::from_slice(raw.expose()).map_err(|_| {
-            ProviderError::Invalid(format!(
-                "key {:?} does not exist in secret {} (the secret is not JSON)",
-                r.property, r.key
-            ))
-        })?;
-        let x = property_dotted(&v, &r.property).ok_or_else(|| {
-            ProviderError::Invalid(format!(
-                "key {:?} does not exist in secret {}",
-                r.property, r.key
-            ))
-        })?;
-        Ok(SecretBytes::from(scalar_text(x).as_str()))
+        crate::cloud::property_of(raw, &r.key, &r.property)
     }
 
     async fn get_map(&self, r: &RemoteRef) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
@@ -178,14 +157,7 @@ impl SecretProvider for GcpProvider {
     }
 
     async fn find(&self, q: &FindQuery) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
-        let re = if q.name_regexp.is_empty() {
-            None
-        } else {
-            Some(
-                regex::Regex::new(&q.name_regexp)
-                    .map_err(|e| ProviderError::Invalid(format!("find.name.regexp: {e}")))?,
-            )
-        };
+        let re = crate::cloud::name_filter(&q.name_regexp)?;
         let filter = find_filter(q)?;
         let secrets = self
             .client
@@ -275,36 +247,5 @@ mod tests {
             ..FindQuery::default()
         };
         assert!(find_filter(&q).is_err());
-    }
-
-    #[test]
-    fn errors_map_onto_the_seam() {
-        let api = |status: u16, code: &str| GcpError::Api {
-            operation: "access".into(),
-            status,
-            code: code.into(),
-            message: String::new(),
-        };
-        assert!(map_err(api(404, "NOT_FOUND")).is_not_found());
-        assert!(matches!(
-            map_err(api(403, "PERMISSION_DENIED")),
-            ProviderError::Denied(_)
-        ));
-        assert!(matches!(
-            map_err(api(400, "invalid_grant")),
-            ProviderError::Denied(_)
-        ));
-        assert!(matches!(
-            map_err(api(429, "RESOURCE_EXHAUSTED")),
-            ProviderError::Throttled(_)
-        ));
-        assert!(matches!(
-            map_err(api(503, "UNAVAILABLE")),
-            ProviderError::Transient(_)
-        ));
-        assert!(matches!(
-            map_err(api(400, "FAILED_PRECONDITION")),
-            ProviderError::Invalid(_)
-        ));
     }
 }

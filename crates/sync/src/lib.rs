@@ -18,6 +18,8 @@ pub mod aws;
 pub mod azurekv;
 pub mod cache;
 pub mod calls;
+#[cfg(any(feature = "gcp", feature = "azure"))]
+mod cloud;
 pub mod fake;
 #[cfg(feature = "gcp")]
 pub mod gcpsm;
