@@ -6,7 +6,8 @@
 #   scripts/services/moto.sh env               print the exports of the running server again
 #
 # Exports: HUSH_MOTO_URL (http://127.0.0.1:<random free port>), and ESO's AWS_SECRETSMANAGER_ENDPOINT,
-# AWS_SSM_ENDPOINT, AWS_STS_ENDPOINT pointing at it. moto accepts any credentials and
+# AWS_SSM_ENDPOINT, AWS_STS_ENDPOINT, and the SDKs' AWS_ENDPOINT_URL_ECR (the
+# ECRAuthorizationToken generator) pointing at it. moto accepts any credentials and
 # region; clients point at it with AWS_ENDPOINT_URL=$HUSH_MOTO_URL and dummy AWS_ACCESS_KEY_ID /
 # AWS_SECRET_ACCESS_KEY. The binary is $HUSH_PEER_MOTO_SERVER (peers.env) or `moto_server`.
 set -euo pipefail
@@ -26,6 +27,7 @@ print_env() {
   printf 'export HUSH_MOTO_URL=%s\n' "$url"
   # ESO's endpoint variables (AWS provider of the ExternalSecret controller, e2e tests).
   printf 'export AWS_SECRETSMANAGER_ENDPOINT=%s AWS_SSM_ENDPOINT=%s AWS_STS_ENDPOINT=%s\n' "$url" "$url" "$url"
+  printf 'export AWS_ENDPOINT_URL_ECR=%s\n' "$url"
 }
 
 service_main "$@"

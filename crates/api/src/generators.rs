@@ -1,5 +1,6 @@
 //! External Secrets Operator's generators (`generators.external-secrets.io/v1alpha1`) that hush
-//! implements: `Password`, `UUID`, `Fake` and `ClusterGenerator` (wrapping one of them), field
+//! implements: `Password`, `UUID`, `Fake`, `VaultDynamicSecret`, `STSSessionToken`,
+//! `ECRAuthorizationToken`, `Webhook` and `ClusterGenerator` (wrapping one of them), field
 //! for field as ESO (`ESO:apis/generators/v1alpha1/types_*.go`). No server-side defaults (the
 //! controller applies ESO's), as for the other kinds.
 
@@ -90,6 +91,149 @@ pub struct FakeSpec {
     /// The data returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<BTreeMap<String, String>>,
+}
+
+/// VaultDynamicSecretSpec: one Vault / OpenBao API call whose answer is the generated data
+/// (dynamic database credentials, a PKI certificate, a token).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "generators.external-secrets.io",
+    version = "v1alpha1",
+    kind = "VaultDynamicSecret",
+    plural = "vaultdynamicsecrets",
+    singular = "vaultdynamicsecret",
+    category = "external-secrets",
+    category = "external-secrets-generators",
+    namespaced,
+    doc = "VaultDynamicSecret calls a Vault or OpenBao path and returns the answer's data, auth or whole body."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultDynamicSecretSpec {
+    /// Controller class (only controllers with this `--controller-class` use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// Vault API method: GET (default), LIST, DELETE, or any other = a write (POST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The body of a write (non-GET/LIST/DELETE methods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<OpenObject>,
+    /// Data (the answer's `data`, default), Auth (its `auth`: `auth/token/create`) or Raw (the
+    /// whole answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_type: Option<String>,
+    /// Retries of a failed call (`maxRetries`, `retryInterval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_settings: Option<OpenObject>,
+    /// The Vault provider spec of a SecretStore (`server`, `auth`, `namespace`, `caBundle`, …).
+    pub provider: OpenObject,
+    /// The path to call (`/pki/issue/example-dot-com`).
+    pub path: String,
+    /// An empty answer is not an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_empty_response: Option<bool>,
+}
+
+/// STSSessionTokenSpec: AWS STS `GetSessionToken`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "generators.external-secrets.io",
+    version = "v1alpha1",
+    kind = "STSSessionToken",
+    plural = "stssessiontokens",
+    singular = "stssessiontoken",
+    category = "external-secrets",
+    category = "external-secrets-generators",
+    namespaced,
+    doc = "STSSessionToken generates AWS session credentials (STS GetSessionToken)."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct STSSessionTokenSpec {
+    /// AWS region.
+    pub region: String,
+    /// `secretRef` (static keys) or `jwt` (IRSA `serviceAccountRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<OpenObject>,
+    /// A role to assume first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `sessionDuration`, `serialNumber`, `tokenCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_parameters: Option<OpenObject>,
+}
+
+/// ECRAuthorizationTokenSpec: an Amazon ECR registry login.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "generators.external-secrets.io",
+    version = "v1alpha1",
+    kind = "ECRAuthorizationToken",
+    plural = "ecrauthorizationtokens",
+    singular = "ecrauthorizationtoken",
+    category = "external-secrets",
+    category = "external-secrets-generators",
+    namespaced,
+    doc = "ECRAuthorizationToken generates an Amazon ECR registry username and password (GetAuthorizationToken)."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ECRAuthorizationTokenSpec {
+    /// AWS region.
+    pub region: String,
+    /// `secretRef` (static keys) or `jwt` (IRSA `serviceAccountRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<OpenObject>,
+    /// A role to assume first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `private` (default) or `public` (ECR Public).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// WebhookSpec: one HTTP request whose JSON answer is the generated data.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "generators.external-secrets.io",
+    version = "v1alpha1",
+    kind = "Webhook",
+    plural = "webhooks",
+    singular = "webhook",
+    category = "external-secrets",
+    category = "external-secrets-generators",
+    namespaced,
+    doc = "Webhook calls an HTTP endpoint and returns the members of its JSON answer."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// HTTP method (default GET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// URL (a template over `secrets`).
+    pub url: String,
+    /// Headers (templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Authentication (`ntlm`: refused by hush, naming it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<OpenObject>,
+    /// Body (a template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Request timeout (a Go duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// `jsonPath`: the part of the answer that holds the values.
+    pub result: OpenObject,
+    /// Secrets exposed to the templates (`name`, `secretRef.name`); each must carry the label
+    /// `external-secrets.io/type: webhook`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<OpenObject>>,
+    /// PEM CA bundle (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+    /// A CA from a Secret or ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_provider: Option<OpenObject>,
 }
 
 /// ClusterGeneratorSpec: a cluster-wide generator of `kind`, configured by the matching member

@@ -80,6 +80,22 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
             generators::Fake::crd(),
         ),
         (
+            "vaultdynamicsecrets.generators.external-secrets.io.yaml",
+            generators::VaultDynamicSecret::crd(),
+        ),
+        (
+            "stssessiontokens.generators.external-secrets.io.yaml",
+            generators::STSSessionToken::crd(),
+        ),
+        (
+            "ecrauthorizationtokens.generators.external-secrets.io.yaml",
+            generators::ECRAuthorizationToken::crd(),
+        ),
+        (
+            "webhooks.generators.external-secrets.io.yaml",
+            generators::Webhook::crd(),
+        ),
+        (
             "clustergenerators.generators.external-secrets.io.yaml",
             generators::ClusterGenerator::crd(),
         ),

@@ -25,7 +25,8 @@ impl Secret {
         Self(Arc::new(SecretString::from(s.into())))
     }
 
-    pub(crate) fn expose(&self) -> &str {
+    /// The secret text (for a caller that must hand it on, e.g. a generated Secret).
+    pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 }

@@ -4,7 +4,8 @@
 //! - [`sigv4`]: Signature Version 4 (checked against the AWS SigV4 test suite).
 //! - [`credentials`]: the SDK credential chain (environment, shared files, web identity,
 //!   container, IMDSv2) and static credentials.
-//! - [`assume_role`] / [`assume_role_with_web_identity`]: STS (query protocol).
+//! - [`assume_role`] / [`assume_role_with_web_identity`] / [`get_session_token`]: STS (query
+//!   protocol).
 //! - [`endpoint`]: endpoint resolution: ESO's `AWS_SECRETSMANAGER_ENDPOINT`, `AWS_SSM_ENDPOINT`,
 //!   `AWS_STS_ENDPOINT`, then the SDK's `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL`,
 //!   then `https://<service>.<region>.amazonaws.com`.
@@ -240,6 +241,31 @@ pub async fn assume_role_with_web_identity(
     token: &str,
 ) -> Result<Credentials, AwsError> {
     sts::assume_role_with_web_identity(client, region, role_arn, session_name, token)
+        .await
+        .map_err(AwsError::Credentials)
+}
+
+/// The optional inputs of STS `GetSessionToken`.
+#[derive(Clone, Debug, Default)]
+pub struct SessionTokenParams {
+    /// `DurationSeconds`.
+    pub duration_seconds: Option<i64>,
+    /// `SerialNumber` (an MFA device).
+    pub serial_number: Option<String>,
+    /// `TokenCode` (the MFA code).
+    pub token_code: Option<String>,
+}
+
+/// STS `GetSessionToken` with `base` credentials at the STS endpoint of `region`: temporary
+/// credentials and their `Expiration` (RFC 3339 text).
+pub async fn get_session_token(
+    client: &reqwest::Client,
+    region: &str,
+    base: &Credentials,
+    params: &SessionTokenParams,
+) -> Result<(Credentials, String), AwsError> {
+    let url = endpoint("sts", region)?;
+    sts::get_session_token(client, &url, region, base, params)
         .await
         .map_err(AwsError::Credentials)
 }

@@ -1,4 +1,5 @@
-//! AWS STS `AssumeRole` and `AssumeRoleWithWebIdentity` (query protocol, XML answers).
+//! AWS STS `AssumeRole`, `AssumeRoleWithWebIdentity` and `GetSessionToken` (query protocol,
+//! XML answers).
 
 use crate::credentials::Credentials;
 use crate::{endpoint_str as endpoint, send_signed_str as send_signed};
@@ -70,6 +71,42 @@ pub(crate) async fn assume_role_with_web_identity(
             .map_err(|e| format!("AssumeRoleWithWebIdentity: {}", e.without_url()))?,
     );
     parse_credentials(status, &text, "AssumeRoleWithWebIdentity")
+}
+
+/// `GetSessionToken` with `base` credentials: the new credentials and their `Expiration` text.
+pub(crate) async fn get_session_token(
+    client: &reqwest::Client,
+    url: &str,
+    region: &str,
+    base: &Credentials,
+    params: &crate::SessionTokenParams,
+) -> Result<(Credentials, String), String> {
+    let duration = params.duration_seconds.map(|d| d.to_string());
+    let mut pairs = vec![("Action", "GetSessionToken"), ("Version", VERSION)];
+    if let Some(d) = &duration {
+        pairs.push(("DurationSeconds", d));
+    }
+    if let Some(s) = params.serial_number.as_deref() {
+        pairs.push(("SerialNumber", s));
+    }
+    if let Some(t) = params.token_code.as_deref() {
+        pairs.push(("TokenCode", t));
+    }
+    let body = form(&pairs);
+    let (status, text) = send_signed(
+        client,
+        url,
+        base,
+        region,
+        "sts",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body.into_bytes(),
+    )
+    .await?;
+    let c = parse_credentials(status, &text, "GetSessionToken")?;
+    let expiration = xml_value(&text, "Expiration")
+        .ok_or_else(|| "STS GetSessionToken: response has no Expiration".to_owned())?;
+    Ok((c, expiration))
 }
 
 fn parse_credentials(status: u16, text: &str, action: &str) -> Result<Credentials, String> {

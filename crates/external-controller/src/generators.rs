@@ -38,7 +38,8 @@ pub(crate) async fn generate(
     if r.name.is_empty() {
         return Err(Error::Spec(format!("{field}.name is required")));
     }
-    let (kind, spec) = if r.kind == "ClusterGenerator" {
+    let cluster = r.kind == "ClusterGenerator";
+    let (kind, spec) = if cluster {
         cluster_generator(ctx, &r.name, field).await?
     } else {
         (
@@ -58,8 +59,12 @@ pub(crate) async fn generate(
         client: ctx.client.clone(),
         token_file: ctx.config.controller_token_file.clone(),
     };
+    // ESO resolves a generator's credential references in the referring object's namespace.
+    // Only a ClusterGenerator (a cluster admin's) may use the controller's own identity.
+    let mut scope = hush_sync::StoreScope::new("SecretStore", &r.name, Some(namespace.to_owned()));
+    scope.controller_identity = cluster;
     generator
-        .generate(&spec, namespace, &creds)
+        .generate(&spec, &scope, &creds)
         .await
         .map_err(|e| Error::Provider(prefixed(e, &format!("{kind} {:?}", r.name))))
 }

@@ -60,6 +60,24 @@ impl Timestamp {
         Self::from_unix(secs)
     }
 
+    /// Unix seconds (Go's `Time.Unix`).
+    pub fn unix(&self) -> i64 {
+        // Howard Hinnant's days_from_civil.
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+            - i64::from(self.offset)
+    }
+
     /// A UTC timestamp from Unix seconds.
     pub fn from_unix(secs: i64) -> Self {
         let days = secs.div_euclid(86_400);

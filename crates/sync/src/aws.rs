@@ -212,53 +212,7 @@ impl ProviderFactory for Factory {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ProviderError::Invalid(format!("HTTP client: {e}")))?;
-        let (base, who) = match (&auth.jwt, &auth.secret_ref) {
-            (Some(jwt), _) => web_identity(jwt, &s.region, scope, creds, &http).await?,
-            (None, Some(r)) => {
-                let get = |sel: &Option<SecretKeySelector>, what: &str| {
-                    sel.clone().ok_or_else(|| {
-                        ProviderError::Invalid(format!("auth.secretRef.{what} is required"))
-                    })
-                };
-                let id_sel = get(&r.access_key_id, "accessKeyIDSecretRef")?;
-                let secret_sel = get(&r.secret_access_key_secret_ref, "secretAccessKeySecretRef")?;
-                let id = creds.secret_key(&sel_ref(&id_sel, scope)?).await?;
-                let secret = creds.secret_key(&sel_ref(&secret_sel, scope)?).await?;
-                let token = match &r.session_token_secret_ref {
-                    Some(t) => Some(creds.secret_key(&sel_ref(t, scope)?).await?),
-                    None => None,
-                };
-                let utf8 = |b: &SecretBytes, what: &str| {
-                    std::str::from_utf8(b.expose())
-                        .map(|s| s.trim().to_owned())
-                        .map_err(|_| ProviderError::Invalid(format!("{what} is not UTF-8")))
-                };
-                let id_text = utf8(&id, "access key id")?;
-                let secret_text = zeroize::Zeroizing::new(utf8(&secret, "secret access key")?);
-                let token_text = match &token {
-                    Some(t) => Some(zeroize::Zeroizing::new(utf8(t, "session token")?)),
-                    None => None,
-                };
-                let who = digest(&[
-                    id.expose(),
-                    secret.expose(),
-                    token.as_ref().map(|t| t.expose()).unwrap_or_default(),
-                ]);
-                (
-                    Some(Credentials::new(
-                        &id_text,
-                        &secret_text,
-                        token_text.as_ref().map(|t| t.as_str()),
-                    )),
-                    who,
-                )
-            }
-            (None, None) => {
-                // The SDK chain is the controller's own AWS identity (IRSA, instance role).
-                scope.allow_controller_identity("auth", "auth.secretRef or auth.jwt")?;
-                (None, "default-chain".to_owned())
-            }
-        };
+        let (base, who) = base_credentials(&auth, &s.region, scope, creds, &http).await?;
         let identity = digest(&[
             b"aws",
             svc_name.as_bytes(),
@@ -295,6 +249,118 @@ impl ProviderFactory for Factory {
             referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
         })
     }
+}
+
+/// The credentials `auth` names (`jwt`, else `secretRef`) and their identity; `None` = the
+/// SDK chain (the controller's own identity), only where `scope` allows it.
+async fn base_credentials(
+    auth: &AuthSpec,
+    region: &str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+    http: &reqwest::Client,
+) -> Result<(Option<Credentials>, String), ProviderError> {
+    match (&auth.jwt, &auth.secret_ref) {
+        (Some(jwt), _) => web_identity(jwt, region, scope, creds, http).await,
+        (None, Some(r)) => {
+            let get = |sel: &Option<SecretKeySelector>, what: &str| {
+                sel.clone().ok_or_else(|| {
+                    ProviderError::Invalid(format!("auth.secretRef.{what} is required"))
+                })
+            };
+            let id_sel = get(&r.access_key_id, "accessKeyIDSecretRef")?;
+            let secret_sel = get(&r.secret_access_key_secret_ref, "secretAccessKeySecretRef")?;
+            let id = creds.secret_key(&sel_ref(&id_sel, scope)?).await?;
+            let secret = creds.secret_key(&sel_ref(&secret_sel, scope)?).await?;
+            let token = match &r.session_token_secret_ref {
+                Some(t) => Some(creds.secret_key(&sel_ref(t, scope)?).await?),
+                None => None,
+            };
+            let utf8 = |b: &SecretBytes, what: &str| {
+                std::str::from_utf8(b.expose())
+                    .map(|s| s.trim().to_owned())
+                    .map_err(|_| ProviderError::Invalid(format!("{what} is not UTF-8")))
+            };
+            let id_text = utf8(&id, "access key id")?;
+            let secret_text = zeroize::Zeroizing::new(utf8(&secret, "secret access key")?);
+            let token_text = match &token {
+                Some(t) => Some(zeroize::Zeroizing::new(utf8(t, "session token")?)),
+                None => None,
+            };
+            let who = digest(&[
+                id.expose(),
+                secret.expose(),
+                token.as_ref().map(|t| t.expose()).unwrap_or_default(),
+            ]);
+            Ok((
+                Some(Credentials::new(
+                    &id_text,
+                    &secret_text,
+                    token_text.as_ref().map(|t| t.as_str()),
+                )),
+                who,
+            ))
+        }
+        (None, None) => {
+            // The SDK chain is the controller's own AWS identity (IRSA, instance role).
+            scope.allow_controller_identity("auth", "auth.secretRef or auth.jwt")?;
+            Ok((None, "default-chain".to_owned()))
+        }
+    }
+}
+
+/// Credentials for a generator (`STSSessionToken`, `ECRAuthorizationToken`): its `auth`
+/// (`secretRef` or `jwt`; none = the controller's own chain, where `scope` allows it), then
+/// `role` assumed with them, as ESO's `NewGeneratorSession`.
+pub(crate) async fn generator_credentials(
+    auth: &Value,
+    role: Option<&str>,
+    region: &str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+    http: &reqwest::Client,
+) -> Result<Credentials, ProviderError> {
+    let sel = ["name", "key", "namespace"];
+    refuse_unknown_fields("spec.auth", auth, &["secretRef", "jwt"])?;
+    let secret_ref = &auth["secretRef"];
+    let keys = [
+        "accessKeyIDSecretRef",
+        "secretAccessKeySecretRef",
+        "sessionTokenSecretRef",
+    ];
+    refuse_unknown_fields("spec.auth.secretRef", secret_ref, &keys)?;
+    for k in keys {
+        refuse_unknown_fields(&format!("spec.auth.secretRef.{k}"), &secret_ref[k], &sel)?;
+    }
+    refuse_unknown_fields("spec.auth.jwt", &auth["jwt"], &["serviceAccountRef"])?;
+    refuse_unknown_fields(
+        "spec.auth.jwt.serviceAccountRef",
+        &auth["jwt"]["serviceAccountRef"],
+        &["name", "namespace", "audiences"],
+    )?;
+    let a: AuthSpec = if auth.is_null() {
+        AuthSpec::default()
+    } else {
+        decode("auth", auth)?
+    };
+    let (base, _) = base_credentials(&a, region, scope, creds, http).await?;
+    let mut c = match base {
+        Some(c) => c,
+        None => hush_aws::resolve_credentials(None, http, region)
+            .await
+            .map_err(map_err)?,
+    };
+    if let Some(role) = role.filter(|r| !r.is_empty()) {
+        c = hush_aws::assume_role(http, region, &c, role, SESSION_NAME, None)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(c)
+}
+
+/// [`map_err`] for the generators.
+pub(crate) fn provider_error(e: AwsError) -> ProviderError {
+    map_err(e)
 }
 
 /// `auth.jwt`: a TokenRequest for the ServiceAccount, exchanged for the role named by its

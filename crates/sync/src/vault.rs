@@ -341,6 +341,24 @@ impl ProviderFactory for Factory {
         scope: &StoreScope,
         creds: &dyn CredentialSource,
     ) -> Result<Built, ProviderError> {
+        let (provider, identity) = self.build_vault(spec, scope, creds).await?;
+        Ok(Built {
+            provider: Arc::new(provider),
+            identity,
+            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
+        })
+    }
+}
+
+impl Factory {
+    /// A Vault client for `spec` (a store's `vault` / `openbao` member, or a
+    /// VaultDynamicSecret's `provider`) and the identity of its credentials.
+    pub(crate) async fn build_vault(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<(VaultProvider, String), ProviderError> {
         check_fields(self.name, spec)?;
         let s: VaultSpec = decode(self.name, spec)?;
         let kv = match s.version.as_deref().unwrap_or("v2") {
@@ -427,20 +445,17 @@ impl ProviderFactory for Factory {
                 },
             )
         });
-        Ok(Built {
-            provider: Arc::new(VaultProvider {
-                session,
-                mount: s
-                    .path
-                    .as_deref()
-                    .map(|p| p.trim_matches('/').to_owned())
-                    .filter(|p| !p.is_empty()),
-                kv,
-                cas_required: s.check_and_set.as_ref().is_some_and(|c| c.required),
-            }),
-            identity,
-            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
-        })
+        let provider = VaultProvider {
+            session,
+            mount: s
+                .path
+                .as_deref()
+                .map(|p| p.trim_matches('/').to_owned())
+                .filter(|p| !p.is_empty()),
+            kv,
+            cas_required: s.check_and_set.as_ref().is_some_and(|c| c.required),
+        };
+        Ok((provider, identity))
     }
 }
 
@@ -719,6 +734,32 @@ impl VaultProvider {
                 f(token).await.map_err(map_err)
             }
             other => other.map_err(map_err),
+        }
+    }
+
+    /// One call of `method` to `path` (`body` for writes), the JSON answer (`None`: empty, or
+    /// 404 to a read or list, as Vault's Go client answers `nil`). VaultDynamicSecret's call.
+    pub(crate) async fn call(
+        &self,
+        method: hush_vault::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ProviderError> {
+        let answer = self
+            .with_token(|t| async move {
+                self.session
+                    .client()
+                    .request(method, path, Some(&t), body, None)
+                    .await
+            })
+            .await;
+        match answer {
+            Err(ProviderError::NotFound(_))
+                if matches!(method, hush_vault::Method::Get | hush_vault::Method::List) =>
+            {
+                Ok(None)
+            }
+            other => other,
         }
     }
 

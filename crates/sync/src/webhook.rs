@@ -166,6 +166,35 @@ impl ProviderFactory for Factory {
         scope: &StoreScope,
         creds: &dyn CredentialSource,
     ) -> Result<Built, ProviderError> {
+        let (provider, identity) = self.build_webhook(spec, scope, creds).await?;
+        Ok(Built {
+            provider: Arc::new(provider),
+            identity,
+            referent: false,
+        })
+    }
+}
+
+impl Factory {
+    /// ESO's `Webhook` generator: one request for `spec` (the store's fields; templates see the
+    /// `secrets` but no `remoteRef`), its JSON answer's members as the data (`dataFrom`'s rules).
+    pub(crate) async fn generate(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
+        let (mut provider, _) = self.build_webhook(spec, scope, creds).await?;
+        provider.remote_ref = false;
+        provider.get_map(&RemoteRef::default()).await
+    }
+
+    async fn build_webhook(
+        &self,
+        spec: &Value,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+    ) -> Result<(WebhookProvider, String), ProviderError> {
         check_fields(spec)?;
         let s: WebhookSpec = decode("webhook", spec)?;
         if s.url.is_empty() {
@@ -233,12 +262,9 @@ impl ProviderFactory for Factory {
             json_path_template: parse("result.jsonPath", &s.result.json_path)?,
             secrets,
             max_response_bytes: self.limits.max_response_bytes,
+            remote_ref: true,
         };
-        Ok(Built {
-            provider: Arc::new(provider),
-            identity: digest(&parts),
-            referent: false,
-        })
+        Ok((provider, digest(&parts)))
     }
 }
 
@@ -396,6 +422,8 @@ pub struct WebhookProvider {
     json_path_template: Template,
     secrets: BTreeMap<String, SecretData>,
     max_response_bytes: usize,
+    /// Templates see `remoteRef` (a store; a generator has none, as in ESO).
+    remote_ref: bool,
 }
 
 impl std::fmt::Debug for WebhookProvider {
@@ -433,14 +461,16 @@ impl WebhookProvider {
             }
         };
         let mut top = BTreeMap::new();
-        top.insert(
-            "remoteRef".to_owned(),
-            TplValue::StrMap(BTreeMap::from([
-                ("key".to_owned(), text(&r.key)),
-                ("version".to_owned(), text(&r.version)),
-                ("property".to_owned(), text(&r.property)),
-            ])),
-        );
+        if self.remote_ref {
+            top.insert(
+                "remoteRef".to_owned(),
+                TplValue::StrMap(BTreeMap::from([
+                    ("key".to_owned(), text(&r.key)),
+                    ("version".to_owned(), text(&r.version)),
+                    ("property".to_owned(), text(&r.property)),
+                ])),
+            );
+        }
         for (name, data) in &self.secrets {
             top.insert(
                 name.clone(),

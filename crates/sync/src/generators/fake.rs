@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::Generator;
-use crate::{CredentialSource, ProviderError, SecretBytes, refuse_unknown_fields};
+use crate::{CredentialSource, ProviderError, SecretBytes, StoreScope, refuse_unknown_fields};
 
 /// The `Fake` generator.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ impl Generator for Fake {
     async fn generate(
         &self,
         spec: &Value,
-        _namespace: &str,
+        _scope: &StoreScope,
         _creds: &dyn CredentialSource,
     ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
         // `controller` is the class, checked by the controller before it gets here.

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Generator, random_below};
-use crate::{CredentialSource, ProviderError, SecretBytes, decode, refuse_unknown_fields};
+use crate::{
+    CredentialSource, ProviderError, SecretBytes, StoreScope, decode, refuse_unknown_fields,
+};
 
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
 const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -70,7 +72,7 @@ impl Generator for Password {
     async fn generate(
         &self,
         spec: &Value,
-        _namespace: &str,
+        _scope: &StoreScope,
         _creds: &dyn CredentialSource,
     ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
         refuse_unknown_fields("spec", spec, FIELDS)?;
@@ -254,7 +256,13 @@ mod tests {
     }
 
     async fn run(spec: Value) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
-        Password.generate(&spec, "ns", &NoCreds).await
+        Password
+            .generate(
+                &spec,
+                &StoreScope::new("SecretStore", "p", Some("ns".into())),
+                &NoCreds,
+            )
+            .await
     }
 
     fn text(b: &SecretBytes) -> String {

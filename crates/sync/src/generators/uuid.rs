@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::Generator;
-use crate::{CredentialSource, ProviderError, SecretBytes, refuse_unknown_fields};
+use crate::{CredentialSource, ProviderError, SecretBytes, StoreScope, refuse_unknown_fields};
 
 /// The `UUID` generator.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl Generator for Uuid {
     async fn generate(
         &self,
         spec: &Value,
-        _namespace: &str,
+        _scope: &StoreScope,
         _creds: &dyn CredentialSource,
     ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
         refuse_unknown_fields("spec", spec, &[])?;

@@ -201,6 +201,10 @@ pub async fn setup() -> Result<Client> {
         "passwords.generators.external-secrets.io.yaml",
         "uuids.generators.external-secrets.io.yaml",
         "fakes.generators.external-secrets.io.yaml",
+        "vaultdynamicsecrets.generators.external-secrets.io.yaml",
+        "stssessiontokens.generators.external-secrets.io.yaml",
+        "ecrauthorizationtokens.generators.external-secrets.io.yaml",
+        "webhooks.generators.external-secrets.io.yaml",
         "clustergenerators.generators.external-secrets.io.yaml",
     ] {
         install_repo_crd(&client, f).await?;
