@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use eso_peer::{
-    Pair, Peer, PeerOptions, Wait, aws_credentials_secret, aws_parameter, aws_secret, eso_snippet,
-    vault_delete, vault_put, vault_token_secret,
+    API_CA, API_URL, Pair, Peer, PeerOptions, SIDE, Wait, aws_credentials_secret, aws_parameter,
+    aws_secret, eso_provider_doc, eso_snippet, vault_delete, vault_put, vault_token_secret,
+    vault_tree,
 };
 use external_harness::{bao, env};
 use futures::StreamExt as _;
@@ -49,6 +50,9 @@ const CASES: &[(&str, Case)] = &[
     ("cluster-es", |p| Box::pin(cluster_external_secret(p))),
     ("fake-documented", |p| Box::pin(fake_documented(p))),
     ("webhook-documented", |p| Box::pin(webhook_documented(p))),
+    ("kubernetes", |p| Box::pin(kubernetes_provider(p))),
+    ("push-vault", |p| Box::pin(push_vault(p))),
+    ("generators", |p| Box::pin(generators(p))),
 ];
 
 #[tokio::test]
@@ -56,6 +60,7 @@ const CASES: &[(&str, Case)] = &[
 async fn eso_peer_cases_agree() -> Result<()> {
     let peer = Peer::start(PeerOptions {
         cluster_external_secrets: true,
+        push_secrets: true,
         ..PeerOptions::default()
     })
     .await?;
@@ -832,4 +837,369 @@ async fn webhook_documented(p: &mut Pair<'_>) -> Result<()> {
     ])
     .await?;
     p.compare("synced", Wait::Settled).await
+}
+
+/// ESO's `kubernetes` provider, each side reading its own API server (`server.url` and `caBundle`
+/// are the one thing that differs): ESO's documented Role (docs/provider/kubernetes.md) in a
+/// second namespace bound to a ServiceAccount of the case's namespace, `auth.serviceAccount`;
+/// `data` (a key, the whole Secret, a gjson path), `extract` (with a property), `find` by name and
+/// by tags, `metadataPolicy: Fetch`, a missing Secret under deletionPolicy Delete, a missing key,
+/// a store whose Role does not cover its `remoteNamespace`.
+async fn kubernetes_provider(p: &mut Pair<'_>) -> Result<()> {
+    let ns = p.ns.clone();
+    let docs = eso_provider_doc("kubernetes.md")?;
+    let remote = p.extra_namespace("remote", &BTreeMap::new()).await?;
+    let uncovered = p.extra_namespace("none", &BTreeMap::new()).await?;
+    let mut role = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "Role"
+                && d["metadata"]["name"] == "eso-store-role"
+                && d["metadata"]["namespace"] == "shared-secrets"
+        })
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("kubernetes.md has no Role eso-store-role"))?;
+    role["metadata"]["namespace"] = json!(remote);
+    let in_remote = |mut v: Value| {
+        v["metadata"]["namespace"] = json!(remote);
+        v
+    };
+    let store = |name: &str, remote_namespace: &str| {
+        json!({"apiVersion": ES, "kind": "SecretStore", "metadata": {"name": name},
+            "spec": {"provider": {"kubernetes": {"remoteNamespace": remote_namespace,
+                "server": {"url": API_URL, "caBundle": API_CA},
+                "auth": {"serviceAccount": {"name": "eso-reader"}}}}}})
+    };
+    let k8s = json!({"name": "k8s", "kind": "SecretStore"});
+    let es = |name: &str, mut spec: Value| {
+        spec["refreshInterval"] = json!("1h");
+        spec["secretStoreRef"] = k8s.clone();
+        external_secret(name, spec)
+    };
+    p.apply(vec![
+        role,
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "eso-reader"}}),
+        in_remote(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "eso-reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "eso-store-role"},
+            "subjects": [{"kind": "ServiceAccount", "name": "eso-reader", "namespace": ns}]})),
+        in_remote(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "database", "labels": {"app": "db", "tier": "data"},
+                "annotations": {"owner": "team-a"}},
+            "stringData": {"username": "admin", "password": "k8s-pw",
+                "config": "{\"port\":5432,\"tls\":{\"on\":true}}"}})),
+        in_remote(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "web-tls", "labels": {"app": "web"}},
+            "stringData": {"tls.crt": "CERT", "tls.key": "KEY"}})),
+        in_remote(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "web-config", "labels": {"app": "web"}},
+            "stringData": {"mode": "prod"}})),
+        store("k8s", &remote),
+        store("uncovered", &uncovered),
+        es("keys", json!({"data": [
+            {"secretKey": "password", "remoteRef": {"key": "database", "property": "password"}},
+            {"secretKey": "port", "remoteRef": {"key": "database", "property": "config.port"}},
+            {"secretKey": "whole", "remoteRef": {"key": "database"}},
+            {"secretKey": "labels", "remoteRef": {"key": "database", "metadataPolicy": "Fetch"}},
+            {"secretKey": "owner", "remoteRef": {"key": "database", "metadataPolicy": "Fetch",
+                "property": "annotations.owner"}}]})),
+        es("extract", json!({"dataFrom": [{"extract": {"key": "database"}},
+            {"extract": {"key": "database", "property": "config"}}]})),
+        es("find-tags", json!({"dataFrom": [{"find": {"tags": {"app": "web"}}}]})),
+        es("find-name", json!({"dataFrom": [{"find": {"name": {"regexp": "^web-"}}}]})),
+        es("gone", json!({"target": {"deletionPolicy": "Delete"},
+            "data": [{"secretKey": "x", "remoteRef": {"key": "no-such-secret", "property": "x"}}]})),
+        es("missing-key", json!({
+            "data": [{"secretKey": "x", "remoteRef": {"key": "database", "property": "nope"}}]})),
+        external_secret("uncovered", json!({"refreshInterval": "1h",
+            "secretStoreRef": {"name": "uncovered", "kind": "SecretStore"},
+            "data": [{"secretKey": "x", "remoteRef": {"key": "database", "property": "password"}}]})),
+    ])
+    .await?;
+    p.compare("synced", Wait::Settled).await
+}
+
+/// PushSecret to Vault KV v2 and v1, both sides pushing to their own mounts (the mount is the one
+/// thing that differs): ESO's documented Vault PushSecret (docs/snippets/vault-pushsecret.yaml),
+/// a property per entry with `customMetadata`, `deletionPolicy: Delete`, `updatePolicy:
+/// IfNotExists`, a template, the whole Secret to KV v1, a secret no PushSecret wrote (refused).
+/// Compared: the PushSecrets, their events, and everything in both mounts, after the first push,
+/// a change of the source, an entry dropped and the PushSecrets deleted.
+async fn push_vault(p: &mut Pair<'_>) -> Result<()> {
+    let ns = p.ns.clone();
+    let mount = |side: &str, v: &str| format!("push{v}-{side}-{ns}");
+    for side in ["eso", "hush"] {
+        for v in ["1", "2"] {
+            bao(
+                "POST",
+                &format!("sys/mounts/{}", mount(side, v)),
+                Some(json!({"type": "kv", "options": {"version": v}})),
+            )
+            .await?;
+        }
+        // What no PushSecret wrote: no managed-by marker.
+        bao(
+            "POST",
+            &format!("{}/data/unmanaged", mount(side, "2")),
+            Some(json!({"data": {"kept": "yes"}})),
+        )
+        .await?;
+        bao(
+            "POST",
+            &format!("{}/unmanaged", mount(side, "1")),
+            Some(json!({"kept": "yes"})),
+        )
+        .await?;
+    }
+    let shared_mount = |v: &str| format!("push{v}-{SIDE}-{ns}");
+    let docs = snippet_documents("vault-pushsecret.yaml")?;
+    let mut source = doc_kind(&docs, "Secret")?;
+    source["metadata"]
+        .as_object_mut()
+        .map(|m| m.remove("namespace"));
+    let mut documented = doc_kind(&docs, "PushSecret")?;
+    documented["metadata"]
+        .as_object_mut()
+        .map(|m| m.remove("namespace"));
+    let push = |name: &str, spec: Value| {
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+            "metadata": {"name": name}, "spec": spec})
+    };
+    let entry = |key: &str, remote_key: &str, property: Option<&str>| {
+        let mut r = json!({"remoteKey": remote_key});
+        if let Some(p) = property {
+            r["property"] = json!(p);
+        }
+        json!({"match": {"secretKey": key, "remoteRef": r}})
+    };
+    let v2 = json!([{"name": "vault-secretstore", "kind": "SecretStore"}]);
+    let v1 = json!([{"name": "vault-v1", "kind": "SecretStore"}]);
+    let selector = json!({"secret": {"name": "source-secret"}});
+    let mut followed = entry("source-key2", "followed/second", Some("value"));
+    followed["metadata"] = json!({"apiVersion": "kubernetes.external-secrets.io/v1alpha1",
+        "kind": "PushSecretMetadata", "spec": {"customMetadata": {"team": "kanto"}}});
+    p.apply(vec![
+        vault_token_secret(),
+        vault_store("vault-secretstore", &shared_mount("2"), "v2", token_auth()),
+        vault_store("vault-v1", &shared_mount("1"), "v1", token_auth()),
+        source,
+        documented,
+        push(
+            "followed",
+            json!({"refreshInterval": "2s", "deletionPolicy": "Delete", "secretStoreRefs": v2,
+                "selector": selector, "data": [
+                    entry("source-key1", "followed/first", None), followed]}),
+        ),
+        push(
+            "if-not-exists",
+            json!({"refreshInterval": "2s", "updatePolicy": "IfNotExists", "secretStoreRefs": v2,
+                "selector": selector, "data": [entry("source-key2", "vault/secret2", Some("foo"))]}),
+        ),
+        push(
+            "templated",
+            json!({"refreshInterval": "1h", "secretStoreRefs": v2, "selector": selector,
+                "template": {"engineVersion": "v2",
+                    "data": {"greeting": "hello {{ index . \"source-key2\" | upper }}"}},
+                "data": [entry("greeting", "templated", Some("text"))]}),
+        ),
+        // As ESO's docs/snippets/full-pushsecret.yaml writes it: `.source-key2` is not a Go
+        // template field name.
+        push(
+            "broken-template",
+            json!({"refreshInterval": "1h", "secretStoreRefs": v2, "selector": selector,
+                "template": {"data": {"greeting": "{{ .source-key2 | toString | upper }}"}},
+                "data": [entry("greeting", "broken", Some("text"))]}),
+        ),
+        push(
+            "whole-v1",
+            json!({"refreshInterval": "2s", "secretStoreRefs": v1, "selector": selector,
+                "data": [{"match": {"remoteRef": {"remoteKey": "whole"}}}]}),
+        ),
+        push(
+            "unmanaged",
+            json!({"refreshInterval": "1h", "secretStoreRefs": v2, "selector": selector,
+                "data": [entry("source-key2", "unmanaged", Some("kept"))]}),
+        ),
+        push(
+            "unmanaged-v1",
+            json!({"refreshInterval": "1h", "secretStoreRefs": v1, "selector": selector,
+                "data": [entry("source-key2", "unmanaged", Some("kept"))]}),
+        ),
+    ])
+    .await?;
+    p.compare("pushed", Wait::Settled).await?;
+    compare_vault(p, &ns, "pushed").await?;
+    p.patch(
+        "v1",
+        "Secret",
+        "source-secret",
+        json!({"stringData": {"source-key1": "{\"foo\":\"changed\"}", "source-key2": "baz"}}),
+    )
+    .await?;
+    // PushSecrets do not watch their source: the change arrives with the 2 s refresh.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    p.compare("source changed", Wait::Settled).await?;
+    compare_vault(p, &ns, "source changed").await?;
+    p.patch(
+        "external-secrets.io/v1alpha1",
+        "PushSecret",
+        "followed",
+        json!({"spec": {"data": [entry("source-key1", "followed/first", None)]}}),
+    )
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    p.compare("entry dropped", Wait::Settled).await?;
+    compare_vault(p, &ns, "entry dropped").await?;
+    for name in ["followed", "whole-v1", "pushsecret-example"] {
+        p.delete("external-secrets.io/v1alpha1", "PushSecret", name)
+            .await?;
+    }
+    p.compare("PushSecrets deleted", Wait::Settled).await?;
+    compare_vault(p, &ns, "PushSecrets deleted").await
+}
+
+/// Compares both sides' push mounts (see [`push_vault`]).
+async fn compare_vault(p: &Pair<'_>, ns: &str, step: &str) -> Result<()> {
+    for (v, what) in [("2", "vault kv2"), ("1", "vault kv1")] {
+        let eso = vault_tree(&format!("push{v}-eso-{ns}"), &format!("v{v}")).await?;
+        let hush = vault_tree(&format!("push{v}-hush-{ns}"), &format!("v{v}")).await?;
+        p.compare_values(step, what, &eso, &hush);
+    }
+    Ok(())
+}
+
+/// Every document of one of ESO's snippet files.
+fn snippet_documents(file: &str) -> Result<Vec<Value>> {
+    let path = eso_peer::peer_path("HUSH_PEER_ESO")?
+        .parent()
+        .map(|d| d.join("snippets").join(file))
+        .ok_or_else(|| anyhow::anyhow!("HUSH_PEER_ESO has no parent directory"))?;
+    let text = std::fs::read_to_string(&path)?;
+    serde_norway::Deserializer::from_str(&text)
+        .map(|d| Ok(serde::Deserialize::deserialize(d)?))
+        .collect()
+}
+
+fn doc_kind(docs: &[Value], kind: &str) -> Result<Value> {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no {kind} in the snippet"))
+}
+
+/// The Password and UUID generators (ESO's documented generators and ExternalSecrets,
+/// docs/snippets/generator-{password,uuid}{,-example}.yaml, at `external-secrets.io/v1`), a
+/// strict Password (no upper case, no repeats, its own symbols) regenerated every 2 s, and the
+/// Fake generator. Generated values are compared by shape ([`generated_shape`]), not value.
+async fn generators(p: &mut Pair<'_>) -> Result<()> {
+    p.shape = Some(generated_shape);
+    let with_v1 = |file: &str| -> Result<Value> {
+        let mut v = eso_snippet(file)?;
+        if v["kind"] == "ExternalSecret" {
+            v["apiVersion"] = json!(ES);
+        }
+        Ok(v)
+    };
+    let generated = |name: &str, kind: &str, refresh: &str| {
+        external_secret(
+            name,
+            json!({"refreshInterval": refresh, "dataFrom": [{"sourceRef": {"generatorRef": {
+                "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": kind, "name": name}}}]}),
+        )
+    };
+    p.apply(vec![
+        with_v1("generator-password.yaml")?,
+        with_v1("generator-uuid.yaml")?,
+        with_v1("generator-password-example.yaml")?,
+        with_v1("generator-uuid-example.yaml")?,
+        json!({"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password",
+            "metadata": {"name": "strict"},
+            "spec": {"length": 20, "digits": 3, "symbols": 2, "symbolCharacters": "#%",
+                "noUpper": true, "allowRepeat": false}}),
+        json!({"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password",
+            "metadata": {"name": "defaults"}, "spec": {"length": 32, "allowRepeat": true}}),
+        json!({"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Fake",
+            "metadata": {"name": "fake"}, "spec": {"data": {"user": "robot", "token": "t0k3n"}}}),
+        generated("strict", "Password", "2s"),
+        generated("defaults", "Password", "1h"),
+        generated("fake", "Fake", "1h"),
+        external_secret(
+            "rewritten",
+            json!({"refreshInterval": "1h", "target": {"template": {"engineVersion": "v2",
+                    "data": {"dsn": "user:{{ .uuid_value }}"}}},
+                "dataFrom": [{"sourceRef": {"generatorRef": {
+                    "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "UUID",
+                    "name": "my-uuid"}},
+                "rewrite": [{"regexp": {"source": "(.*)", "target": "$1_value"}}]}]}),
+        ),
+        external_secret(
+            "missing",
+            json!({"refreshInterval": "1h", "dataFrom": [{"sourceRef": {"generatorRef": {
+                "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password",
+                "name": "no-such-generator"}}}]}),
+        ),
+    ])
+    .await?;
+    p.compare("generated", Wait::Settled).await?;
+    p.compare("regenerated", Wait::Refreshed).await
+}
+
+/// A generated value's shape, by key: a version-4 UUID (`uuid`, `uuid_value`, after `user:` in
+/// `dsn`), or a password's length, digit and symbol counts, which letter cases occur, whether all
+/// characters differ and the symbol set they come from; other keys (the Fake generator's) as they
+/// are.
+fn generated_shape(key: &str, value: &str) -> Value {
+    match key {
+        "uuid" | "uuid_value" => uuid_shape(value),
+        "dsn" => match value.strip_prefix("user:") {
+            Some(rest) => json!(["user:", uuid_shape(rest)]),
+            None => json!(value),
+        },
+        "password" => password_shape(value),
+        _ => json!(value),
+    }
+}
+
+fn uuid_shape(value: &str) -> Value {
+    let parts: Vec<&str> = value.split('-').collect();
+    let is_uuid4 = parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts.iter().all(|p| {
+            p.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        })
+        && parts[2].starts_with('4')
+        && parts[3].starts_with(['8', '9', 'a', 'b']);
+    if is_uuid4 {
+        json!("uuid v4")
+    } else {
+        json!(format!("not a version-4 UUID ({} characters)", value.len()))
+    }
+}
+
+fn password_shape(value: &str) -> Value {
+    let chars: Vec<char> = value.chars().collect();
+    let distinct: std::collections::BTreeSet<char> = chars.iter().copied().collect();
+    let symbols: String = chars
+        .iter()
+        .filter(|c| !c.is_ascii_alphanumeric())
+        .collect();
+    let within = |set: &str| symbols.chars().all(|c| set.contains(c));
+    let from = if within("-_$@") {
+        "-_$@"
+    } else if within("#%") {
+        "#%"
+    } else if within("~!@#$%^&*()_+`-={}|[]\\:\"<>?,./") {
+        "ESO's default symbols"
+    } else {
+        "other"
+    };
+    json!({
+        "length": chars.len(),
+        "digits": chars.iter().filter(|c| c.is_ascii_digit()).count(),
+        "symbols": symbols.chars().count(),
+        "symbols from": from,
+        "upper case": chars.iter().any(char::is_ascii_uppercase),
+        "lower case": chars.iter().any(char::is_ascii_lowercase),
+        "all distinct": distinct.len() == chars.len(),
+    })
 }

@@ -277,6 +277,8 @@ pub struct PeerOptions {
     /// Run ESO's ClusterExternalSecret reconciler (it has no controller class: only one test
     /// binary at a time may enable it).
     pub cluster_external_secrets: bool,
+    /// Run ESO's PushSecret reconciler (it skips stores of other controller classes, as hush).
+    pub push_secrets: bool,
     /// More ESO flags.
     pub eso_args: Vec<String>,
 }
@@ -302,7 +304,7 @@ impl Peer {
                 "--enable-cluster-external-secret-reconciler={}",
                 options.cluster_external_secrets
             ),
-            "--enable-push-secret-reconciler=false".into(),
+            format!("--enable-push-secret-reconciler={}", options.push_secrets),
             "--enable-cluster-push-secret-reconciler=false".into(),
         ];
         args.extend(options.eso_args);
@@ -325,6 +327,7 @@ impl Peer {
         Ok(Pair {
             peer: self,
             strict: true,
+            shape: None,
             case: name.to_owned(),
             ns: ns.clone(),
             namespaces: vec![ns],
@@ -429,7 +432,49 @@ pub const KNOWN: &[Known] = &[
         path: "status.capabilities",
         eso: "",
         hush: "ReadOnly",
-        why: "store capabilities ReadOnly for fake (no PushSecret to fake)",
+        why: "store capabilities ReadOnly for fake and kubernetes (hush pushes to neither)",
+    },
+    Known {
+        case: "kubernetes",
+        path: "/gone",
+        eso: "",
+        hush: "",
+        why: "kubernetes provider: a missing Secret in data is not found",
+    },
+    Known {
+        case: "",
+        path: ".conversionStrategy",
+        eso: "\"None\"",
+        hush: "absent",
+        why: "no CRD defaults (conversionStrategy echoed in PushSecret status)",
+    },
+    Known {
+        case: "push",
+        path: "custom_metadata.team",
+        eso: "absent",
+        hush: "kanto",
+        why: "PushSecretMetadata customMetadata written to Vault KV v2",
+    },
+    Known {
+        case: "push",
+        path: "/broken-template",
+        eso: "",
+        hush: "",
+        why: "a PushSecret whose template fails is Ready=False",
+    },
+    Known {
+        case: "generators",
+        path: "Events",
+        eso: "\"Normal Updated\"",
+        hush: "[\"Normal Created\"]",
+        why: "a generator's value made once per refresh",
+    },
+    Known {
+        case: "push",
+        path: "status.conditions",
+        eso: ": secret not managed by external-secrets",
+        hush: "is not managed by external-secrets",
+        why: "a PushSecret refused over an unmanaged remote secret names it",
     },
     Known {
         case: "",
@@ -518,6 +563,9 @@ fn known(f: &Finding) -> Option<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Cases.
 
+/// What a generated Secret value is compared as: its shape (length, character classes…).
+pub type Shape = fn(&str, &str) -> Value;
+
 /// Which side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -541,6 +589,9 @@ pub struct Pair<'p> {
     /// Writes both sides refuse are findings (hand-written cases); random manifests may be
     /// refused by both.
     pub strict: bool,
+    /// Secret values are compared through this (`key`, `value`) → shape, not as they are:
+    /// generated values differ between the sides by design.
+    pub shape: Option<Shape>,
     pub case: String,
     pub ns: String,
     namespaces: Vec<String>,
@@ -566,6 +617,58 @@ async fn create_namespace(
     Ok(())
 }
 
+/// In a manifest, replaced by `eso` or `hush`: a name of the side's own (a Vault mount both
+/// sides push to would otherwise be shared).
+pub const SIDE: &str = "@side@";
+/// In a manifest, replaced by the side's own API server URL (the Kubernetes provider's
+/// `server.url`).
+pub const API_URL: &str = "@api-url@";
+/// In a manifest, replaced by the side's API server CA, base64 PEM (`server.caBundle`).
+pub const API_CA: &str = "@api-ca@";
+
+/// `obj` with the placeholders filled in for `side`.
+fn fill(obj: &Value, side: Side) -> Result<Value> {
+    let mut text = obj.to_string();
+    if !text.contains('@') {
+        return Ok(obj.clone());
+    }
+    let name = match side {
+        Side::Eso => "eso",
+        Side::Hush => "hush",
+    };
+    text = text.replace(SIDE, name);
+    if text.contains(API_URL) || text.contains(API_CA) {
+        let (url, ca) = api_server(side)?;
+        text = text.replace(API_URL, &url).replace(API_CA, &ca);
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The URL and base64 CA of `side`'s API server, from its kubeconfig.
+fn api_server(side: Side) -> Result<(String, String)> {
+    let path = match side {
+        Side::Eso => eso_kubeconfig()?,
+        Side::Hush => PathBuf::from(
+            std::env::var_os("KUBECONFIG").context("KUBECONFIG is not set (the run's server)")?,
+        ),
+    };
+    let config = kube::config::Kubeconfig::read_from(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let cluster = config
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .with_context(|| format!("{} has no cluster", path.display()))?;
+    Ok((
+        cluster
+            .server
+            .context("the kubeconfig's cluster has no server")?,
+        cluster
+            .certificate_authority_data
+            .context("the kubeconfig's cluster has no certificate-authority-data")?,
+    ))
+}
+
 /// The Kubernetes resource of a kind the cases use.
 fn resource(api_version: &str, kind: &str) -> Result<(ApiResource, bool)> {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
@@ -573,6 +676,9 @@ fn resource(api_version: &str, kind: &str) -> Result<(ApiResource, bool)> {
         "Secret" => ("secrets", true),
         "ConfigMap" => ("configmaps", true),
         "Namespace" => ("namespaces", false),
+        "ServiceAccount" => ("serviceaccounts", true),
+        "Role" => ("roles", true),
+        "RoleBinding" => ("rolebindings", true),
         "Event" => ("events", true),
         "ExternalSecret" => ("externalsecrets", true),
         "SecretStore" => ("secretstores", true),
@@ -591,6 +697,7 @@ fn resource(api_version: &str, kind: &str) -> Result<(ApiResource, bool)> {
 fn es_resource(kind: &str) -> ApiResource {
     let api_version = match kind {
         "Secret" | "ConfigMap" | "Event" | "Namespace" => "v1",
+        "PushSecret" => "external-secrets.io/v1alpha1",
         _ => "external-secrets.io/v1",
     };
     resource(api_version, kind).expect("known kind").0
@@ -638,9 +745,18 @@ impl Pair<'_> {
         Ok(name)
     }
 
-    /// The manifest as it goes to both servers: the case's namespace, and the peer's
-    /// controller class on stores.
-    fn prepare(&self, mut obj: Value) -> Result<(Api<DynamicObject>, Api<DynamicObject>, Value)> {
+    /// The manifest as it goes to both servers: the case's namespace, the peer's controller
+    /// class on stores, and the [`SIDE`], [`API_URL`] and [`API_CA`] placeholders filled in for
+    /// each side (ESO's first).
+    fn prepare(&self, obj: Value) -> Result<(Api<DynamicObject>, Api<DynamicObject>, [Value; 2])> {
+        let (eso, hush, obj) = self.prepare_shared(obj)?;
+        Ok((eso, hush, [fill(&obj, Side::Eso)?, fill(&obj, Side::Hush)?]))
+    }
+
+    fn prepare_shared(
+        &self,
+        mut obj: Value,
+    ) -> Result<(Api<DynamicObject>, Api<DynamicObject>, Value)> {
         let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_owned();
         let kind = obj["kind"].as_str().unwrap_or_default().to_owned();
         let (_, namespaced) = resource(&api_version, &kind)?;
@@ -728,15 +844,18 @@ impl Pair<'_> {
 
     async fn create(&mut self, manifests: Vec<Value>) -> Result<()> {
         for m in manifests {
-            let (eso, hush, obj) = self.prepare(m)?;
+            let (eso, hush, [eso_obj, hush_obj]) = self.prepare(m)?;
             let what = format!(
                 "create {} {}",
-                obj["kind"].as_str().unwrap_or_default(),
-                obj["metadata"]["name"].as_str().unwrap_or_default()
+                eso_obj["kind"].as_str().unwrap_or_default(),
+                eso_obj["metadata"]["name"].as_str().unwrap_or_default()
             );
-            let o: DynamicObject = serde_json::from_value(obj)?;
+            let (eso_obj, hush_obj): (DynamicObject, DynamicObject) = (
+                serde_json::from_value(eso_obj)?,
+                serde_json::from_value(hush_obj)?,
+            );
             let pp = PostParams::default();
-            let (a, b) = futures::join!(eso.create(&pp, &o), hush.create(&pp, &o));
+            let (a, b) = futures::join!(eso.create(&pp, &eso_obj), hush.create(&pp, &hush_obj));
             self.outcomes(&what, &a, &b);
         }
         Ok(())
@@ -751,10 +870,14 @@ impl Pair<'_> {
         patch: Value,
     ) -> Result<()> {
         let obj = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}});
-        let (eso, hush, _) = self.prepare(obj)?;
+        let (eso, hush, _) = self.prepare_shared(obj)?;
         let pp = PatchParams::default();
-        let merge = Patch::Merge(&patch);
-        let (a, b) = futures::join!(eso.patch(name, &pp, &merge), hush.patch(name, &pp, &merge));
+        let (eso_patch, hush_patch) = (fill(&patch, Side::Eso)?, fill(&patch, Side::Hush)?);
+        let (eso_patch, hush_patch) = (Patch::Merge(&eso_patch), Patch::Merge(&hush_patch));
+        let (a, b) = futures::join!(
+            eso.patch(name, &pp, &eso_patch),
+            hush.patch(name, &pp, &hush_patch)
+        );
         self.outcomes(&format!("patch {kind} {name}"), &a, &b);
         Ok(())
     }
@@ -762,7 +885,7 @@ impl Pair<'_> {
     /// Deletes one object on both servers.
     pub async fn delete(&mut self, api_version: &str, kind: &str, name: &str) -> Result<()> {
         let obj = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}});
-        let (eso, hush, _) = self.prepare(obj)?;
+        let (eso, hush, _) = self.prepare_shared(obj)?;
         let dp = DeleteParams::default();
         let (a, b) = futures::join!(eso.delete(name, &dp), hush.delete(name, &dp));
         let (a, b) = (a.map(|_| ()), b.map(|_| ()));
@@ -820,6 +943,7 @@ impl Pair<'_> {
                 &self.peer.eso,
                 &self.namespaces,
                 &self.ns,
+                self.shape,
                 wait,
                 before.as_ref().map(|b| &b.0)
             ),
@@ -827,6 +951,7 @@ impl Pair<'_> {
                 &self.peer.hush,
                 &self.namespaces,
                 &self.ns,
+                self.shape,
                 wait,
                 before.as_ref().map(|b| &b.1)
             ),
@@ -852,6 +977,16 @@ impl Pair<'_> {
         self.peer.record(found);
         self.before = Some((eso, hush));
         Ok(())
+    }
+
+    /// Compares what each side left somewhere outside the API servers (what a PushSecret wrote
+    /// to Vault): every difference is a finding of `step` under `what`.
+    pub fn compare_values(&self, step: &str, what: &str, eso: &Value, hush: &Value) {
+        let mut found = Vec::new();
+        diff_values(what, eso, hush, &mut |path, a, b| {
+            found.push(self.finding(step, path, a, b));
+        });
+        self.peer.record(found);
     }
 
     /// The last snapshot of `side` (after [`Pair::compare`]).
@@ -893,6 +1028,7 @@ async fn settle(
     client: &Client,
     namespaces: &[String],
     prefix: &str,
+    shape: Option<Shape>,
     wait: Wait,
     before: Option<&Snapshot>,
 ) -> Result<Snapshot> {
@@ -900,7 +1036,7 @@ async fn settle(
     let mut last: Option<Snapshot> = None;
     let mut stable_since = Instant::now();
     loop {
-        let snap = snapshot(client, namespaces, prefix).await?;
+        let snap = snapshot(client, namespaces, prefix, shape).await?;
         let reconciled = match (wait, before) {
             (Wait::Refreshed, Some(b)) => es_reconciled_since(b, &snap),
             _ => true,
@@ -996,10 +1132,15 @@ async fn list(client: &Client, ns: Option<&str>, kind: &str) -> Result<Vec<Value
 
 /// One side's objects of a case: the namespaces' Secrets, ExternalSecrets, SecretStores and
 /// event reasons, and the cluster-scoped stores and ClusterExternalSecrets named after it.
-pub async fn snapshot(client: &Client, namespaces: &[String], prefix: &str) -> Result<Snapshot> {
+pub async fn snapshot(
+    client: &Client,
+    namespaces: &[String],
+    prefix: &str,
+    shape: Option<Shape>,
+) -> Result<Snapshot> {
     let mut raw: Vec<(String, Value)> = Vec::new();
     for ns in namespaces {
-        for kind in ["Secret", "ExternalSecret", "SecretStore"] {
+        for kind in ["Secret", "ExternalSecret", "SecretStore", "PushSecret"] {
             for o in list(client, Some(ns), kind).await? {
                 raw.push((kind.to_owned(), o));
             }
@@ -1061,7 +1202,11 @@ pub async fn snapshot(client: &Client, namespaces: &[String], prefix: &str) -> R
         }
         let k = key(kind, o);
         let normalized = match kind.as_str() {
-            "Secret" => normalize_secret(o, &uids),
+            "Secret" => normalize_secret(o, &uids, shape),
+            "PushSecret" => {
+                snap.ready &= has_ready_condition(o);
+                normalize_push_secret(o)
+            }
             "ExternalSecret" => {
                 snap.refresh_times
                     .insert(k.clone(), o["status"]["refreshTime"].clone());
@@ -1072,10 +1217,7 @@ pub async fn snapshot(client: &Client, namespaces: &[String], prefix: &str) -> R
                 {
                     snap.refreshing.insert(k.clone());
                 }
-                let has_ready = o["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready"));
-                snap.ready &= has_ready;
+                snap.ready &= has_ready_condition(o);
                 normalize_external_secret(o, &uids)
             }
             "ClusterExternalSecret" => normalize_ces(o),
@@ -1136,7 +1278,15 @@ fn replace_uids(v: &Value, uids: &HashMap<String, String>) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-fn normalize_secret(o: &Value, uids: &HashMap<String, String>) -> Value {
+const DATA_HASH: &str = "reconcile.external-secrets.io/data-hash";
+
+fn has_ready_condition(o: &Value) -> bool {
+    o["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready"))
+}
+
+fn normalize_secret(o: &Value, uids: &HashMap<String, String>, shape: Option<Shape>) -> Value {
     let data: BTreeMap<String, Value> = o["data"]
         .as_object()
         .into_iter()
@@ -1145,9 +1295,10 @@ fn normalize_secret(o: &Value, uids: &HashMap<String, String>) -> Value {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(v.as_str().unwrap_or_default())
                 .unwrap_or_default();
-            let shown = match String::from_utf8(bytes.clone()) {
-                Ok(s) => json!(s),
-                Err(_) => json!({"base64": v}),
+            let shown = match (String::from_utf8(bytes.clone()), shape) {
+                (Ok(s), Some(shape)) => shape(k, &s),
+                (Ok(s), None) => json!(s),
+                (Err(_), _) => json!({"base64": v}),
             };
             (k.clone(), shown)
         })
@@ -1168,12 +1319,17 @@ fn normalize_secret(o: &Value, uids: &HashMap<String, String>) -> Value {
                 "subresource": m["subresource"], "fields": replace_uids(&m["fieldsV1"], uids)})
         })
         .collect();
+    let mut annotations = map_or_empty(&o["metadata"]["annotations"]);
+    if shape.is_some() && !annotations[DATA_HASH].is_null() {
+        // The hash of generated values.
+        annotations[DATA_HASH] = json!("<hash of the data>");
+    }
     json!({
         "type": o["type"],
         "immutable": o["immutable"].as_bool().unwrap_or(false),
         "data": data,
         "labels": map_or_empty(&o["metadata"]["labels"]),
-        "annotations": map_or_empty(&o["metadata"]["annotations"]),
+        "annotations": annotations,
         "ownerReferences": owner_refs(o, uids),
         "finalizers": o["metadata"]["finalizers"].as_array().cloned().unwrap_or_default(),
         "managedFields": managers,
@@ -1203,6 +1359,22 @@ fn normalize_external_secret(o: &Value, uids: &HashMap<String, String>) -> Value
         "status": {
             "conditions": conditions(o),
             "binding": o["status"]["binding"],
+            "syncedResourceVersion": o["status"]["syncedResourceVersion"],
+            "refreshTime": if o["status"]["refreshTime"].is_null() { "unset" } else { "set" },
+        },
+    })
+}
+
+/// A PushSecret as a user sees it: its metadata and status (what was pushed where is in
+/// `syncedPushSecrets`, the values themselves in the provider).
+fn normalize_push_secret(o: &Value) -> Value {
+    json!({
+        "labels": map_or_empty(&o["metadata"]["labels"]),
+        "annotations": map_or_empty(&o["metadata"]["annotations"]),
+        "finalizers": o["metadata"]["finalizers"].as_array().cloned().unwrap_or_default(),
+        "status": {
+            "conditions": conditions(o),
+            "syncedPushSecrets": o["status"]["syncedPushSecrets"],
             "syncedResourceVersion": o["status"]["syncedResourceVersion"],
             "refreshTime": if o["status"]["refreshTime"].is_null() { "unset" } else { "set" },
         },
@@ -1294,6 +1466,82 @@ pub async fn vault_put(path: &str, data: Value) -> Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// A GET of `path` on the OpenBao dev server (root token); `None` on 404 (also what a LIST of
+/// an empty folder answers).
+async fn vault_get(path: &str) -> Result<Option<Value>> {
+    let url = format!(
+        "{}/v1/{path}",
+        crate::external_harness::env("HUSH_VAULT_ADDR")
+    );
+    let resp = reqwest::Client::new()
+        .get(url)
+        .header(
+            "X-Vault-Token",
+            crate::external_harness::env("HUSH_VAULT_TOKEN"),
+        )
+        .send()
+        .await?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    ensure!(resp.status().is_success(), "GET {path}: {}", resp.status());
+    Ok(Some(serde_json::from_str(&resp.text().await?)?))
+}
+
+/// Everything in the KV mount `mount` (`version` "v1" or "v2"): path → its data, and for v2
+/// its `custom_metadata`, the number of versions written and which are deleted or destroyed.
+pub async fn vault_tree(mount: &str, version: &str) -> Result<Value> {
+    let v2 = version == "v2";
+    let mut out = serde_json::Map::new();
+    let mut folders = vec![String::new()];
+    while let Some(folder) = folders.pop() {
+        ensure!(out.len() < 1000, "more than 1000 secrets under {mount}");
+        let list = if v2 {
+            format!("{mount}/metadata/{folder}?list=true")
+        } else {
+            format!("{mount}/{folder}?list=true")
+        };
+        let Some(listed) = vault_get(&list).await? else {
+            continue;
+        };
+        for key in listed["data"]["keys"].as_array().into_iter().flatten() {
+            let path = format!("{folder}{}", key.as_str().unwrap_or_default());
+            if path.ends_with('/') {
+                folders.push(path);
+                continue;
+            }
+            let entry = if v2 {
+                let meta = vault_get(&format!("{mount}/metadata/{path}"))
+                    .await?
+                    .unwrap_or_default();
+                let data = vault_get(&format!("{mount}/data/{path}")).await?;
+                let versions: BTreeMap<String, Value> = meta["data"]["versions"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, v)| {
+                        let state = if v["destroyed"] == true {
+                            "destroyed"
+                        } else if v["deletion_time"].as_str().is_some_and(|t| !t.is_empty()) {
+                            "deleted"
+                        } else {
+                            "live"
+                        };
+                        (n.clone(), json!(state))
+                    })
+                    .collect();
+                json!({"data": data.map_or(Value::Null, |d| d["data"]["data"].clone()),
+                    "custom_metadata": meta["data"]["custom_metadata"], "versions": versions})
+            } else {
+                let data = vault_get(&format!("{mount}/{path}")).await?;
+                json!({"data": data.map_or(Value::Null, |d| d["data"].clone())})
+            };
+            out.insert(path, entry);
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 /// Deletes every version of the KV v2 secret at `secret/<path>`.
