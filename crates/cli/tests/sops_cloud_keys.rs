@@ -1,7 +1,8 @@
 //! `hush sops encrypt --gcp-kms` / `--azure-kv` and decrypt against the Google Cloud and Azure
 //! test servers (scripts/services/{gcp,azure}.sh, which also export hush's endpoint variables;
 //! scripts/test.sh runs these with `--include-ignored`). Credentials as sops takes them:
-//! `GOOGLE_CREDENTIALS`, `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`.
+//! `GOOGLE_CREDENTIALS`, `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`. Each kind also
+//! goes through `.sops.yaml` creation rules, `rotate --add-/--rm-`, `key_groups` and `updatekeys`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -78,6 +79,97 @@ fn round_trip(flag: &str, key: &str, list: &str, envs: &[(&str, &str)]) {
     assert!(err.contains(list) && !err.contains("CANARY"), "{err}");
 }
 
+/// One key of a kind in the lifecycle test: its id on a flag and in `.sops.yaml`, how it looks
+/// in the file's metadata, and its `key_groups` map entry.
+struct LifeKey {
+    id: String,
+    marker: String,
+    group_entry: String,
+}
+
+fn hush_in(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hush"))
+        .current_dir(dir)
+        .arg("sops")
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hush sops {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `.sops.yaml` creation rule → encrypt, `rotate --add-FLAG`, `rotate --rm-FLAG`, then
+/// `key_groups` map entries → `updatekeys`; after each step the metadata names exactly the
+/// expected keys and the file decrypts against the server.
+fn lifecycle(flag: &str, rule_key: &str, keys: &[LifeKey; 2], envs: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plain = "password: CANARY-life\n";
+    std::fs::write(d.join("s.yaml"), plain).unwrap();
+    let has = |present: &[bool; 2]| {
+        let text = std::fs::read_to_string(d.join("s.yaml")).unwrap();
+        assert!(!text.contains("CANARY"), "{text}");
+        for (k, want) in keys.iter().zip(present) {
+            assert_eq!(text.contains(&k.marker), *want, "{}: {text}", k.marker);
+        }
+        assert_eq!(hush_in(d, &["decrypt", "s.yaml"], envs), plain);
+    };
+    std::fs::write(
+        d.join(".sops.yaml"),
+        format!(
+            "creation_rules:\n  - path_regex: s\\.yaml$\n    {rule_key}: {}\n",
+            keys[0].id
+        ),
+    )
+    .unwrap();
+    hush_in(d, &["encrypt", "-i", "s.yaml"], envs);
+    has(&[true, false]);
+    let add = format!("--add-{flag}");
+    hush_in(d, &["rotate", "-i", &add, &keys[1].id, "s.yaml"], envs);
+    has(&[true, true]);
+    let rm = format!("--rm-{flag}");
+    hush_in(d, &["rotate", "-i", &rm, &keys[0].id, "s.yaml"], envs);
+    has(&[false, true]);
+    std::fs::write(
+        d.join(".sops.yaml"),
+        format!(
+            "creation_rules:\n  - path_regex: s\\.yaml$\n    key_groups:\n      - {rule_key}:\n          - {}\n",
+            keys[0].group_entry
+        ),
+    )
+    .unwrap();
+    hush_in(d, &["updatekeys", "-y", "s.yaml"], envs);
+    has(&[true, false]);
+}
+
+async fn gcp_key(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    ring: &str,
+    name: &str,
+) -> LifeKey {
+    let base = format!("{url}/v1/projects/hush-test/locations/global/keyRings");
+    send(
+        http,
+        &format!("{base}/{ring}/cryptoKeys?cryptoKeyId={name}"),
+        Some(token),
+        json!({"purpose": "ENCRYPT_DECRYPT"}),
+    )
+    .await;
+    let id = format!("projects/hush-test/locations/global/keyRings/{ring}/cryptoKeys/{name}");
+    LifeKey {
+        marker: format!("resource_id: {id}"),
+        group_entry: format!("resource_id: {id}"),
+        id,
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs the Google Cloud test server (scripts/services/gcp.sh)"]
 async fn gcp_kms_encrypt_and_decrypt() {
@@ -118,20 +210,11 @@ async fn gcp_kms_encrypt_and_decrypt() {
         json!({}),
     )
     .await;
-    send(
-        &http,
-        &format!("{base}/{ring}/cryptoKeys?cryptoKeyId=sops"),
-        Some(token.expose()),
-        json!({"purpose": "ENCRYPT_DECRYPT"}),
-    )
-    .await;
-    let resource = format!("projects/hush-test/locations/global/keyRings/{ring}/cryptoKeys/sops");
-    round_trip(
-        "--gcp-kms",
-        &resource,
-        "gcp_kms",
-        &[("GOOGLE_CREDENTIALS", &key_json)],
-    );
+    let first = gcp_key(&http, &url, token.expose(), &ring, "sops").await;
+    let envs = [("GOOGLE_CREDENTIALS", key_json.as_str())];
+    round_trip("--gcp-kms", &first.id, "gcp_kms", &envs);
+    let second = gcp_key(&http, &url, token.expose(), &ring, "second").await;
+    lifecycle("gcp-kms", "gcp_kms", &[first, second], &envs);
 }
 
 #[tokio::test]
@@ -160,24 +243,32 @@ async fn azure_kv_encrypt_and_decrypt() {
     )
     .unwrap();
     let token = tokens.token().await.unwrap();
-    let name = format!("cli-{}", std::process::id());
-    let created = send(
-        &http,
-        &format!("{url}/keys/{name}/create?api-version=7.4"),
-        Some(token.expose()),
-        json!({"kty": "RSA"}),
-    )
-    .await;
-    let kid = created["key"]["kid"].as_str().unwrap().to_owned();
+    let make = async |suffix: &str| {
+        let name = format!("cli-{}-{suffix}", std::process::id());
+        let created = send(
+            &http,
+            &format!("{url}/keys/{name}/create?api-version=7.4"),
+            Some(token.expose()),
+            json!({"kty": "RSA"}),
+        )
+        .await;
+        let kid = created["key"]["kid"].as_str().unwrap().to_owned();
+        let (vault, rest) = kid.split_once("/keys/").unwrap();
+        let version = rest.rsplit('/').next().unwrap();
+        LifeKey {
+            marker: format!("name: {name}\n"),
+            group_entry: format!("{{vaultUrl: \"{vault}\", key: {name}, version: {version}}}"),
+            id: kid,
+        }
+    };
+    let first = make("a").await;
+    let second = make("b").await;
     let (tenant, client, secret) = (s("tenant_id"), s("client_id"), s("client_secret"));
-    round_trip(
-        "--azure-kv",
-        &kid,
-        "azure_kv",
-        &[
-            ("AZURE_TENANT_ID", &tenant),
-            ("AZURE_CLIENT_ID", &client),
-            ("AZURE_CLIENT_SECRET", &secret),
-        ],
-    );
+    let envs = [
+        ("AZURE_TENANT_ID", tenant.as_str()),
+        ("AZURE_CLIENT_ID", client.as_str()),
+        ("AZURE_CLIENT_SECRET", secret.as_str()),
+    ];
+    round_trip("--azure-kv", &first.id, "azure_kv", &envs);
+    lifecycle("azure-kv", "azure_keyvault", &[first, second], &envs);
 }

@@ -201,6 +201,18 @@ pub(super) struct RotateOpts {
     /// rotate: remove these Vault transit URIs.
     #[arg(long, global = true)]
     pub(super) rm_hc_vault_transit: Option<String>,
+    /// rotate: add these GCP KMS resource IDs.
+    #[arg(long, global = true)]
+    pub(super) add_gcp_kms: Option<String>,
+    /// rotate: remove these GCP KMS resource IDs.
+    #[arg(long, global = true)]
+    pub(super) rm_gcp_kms: Option<String>,
+    /// rotate: add these Azure Key Vault key URLs.
+    #[arg(long, global = true)]
+    pub(super) add_azure_kv: Option<String>,
+    /// rotate: remove these Azure Key Vault key URLs.
+    #[arg(long, global = true)]
+    pub(super) rm_azure_kv: Option<String>,
     /// rotate: add these HuaweiCloud KMS key IDs (`region:key-uuid`; only through --keyservice).
     #[arg(long, global = true)]
     pub(super) add_hckms: Option<String>,
@@ -234,6 +246,8 @@ impl RotateOpts {
             "pgp" => (&self.add_pgp, &self.rm_pgp),
             "kms" => (&self.add_kms, &self.rm_kms),
             "hc-vault-transit" => (&self.add_hc_vault_transit, &self.rm_hc_vault_transit),
+            "gcp-kms" => (&self.add_gcp_kms, &self.rm_gcp_kms),
+            "azure-kv" => (&self.add_azure_kv, &self.rm_azure_kv),
             "hckms" => (&self.add_hckms, &self.rm_hckms),
             _ => return (None, None),
         };

@@ -276,6 +276,17 @@ fn group_keys(gm: &[Item], profile: &str) -> Result<Vec<KeyRef>> {
             }
         }
     }
+    // Kinds whose group entries are maps (`gcp_kms: [{resource_id}]`).
+    for kind in KINDS.iter().filter(|k| k.type_id != "kms") {
+        if let Some(Value::List(items)) = get(gm, kind.rule_key) {
+            for item in items {
+                if let Value::Map(m) = item {
+                    let id = group_map_id(kind, m)?;
+                    g.push(KeyRef::named(kind, &id, profile, &[]));
+                }
+            }
+        }
+    }
     // Kinds whose group list has a name of its own (`hc_vault`).
     for kind in KINDS {
         if let Some(key) = kind.group_key {
@@ -299,6 +310,36 @@ fn group_keys(gm: &[Item], profile: &str) -> Result<Vec<KeyRef>> {
         }
     }
     Ok(out)
+}
+
+/// The id of a `key_groups` entry written as a map, as sops' config reads them:
+/// `gcp_kms: [{resource_id}]`, `azure_keyvault: [{vaultUrl, key, version}]`, `hckms: [{key_id}]`.
+/// Other kinds take strings only; a map there, or a map without its field, is refused by name.
+fn group_map_id(kind: &KeyKind, m: &[Item]) -> Result<String> {
+    let field = |name: &str| string(get(m, name)).filter(|v| !v.is_empty());
+    let missing = |name: &str| {
+        anyhow::anyhow!(
+            "key_groups: a {} entry needs {name:?} (as sops' .sops.yaml)",
+            kind.rule_key
+        )
+    };
+    match kind.type_id {
+        "gcp_kms" => field("resource_id").ok_or_else(|| missing("resource_id")),
+        "hckms" => field("key_id").ok_or_else(|| missing("key_id")),
+        "azure_kv" => {
+            let vault = field("vaultUrl").ok_or_else(|| missing("vaultUrl"))?;
+            let key = field("key").ok_or_else(|| missing("key"))?;
+            let version = field("version").unwrap_or_default();
+            Ok(format!(
+                "{}/keys/{key}/{version}",
+                vault.trim_end_matches('/')
+            ))
+        }
+        _ => bail!(
+            "key_groups: {} entries are strings, not maps",
+            kind.rule_key
+        ),
+    }
 }
 
 impl KeyRef {
