@@ -20,7 +20,7 @@ use eso_peer::{
     aws_secret, eso_provider_doc, eso_snippet, vault_delete, vault_put, vault_token_secret,
     vault_tree,
 };
-use external_harness::{bao, env};
+use external_harness::{aws, bao, env};
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -52,6 +52,7 @@ const CASES: &[(&str, Case)] = &[
     ("webhook-documented", |p| Box::pin(webhook_documented(p))),
     ("kubernetes", |p| Box::pin(kubernetes_provider(p))),
     ("push-vault", |p| Box::pin(push_vault(p))),
+    ("push-aws", |p| Box::pin(push_aws(p))),
     ("generators", |p| Box::pin(generators(p))),
 ];
 
@@ -1063,9 +1064,179 @@ async fn compare_vault(p: &Pair<'_>, ns: &str, step: &str) -> Result<()> {
     for (v, what) in [("2", "vault kv2"), ("1", "vault kv1")] {
         let eso = vault_tree(&format!("push{v}-eso-{ns}"), &format!("v{v}")).await?;
         let hush = vault_tree(&format!("push{v}-hush-{ns}"), &format!("v{v}")).await?;
+        // Each mount keeps at least the secret no PushSecret wrote.
+        anyhow::ensure!(
+            eso.as_object().is_some_and(|o| !o.is_empty())
+                && hush.as_object().is_some_and(|o| !o.is_empty()),
+            "{step}: nothing read from the {what} mounts"
+        );
         p.compare_values(step, what, &eso, &hush);
     }
     Ok(())
+}
+
+/// PushSecret to AWS Secrets Manager and Parameter Store, each side under its own store `prefix`
+/// (`<side>/<ns>/`, `/<side>/<ns>/`; the one thing that differs): a value with tags, a property
+/// into a JSON secret, the whole Secret, a secret no PushSecret wrote (refused), `deletionPolicy:
+/// Delete` with an entry dropped and the PushSecret deleted. Compared: the PushSecrets, their
+/// events, and every secret and parameter under each side's prefix (value, tags, deletion).
+async fn push_aws(p: &mut Pair<'_>) -> Result<()> {
+    let ns = p.ns.clone();
+    for side in ["eso", "hush"] {
+        aws_secret(&format!("{side}/{ns}/foreign"), "keep").await?;
+    }
+    let store = |name: &str, service: &str, prefix: String| {
+        let mut s = aws_store(name, service);
+        s["spec"]["provider"]["aws"]["prefix"] = json!(prefix);
+        s["spec"]["provider"]["aws"]["secretsManager"] =
+            json!({"forceDeleteWithoutRecovery": true});
+        s
+    };
+    let push = |name: &str, spec: Value| {
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+            "metadata": {"name": name}, "spec": spec})
+    };
+    let selector = json!({"secret": {"name": "source"}});
+    let sm = json!([{"name": "aws-sm", "kind": "SecretStore"}]);
+    let ps = json!([{"name": "aws-ps", "kind": "SecretStore"}]);
+    let tagged = json!({"match": {"secretKey": "password", "remoteRef": {"remoteKey": "tagged"}},
+        "metadata": {"apiVersion": "kubernetes.external-secrets.io/v1alpha1",
+            "kind": "PushSecretMetadata", "spec": {"tags": {"team": "kanto"}}}});
+    p.apply(vec![
+        aws_credentials_secret(),
+        secret("source", json!({"password": "pw-1", "user": "ash"})),
+        store("aws-sm", "SecretsManager", format!("{SIDE}/{ns}/")),
+        store("aws-ps", "ParameterStore", format!("/{SIDE}/{ns}/")),
+        push(
+            "sm",
+            json!({"refreshInterval": "2s", "deletionPolicy": "Delete", "secretStoreRefs": sm,
+                "selector": selector, "data": [tagged,
+                    {"match": {"secretKey": "password", "remoteRef": {"remoteKey": "json", "property": "db.password"}}},
+                    {"match": {"remoteRef": {"remoteKey": "whole"}}}]}),
+        ),
+        push(
+            "parameter",
+            json!({"refreshInterval": "2s", "deletionPolicy": "Delete", "secretStoreRefs": ps,
+                "selector": selector, "data": [
+                    {"match": {"secretKey": "password", "remoteRef": {"remoteKey": "password"}}},
+                    {"match": {"secretKey": "user", "remoteRef": {"remoteKey": "user"}}}]}),
+        ),
+        push(
+            "foreign",
+            json!({"refreshInterval": "1h", "secretStoreRefs": sm, "selector": selector,
+                "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "foreign"}}}]}),
+        ),
+    ])
+    .await?;
+    p.compare("pushed", Wait::Settled).await?;
+    compare_aws(p, &ns, "pushed").await?;
+    p.patch(
+        "v1",
+        "Secret",
+        "source",
+        json!({"stringData": {"password": "pw-2"}}),
+    )
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    p.compare("source changed", Wait::Settled).await?;
+    compare_aws(p, &ns, "source changed").await?;
+    p.patch(
+        "external-secrets.io/v1alpha1",
+        "PushSecret",
+        "parameter",
+        json!({"spec": {"data": [
+            {"match": {"secretKey": "password", "remoteRef": {"remoteKey": "password"}}}]}}),
+    )
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    p.compare("entry dropped", Wait::Settled).await?;
+    compare_aws(p, &ns, "entry dropped").await?;
+    for name in ["sm", "parameter"] {
+        p.delete("external-secrets.io/v1alpha1", "PushSecret", name)
+            .await?;
+    }
+    p.compare("PushSecrets deleted", Wait::Settled).await?;
+    compare_aws(p, &ns, "PushSecrets deleted").await
+}
+
+/// Compares what each side pushed to AWS (see [`push_aws`]).
+async fn compare_aws(p: &Pair<'_>, ns: &str, step: &str) -> Result<()> {
+    let eso = aws_tree(&format!("eso/{ns}/")).await?;
+    let hush = aws_tree(&format!("hush/{ns}/")).await?;
+    // Each side keeps at least the secret no PushSecret wrote: empty means the read is wrong.
+    anyhow::ensure!(
+        eso.as_object().is_some_and(|o| !o.is_empty())
+            && hush.as_object().is_some_and(|o| !o.is_empty()),
+        "{step}: nothing read from AWS under eso/{ns}/ or hush/{ns}/"
+    );
+    p.compare_values(step, "aws", &eso, &hush);
+    Ok(())
+}
+
+/// Every Secrets Manager secret named `prefix…` and parameter named `/prefix…`: value (string or
+/// base64 binary), tags, and whether it is scheduled for deletion; names without the prefix.
+async fn aws_tree(prefix: &str) -> Result<Value> {
+    let mut out = serde_json::Map::new();
+    let listed = aws(
+        "secretsmanager",
+        "secretsmanager",
+        "ListSecrets",
+        json!({"Filters": [{"Key": "name", "Values": [prefix]}], "IncludePlannedDeletion": true,
+            "MaxResults": 100}),
+    )
+    .await?;
+    for s in listed["SecretList"].as_array().into_iter().flatten() {
+        let name = s["Name"].as_str().unwrap_or_default();
+        let Some(short) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let value = aws(
+            "secretsmanager",
+            "secretsmanager",
+            "GetSecretValue",
+            json!({"SecretId": name}),
+        )
+        .await
+        .map_or(Value::Null, |v| {
+            if v["SecretString"].is_string() {
+                v["SecretString"].clone()
+            } else {
+                json!({"binary": v["SecretBinary"]})
+            }
+        });
+        let mut tags: Vec<Value> = s["Tags"].as_array().cloned().unwrap_or_default();
+        tags.sort_by_key(ToString::to_string);
+        out.insert(
+            format!("secretsmanager {short}"),
+            json!({"value": value, "tags": tags, "deleted": !s["DeletedDate"].is_null()}),
+        );
+    }
+    let path = format!("/{}", prefix.trim_end_matches('/'));
+    let params = aws(
+        "ssm",
+        "AmazonSSM",
+        "GetParametersByPath",
+        json!({"Path": path, "Recursive": true, "WithDecryption": true}),
+    )
+    .await?;
+    for prm in params["Parameters"].as_array().into_iter().flatten() {
+        let name = prm["Name"].as_str().unwrap_or_default();
+        let short = name.strip_prefix(&format!("{path}/")).unwrap_or(name);
+        let tags = aws(
+            "ssm",
+            "AmazonSSM",
+            "ListTagsForResource",
+            json!({"ResourceType": "Parameter", "ResourceId": name}),
+        )
+        .await?;
+        let mut tags: Vec<Value> = tags["TagList"].as_array().cloned().unwrap_or_default();
+        tags.sort_by_key(ToString::to_string);
+        out.insert(
+            format!("parameter {short}"),
+            json!({"value": prm["Value"], "type": prm["Type"], "tags": tags}),
+        );
+    }
+    Ok(Value::Object(out))
 }
 
 /// Every document of one of ESO's snippet files.
