@@ -207,8 +207,14 @@ pub(crate) struct Args {
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     log_info_stdout: bool,
 
-    /// SealedSecrets reconciled at once.
-    #[arg(long, env = "HUSH_CONCURRENCY", default_value_t = 8)]
+    /// SealedSecrets, and ExternalSecrets, reconciled at once (`--concurrent` is ESO's name;
+    /// ESO's default is 1).
+    #[arg(
+        long,
+        visible_alias = "concurrent",
+        env = "HUSH_CONCURRENCY",
+        default_value_t = 8
+    )]
     concurrency: u16,
     /// Every SealedSecret is reconciled again after this period (Go duration).
     #[arg(long, env = "HUSH_RESYNC_PERIOD", default_value = "30m", value_parser = duration)]
@@ -255,6 +261,20 @@ pub(crate) struct Args {
     /// ExternalSecret controller: right delimiter of `target.template` templates.
     #[arg(long, env = "HUSH_TEMPLATE_RIGHT_DELIMITER", default_value = "}}")]
     template_right_delimiter: String,
+    /// ExternalSecret controller: watch ExternalSecrets, SecretStores, PushSecrets and their
+    /// Secrets in this namespace only (ESO's `--namespace`); ClusterSecretStores are still
+    /// read, ClusterExternalSecrets and ClusterPushSecrets are not reconciled [default: all].
+    #[arg(long, env = "HUSH_NAMESPACE")]
+    namespace: Option<String>,
+    /// ExternalSecret controller: revalidate a SecretStore or ClusterSecretStore that sets no
+    /// `refreshInterval` this often (Go duration; ESO's flag of the same name).
+    #[arg(long, env = "HUSH_STORE_REQUEUE_INTERVAL", default_value = "5m", value_parser = duration)]
+    store_requeue_interval: Duration,
+    /// ExternalSecret controller: validate ClusterSecretStores and write their status (ESO's
+    /// flag of the same name). Off, they are still used.
+    #[arg(long, env = "HUSH_ENABLE_CLUSTER_STORE_RECONCILER", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_cluster_store_reconciler: bool,
     /// ExternalSecret controller: fan out ClusterExternalSecrets (ESO's flag of the same name).
     /// They have no controller class: set false while ESO still does it.
     #[arg(long, env = "HUSH_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true,
@@ -534,35 +554,83 @@ async fn run_async(args: Args) -> Result<()> {
             &args.template_right_delimiter,
         );
         hush_external_controller::templating::set_limits(args.template.limits());
-        let mut config = hush_external_controller::Config {
-            controller_class: args.controller_class.clone(),
-            concurrency: args.concurrency,
-            cluster_external_secrets: args.enable_cluster_external_secret_reconciler,
-            push_secrets: args.enable_push_secret_reconciler,
-            cluster_push_secrets: args.enable_cluster_push_secret_reconciler,
-            secret_stores_use_controller_identity: args.secret_stores_use_controller_identity,
-            template_timeout: args.template_timeout,
-            providers: hush_sync::Settings {
-                webhook: hush_sync::webhook::Limits {
-                    default_timeout: args.webhook_timeout,
-                    max_timeout: args.webhook_max_timeout,
-                    max_response_bytes: args.webhook_max_response_bytes,
-                },
-            },
-            ..hush_external_controller::Config::default()
-        };
-        if let Some(workers) = args.template_workers {
-            config.template_workers = workers.max(1);
-        }
+        let config = external_config(&args)?;
         components.push(hush_external_controller::start(&mut process, config));
     }
     process.run(components).await?;
     Ok(())
 }
 
+/// The ExternalSecret controller's settings from the flags (ESO's names where ESO has them).
+fn external_config(args: &Args) -> Result<hush_external_controller::Config> {
+    anyhow::ensure!(
+        !args.store_requeue_interval.is_zero(),
+        "--store-requeue-interval must be longer than 0"
+    );
+    let mut config = hush_external_controller::Config {
+        controller_class: args.controller_class.clone(),
+        concurrency: args.concurrency,
+        cluster_external_secrets: args.enable_cluster_external_secret_reconciler,
+        push_secrets: args.enable_push_secret_reconciler,
+        namespace: args.namespace.clone().filter(|n| !n.is_empty()),
+        store_requeue_interval: args.store_requeue_interval,
+        cluster_stores: args.enable_cluster_store_reconciler,
+        cluster_push_secrets: args.enable_cluster_push_secret_reconciler,
+        secret_stores_use_controller_identity: args.secret_stores_use_controller_identity,
+        template_timeout: args.template_timeout,
+        providers: hush_sync::Settings {
+            webhook: hush_sync::webhook::Limits {
+                default_timeout: args.webhook_timeout,
+                max_timeout: args.webhook_max_timeout,
+                max_response_bytes: args.webhook_max_response_bytes,
+            },
+        },
+        ..hush_external_controller::Config::default()
+    };
+    if let Some(workers) = args.template_workers {
+        config.template_workers = workers.max(1);
+    }
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eso_flag_names_reach_the_external_config() {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            a: Args,
+        }
+        let parse = |args: &[&str]| {
+            let t = T::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            external_config(&t.a)
+        };
+        let c = parse(&[
+            "--concurrent",
+            "3",
+            "--namespace",
+            "apps",
+            "--store-requeue-interval",
+            "90s",
+            "--enable-cluster-store-reconciler=false",
+            "--enable-push-secret-reconciler=false",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.concurrency, 3);
+        assert_eq!(c.namespace.as_deref(), Some("apps"));
+        assert_eq!(c.store_requeue_interval, Duration::from_secs(90));
+        assert!(!c.cluster_stores && !c.push_secrets);
+        let d = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.namespace, None);
+        assert!(d.cluster_stores && d.push_secrets);
+        assert_eq!(d.store_requeue_interval, Duration::from_secs(300));
+        assert!(parse(&["--store-requeue-interval", "0"]).is_err());
+    }
 
     #[test]
     fn flag_names_and_env_match_bitnami() {

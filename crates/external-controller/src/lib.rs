@@ -69,6 +69,10 @@ pub struct Config {
     pub cluster_external_secrets: bool,
     /// Reconcile PushSecrets (ESO's `--enable-push-secret-reconciler`).
     pub push_secrets: bool,
+    /// Validate ClusterSecretStores and write their status (ESO's
+    /// `--enable-cluster-store-reconciler`). Off, they are still used: only their status is
+    /// left to another controller.
+    pub cluster_stores: bool,
     /// Reconcile ClusterPushSecrets (ESO's `--enable-cluster-push-secret-reconciler`); only a
     /// cluster-wide controller does.
     pub cluster_push_secrets: bool,
@@ -104,6 +108,7 @@ impl Default for Config {
             namespace: None,
             cluster_external_secrets: true,
             push_secrets: true,
+            cluster_stores: true,
             cluster_push_secrets: true,
             eso_metrics: metrics::EsoMetrics::default(),
             metrics_sweep_interval: Duration::from_secs(60),

@@ -30,6 +30,10 @@ pub async fn reconcile_cluster_store(
     s: Arc<ClusterSecretStore>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    if !ctx.config.cluster_stores {
+        // --enable-cluster-store-reconciler=false: the store is used, its status left alone.
+        return Ok(Action::await_change());
+    }
     let api: Api<ClusterSecretStore> = Api::all(ctx.client.clone());
     let store = ResolvedStore::from_css(&s);
     let interval = s.spec.refresh_interval;
