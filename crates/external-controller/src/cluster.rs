@@ -26,8 +26,9 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::Error;
+use crate::context::Context;
 use crate::eso::ANNOTATION_FORCE_SYNC;
-use crate::reconcile::Context;
+use crate::shared::{patch_finalizers, selector_matches};
 
 /// ESO's finalizer on a ClusterExternalSecret.
 pub const FINALIZER: &str = "externalsecrets.external-secrets.io/clusterexternalsecret-cleanup";
@@ -54,14 +55,14 @@ pub async fn reconcile(
                 .iter()
                 .filter(|f| *f != FINALIZER)
                 .collect();
-            crate::reconcile::patch_finalizers(&api, &*ces, json!(rest)).await?;
+            patch_finalizers(&api, &*ces, json!(rest)).await?;
         }
         return Ok(Action::await_change());
     }
     if !ces.finalizers().iter().any(|f| f == FINALIZER) {
         let mut all: Vec<String> = ces.finalizers().to_vec();
         all.push(FINALIZER.to_owned());
-        crate::reconcile::patch_finalizers(&api, &*ces, json!(all)).await?;
+        patch_finalizers(&api, &*ces, json!(all)).await?;
     }
     let refresh = match ces.spec.refresh_time.as_deref().filter(|t| !t.is_empty()) {
         None => DEFAULT_REFRESH,
@@ -224,39 +225,6 @@ fn matches(
         }
     }
     Ok(false)
-}
-
-/// A Kubernetes label selector (`matchLabels` and `matchExpressions`, all must hold; empty
-/// selects everything).
-pub fn selector_matches(
-    sel: &LabelSelector,
-    labels: &BTreeMap<String, String>,
-) -> Result<bool, String> {
-    for (k, v) in sel.match_labels.iter().flatten() {
-        if labels.get(k) != Some(v) {
-            return Ok(false);
-        }
-    }
-    for r in sel.match_expressions.iter().flatten() {
-        let values = r.values.as_deref().unwrap_or_default();
-        let have = labels.get(&r.key);
-        let ok = match r.operator.as_str() {
-            "In" => have.is_some_and(|h| values.contains(h)),
-            "NotIn" => have.is_none_or(|h| !values.contains(h)),
-            "Exists" => have.is_some(),
-            "DoesNotExist" => have.is_none(),
-            other => {
-                return Err(format!(
-                    "operator {other:?} of key {:?} is not one of In, NotIn, Exists, DoesNotExist",
-                    r.key
-                ));
-            }
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 fn owned_by(es: &ExternalSecret, ces_name: &str) -> bool {

@@ -21,7 +21,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::Error;
-use crate::reconcile::Context;
+use crate::context::Context;
 
 /// `spec.refreshTime` when unset.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
@@ -110,7 +110,7 @@ fn selectors(cps: &ClusterPushSecret) -> Result<Vec<LabelSelector>, Error> {
 
 fn matches(selectors: &[LabelSelector], ns: &Namespace) -> Result<bool, Error> {
     for s in selectors {
-        if crate::cluster::selector_matches(s, ns.labels())
+        if crate::shared::selector_matches(s, ns.labels())
             .map_err(|e| Error::Spec(format!("spec.namespaceSelectors: {e}")))?
         {
             return Ok(true);

@@ -15,7 +15,8 @@ use kube::core::GroupVersionKind;
 use serde_json::Value;
 
 use crate::Error;
-use crate::reconcile::{Context, KubeCredentials};
+use crate::context::Context;
+use crate::credentials::KubeCredentials;
 
 const VERSION: &str = "v1alpha1";
 

@@ -13,26 +13,26 @@
 //!   (per UID: synced resource version and refresh time) and fills a stale cached status in.
 //! - **First seen**: [`FirstSeen`] notes when the watch delivered each ExternalSecret. It existed
 //!   then, so a provider read started later is newer than its creation: a first sync may share
-//!   it (`reconcile::read_freshness`). The creation timestamp alone has whole seconds, so an
+//!   it (`reconcile/schedule.rs`, `read_freshness`). The creation timestamp alone has whole seconds, so an
 //!   ExternalSecret created in the second before a read could not (at start, the newest part of
 //!   the initial list read its keys again: 136–189 reads for 100 keys instead of 100).
 //! - **Throttling**: a throttled provider answer (HTTP 429, `ThrottlingException`) becomes
 //!   [`Error::Throttled`] with the store client's remaining backoff (`hush_sync::cache`), so
 //!   the object is retried when the backoff ends (plus jitter), not on a fixed timer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hush_api::external_secrets::{ExternalSecret, ExternalSecretStatus};
 use hush_sync::ProviderError;
+use hush_sync::cache::ProviderCache;
 use kube::ResourceExt as _;
 use kube::runtime::watcher;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Error;
-use crate::reconcile::{Context, ResolvedStore};
 
 /// Worker-slot budget of periodic refreshes.
 #[derive(Debug)]
@@ -190,18 +190,14 @@ fn random_below(n: u64) -> u64 {
 }
 
 /// Turns a throttled provider error into [`Error::Throttled`] with the longest backoff still
-/// running on the stores of this ExternalSecret (at least 1 s).
-pub(crate) async fn throttled(
-    e: Error,
-    ctx: &Context,
-    stores: &BTreeMap<(String, String), ResolvedStore>,
-) -> Error {
+/// running on the stores of this ExternalSecret (by UID; at least 1 s).
+pub(crate) async fn throttled(e: Error, cache: &ProviderCache, store_uids: &[&str]) -> Error {
     let Error::Provider(source @ ProviderError::Throttled(_)) = e else {
         return e;
     };
     let mut retry_after = Duration::from_secs(1);
-    for s in stores.values() {
-        if let Some(wait) = ctx.cache.backoff_remaining(&s.uid).await {
+    for uid in store_uids {
+        if let Some(wait) = cache.backoff_remaining(uid).await {
             retry_after = retry_after.max(wait);
         }
     }

@@ -2,11 +2,13 @@
 //! and semantics, with providers from `hush-sync` (Vault/OpenBao, AWS Secrets Manager and
 //! Parameter Store) and their per-store client and read cache.
 //!
-//! - [`reconcile`] / [`error_policy`]: ExternalSecrets ([`reconcile`] module).
+//! - [`reconcile`] / [`error_policy`]: ExternalSecrets ([`reconcile`] module: spec, schedule,
+//!   fetch, write), over the shared [`Context`] ([`context`] module).
 //! - [`store::reconcile_store`] / [`store::reconcile_cluster_store`]: store validation and
 //!   `Ready`.
 //! - [`cluster::reconcile`]: ClusterExternalSecret fan-out (cluster-wide controllers only).
 //! - [`push::reconcile`]: PushSecrets; [`cluster_push::reconcile`]: ClusterPushSecret fan-out.
+//! - [`instrumented`]: the reconcilers with ESO's metrics, as the runtime runs them.
 //! - [`start`]: the component for `hush controller --controllers external`; [`run_controllers`]
 //!   runs the reconcilers on any client (used by the e2e tests).
 #![forbid(unsafe_code)]
@@ -14,13 +16,17 @@
 
 pub mod cluster;
 pub mod cluster_push;
+pub mod context;
+mod credentials;
 pub mod eso;
 pub mod generators;
+pub mod instrumented;
 pub mod lane;
 pub mod metrics;
 pub mod push;
 pub mod reconcile;
 pub mod rewrite;
+mod shared;
 pub mod store;
 pub mod templating;
 
@@ -40,7 +46,8 @@ use kube::runtime::reflector::{self, reflector};
 use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{Controller, WatchStreamExt as _, predicates};
 
-pub use reconcile::{Context, error_policy, reconcile};
+pub use context::Context;
+pub use reconcile::{error_policy, reconcile};
 
 /// The controller's name in `--controllers` and metrics.
 pub const NAME: &str = "external";
@@ -378,7 +385,7 @@ pub async fn run_controllers(
         Api::<ClusterSecretStore>::all(client.clone()),
         watcher::Config::default(),
     );
-    let _ = ctx.caches.set(reconcile::Caches {
+    let _ = ctx.caches.set(context::Caches {
         stores: ss_controller.store(),
         cluster_stores: css_controller.store(),
         secrets: secret_reader,
@@ -414,7 +421,7 @@ pub async fn run_controllers(
     );
     let es = hush_operator::run(
         es_controller,
-        metrics::reconcile,
+        instrumented::reconcile,
         error_policy,
         ctx.clone(),
         run_config(
@@ -425,14 +432,14 @@ pub async fn run_controllers(
     );
     let ss = hush_operator::run(
         ss_controller,
-        metrics::reconcile_store,
+        instrumented::reconcile_store,
         store::error_policy,
         ctx.clone(),
         run_config("secretstore", "secretstore", 2),
     );
     let css = hush_operator::run(
         css_controller,
-        metrics::reconcile_cluster_store,
+        instrumented::reconcile_cluster_store,
         store::error_policy,
         ctx.clone(),
         run_config("clustersecretstore", "clustersecretstore", 2),
@@ -468,7 +475,7 @@ pub async fn run_controllers(
         );
         let run = hush_operator::run(
             controller,
-            metrics::reconcile_cluster_external_secret,
+            instrumented::reconcile_cluster_external_secret,
             cluster::error_policy,
             ctx.clone(),
             run_config("clusterexternalsecret", "clusterexternalsecret", 2),

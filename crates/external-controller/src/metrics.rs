@@ -21,9 +21,6 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use hush_api::external_secrets::{
-    ClusterExternalSecret, ClusterSecretStore, ExternalSecret, SecretStore,
-};
 use hush_operator::metrics::Labels;
 use kube::runtime::controller::Action;
 use prometheus_client::metrics::counter::Counter;
@@ -32,7 +29,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::Error;
-use crate::reconcile::Context;
 
 /// `<kind>_status_condition` and `<kind>_reconcile_duration` of one kind of object, and the
 /// objects they have series for (so that a deleted object's series can go, as ESO's
@@ -140,7 +136,7 @@ tokio::task_local! {
     static READY: Arc<AtomicU8>;
 }
 
-/// Called where the reconciler sets `Ready` (no-op outside [`reconcile`]).
+/// Called where the reconciler sets `Ready` (no-op outside [`measured`]).
 pub(crate) fn note_ready(ready: bool) {
     let _ = READY.try_with(|r| r.store(if ready { 2 } else { 1 }, Ordering::Relaxed));
 }
@@ -187,26 +183,40 @@ impl EsoMetrics {
         this
     }
 
-    fn record(&self, es: &ExternalSecret, took_ns: f64, ok: bool, ready: u8) {
-        let labels = object_labels(es);
-        self.sync_calls.get_or_create(&labels).inc();
-        if !ok {
-            self.sync_errors.get_or_create(&labels).inc();
+    /// One reconcile of `obj` (a `kind` object): its duration, the `Ready` it wrote (see
+    /// [`KindFamilies::record`]) and, for ExternalSecrets, the sync call and whether it failed.
+    pub(crate) fn record<K: kube::Resource>(
+        &self,
+        kind: Kind,
+        obj: &K,
+        took_ns: f64,
+        ok: bool,
+        ready: u8,
+    ) {
+        let labels = object_labels(obj);
+        if kind == Kind::ExternalSecret {
+            self.sync_calls.get_or_create(&labels).inc();
+            if !ok {
+                self.sync_errors.get_or_create(&labels).inc();
+            }
         }
-        self.external_secret.record(&labels, took_ns, ready);
+        self.families(kind).record(&labels, took_ns, ready);
+    }
+
+    fn families(&self, kind: Kind) -> &KindFamilies {
+        match kind {
+            Kind::ExternalSecret => &self.external_secret,
+            Kind::SecretStore => &self.secret_store,
+            Kind::ClusterSecretStore => &self.cluster_secret_store,
+            Kind::ClusterExternalSecret => &self.cluster_external_secret,
+        }
     }
 
     /// Drops the series of the `kind` objects that no longer exist (`exists(namespace, name)`
     /// is false; `namespace` is empty for cluster-scoped kinds), as ESO does on deletion, so
     /// that churn does not grow the endpoint without bound.
     pub fn forget_missing(&self, kind: Kind, exists: impl Fn(&str, &str) -> bool) {
-        let families = match kind {
-            Kind::ExternalSecret => &self.external_secret,
-            Kind::SecretStore => &self.secret_store,
-            Kind::ClusterSecretStore => &self.cluster_secret_store,
-            Kind::ClusterExternalSecret => &self.cluster_external_secret,
-        };
-        for labels in families.forget_missing(exists) {
+        for labels in self.families(kind).forget_missing(exists) {
             if kind == Kind::ExternalSecret {
                 self.sync_calls.remove(&labels);
                 self.sync_errors.remove(&labels);
@@ -230,7 +240,7 @@ fn object_labels<K: kube::Resource>(obj: &K) -> Labels {
 
 /// Runs `reconcile` with a `Ready` slot for [`note_ready`]; returns its result, the time it
 /// took in nanoseconds and the `Ready` it wrote.
-async fn measured<F>(reconcile: F) -> (Result<Action, Error>, f64, u8)
+pub(crate) async fn measured<F>(reconcile: F) -> (Result<Action, Error>, f64, u8)
 where
     F: std::future::Future<Output = Result<Action, Error>>,
 {
@@ -241,53 +251,10 @@ where
     (result, took, ready.load(Ordering::Relaxed))
 }
 
-/// [`crate::reconcile::reconcile`] with ESO's metrics recorded.
-pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) = measured(crate::reconcile::reconcile(Arc::clone(&es), ctx)).await;
-    metrics.record(&es, took, result.is_ok(), ready);
-    result
-}
-
-/// [`crate::store::reconcile_store`] with ESO's `secretstore_*` metrics recorded.
-pub async fn reconcile_store(s: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) = measured(crate::store::reconcile_store(Arc::clone(&s), ctx)).await;
-    metrics
-        .secret_store
-        .record(&object_labels(&*s), took, ready);
-    result
-}
-
-/// [`crate::store::reconcile_cluster_store`] with ESO's `clustersecretstore_*` metrics recorded.
-pub async fn reconcile_cluster_store(
-    s: Arc<ClusterSecretStore>,
-    ctx: Arc<Context>,
-) -> Result<Action, Error> {
-    let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) =
-        measured(crate::store::reconcile_cluster_store(Arc::clone(&s), ctx)).await;
-    metrics
-        .cluster_secret_store
-        .record(&object_labels(&*s), took, ready);
-    result
-}
-
-/// [`crate::cluster::reconcile`] with ESO's `clusterexternalsecret_*` metrics recorded.
-pub async fn reconcile_cluster_external_secret(
-    ces: Arc<ClusterExternalSecret>,
-    ctx: Arc<Context>,
-) -> Result<Action, Error> {
-    let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) = measured(crate::cluster::reconcile(Arc::clone(&ces), ctx)).await;
-    metrics
-        .cluster_external_secret
-        .record(&object_labels(&*ces), took, ready);
-    result
-}
-
 #[cfg(test)]
 mod tests {
+    use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret};
+
     use super::*;
 
     #[test]
@@ -299,17 +266,16 @@ mod tests {
             "metadata": {"name": "db", "namespace": "team"}, "spec": {}
         }))
         .unwrap();
-        m.record(&es, 1500.0, true, 2);
-        m.record(&es, 2500.0, false, 1);
+        m.record(Kind::ExternalSecret, &es, 1500.0, true, 2);
+        m.record(Kind::ExternalSecret, &es, 2500.0, false, 1);
         let css: ClusterSecretStore = serde_json::from_value(serde_json::json!({
             "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
             "metadata": {"name": "vault"}, "spec": {"provider": {}}
         }))
         .unwrap();
-        m.cluster_secret_store
-            .record(&object_labels(&css), 900.0, 2);
+        m.record(Kind::ClusterSecretStore, &css, 900.0, true, 2);
         // No Ready written (a store of another controller class): no condition series.
-        m.secret_store.record(&object_labels(&es), 100.0, 0);
+        m.record(Kind::SecretStore, &es, 100.0, true, 0);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         for want in [

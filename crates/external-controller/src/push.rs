@@ -27,7 +27,8 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::reconcile::{Context, ResolvedStore, patch_finalizers};
+use crate::context::{Context, ResolvedStore, namespace_allowed};
+use crate::shared::{now_rfc3339, patch_finalizers};
 
 /// ESO's finalizer on a PushSecret with `deletionPolicy: Delete`.
 pub const FINALIZER: &str = "pushsecret.externalsecrets.io/finalizer";
@@ -256,7 +257,7 @@ async fn sources(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<Secret>
     }
     let selector = label_selector(sel.selector.as_ref(), "spec.selector.secret.selector")?;
     // An unknown operator is an error, not "matches nothing".
-    crate::cluster::selector_matches(&selector, &BTreeMap::new())
+    crate::shared::selector_matches(&selector, &BTreeMap::new())
         .map_err(|e| Error::Spec(format!("spec.selector.secret.selector: {e}")))?;
     let mut out: Vec<Secret> = api
         .list(&ListParams::default())
@@ -264,7 +265,7 @@ async fn sources(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<Secret>
         .map_err(Error::Kube)?
         .items
         .into_iter()
-        .filter(|s| crate::cluster::selector_matches(&selector, s.labels()).unwrap_or(false))
+        .filter(|s| crate::shared::selector_matches(&selector, s.labels()).unwrap_or(false))
         .collect();
     out.sort_by_key(ResourceExt::name_any);
     Ok(out)
@@ -340,9 +341,7 @@ async fn push_stores(
             if !store.is_ours(&ctx.config.controller_class) {
                 continue;
             }
-            if kind == "ClusterSecretStore"
-                && !crate::reconcile::namespace_allowed(ctx, &store, ns).await?
-            {
+            if kind == "ClusterSecretStore" && !namespace_allowed(ctx, &store, ns).await? {
                 return Err(Error::Store(format!(
                     "using ClusterSecretStore {:?} is not allowed from namespace {ns:?}",
                     store.name
@@ -362,7 +361,7 @@ async fn stores_by_label(
     field: &str,
 ) -> Result<Vec<ResolvedStore>, Error> {
     let matches = |labels: &BTreeMap<String, String>| {
-        crate::cluster::selector_matches(sel, labels)
+        crate::shared::selector_matches(sel, labels)
             .map_err(|e| Error::Spec(format!("{field}: {e}")))
     };
     let mut out = Vec::new();
@@ -773,13 +772,6 @@ fn set_ready(status: &mut PushSecretStatus, ready: bool, reason: &str, message: 
         message: Some(message.into()),
         last_transition_time: ltt,
     });
-}
-
-fn now_rfc3339() -> String {
-    let now = k8s_openapi::jiff::Timestamp::now();
-    k8s_openapi::jiff::Timestamp::from_second(now.as_second())
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| now.to_string())
 }
 
 #[cfg(test)]

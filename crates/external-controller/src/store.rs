@@ -14,7 +14,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::Error;
-use crate::reconcile::{Context, ResolvedStore};
+use crate::context::{Context, ResolvedStore};
 
 /// Validates a SecretStore.
 pub async fn reconcile_store(s: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action, Error> {

@@ -1,0 +1,355 @@
+//! What every reconciler of this crate shares: the [`Context`] (kube client, settings, provider
+//! cache, scheduling state, render pool, watch caches, event recorders) and the stores it resolves
+//! ([`ResolvedStore`]: a SecretStore or ClusterSecretStore with its provider through the cache).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use futures::FutureExt as _;
+use hush_api::external_secrets::{ClusterSecretStore, SecretStore};
+use hush_sync::cache::{Freshness, ProviderCache, StoreKey};
+use hush_sync::{ProviderError, ProviderFactory, StoreScope};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::credentials::KubeCredentials;
+use crate::shared::selector_matches;
+use crate::{Config, Error, lane, templating};
+
+/// Events' reporting component, as ESO.
+pub const EVENT_COMPONENT: &str = "external-secrets";
+
+/// Shared state of the ExternalSecret and store reconcilers.
+pub struct Context {
+    /// The kube client.
+    pub client: Client,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Provider clients and reads.
+    pub cache: Arc<ProviderCache>,
+    /// Compiled-in providers.
+    pub factories: Vec<Arc<dyn ProviderFactory>>,
+    /// ESO's generators hush implements.
+    pub generators: Vec<Arc<dyn hush_sync::generators::Generator>>,
+    /// The refresh budget behind the first-sync fast lane.
+    pub lanes: lane::Lanes,
+    /// Where `target.template` renders.
+    pub render: templating::RenderPool,
+    /// This process's last syncs, for reconciles on a stale cached ExternalSecret.
+    pub recent: lane::RecentSyncs,
+    /// When the watch first delivered each not yet synced ExternalSecret.
+    pub first_seen: Arc<lane::FirstSeen>,
+    /// The watch caches of stores and managed Secrets, when the controllers run: reconciles
+    /// read them instead of GETting each time (a miss falls back to a GET).
+    pub caches: OnceLock<Caches>,
+    recorder: Recorder,
+    store_recorder: Recorder,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Watch caches shared with the reconcilers (filled by [`crate::run_controllers`]).
+#[derive(Clone)]
+pub struct Caches {
+    /// SecretStores.
+    pub stores: Store<SecretStore>,
+    /// ClusterSecretStores.
+    pub cluster_stores: Store<ClusterSecretStore>,
+    /// Secrets labelled `reconcile.external-secrets.io/managed=true` (no managedFields).
+    pub secrets: Store<Secret>,
+}
+
+impl std::fmt::Debug for Caches {
+    // Counts only: the cached Secrets hold values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches")
+            .field("stores", &self.stores.state().len())
+            .field("cluster_stores", &self.cluster_stores.state().len())
+            .field("secrets", &self.secrets.state().len())
+            .finish()
+    }
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(client: Client, config: Arc<Config>) -> Self {
+        let reporter = |c: &str| Reporter {
+            controller: c.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter(EVENT_COMPONENT)),
+            store_recorder: Recorder::new(client.clone(), reporter("secret-store")),
+            cache: Arc::new(ProviderCache::new(
+                config.read_window,
+                config.client_ttl,
+                config.per_store_concurrency,
+            )),
+            factories: hush_sync::registry_with(&config.providers),
+            generators: hush_sync::generators::registry(),
+            lanes: lane::Lanes::new(usize::from(config.concurrency.max(1))),
+            render: templating::RenderPool::new(config.template_workers, config.template_timeout),
+            recent: lane::RecentSyncs::default(),
+            first_seen: Arc::default(),
+            caches: OnceLock::new(),
+            client,
+            config,
+        }
+    }
+
+    /// The store `name` (`kind` SecretStore in `ns`, or ClusterSecretStore): from the watch
+    /// cache, else from the API server.
+    pub(crate) async fn store(
+        &self,
+        kind: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<ResolvedStore>, Error> {
+        let caches = self.caches.get();
+        if kind == "ClusterSecretStore" {
+            if let Some(s) = caches.and_then(|c| c.cluster_stores.get(&ObjectRef::new(name))) {
+                return Ok(Some(ResolvedStore::from_css(&s)));
+            }
+            return Ok(Api::<ClusterSecretStore>::all(self.client.clone())
+                .get_opt(name)
+                .await
+                .map_err(Error::Kube)?
+                .map(|s| ResolvedStore::from_css(&s)));
+        }
+        if let Some(s) = caches.and_then(|c| c.stores.get(&ObjectRef::new(name).within(ns))) {
+            return Ok(Some(ResolvedStore::from_ss(&s)));
+        }
+        Ok(Api::<SecretStore>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(Error::Kube)?
+            .map(|s| ResolvedStore::from_ss(&s)))
+    }
+
+    /// The Secret `name` in `ns` and whether the answer came from the watch cache (which may
+    /// lag behind this process's own writes: a write based on it that conflicts is retried with
+    /// a GET). The cache holds every managed Secret, so once it is filled a miss means "absent"
+    /// for a target the ExternalSecret creates and owns; other policies ask the API server, as
+    /// their target need not carry the managed label.
+    pub(crate) async fn secret(
+        &self,
+        ns: &str,
+        name: &str,
+        owner: bool,
+    ) -> Result<(Option<Secret>, bool), Error> {
+        if let Some(cache) = self.caches.get().map(|c| &c.secrets) {
+            if let Some(s) = cache.get(&ObjectRef::new(name).within(ns)) {
+                return Ok((Some((*s).clone()), true));
+            }
+            if owner
+                && cache
+                    .wait_until_ready()
+                    .now_or_never()
+                    .is_some_and(|r| r.is_ok())
+            {
+                return Ok((None, true));
+            }
+        }
+        let live = Api::<Secret>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .map_err(Error::Kube)?;
+        Ok((live, false))
+    }
+
+    pub(crate) async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        store: bool,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(truncate(note, 1024)),
+            action: if store { "Validate" } else { "Sync" }.into(),
+            secondary: None,
+        };
+        let recorder = if store {
+            &self.store_recorder
+        } else {
+            &self.recorder
+        };
+        if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::debug!(error = %e, "cannot publish event");
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn truncate(mut s: String, max: usize) -> String {
+    s.truncate(s.floor_char_boundary(max));
+    s
+}
+
+/// A resolved store: spec provider block, scope, identity for the cache.
+pub(crate) struct ResolvedStore {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) uid: String,
+    pub(crate) resource_version: String,
+    pub(crate) controller: Option<String>,
+    pub(crate) provider: serde_json::Value,
+    pub(crate) store_namespace: Option<String>,
+    pub(crate) conditions: Vec<hush_api::external_secrets::ClusterSecretStoreCondition>,
+    /// `spec.retrySettings`.
+    pub(crate) retry: Option<hush_api::external_secrets::RetrySettings>,
+}
+
+impl ResolvedStore {
+    pub(crate) fn from_ss(s: &SecretStore) -> Self {
+        Self {
+            kind: "SecretStore".into(),
+            name: s.name_any(),
+            uid: s.uid().unwrap_or_default(),
+            // The spec's generation, not resourceVersion: status writes must not drop the
+            // client (and its Vault token).
+            resource_version: s.meta().generation.unwrap_or_default().to_string(),
+            controller: s.spec.controller.clone(),
+            provider: s
+                .spec
+                .provider
+                .clone()
+                .map(|p| serde_json::Value::Object(p.0))
+                .unwrap_or(serde_json::Value::Null),
+            store_namespace: s.namespace(),
+            conditions: Vec::new(),
+            retry: s.spec.retry_settings.clone(),
+        }
+    }
+
+    pub(crate) fn from_css(s: &ClusterSecretStore) -> Self {
+        Self {
+            kind: "ClusterSecretStore".into(),
+            name: s.name_any(),
+            uid: s.uid().unwrap_or_default(),
+            // The spec's generation, not resourceVersion: status writes must not drop the
+            // client (and its Vault token).
+            resource_version: s.meta().generation.unwrap_or_default().to_string(),
+            controller: s.spec.controller.clone(),
+            provider: s
+                .spec
+                .provider
+                .clone()
+                .map(|p| serde_json::Value::Object(p.0))
+                .unwrap_or(serde_json::Value::Null),
+            store_namespace: None,
+            conditions: s.spec.conditions.clone(),
+            retry: s.spec.retry_settings.clone(),
+        }
+    }
+
+    /// Whether a store of this controller class is ours (ESO: empty or equal).
+    pub(crate) fn is_ours(&self, class: &str) -> bool {
+        self.controller
+            .as_deref()
+            .is_none_or(|c| c.is_empty() || c == class)
+    }
+
+    /// A provider handle for use from `namespace` (through the cache).
+    pub(crate) async fn provider(
+        &self,
+        ctx: &Context,
+        namespace: Option<&str>,
+        fresh: Freshness,
+    ) -> Result<hush_sync::cache::CachedProvider, ProviderError> {
+        let (factory, spec) = hush_sync::select(&ctx.factories, &self.provider)?;
+        let referent = self.kind == "ClusterSecretStore" && hush_sync::auth_is_referent(spec);
+        let mut scope = StoreScope::new(
+            &self.kind,
+            &self.name,
+            self.store_namespace
+                .clone()
+                .or_else(|| namespace.map(str::to_owned)),
+        );
+        scope.controller_identity |= ctx.config.secret_stores_use_controller_identity;
+        let key = StoreKey {
+            kind: self.kind.clone(),
+            uid: self.uid.clone(),
+            resource_version: self.resource_version.clone(),
+            namespace: referent.then(|| namespace.unwrap_or_default().to_owned()),
+        };
+        let creds = KubeCredentials {
+            client: ctx.client.clone(),
+            token_file: ctx.config.controller_token_file.clone(),
+        };
+        let retry = self.retry.as_ref().map_or(Ok(None), |r| {
+            hush_sync::retry::RetrySettings::parse(r.max_retries, r.retry_interval.as_deref())
+        })?;
+        let factory = Arc::clone(factory);
+        ctx.cache
+            .client(key, fresh, || async move {
+                let built = factory.build(spec, &scope, &creds).await?;
+                Ok(hush_sync::Built {
+                    provider: hush_sync::retry::with_retries(built.provider, retry),
+                    ..built
+                })
+            })
+            .await
+    }
+}
+
+/// ClusterSecretStore `conditions`: namespaces, regexes, label selectors (`matchLabels` and
+/// `matchExpressions`); any condition admits. A selector that does not decode or has an unknown
+/// operator is an error naming the store, not a silent refusal.
+pub(crate) async fn namespace_allowed(
+    ctx: &Context,
+    store: &ResolvedStore,
+    ns: &str,
+) -> Result<bool, Error> {
+    if store.conditions.is_empty() {
+        return Ok(true);
+    }
+    let mut labels: Option<BTreeMap<String, String>> = None;
+    for c in &store.conditions {
+        if c.namespaces.iter().any(|n| n == ns) {
+            return Ok(true);
+        }
+        for re in &c.namespace_regexes {
+            if regex::Regex::new(re).is_ok_and(|r| r.is_match(ns)) {
+                return Ok(true);
+            }
+        }
+        if let Some(sel) = &c.namespace_selector {
+            let selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector =
+                serde_json::from_value(serde_json::Value::Object(sel.0.clone())).map_err(|e| {
+                    Error::Store(format!(
+                        "ClusterSecretStore {:?}: conditions namespaceSelector: {e}",
+                        store.name
+                    ))
+                })?;
+            if labels.is_none() {
+                let n = Api::<Namespace>::all(ctx.client.clone())
+                    .get_opt(ns)
+                    .await
+                    .map_err(Error::Kube)?;
+                labels = Some(n.map(|n| n.labels().clone()).unwrap_or_default());
+            }
+            let have = labels.as_ref().map_or_else(BTreeMap::new, Clone::clone);
+            if selector_matches(&selector, &have).map_err(|e| {
+                Error::Store(format!(
+                    "ClusterSecretStore {:?}: conditions namespaceSelector: {e}",
+                    store.name
+                ))
+            })? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
