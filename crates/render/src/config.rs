@@ -43,6 +43,16 @@ pub const SIDECAR_ONLY: &[&str] = &[
     "VAULT_TOKEN",
     "VAULT_NAMESPACE",
     "AWS_REGION",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "HUSH_KUBE_TOKEN_FILE",
+    "HUSH_KUBE_CA_FILE",
+    "HUSH_AZURE_VAULT_DOMAIN",
     "HUSH_RESEAL_CERT",
     "HUSH_RESEAL_SECRET",
     "HUSH_RESEAL_SECRET_FILE",
@@ -73,7 +83,47 @@ pub enum BackendSettings {
         /// `AWS_REGION` (or `AWS_DEFAULT_REGION`).
         region: String,
     },
+    /// `AVP_TYPE=kubernetessecret`: the cluster the plugin runs in, as the plugin's own
+    /// ServiceAccount (client-go's in-cluster configuration).
+    KubernetesSecret {
+        /// `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`.
+        server: String,
+        /// The cluster CA (PEM): the pod's `ca.crt`, or `HUSH_KUBE_CA_FILE`.
+        ca_pem: Vec<u8>,
+        /// The pod's ServiceAccount token, or the one in `HUSH_KUBE_TOKEN_FILE`.
+        token: SecretString,
+    },
+    /// `AVP_TYPE=gcpsecretmanager`: the service-account key at `GOOGLE_APPLICATION_CREDENTIALS`.
+    GcpSecretManager {
+        /// The key file's JSON.
+        key: SecretString,
+    },
+    /// `AVP_TYPE=azurekeyvault`: an application's credentials from the Azure SDK's environment.
+    AzureKeyVault {
+        /// `AZURE_TENANT_ID`.
+        tenant_id: String,
+        /// `AZURE_CLIENT_ID`.
+        client_id: String,
+        /// `AZURE_CLIENT_SECRET`, or the PEM at `AZURE_CLIENT_CERTIFICATE_PATH`.
+        proof: AzureProof,
+        /// Key Vault's DNS domain (`HUSH_AZURE_VAULT_DOMAIN`, default `vault.azure.net`): the
+        /// vault a path names is `https://<name>.<domain>`.
+        vault_domain: String,
+    },
 }
+
+/// How an Azure application proves itself.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AzureProof {
+    /// `AZURE_CLIENT_SECRET`.
+    Secret(SecretString),
+    /// `AZURE_CLIENT_CERTIFICATE_PATH`: a PEM certificate and its private key.
+    Certificate(SecretString),
+}
+
+/// Where a pod's ServiceAccount credentials are mounted.
+const POD_SERVICE_ACCOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// Everything a render is configured with. `Debug` redacts the reseal secret.
 #[derive(Default)]
@@ -249,13 +299,126 @@ pub fn settings(
                 })?;
             Some(BackendSettings::AwsSecretsManager { region })
         }
+        Some("kubernetessecret") => Some(kubernetes(&own)?),
+        Some("gcpsecretmanager") => Some(gcp(&own)?),
+        Some("azurekeyvault") => Some(azure(&own)?),
         Some(other) => {
             return Err(Error::Config(format!(
-                "AVP_TYPE={other} is not supported (supported: vault, awssecretsmanager)"
+                "AVP_TYPE={other} is not supported (supported: vault, awssecretsmanager, \
+                 kubernetessecret, gcpsecretmanager, azurekeyvault)"
             )));
         }
     };
     Ok(s)
+}
+
+fn read_file(path: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|error| Error::Io {
+        path: path.into(),
+        error,
+    })
+}
+
+fn text_file(path: &str) -> Result<SecretString> {
+    let bytes = Zeroizing::new(read_file(path)?);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::Config(format!("{path} is not UTF-8 text")))?;
+    Ok(SecretString::from(text.trim().to_owned()))
+}
+
+/// client-go's in-cluster configuration (what argocd-vault-plugin uses), with the token and CA
+/// files overridable for a plugin run outside a pod.
+fn kubernetes(own: &BTreeMap<String, String>) -> Result<BackendSettings> {
+    let get = |k: &str| own.get(k).filter(|v| !v.is_empty()).cloned();
+    let (Some(host), Some(port)) = (
+        get("KUBERNETES_SERVICE_HOST"),
+        get("KUBERNETES_SERVICE_PORT"),
+    ) else {
+        return Err(Error::Config(
+            "AVP_TYPE=kubernetessecret reads the cluster the plugin runs in: \
+             KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set"
+                .into(),
+        ));
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let file = |var: &str, name: &str| get(var).unwrap_or(format!("{POD_SERVICE_ACCOUNT}/{name}"));
+    Ok(BackendSettings::KubernetesSecret {
+        server: format!("https://{host}:{port}"),
+        ca_pem: read_file(&file("HUSH_KUBE_CA_FILE", "ca.crt"))?,
+        token: text_file(&file("HUSH_KUBE_TOKEN_FILE", "token"))?,
+    })
+}
+
+/// Google's Application Default Credentials, as far as hush has them: a service-account key
+/// file (gcloud's user credentials and the metadata server are not used).
+fn gcp(own: &BTreeMap<String, String>) -> Result<BackendSettings> {
+    let path = own
+        .get("GOOGLE_APPLICATION_CREDENTIALS")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            Error::Config(
+                "AVP_TYPE=gcpsecretmanager needs GOOGLE_APPLICATION_CREDENTIALS (a \
+                 service-account key file); hush does not use gcloud's user credentials or the \
+                 metadata server"
+                    .into(),
+            )
+        })?;
+    Ok(BackendSettings::GcpSecretManager {
+        key: text_file(path)?,
+    })
+}
+
+/// The Azure SDK's environment credential, as far as hush has it: an application with a
+/// client secret or a PEM certificate.
+fn azure(own: &BTreeMap<String, String>) -> Result<BackendSettings> {
+    let get = |k: &str| own.get(k).filter(|v| !v.is_empty()).cloned();
+    let need = |k: &str| {
+        get(k).ok_or_else(|| {
+            Error::Config(format!(
+                "AVP_TYPE=azurekeyvault needs {k} (hush authenticates as an application: \
+                 AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or \
+                 AZURE_CLIENT_CERTIFICATE_PATH)"
+            ))
+        })
+    };
+    for unsupported in [
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "AZURE_USERNAME",
+        "AZURE_FEDERATED_TOKEN_FILE",
+    ] {
+        if get(unsupported).is_some() {
+            return Err(Error::Config(format!(
+                "AVP_TYPE=azurekeyvault: {unsupported} is not supported by hush (an application \
+                 with AZURE_CLIENT_SECRET or an unencrypted PEM at AZURE_CLIENT_CERTIFICATE_PATH)"
+            )));
+        }
+    }
+    let proof = match (
+        get("AZURE_CLIENT_SECRET"),
+        get("AZURE_CLIENT_CERTIFICATE_PATH"),
+    ) {
+        (Some(secret), None) => AzureProof::Secret(SecretString::from(secret)),
+        (None, Some(path)) => AzureProof::Certificate(text_file(&path)?),
+        _ => {
+            return Err(Error::Config(
+                "AVP_TYPE=azurekeyvault needs exactly one of AZURE_CLIENT_SECRET and \
+                 AZURE_CLIENT_CERTIFICATE_PATH"
+                    .into(),
+            ));
+        }
+    };
+    Ok(BackendSettings::AzureKeyVault {
+        tenant_id: need("AZURE_TENANT_ID")?,
+        client_id: need("AZURE_CLIENT_ID")?,
+        proof,
+        vault_domain: get("HUSH_AZURE_VAULT_DOMAIN")
+            .map(|d| d.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "vault.azure.net".into()),
+    })
 }
 
 fn vault(
@@ -361,6 +524,43 @@ mod tests {
         assert!(s.allow_empty);
         assert_eq!(s.warnings.len(), 3);
         assert!(s.warnings.iter().all(|w| !w.contains("attacker")));
+    }
+
+    #[test]
+    fn kubernetes_secret_reads_the_in_cluster_configuration() {
+        let e = env(&[("AVP_TYPE", "kubernetessecret")]);
+        let err = settings(&e, &BTreeMap::new()).unwrap_err().to_string();
+        assert!(err.contains("KUBERNETES_SERVICE_HOST"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        let ca = dir.path().join("ca.crt");
+        std::fs::write(&token, "sa-token-canary\n").unwrap();
+        std::fs::write(&ca, "PEM").unwrap();
+        let e = env(&[
+            ("AVP_TYPE", "kubernetessecret"),
+            ("KUBERNETES_SERVICE_HOST", "fd00::1"),
+            ("KUBERNETES_SERVICE_PORT", "443"),
+            ("HUSH_KUBE_TOKEN_FILE", token.to_str().unwrap()),
+            ("HUSH_KUBE_CA_FILE", ca.to_str().unwrap()),
+            ("ARGOCD_ENV_HUSH_KUBE_TOKEN_FILE", "/tmp/other"),
+        ]);
+        let s = settings(&e, &BTreeMap::new()).unwrap();
+        assert!(!format!("{s:?}").contains("canary"));
+        match s.backend.unwrap() {
+            BackendSettings::KubernetesSecret {
+                server,
+                ca_pem,
+                token,
+            } => {
+                assert_eq!(server, "https://[fd00::1]:443");
+                assert_eq!(ca_pem, b"PEM");
+                assert_eq!(
+                    secrecy::ExposeSecret::expose_secret(&token),
+                    "sa-token-canary"
+                );
+            }
+            other => panic!("expected kubernetessecret, got {other:?}"),
+        }
     }
 
     #[test]

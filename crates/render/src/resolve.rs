@@ -77,10 +77,12 @@ struct ObjCtx {
     name: String,
     generic: Option<SecretRef>,
     kv: Option<u8>,
+    /// Inline placeholders are read key by key ([`Backend::reads_keys`]).
+    keyed: bool,
 }
 
 impl ObjCtx {
-    fn new(doc: &Doc, opts: &Options) -> Result<ObjCtx> {
+    fn new(doc: &Doc, opts: &Options, keyed: bool) -> Result<ObjCtx> {
         let (kind, name, _) = value::identity(&doc.branch);
         let kv = match annotation(&doc.branch, annotations::KV_VERSION) {
             None => None,
@@ -100,17 +102,25 @@ impl ObjCtx {
             name,
             generic: None,
             kv,
+            keyed,
         };
         if let Some(path) = annotation(&doc.branch, annotations::PATH) {
             let version = annotation(&doc.branch, annotations::SECRET_VERSION)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned);
-            ctx.generic = Some(ctx.reference(path, version, opts)?);
+            ctx.generic = Some(ctx.reference(path, version, None, opts)?);
         }
         Ok(ctx)
     }
 
-    fn reference(&self, path: &str, version: Option<String>, opts: &Options) -> Result<SecretRef> {
+    /// The read of `path` at `version`; `key` is an inline placeholder's key.
+    fn reference(
+        &self,
+        path: &str,
+        version: Option<String>,
+        key: Option<&str>,
+        opts: &Options,
+    ) -> Result<SecretRef> {
         check_path(path).map_err(|reason| Error::PathInvalid {
             file: self.file.clone(),
             kind: self.kind.clone(),
@@ -148,6 +158,7 @@ impl ObjCtx {
             path,
             version,
             kv_version: self.kv,
+            key: key.filter(|_| self.keyed).map(str::to_owned),
         })
     }
 
@@ -244,19 +255,20 @@ fn decode_b64_text(s: &str) -> Option<String> {
     String::from_utf8(bytes).ok().filter(|t| t.contains('<'))
 }
 
-/// Phase one: every distinct read of the render.
-pub fn collect(docs: &[Doc], opts: &Options) -> Result<BTreeSet<SecretRef>> {
+/// Phase one: every distinct read of the render (`keyed`: inline placeholders are read key by
+/// key, see [`Backend::reads_keys`]).
+pub fn collect(docs: &[Doc], opts: &Options, keyed: bool) -> Result<BTreeSet<SecretRef>> {
     let mut refs = BTreeSet::new();
     for doc in docs.iter().filter(|d| !ignored(d)) {
-        let ctx = ObjCtx::new(doc, opts)?;
+        let ctx = ObjCtx::new(doc, opts, keyed)?;
         let secret = is_kind(&doc.branch, "Secret");
         let mut found_generic = false;
         visit(&doc.branch, secret, &mut |s| {
             for p in placeholder::scan(s, ctx.generic.is_some()).map_err(|m| ctx.malformed(m))? {
                 match p.reference {
                     Reference::Generic { .. } => found_generic = true,
-                    Reference::Inline { path, version, .. } => {
-                        refs.insert(ctx.reference(&path, version, opts)?);
+                    Reference::Inline { path, version, key } => {
+                        refs.insert(ctx.reference(&path, version, Some(&key), opts)?);
                     }
                 }
             }
@@ -298,7 +310,8 @@ pub async fn resolve(
     backend: Option<&dyn Backend>,
     opts: &Options,
 ) -> Result<Stats> {
-    let refs = collect(docs, opts)?;
+    let keyed = backend.is_some_and(Backend::reads_keys);
+    let refs = collect(docs, opts, keyed)?;
     let distinct = refs.len();
     let cache = match (backend, refs.is_empty()) {
         (_, true) => BTreeMap::new(),
@@ -316,7 +329,7 @@ pub async fn resolve(
         if ignored(doc) {
             continue;
         }
-        replaced += substitute(doc, &cache, opts)?;
+        replaced += substitute(doc, &cache, opts, keyed)?;
     }
     Ok(Stats { distinct, replaced })
 }
@@ -348,9 +361,11 @@ impl Subst<'_> {
                 Some(r) => (r.clone(), key),
                 None => return Ok(None),
             },
-            Reference::Inline { path, key, version } => {
-                (self.ctx.reference(path, version.clone(), self.opts)?, key)
-            }
+            Reference::Inline { path, key, version } => (
+                self.ctx
+                    .reference(path, version.clone(), Some(key), self.opts)?,
+                key,
+            ),
         };
         Ok(self
             .cache
@@ -458,11 +473,12 @@ fn substitute(
     doc: &mut Doc,
     cache: &BTreeMap<SecretRef, Option<SecretData>>,
     opts: &Options,
+    keyed: bool,
 ) -> Result<usize> {
     let secret = is_kind(&doc.branch, "Secret");
     let configmap = is_kind(&doc.branch, "ConfigMap");
     let remove_missing = annotation(&doc.branch, annotations::REMOVE_MISSING) == Some("true");
-    let ctx = ObjCtx::new(doc, opts)?;
+    let ctx = ObjCtx::new(doc, opts, keyed)?;
     if remove_missing && !secret && !configmap {
         return Err(Error::Config(format!(
             "{}: {}/{}: {} is only valid on Secrets and ConfigMaps",
@@ -534,7 +550,10 @@ mod tests {
                 branch,
             })
             .collect();
-        Ok(collect(&docs, opts)?.into_iter().map(|r| r.path).collect())
+        Ok(collect(&docs, opts, false)?
+            .into_iter()
+            .map(|r| r.path)
+            .collect())
     }
 
     fn config_map(placeholder: &str) -> String {

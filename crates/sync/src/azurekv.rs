@@ -21,9 +21,9 @@ use serde_json::Value;
 
 use crate::json::extract_raw;
 use crate::{
-    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
-    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
-    refuse_unknown_fields,
+    Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
+    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest,
+    ref_namespace, refuse_unknown_fields,
 };
 
 /// Builds `azurekv` providers.
@@ -233,6 +233,45 @@ impl SecretProvider for AzureProvider {
             }
         }
         Ok(out)
+    }
+
+    /// argocd-vault-plugin's `azurekeyvault` (the store is the vault the path names): with
+    /// `key`, that secret alone at `version`; without, every enabled secret at its current
+    /// version (AVP reads versions only inline).
+    async fn document(
+        &self,
+        r: &DocumentRef,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+        let mut out = serde_json::Map::new();
+        let names = match (&r.key, &r.version) {
+            (Some(name), _) => vec![name.clone()],
+            (None, Some(_)) => {
+                return Err(ProviderError::Invalid(format!(
+                    "{}: a version needs an inline placeholder (<path:VAULT#NAME#VERSION>)",
+                    r.path
+                )));
+            }
+            (None, None) => self
+                .client
+                .list_secrets()
+                .await
+                .map_err(map_err)?
+                .into_iter()
+                .filter(|i| i.enabled)
+                .map(|i| i.name)
+                .collect(),
+        };
+        let version = r.version.as_deref().unwrap_or_default();
+        for name in names {
+            match self.client.get_secret(&name, version).await {
+                Ok(b) => {
+                    out.insert(name, Value::String(b.value.as_str().to_owned()));
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok((r.key.is_none() || !out.is_empty()).then_some(out))
     }
 
     async fn validate(&self) -> Result<(), ProviderError> {

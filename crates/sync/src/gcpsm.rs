@@ -22,9 +22,9 @@ use serde_json::Value;
 
 use crate::json::extract_raw;
 use crate::{
-    Built, CredentialSource, FindQuery, KeyRef, ProviderError, ProviderFactory, RemoteRef,
-    SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest, ref_namespace,
-    refuse_unknown_fields,
+    Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
+    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest,
+    ref_namespace, refuse_unknown_fields,
 };
 
 /// Builds `gcpsm` providers.
@@ -179,6 +179,41 @@ impl SecretProvider for GcpProvider {
             }
         }
         Ok(out)
+    }
+
+    /// argocd-vault-plugin's `gcpsecretmanager`: `projects/P/secrets/S` (in the project the
+    /// path names) at `version` (default `latest`), as AVP's `{S: payload}`.
+    async fn document(
+        &self,
+        r: &DocumentRef,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+        let (project, secret) = r
+            .path
+            .strip_prefix("projects/")
+            .and_then(|p| p.rsplit_once("/secrets/"))
+            .ok_or_else(|| {
+                ProviderError::Invalid(format!(
+                    "{}: expected projects/PROJECT/secrets/SECRET",
+                    r.path
+                ))
+            })?;
+        let version = r.version.as_deref().unwrap_or("latest");
+        match self
+            .client
+            .access_secret_version(project, secret, version)
+            .await
+        {
+            Ok(data) => {
+                let text = String::from_utf8_lossy(&data).into_owned();
+                Ok(Some(
+                    [(secret.to_owned(), Value::String(text))]
+                        .into_iter()
+                        .collect(),
+                ))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     async fn validate(&self) -> Result<(), ProviderError> {

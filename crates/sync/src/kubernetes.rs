@@ -33,9 +33,10 @@ use zeroize::Zeroizing;
 
 use crate::json::{gjson_string, go_marshal_any};
 use crate::{
-    Built, CaProviderPaths, CredentialSource, FindQuery, ProviderError, ProviderFactory, RemoteRef,
-    SecretBytes, SecretKeySelector, SecretProvider, ServiceAccountSelector, StoreScope,
-    ca_provider_pem, decode, digest, key_ref, ref_namespace, refuse_unknown_fields,
+    Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, ProviderError,
+    ProviderFactory, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider,
+    ServiceAccountSelector, StoreScope, ca_provider_pem, decode, digest, key_ref, ref_namespace,
+    refuse_unknown_fields,
 };
 
 /// How long one request to the API server may take.
@@ -855,6 +856,30 @@ impl SecretProvider for KubernetesProvider {
             out.insert(s.metadata.name, SecretBytes::new(json.as_bytes().to_vec()));
         }
         Ok(out)
+    }
+
+    /// argocd-vault-plugin's `kubernetessecret`: Secret `path` of the store's namespace, its
+    /// data as text (AVP's `string(bytes)`). Secrets have no versions: one asked for is refused.
+    async fn document(
+        &self,
+        r: &DocumentRef,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+        if let Some(v) = &r.version {
+            return Err(ProviderError::Invalid(format!(
+                "secret {}/{}: version {v:?}: Kubernetes Secrets have no versions",
+                self.namespace, r.path
+            )));
+        }
+        match self.secret(&r.path).await {
+            Ok(s) => Ok(Some(
+                s.data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), text_value(&v.0)))
+                    .collect(),
+            )),
+            Err(ProviderError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn validate(&self) -> Result<(), ProviderError> {

@@ -74,6 +74,11 @@ pub struct DocumentRef {
     pub version: Option<String>,
     /// Vault's KV version for this read (`avp.kubernetes.io/kv-version`); `None` = the store's.
     pub kv_version: Option<u8>,
+    /// The one key wanted, for a provider whose keys are secrets of their own (Azure Key Vault,
+    /// where argocd-vault-plugin reads an inline placeholder's secret alone); `None` = the
+    /// whole document. A provider that reads whole documents may ignore it: the caller takes
+    /// the key from what it returns.
+    pub key: Option<String>,
 }
 
 /// ESO's PushSecret `remoteRef` and the entry's provider `metadata`: where to write.
