@@ -41,6 +41,8 @@ print_env() {
   # azure-identity's authority variable and hush's Key Vault domain and CA (crates/azure, Cloud).
   printf 'export AZURE_AUTHORITY_HOST=https://127.0.0.1:%s HUSH_AZURE_VAULT_DOMAIN=127.0.0.1:%s HUSH_AZURE_CA_FILE=%s\n' \
     "$port" "$port" "$ca"
+  # hush's managed-identity endpoint (crates/azure, imds_endpoint_from_env).
+  printf 'export HUSH_AZURE_IMDS_ENDPOINT=https://127.0.0.1:%s/metadata/identity/oauth2/token\n' "$port"
 }
 
 service_main "$@"

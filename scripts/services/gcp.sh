@@ -30,6 +30,8 @@ print_env() {
   # hush's Google Cloud endpoint overrides (crates/gcp, Endpoints::from_env).
   printf 'export HUSH_GCP_SECRET_MANAGER_ENDPOINT=%s HUSH_GCP_KMS_ENDPOINT=%s HUSH_GCP_TOKEN_ENDPOINT=%s/token\n' \
     "$url" "$url" "$url"
+  # The GKE/GCE metadata server (Google's own variable, host:port).
+  printf 'export GCE_METADATA_HOST=%s\n' "${url#http://}"
 }
 
 service_main "$@"

@@ -14,13 +14,17 @@ certificate (``client_assertion`` RS256 JWT with ``x5t``/``x5t#S256``) or a fede
 Key Vault (any ``api-version``): the bearer challenge (401 + ``WWW-Authenticate``), secrets
 (set, get by version, list, list versions, update attributes/tags, delete + deleted-secret
 get/purge) and RSA keys (create, get, list, wrapkey/unwrapkey/encrypt/decrypt with RSA-OAEP-256,
-RSA-OAEP, RSA1_5). Names must match ``^[0-9a-zA-Z-]{1,127}$``.
+RSA-OAEP, RSA1_5), certificates (import from PEM, get by version: ``cer`` is the DER).
+Names must match ``^[0-9a-zA-Z-]{1,127}$``.
 
 Management (no auth, loopback only): ``POST /hush/apps`` registers an application
 (``{"certificate_pem"?, "federated"?: {"issuer", "subject", "public_keys_pem": [..]}, "token_lifetime"?}``) and
 returns ``tenant_id``, ``client_id`` and ``client_secret``; ``POST /hush/token-lifetime
 {"seconds"}``; ``GET /hush/calls`` (token grants per client id, calls per route);
-``POST /hush/reset-calls``.
+``POST /hush/reset-calls``; ``POST /hush/managed-identities {"client_id"?}`` registers a managed
+identity (none = the system-assigned one) for the instance metadata service
+``GET /metadata/identity/oauth2/token`` (``Metadata: true``, ``resource``, ``client_id``?; IMDS'
+answer with ``expires_in`` as a string).
 
 Run: ``python tests/cloud/azure_server.py --port N --state DIR`` (writes DIR/ca.pem).
 """
@@ -89,6 +93,8 @@ class State:
         self.secrets: dict[str, list[dict]] = {}  # name -> versions, oldest first
         self.deleted: dict[str, list[dict]] = {}
         self.keys: dict[str, list[dict]] = {}  # name -> [{version, key, attributes, tags}]
+        self.certificates: dict[str, list[dict]] = {}  # name -> [{version, der, attributes, tags}]
+        self.identities: set[str] = set()  # managed identities (client ids; "system" = system-assigned)
         self.calls = Calls()
         self.tokens = Tokens()
         self.token_lifetime = 3600
@@ -155,6 +161,8 @@ class Handler(BaseHTTPRequestHandler):
             body = self.read_body()
             if path.startswith("/hush/"):
                 return self.send(200, self.management(path, body))
+            if path == "/metadata/identity/oauth2/token":
+                return self.imds(query)
             parts = path.split("/")
             if len(parts) >= 2 and parts[1] in (STATE.tenant, "common", "organizations") or path.startswith("/common/"):
                 return self.entra(path, body, query)
@@ -192,7 +200,32 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.apps[client_id] = app
             return {"tenant_id": STATE.tenant, "client_id": client_id, "client_secret": app.secret}
+        if path == "/hush/managed-identities":
+            client_id = payload.get("client_id") or "system"
+            with STATE.lock:
+                STATE.identities.add(client_id)
+            return {"client_id": client_id}
         raise KvError(404, "NotFound", f"unknown management route {path}")
+
+    # -- the instance metadata service (managed identities) ------------------------------------
+
+    def imds(self, query: dict) -> None:
+        """``GET /metadata/identity/oauth2/token`` as Azure's IMDS answers it (api-version
+        2018-02-01): ``Metadata: true`` required, ``resource``, optional ``client_id``."""
+        if self.headers.get("Metadata") != "true":
+            return self.send(400, {"error": "invalid_request", "error_description": "Required metadata header not specified"})
+        if query.get("resource") != VAULT_RESOURCE:
+            return self.send(400, {"error": "invalid_resource", "error_description": f"resource {query.get('resource')!r}"})
+        who = query.get("client_id") or "system"
+        with STATE.lock:
+            known = who in STATE.identities
+        if not known:
+            return self.send(400, {"error": "invalid_request", "error_description": "Identity not found"})
+        STATE.calls.token(who)
+        lifetime = STATE.token_lifetime
+        token = STATE.tokens.issue(who, lifetime)
+        self.send(200, {"access_token": token, "expires_in": str(lifetime), "expires_on": str(now() + lifetime),
+                        "resource": VAULT_RESOURCE, "token_type": "Bearer", "client_id": who})
 
     # -- Entra ID ----------------------------------------------------------------------------
 
@@ -346,7 +379,41 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, self.key_bundle(name, self.key_version(name, parts[2] if n == 3 else ""))
             if n == 4 and m == "POST" and parts[3] in ("wrapkey", "unwrapkey", "encrypt", "decrypt"):
                 return 200, self.key_op(name, parts[2], parts[3], payload)
+        if n and parts[0] == "certificates":
+            name = parts[1]
+            check_name(name, "certificate")
+            if n == 3 and parts[2] == "import" and m == "POST":
+                return 200, self.import_certificate(name, payload)
+            if n in (2, 3) and m == "GET":
+                return 200, self.certificate_bundle(name, self.certificate_version(name, parts[2] if n == 3 else ""))
         raise KvError(404, "NotFound", f"no such Key Vault operation: {m} /{'/'.join(parts)}")
+
+    def import_certificate(self, name: str, payload: dict) -> dict:
+        """``POST /certificates/{name}/import`` with a PEM ``value`` (contentType
+        application/x-pem-file); the certificate is kept, the private key is not needed here."""
+        cert = x509.load_pem_x509_certificate(payload["value"].encode())
+        v = {"version": uuid.uuid4().hex, "der": cert.public_bytes(serialization.Encoding.DER),
+             "attributes": attributes(), "tags": payload.get("tags") or {}}
+        STATE.certificates.setdefault(name, []).append(v)
+        return self.certificate_bundle(name, v)
+
+    def certificate_version(self, name: str, version: str) -> dict:
+        versions = STATE.certificates.get(name)
+        if not versions:
+            raise KvError(404, "CertificateNotFound", f"A certificate with (name/id) {name} was not found in this key vault.")
+        if not version:
+            return versions[-1]
+        for v in versions:
+            if v["version"] == version:
+                return v
+        raise KvError(404, "CertificateNotFound", f"A certificate with (name/id) {name}/{version} was not found in this key vault.")
+
+    def certificate_bundle(self, name: str, v: dict) -> dict:
+        base = self.base()
+        thumb = hashlib.sha1(v["der"]).digest()
+        return {"id": f"{base}/certificates/{name}/{v['version']}", "kid": f"{base}/keys/{name}/{v['version']}",
+                "sid": f"{base}/secrets/{name}/{v['version']}", "x5t": b64url(thumb),
+                "cer": base64.b64encode(v["der"]).decode(), "attributes": v["attributes"], "tags": v["tags"]}
 
     def page(self, items: list[dict], query: dict, path: str) -> dict:
         size = min(int(query.get("maxresults") or PAGE), PAGE)

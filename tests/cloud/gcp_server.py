@@ -12,7 +12,10 @@ Added here (drongo 0.8.0 has none of it):
 - counters (tokens per service account, calls per route) and a management API:
   ``POST /hush/service-accounts {"email", "project", "token_lifetime"?}`` returns a new service-account JSON key
   (``token_uri`` pointing here), ``POST /hush/token-lifetime {"seconds"}``, ``GET /hush/calls``,
-  ``POST /hush/reset-calls``.
+  ``POST /hush/reset-calls``, ``POST /hush/metadata-identity {"email"}`` (the service account the
+  metadata server hands tokens of);
+- the GKE/GCE metadata server's ``GET /computeMetadata/v1/instance/service-accounts/default/token``
+  (``Metadata-Flavor: Google``), reached by ``GCE_METADATA_HOST``.
 
 Run: ``python tests/cloud/gcp_server.py --port N``. The official client libraries reach it with
 ``client_options={"api_endpoint": URL}`` and ``transport="rest"`` (tests/cloud/test_servers.py).
@@ -54,6 +57,7 @@ class State:
         self.tokens = Tokens()
         self.token_lifetime = 3600
         self.lifetimes: dict[str, int] = {}  # client_email -> token lifetime
+        self.metadata_email: str | None = None  # the instance's service account (metadata server)
 
 
 STATE = State()
@@ -105,6 +109,12 @@ class Handler(DrongoHTTPRequestHandler):
             return
         if path.startswith("/hush/"):
             self._write(self._management(path, self._body()))
+            return
+        if path == "/computeMetadata/v1/instance/service-accounts/default/token":
+            self._write(self._metadata_token())
+            return
+        if path == "/computeMetadata/v1/instance/service-accounts/default/":
+            self._write(self._metadata_account())
             return
         if path.startswith("/drongo/"):
             self._dispatch()
@@ -171,6 +181,29 @@ class Handler(DrongoHTTPRequestHandler):
         token = STATE.tokens.issue(email, lifetime)
         return _json(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
 
+    def _metadata_token(self):
+        """The GKE/GCE metadata server's token endpoint: ``Metadata-Flavor: Google`` required
+        (403 otherwise, as the real server), a token of the instance's service account."""
+        if self.headers.get("Metadata-Flavor") != "Google":
+            return 403, {"Content-Type": "text/plain"}, "Missing required header: Metadata-Flavor"
+        email = STATE.metadata_email
+        if email is None:
+            return 404, {"Content-Type": "text/plain"}, "no service account on this instance"
+        STATE.calls.token(email)
+        lifetime = STATE.token_lifetime
+        token = STATE.tokens.issue(email, lifetime)
+        return _json(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"},
+                     {"Metadata-Flavor": "Google"})
+
+    def _metadata_account(self):
+        """``…/service-accounts/default/?recursive=true``: what google-auth reads before a token."""
+        if self.headers.get("Metadata-Flavor") != "Google":
+            return 403, {"Content-Type": "text/plain"}, "Missing required header: Metadata-Flavor"
+        email = STATE.metadata_email or "default"
+        return _json(200, {"aliases": ["default"], "email": email,
+                           "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
+                     {"Metadata-Flavor": "Google"})
+
     def _management(self, path: str, body: bytes):
         payload = json.loads(body or b"{}")
         if path == "/hush/calls":
@@ -181,6 +214,9 @@ class Handler(DrongoHTTPRequestHandler):
         if path == "/hush/token-lifetime":
             STATE.token_lifetime = int(payload["seconds"])
             return _json(200, {})
+        if path == "/hush/metadata-identity":
+            STATE.metadata_email = payload["email"]
+            return _json(200, {"email": STATE.metadata_email})
         if path == "/hush/service-accounts":
             email, project = payload["email"], payload.get("project", "hush-test")
             key = new_rsa_key()

@@ -161,6 +161,27 @@ def test_gcp_kms_round_trip(gcp):
         client.decrypt(request={"name": other.name, "ciphertext": enc.ciphertext})
 
 
+def test_gcp_metadata_server(gcp, monkeypatch):
+    """google-auth's Compute Engine credentials (what runs on GKE) through GCE_METADATA_HOST."""
+    import google.auth.transport.requests
+    from google.auth import compute_engine
+    from google.cloud import secretmanager
+
+    url, _info = gcp
+    email = f"node-{uuid.uuid4().hex[:8]}@hush-test.iam.gserviceaccount.com"
+    post(f"{url}/hush/metadata-identity", {"email": email})
+    monkeypatch.setenv("GCE_METADATA_HOST", url.removeprefix("http://"))
+    creds = compute_engine.Credentials()
+    creds.refresh(google.auth.transport.requests.Request())
+    assert creds.token and creds.service_account_email == email
+    client = secretmanager.SecretManagerServiceClient(
+        credentials=creds, transport="rest", client_options={"api_endpoint": url})
+    listed = client.list_secrets(request={"parent": "projects/hush-test"})
+    assert listed is not None
+    list(listed)
+    assert get(f"{url}/hush/calls")["tokens"][email] == 1
+
+
 # --- Azure ---------------------------------------------------------------------------------------
 
 
@@ -241,6 +262,31 @@ def self_signed(key, cn: str):
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(start)
             .not_valid_after(start + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+
+
+def test_azure_managed_identity_imds(azure, monkeypatch):
+    """azure-identity's ManagedIdentityCredential through IMDS (its pod-identity host variable
+    points it at the server), a user-assigned identity by client id, then a Key Vault read."""
+    from azure.identity import ManagedIdentityCredential
+    from azure.keyvault.secrets import SecretClient
+
+    url, ca, _app = azure
+    client_id = str(uuid.uuid4())
+    post(f"{url}/hush/managed-identities", {"client_id": client_id}, ca)
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)
+    cred = ManagedIdentityCredential(client_id=client_id)
+    token = cred.get_token("https://vault.azure.net/.default")
+    assert token.token and token.expires_on > time.time()
+    client = SecretClient(vault_url=url, credential=cred, verify_challenge_resource=False)
+    name = f"mi-{uuid.uuid4().hex[:8]}"
+    client.set_secret(name, "v")
+    assert client.get_secret(name).value == "v"
+    assert get(f"{url}/hush/calls", ca)["tokens"][client_id] == 1
+    # An identity the machine does not have gets no token.
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import CredentialUnavailableError
+    with pytest.raises((ClientAuthenticationError, CredentialUnavailableError)):
+        ManagedIdentityCredential(client_id=str(uuid.uuid4())).get_token("https://vault.azure.net/.default")
 
 
 def test_azure_client_certificate(azure):

@@ -95,11 +95,47 @@ pub struct Credential {
     pub secret: Secret,
 }
 
+/// Which managed identity of the machine or pod (Azure's instance metadata service).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManagedIdentity {
+    /// The system-assigned identity.
+    System,
+    /// A user-assigned identity by its client id (IMDS `client_id`).
+    ClientId(String),
+    /// A user-assigned identity by its ARM resource id (IMDS `msi_res_id`).
+    ResourceId(String),
+}
+
+/// Where a token source's tokens come from.
+#[derive(Clone, Debug)]
+enum Grant {
+    /// Entra ID's client-credentials grant.
+    Application(Credential),
+    /// The instance metadata service at this URL.
+    Managed {
+        url: String,
+        identity: ManagedIdentity,
+    },
+}
+
+/// The instance metadata service's token URL: `HUSH_AZURE_IMDS_ENDPOINT` or Azure's
+/// `http://169.254.169.254/metadata/identity/oauth2/token`.
+pub fn imds_endpoint_from_env() -> String {
+    std::env::var("HUSH_AZURE_IMDS_ENDPOINT")
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| IMDS_TOKEN_URL.to_owned())
+}
+
+/// Azure's instance metadata service token endpoint.
+pub const IMDS_TOKEN_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+
 /// One credential's tokens for one scope: fetched once, shared, fetched again shortly before
 /// they expire (a quarter of the lifetime, at most 5 minutes, early).
 pub struct TokenSource {
     http: reqwest::Client,
-    credential: Credential,
+    grant: Grant,
     token_url: String,
     scope: String,
     cache: TokenCache,
@@ -109,7 +145,7 @@ pub struct TokenSource {
 impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSource")
-            .field("credential", &self.credential)
+            .field("grant", &self.grant)
             .field("token_url", &self.token_url)
             .field("scope", &self.scope)
             .finish_non_exhaustive()
@@ -144,22 +180,87 @@ impl TokenSource {
         Ok(Self {
             http,
             token_url: format!("{authority}/{}/oauth2/v2.0/token", credential.tenant_id),
-            credential,
+            grant: Grant::Application(credential),
             scope: scope.to_owned(),
             cache: TokenCache::default(),
             observer,
         })
     }
 
-    /// A valid access token: the cached one, or a new one from Entra ID.
-    pub async fn token(&self) -> Result<AccessToken, AzureError> {
-        self.cache
-            .get(self.observer.as_ref(), self.exchange())
-            .await
+    /// Tokens of the managed `identity` from the instance metadata service at `url`
+    /// ([`imds_endpoint_from_env`]) for `scope` (its resource is the scope without `/.default`).
+    pub fn managed_identity(
+        http: reqwest::Client,
+        url: &str,
+        identity: ManagedIdentity,
+        scope: &str,
+        observer: Option<CallObserver>,
+    ) -> Result<Self, AzureError> {
+        let url = url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains('?') {
+            return Err(AzureError::Config(format!(
+                "managed identity endpoint {url:?} must be an http(s) URL without a query"
+            )));
+        }
+        Ok(Self {
+            http,
+            token_url: url.to_owned(),
+            grant: Grant::Managed {
+                url: url.to_owned(),
+                identity,
+            },
+            scope: scope.to_owned(),
+            cache: TokenCache::default(),
+            observer,
+        })
     }
 
-    async fn exchange(&self) -> Result<(AccessToken, Duration), AzureError> {
-        let c = &self.credential;
+    /// A valid access token: the cached one, or a new one from Entra ID or the metadata service.
+    pub async fn token(&self) -> Result<AccessToken, AzureError> {
+        let observer = self.observer.as_ref();
+        match &self.grant {
+            Grant::Application(c) => self.cache.get(observer, self.exchange(c)).await,
+            Grant::Managed { url, identity } => {
+                self.cache
+                    .get(observer, self.imds_token(url, identity))
+                    .await
+            }
+        }
+    }
+
+    /// IMDS' `GET …/oauth2/token?api-version=2018-02-01&resource=…` with `Metadata: true`.
+    async fn imds_token(
+        &self,
+        url: &str,
+        identity: &ManagedIdentity,
+    ) -> Result<(AccessToken, Duration), AzureError> {
+        let resource = self.scope.trim_end_matches("/.default");
+        let mut query = vec![("api-version", "2018-02-01"), ("resource", resource)];
+        let which = match identity {
+            ManagedIdentity::System => "the system-assigned identity".to_owned(),
+            ManagedIdentity::ClientId(id) => {
+                query.push(("client_id", id));
+                format!("managed identity {id}")
+            }
+            ManagedIdentity::ResourceId(id) => {
+                query.push(("msi_res_id", id));
+                format!("managed identity {id}")
+            }
+        };
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_escape(v)))
+            .collect();
+        let request = self
+            .http
+            .get(format!("{url}?{}", query.join("&")))
+            .header("Metadata", "true");
+        hush_cloud::fetch_token(request)
+            .await
+            .map_err(|e| AzureError::call(format!("token for {which}"), e))
+    }
+
+    async fn exchange(&self, c: &Credential) -> Result<(AccessToken, Duration), AzureError> {
         let operation = format!(
             "token for application {} of tenant {}",
             c.client_id, c.tenant_id
@@ -175,7 +276,7 @@ impl TokenSource {
                 form.push_str(&form_escape(s.expose_secret()));
             }
             Secret::Certificate { signer, x5t } => {
-                let assertion = self.certificate_assertion(signer, x5t)?;
+                let assertion = self.certificate_assertion(&c.client_id, signer, x5t)?;
                 push_assertion(&mut form, &assertion);
             }
             Secret::FederatedTokenFile(path) => {
@@ -195,6 +296,7 @@ impl TokenSource {
 
     fn certificate_assertion(
         &self,
+        client_id: &str,
         signer: &Rs256Signer,
         x5t: &str,
     ) -> Result<Zeroizing<String>, AzureError> {
@@ -209,8 +311,8 @@ impl TokenSource {
         let header = json!({"alg": "RS256", "typ": "JWT", "x5t": x5t});
         let claims = json!({
             "aud": self.token_url,
-            "iss": self.credential.client_id,
-            "sub": self.credential.client_id,
+            "iss": client_id,
+            "sub": client_id,
             "jti": hex::encode(jti),
             "nbf": now,
             "iat": now,

@@ -24,7 +24,9 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-pub use credential::{Credential, Secret, TokenSource};
+pub use credential::{
+    Credential, IMDS_TOKEN_URL, ManagedIdentity, Secret, TokenSource, imds_endpoint_from_env,
+};
 /// Called after each API call with its name (`GetSecret`, `ListSecrets`, `WrapKey`,
 /// `UnwrapKey`, `GetToken`) and whether it succeeded.
 pub use hush_cloud::CallObserver;
@@ -272,6 +274,65 @@ impl VaultClient {
             tags: tags(&answer["tags"]),
             content_type: answer["contentType"].as_str().map(str::to_owned),
         })
+    }
+
+    /// Key `name` at `version` (empty = current) as ESO returns a `key/` object: the JSON Web
+    /// Key as Go's `json.Marshal` writes the SDK's `JSONWebKey` (its fields in struct order).
+    pub async fn get_key(&self, name: &str, version: &str) -> Result<String, AzureError> {
+        check_name("key", name)?;
+        if !version.is_empty() {
+            check_name("version", version)?;
+        }
+        let url = format!(
+            "{}/keys/{name}/{version}?api-version={API_VERSION}",
+            self.vault_url
+        );
+        let operation = format!("get key {name}");
+        let answer = self
+            .call("GetKey", &operation, reqwest::Method::GET, &url, None)
+            .await?;
+        let key = answer["key"].as_object().ok_or_else(|| {
+            AzureError::call(&operation, CallError::decode("the answer has no key"))
+        })?;
+        const ORDER: [&str; 16] = [
+            "kid", "kty", "key_ops", "n", "e", "d", "dp", "dq", "qi", "p", "q", "k", "key_hsm",
+            "crv", "x", "y",
+        ];
+        let fields: Vec<String> = ORDER
+            .iter()
+            .filter_map(|f| Some(format!("{}:{}", json!(f), key.get(*f)?)))
+            .collect();
+        Ok(format!("{{{}}}", fields.join(",")))
+    }
+
+    /// Certificate `name` at `version` (empty = current): its DER bytes (`cer`), what ESO
+    /// returns for a `cert/` object.
+    pub async fn get_certificate(&self, name: &str, version: &str) -> Result<Vec<u8>, AzureError> {
+        check_name("certificate", name)?;
+        if !version.is_empty() {
+            check_name("version", version)?;
+        }
+        let url = format!(
+            "{}/certificates/{name}/{version}?api-version={API_VERSION}",
+            self.vault_url
+        );
+        let operation = format!("get certificate {name}");
+        let answer = self
+            .call(
+                "GetCertificate",
+                &operation,
+                reqwest::Method::GET,
+                &url,
+                None,
+            )
+            .await?;
+        base64::engine::general_purpose::STANDARD
+            .decode(answer["cer"].as_str().unwrap_or_default())
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                AzureError::call(operation, CallError::decode("the answer has no base64 cer"))
+            })
     }
 
     /// Every secret of the vault (names, tags, enabled), following `nextLink` within the vault.

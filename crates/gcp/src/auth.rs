@@ -144,6 +144,30 @@ pub enum Credentials {
     ServiceAccount(ServiceAccountKey),
     /// A token obtained elsewhere (used as is, never refreshed).
     AccessToken(AccessToken),
+    /// The instance's service account, from the GKE/GCE metadata server at this URL
+    /// (`http://metadata.google.internal`; [`Credentials::metadata_server_from_env`]).
+    MetadataServer(String),
+}
+
+/// The metadata server's host when `GCE_METADATA_HOST` does not name another.
+pub const METADATA_HOST: &str = "metadata.google.internal";
+
+impl Credentials {
+    /// The metadata server of this instance: `GCE_METADATA_HOST` (Google's variable, `host[:port]`)
+    /// or `metadata.google.internal`, over HTTP as Google's clients reach it.
+    pub fn metadata_server_from_env() -> Self {
+        Self::MetadataServer(metadata_server_url_from_env())
+    }
+}
+
+/// The metadata server's URL: `http://` and `GCE_METADATA_HOST` or [`METADATA_HOST`].
+pub fn metadata_server_url_from_env() -> String {
+    let host = std::env::var("GCE_METADATA_HOST")
+        .ok()
+        .map(|h| h.trim().trim_end_matches('/').to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| METADATA_HOST.to_owned());
+    format!("http://{host}")
 }
 
 /// One credential's tokens: fetched once, shared by every caller, fetched again shortly before
@@ -187,13 +211,28 @@ impl TokenSource {
 
     /// A valid access token: the cached one, or a new one from the token endpoint.
     pub async fn token(&self) -> Result<AccessToken, GcpError> {
-        let key = match &self.credentials {
-            Credentials::AccessToken(t) => return Ok(t.clone()),
-            Credentials::ServiceAccount(key) => key,
-        };
-        self.cache
-            .get(self.observer.as_ref(), self.exchange(key))
+        let observer = self.observer.as_ref();
+        match &self.credentials {
+            Credentials::AccessToken(t) => Ok(t.clone()),
+            Credentials::ServiceAccount(key) => self.cache.get(observer, self.exchange(key)).await,
+            Credentials::MetadataServer(url) => {
+                self.cache.get(observer, self.metadata_token(url)).await
+            }
+        }
+    }
+
+    /// `GET /computeMetadata/v1/instance/service-accounts/default/token` with
+    /// `Metadata-Flavor: Google`; the scopes are the instance's own.
+    async fn metadata_token(&self, url: &str) -> Result<(AccessToken, Duration), GcpError> {
+        let request = self
+            .http
+            .get(format!(
+                "{url}/computeMetadata/v1/instance/service-accounts/default/token"
+            ))
+            .header("Metadata-Flavor", "Google");
+        hush_cloud::fetch_token(request)
             .await
+            .map_err(|e| GcpError::call("token from the metadata server", e))
     }
 
     async fn exchange(&self, key: &ServiceAccountKey) -> Result<(AccessToken, Duration), GcpError> {

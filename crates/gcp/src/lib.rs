@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 pub use auth::{
-    CLOUD_PLATFORM_SCOPE, Credentials, GOOGLE_TOKEN_URI, ServiceAccountKey, TokenSource,
+    CLOUD_PLATFORM_SCOPE, Credentials, GOOGLE_TOKEN_URI, METADATA_HOST, ServiceAccountKey,
+    TokenSource, metadata_server_url_from_env,
 };
 /// Called after each API call with its name (`AccessSecretVersion`, `GetSecret`,
 /// `ListSecrets`, `Encrypt`, `Decrypt`, `GetToken`) and whether it succeeded.

@@ -8,15 +8,20 @@
 //! - `remoteRef.key`: `secret/NAME` or `NAME`; `version` (empty = current); `property` and
 //!   `extract` as ESO (JSON values).
 //! - `find.name.regexp` and `find.tags` (exact) over the vault's enabled secrets, one read each.
-//! - Refused, naming the field: `authType` `ManagedIdentity` / `WorkloadIdentity`,
-//!   `serviceAccountRef`, `identityId`, object types `key/` and `cert/`, `find.path`,
+//! - `authType: ManagedIdentity` (`identityId`: a client id or ARM resource id) through the
+//!   instance metadata service, for stores that may use the controller's own identity.
+//! - `remoteRef.key` `key/NAME` (the JSON Web Key as ESO marshals it) and `cert/NAME` (the
+//!   certificate's DER).
+//! - Refused, naming the field: `authType: WorkloadIdentity`, `serviceAccountRef`, `find.path`,
 //!   `remoteRef.metadataPolicy: Fetch`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hush_azure::{AzureError, Cloud, Credential, Secret, TokenSource, VaultClient};
+use hush_azure::{
+    AzureError, Cloud, Credential, ManagedIdentity, Secret, TokenSource, VaultClient,
+};
 use serde_json::Value;
 
 use crate::json::extract_raw;
@@ -51,18 +56,29 @@ impl ProviderFactory for Factory {
                 "authType",
                 "authSecretRef",
                 "environmentType",
+                "identityId",
             ],
         )?;
-        let auth_type = spec["authType"].as_str().unwrap_or("ServicePrincipal");
-        if auth_type != "ServicePrincipal" {
-            return Err(ProviderError::Invalid(format!(
-                "azurekv.authType {auth_type:?} is not supported by hush (ServicePrincipal)"
-            )));
-        }
         let vault_url = spec["vaultUrl"]
             .as_str()
             .filter(|u| !u.is_empty())
             .ok_or_else(|| ProviderError::Invalid("azurekv.vaultUrl is required".into()))?;
+        let auth_type = spec["authType"].as_str().unwrap_or("ServicePrincipal");
+        match auth_type {
+            "ServicePrincipal" => {}
+            "ManagedIdentity" => return managed_identity(spec, vault_url, scope),
+            other => {
+                return Err(ProviderError::Invalid(format!(
+                    "azurekv.authType {other:?} is not supported by hush (ServicePrincipal, \
+                     ManagedIdentity)"
+                )));
+            }
+        }
+        if !spec["identityId"].is_null() {
+            return Err(ProviderError::Invalid(
+                "azurekv.identityId goes with authType ManagedIdentity".into(),
+            ));
+        }
         let tenant = spec["tenantId"]
             .as_str()
             .filter(|t| !t.is_empty())
@@ -123,8 +139,7 @@ impl ProviderFactory for Factory {
         let cloud = Cloud::from_env(spec["environmentType"].as_str().unwrap_or_default())
             .map_err(map_err)?;
         let http = cloud.http_client().map_err(map_err)?;
-        let observer: hush_azure::CallObserver =
-            Arc::new(|call, ok| crate::calls::record(crate::calls::AZURE_KEY_VAULT, call, ok));
+        let observer = observer();
         let tokens = TokenSource::new(
             http.clone(),
             Credential {
@@ -155,6 +170,60 @@ impl ProviderFactory for Factory {
     }
 }
 
+/// `authType: ManagedIdentity`: the controller's own identity through the instance metadata
+/// service (`identityId` picks a user-assigned one by client id or ARM resource id), so only a
+/// store allowed to use the controller's identity may ask for it.
+fn managed_identity(
+    spec: &Value,
+    vault_url: &str,
+    scope: &StoreScope,
+) -> Result<Built, ProviderError> {
+    scope.allow_controller_identity(
+        "azurekv.authType ManagedIdentity",
+        "authType ServicePrincipal with authSecretRef",
+    )?;
+    if !spec["authSecretRef"].is_null() {
+        return Err(ProviderError::Invalid(
+            "azurekv.authSecretRef goes with authType ServicePrincipal, not ManagedIdentity".into(),
+        ));
+    }
+    let identity = match spec["identityId"].as_str().map(str::trim) {
+        None | Some("") => ManagedIdentity::System,
+        Some(id) if id.starts_with('/') => ManagedIdentity::ResourceId(id.to_owned()),
+        Some(id) => ManagedIdentity::ClientId(id.to_owned()),
+    };
+    let cloud =
+        Cloud::from_env(spec["environmentType"].as_str().unwrap_or_default()).map_err(map_err)?;
+    let http = cloud.http_client().map_err(map_err)?;
+    let observer = observer();
+    let endpoint = hush_azure::imds_endpoint_from_env();
+    let tokens = TokenSource::managed_identity(
+        http.clone(),
+        &endpoint,
+        identity.clone(),
+        &cloud.vault_scope(),
+        Some(observer.clone()),
+    )
+    .map_err(map_err)?;
+    let client = VaultClient::new(http, vault_url, &cloud, Arc::new(tokens), Some(observer))
+        .map_err(map_err)?;
+    let identity = digest(&[
+        b"azurekv-managed",
+        client.vault_url().as_bytes(),
+        endpoint.as_bytes(),
+        format!("{identity:?}").as_bytes(),
+    ]);
+    Ok(Built {
+        provider: Arc::new(AzureProvider { client }),
+        identity,
+        referent: false,
+    })
+}
+
+fn observer() -> hush_azure::CallObserver {
+    Arc::new(|call, ok| crate::calls::record(crate::calls::AZURE_KEY_VAULT, call, ok))
+}
+
 fn map_err(e: AzureError) -> ProviderError {
     let call = match &e {
         AzureError::Call { error, .. } => Some(error),
@@ -170,16 +239,22 @@ pub struct AzureProvider {
     client: VaultClient,
 }
 
-/// The secret name of `secret/NAME` or `NAME`; other object types are refused by name.
-fn secret_name(key: &str) -> Result<&str, ProviderError> {
+/// A Key Vault object ESO reads: `secret/NAME` or `NAME`, `key/NAME`, `cert/NAME`.
+#[derive(Debug, PartialEq, Eq)]
+enum Object<'a> {
+    Secret(&'a str),
+    Key(&'a str),
+    Cert(&'a str),
+}
+
+fn object(key: &str) -> Result<Object<'_>, ProviderError> {
     match key.split_once('/') {
-        None => Ok(key),
-        Some(("secret", name)) => Ok(name),
-        Some((kind @ ("key" | "cert"), _)) => Err(ProviderError::Invalid(format!(
-            "remoteRef.key {key:?}: object type {kind}/ is not supported by hush (secret/)"
-        ))),
+        None => Ok(Object::Secret(key)),
+        Some(("secret", name)) => Ok(Object::Secret(name)),
+        Some(("key", name)) => Ok(Object::Key(name)),
+        Some(("cert", name)) => Ok(Object::Cert(name)),
         Some(_) => Err(ProviderError::Invalid(format!(
-            "remoteRef.key {key:?}: expected secret/NAME or NAME"
+            "remoteRef.key {key:?}: expected secret/NAME, key/NAME, cert/NAME or NAME"
         ))),
     }
 }
@@ -193,13 +268,39 @@ impl SecretProvider for AzureProvider {
                 r.key
             )));
         }
-        let name = secret_name(&r.key)?;
-        let bundle = self
-            .client
-            .get_secret(name, &r.version)
-            .await
-            .map_err(map_err)?;
-        let raw = SecretBytes::from(bundle.value.as_str());
+        let raw = match object(&r.key)? {
+            Object::Secret(name) => {
+                let bundle = self
+                    .client
+                    .get_secret(name, &r.version)
+                    .await
+                    .map_err(map_err)?;
+                SecretBytes::from(bundle.value.as_str())
+            }
+            Object::Key(name) => {
+                let jwk = self
+                    .client
+                    .get_key(name, &r.version)
+                    .await
+                    .map_err(map_err)?;
+                SecretBytes::from(jwk.as_str())
+            }
+            // ESO returns the certificate's DER as it is; a property cannot select in it.
+            Object::Cert(name) => {
+                if !r.property.is_empty() {
+                    return Err(ProviderError::Invalid(format!(
+                        "remoteRef {:?}: a certificate has no property {:?} (its value is DER)",
+                        r.key, r.property
+                    )));
+                }
+                let der = self
+                    .client
+                    .get_certificate(name, &r.version)
+                    .await
+                    .map_err(map_err)?;
+                return Ok(SecretBytes::new(der));
+            }
+        };
         crate::cloud::property_of(raw, &r.key, &r.property)
     }
 
@@ -291,14 +392,10 @@ mod tests {
 
     #[test]
     fn object_types() {
-        assert_eq!(secret_name("db").unwrap(), "db");
-        assert_eq!(secret_name("secret/db").unwrap(), "db");
-        let err = secret_name("key/k").unwrap_err().to_string();
-        assert!(
-            err.contains("key/") && err.contains("not supported"),
-            "{err}"
-        );
-        assert!(secret_name("cert/c").is_err());
-        assert!(secret_name("other/x").is_err());
+        assert_eq!(object("db").unwrap(), Object::Secret("db"));
+        assert_eq!(object("secret/db").unwrap(), Object::Secret("db"));
+        assert_eq!(object("key/k").unwrap(), Object::Key("k"));
+        assert_eq!(object("cert/c").unwrap(), Object::Cert("c"));
+        assert!(object("other/x").is_err());
     }
 }

@@ -9,9 +9,11 @@
 //!   then a gjson path); `extract` as ESO (strings unquoted, other values raw JSON).
 //! - `find.name.regexp` over every secret of the project, `find.tags` as a label filter
 //!   (`labels.K=V`, AND-ed), `find.path` as `name:` filter; each match read at `latest`.
+//! - No `auth`: the controller's own identity from the metadata server (GKE), for stores that
+//!   may use the controller's identity; `projectID` is then required.
+//! - `remoteRef.metadataPolicy: Fetch`: labels and annotations as ESO returns them.
 //! - Refused, naming the field: `location` (regional secrets), `auth.workloadIdentity`,
-//!   `auth.workloadIdentityFederation`, no `auth` (the controller's own Google identity),
-//!   `remoteRef.metadataPolicy: Fetch`.
+//!   `auth.workloadIdentityFederation`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,11 +48,7 @@ impl ProviderFactory for Factory {
         refuse_unknown_fields("gcpsm", spec, &["projectID", "auth"])?;
         let auth = &spec["auth"];
         if auth.is_null() {
-            return Err(ProviderError::Invalid(
-                "gcpsm.auth: hush needs auth.secretRef.secretAccessKeySecretRef (a service-account \
-                 key); the controller's own Google identity and workload identity are not supported"
-                    .into(),
-            ));
+            return metadata_server(spec, scope);
         }
         refuse_unknown_fields("gcpsm.auth", auth, &["secretRef"])?;
         refuse_unknown_fields(
@@ -92,16 +90,56 @@ impl ProviderFactory for Factory {
             endpoints.token.as_bytes(),
             json.expose(),
         ]);
-        let observer: hush_gcp::CallObserver =
-            Arc::new(|call, ok| crate::calls::record(crate::calls::GCP_SECRET_MANAGER, call, ok));
-        let client = Client::new(Credentials::ServiceAccount(key), endpoints, Some(observer))
-            .map_err(map_err)?;
+        let client = Client::new(
+            Credentials::ServiceAccount(key),
+            endpoints,
+            Some(observer()),
+        )
+        .map_err(map_err)?;
         Ok(Built {
             provider: Arc::new(GcpProvider { client, project }),
             identity,
             referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
         })
     }
+}
+
+/// No `auth`: the controller's own Google identity, as ESO's default credentials find it on GKE
+/// (the metadata server; `GCE_METADATA_HOST` names another), for stores that may use it.
+fn metadata_server(spec: &Value, scope: &StoreScope) -> Result<Built, ProviderError> {
+    scope.allow_controller_identity("gcpsm.auth", "auth.secretRef.secretAccessKeySecretRef")?;
+    let project = spec["projectID"]
+        .as_str()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Invalid(
+                "gcpsm.projectID is required with the controller's own identity".into(),
+            )
+        })?
+        .to_owned();
+    let server = hush_gcp::metadata_server_url_from_env();
+    let endpoints = Endpoints::from_env();
+    let identity = digest(&[
+        b"gcpsm-metadata",
+        project.as_bytes(),
+        endpoints.secret_manager.as_bytes(),
+        server.as_bytes(),
+    ]);
+    let client = Client::new(
+        Credentials::MetadataServer(server),
+        endpoints,
+        Some(observer()),
+    )
+    .map_err(map_err)?;
+    Ok(Built {
+        provider: Arc::new(GcpProvider { client, project }),
+        identity,
+        referent: false,
+    })
+}
+
+fn observer() -> hush_gcp::CallObserver {
+    Arc::new(|call, ok| crate::calls::record(crate::calls::GCP_SECRET_MANAGER, call, ok))
 }
 
 fn map_err(e: GcpError) -> ProviderError {
@@ -128,6 +166,19 @@ impl std::fmt::Debug for GcpProvider {
 }
 
 impl GcpProvider {
+    /// `metadataPolicy: Fetch` as ESO's `getSecretMetadata`: the secret's labels and
+    /// annotations (`{"annotations":{…},"labels":{…}}`), `property` `labels` / `annotations`
+    /// for one map, `labels.K` / `annotations.K` for one value.
+    async fn metadata(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
+        let m = self
+            .client
+            .get_secret(&self.project, &r.key)
+            .await
+            .map_err(map_err)?;
+        let text = metadata_value(&m, &r.key, &r.property)?;
+        Ok(SecretBytes::from(text.as_str()))
+    }
+
     async fn payload(&self, key: &str, version: &str) -> Result<SecretBytes, ProviderError> {
         let data = self
             .client
@@ -142,10 +193,7 @@ impl GcpProvider {
 impl SecretProvider for GcpProvider {
     async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
         if r.metadata {
-            return Err(ProviderError::Invalid(format!(
-                "remoteRef {:?}: metadataPolicy Fetch is not supported by hush for gcpsm",
-                r.key
-            )));
+            return self.metadata(r).await;
         }
         let raw = self.payload(&r.key, &r.version).await?;
         crate::cloud::property_of(raw, &r.key, &r.property)
@@ -226,6 +274,40 @@ impl SecretProvider for GcpProvider {
     }
 }
 
+fn metadata_value(
+    m: &hush_gcp::SecretMetadata,
+    key: &str,
+    property: &str,
+) -> Result<String, ProviderError> {
+    let json = |v: &BTreeMap<String, String>| serde_json::to_string(v).unwrap_or_default();
+    for (prefix, map) in [("annotations", &m.annotations), ("labels", &m.labels)] {
+        if property == prefix {
+            return Ok(json(map));
+        }
+        if let Some(name) = property
+            .strip_prefix(prefix)
+            .and_then(|p| p.strip_prefix('.'))
+        {
+            let what = &prefix[..prefix.len() - 1];
+            return map.get(name).cloned().ok_or_else(|| {
+                ProviderError::Invalid(format!(
+                    "{what} with key {name} does not exist in secret {key}"
+                ))
+            });
+        }
+    }
+    if !property.is_empty() {
+        return Err(ProviderError::Invalid(format!(
+            "invalid property {property}: metadata property should start with either annotations or labels"
+        )));
+    }
+    Ok(format!(
+        "{{\"annotations\":{},\"labels\":{}}}",
+        json(&m.annotations),
+        json(&m.labels)
+    ))
+}
+
 /// Secret Manager's list filter for `find`: `labels.K=V` per tag and `name:PATH`, AND-ed.
 /// Tag keys and values are label characters only, so a tenant cannot widen the filter.
 fn find_filter(q: &FindQuery) -> Result<String, ProviderError> {
@@ -263,6 +345,32 @@ fn find_filter(q: &FindQuery) -> Result<String, ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_as_eso() {
+        let mut m = hush_gcp::SecretMetadata::default();
+        m.labels.insert("env".into(), "prod".into());
+        m.annotations.insert("owner".into(), "team-a".into());
+        assert_eq!(
+            metadata_value(&m, "k", "").unwrap(),
+            r#"{"annotations":{"owner":"team-a"},"labels":{"env":"prod"}}"#
+        );
+        assert_eq!(
+            metadata_value(&m, "k", "labels").unwrap(),
+            r#"{"env":"prod"}"#
+        );
+        assert_eq!(metadata_value(&m, "k", "labels.env").unwrap(), "prod");
+        assert_eq!(
+            metadata_value(&m, "k", "annotations.owner").unwrap(),
+            "team-a"
+        );
+        let err = metadata_value(&m, "k", "labels.x").unwrap_err().to_string();
+        assert!(
+            err.contains("label with key x does not exist in secret k"),
+            "{err}"
+        );
+        assert!(metadata_value(&m, "k", "other").is_err());
+    }
 
     #[test]
     fn find_filters_are_built_from_label_characters_only() {

@@ -10,7 +10,7 @@ mod external_harness;
 use anyhow::{Result, ensure};
 use external_harness::cloud::{Gcp, check_waves};
 use external_harness::*;
-use hush_api::external_secrets::{ExternalSecret, SecretStore};
+use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 use hush_testkit::TestNamespace;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -60,13 +60,23 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     let stores: Api<SecretStore> = ns.api();
     // ESO's documented store (docs/provider/google-secrets-manager.md), names changed.
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-store"},
-        "spec": {"provider": {"gcpsm": {"projectID": "hush-test",
+        "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test",
             "auth": {"secretRef": {"secretAccessKeySecretRef": {"name": "gcpsm-secret", "key": "secret-access-credentials"}}}}}}})).await?;
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-wi"},
-        "spec": {"provider": {"gcpsm": {"projectID": "hush-test",
+        "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test",
             "auth": {"workloadIdentity": {"clusterLocation": "europe-west1", "clusterName": "c",
                 "serviceAccountRef": {"name": "app"}}}}}}})).await?;
-    let ctl = Controller::start(&client, &n).await?;
+    // The controller's own identity from the metadata server: a ClusterSecretStore may use it,
+    // a SecretStore may not. Its own controller class keeps other tests' controllers away.
+    let node_email = gcp.metadata_identity("node").await?;
+    let css: Api<ClusterSecretStore> = Api::all(client.clone());
+    let css_name = format!("{n}-node");
+    apply(&css, json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": css_name},
+        "spec": {"controller": n, "conditions": [{"namespaces": [n]}],
+            "provider": {"gcpsm": {"projectID": "hush-test"}}}})).await?;
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-node-ns"},
+        "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test"}}}})).await?;
+    let ctl = Controller::start_with_class(&client, &n, &n).await?;
     let es: Api<ExternalSecret> = ns.api();
     apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "db"},
         "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "gcp-store", "kind": "SecretStore"},
@@ -84,6 +94,18 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "missing"},
         "spec": {"secretStoreRef": {"name": "gcp-store"}, "target": {"name": "missing-secret"},
             "data": [{"secretKey": "x", "remoteRef": {"key": format!("{n}-nope")}}]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "node"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": css_name, "kind": "ClusterSecretStore"},
+            "target": {"name": "node-secret"},
+            "data": [
+                {"secretKey": "value", "remoteRef": {"key": format!("{n}-app-one")}},
+                {"secretKey": "meta", "remoteRef": {"key": format!("{n}-app-one"), "metadataPolicy": "Fetch"}},
+                {"secretKey": "tier", "remoteRef": {"key": format!("{n}-app-one"), "metadataPolicy": "Fetch", "property": "labels.tier"}},
+                {"secretKey": "labels", "remoteRef": {"key": format!("{n}-app-one"), "metadataPolicy": "Fetch", "property": "labels"}}
+            ]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "node-ns"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "gcp-node-ns"},
+            "data": [{"secretKey": "v", "remoteRef": {"key": format!("{n}-app-one")}}]}})).await?;
     for i in 0..OBJECTS {
         apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": format!("w-{i}")},
             "spec": {"refreshInterval": format!("{INTERVAL_SECS}s"), "secretStoreRef": {"name": "gcp-store"},
@@ -103,6 +125,19 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
         "tags filter ignored"
     );
     wait_ready(&es, "missing", "False", "SecretSyncedError").await?;
+    wait_ready(&es, "node", "True", "SecretSynced").await?;
+    let s = secrets.get("node-secret").await?;
+    assert_eq!(value(&s, "value"), "one");
+    assert_eq!(value(&s, "tier"), "web");
+    assert_eq!(
+        value(&s, "labels"),
+        format!(r#"{{"team":"{n}","tier":"web"}}"#)
+    );
+    assert_eq!(
+        value(&s, "meta"),
+        format!(r#"{{"annotations":{{}},"labels":{{"team":"{n}","tier":"web"}}}}"#)
+    );
+    wait_ready(&es, "node-ns", "False", "SecretSyncedError").await?;
     for i in 0..OBJECTS {
         wait_ready(&es, &format!("w-{i}"), "True", "SecretSynced").await?;
     }
@@ -139,6 +174,14 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     // One token exchange for the store's key over every read and wave.
     let calls = gcp.calls().await?;
     assert_eq!(calls["tokens"][&email], 1, "{calls}");
+    assert_eq!(calls["tokens"][&node_email], 1, "{calls}");
+    let ns_store = stores.get("gcp-node-ns").await?;
+    let msg = serde_json::to_string(&ns_store.status)?;
+    ensure!(
+        msg.contains("may not authenticate as the controller"),
+        "gcp-node-ns store: {msg}"
+    );
+    css.delete(&css_name, &Default::default()).await?;
     assert_no_canary(&client, &ns, &es, &pw).await?;
     ctl.stop().await?;
     Ok(())

@@ -109,6 +109,25 @@ impl Gcp {
         Ok(())
     }
 
+    /// Makes the metadata server hand out tokens of a new service account; returns its email.
+    pub async fn metadata_identity(&self, tag: &str) -> Result<String> {
+        let email = format!(
+            "{tag}-{}@hush-test.iam.gserviceaccount.com",
+            super::canary("md")
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        send(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/hush/metadata-identity", self.url),
+            None,
+            Some(json!({ "email": email })),
+        )
+        .await?;
+        Ok(email)
+    }
+
     /// Token grants of `email` and calls of each route.
     pub async fn calls(&self) -> Result<Value> {
         send(
@@ -221,6 +240,46 @@ impl Azure {
             .to_owned())
     }
 
+    /// Registers a user-assigned managed identity for the metadata service; returns its client id.
+    pub async fn managed_identity(&self) -> Result<String> {
+        let id = uuid_like();
+        send(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/hush/managed-identities", self.url),
+            None,
+            Some(json!({ "client_id": id })),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Creates RSA key `name`; returns the key as the server answers (`key.kid`, `key.n`, …).
+    pub async fn create_key(&self, name: &str) -> Result<Value> {
+        let token = self.seeder.token().await?;
+        send(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/keys/{name}/create?api-version=7.4", self.url),
+            Some(token.expose()),
+            Some(json!({"kty": "RSA"})),
+        )
+        .await
+    }
+
+    /// Imports certificate `name` from PEM; returns the answer (`cer` is the DER in base64).
+    pub async fn import_certificate(&self, name: &str, pem: &str) -> Result<Value> {
+        let token = self.seeder.token().await?;
+        send(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/certificates/{name}/import?api-version=7.4", self.url),
+            Some(token.expose()),
+            Some(json!({"value": pem, "policy": {"secret_props": {"contentType": "application/x-pem-file"}}})),
+        )
+        .await
+    }
+
     pub async fn calls(&self) -> Result<Value> {
         send(
             &self.http,
@@ -238,6 +297,27 @@ impl Azure {
         let needle = format!("GET /secrets/{prefix}");
         Ok(sum_calls(&calls, |route| route.starts_with(&needle)))
     }
+}
+
+/// A client-id-shaped id (8-4-4-4-12 hex) from the run's canary randomness.
+fn uuid_like() -> String {
+    let hex: String = super::canary("id")
+        .bytes()
+        .rev()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(32)
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn refresh_second(es: &ExternalSecret) -> Option<i64> {
