@@ -297,12 +297,7 @@ fn help_of(bin: &Path, args: &[&str]) -> String {
 }
 
 /// Upstream sops flags hush does not have, each with the reason (docs/compatibility.md).
-const SOPS_MISSING: &[(&str, &str)] = &[
-    ("--add-gcp-kms", "GCP KMS is not implemented"),
-    ("--rm-gcp-kms", "GCP KMS is not implemented"),
-    ("--add-azure-kv", "Azure Key Vault is not implemented"),
-    ("--rm-azure-kv", "Azure Key Vault is not implemented"),
-];
+const SOPS_MISSING: &[(&str, &str)] = &[];
 
 /// sops commands hush does not have, with the reason.
 const SOPS_MISSING_COMMANDS: &[(&str, &str)] = &[];
