@@ -162,16 +162,6 @@ struct VaultSpec {
     forward_inconsistent: bool,
     #[serde(default)]
     auth: Option<AuthSpec>,
-    /// PushSecret: send `options.cas` with every KV v2 write.
-    #[serde(default)]
-    check_and_set: Option<CheckAndSet>,
-}
-
-/// `checkAndSet`.
-#[derive(Clone, Debug, Default, Deserialize)]
-struct CheckAndSet {
-    #[serde(default)]
-    required: bool,
 }
 
 /// Builds Vault (`vault`) and OpenBao (`openbao`) providers.
@@ -226,7 +216,8 @@ fn text(bytes: &SecretBytes, what: &str) -> Result<Arc<SecretString>, ProviderEr
 /// Refuses, by name, every field of a `vault` / `openbao` spec hush does not implement (the
 /// documented mTLS snippet's `tls.clientCert`, `auth.iam`, `auth.gcp`, …): a field is honoured or
 /// refused, never ignored. `readYourWrites` is accepted (Vault Enterprise only; see
-/// docs/compatibility.md), `checkAndSet` concerns PushSecret.
+/// docs/compatibility.md), `checkAndSet` concerns PushSecret and is always honoured: every KV v2
+/// push write is a check-and-set (vault/push.rs).
 fn check_fields(provider: &str, spec: &Value) -> Result<(), ProviderError> {
     let p = format!("spec.provider.{provider}");
     let sel = ["name", "key", "namespace"];
@@ -453,7 +444,6 @@ impl Factory {
                 .map(|p| p.trim_matches('/').to_owned())
                 .filter(|p| !p.is_empty()),
             kv,
-            cas_required: s.check_and_set.as_ref().is_some_and(|c| c.required),
         };
         Ok((provider, identity))
     }
@@ -708,7 +698,6 @@ pub struct VaultProvider {
     session: Arc<Session>,
     mount: Option<String>,
     kv: KvVersion,
-    cas_required: bool,
 }
 
 impl VaultProvider {

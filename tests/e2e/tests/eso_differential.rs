@@ -53,6 +53,7 @@ const CASES: &[(&str, Case)] = &[
     ("kubernetes", |p| Box::pin(kubernetes_provider(p))),
     ("push-vault", |p| Box::pin(push_vault(p))),
     ("push-aws", |p| Box::pin(push_aws(p))),
+    ("cluster-push", |p| Box::pin(cluster_push(p))),
     ("generators", |p| Box::pin(generators(p))),
 ];
 
@@ -62,6 +63,7 @@ async fn eso_peer_cases_agree() -> Result<()> {
     let peer = Peer::start(PeerOptions {
         cluster_external_secrets: true,
         push_secrets: true,
+        cluster_push_secrets: true,
         ..PeerOptions::default()
     })
     .await?;
@@ -1057,6 +1059,99 @@ async fn push_vault(p: &mut Pair<'_>) -> Result<()> {
     }
     p.compare("PushSecrets deleted", Wait::Settled).await?;
     compare_vault(p, &ns, "PushSecrets deleted").await
+}
+
+/// A ClusterPushSecret (ESO's documented `full-cluster-push-secret.yaml` shape) fanning PushSecrets
+/// out to labelled namespaces, each pushing its namespace's Secret through a ClusterSecretStore to
+/// each side's own KV v2 mount; then a namespace joins and one leaves, then the ClusterPushSecret
+/// is deleted. Compared: the ClusterPushSecret, its PushSecrets, events and both mounts.
+async fn cluster_push(p: &mut Pair<'_>) -> Result<()> {
+    let ns = p.ns.clone();
+    for side in ["eso", "hush"] {
+        for v in ["1", "2"] {
+            bao(
+                "POST",
+                &format!("sys/mounts/push{v}-{side}-{ns}"),
+                Some(json!({"type": "kv", "options": {"version": v}})),
+            )
+            .await?;
+        }
+        bao(
+            "POST",
+            &format!("push2-{side}-{ns}/data/unmanaged"),
+            Some(json!({"data": {"kept": "yes"}})),
+        )
+        .await?;
+        bao(
+            "POST",
+            &format!("push1-{side}-{ns}/unmanaged"),
+            Some(json!({"kept": "yes"})),
+        )
+        .await?;
+    }
+    let selector = BTreeMap::from([("eso-diff-cps".to_owned(), ns.clone())]);
+    let a = p.extra_namespace("a", &selector).await?;
+    let b = p.extra_namespace("b", &selector).await?;
+    let c = p.extra_namespace("c", &BTreeMap::new()).await?;
+    let css = format!("{ns}-vault");
+    let mut manifests = vec![
+        vault_token_secret(),
+        json!({"apiVersion": ES, "kind": "ClusterSecretStore", "metadata": {"name": css},
+            "spec": {"provider": {"vault": {"server": env("HUSH_VAULT_ADDR"),
+                "path": format!("push2-{SIDE}-{ns}"), "version": "v2",
+                "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token", "namespace": ns}}}}}}),
+    ];
+    for n in [&a, &b, &c] {
+        // The same value everywhere: every namespace's PushSecret writes the same remote key.
+        let mut s = secret("pokedex-credentials", json!({"best-pokemon": "pikachu"}));
+        s["metadata"]["namespace"] = json!(n);
+        manifests.push(s);
+    }
+    manifests.push(
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "ClusterPushSecret",
+        "metadata": {"name": format!("{ns}-cps")},
+        "spec": {"pushSecretName": "hello-world-ps",
+            "pushSecretMetadata": {"labels": {"from": "cps"}, "annotations": {"note": "fan-out"}},
+            "namespaceSelectors": [{"matchLabels": {"eso-diff-cps": ns}}],
+            "refreshTime": "1m",
+            "pushSecretSpec": {"updatePolicy": "Replace", "deletionPolicy": "Delete",
+                "refreshInterval": "1h",
+                "secretStoreRefs": [{"name": css, "kind": "ClusterSecretStore"}],
+                "selector": {"secret": {"name": "pokedex-credentials"}},
+                "data": [{"match": {"secretKey": "best-pokemon",
+                    "remoteRef": {"remoteKey": "pokedex", "property": "best-pokemon"}}}]}}}),
+    );
+    p.apply(manifests).await?;
+    p.compare("fanned out", Wait::Settled).await?;
+    compare_vault(p, &ns, "fanned out").await?;
+    // One at a time: a PushSecret leaving deletes the shared remote key, one joining writes it.
+    p.patch(
+        "v1",
+        "Namespace",
+        &a,
+        json!({"metadata": {"labels": {"eso-diff-cps": null}}}),
+    )
+    .await?;
+    p.compare("a namespace left", Wait::Settled).await?;
+    compare_vault(p, &ns, "a namespace left").await?;
+    p.patch(
+        "v1",
+        "Namespace",
+        &c,
+        json!({"metadata": {"labels": {"eso-diff-cps": ns}}}),
+    )
+    .await?;
+    p.compare("a namespace joined", Wait::Settled).await?;
+    compare_vault(p, &ns, "a namespace joined").await?;
+    p.delete(
+        "external-secrets.io/v1alpha1",
+        "ClusterPushSecret",
+        &format!("{ns}-cps"),
+    )
+    .await?;
+    p.compare("ClusterPushSecret deleted", Wait::Settled)
+        .await?;
+    compare_vault(p, &ns, "ClusterPushSecret deleted").await
 }
 
 /// Compares both sides' push mounts (see [`push_vault`]).

@@ -2,7 +2,11 @@
 //! marker is `custom_metadata.managed-by: external-secrets` (KV v2 metadata; KV v1 stores it as
 //! a `custom_metadata` key of the secret itself). A secret without it is never overwritten or
 //! deleted. KV v2 metadata is written before data, so a retry after a failed data write finds
-//! the marker; `checkAndSet.required` sends `options.cas`.
+//! the marker. Every KV v2 data write is a check-and-set (`options.cas`) against the version the
+//! push read: PushSecrets reconciled at once that write the same key (a ClusterPushSecret's, or
+//! two writing different properties) would otherwise both write what they merged from the same
+//! read, and one would undo the other; the one that loses reads again ([`CAS_ATTEMPTS`]). KV v1
+//! has no check-and-set.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +17,9 @@ use super::{VaultProvider, build_path};
 use crate::{MANAGED_BY, ProviderError, PushRef, RemoteRef, SecretBytes, push_metadata_spec};
 
 const CUSTOM_METADATA: &str = "custom_metadata";
+
+/// Reads and writes of one KV v2 push when another writer keeps winning the check-and-set.
+const CAS_ATTEMPTS: usize = 5;
 
 impl VaultProvider {
     fn metadata_path(&self, key: &str) -> String {
@@ -35,17 +42,21 @@ impl VaultProvider {
         }
     }
 
-    /// KV v2 `custom_metadata` of `key` (empty when there is none).
-    async fn custom_metadata(&self, key: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+    /// KV v2 metadata of `key` (`Null` when there is none).
+    async fn metadata(&self, key: &str) -> Result<Value, ProviderError> {
         let path = self.metadata_path(key);
-        let meta = self
+        Ok(self
             .with_token(|t| {
                 let path = path.clone();
                 async move { self.session.client().kv_metadata(&t, &path).await }
             })
             .await?
-            .unwrap_or(Value::Null);
-        Ok(string_map(&meta[CUSTOM_METADATA]))
+            .unwrap_or(Value::Null))
+    }
+
+    /// KV v2 `custom_metadata` of `key` (empty when there is none).
+    async fn custom_metadata(&self, key: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+        Ok(string_map(&self.metadata(key).await?[CUSTOM_METADATA]))
     }
 
     async fn send(
@@ -76,11 +87,23 @@ impl VaultProvider {
         r: &PushRef,
     ) -> Result<(), ProviderError> {
         let meta = push_metadata_spec(r, &["customMetadata", "mergePolicy"])?;
-        let existing = self.current(&r.remote_key).await?;
         let path = self.data_path(&r.remote_key);
-        match self.kv {
-            KvVersion::V1 => self.push_kv1(&path, existing, value, r).await,
-            _ => self.push_kv2(&path, existing, value, r, &meta).await,
+        if self.kv == KvVersion::V1 {
+            let existing = self.current(&r.remote_key).await?;
+            return self.push_kv1(&path, existing, value, r).await;
+        }
+        let mut attempt = 1;
+        loop {
+            // The version before the data: a write between the two reads fails the cas.
+            let remote = self.metadata(&r.remote_key).await?;
+            let existing = self.current(&r.remote_key).await?;
+            match self
+                .push_kv2(&path, existing, &remote, value, r, &meta)
+                .await
+            {
+                Err(e) if attempt < CAS_ATTEMPTS && is_cas_mismatch(&e) => attempt += 1,
+                done => return done,
+            }
         }
     }
 
@@ -120,17 +143,21 @@ impl VaultProvider {
         .await
     }
 
+    /// `remote` is the key's metadata as read before `existing`.
     async fn push_kv2(
         &self,
         path: &str,
         existing: Option<Map<String, Value>>,
+        remote: &Value,
         value: &SecretBytes,
         r: &PushRef,
         meta: &Map<String, Value>,
     ) -> Result<(), ProviderError> {
         let (merged, data_changed) = merge(existing.as_ref(), value, &r.property)?;
+        // 0: no version yet; a deleted latest version is overwritten at its number.
+        let version = remote["current_version"].as_u64().unwrap_or(0);
         let remote = if existing.is_some() {
-            let remote = self.custom_metadata(&r.remote_key).await?;
+            let remote = string_map(&remote[CUSTOM_METADATA]);
             if remote.get(MANAGED_BY.0).map(String::as_str) != Some(MANAGED_BY.1) {
                 return Err(not_managed(&r.remote_key));
             }
@@ -151,31 +178,12 @@ impl VaultProvider {
             .await?;
         }
         if data_changed || existing.is_none() {
-            let mut body = json!({ "data": merged });
-            if self.cas_required {
-                body["options"] =
-                    json!({ "cas": self.cas_version(&r.remote_key, existing.is_some()).await? });
-            }
+            // Also what `checkAndSet.required` asks for.
+            let body = json!({ "data": merged, "options": { "cas": version } });
             self.send(Method::Post, path, Some(body), "WriteSecretData")
                 .await?;
         }
         Ok(())
-    }
-
-    /// `checkAndSet.required`: 0 for a new secret, else its current version.
-    async fn cas_version(&self, key: &str, exists: bool) -> Result<u64, ProviderError> {
-        if !exists {
-            return Ok(0);
-        }
-        let path = self.metadata_path(key);
-        let meta = self
-            .with_token(|t| {
-                let path = path.clone();
-                async move { self.session.client().kv_metadata(&t, &path).await }
-            })
-            .await?
-            .unwrap_or(Value::Null);
-        Ok(meta["current_version"].as_u64().unwrap_or(1))
     }
 
     pub(super) async fn push_exists(&self, r: &PushRef) -> Result<bool, ProviderError> {
@@ -233,6 +241,12 @@ impl VaultProvider {
         }
         Ok(())
     }
+}
+
+/// Vault refused a write whose `options.cas` is not the key's current version: another writer
+/// came first.
+fn is_cas_mismatch(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Invalid(m) if m.contains("check-and-set parameter did not match"))
 }
 
 fn not_managed(key: &str) -> ProviderError {

@@ -279,6 +279,8 @@ pub struct PeerOptions {
     pub cluster_external_secrets: bool,
     /// Run ESO's PushSecret reconciler (it skips stores of other controller classes, as hush).
     pub push_secrets: bool,
+    /// Run ESO's ClusterPushSecret reconciler (no controller class, as ClusterExternalSecrets).
+    pub cluster_push_secrets: bool,
     /// More ESO flags.
     pub eso_args: Vec<String>,
 }
@@ -305,7 +307,10 @@ impl Peer {
                 options.cluster_external_secrets
             ),
             format!("--enable-push-secret-reconciler={}", options.push_secrets),
-            "--enable-cluster-push-secret-reconciler=false".into(),
+            format!(
+                "--enable-cluster-push-secret-reconciler={}",
+                options.cluster_push_secrets
+            ),
         ];
         args.extend(options.eso_args);
         let eso_process = Eso::start(&eso_kubeconfig()?, &class, &args).await?;
@@ -685,6 +690,7 @@ fn resource(api_version: &str, kind: &str) -> Result<(ApiResource, bool)> {
         "ClusterSecretStore" => ("clustersecretstores", false),
         "ClusterExternalSecret" => ("clusterexternalsecrets", false),
         "PushSecret" => ("pushsecrets", true),
+        "ClusterPushSecret" => ("clusterpushsecrets", false),
         "Password" => ("passwords", true),
         "UUID" => ("uuids", true),
         "Fake" => ("fakes", true),
@@ -697,7 +703,7 @@ fn resource(api_version: &str, kind: &str) -> Result<(ApiResource, bool)> {
 fn es_resource(kind: &str) -> ApiResource {
     let api_version = match kind {
         "Secret" | "ConfigMap" | "Event" | "Namespace" => "v1",
-        "PushSecret" => "external-secrets.io/v1alpha1",
+        "PushSecret" | "ClusterPushSecret" => "external-secrets.io/v1alpha1",
         _ => "external-secrets.io/v1",
     };
     resource(api_version, kind).expect("known kind").0
@@ -1146,7 +1152,11 @@ pub async fn snapshot(
             }
         }
     }
-    for kind in ["ClusterSecretStore", "ClusterExternalSecret"] {
+    for kind in [
+        "ClusterSecretStore",
+        "ClusterExternalSecret",
+        "ClusterPushSecret",
+    ] {
         for o in list(client, None, kind).await? {
             if o["metadata"]["name"]
                 .as_str()
@@ -1205,7 +1215,7 @@ pub async fn snapshot(
             "Secret" => normalize_secret(o, &uids, shape),
             "PushSecret" => {
                 snap.ready &= has_ready_condition(o);
-                normalize_push_secret(o)
+                normalize_push_secret(o, &uids)
             }
             "ExternalSecret" => {
                 snap.refresh_times
@@ -1221,6 +1231,7 @@ pub async fn snapshot(
                 normalize_external_secret(o, &uids)
             }
             "ClusterExternalSecret" => normalize_ces(o),
+            "ClusterPushSecret" => normalize_cps(o),
             _ => normalize_store(o),
         };
         snap.objects.insert(k, normalized);
@@ -1243,7 +1254,7 @@ fn owner_gone(o: &Value, uids: &HashMap<String, String>) -> bool {
         .filter(|r| {
             matches!(
                 r["kind"].as_str(),
-                Some("ExternalSecret" | "ClusterExternalSecret")
+                Some("ExternalSecret" | "ClusterExternalSecret" | "ClusterPushSecret")
             )
         })
         .any(|r| r["uid"].as_str().is_none_or(|u| !uids.contains_key(u)))
@@ -1367,10 +1378,11 @@ fn normalize_external_secret(o: &Value, uids: &HashMap<String, String>) -> Value
 
 /// A PushSecret as a user sees it: its metadata and status (what was pushed where is in
 /// `syncedPushSecrets`, the values themselves in the provider).
-fn normalize_push_secret(o: &Value) -> Value {
+fn normalize_push_secret(o: &Value, uids: &HashMap<String, String>) -> Value {
     json!({
         "labels": map_or_empty(&o["metadata"]["labels"]),
         "annotations": map_or_empty(&o["metadata"]["annotations"]),
+        "ownerReferences": owner_refs(o, uids),
         "finalizers": o["metadata"]["finalizers"].as_array().cloned().unwrap_or_default(),
         "status": {
             "conditions": conditions(o),
@@ -1406,6 +1418,23 @@ fn normalize_ces(o: &Value) -> Value {
         "status": {
             "conditions": conditions(o),
             "externalSecretName": o["status"]["externalSecretName"],
+            "provisionedNamespaces": sorted(&o["status"]["provisionedNamespaces"]),
+            "failedNamespaces": sorted(&o["status"]["failedNamespaces"]),
+        },
+    })
+}
+
+fn normalize_cps(o: &Value) -> Value {
+    let sorted = |v: &Value| {
+        let mut items: Vec<Value> = v.as_array().cloned().unwrap_or_default();
+        items.sort_by_key(ToString::to_string);
+        json!(items)
+    };
+    json!({
+        "finalizers": o["metadata"]["finalizers"].as_array().cloned().unwrap_or_default(),
+        "status": {
+            "conditions": conditions(o),
+            "pushSecretName": o["status"]["pushSecretName"],
             "provisionedNamespaces": sorted(&o["status"]["provisionedNamespaces"]),
             "failedNamespaces": sorted(&o["status"]["failedNamespaces"]),
         },
