@@ -59,15 +59,18 @@ pub fn plan(ps: &PushSecret) -> Result<Plan, String> {
     if !s.data_to.is_empty() {
         return Err("spec.dataTo is not supported by hush yet; use spec.data".into());
     }
-    if s.selector.generator_ref.is_some() {
-        return Err("spec.selector.generatorRef is not supported by hush yet".into());
-    }
-    match &s.selector.secret {
-        None => return Err("spec.selector.secret is required".into()),
-        Some(sec) if sec.name.as_deref().is_none_or(str::is_empty) && sec.selector.is_none() => {
+    match (&s.selector.secret, &s.selector.generator_ref) {
+        (Some(_), Some(_)) => {
+            return Err("spec.selector: set either secret or generatorRef, not both".into());
+        }
+        (None, Some(_)) => {}
+        (None, None) => return Err("spec.selector.secret or generatorRef is required".into()),
+        (Some(sec), None)
+            if sec.name.as_deref().is_none_or(str::is_empty) && sec.selector.is_none() =>
+        {
             return Err("spec.selector.secret needs a name or a selector".into());
         }
-        Some(_) => {}
+        (Some(_), None) => {}
     }
     for (i, r) in s.secret_store_refs.iter().enumerate() {
         if r.name.as_deref().is_none_or(str::is_empty) && r.label_selector.is_none() {
@@ -240,9 +243,33 @@ fn not_due(old: &PushSecretStatus, rv: &str, refresh: Option<Duration>) -> Optio
     (age < refresh).then(|| Action::requeue(refresh - age + Duration::from_secs(1)))
 }
 
-/// The source Secrets: by name (a missing one is an error) or every Secret matching the label
-/// selector, in name order.
+/// The source Secrets: by name (a missing one is an error), every Secret matching the label
+/// selector, in name order, or the values of `selector.generatorRef`, new on every push (ESO's
+/// `___generated-secret`).
 async fn sources(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<Secret>, Error> {
+    if let Some(r) = &ps.spec.selector.generator_ref {
+        let values = crate::generators::generate(ctx, ns, r, "spec.selector.generatorRef")
+            .await
+            .map_err(|e| match e {
+                Error::NotOurs => Error::Spec(
+                    "spec.selector.generatorRef: the generator belongs to another controller \
+                     class"
+                        .into(),
+                ),
+                other => other,
+            })?;
+        let data = values
+            .into_iter()
+            .map(|(k, v)| (k, k8s_openapi::ByteString(v.expose().to_vec())))
+            .collect();
+        let mut secret = Secret {
+            data: Some(data),
+            ..Secret::default()
+        };
+        secret.metadata.name = Some("___generated-secret".into());
+        secret.metadata.namespace = Some(ns.to_owned());
+        return Ok(vec![secret]);
+    }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let Some(sel) = &ps.spec.selector.secret else {
         return Err(Error::Spec("spec.selector.secret is required".into()));
@@ -813,8 +840,8 @@ mod tests {
             ("refreshInterval", json!("soon"), "spec.refreshInterval"),
             (
                 "selector",
-                json!({"generatorRef": {"kind": "Password", "name": "p"}}),
-                "generatorRef",
+                json!({"generatorRef": {"kind": "Password", "name": "p"}, "secret": {"name": "x"}}),
+                "not both",
             ),
             (
                 "secretStoreRefs",
@@ -827,6 +854,8 @@ mod tests {
             let err = plan(&ps(spec)).unwrap_err();
             assert!(err.contains(named), "{err}");
         }
+        let generated = json!({"selector": {"generatorRef": {"kind": "Password", "name": "p"}}});
+        assert!(plan(&ps(generated)).is_ok());
     }
 
     #[test]
