@@ -9,6 +9,7 @@ Added here (drongo 0.8.0 has none of it):
   service-account self-signed JWT, as Google accepts, counts as valid);
 - ``filter`` (``labels.KEY=VALUE``, ``labels.KEY:*``, ``name:TEXT``, AND-ed) and
   ``pageSize``/``pageToken`` on ``secrets.list``;
+- regional secrets (``projects/P/locations/L/secrets/…``, kept apart from global ones);
 - counters (tokens per service account, calls per route) and a management API:
   ``POST /hush/service-accounts {"email", "project", "token_lifetime"?}`` returns a new service-account JSON key
   (``token_uri`` pointing here), ``POST /hush/token-lifetime {"seconds"}``, ``GET /hush/calls``,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -47,6 +49,8 @@ from drongo.server import DrongoHTTPRequestHandler, create_server  # noqa: E402
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_BODY = 1 << 20
+# Regional secrets (``projects/P/locations/L/secrets…``), which drongo does not route.
+REGIONAL = re.compile(r"^/v1/projects/([^/@]+)/locations/([a-z0-9-]+)/secrets(.*)$")
 
 
 class State:
@@ -132,6 +136,14 @@ class Handler(DrongoHTTPRequestHandler):
             )
             return
         STATE.calls.call(f"{self.command} {path}")
+        self._region = None
+        regional = REGIONAL.match(path)
+        if regional:
+            # Regional secrets live in drongo under the project "P@L"; answers name them back.
+            project, location, rest = regional.groups()
+            self._region = (f"projects/{project}@{location}/", f"projects/{project}/locations/{location}/")
+            path = f"/v1/projects/{project}@{location}/secrets{rest}"
+            self.path = path + (f"?{split.query}" if split.query else "")
         self._list_query = None
         if self.command == "GET" and path.endswith("/secrets") and "/secrets/" not in path:
             self._list_query = query
@@ -244,7 +256,12 @@ class Handler(DrongoHTTPRequestHandler):
     def _write(self, response) -> None:
         query = getattr(self, "_list_query", None)
         self._list_query = None
+        region = getattr(self, "_region", None)
+        self._region = None
         status, headers, body = response
+        if region and isinstance(body, str):
+            body = body.replace(region[0], region[1])
+            response = (status, headers, body)
         if query is not None and status == 200:
             response = self._filtered(body, query)
         super()._write(response)

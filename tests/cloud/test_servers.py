@@ -121,6 +121,34 @@ def test_gcp_secret_manager_round_trip(gcp):
     assert calls["calls"][f"GET /v1/{parent}/secrets/{sid}/versions/1:access"] == 1
 
 
+def test_gcp_regional_secrets(gcp):
+    """Regional secrets (``projects/P/locations/L/secrets``) through the official client, apart
+    from the global secret of the same id."""
+    from google.cloud import secretmanager_v1 as sm
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports.rest import (
+        SecretManagerServiceRestTransport,
+    )
+
+    url, info = gcp
+    transport = SecretManagerServiceRestTransport(host=url, credentials=gcp_credentials(info),
+                                                  always_use_jwt_access=False)
+    client = sm.SecretManagerServiceClient(transport=transport)
+    sid = f"r-{uuid.uuid4().hex[:8]}"
+    for parent, value in [("projects/hush-test", b"global"),
+                          ("projects/hush-test/locations/europe-west1", b"regional")]:
+        created = client.create_secret(parent=parent, secret_id=sid, secret={})
+        assert created.name == f"{parent}/secrets/{sid}"
+        client.add_secret_version(parent=created.name, payload={"data": value})
+    regional = "projects/hush-test/locations/europe-west1"
+    got = client.access_secret_version(name=f"{regional}/secrets/{sid}/versions/latest")
+    assert got.payload.data == b"regional"
+    assert got.name == f"{regional}/secrets/{sid}/versions/1"
+    assert client.access_secret_version(
+        name=f"projects/hush-test/secrets/{sid}/versions/latest").payload.data == b"global"
+    names = [s.name for s in client.list_secrets(request={"parent": regional})]
+    assert f"{regional}/secrets/{sid}" in names and all(n.startswith(f"{regional}/") for n in names), names
+
+
 def test_gcp_self_signed_jwt_and_no_credentials(gcp):
     import urllib.error
 

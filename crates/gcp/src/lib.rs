@@ -140,6 +140,8 @@ pub struct Client {
     endpoints: Endpoints,
     tokens: Arc<TokenSource>,
     observer: Option<CallObserver>,
+    /// Secret Manager location of regional secrets (`None`: global secrets).
+    location: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -192,7 +194,40 @@ impl Client {
             endpoints,
             tokens,
             observer,
+            location: None,
         })
+    }
+
+    /// This client for Secret Manager's regional secrets of `location` (`us-central1`):
+    /// `projects/P/locations/L/secrets/…` on the regional endpoint
+    /// `https://secretmanager.L.rep.googleapis.com`, or on the operator's
+    /// `HUSH_GCP_SECRET_MANAGER_ENDPOINT` when it names one.
+    pub fn with_location(mut self, location: &str) -> Result<Self, GcpError> {
+        // It becomes part of a host name: Google's location alphabet only.
+        let ok = !location.is_empty()
+            && location.len() <= 63
+            && location
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(GcpError::Config(format!(
+                "location {location:?} is not a Google Cloud location (lowercase letters, digits, -)"
+            )));
+        }
+        if self.endpoints.secret_manager == Endpoints::default().secret_manager {
+            self.endpoints.secret_manager =
+                format!("https://secretmanager.{location}.rep.googleapis.com");
+        }
+        self.location = Some(location.to_owned());
+        Ok(self)
+    }
+
+    /// `projects/P` or, for regional secrets, `projects/P/locations/L`.
+    fn secrets_parent(&self, project: &str) -> String {
+        match &self.location {
+            Some(l) => format!("projects/{project}/locations/{l}"),
+            None => format!("projects/{project}"),
+        }
     }
 
     /// The token source (shared by clones of this client).
@@ -216,7 +251,8 @@ impl Client {
         check_segment("project", project)?;
         check_segment("secret", secret)?;
         check_segment("version", version)?;
-        let path = format!("projects/{project}/secrets/{secret}/versions/{version}");
+        let parent = self.secrets_parent(project);
+        let path = format!("{parent}/secrets/{secret}/versions/{version}");
         let url = format!("{}/v1/{path}:access", self.endpoints.secret_manager);
         let answer = self
             .call(
@@ -247,7 +283,8 @@ impl Client {
     ) -> Result<SecretMetadata, GcpError> {
         check_segment("project", project)?;
         check_segment("secret", secret)?;
-        let path = format!("projects/{project}/secrets/{secret}");
+        let parent = self.secrets_parent(project);
+        let path = format!("{parent}/secrets/{secret}");
         let url = format!("{}/v1/{path}", self.endpoints.secret_manager);
         let answer = self
             .call(
@@ -273,8 +310,9 @@ impl Client {
         let mut page_token = String::new();
         for _ in 0..MAX_PAGES {
             let mut url = format!(
-                "{}/v1/projects/{project}/secrets?pageSize=25000",
-                self.endpoints.secret_manager
+                "{}/v1/{}/secrets?pageSize=25000",
+                self.endpoints.secret_manager,
+                self.secrets_parent(project)
             );
             if !filter.is_empty() {
                 url.push_str(&format!("&filter={}", hush_cloud::form_escape(filter)));

@@ -12,7 +12,8 @@
 //! - No `auth`: the controller's own identity from the metadata server (GKE), for stores that
 //!   may use the controller's identity; `projectID` is then required.
 //! - `remoteRef.metadataPolicy: Fetch`: labels and annotations as ESO returns them.
-//! - Refused, naming the field: `location` (regional secrets), `auth.workloadIdentity`,
+//! - `location`: regional secrets (`projects/P/locations/L/secrets/…` on the regional endpoint).
+//! - Refused, naming the field: `auth.workloadIdentity`,
 //!   `auth.workloadIdentityFederation`.
 
 use std::collections::BTreeMap;
@@ -45,7 +46,7 @@ impl ProviderFactory for Factory {
         scope: &StoreScope,
         creds: &dyn CredentialSource,
     ) -> Result<Built, ProviderError> {
-        refuse_unknown_fields("gcpsm", spec, &["projectID", "auth"])?;
+        refuse_unknown_fields("gcpsm", spec, &["projectID", "location", "auth"])?;
         let auth = &spec["auth"];
         if auth.is_null() {
             return metadata_server(spec, scope);
@@ -86,6 +87,7 @@ impl ProviderFactory for Factory {
         let identity = digest(&[
             b"gcpsm",
             project.as_bytes(),
+            spec["location"].as_str().unwrap_or_default().as_bytes(),
             endpoints.secret_manager.as_bytes(),
             endpoints.token.as_bytes(),
             json.expose(),
@@ -95,6 +97,7 @@ impl ProviderFactory for Factory {
             endpoints,
             Some(observer()),
         )
+        .and_then(|c| regional(c, spec))
         .map_err(map_err)?;
         Ok(Built {
             provider: Arc::new(GcpProvider { client, project }),
@@ -122,6 +125,7 @@ fn metadata_server(spec: &Value, scope: &StoreScope) -> Result<Built, ProviderEr
     let identity = digest(&[
         b"gcpsm-metadata",
         project.as_bytes(),
+        spec["location"].as_str().unwrap_or_default().as_bytes(),
         endpoints.secret_manager.as_bytes(),
         server.as_bytes(),
     ]);
@@ -130,12 +134,21 @@ fn metadata_server(spec: &Value, scope: &StoreScope) -> Result<Built, ProviderEr
         endpoints,
         Some(observer()),
     )
+    .and_then(|c| regional(c, spec))
     .map_err(map_err)?;
     Ok(Built {
         provider: Arc::new(GcpProvider { client, project }),
         identity,
         referent: false,
     })
+}
+
+/// `location`: the store's secrets are regional secrets of that location.
+fn regional(client: Client, spec: &Value) -> Result<Client, GcpError> {
+    match spec["location"].as_str().filter(|l| !l.is_empty()) {
+        Some(location) => client.with_location(location),
+        None => Ok(client),
+    }
 }
 
 fn observer() -> hush_gcp::CallObserver {

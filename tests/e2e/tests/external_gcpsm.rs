@@ -49,6 +49,14 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
         gcp.put_secret(&format!("{n}-k{k}"), json!({}), &[&format!("value-{k}")])
             .await?;
     }
+    // A regional secret of the same id holds another value: `location` must pick it.
+    gcp.put_secret_in(
+        "projects/hush-test/locations/europe-west1",
+        &format!("{n}-app-one"),
+        json!({}),
+        &["regional-one"],
+    )
+    .await?;
     let (email, key) = gcp.service_account("store").await?;
     let secrets: Api<Secret> = ns.api();
     secret_from_literals(
@@ -57,11 +65,22 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
         &[("secret-access-credentials", &key)],
     )
     .await?;
+    // The regional store has a key of its own (a store's client holds its own token).
+    let (_, regional_key) = gcp.service_account("regional").await?;
+    secret_from_literals(
+        &secrets,
+        "gcpsm-regional",
+        &[("secret-access-credentials", &regional_key)],
+    )
+    .await?;
     let stores: Api<SecretStore> = ns.api();
     // ESO's documented store (docs/provider/google-secrets-manager.md), names changed.
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-store"},
         "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test",
             "auth": {"secretRef": {"secretAccessKeySecretRef": {"name": "gcpsm-secret", "key": "secret-access-credentials"}}}}}}})).await?;
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-regional"},
+        "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test", "location": "europe-west1",
+            "auth": {"secretRef": {"secretAccessKeySecretRef": {"name": "gcpsm-regional", "key": "secret-access-credentials"}}}}}}})).await?;
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-wi"},
         "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test",
             "auth": {"workloadIdentity": {"clusterLocation": "europe-west1", "clusterName": "c",
@@ -103,6 +122,9 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
                 {"secretKey": "tier", "remoteRef": {"key": format!("{n}-app-one"), "metadataPolicy": "Fetch", "property": "labels.tier"}},
                 {"secretKey": "labels", "remoteRef": {"key": format!("{n}-app-one"), "metadataPolicy": "Fetch", "property": "labels"}}
             ]}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "regional"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "gcp-regional"},
+            "data": [{"secretKey": "v", "remoteRef": {"key": format!("{n}-app-one")}}]}})).await?;
     apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "node-ns"},
         "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "gcp-node-ns"},
             "data": [{"secretKey": "v", "remoteRef": {"key": format!("{n}-app-one")}}]}})).await?;
@@ -138,6 +160,8 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
         format!(r#"{{"annotations":{{}},"labels":{{"team":"{n}","tier":"web"}}}}"#)
     );
     wait_ready(&es, "node-ns", "False", "SecretSyncedError").await?;
+    wait_ready(&es, "regional", "True", "SecretSynced").await?;
+    assert_eq!(value(&secrets.get("regional").await?, "v"), "regional-one");
     for i in 0..OBJECTS {
         wait_ready(&es, &format!("w-{i}"), "True", "SecretSynced").await?;
     }

@@ -83,9 +83,21 @@ impl Gcp {
 
     /// Creates secret `id` with `labels` and one version per payload.
     pub async fn put_secret(&self, id: &str, labels: Value, versions: &[&str]) -> Result<()> {
+        self.put_secret_in("projects/hush-test", id, labels, versions)
+            .await
+    }
+
+    /// As [`Gcp::put_secret`] under `parent` (`projects/hush-test/locations/L` for a regional one).
+    pub async fn put_secret_in(
+        &self,
+        parent: &str,
+        id: &str,
+        labels: Value,
+        versions: &[&str],
+    ) -> Result<()> {
         let token = self.seeder.tokens().token().await?;
         let t = Some(token.expose());
-        let base = format!("{}/v1/projects/hush-test/secrets", self.url);
+        let base = format!("{}/v1/{parent}/secrets", self.url);
         send(
             &self.http,
             reqwest::Method::POST,
