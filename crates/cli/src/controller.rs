@@ -320,6 +320,22 @@ pub(crate) struct Args {
     /// the read.
     #[arg(long, env = "HUSH_WEBHOOK_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
     webhook_max_response_bytes: usize,
+    /// ExternalSecret controller: time one request of a `kubernetes` store to its API server
+    /// may take.
+    #[arg(long, env = "HUSH_KUBERNETES_PROVIDER_TIMEOUT", default_value = "30s", value_parser = duration)]
+    kubernetes_provider_timeout: Duration,
+    /// ExternalSecret controller: the largest answer a `kubernetes` store reads (a Secret, a
+    /// LIST page of 16); a larger one fails the read.
+    #[arg(long, env = "HUSH_KUBERNETES_PROVIDER_MAX_RESPONSE_BYTES", default_value_t = hush_sync::kubernetes::MAX_RESPONSE_BYTES)]
+    kubernetes_provider_max_response_bytes: usize,
+    /// ExternalSecret controller: the most Secrets a `kubernetes` store's `find` returns; more
+    /// fails the ExternalSecret.
+    #[arg(long, env = "HUSH_KUBERNETES_PROVIDER_MAX_FIND_SECRETS", default_value_t = hush_sync::kubernetes::MAX_FIND)]
+    kubernetes_provider_max_find_secrets: usize,
+    /// ExternalSecret controller: the most bytes a `kubernetes` store's `find` reads; more
+    /// fails the ExternalSecret.
+    #[arg(long, env = "HUSH_KUBERNETES_PROVIDER_MAX_FIND_BYTES", default_value_t = hush_sync::kubernetes::MAX_FIND_BYTES)]
+    kubernetes_provider_max_find_bytes: usize,
 }
 
 /// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
@@ -584,6 +600,12 @@ fn external_config(args: &Args) -> Result<hush_external_controller::Config> {
                 max_timeout: args.webhook_max_timeout,
                 max_response_bytes: args.webhook_max_response_bytes,
             },
+            kubernetes: hush_sync::kubernetes::Limits {
+                timeout: args.kubernetes_provider_timeout,
+                max_response_bytes: args.kubernetes_provider_max_response_bytes,
+                max_find: args.kubernetes_provider_max_find_secrets,
+                max_find_bytes: args.kubernetes_provider_max_find_bytes,
+            },
         },
         ..hush_external_controller::Config::default()
     };
@@ -630,6 +652,28 @@ mod tests {
         assert!(d.cluster_stores && d.push_secrets);
         assert_eq!(d.store_requeue_interval, Duration::from_secs(300));
         assert!(parse(&["--store-requeue-interval", "0"]).is_err());
+        assert_eq!(
+            d.providers.kubernetes,
+            hush_sync::kubernetes::Limits::default()
+        );
+        let k = parse(&[
+            "--kubernetes-provider-timeout",
+            "5s",
+            "--kubernetes-provider-max-response-bytes",
+            "1000",
+            "--kubernetes-provider-max-find-secrets",
+            "7",
+            "--kubernetes-provider-max-find-bytes",
+            "2000",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .providers
+        .kubernetes;
+        assert_eq!(k.timeout, Duration::from_secs(5));
+        assert_eq!(
+            (k.max_response_bytes, k.max_find, k.max_find_bytes),
+            (1000, 7, 2000)
+        );
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //!   controller's kubeconfig server.
 //! - Store validation: SelfSubjectRulesReview, then SelfSubjectAccessReview (`get secrets`).
 //!
-//! Budgets (the server is a tenant's choice): [`TIMEOUT`] per request, [`MAX_RESPONSE_BYTES`]
-//! per response, LISTs in pages of [`LIST_PAGE`] up to [`MAX_FIND`] Secrets and
-//! [`MAX_FIND_BYTES`]; redirects are not followed (they would carry the credentials elsewhere).
+//! Budgets (the server is a tenant's choice; [`Limits`], the controller's
+//! `--kubernetes-provider-*` flags): [`TIMEOUT`] per request, [`MAX_RESPONSE_BYTES`] per
+//! response, LISTs in pages of [`LIST_PAGE`] up to [`MAX_FIND`] Secrets and [`MAX_FIND_BYTES`];
+//! redirects are not followed (they would carry the credentials elsewhere).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,16 +40,43 @@ use crate::{
     refuse_unknown_fields,
 };
 
-/// How long one request to the API server may take.
+/// How long one request to the API server may take; `--kubernetes-provider-timeout`.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response read (a Secret holds at most 1 MiB; a LIST page [`LIST_PAGE`] of them).
+/// `--kubernetes-provider-max-response-bytes`.
 pub const MAX_RESPONSE_BYTES: usize = 24 * 1024 * 1024;
 /// Secrets asked for per LIST page (`limit`).
 pub const LIST_PAGE: usize = 16;
 /// The most Secrets a `find` returns before it is refused.
+/// `--kubernetes-provider-max-find-secrets`.
 pub const MAX_FIND: usize = 10_000;
 /// The most bytes of Secret data a `find` returns before it is refused.
+/// `--kubernetes-provider-max-find-bytes`.
 pub const MAX_FIND_BYTES: usize = 64 * 1024 * 1024;
+
+/// The operator's budgets for `kubernetes` stores (the controller's flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Time one request may take (`--kubernetes-provider-timeout`).
+    pub timeout: Duration,
+    /// The largest answer read (`--kubernetes-provider-max-response-bytes`).
+    pub max_response_bytes: usize,
+    /// The most Secrets a `find` returns (`--kubernetes-provider-max-find-secrets`).
+    pub max_find: usize,
+    /// The most bytes a `find` reads (`--kubernetes-provider-max-find-bytes`).
+    pub max_find_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: TIMEOUT,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+            max_find: MAX_FIND,
+            max_find_bytes: MAX_FIND_BYTES,
+        }
+    }
+}
 /// Lifetime asked for a `serviceAccount` token (ESO's).
 const TOKEN_SECONDS: i64 = 3600;
 /// ESO's provider label and call names in `externalsecret_provider_api_calls_count`.
@@ -218,7 +246,10 @@ fn base_url(url: &str, local: Option<String>) -> Result<String, ProviderError> {
 
 /// Builds `kubernetes` providers.
 #[derive(Debug)]
-pub struct Factory;
+pub struct Factory {
+    /// The operator's budgets.
+    pub limits: Limits,
+}
 
 #[async_trait]
 impl ProviderFactory for Factory {
@@ -247,7 +278,7 @@ impl ProviderFactory for Factory {
             namespace.clone().into_bytes(),
         ];
         let mut builder = reqwest::Client::builder()
-            .timeout(TIMEOUT)
+            .timeout(self.limits.timeout)
             .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = ca_pem(&s.server, scope, creds).await? {
             identity.push(pem.clone());
@@ -310,6 +341,7 @@ impl ProviderFactory for Factory {
         let parts: Vec<&[u8]> = identity.iter().map(Vec::as_slice).collect();
         Ok(Built {
             provider: Arc::new(KubernetesProvider {
+                limits: self.limits,
                 http,
                 base,
                 namespace,
@@ -441,6 +473,7 @@ impl<'de> Deserialize<'de> for Bytes {
 
 /// A built `kubernetes` store: one HTTP client with the store's credentials.
 pub struct KubernetesProvider {
+    limits: Limits,
     http: reqwest::Client,
     base: String,
     namespace: String,
@@ -622,7 +655,7 @@ impl KubernetesProvider {
         req
     }
 
-    /// Sends `req`; the body of a 2xx answer within [`MAX_RESPONSE_BYTES`].
+    /// Sends `req`; the body of a 2xx answer within [`Limits::max_response_bytes`].
     async fn send(
         &self,
         what: &str,
@@ -647,20 +680,19 @@ impl KubernetesProvider {
         if !status.is_success() {
             return Err(status_error(what, status));
         }
+        let max = self.limits.max_response_bytes;
         let too_large = || {
             ProviderError::Invalid(format!(
-                "kubernetes {what}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+                "kubernetes {what}: the answer is larger than {max} bytes \
+                 (--kubernetes-provider-max-response-bytes)"
             ))
         };
-        if resp
-            .content_length()
-            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-        {
+        if resp.content_length().is_some_and(|n| n > max as u64) {
             return Err(too_large());
         }
         let mut body = Zeroizing::new(Vec::new());
         while let Some(chunk) = resp.chunk().await.map_err(transient)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            if body.len() + chunk.len() > max {
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);
@@ -710,9 +742,15 @@ impl KubernetesProvider {
                 ProviderError::Invalid(format!("kubernetes {what}: not a SecretList"))
             })?;
             out.extend(page.items);
-            if out.len() > MAX_FIND || bytes > MAX_FIND_BYTES {
+            let Limits {
+                max_find,
+                max_find_bytes,
+                ..
+            } = self.limits;
+            if out.len() > max_find || bytes > max_find_bytes {
                 return Err(ProviderError::Invalid(format!(
-                    "kubernetes {what}: more than {MAX_FIND} secrets or {MAX_FIND_BYTES} bytes; \
+                    "kubernetes {what}: more than {max_find} secrets or {max_find_bytes} bytes \
+                     (--kubernetes-provider-max-find-*); \
                      narrow find.name or find.tags"
                 )));
             }

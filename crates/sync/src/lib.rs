@@ -511,6 +511,8 @@ pub trait ProviderFactory: Send + Sync {
 pub struct Settings {
     /// Budgets of `webhook` stores.
     pub webhook: webhook::Limits,
+    /// Budgets of `kubernetes` stores.
+    pub kubernetes: kubernetes::Limits,
 }
 
 /// Every provider compiled in, with default [`Settings`].
@@ -533,7 +535,9 @@ pub fn registry_with(settings: &Settings) -> Vec<Arc<dyn ProviderFactory>> {
     #[cfg(feature = "azure")]
     r.push(Arc::new(azurekv::Factory));
     r.push(Arc::new(fake::Factory));
-    r.push(Arc::new(kubernetes::Factory));
+    r.push(Arc::new(kubernetes::Factory {
+        limits: settings.kubernetes,
+    }));
     r.push(Arc::new(webhook::Factory {
         limits: settings.webhook,
     }));

@@ -332,7 +332,26 @@ async fn documented_kubernetes_stores_read_another_namespace() -> Result<()> {
     odd["spec"]["provider"]["kubernetes"]["authRef"] = json!({"name": "kubeconfig", "key": "k"});
     apply(&stores, odd).await?;
     expect_store_refused(&stores, "odd", "spec.provider.kubernetes.authRef").await?;
-
     assert_no_canary(&client, &target, &ess, &password).await?;
+    ctl.stop().await?;
+
+    // The operator's budget (--kubernetes-provider-max-find-secrets): a find that lists more
+    // Secrets fails, naming the flag.
+    let ctl = Controller::start_configured(&client, &t, &t, |c| {
+        c.providers.kubernetes.max_find = 1;
+    })
+    .await?;
+    let mut capped = doc_named(&docs, "ExternalSecret", "fetch-tls-and-nginx")?;
+    capped["metadata"]["name"] = json!("find-capped");
+    capped["spec"]["secretStoreRef"]["name"] = json!("kubernetes-secret-store");
+    capped["spec"]["target"] = json!({"name": "find-capped"});
+    apply_doc(&client, &t, capped).await?;
+    let es = wait_ready(&ess, "find-capped", "False", "SecretSyncedError").await?;
+    // The condition carries ESO's generic message; the reason is logged (and in the event).
+    ensure!(
+        logs_contain("more than 1 secrets") && logs_contain("--kubernetes-provider-max-find"),
+        "find-capped: the budget is not named: {:?}",
+        es.status
+    );
     ctl.stop().await
 }
