@@ -27,6 +27,7 @@ pub mod push;
 pub mod reconcile;
 pub mod rewrite;
 mod shared;
+mod shard;
 pub mod store;
 pub mod templating;
 
@@ -208,12 +209,30 @@ impl Error {
     }
 }
 
-/// The component for `hush controller`: the reconcilers run while this replica leads.
+/// The component for `hush controller`: the reconcilers run while this replica leads, or, with
+/// `--shards`, on every replica over the shards it holds.
 pub fn start(process: &mut Process, mut config: Config) -> Component {
     config.eso_metrics = metrics::EsoMetrics::register(process.registry());
     let client = process.client().clone();
     let metrics = process.reconcile_metrics();
     let config = Arc::new(config);
+    let shards = process.shards();
+    if shards.is_sharded() {
+        let sharded = shard::run_sharded(client, config, metrics, shards, process.shutdown());
+        // Nothing of this controller needs a leader when sharded.
+        let leader: hush_operator::LeaderTask = Box::new(|shutdown| {
+            async move {
+                shutdown.wait().await;
+                Ok(())
+            }
+            .boxed()
+        });
+        return Component {
+            name: NAME,
+            always: vec![sharded.map(Ok).boxed()],
+            leader,
+        };
+    }
     let leader: hush_operator::LeaderTask = Box::new(move |shutdown| {
         async move {
             run_controllers(client, config, metrics, shutdown).await;
@@ -305,7 +324,24 @@ pub async fn run_controllers(
     metrics: hush_operator::metrics::ReconcileMetrics,
     shutdown: Shutdown,
 ) {
-    let ctx = Arc::new(Context::new(client.clone(), config.clone()));
+    run_scoped(client, config, metrics, shutdown, shard::Scope::all(), None).await;
+}
+
+/// [`run_controllers`] over the objects of `scope`, reading through `cache` when given (it
+/// outlives the run).
+async fn run_scoped(
+    client: kube::Client,
+    config: Arc<Config>,
+    metrics: hush_operator::metrics::ReconcileMetrics,
+    shutdown: Shutdown,
+    scope: shard::Scope,
+    cache: Option<Arc<hush_sync::cache::ProviderCache>>,
+) {
+    let mut ctx = Context::new(client.clone(), config.clone());
+    if let Some(cache) = cache {
+        ctx.cache = cache;
+    }
+    let ctx = Arc::new(ctx);
     let (es_api, store_api, secrets): (Api<ExternalSecret>, Api<SecretStore>, Api<Secret>) =
         match &config.namespace {
             Some(ns) => (
@@ -323,7 +359,8 @@ pub async fn run_controllers(
     // reflector stores it (lane::FirstSeen).
     let (es_reader, es_writer) = reflector::store();
     let first_seen = Arc::clone(&ctx.first_seen);
-    let es_events = watcher(es_api, watcher::Config::default())
+    let es_events = scope
+        .objects(watcher(es_api, watcher::Config::default()))
         .inspect_ok(move |event| first_seen.observe(event));
     let es_controller =
         Controller::for_stream(reflector(es_writer, es_events).applied_objects(), es_reader);
@@ -333,19 +370,20 @@ pub async fn run_controllers(
     let (secret_reader, secret_writer) = reflector::store();
     let managed = reflector(
         secret_writer,
-        watcher(
-            secrets,
-            watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
-        )
-        .default_backoff()
-        // Only ESO's field managers' entries: they say which keys a write removes first.
-        .modify(|s: &mut Secret| {
-            s.managed_fields_mut().retain(|m| {
-                m.manager
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with(eso::FIELD_MANAGER_PREFIX))
-            });
-        }),
+        scope
+            .secrets(watcher(
+                secrets,
+                watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
+            ))
+            .default_backoff()
+            // Only ESO's field managers' entries: they say which keys a write removes first.
+            .modify(|s: &mut Secret| {
+                s.managed_fields_mut().retain(|m| {
+                    m.manager
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with(eso::FIELD_MANAGER_PREFIX))
+                });
+            }),
     )
     .touched_objects();
     let es_controller =
@@ -421,7 +459,7 @@ pub async fn run_controllers(
     );
     let es = hush_operator::run(
         es_controller,
-        instrumented::reconcile,
+        scope.fence(instrumented::reconcile),
         error_policy,
         ctx.clone(),
         run_config(
@@ -432,14 +470,14 @@ pub async fn run_controllers(
     );
     let ss = hush_operator::run(
         ss_controller,
-        instrumented::reconcile_store,
+        scope.fence(instrumented::reconcile_store),
         store::error_policy,
         ctx.clone(),
         run_config("secretstore", "secretstore", 2),
     );
     let css = hush_operator::run(
         css_controller,
-        instrumented::reconcile_cluster_store,
+        scope.fence(instrumented::reconcile_cluster_store),
         store::error_policy,
         ctx.clone(),
         run_config("clustersecretstore", "clustersecretstore", 2),
@@ -448,14 +486,11 @@ pub async fn run_controllers(
         if config.namespace.is_some() || !config.cluster_external_secrets {
             return;
         }
-        let controller = Controller::new(
-            Api::<ClusterExternalSecret>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .owns(
-            Api::<ExternalSecret>::all(client.clone()),
-            watcher::Config::default(),
-        );
+        let controller =
+            scoped_controller(Api::<ClusterExternalSecret>::all(client.clone()), &scope).owns(
+                Api::<ExternalSecret>::all(client.clone()),
+                watcher::Config::default(),
+            );
         // Every child's status write is an event: collapse bursts into one reconcile.
         let controller = controller.with_config(
             kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)),
@@ -475,14 +510,14 @@ pub async fn run_controllers(
         );
         let run = hush_operator::run(
             controller,
-            instrumented::reconcile_cluster_external_secret,
+            scope.fence(instrumented::reconcile_cluster_external_secret),
             cluster::error_policy,
             ctx.clone(),
             run_config("clusterexternalsecret", "clusterexternalsecret", 2),
         );
         futures::join!(run, sweep);
     };
-    let push = run_push_controllers(&client, &config, &ctx, &run_config);
+    let push = run_push_controllers(&client, &config, &ctx, &scope, &run_config);
     futures::join!(es, ss, css, ces, sweeps, push);
 }
 
@@ -492,6 +527,7 @@ async fn run_push_controllers(
     client: &kube::Client,
     config: &Config,
     ctx: &Arc<Context>,
+    scope: &shard::Scope,
     run_config: &(dyn Fn(&'static str, &'static str, u16) -> RunConfig + Sync),
 ) {
     let pushes = async {
@@ -503,8 +539,8 @@ async fn run_push_controllers(
             None => Api::all(client.clone()),
         };
         hush_operator::run(
-            Controller::new(api, watcher::Config::default()),
-            push::reconcile,
+            scoped_controller(api, scope),
+            scope.fence(push::reconcile),
             push::error_policy,
             ctx.clone(),
             run_config("pushsecret", "pushsecret", config.concurrency.max(1)),
@@ -515,9 +551,9 @@ async fn run_push_controllers(
         if config.namespace.is_some() || !config.cluster_push_secrets {
             return;
         }
-        let controller = Controller::new(
+        let controller = scoped_controller(
             Api::<hush_api::push_secrets::ClusterPushSecret>::all(client.clone()),
-            watcher::Config::default(),
+            scope,
         )
         .owns(
             Api::<hush_api::push_secrets::PushSecret>::all(client.clone()),
@@ -532,7 +568,7 @@ async fn run_push_controllers(
         );
         hush_operator::run(
             controller,
-            cluster_push::reconcile,
+            scope.fence(cluster_push::reconcile),
             cluster_push::error_policy,
             ctx.clone(),
             run_config("clusterpushsecret", "clusterpushsecret", 2),
@@ -540,6 +576,22 @@ async fn run_push_controllers(
         .await;
     };
     futures::join!(pushes, fan_out);
+}
+
+/// `Controller::new(api)` over the objects of `scope` only (filtered before its cache).
+fn scoped_controller<K>(api: Api<K>, scope: &shard::Scope) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let events = scope.objects(watcher(api, watcher::Config::default()).default_backoff());
+    Controller::for_stream(reflector(writer, events).applied_objects(), reader)
 }
 
 /// Drops the ESO metric series of `kind` objects that left `store` (kube-runtime does not

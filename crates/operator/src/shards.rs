@@ -22,11 +22,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::{Stream, TryStreamExt as _};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube::{Client, ResourceExt as _};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt as _};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -287,6 +289,51 @@ impl Shards {
         }
         true
     }
+}
+
+/// The watch `events` without the objects of shards outside `owned` (all pass for `None`): filtered
+/// before a reflector stores them, so a replica caches only its shards' objects.
+pub fn in_shards<K, S>(
+    events: S,
+    shards: Shards,
+    owned: Option<BTreeSet<u32>>,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
+where
+    K: Resource + Send,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+{
+    in_shards_by(events, shards, owned, |o: &K| {
+        let meta = o.meta();
+        Some((
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        ))
+    })
+}
+
+/// As [`in_shards`], with each object's shard taken from the `namespace/name` that `key` returns
+/// (an owned object follows its owner); objects without a key pass.
+pub fn in_shards_by<K, S, F>(
+    events: S,
+    shards: Shards,
+    owned: Option<BTreeSet<u32>>,
+    key: F,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
+where
+    K: Send,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    F: Fn(&K) -> Option<(String, String)> + Send,
+{
+    events.try_filter(move |event| {
+        let keep = match (&owned, event) {
+            (
+                Some(owned),
+                watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o),
+            ) => key(o).is_none_or(|(ns, name)| owned.contains(&shards.shard_of(&ns, &name))),
+            _ => true,
+        };
+        std::future::ready(keep)
+    })
 }
 
 /// A reconciliation's permission to write its object's shard; released on drop.

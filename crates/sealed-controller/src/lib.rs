@@ -336,7 +336,7 @@ async fn run_controllers(
         let (sealed_reader, sealed_writer) = reflector::store();
         let on_delete = ctx.metrics.clone();
         let sealed_events = watch::cached(
-            watch::in_shards(
+            hush_operator::shards::in_shards(
                 watcher::watcher(sealed, wc.clone()),
                 ctx.shards.clone(),
                 shards.clone(),
@@ -367,7 +367,7 @@ async fn run_controllers(
             let (reader, writer) = reflector::store();
             let metadata: Api<PartialObjectMeta<Secret>> = api(&client, scope);
             let trigger = watch::cached(
-                watch::in_shards(
+                hush_operator::shards::in_shards(
                     watcher::watcher(metadata, wc.clone()).default_backoff(),
                     ctx.shards.clone(),
                     shards.clone(),

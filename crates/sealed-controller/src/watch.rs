@@ -3,8 +3,6 @@
 //! object's own metadata) and no `kubectl.kubernetes.io/last-applied-configuration` copy of a
 //! SealedSecret's ciphertext.
 
-use std::collections::BTreeSet;
-
 use futures::{Stream, TryStreamExt as _};
 use hush_api::sealed_secret::SealedSecret;
 use kube::Resource;
@@ -39,35 +37,6 @@ where
     events
         .map_ok(move |event| event.modify(slim))
         .reflect(writer)
-}
-
-/// `events` without the objects of shards outside `owned` (all of them for `None`).
-pub(crate) fn in_shards<K, S>(
-    events: S,
-    shards: hush_operator::Shards,
-    owned: Option<BTreeSet<u32>>,
-) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
-where
-    K: Resource + Send,
-    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
-{
-    events.try_filter(move |event| {
-        let keep = match (&owned, event) {
-            (
-                Some(owned),
-                watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o),
-            ) => {
-                let meta = o.meta();
-                let shard = shards.shard_of(
-                    meta.namespace.as_deref().unwrap_or_default(),
-                    meta.name.as_deref().unwrap_or_default(),
-                );
-                owned.contains(&shard)
-            }
-            _ => true,
-        };
-        std::future::ready(keep)
-    })
 }
 
 #[cfg(test)]

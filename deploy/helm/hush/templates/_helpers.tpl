@@ -83,3 +83,15 @@ app.kubernetes.io/component: {{ index . 1 }}-controller
 {{- printf "%s-%s" $root.Values.leaderElection.leaseName (index . 1) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+A component's `--shards` (list root component): sealed.shards or controllers.external.shards.
+*/}}
+{{- define "hush.shards" -}}
+{{- $root := index . 0 -}}
+{{- if eq (index . 1) "sealed" -}}
+{{- int $root.Values.sealed.shards -}}
+{{- else -}}
+{{- int (default 1 $root.Values.controllers.external.shards) -}}
+{{- end -}}
+{{- end -}}

@@ -178,6 +178,64 @@ impl Controller {
         })
     }
 
+    /// One replica of a sharded controller (`--shards`): the chart's ServiceAccount and RBAC
+    /// with `release` as release namespace (its Leases live there), all namespaces or `ns`.
+    pub async fn start_sharded(
+        client: &Client,
+        release: &str,
+        ns: Option<&str>,
+        lease: LeaseConfig,
+        shards: hush_operator::ShardConfig,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        logs();
+        let shutdown = Shutdown::new();
+        let identity = controller_client(client, release, ChartProfile::External).await?;
+        let mut process = Process::new(
+            identity,
+            ProcessConfig {
+                metrics_addr: "127.0.0.1:0".into(),
+                leader_election: Some(lease),
+                shards: Some(shards),
+            },
+            shutdown.clone(),
+        );
+        let metrics_addr = process.bind_metrics().await?;
+        let mut config = Config {
+            namespace: ns.map(str::to_owned),
+            read_window: HARNESS_READ_WINDOW,
+            ..Config::default()
+        };
+        configure(&mut config);
+        let component = hush_external_controller::start(&mut process, config);
+        let handle = tokio::spawn(process.run(vec![component]));
+        Ok(Self {
+            shutdown,
+            handle,
+            metrics_addr,
+        })
+    }
+
+    /// Stops the replica as SIGKILL would: its tasks end at once, its Leases stay held until
+    /// they expire.
+    pub fn kill(self) {
+        self.handle.abort();
+    }
+
+    /// The sum of the samples of metric `name` on this replica's endpoint.
+    pub async fn metric(&self, name: &str) -> Result<f64> {
+        let body = reqwest::get(format!("http://{}/metrics", self.metrics_addr))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(body
+            .lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
     pub async fn stop(self) -> Result<()> {
         self.shutdown.trigger();
         tokio::time::timeout(Duration::from_secs(30), self.handle)
@@ -316,6 +374,25 @@ pub fn vault_requests_timed(from: u64) -> Result<Vec<(k8s_openapi::jiff::Timesta
         .filter_map(|e| {
             let time = e["time"].as_str()?.parse().ok()?;
             Some((time, e["request"]["path"].as_str()?.to_owned()))
+        })
+        .collect())
+}
+
+/// The Vault requests in the audit log after byte `from`: operation (`read`, `create`,
+/// `update`, …) and path.
+pub fn vault_operations(from: u64) -> Result<Vec<(String, String)>> {
+    let path = env("HUSH_VAULT_AUDIT_LOG");
+    let bytes = std::fs::read(&path).with_context(|| format!("audit log {path}"))?;
+    let start = usize::try_from(from)?.min(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[start..])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "request")
+        .filter_map(|e| {
+            Some((
+                e["request"]["operation"].as_str()?.to_owned(),
+                e["request"]["path"].as_str()?.to_owned(),
+            ))
         })
         .collect())
 }
