@@ -12,6 +12,8 @@
 //! - Drift corrected: the controllers count each hand edit or deletion of a managed Secret they
 //!   put back in annotations on that Secret (`hush.dev/drift-corrected`, `…-at`, see
 //!   hush_operator::drift); read from the Secrets' metadata only (a metadata LIST, no data).
+//! - Shards (`--shards`): which replica holds which shard, from the shard and member Leases in
+//!   the controller namespace (label `hush.dev/shard-group`, see hush_operator::shards).
 //!
 //! Exit status: 0 when everything read is synced, 1 when something is not synced (or the cluster
 //! cannot be reached), 2 when everything read is synced but RBAC (or a missing CRD) hid a part,
@@ -22,8 +24,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
-use hush_operator::drift;
+use hush_operator::{drift, shards};
 use hush_sealed_controller::reconcile::{KEY_ANNOTATION, annotated_keys};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -97,11 +100,34 @@ struct KeyRow {
     needed_by: Option<usize>,
 }
 
+/// One shard or member Lease of a shard group.
+#[derive(Debug, Default, Clone)]
+struct LeaseRow {
+    group: String,
+    /// The shard number; `None` for a replica's member Lease.
+    shard: Option<u32>,
+    /// `holderIdentity` (empty: given back).
+    holder: String,
+    /// Unix seconds of `renewTime`.
+    renewed: Option<i64>,
+    /// `leaseDurationSeconds`.
+    duration: i64,
+}
+
+impl LeaseRow {
+    /// Whether a replica holds it now: a holder whose last renewal is within the duration (by
+    /// this machine's clock; the controllers judge by their own observation).
+    fn held(&self, now: i64) -> bool {
+        !self.holder.is_empty() && self.renewed.is_some_and(|t| now - t <= self.duration)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Report {
     rows: Vec<Row>,
     keys: Vec<KeyRow>,
     next_renewal: Option<i64>,
+    shards: Vec<LeaseRow>,
     unreadable: Vec<String>,
 }
 
@@ -238,6 +264,21 @@ async fn collect(args: &Args) -> Result<Report> {
             )?,
         }
     }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &args.controller_namespace);
+    match leases
+        .list(&ListParams::default().labels(shards::GROUP_LABEL))
+        .await
+    {
+        Ok(list) => report.shards = list.items.iter().filter_map(lease_row).collect(),
+        Err(e) => hidden(
+            format!("shard Leases in namespace {}", args.controller_namespace),
+            e,
+            &mut report.unreadable,
+        )?,
+    }
+    report
+        .shards
+        .sort_by(|a, b| (&a.group, a.shard, &a.holder).cmp(&(&b.group, b.shard, &b.holder)));
     let secrets: Api<Secret> = Api::namespaced(client, &args.controller_namespace);
     match secrets.list(&ListParams::default().labels(KEY_LABEL)).await {
         Ok(list) => {
@@ -279,6 +320,76 @@ async fn collect(args: &Args) -> Result<Report> {
         _ => None,
     };
     Ok(report)
+}
+
+/// A shard group's Lease as a row; `None` for a Lease without the group's labels.
+fn lease_row(lease: &Lease) -> Option<LeaseRow> {
+    let labels = lease.labels();
+    let group = labels.get(shards::GROUP_LABEL)?.clone();
+    let shard = match labels.get(shards::ROLE_LABEL).map(String::as_str) {
+        Some("shard") => Some(
+            lease
+                .name_any()
+                .rsplit_once("-shard-")?
+                .1
+                .parse::<u32>()
+                .ok()?,
+        ),
+        Some("member") => None,
+        _ => return None,
+    };
+    let spec = lease.spec.as_ref();
+    Some(LeaseRow {
+        group,
+        shard,
+        holder: spec
+            .and_then(|s| s.holder_identity.clone())
+            .unwrap_or_default(),
+        renewed: spec
+            .and_then(|s| s.renew_time.as_ref())
+            .map(|t| t.0.as_second()),
+        duration: spec
+            .and_then(|s| s.lease_duration_seconds)
+            .map_or(0, i64::from),
+    })
+}
+
+/// Per group and replica: the shards it holds now (member Leases name replicas holding none;
+/// shards nobody holds now are listed under an empty replica).
+fn shard_holders(report: &Report, now: i64) -> Vec<(String, String, Vec<u32>, Option<i64>)> {
+    let mut by_replica: std::collections::BTreeMap<(String, String), (Vec<u32>, Option<i64>)> =
+        std::collections::BTreeMap::new();
+    for l in &report.shards {
+        let held = l.held(now);
+        match l.shard {
+            None if held => {
+                let entry = by_replica
+                    .entry((l.group.clone(), l.holder.clone()))
+                    .or_default();
+                entry.1 = l.renewed;
+            }
+            None => {}
+            Some(shard) => {
+                let holder = if held {
+                    l.holder.clone()
+                } else {
+                    String::new()
+                };
+                by_replica
+                    .entry((l.group.clone(), holder))
+                    .or_default()
+                    .0
+                    .push(shard);
+            }
+        }
+    }
+    by_replica
+        .into_iter()
+        .map(|((group, replica), (mut shards, renewed))| {
+            shards.sort_unstable();
+            (group, replica, shards, renewed)
+        })
+        .collect()
 }
 
 /// How many SealedSecrets need each key; unknown for all when the Secrets' metadata was not
@@ -394,6 +505,21 @@ fn to_json(report: &Report, now: i64) -> Value {
             "neededBy": k.needed_by,
         })).collect::<Vec<_>>(),
         "sealedSecretsWithoutRecordedKey": without_recorded_key(report),
+        "shards": report.shards.iter().filter(|l| l.shard.is_some()).map(|l| json!({
+            "group": l.group,
+            "shard": l.shard,
+            "holder": if l.held(now) { Value::from(l.holder.clone()) } else { Value::Null },
+            "lastHolder": l.holder,
+            "renewTime": l.renewed.map(format_rfc3339),
+        })).collect::<Vec<_>>(),
+        "shardReplicas": shard_holders(report, now).into_iter()
+            .filter(|(_, replica, _, _)| !replica.is_empty())
+            .map(|(group, replica, shards, renewed)| json!({
+                "group": group,
+                "replica": replica,
+                "shards": shards,
+                "memberRenewTime": renewed.map(format_rfc3339),
+            })).collect::<Vec<_>>(),
         "nextKeyRenewal": report.next_renewal.map(format_rfc3339),
         "unreadable": report.unreadable,
     })
@@ -470,7 +596,36 @@ fn to_table(report: &Report, now: i64) -> String {
             format_rfc3339(next)
         ));
     }
+    push_shards(&mut out, report, now);
     out
+}
+
+/// The shard table: each replica of each group with the shards it holds now.
+fn push_shards(out: &mut String, report: &Report, now: i64) {
+    let holders = shard_holders(report, now);
+    if holders.is_empty() {
+        return;
+    }
+    out.push('\n');
+    let mut table = vec![["SHARD GROUP", "REPLICA", "SHARDS"].map(str::to_owned)];
+    for (group, replica, shards, _) in holders {
+        let list = if shards.is_empty() {
+            "-".to_owned()
+        } else {
+            shards
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let replica = if replica.is_empty() {
+            "(nobody: free or expired)".to_owned()
+        } else {
+            replica
+        };
+        table.push([group, replica, list]);
+    }
+    push_columns(out, &table);
 }
 
 /// Left-aligned columns three spaces apart, as kubectl prints them; the last column unpadded.
@@ -676,6 +831,7 @@ mod tests {
                 },
             ],
             next_renewal: Some(now + 3600),
+            shards: vec![],
             unreadable: vec![],
         };
         let text = to_table(&report, now);
@@ -755,6 +911,84 @@ mod tests {
         count_key_use(&mut report);
         assert!(report.keys.iter().all(|k| k.needed_by.is_none()));
         assert!(to_table(&report, 0).contains("?"));
+    }
+
+    #[test]
+    fn shards_are_listed_per_replica_and_expired_ones_as_nobodys() {
+        let now = 1_704_153_600;
+        let lease = |shard, holder: &str, age| LeaseRow {
+            group: "hush-controller".into(),
+            shard,
+            holder: holder.into(),
+            renewed: Some(now - age),
+            duration: 15,
+        };
+        let report = Report {
+            shards: vec![
+                lease(Some(0), "pod-a", 1),
+                lease(Some(1), "pod-b", 2),
+                lease(Some(2), "pod-a", 3),
+                // Renewed 60 s ago with a 15 s lease: the holder is gone.
+                lease(Some(3), "pod-c", 60),
+                lease(Some(4), "", 1),
+                lease(None, "pod-a", 1),
+                lease(None, "pod-b", 1),
+                lease(None, "pod-d", 1),
+                lease(None, "pod-c", 60),
+            ],
+            ..Report::default()
+        };
+        let text = to_table(&report, now);
+        let line = |replica: &str| {
+            text.lines()
+                .find(|l| l.contains(replica))
+                .unwrap_or_default()
+                .split_whitespace()
+                .last()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(line("pod-a"), "0,2", "{text}");
+        assert_eq!(line("pod-b"), "1", "{text}");
+        assert_eq!(line("pod-d"), "-", "{text}");
+        assert_eq!(line("(nobody"), "3,4", "{text}");
+        assert!(!text.contains("pod-c"), "{text}");
+        let json = to_json(&report, now);
+        assert_eq!(json["shards"][0]["holder"], "pod-a");
+        assert_eq!(json["shards"][3]["holder"], Value::Null);
+        assert_eq!(json["shards"][3]["lastHolder"], "pod-c");
+        let replicas = json["shardReplicas"].as_array().unwrap();
+        assert_eq!(replicas.len(), 3, "{json}");
+        assert_eq!(replicas[0]["replica"], "pod-a");
+        assert_eq!(replicas[0]["shards"], json!([0, 2]));
+    }
+
+    #[test]
+    fn only_the_groups_leases_are_rows() {
+        let lease = |name: &str, labels: Value| -> Lease {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 15,
+                         "renewTime": "2024-01-01T00:00:00.000000Z"}
+            }))
+            .unwrap()
+        };
+        let group = |role: &str| json!({"hush.dev/shard-group": "g", "hush.dev/shard-role": role});
+        let row = lease_row(&lease("g-shard-7", group("shard"))).unwrap();
+        assert_eq!(
+            (row.shard, row.holder.as_str(), row.duration),
+            (Some(7), "pod-a", 15)
+        );
+        assert_eq!(row.renewed, parse_rfc3339("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            lease_row(&lease("g-member-1", group("member")))
+                .unwrap()
+                .shard,
+            None
+        );
+        assert!(lease_row(&lease("g-shard-x", group("shard"))).is_none());
+        assert!(lease_row(&lease("g", json!({"hush.dev/shard-group": "g"}))).is_none());
+        assert!(lease_row(&lease("other", json!({}))).is_none());
     }
 
     fn object(kind: &str, status: Value) -> DynamicObject {

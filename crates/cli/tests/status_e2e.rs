@@ -1,6 +1,6 @@
 //! `hush status` against the real API server (`scripts/kube-testenv.sh`): rows from the
-//! controllers' conditions, keys from the key Secrets' certificates, the exit status, and a user
-//! whose RBAC hides part of it.
+//! controllers' conditions, keys from the key Secrets' certificates, the shards two replicas of
+//! a sharded controller hold, the exit status, and a user whose RBAC hides part of it.
 //!
 //! Here rather than in tests/e2e because it runs the `hush` binary (`CARGO_BIN_EXE_hush`).
 //! Run: `eval "$(scripts/kube-testenv.sh start)"; cargo test -p hush --test status_e2e --
@@ -173,6 +173,32 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
         .create(&PostParams::default(), &managed)
         .await?;
 
+    // Two replicas of a sharded controller hold 4 shards through their Leases in the controller
+    // namespace (the real keeper of `--shards`).
+    let stop = hush_operator::Shutdown::new();
+    let mut replicas = Vec::new();
+    for id in ["pod-a", "pod-b"] {
+        let shards =
+            hush_operator::Shards::new(4, &mut prometheus_client::registry::Registry::default());
+        let mut config =
+            hush_operator::ShardConfig::new(4, n.clone(), "hush-controller".into(), id.into());
+        config.retry_period = std::time::Duration::from_millis(300);
+        tokio::spawn(shards.clone().keep(client.clone(), config, stop.clone()));
+        replicas.push(shards);
+    }
+    let balanced = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while replicas.iter().any(|r| r.owned().len() != 2) {
+        ensure!(
+            tokio::time::Instant::now() < balanced,
+            "the shards were not split 2/2"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let held: Vec<Vec<u32>> = replicas
+        .iter()
+        .map(|r| r.owned().into_iter().collect())
+        .collect();
+
     let admin = std::env::var("KUBECONFIG")?;
     let out = hush_status(
         Path::new(&admin),
@@ -223,6 +249,22 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
         "{report}"
     );
     ensure!(report["unreadable"] == json!([]), "{report}");
+    // Which replica holds which shard, as the replicas themselves see it.
+    let by_replica = report["shardReplicas"]
+        .as_array()
+        .context("shardReplicas")?;
+    ensure!(by_replica.len() == 2, "{report}");
+    for (row, (id, shards)) in by_replica.iter().zip(["pod-a", "pod-b"].iter().zip(&held)) {
+        ensure!(row["group"] == "hush-controller", "{report}");
+        ensure!(
+            row["replica"] == *id && row["shards"] == json!(shards),
+            "{report}"
+        );
+    }
+    ensure!(
+        report["shards"].as_array().is_some_and(|s| s.len() == 4),
+        "{report}"
+    );
 
     let table = hush_status(Path::new(&admin), &["-n", &n, "--controller-namespace", &n])?;
     let text = String::from_utf8(table.stdout)?;
@@ -235,6 +277,17 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
         text.contains("Next key renewal: 2023-12-14T22:13:20Z (due now)"),
         "{text}"
     );
+    ensure!(text.contains("SHARD GROUP"), "{text}");
+    let pod_a = text
+        .lines()
+        .find(|l| l.contains("pod-a"))
+        .context("no row for pod-a")?;
+    let listed = held[0]
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    ensure!(pod_a.ends_with(&listed), "{text}");
     let header = text.lines().next().unwrap_or_default();
     let drift_at = header.find("DRIFT CORRECTED").context("no drift column")?;
     let good = text
@@ -307,6 +360,12 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
         )),
         "{stderr}"
     );
+    ensure!(
+        stderr.contains(&format!(
+            "could not read shard Leases in namespace {n}: forbidden by RBAC"
+        )),
+        "{stderr}"
+    );
     // Without Secret metadata the drift count is unknown, not zero.
     ensure!(
         stderr.contains(&format!(
@@ -319,5 +378,6 @@ async fn status_reports_rows_keys_exit_codes_and_rbac_gaps() -> Result<()> {
         .find(|l| l.contains(" ext "))
         .context("no row for ext")?;
     ensure!(ext.contains(" ? "), "{stdout}");
+    stop.trigger();
     ns.delete().await
 }
