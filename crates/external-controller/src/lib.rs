@@ -26,8 +26,8 @@ pub mod metrics;
 pub mod push;
 pub mod reconcile;
 pub mod rewrite;
-mod shared;
 mod shard;
+mod shared;
 pub mod store;
 pub mod templating;
 
