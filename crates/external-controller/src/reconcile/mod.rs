@@ -152,115 +152,27 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         return Err(e);
     }
 
-    let mut written = write_secret(
-        &es,
-        &ctx.render,
-        &secrets,
-        &target_name,
-        existing,
-        &data,
-        policies,
-        drifted,
-    )
-    .await;
+    let write = |existing: Option<Secret>, drifted: bool| {
+        let (es, render, secrets, target) = (&*es, &ctx.render, &secrets, &target_name);
+        write_secret(
+            es, render, secrets, target, existing, &data, policies, drifted,
+        )
+    };
+    let mut written = write(existing, drifted).await;
     // The watch cache had not seen the latest write yet: once more on what the API server has.
     if from_cache && matches!(&written, Err(Error::Kube(kube::Error::Api(s))) if s.code == 409) {
         let live = secrets.get_opt(&target_name).await.map_err(Error::Kube)?;
         // Judged again on the live Secret: one this process just wrote is no hand edit.
         let drifted = synced_before && !spec_changed && !secret_valid(creation, live.as_ref());
-        written = write_secret(
-            &es,
-            &ctx.render,
-            &secrets,
-            &target_name,
-            live,
-            &data,
-            policies,
-            drifted,
-        )
-        .await;
+        written = write(live, drifted).await;
     }
     let outcome = match written {
         Ok(o) => o,
-        Err(e) => {
-            let msg = match &e {
-                Error::Immutable => "could not update secret, target is immutable".to_owned(),
-                Error::OwnedByOther => "target is owned by another ExternalSecret".to_owned(),
-                // Names of objects and keys only, never values.
-                Error::Template(_) | Error::Spec(_) | Error::ControlledByOther { .. } => {
-                    e.to_string()
-                }
-                _ => "could not update secret".to_owned(),
-            };
-            set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
-            ctx.event(
-                false,
-                &*es,
-                EventType::Warning,
-                "UpdateFailed",
-                e.to_string(),
-            )
-            .await;
-            return match e {
-                Error::Immutable
-                | Error::OwnedByOther
-                | Error::ControlledByOther { .. }
-                | Error::Template(_) => Ok(Action::await_change()),
-                other => Err(other),
-            };
-        }
-    };
-    let (reason, message) = match &outcome {
-        Outcome::Synced { .. } | Outcome::NoWrite => ("SecretSynced", "secret synced"),
-        Outcome::Retained => (
-            "SecretSynced",
-            "secret retained due to DeletionPolicy=Retain",
-        ),
-        Outcome::Deleted { .. } => (
-            "SecretDeleted",
-            "secret deleted due to DeletionPolicy=Delete",
-        ),
-        Outcome::Missing => (
-            "SecretMissing",
-            "secret will not be created due to CreationPolicy=Merge",
-        ),
+        Err(e) => return write_failed(&api, &ctx, &es, e).await,
     };
     // ESO binds the Secret it created or updated; otherwise the binding stays as it was.
     let bound = matches!(outcome, Outcome::Synced { .. });
-    match outcome {
-        Outcome::Synced { created: true, .. } => {
-            ctx.event(
-                false,
-                &*es,
-                EventType::Normal,
-                "Created",
-                "secret created".into(),
-            )
-            .await;
-        }
-        Outcome::Synced { changed: true, .. } => {
-            ctx.event(
-                false,
-                &*es,
-                EventType::Normal,
-                "Updated",
-                "secret updated".into(),
-            )
-            .await;
-        }
-        // As ESO: only when there was a Secret to delete.
-        Outcome::Deleted { existed: true } => {
-            ctx.event(
-                false,
-                &*es,
-                EventType::Normal,
-                "Deleted",
-                "secret deleted due to DeletionPolicy".into(),
-            )
-            .await;
-        }
-        _ => {}
-    }
+    let (reason, message) = report(&ctx, &es, &outcome).await;
     let synced = (started_at.clone(), current_rv.clone());
     let binding = bound.then_some(target_name);
     set_ready(
@@ -279,6 +191,91 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         .and_then(|i| refresh_due(Some(&synced.0), i))
         .map(|due| due.duration_since(SystemTime::now()).unwrap_or_default() + WAKE_SLACK);
     Ok(next.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// A failed write: `Ready=False` with a message that names objects and keys only, a Warning
+/// `UpdateFailed` event with the error; what no retry can fix waits for a change.
+async fn write_failed(
+    api: &Api<ExternalSecret>,
+    ctx: &Context,
+    es: &ExternalSecret,
+    e: Error,
+) -> Result<Action, Error> {
+    let msg = match &e {
+        Error::Immutable => "could not update secret, target is immutable".to_owned(),
+        Error::OwnedByOther => "target is owned by another ExternalSecret".to_owned(),
+        // Names of objects and keys only, never values.
+        Error::Template(_) | Error::Spec(_) | Error::ControlledByOther { .. } => e.to_string(),
+        _ => "could not update secret".to_owned(),
+    };
+    set_ready(api, es, false, "SecretSyncedError", &msg, None).await?;
+    ctx.event(false, es, EventType::Warning, "UpdateFailed", e.to_string())
+        .await;
+    match e {
+        Error::Immutable
+        | Error::OwnedByOther
+        | Error::ControlledByOther { .. }
+        | Error::Template(_) => Ok(Action::await_change()),
+        other => Err(other),
+    }
+}
+
+/// The `Ready` reason and message of a sync's outcome, after its event (ESO's).
+async fn report(
+    ctx: &Context,
+    es: &ExternalSecret,
+    outcome: &Outcome,
+) -> (&'static str, &'static str) {
+    let status = match outcome {
+        Outcome::Synced { .. } | Outcome::NoWrite => ("SecretSynced", "secret synced"),
+        Outcome::Retained => (
+            "SecretSynced",
+            "secret retained due to DeletionPolicy=Retain",
+        ),
+        Outcome::Deleted { .. } => (
+            "SecretDeleted",
+            "secret deleted due to DeletionPolicy=Delete",
+        ),
+        Outcome::Missing => (
+            "SecretMissing",
+            "secret will not be created due to CreationPolicy=Merge",
+        ),
+    };
+    match outcome {
+        Outcome::Synced { created: true, .. } => {
+            ctx.event(
+                false,
+                es,
+                EventType::Normal,
+                "Created",
+                "secret created".into(),
+            )
+            .await;
+        }
+        Outcome::Synced { changed: true, .. } => {
+            ctx.event(
+                false,
+                es,
+                EventType::Normal,
+                "Updated",
+                "secret updated".into(),
+            )
+            .await;
+        }
+        // As ESO: only when there was a Secret to delete.
+        Outcome::Deleted { existed: true } => {
+            ctx.event(
+                false,
+                es,
+                EventType::Normal,
+                "Deleted",
+                "secret deleted due to DeletionPolicy".into(),
+            )
+            .await;
+        }
+        _ => {}
+    }
+    status
 }
 
 /// Requeue policy: provider throttling backs off longer; everything else retries soon.
