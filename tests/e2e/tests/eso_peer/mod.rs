@@ -944,6 +944,8 @@ impl Pair<'_> {
     /// Waits until both sides settle, then compares them; differences are findings of `step`.
     pub async fn compare(&mut self, step: &str, wait: Wait) -> Result<()> {
         let before = self.before.take();
+        // The step's change was made before this: a refresh counts only if it began later.
+        let since = k8s_openapi::jiff::Timestamp::now();
         let (eso, hush) = futures::join!(
             settle(
                 &self.peer.eso,
@@ -951,7 +953,7 @@ impl Pair<'_> {
                 &self.ns,
                 self.shape,
                 wait,
-                before.as_ref().map(|b| &b.0)
+                before.as_ref().map(|b| (&b.0, since))
             ),
             settle(
                 &self.peer.hush,
@@ -959,7 +961,7 @@ impl Pair<'_> {
                 &self.ns,
                 self.shape,
                 wait,
-                before.as_ref().map(|b| &b.1)
+                before.as_ref().map(|b| (&b.1, since))
             ),
         );
         let (eso, hush) = (eso.context("ESO side")?, hush.context("hush side")?);
@@ -1036,7 +1038,7 @@ async fn settle(
     prefix: &str,
     shape: Option<Shape>,
     wait: Wait,
-    before: Option<&Snapshot>,
+    before: Option<(&Snapshot, k8s_openapi::jiff::Timestamp)>,
 ) -> Result<Snapshot> {
     let start = Instant::now();
     let mut last: Option<Snapshot> = None;
@@ -1044,7 +1046,7 @@ async fn settle(
     loop {
         let snap = snapshot(client, namespaces, prefix, shape).await?;
         let reconciled = match (wait, before) {
-            (Wait::Refreshed, Some(b)) => es_reconciled_since(b, &snap),
+            (Wait::Refreshed, Some((b, since))) => es_reconciled_since(b, &snap, since),
             _ => true,
         };
         let same = last.as_ref().is_some_and(|l| l.objects == snap.objects);
@@ -1102,8 +1104,18 @@ fn seconds(d: &str) -> Option<f64> {
 }
 
 /// Every ExternalSecret of `before` that refreshes within seconds was reconciled again: its
-/// refresh time or status moved.
-fn es_reconciled_since(before: &Snapshot, now: &Snapshot) -> bool {
+/// status moved, or its refresh time (whole seconds, when the reconcile began) is after `since`
+/// (a refresh between the last snapshot and the step's change read the old data).
+fn es_reconciled_since(
+    before: &Snapshot,
+    now: &Snapshot,
+    since: k8s_openapi::jiff::Timestamp,
+) -> bool {
+    let after_since = |t: Option<&Value>| {
+        t.and_then(Value::as_str)
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .is_some_and(|t| t.as_second() > since.as_second())
+    };
     before.refreshing.iter().all(|k| {
         // A failing ExternalSecret shows no progress (refreshTime moves only on success).
         let failing = now.objects.get(k).is_some_and(|o| {
@@ -1114,7 +1126,7 @@ fn es_reconciled_since(before: &Snapshot, now: &Snapshot) -> bool {
         });
         failing
             || !now.objects.contains_key(k)
-            || before.refresh_times.get(k) != now.refresh_times.get(k)
+            || after_since(now.refresh_times.get(k))
             || before.objects.get(k).map(|o| &o["status"])
                 != now.objects.get(k).map(|o| &o["status"])
     })
