@@ -277,8 +277,13 @@ impl VaultClient {
     }
 
     /// Key `name` at `version` (empty = current) as ESO returns a `key/` object: the JSON Web
-    /// Key as Go's `json.Marshal` writes the SDK's `JSONWebKey` (its fields in struct order).
-    pub async fn get_key(&self, name: &str, version: &str) -> Result<String, AzureError> {
+    /// Key as Go's `json.Marshal` writes the SDK's `JSONWebKey` (its fields in struct order),
+    /// and the key's tags.
+    pub async fn get_key(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<(String, BTreeMap<String, String>), AzureError> {
         check_name("key", name)?;
         if !version.is_empty() {
             check_name("version", version)?;
@@ -302,12 +307,16 @@ impl VaultClient {
             .iter()
             .filter_map(|f| Some(format!("{}:{}", json!(f), key.get(*f)?)))
             .collect();
-        Ok(format!("{{{}}}", fields.join(",")))
+        Ok((format!("{{{}}}", fields.join(",")), tags(&answer["tags"])))
     }
 
     /// Certificate `name` at `version` (empty = current): its DER bytes (`cer`), what ESO
-    /// returns for a `cert/` object.
-    pub async fn get_certificate(&self, name: &str, version: &str) -> Result<Vec<u8>, AzureError> {
+    /// returns for a `cert/` object, and the certificate's tags.
+    pub async fn get_certificate(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<(Vec<u8>, BTreeMap<String, String>), AzureError> {
         check_name("certificate", name)?;
         if !version.is_empty() {
             check_name("version", version)?;
@@ -326,13 +335,14 @@ impl VaultClient {
                 None,
             )
             .await?;
-        base64::engine::general_purpose::STANDARD
+        let der = base64::engine::general_purpose::STANDARD
             .decode(answer["cer"].as_str().unwrap_or_default())
             .ok()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
                 AzureError::call(operation, CallError::decode("the answer has no base64 cer"))
-            })
+            })?;
+        Ok((der, tags(&answer["tags"])))
     }
 
     /// Every secret of the vault (names, tags, enabled), following `nextLink` within the vault.

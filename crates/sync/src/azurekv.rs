@@ -12,8 +12,8 @@
 //!   instance metadata service, for stores that may use the controller's own identity.
 //! - `remoteRef.key` `key/NAME` (the JSON Web Key as ESO marshals it) and `cert/NAME` (the
 //!   certificate's DER).
-//! - Refused, naming the field: `authType: WorkloadIdentity`, `serviceAccountRef`, `find.path`,
-//!   `remoteRef.metadataPolicy: Fetch`.
+//! - `remoteRef.metadataPolicy: Fetch`: the object's tags as ESO returns them.
+//! - Refused, naming the field: `authType: WorkloadIdentity`, `serviceAccountRef`, `find.path`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -239,6 +239,28 @@ pub struct AzureProvider {
     client: VaultClient,
 }
 
+/// `metadataPolicy: Fetch` as ESO's `getSecretTag`: every tag as a JSON object, one tag by
+/// name, or `TAG.path` into a tag whose value is JSON.
+fn tag_value(
+    tags: &BTreeMap<String, String>,
+    property: &str,
+) -> Result<SecretBytes, ProviderError> {
+    if property.is_empty() {
+        let json = serde_json::to_string(tags).unwrap_or_default();
+        return Ok(SecretBytes::from(json.as_str()));
+    }
+    if let Some(v) = tags.get(property) {
+        return Ok(SecretBytes::from(v.as_str()));
+    }
+    let missing = || ProviderError::Invalid(format!("tag {property} does not exist"));
+    let (tag, path) = property.split_once('.').ok_or_else(missing)?;
+    let value = tags
+        .get(tag)
+        .filter(|_| !tag.is_empty())
+        .ok_or_else(missing)?;
+    crate::cloud::property_of(SecretBytes::from(value.as_str()), property, path)
+}
+
 /// A Key Vault object ESO reads: `secret/NAME` or `NAME`, `key/NAME`, `cert/NAME`.
 #[derive(Debug, PartialEq, Eq)]
 enum Object<'a> {
@@ -262,45 +284,45 @@ fn object(key: &str) -> Result<Object<'_>, ProviderError> {
 #[async_trait]
 impl SecretProvider for AzureProvider {
     async fn get(&self, r: &RemoteRef) -> Result<SecretBytes, ProviderError> {
-        if r.metadata {
-            return Err(ProviderError::Invalid(format!(
-                "remoteRef {:?}: metadataPolicy Fetch is not supported by hush for azurekv",
-                r.key
-            )));
-        }
-        let raw = match object(&r.key)? {
+        let (raw, tags) = match object(&r.key)? {
             Object::Secret(name) => {
                 let bundle = self
                     .client
                     .get_secret(name, &r.version)
                     .await
                     .map_err(map_err)?;
-                SecretBytes::from(bundle.value.as_str())
+                (SecretBytes::from(bundle.value.as_str()), bundle.tags)
             }
             Object::Key(name) => {
-                let jwk = self
+                let (jwk, tags) = self
                     .client
                     .get_key(name, &r.version)
                     .await
                     .map_err(map_err)?;
-                SecretBytes::from(jwk.as_str())
+                (SecretBytes::from(jwk.as_str()), tags)
             }
-            // ESO returns the certificate's DER as it is; a property cannot select in it.
             Object::Cert(name) => {
-                if !r.property.is_empty() {
+                let (der, tags) = self
+                    .client
+                    .get_certificate(name, &r.version)
+                    .await
+                    .map_err(map_err)?;
+                if !r.metadata && !r.property.is_empty() {
+                    // ESO returns the DER as it is; a property cannot select in it.
                     return Err(ProviderError::Invalid(format!(
                         "remoteRef {:?}: a certificate has no property {:?} (its value is DER)",
                         r.key, r.property
                     )));
                 }
-                let der = self
-                    .client
-                    .get_certificate(name, &r.version)
-                    .await
-                    .map_err(map_err)?;
-                return Ok(SecretBytes::new(der));
+                (SecretBytes::new(der), tags)
             }
         };
+        if r.metadata {
+            return tag_value(&tags, &r.property);
+        }
+        if r.key.starts_with("cert/") {
+            return Ok(raw);
+        }
         crate::cloud::property_of(raw, &r.key, &r.property)
     }
 
@@ -389,6 +411,23 @@ impl SecretProvider for AzureProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_as_eso() {
+        let tags: BTreeMap<String, String> = [
+            ("team".to_owned(), "a".to_owned()),
+            ("meta".to_owned(), r#"{"owner":"x"}"#.to_owned()),
+        ]
+        .into();
+        let text =
+            |p: &str| String::from_utf8(tag_value(&tags, p).unwrap().expose().to_vec()).unwrap();
+        assert_eq!(text(""), r#"{"meta":"{\"owner\":\"x\"}","team":"a"}"#);
+        assert_eq!(text("team"), "a");
+        assert_eq!(text("meta.owner"), "x");
+        let err = tag_value(&tags, "nope").unwrap_err().to_string();
+        assert!(err.contains("tag nope does not exist"), "{err}");
+        assert!(tag_value(&tags, ".x").is_err());
+    }
 
     #[test]
     fn object_types() {

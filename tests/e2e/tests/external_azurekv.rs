@@ -100,7 +100,9 @@ async fn azurekv_reads_versions_finds_and_keeps_one_token() -> Result<()> {
                 {"secretKey": "jwk", "remoteRef": {"key": format!("key/{n}-rsa")}},
                 {"secretKey": "n", "remoteRef": {"key": format!("key/{n}-rsa"), "property": "n"}},
                 {"secretKey": "cert", "remoteRef": {"key": format!("cert/{n}-cert")}},
-                {"secretKey": "password", "remoteRef": {"key": format!("secret/{n}-db"), "property": "password"}}
+                {"secretKey": "password", "remoteRef": {"key": format!("secret/{n}-db"), "property": "password"}},
+                {"secretKey": "tier", "remoteRef": {"key": format!("secret/{n}-app-one"), "metadataPolicy": "Fetch", "property": "tier"}},
+                {"secretKey": "tags", "remoteRef": {"key": format!("{n}-app-one"), "metadataPolicy": "Fetch"}}
             ]}})).await?;
     for i in 0..OBJECTS {
         apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": format!("w-{i}")},
@@ -137,6 +139,11 @@ async fn azurekv_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     let got = o.data.as_ref().unwrap()["cert"].0.clone();
     assert_eq!(got, der, "cert/ is the certificate's DER");
     assert_eq!(value(&o, "password"), pw);
+    assert_eq!(value(&o, "tier"), "web");
+    assert_eq!(
+        value(&o, "tags"),
+        format!(r#"{{"team":"{n}","tier":"web"}}"#)
+    );
     for i in 0..OBJECTS {
         wait_ready(&es, &format!("w-{i}"), "True", "SecretSynced").await?;
     }
