@@ -270,6 +270,13 @@ pub(crate) struct Args {
     /// `refreshInterval` this often (Go duration; ESO's flag of the same name).
     #[arg(long, env = "HUSH_STORE_REQUEUE_INTERVAL", default_value = "5m", value_parser = duration)]
     store_requeue_interval: Duration,
+    /// ExternalSecret controller: ESO's flood gate: do not fetch through a store whose `Ready`
+    /// condition is not True; the ExternalSecret fails naming the store and is retried.
+    /// Default false (ESO: true): hush holds a failed store client back for 5 s instead, so a
+    /// recovered provider is used at once.
+    #[arg(long, env = "HUSH_ENABLE_FLOOD_GATE", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_flood_gate: bool,
     /// ExternalSecret controller: validate ClusterSecretStores and write their status (ESO's
     /// flag of the same name). Off, they are still used.
     #[arg(long, env = "HUSH_ENABLE_CLUSTER_STORE_RECONCILER", default_value_t = true,
@@ -591,6 +598,7 @@ fn external_config(args: &Args) -> Result<hush_external_controller::Config> {
         namespace: args.namespace.clone().filter(|n| !n.is_empty()),
         store_requeue_interval: args.store_requeue_interval,
         cluster_stores: args.enable_cluster_store_reconciler,
+        flood_gate: args.enable_flood_gate,
         cluster_push_secrets: args.enable_cluster_push_secret_reconciler,
         secret_stores_use_controller_identity: args.secret_stores_use_controller_identity,
         template_timeout: args.template_timeout,
@@ -640,16 +648,17 @@ mod tests {
             "--store-requeue-interval",
             "90s",
             "--enable-cluster-store-reconciler=false",
+            "--enable-flood-gate",
             "--enable-push-secret-reconciler=false",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.concurrency, 3);
         assert_eq!(c.namespace.as_deref(), Some("apps"));
         assert_eq!(c.store_requeue_interval, Duration::from_secs(90));
-        assert!(!c.cluster_stores && !c.push_secrets);
+        assert!(c.flood_gate && !c.cluster_stores && !c.push_secrets);
         let d = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(d.namespace, None);
-        assert!(d.cluster_stores && d.push_secrets);
+        assert!(!d.flood_gate && d.cluster_stores && d.push_secrets);
         assert_eq!(d.store_requeue_interval, Duration::from_secs(300));
         assert!(parse(&["--store-requeue-interval", "0"]).is_err());
         assert_eq!(

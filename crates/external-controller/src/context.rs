@@ -209,6 +209,17 @@ pub(crate) struct ResolvedStore {
     pub(crate) conditions: Vec<hush_api::external_secrets::ClusterSecretStoreCondition>,
     /// `spec.retrySettings`.
     pub(crate) retry: Option<hush_api::external_secrets::RetrySettings>,
+    /// `status.conditions` has `Ready=True` (ESO's flood gate reads it).
+    pub(crate) ready: bool,
+}
+
+/// Whether a store's status says `Ready=True`.
+fn status_ready(status: Option<&hush_api::external_secrets::SecretStoreStatus>) -> bool {
+    status.is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
 }
 
 impl ResolvedStore {
@@ -230,6 +241,7 @@ impl ResolvedStore {
             store_namespace: s.namespace(),
             conditions: Vec::new(),
             retry: s.spec.retry_settings.clone(),
+            ready: status_ready(s.status.as_ref()),
         }
     }
 
@@ -251,6 +263,7 @@ impl ResolvedStore {
             store_namespace: None,
             conditions: s.spec.conditions.clone(),
             retry: s.spec.retry_settings.clone(),
+            ready: status_ready(s.status.as_ref()),
         }
     }
 

@@ -81,6 +81,9 @@ pub struct Config {
     /// `--enable-cluster-store-reconciler`). Off, they are still used: only their status is
     /// left to another controller.
     pub cluster_stores: bool,
+    /// ESO's flood gate (`--enable-flood-gate`): an ExternalSecret is not fetched through a
+    /// store whose `Ready` condition is not True.
+    pub flood_gate: bool,
     /// Reconcile ClusterPushSecrets (ESO's `--enable-cluster-push-secret-reconciler`); only a
     /// cluster-wide controller does.
     pub cluster_push_secrets: bool,
@@ -117,6 +120,7 @@ impl Default for Config {
             cluster_external_secrets: true,
             push_secrets: true,
             cluster_stores: true,
+            flood_gate: false,
             cluster_push_secrets: true,
             eso_metrics: metrics::EsoMetrics::default(),
             metrics_sweep_interval: Duration::from_secs(60),

@@ -55,6 +55,10 @@ pub(super) async fn resolve_stores(
                 "using ClusterSecretStore {name:?} is not allowed from namespace {ns:?}"
             )));
         }
+        if ctx.config.flood_gate && !store.ready {
+            // ESO's flood gate (assertStoreIsUsable): nothing is fetched through it.
+            return Err(Error::Store(format!("{kind} {name:?} is not ready")));
+        }
         out.insert((kind, name), store);
     }
     Ok(out)
