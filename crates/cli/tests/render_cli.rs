@@ -443,6 +443,76 @@ fn placeholders_against_openbao_read_each_path_once() {
     assert_no_canary(&out.stderr, "missing-value error");
 }
 
+/// `AVP_AUTH_TYPE=userpass` (AVP's `AVP_USERNAME`, `AVP_PASSWORD`, `AVP_MOUNT_PATH`): the render
+/// logs in to OpenBao's userpass method with a policy that reads only the seeded mounts.
+#[test]
+#[ignore = "needs scripts/test.sh services"]
+fn userpass_login_against_openbao() {
+    let server = AuditedBao::start();
+    let (addr, token) = (server.addr.clone(), server.token.clone());
+    let tag = format!("{}u", std::process::id());
+    let (dir, kv2, kv1) = seed_openbao("placeholders", &addr, &token, &tag);
+    let mount = format!("userpass-{tag}");
+    bao(
+        &["auth", "enable", &format!("-path={mount}"), "userpass"],
+        &addr,
+        &token,
+    );
+    let policy = dir.path().join("policy.hcl");
+    std::fs::write(
+        &policy,
+        format!("path \"{kv2}/*\" {{ capabilities = [\"read\"] }}\npath \"{kv1}/*\" {{ capabilities = [\"read\"] }}\n"),
+    )
+    .unwrap();
+    bao(
+        &[
+            "policy",
+            "write",
+            &format!("render-{tag}"),
+            &policy.display().to_string(),
+        ],
+        &addr,
+        &token,
+    );
+    let password = "canary-userpass-password-7f3e";
+    bao(
+        &[
+            "write",
+            &format!("auth/{mount}/users/render"),
+            &format!("password={password}"),
+            &format!("policies=render-{tag}"),
+        ],
+        &addr,
+        &token,
+    );
+    let render = |password: &str| {
+        let mut c = cmd(&hush(), &dir.path().join("app"));
+        c.arg("render")
+            .env("AVP_TYPE", "vault")
+            .env("AVP_AUTH_TYPE", "userpass")
+            .env("AVP_USERNAME", "render")
+            .env("AVP_PASSWORD", password)
+            .env("AVP_MOUNT_PATH", format!("auth/{mount}"))
+            .env("VAULT_ADDR", &addr)
+            .env("ARGOCD_APP_NAMESPACE", "shop")
+            .env_remove("VAULT_TOKEN");
+        run(c, None)
+    };
+    let out = render(password);
+    let stdout = assert_ok(&out, "render with userpass");
+    assert_eq!(
+        stdout,
+        std::fs::read_to_string(dir.path().join("expected.yaml")).unwrap()
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(password));
+    // A wrong password fails the login, and says so without either password.
+    let out = render("wrong-canary-password");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("canary"), "{stderr}");
+    assert!(stderr.contains("vault"), "{stderr}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // kustomize and helm
 // ---------------------------------------------------------------------------------------------

@@ -136,6 +136,15 @@ pub enum VaultAuth {
         /// Mount.
         mount: Option<String>,
     },
+    /// `userpass`: `AVP_USERNAME`, `AVP_PASSWORD`, mount `AVP_MOUNT_PATH` (default `userpass`).
+    UserPass {
+        /// User name.
+        username: String,
+        /// Password.
+        password: SecretString,
+        /// Mount.
+        mount: Option<String>,
+    },
     /// `k8s`: `AVP_K8S_ROLE`, the service account token at `AVP_K8S_TOKEN_PATH`, mount
     /// `AVP_K8S_MOUNT_PATH` (default `kubernetes`).
     Kubernetes {
@@ -155,6 +164,13 @@ impl fmt::Debug for VaultAuth {
             Self::AppRole { role_id, mount, .. } => f
                 .debug_struct("AppRole")
                 .field("role_id", role_id)
+                .field("mount", mount)
+                .finish_non_exhaustive(),
+            Self::UserPass {
+                username, mount, ..
+            } => f
+                .debug_struct("UserPass")
+                .field("username", username)
                 .field("mount", mount)
                 .finish_non_exhaustive(),
             Self::Kubernetes { role, mount, .. } => f
@@ -227,6 +243,14 @@ fn vault_spec(
         } => (
             json!({ "appRole": { "path": mount, "roleId": role_id, "secretRef": secret_ref("secret-id") } }),
             BTreeMap::from([("secret-id", secret(&secret_id))]),
+        ),
+        VaultAuth::UserPass {
+            username,
+            password,
+            mount,
+        } => (
+            json!({ "userPass": { "path": mount, "username": username, "secretRef": secret_ref("password") } }),
+            BTreeMap::from([("password", secret(&password))]),
         ),
         VaultAuth::Kubernetes { role, jwt, mount } => (
             json!({ "kubernetes": { "mountPath": mount, "role": role, "secretRef": secret_ref("jwt") } }),
@@ -611,5 +635,19 @@ mod tests {
         assert_eq!(spec["auth"]["appRole"]["roleId"], "rid");
         assert!(!spec.to_string().contains("sid\""), "{spec}");
         assert!(creds.0.contains_key("secret-id"));
+        let (spec, creds) = vault_spec(
+            "http://127.0.0.1:8200",
+            None,
+            VaultAuth::UserPass {
+                username: "render".into(),
+                password: SecretString::from("pw-canary"),
+                mount: Some("people".into()),
+            },
+            2,
+        );
+        assert_eq!(spec["auth"]["userPass"]["username"], "render");
+        assert_eq!(spec["auth"]["userPass"]["path"], "people");
+        assert!(!spec.to_string().contains("pw-canary"), "{spec}");
+        assert!(creds.0.contains_key("password"));
     }
 }

@@ -33,6 +33,8 @@ pub const SIDECAR_ONLY: &[&str] = &[
     "AVP_AUTH_TYPE",
     "AVP_ROLE_ID",
     "AVP_SECRET_ID",
+    "AVP_USERNAME",
+    "AVP_PASSWORD",
     "AVP_K8S_ROLE",
     "AVP_K8S_MOUNT_PATH",
     "AVP_K8S_TOKEN_PATH",
@@ -435,6 +437,11 @@ fn vault(
             secret_id: SecretString::from(need("AVP_SECRET_ID")?),
             mount: get("AVP_MOUNT_PATH").map(|m| m.trim_start_matches("auth/").to_owned()),
         },
+        "userpass" => VaultAuth::UserPass {
+            username: need("AVP_USERNAME")?,
+            password: SecretString::from(need("AVP_PASSWORD")?),
+            mount: get("AVP_MOUNT_PATH").map(|m| m.trim_start_matches("auth/").to_owned()),
+        },
         "k8s" => {
             let path = get("AVP_K8S_TOKEN_PATH")
                 .unwrap_or_else(|| "/var/run/secrets/kubernetes.io/serviceaccount/token".into());
@@ -450,7 +457,7 @@ fn vault(
         }
         other => {
             return Err(Error::Config(format!(
-                "AVP_AUTH_TYPE={other} is not supported (supported: token, approle, k8s)"
+                "AVP_AUTH_TYPE={other} is not supported (supported: token, approle, userpass, k8s)"
             )));
         }
     };
