@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod credentials;
+mod keys;
 pub mod s3;
 pub mod sigv4;
 mod sts;
@@ -26,7 +27,7 @@ mod sts;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-pub use credentials::{Credentials, Secret};
+pub use keys::{Credentials, Secret};
 
 /// Largest response body read from AWS.
 const RESPONSE_LIMIT: usize = 4 << 20;

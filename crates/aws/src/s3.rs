@@ -11,7 +11,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::credentials::Credentials;
+use crate::keys::Credentials;
 use crate::{AwsError, Signed};
 
 /// S3's limit on the length of an object key, in bytes.

@@ -4,7 +4,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::credentials::Credentials;
+use crate::keys::Credentials;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -124,7 +124,7 @@ pub fn amz_date(unix: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Secret;
+    use crate::keys::Secret;
 
     /// AWS SigV4 test suite, `post-x-www-form-urlencoded` and `get-vanilla` (credentials
     /// AKIDEXAMPLE / wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, 20150830T123600Z, us-east-1,

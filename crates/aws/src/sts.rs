@@ -1,7 +1,7 @@
 //! AWS STS `AssumeRole`, `AssumeRoleWithWebIdentity` and `GetSessionToken` (query protocol,
 //! XML answers).
 
-use crate::credentials::Credentials;
+use crate::keys::Credentials;
 use crate::{endpoint_str as endpoint, send_signed_str as send_signed};
 
 const VERSION: &str = "2011-06-15";

@@ -1,4 +1,6 @@
-use crate::unseal::UnsealError;
+use std::fmt;
+
+use crate::Scope;
 
 /// Errors of the sealing library. No variant carries plaintext: parse errors are redacted
 /// ([`redact`]) because serde quotes the offending input.
@@ -41,13 +43,13 @@ pub enum Error {
     #[error("must provide the --name flag with --raw and --scope {scope}")]
     RawNeedsName {
         /// The scope in use.
-        scope: crate::Scope,
+        scope: Scope,
     },
     /// `--raw` with a non-cluster-wide scope and no namespace (kubeseal's wording).
     #[error("must provide the --namespace flag with --raw and --scope {scope}")]
     RawNeedsNamespace {
         /// The scope in use.
-        scope: crate::Scope,
+        scope: Scope,
     },
     /// An unknown scope name (Go `SealingScope.Set`'s wording).
     #[error("must be one of: strict, namespace-wide, cluster-wide")]
@@ -133,5 +135,98 @@ mod tests {
             "invalid type: string <redacted>, expected i64 at line 3 column 9"
         );
         assert_eq!(redact("missing field `name`"), "missing field `name`");
+    }
+}
+
+/// Why one value could not be opened. Never holds plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// Not valid standard base64.
+    Base64 {
+        /// Offset of the first bad byte.
+        offset: usize,
+    },
+    /// Too short, or a length prefix beyond the input.
+    Malformed(String),
+    /// A key's RSA step succeeded but AES-GCM authentication failed.
+    Tampered,
+    /// A key opens it under another scope's label.
+    WrongScope {
+        /// The scope it was sealed for.
+        sealed_for: Scope,
+        /// The scope the SealedSecret's annotations select.
+        selected: Scope,
+    },
+    /// No key opens it under any scope's label.
+    NoKey,
+    /// There are no keys to try.
+    NoKeys,
+    /// A `spec.template.data` Go template did not parse or render (the message names the
+    /// template and position, never values).
+    Template(String),
+    /// Not every key was tried: the SealedSecret's budget of private-key operations
+    /// ([`UnsealOptions::max_key_operations`]) was spent.
+    OverBudget {
+        /// The budget.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::Base64 { offset } => write!(f, "illegal base64 data at input byte {offset}"),
+            ValueError::Malformed(reason) => write!(f, "SealedSecret data is malformed: {reason}"),
+            ValueError::Tampered => f.write_str(
+                "no key could decrypt secret: the value was modified (AES-GCM authentication failed)",
+            ),
+            ValueError::WrongScope {
+                sealed_for,
+                selected,
+            } => write!(
+                f,
+                "no key could decrypt secret: sealed for {sealed_for} scope, but the SealedSecret's annotations select {selected} scope"
+            ),
+            ValueError::NoKey => f.write_str(
+                "no key could decrypt secret: sealed for another namespace/name, or with a key this cluster does not have",
+            ),
+            ValueError::NoKeys => f.write_str("no key could decrypt secret: no private keys given"),
+            ValueError::Template(reason) => f.write_str(reason),
+            ValueError::OverBudget { limit } => write!(
+                f,
+                "not decrypted: the budget of {limit} RSA private-key operations for one \
+                 SealedSecret is spent (fewer values, or a value sealed with a newer key)"
+            ),
+        }
+    }
+}
+
+/// Items that could not be unsealed. Displayed like Go's `multierror.Uniq` with the inline
+/// formatter: identical messages are grouped and tagged with their items,
+/// `no key could decrypt secret: … (foo, bar)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct UnsealError {
+    /// Item name and reason, in item order.
+    pub failures: Vec<(String, ValueError)>,
+}
+
+impl fmt::Display for UnsealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for (item, err) in &self.failures {
+            let msg = err.to_string();
+            match groups.iter_mut().find(|(m, _)| *m == msg) {
+                Some((_, items)) => items.push(item),
+                None => groups.push((msg, vec![item])),
+            }
+        }
+        for (i, (msg, items)) in groups.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{msg} ({})", items.join(", "))?;
+        }
+        Ok(())
     }
 }

@@ -7,13 +7,13 @@
 //! runs only after a failure. Plaintext found by the diagnosis is dropped (zeroized) unread.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use hush_crypto::rsa::RsaPrivateKey;
 use hush_crypto::{SecretBytes, envelope};
 use hush_template::Preset;
 use serde_json::json;
 
+pub use crate::error::{UnsealError, ValueError};
 use crate::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
 use crate::types::{SEALED_SECRET_API_VERSION, SEALED_SECRET_KIND};
 use crate::{Error, Result, Scope, SealedSecret, Secret, b64};
@@ -349,97 +349,4 @@ pub struct Unsealed {
     pub secret: Secret,
     /// Item name to key id.
     pub opened_by: BTreeMap<String, String>,
-}
-
-/// Why one value could not be opened. Never holds plaintext.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ValueError {
-    /// Not valid standard base64.
-    Base64 {
-        /// Offset of the first bad byte.
-        offset: usize,
-    },
-    /// Too short, or a length prefix beyond the input.
-    Malformed(String),
-    /// A key's RSA step succeeded but AES-GCM authentication failed.
-    Tampered,
-    /// A key opens it under another scope's label.
-    WrongScope {
-        /// The scope it was sealed for.
-        sealed_for: Scope,
-        /// The scope the SealedSecret's annotations select.
-        selected: Scope,
-    },
-    /// No key opens it under any scope's label.
-    NoKey,
-    /// There are no keys to try.
-    NoKeys,
-    /// A `spec.template.data` Go template did not parse or render (the message names the
-    /// template and position, never values).
-    Template(String),
-    /// Not every key was tried: the SealedSecret's budget of private-key operations
-    /// ([`UnsealOptions::max_key_operations`]) was spent.
-    OverBudget {
-        /// The budget.
-        limit: usize,
-    },
-}
-
-impl fmt::Display for ValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ValueError::Base64 { offset } => write!(f, "illegal base64 data at input byte {offset}"),
-            ValueError::Malformed(reason) => write!(f, "SealedSecret data is malformed: {reason}"),
-            ValueError::Tampered => f.write_str(
-                "no key could decrypt secret: the value was modified (AES-GCM authentication failed)",
-            ),
-            ValueError::WrongScope {
-                sealed_for,
-                selected,
-            } => write!(
-                f,
-                "no key could decrypt secret: sealed for {sealed_for} scope, but the SealedSecret's annotations select {selected} scope"
-            ),
-            ValueError::NoKey => f.write_str(
-                "no key could decrypt secret: sealed for another namespace/name, or with a key this cluster does not have",
-            ),
-            ValueError::NoKeys => f.write_str("no key could decrypt secret: no private keys given"),
-            ValueError::Template(reason) => f.write_str(reason),
-            ValueError::OverBudget { limit } => write!(
-                f,
-                "not decrypted: the budget of {limit} RSA private-key operations for one \
-                 SealedSecret is spent (fewer values, or a value sealed with a newer key)"
-            ),
-        }
-    }
-}
-
-/// Items that could not be unsealed. Displayed like Go's `multierror.Uniq` with the inline
-/// formatter: identical messages are grouped and tagged with their items,
-/// `no key could decrypt secret: … (foo, bar)`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct UnsealError {
-    /// Item name and reason, in item order.
-    pub failures: Vec<(String, ValueError)>,
-}
-
-impl fmt::Display for UnsealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
-        for (item, err) in &self.failures {
-            let msg = err.to_string();
-            match groups.iter_mut().find(|(m, _)| *m == msg) {
-                Some((_, items)) => items.push(item),
-                None => groups.push((msg, vec![item])),
-            }
-        }
-        for (i, (msg, items)) in groups.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{msg} ({})", items.join(", "))?;
-        }
-        Ok(())
-    }
 }
