@@ -131,49 +131,32 @@ pub(crate) async fn run_sharded(
     shards: Shards,
     shutdown: hush_operator::Shutdown,
 ) {
-    let mut changes = shards.changes();
     // One provider cache for every run: a hand-over does not cost the other shards' reads.
     let cache = Arc::new(ProviderCache::new(
         config.read_window,
         config.client_ttl,
         config.per_store_concurrency,
     ));
-    while !shutdown.is_triggered() {
-        let owned = changes.borrow_and_update().clone();
-        tracing::info!(shards = ?owned, "external: reconciling this replica's shards");
-        let generation = hush_operator::Shutdown::new();
-        let stop = {
-            let generation = generation.clone();
-            let shutdown = shutdown.clone();
-            let mut changes = changes.clone();
-            async move {
-                tokio::select! {
-                    () = shutdown.wait() => {}
-                    _ = changes.changed() => {}
-                }
-                generation.trigger();
-            }
-        };
-        let run = async {
-            if !owned.is_empty() {
-                let scope = Scope {
-                    shards: shards.clone(),
-                    owned: Some(owned.clone()),
-                };
-                crate::run_scoped(
-                    client.clone(),
-                    config.clone(),
-                    metrics.clone(),
-                    generation.clone(),
-                    scope,
-                    Some(cache.clone()),
-                )
-                .await;
-            }
-            generation.wait().await;
-        };
-        futures::join!(stop, run);
-    }
+    hush_operator::shards::for_each_shard_set(
+        &shards,
+        "external",
+        &shutdown,
+        |owned, generation| {
+            let scope = Scope {
+                shards: shards.clone(),
+                owned: Some(owned),
+            };
+            crate::run_scoped(
+                client.clone(),
+                config.clone(),
+                metrics.clone(),
+                generation,
+                scope,
+                Some(cache.clone()),
+            )
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -291,6 +291,46 @@ impl Shards {
     }
 }
 
+/// Runs `run` over the shards this replica holds until `shutdown`, and again each time the set
+/// changes: `run` gets the set and a [`Shutdown`] fired at the change (or at `shutdown`), and is
+/// expected to return once it fires. Restarting lists the new set's objects and drops the others
+/// from the caches. With no shard held nothing runs until the set changes.
+pub async fn for_each_shard_set<F, Fut>(
+    shards: &Shards,
+    controller: &'static str,
+    shutdown: &Shutdown,
+    mut run: F,
+) where
+    F: FnMut(BTreeSet<u32>, Shutdown) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut changes = shards.changes();
+    while !shutdown.is_triggered() {
+        let owned = changes.borrow_and_update().clone();
+        tracing::info!(controller, shards = ?owned, "reconciling this replica's shards");
+        let generation = Shutdown::new();
+        let stop = {
+            let generation = generation.clone();
+            let shutdown = shutdown.clone();
+            let mut changes = changes.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown.wait() => {}
+                    _ = changes.changed() => {}
+                }
+                generation.trigger();
+            }
+        };
+        let work = async {
+            if !owned.is_empty() {
+                run(owned, generation.clone()).await;
+            }
+            generation.wait().await;
+        };
+        futures::join!(stop, work);
+    }
+}
+
 /// The watch `events` without the objects of shards outside `owned` (all pass for `None`): filtered
 /// before a reflector stores them, so a replica caches only its shards' objects.
 pub fn in_shards<K, S>(

@@ -265,7 +265,6 @@ async fn run_sharded(
     metrics: hush_operator::metrics::ReconcileMetrics,
     shutdown: hush_operator::Shutdown,
 ) {
-    let mut changes = ctx.shards.changes();
     // Reconciling needs a sealing key: wait for the leader's (or the key watch's) first one.
     while ctx.keys.snapshot().is_empty() {
         tokio::select! {
@@ -273,39 +272,18 @@ async fn run_sharded(
             () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
     }
-    while !shutdown.is_triggered() {
-        let owned = changes.borrow_and_update().clone();
-        tracing::info!(shards = ?owned, "reconciling this replica's shards");
-        let generation = hush_operator::Shutdown::new();
-        let stop = {
-            let generation = generation.clone();
-            let shutdown = shutdown.clone();
-            let mut changes = changes.clone();
-            async move {
-                tokio::select! {
-                    () = shutdown.wait() => {}
-                    _ = changes.changed() => {}
-                }
-                generation.trigger();
-            }
-        };
-        let run = async {
-            if !owned.is_empty() {
-                let filter = Some(owned.clone());
-                run_controllers(
-                    client.clone(),
-                    config.clone(),
-                    ctx.clone(),
-                    metrics.clone(),
-                    generation.clone(),
-                    filter,
-                )
-                .await;
-            }
-            generation.wait().await;
-        };
-        futures::join!(stop, run);
-    }
+    let shards = ctx.shards.clone();
+    hush_operator::shards::for_each_shard_set(&shards, "sealed", &shutdown, |owned, generation| {
+        run_controllers(
+            client.clone(),
+            config.clone(),
+            ctx.clone(),
+            metrics.clone(),
+            generation,
+            Some(owned),
+        )
+    })
+    .await;
 }
 
 /// Runs the controllers over every namespace in scope; with `shards`, only over the objects of
