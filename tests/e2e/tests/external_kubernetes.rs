@@ -349,7 +349,7 @@ async fn documented_kubernetes_stores_read_another_namespace() -> Result<()> {
     let es = wait_ready(&ess, "find-capped", "False", "SecretSyncedError").await?;
     // The condition carries ESO's generic message; the reason is logged (and in the event).
     ensure!(
-        logs_contain("more than 1 secrets") && logs_contain("--kubernetes-provider-max-find"),
+        wait_for_logs(&["more than 1 secrets", "--kubernetes-provider-max-find"]).await,
         "find-capped: the budget is not named: {:?}",
         es.status
     );

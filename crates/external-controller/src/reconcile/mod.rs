@@ -54,9 +54,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Err(Error::NotOurs) => return Ok(Action::await_change()),
         Err(e) => {
             let msg = e.to_string();
-            set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
-            ctx.event(false, &*es, EventType::Warning, "UpdateFailed", msg)
-                .await;
+            mark_failed(&api, &ctx, &es, &msg, msg.clone()).await?;
             return Err(e);
         }
     };
@@ -64,9 +62,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let policies = match validate(&es) {
         Ok(p) => p,
         Err(msg) => {
-            set_ready(&api, &es, false, "SecretSyncedError", &msg, None).await?;
-            ctx.event(false, &*es, EventType::Warning, "UpdateFailed", msg)
-                .await;
+            mark_failed(&api, &ctx, &es, &msg, msg.clone()).await?;
             return Ok(Action::await_change());
         }
     };
@@ -134,7 +130,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
                 &ctx,
                 &es,
                 "could not get secret data from provider",
-                &e,
+                e.to_string(),
             )
             .await?;
             return Err(e);
@@ -148,7 +144,14 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         && !(data.is_empty() && matches!(deletion, DeletionPolicy::Delete | DeletionPolicy::Retain))
         && let Err(e) = delete_orphans(&es, &ctx, &secrets, &target_name).await
     {
-        mark_failed(&api, &ctx, &es, "could not delete orphaned secrets", &e).await?;
+        mark_failed(
+            &api,
+            &ctx,
+            &es,
+            "could not delete orphaned secrets",
+            e.to_string(),
+        )
+        .await?;
         return Err(e);
     }
 
@@ -208,9 +211,7 @@ async fn write_failed(
         Error::Template(_) | Error::Spec(_) | Error::ControlledByOther { .. } => e.to_string(),
         _ => "could not update secret".to_owned(),
     };
-    set_ready(api, es, false, "SecretSyncedError", &msg, None).await?;
-    ctx.event(false, es, EventType::Warning, "UpdateFailed", e.to_string())
-        .await;
+    mark_failed(api, ctx, es, &msg, e.to_string()).await?;
     match e {
         Error::Immutable
         | Error::OwnedByOther
@@ -284,25 +285,19 @@ pub fn error_policy(es: Arc<ExternalSecret>, err: &Error, _ctx: Arc<Context>) ->
     Action::requeue(err.retry_after())
 }
 
-/// ESO's markAsFailed: `Ready=False/SecretSyncedError` with `message`, and a Warning
-/// `UpdateFailed` event with the error's text.
+/// ESO's markAsFailed: a Warning `UpdateFailed` event with `note` (the error's text), then
+/// `Ready=False/SecretSyncedError` with `message`. The event goes first, as in ESO, so whoever
+/// sees the failed status also finds the event that explains it.
 async fn mark_failed(
     api: &Api<ExternalSecret>,
     ctx: &Context,
     es: &ExternalSecret,
     message: &str,
-    error: &Error,
+    note: String,
 ) -> Result<(), Error> {
-    set_ready(api, es, false, "SecretSyncedError", message, None).await?;
-    ctx.event(
-        false,
-        es,
-        EventType::Warning,
-        "UpdateFailed",
-        error.to_string(),
-    )
-    .await;
-    Ok(())
+    ctx.event(false, es, EventType::Warning, "UpdateFailed", note)
+        .await;
+    set_ready(api, es, false, "SecretSyncedError", message, None).await
 }
 
 /// Writes the Ready condition (and, on success, refreshTime/syncedResourceVersion/binding);

@@ -41,6 +41,21 @@ pub fn logs_contain(needle: &str) -> bool {
     logs().contains(needle)
 }
 
+/// Waits (up to 10 s) until the captured logs hold every needle: the controller writes the
+/// status before it logs the error, so a test that saw the status may be ahead of the log line.
+pub async fn wait_for_logs(needles: &[&str]) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if needles.iter().all(|n| logs_contain(n)) {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn canary(tag: &str) -> String {
     hush_testkit::logs::canary(tag)
 }
