@@ -345,29 +345,36 @@ async fn key_lifecycle_reseal_a_repository_count_and_retire_the_old_key() -> Res
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     ensure!(key_label(&keys, &new_name).await? == "active");
+    // The event and the metric follow the relabelling: wait for them (bounded).
     let events: Api<Event> = Api::namespaced(client.clone(), ns.name());
-    let retired_events: Vec<Event> = events
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("KeyRetired"))
-        .collect();
-    ensure!(
-        retired_events.len() == 1
+    let start = Instant::now();
+    loop {
+        let retired_events: Vec<Event> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("KeyRetired"))
+            .collect();
+        let scrape = reqwest_metrics(metrics)?;
+        let seen = retired_events.len() == 1
             && retired_events[0]
                 .regarding
                 .as_ref()
                 .and_then(|r| r.name.as_deref())
-                == Some(old_name.as_str()),
-        "{retired_events:?}"
-    );
-    let scrape = reqwest_metrics(metrics)?;
-    ensure!(
-        scrape.contains("hush_sealed_keys_retired_total 1"),
-        "{scrape}"
-    );
+                == Some(old_name.as_str())
+            && scrape.contains("hush_sealed_keys_retired_total 1");
+        if seen {
+            break;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(10) && retired_events.len() <= 1,
+            "KeyRetired events {retired_events:?}; metrics {scrape}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // The bulk file went through the rotate limit's 429s (retried, none failed).
+    let scrape = reqwest_metrics(metrics)?;
     ensure!(
         scrape.lines().any(
             |l| l.starts_with("sealed_secrets_controller_http_requests_total")
