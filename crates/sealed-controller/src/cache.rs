@@ -7,31 +7,18 @@
 //!   proved up to date, with the spec hash and MAC key it was proved for. While the watched Secret
 //!   still has that `resourceVersion` and the spec hash is unchanged, the reconcile triggered by
 //!   the controller's own status write or Secret creation needs no GET and no decryption.
-//! - [`prime`]: after a restart, one paged LIST proves the existing Secrets up to date in bulk
-//!   (MAC check, no decryption), instead of one GET per SealedSecret.
+//! - [`Primed`]: whether reconciliations may start; `prime.rs` fills the memo after a restart.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
-use hush_api::sealed_secret::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use sha2::{Digest as _, Sha256};
-
-use crate::reconcile::{Context, SPEC_HASH_ANNOTATION};
-
-/// Secrets per LIST page when priming: small enough that a namespace full of large Secrets
-/// (Helm releases approach 1 MiB each) does not balloon memory.
-const PRIME_PAGE: u32 = 100;
-
-/// How long reconciliations wait for priming (the watches' first lists and the Secret LIST)
-/// before they read Secrets one by one.
-pub(crate) const PRIME_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Memo entries beyond which the memo is cleared (deleted SealedSecrets are never reconciled
 /// again, so their entries would otherwise stay).
@@ -83,7 +70,7 @@ impl SecretStores {
         }
     }
 
-    async fn wait_until_ready(&self) {
+    pub(crate) async fn wait_until_ready(&self) {
         let stores = self.stores.read().map(|s| s.clone()).unwrap_or_default();
         for store in stores {
             // An error means the watch was dropped (shutdown); nothing to wait for then.
@@ -271,59 +258,6 @@ impl StatusMemo {
     }
 }
 
-/// Proves the existing Secrets of the SealedSecrets in `sealed` up to date from a paged LIST of
-/// `secrets` and records them in the memo. Returns how many were
-/// proved. Secrets that are not proved are left to their reconciliation.
-pub(crate) async fn prime(
-    ctx: &Context,
-    sealed: &Store<SealedSecret>,
-    secrets: &Api<Secret>,
-) -> Result<usize, kube::Error> {
-    // Without the SealedSecrets nothing can be checked; a dropped store means shutdown.
-    if sealed.wait_until_ready().await.is_err() {
-        return Ok(0);
-    }
-    ctx.secret_stores.wait_until_ready().await;
-    let keys = ctx.keys.snapshot();
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    let mac_key = crate::reconcile::mac_key(&keys);
-    let key_id = mac_key_id(&mac_key);
-    let mut proved = 0;
-    let mut params = ListParams::default().limit(PRIME_PAGE);
-    loop {
-        let page = secrets.list(&params).await?;
-        for secret in &page.items {
-            let meta = &secret.metadata;
-            let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref())
-            else {
-                continue;
-            };
-            let ours = meta
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(SPEC_HASH_ANNOTATION));
-            let Some(ss) = ours
-                .then(|| sealed.get(&ObjectRef::new(name).within(namespace)))
-                .flatten()
-            else {
-                continue;
-            };
-            if let Some(spec_hash) = crate::reconcile::up_to_date(&ss, secret, &mac_key) {
-                let rv = meta.resource_version.as_deref();
-                ctx.memo.record(namespace, name, rv, &spec_hash, key_id);
-                proved += 1;
-            }
-        }
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => break,
-        }
-    }
-    Ok(proved)
-}
-
 /// Whether reconciliations may start (priming finished or was never needed).
 pub(crate) struct Primed(tokio::sync::watch::Sender<bool>);
 
@@ -348,6 +282,7 @@ impl Primed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::SPEC_HASH_ANNOTATION;
 
     #[test]
     fn memo_is_fresh_only_for_the_same_version_hash_key_and_age() {

@@ -186,7 +186,8 @@ impl SealingKeys {
 
     fn replace(&self, set: KeySet) {
         let set = Arc::new(set);
-        self.metrics.set_keys(&set);
+        self.metrics
+            .set_keys(set.len(), set.newest().map(|k| k.ordering));
         match self.state.write() {
             Ok(mut s) => *s = set,
             Err(p) => *p.into_inner() = set,

@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod retire;
 
 mod cache;
+mod prime;
 mod watch;
 
 use std::net::SocketAddr;
@@ -376,12 +377,12 @@ async fn run_controllers(
             let check = async {
                 let mut proved = 0;
                 for (sealed, secrets) in &to_prime {
-                    proved += cache::prime(&ctx, sealed, secrets).await?;
+                    proved += prime::prime(&ctx, sealed, secrets).await?;
                 }
                 Ok::<_, kube::Error>(proved)
             };
             // Reconciliations wait for this: it must end, also on shutdown or a stuck watch.
-            let bounded = tokio::time::timeout(cache::PRIME_TIMEOUT, check);
+            let bounded = tokio::time::timeout(prime::PRIME_TIMEOUT, check);
             let result = tokio::select! {
                 result = bounded => result,
                 () = shutdown.wait() => Ok(Ok(0)),
@@ -396,7 +397,7 @@ async fn run_controllers(
                 }
                 Err(_) => {
                     tracing::warn!(
-                        timeout = ?cache::PRIME_TIMEOUT,
+                        timeout = ?prime::PRIME_TIMEOUT,
                         "the Secret or SealedSecret watch did not list in time; reading Secrets one by one"
                     );
                 }

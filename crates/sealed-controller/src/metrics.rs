@@ -13,8 +13,6 @@ use prometheus_client::registry::Registry;
 
 use hush_operator::metrics::{Labels, duration_histogram};
 
-use crate::keys::KeySet;
-
 fn http_histogram() -> Histogram {
     // Prometheus' default buckets, as promhttp's.
     Histogram::new([
@@ -201,11 +199,10 @@ impl SealedMetrics {
         self.skips.inc();
     }
 
-    /// Key count and newest key time.
-    pub fn set_keys(&self, set: &KeySet) {
-        self.keys.set(i64::try_from(set.len()).unwrap_or(i64::MAX));
-        self.newest_key_timestamp
-            .set(set.newest().map_or(0, |k| k.ordering));
+    /// Key count and the newest key's time (Unix seconds, 0 without keys).
+    pub fn set_keys(&self, count: usize, newest: Option<i64>) {
+        self.keys.set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.newest_key_timestamp.set(newest.unwrap_or(0));
     }
 }
 
