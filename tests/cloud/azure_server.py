@@ -9,7 +9,9 @@ plane (``/secrets``, ``/keys``), no wrap/unwrap, no token endpoint (docs/decisio
 Entra ID (``/{tenant}/oauth2/v2.0/token``, client-credentials grant): a client secret, a client
 certificate (``client_assertion`` RS256 JWT with ``x5t``/``x5t#S256``) or a federated token
 (workload identity: an RS256 JWT of a registered issuer/subject, audience
-``api://AzureADTokenExchange``); OpenID discovery and instance discovery documents, as MSAL asks.
+``api://AzureADTokenExchange``, its signature checked with the issuer's keys: PEM public keys or
+the issuer's JWK set, e.g. the kube-apiserver's ``/openid/v1/jwks``); OpenID discovery and
+instance discovery documents, as MSAL asks.
 
 Key Vault (any ``api-version``): the bearer challenge (401 + ``WWW-Authenticate``), secrets
 (set, get by version, list, list versions, update attributes/tags, delete + deleted-secret
@@ -18,7 +20,8 @@ RSA-OAEP, RSA1_5), certificates (import from PEM, get by version: ``cer`` is the
 Names must match ``^[0-9a-zA-Z-]{1,127}$``.
 
 Management (no auth, loopback only): ``POST /hush/apps`` registers an application
-(``{"certificate_pem"?, "federated"?: {"issuer", "subject", "public_keys_pem": [..]}, "token_lifetime"?}``) and
+(``{"certificate_pem"?, "federated"?: {"issuer", "subject", "public_keys_pem"?: [..], "jwks"?: {"keys": [..]}},
+"token_lifetime"?}``) and
 returns ``tenant_id``, ``client_id`` and ``client_secret``; ``POST /hush/token-lifetime
 {"seconds"}``; ``GET /hush/calls`` (token grants per client id, calls per route);
 ``POST /hush/reset-calls``; ``POST /hush/managed-identities {"client_id"?}`` registers a managed
@@ -56,6 +59,7 @@ from cloudcommon import (  # noqa: E402
     b64url,
     b64url_decode,
     bearer,
+    jwks_public_keys,
     jwt_unverified,
     jwt_verify,
 )
@@ -290,8 +294,9 @@ class Handler(BaseHTTPRequestHandler):
         if fed and claims.get("iss") == fed.get("issuer"):
             if claims.get("sub") != fed.get("subject"):
                 raise JwtError(f"subject {claims.get('sub')!r} has no federated credential")
-            for pem in fed.get("public_keys_pem", []):
-                key = serialization.load_pem_public_key(pem.encode())
+            keys = [serialization.load_pem_public_key(pem.encode()) for pem in fed.get("public_keys_pem", [])]
+            keys += jwks_public_keys(fed.get("jwks") or {})
+            for key in keys:
                 try:
                     jwt_verify(assertion, key, EXCHANGE_AUDIENCE)
                     return

@@ -138,3 +138,16 @@ def bearer(headers) -> str | None:
     if value[:7].lower() == "bearer ":
         return value[7:].strip()
     return None
+
+
+def jwks_public_keys(jwks: dict) -> list:
+    """The RSA public keys of a JWK set (RFC 7517; what an OIDC issuer such as the kube-apiserver
+    publishes at its ``jwks_uri``)."""
+    keys = []
+    for jwk in jwks.get("keys", []):
+        if jwk.get("kty") != "RSA":
+            continue
+        n = int.from_bytes(b64url_decode(jwk["n"]), "big")
+        e = int.from_bytes(b64url_decode(jwk["e"]), "big")
+        keys.append(rsa.RSAPublicNumbers(e, n).public_key())
+    return keys

@@ -365,3 +365,54 @@ def test_azure_workload_identity_federated_token(azure):
                                       authority=url, disable_instance_discovery=True)
     with pytest.raises(ClientAuthenticationError):
         wrong.get_token("https://vault.azure.net/.default")
+
+
+def test_azure_workload_identity_token_file_and_issuer_jwks(azure, tmp_path):
+    """azure-identity's WorkloadIdentityCredential (the federated token file the Azure workload
+    identity webhook mounts, what `hush sops` and the controller's own identity read) against an
+    application whose federated credential trusts an issuer by its JWK set, as the test
+    kube-apiserver publishes it at /openid/v1/jwks (what the e2e test registers)."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import WorkloadIdentityCredential
+    from azure.keyvault.secrets import SecretClient
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from cloudcommon import b64url
+
+    url, ca, _ = azure
+    issuer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = issuer_key.public_key().public_numbers()
+    jwk = {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "k1",
+           "n": b64url(numbers.n.to_bytes(256, "big")), "e": b64url(numbers.e.to_bytes(3, "big"))}
+    issuer = "https://127.0.0.1:6443"
+    subject = "system:serviceaccount:team-a:app"
+    app = post(f"{url}/hush/apps", {"federated": {"issuer": issuer, "subject": subject,
+                                                   "jwks": {"keys": [jwk]}}}, ca)
+
+    def token(aud: str, exp: int = 600) -> str:
+        head = b64url(json.dumps({"alg": "RS256", "kid": "k1"}).encode())
+        now = int(time.time())
+        body = b64url(json.dumps({"iss": issuer, "sub": subject, "aud": [aud],
+                                  "iat": now, "exp": now + exp}).encode())
+        sig = issuer_key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{head}.{body}.{b64url(sig)}"
+
+    path = tmp_path / "azure-identity-token"
+    path.write_text(token("api://AzureADTokenExchange"))
+    cred = WorkloadIdentityCredential(tenant_id=app["tenant_id"], client_id=app["client_id"],
+                                      token_file_path=str(path), authority=url,
+                                      disable_instance_discovery=True)
+    client = SecretClient(vault_url=url, credential=cred, verify_challenge_resource=False)
+    name = f"wi-{uuid.uuid4().hex[:8]}"
+    client.set_secret(name, "v")
+    assert client.get_secret(name).value == "v"
+    assert get(f"{url}/hush/calls", ca)["tokens"][app["client_id"]] == 1
+    # Another audience, and an expired token, are refused; no token is counted for them.
+    for bad in (token("api://other"), token("api://AzureADTokenExchange", exp=-120)):
+        path.write_text(bad)
+        fresh = WorkloadIdentityCredential(tenant_id=app["tenant_id"], client_id=app["client_id"],
+                                           token_file_path=str(path), authority=url,
+                                           disable_instance_discovery=True)
+        with pytest.raises(ClientAuthenticationError):
+            fresh.get_token("https://vault.azure.net/.default")
+    assert get(f"{url}/hush/calls", ca)["tokens"][app["client_id"]] == 1

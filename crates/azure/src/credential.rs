@@ -1,7 +1,8 @@
 //! Microsoft Entra ID's client-credentials grant (`/{tenant}/oauth2/v2.0/token`) with a client
 //! secret, a client certificate (an RS256 assertion with `x5t`) or a federated token (workload
 //! identity: the file `AZURE_FEDERATED_TOKEN_FILE` names, read at every exchange because the
-//! kubelet rotates it), and the token cache.
+//! kubelet rotates it, or a ServiceAccount token requested afresh for every exchange), and the
+//! token cache.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -16,9 +17,12 @@ use serde_json::json;
 use sha1::Digest as _;
 use zeroize::Zeroizing;
 
-use hush_cloud::{AccessToken, CallObserver, TokenCache, form_escape};
+use hush_cloud::{AccessToken, CallObserver, SubjectTokenSource, TokenCache, form_escape};
 
 use crate::AzureError;
+
+/// The audience of a federated token Entra ID exchanges (workload identity).
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Largest federated token file read.
@@ -38,6 +42,9 @@ pub enum Secret {
     },
     /// A federated token in a file (workload identity).
     FederatedTokenFile(PathBuf),
+    /// A federated token from a source asked at every exchange (workload identity through a
+    /// Kubernetes TokenRequest, audience `api://AzureADTokenExchange`).
+    FederatedToken(Arc<dyn SubjectTokenSource>),
 }
 
 impl fmt::Debug for Secret {
@@ -46,6 +53,7 @@ impl fmt::Debug for Secret {
             Self::ClientSecret(_) => f.write_str("ClientSecret(<redacted>)"),
             Self::Certificate { x5t, .. } => write!(f, "Certificate(x5t {x5t})"),
             Self::FederatedTokenFile(p) => write!(f, "FederatedTokenFile({})", p.display()),
+            Self::FederatedToken(source) => write!(f, "FederatedToken({source:?})"),
         }
     }
 }
@@ -93,6 +101,47 @@ pub struct Credential {
     pub client_id: String,
     /// Its proof.
     pub secret: Secret,
+}
+
+impl Credential {
+    /// The pod's own workload identity as the Azure workload identity webhook injects it:
+    /// `AZURE_CLIENT_ID`, `AZURE_TENANT_ID` and `AZURE_FEDERATED_TOKEN_FILE`, all required (the
+    /// error names the missing ones).
+    pub fn workload_identity_from_env() -> Result<Self, AzureError> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let names = [
+            "AZURE_CLIENT_ID",
+            "AZURE_TENANT_ID",
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ];
+        let [client_id, tenant_id, file] = names.map(var);
+        match (client_id, tenant_id, file) {
+            (Some(client_id), Some(tenant_id), Some(file)) => Ok(Self {
+                tenant_id,
+                client_id,
+                secret: Secret::FederatedTokenFile(PathBuf::from(file)),
+            }),
+            (c, t, f) => {
+                let missing: Vec<&str> = names
+                    .iter()
+                    .zip([c.is_none(), t.is_none(), f.is_none()])
+                    .filter(|(_, m)| *m)
+                    .map(|(n, _)| *n)
+                    .collect();
+                Err(AzureError::Credentials(format!(
+                    "workload identity of this process: {} not set (AZURE_CLIENT_ID, \
+                     AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE must be set, as the Azure \
+                     workload identity webhook sets them)",
+                    missing.join(", ")
+                )))
+            }
+        }
+    }
 }
 
 /// Which managed identity of the machine or pod (Azure's instance metadata service).
@@ -281,6 +330,12 @@ impl TokenSource {
             }
             Secret::FederatedTokenFile(path) => {
                 let assertion = read_token_file(path)?;
+                push_assertion(&mut form, &assertion);
+            }
+            Secret::FederatedToken(source) => {
+                let assertion = source.subject_token().await.map_err(|why| {
+                    AzureError::Credentials(format!("federated token for {operation}: {why}"))
+                })?;
                 push_assertion(&mut form, &assertion);
             }
         }

@@ -25,12 +25,14 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 pub use credential::{
-    Credential, IMDS_TOKEN_URL, ManagedIdentity, Secret, TokenSource, imds_endpoint_from_env,
+    Credential, IMDS_TOKEN_URL, ManagedIdentity, Secret, TOKEN_EXCHANGE_AUDIENCE, TokenSource,
+    imds_endpoint_from_env,
 };
 /// Called after each API call with its name (`GetSecret`, `ListSecrets`, `WrapKey`,
 /// `UnwrapKey`, `GetToken`) and whether it succeeded.
 pub use hush_cloud::CallObserver;
 pub use hush_cloud::{AccessToken, CallError};
+pub use hush_cloud::{SubjectTokenFuture, SubjectTokenSource};
 
 /// Most pages one listing reads (25 items a page by default).
 const MAX_PAGES: usize = 1000;

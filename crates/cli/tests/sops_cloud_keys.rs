@@ -270,5 +270,52 @@ async fn azure_kv_encrypt_and_decrypt() {
         ("AZURE_CLIENT_SECRET", secret.as_str()),
     ];
     round_trip("--azure-kv", &first.id, "azure_kv", &envs);
+    // Workload identity: AZURE_FEDERATED_TOKEN_FILE (what the Azure workload identity webhook
+    // mounts) instead of a secret; the server checks the token's issuer key and audience.
+    let issuer_key = hush_crypto::rsa::RsaPrivateKey::generate(2048).unwrap();
+    let (issuer, subject) = ("https://issuer.hush.test", "system:serviceaccount:ci:sops");
+    let fed = send(
+        &http,
+        &format!("{url}/hush/apps"),
+        None,
+        json!({"federated": {"issuer": issuer, "subject": subject,
+            "public_keys_pem": [issuer_key.public_key().to_pem()]}}),
+    )
+    .await;
+    let signer =
+        hush_crypto::jws::Rs256Signer::from_pem(issuer_key.to_pkcs1_pem().unwrap().expose())
+            .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwt = signer
+        .sign(
+            br#"{"alg":"RS256","typ":"JWT"}"#,
+            json!({"iss": issuer, "sub": subject, "aud": ["api://AzureADTokenExchange"],
+                "iat": now, "exp": now + 600})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("azure-identity-token");
+    std::fs::write(&token_file, &jwt).unwrap();
+    let fed_client = fed["client_id"].as_str().unwrap().to_owned();
+    let token_path = token_file.to_str().unwrap().to_owned();
+    let fed_envs = [
+        ("AZURE_TENANT_ID", tenant.as_str()),
+        ("AZURE_CLIENT_ID", fed_client.as_str()),
+        ("AZURE_FEDERATED_TOKEN_FILE", token_path.as_str()),
+    ];
+    round_trip("--azure-kv", &first.id, "azure_kv", &fed_envs);
+    let calls = reqwest_get(&http, &format!("{url}/hush/calls")).await;
+    // One exchange per hush process that opened the key (encrypt, decrypt).
+    assert_eq!(calls["tokens"][&fed_client], 2, "{calls}");
     lifecycle("azure-kv", "azure_keyvault", &[first, second], &envs);
+}
+
+async fn reqwest_get(http: &reqwest::Client, url: &str) -> Value {
+    let response = http.get(url).send().await.unwrap();
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
 }

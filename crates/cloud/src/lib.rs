@@ -7,12 +7,15 @@
 //!   token endpoint, its STS and metadata server, Entra ID and Azure's IMDS all send.
 //! - [`read_limited`], [`CallError`]: a response body read within a budget, and what can go
 //!   wrong with one HTTP call (never holding a token or a payload).
+//! - [`SubjectTokenSource`]: where a workload identity's subject token (a Kubernetes
+//!   ServiceAccount token) comes from each time an access token is exchanged for.
 //! - [`form_escape`], [`clip`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +119,19 @@ impl AccessToken {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+}
+
+/// A subject token future ([`SubjectTokenSource::subject_token`]).
+pub type SubjectTokenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Zeroizing<String>, String>> + Send + 'a>>;
+
+/// Hands out a fresh subject token (a Kubernetes ServiceAccount token from a TokenRequest)
+/// whenever a workload identity exchanges one for an access token: the cached client outlives
+/// any one subject token, so it asks again at every exchange rather than keeping one. The
+/// error says what failed (never a token).
+pub trait SubjectTokenSource: Send + Sync + fmt::Debug {
+    /// A new subject token.
+    fn subject_token(&self) -> SubjectTokenFuture<'_>;
 }
 
 struct Cached {

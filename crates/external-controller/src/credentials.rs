@@ -2,9 +2,10 @@
 //! ConfigMap keys, ServiceAccount tokens and annotations, the controller's own token).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use hush_sync::{CredentialSource, KeyRef, ProviderError, SecretBytes};
+use hush_sync::{CredentialSource, KeyRef, ProviderError, SecretBytes, ServiceAccountTokens};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::api::PostParams;
@@ -65,29 +66,24 @@ impl CredentialSource for KubeCredentials {
         audiences: &[String],
         expiration_seconds: i64,
     ) -> Result<SecretBytes, ProviderError> {
-        let ns = namespace.ok_or_else(|| {
+        self.service_account_tokens(namespace, name)?
+            .token(audiences, expiration_seconds)
+            .await
+    }
+
+    fn service_account_tokens(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<dyn ServiceAccountTokens>, ProviderError> {
+        let namespace = namespace.ok_or_else(|| {
             ProviderError::Invalid(format!("service account {name:?} needs a namespace"))
         })?;
-        let request = TokenRequest {
-            spec: Some(TokenRequestSpec {
-                audiences: Some(audiences.to_vec()),
-                expiration_seconds: Some(expiration_seconds),
-                ..TokenRequestSpec::default()
-            }),
-            ..TokenRequest::default()
-        };
-        let answer = Api::<ServiceAccount>::namespaced(self.client.clone(), ns)
-            .create_token_request(name, &PostParams::default(), &request)
-            .await
-            .map_err(|e| ProviderError::Denied(format!("TokenRequest for {ns}/{name}: {e}")))?;
-        let token = answer
-            .status
-            .and_then(|s| s.token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ProviderError::Denied(format!("TokenRequest for {ns}/{name}: no token"))
-            })?;
-        Ok(SecretBytes::from(token.as_str()))
+        Ok(Arc::new(KubeServiceAccountTokens {
+            client: self.client.clone(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }))
     }
 
     async fn controller_token(&self) -> Result<SecretBytes, ProviderError> {
@@ -153,5 +149,50 @@ impl CredentialSource for KubeCredentials {
                 ProviderError::Invalid(format!("service account {ns}/{name} not found"))
             })?;
         Ok(sa.metadata.annotations.unwrap_or_default())
+    }
+}
+
+/// TokenRequests for one ServiceAccount, kept by clients that exchange a fresh token whenever
+/// their cloud access token is renewed.
+struct KubeServiceAccountTokens {
+    client: Client,
+    namespace: String,
+    name: String,
+}
+
+impl std::fmt::Debug for KubeServiceAccountTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServiceAccount {}/{}", self.namespace, self.name)
+    }
+}
+
+#[async_trait]
+impl ServiceAccountTokens for KubeServiceAccountTokens {
+    async fn token(
+        &self,
+        audiences: &[String],
+        expiration_seconds: i64,
+    ) -> Result<SecretBytes, ProviderError> {
+        let (ns, name) = (&self.namespace, &self.name);
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                audiences: Some(audiences.to_vec()),
+                expiration_seconds: Some(expiration_seconds),
+                ..TokenRequestSpec::default()
+            }),
+            ..TokenRequest::default()
+        };
+        let answer = Api::<ServiceAccount>::namespaced(self.client.clone(), ns)
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .map_err(|e| ProviderError::Denied(format!("TokenRequest for {ns}/{name}: {e}")))?;
+        let token = answer
+            .status
+            .and_then(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ProviderError::Denied(format!("TokenRequest for {ns}/{name}: no token"))
+            })?;
+        Ok(SecretBytes::from(token.as_str()))
     }
 }

@@ -13,23 +13,37 @@
 //! - `remoteRef.key` `key/NAME` (the JSON Web Key as ESO marshals it) and `cert/NAME` (the
 //!   certificate's DER).
 //! - `remoteRef.metadataPolicy: Fetch`: the object's tags as ESO returns them.
-//! - Refused, naming the field: `authType: WorkloadIdentity`, `serviceAccountRef`, `find.path`.
+//! - `authType: WorkloadIdentity`: with `serviceAccountRef`, a TokenRequest token of that
+//!   ServiceAccount (audience `api://AzureADTokenExchange` and `serviceAccountRef.audiences`)
+//!   exchanged at Entra ID as a client assertion, for the client id of the account's
+//!   `azure.workload.identity/client-id` annotation or `authSecretRef.clientId`, and the tenant
+//!   of its `azure.workload.identity/tenant-id` annotation, `authSecretRef.tenantId` or
+//!   `tenantId` (then `AZURE_TENANT_ID`); a new ServiceAccount token at every exchange, one
+//!   exchange per access-token lifetime. Without `serviceAccountRef`, the controller's own
+//!   workload identity (`AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE`), for
+//!   stores that may use the controller's identity.
+//! - Refused, naming the field: `find.path`, and fields of another `authType`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use hush_azure::{
-    AzureError, Cloud, Credential, ManagedIdentity, Secret, TokenSource, VaultClient,
+    AzureError, Cloud, Credential, ManagedIdentity, Secret, TOKEN_EXCHANGE_AUDIENCE, TokenSource,
+    VaultClient,
 };
 use serde_json::Value;
 
 use crate::json::extract_raw;
 use crate::{
     Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
-    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest,
-    ref_namespace, refuse_unknown_fields,
+    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, ServiceAccountSelector, StoreScope,
+    decode, digest, ref_namespace, refuse_unknown_fields,
 };
+
+/// The ServiceAccount annotations of Azure workload identity (ESO reads the same).
+const CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
+const TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
 
 /// Builds `azurekv` providers.
 #[derive(Debug)]
@@ -57,27 +71,44 @@ impl ProviderFactory for Factory {
                 "authSecretRef",
                 "environmentType",
                 "identityId",
+                "serviceAccountRef",
             ],
         )?;
         let vault_url = spec["vaultUrl"]
             .as_str()
             .filter(|u| !u.is_empty())
             .ok_or_else(|| ProviderError::Invalid("azurekv.vaultUrl is required".into()))?;
+        refuse_unknown_fields(
+            "azurekv.authSecretRef",
+            &spec["authSecretRef"],
+            &["clientId", "tenantId", "clientSecret", "clientCertificate"],
+        )?;
         let auth_type = spec["authType"].as_str().unwrap_or("ServicePrincipal");
+        let only_with = |field: &str, auth: &str| {
+            if spec[field].is_null() {
+                Ok(())
+            } else {
+                Err(ProviderError::Invalid(format!(
+                    "azurekv.{field} goes with authType {auth}, not {auth_type}"
+                )))
+            }
+        };
+        if auth_type != "ManagedIdentity" {
+            only_with("identityId", "ManagedIdentity")?;
+        }
+        if auth_type != "WorkloadIdentity" {
+            only_with("serviceAccountRef", "WorkloadIdentity")?;
+        }
         match auth_type {
             "ServicePrincipal" => {}
             "ManagedIdentity" => return managed_identity(spec, vault_url, scope),
+            "WorkloadIdentity" => return workload_identity(spec, vault_url, scope, creds).await,
             other => {
                 return Err(ProviderError::Invalid(format!(
                     "azurekv.authType {other:?} is not supported by hush (ServicePrincipal, \
-                     ManagedIdentity)"
+                     ManagedIdentity, WorkloadIdentity)"
                 )));
             }
-        }
-        if !spec["identityId"].is_null() {
-            return Err(ProviderError::Invalid(
-                "azurekv.identityId goes with authType ManagedIdentity".into(),
-            ));
         }
         let tenant = spec["tenantId"]
             .as_str()
@@ -86,46 +117,32 @@ impl ProviderFactory for Factory {
                 ProviderError::Invalid("azurekv.tenantId is required for ServicePrincipal".into())
             })?;
         let auth = &spec["authSecretRef"];
-        refuse_unknown_fields(
-            "azurekv.authSecretRef",
-            auth,
-            &["clientId", "clientSecret", "clientCertificate"],
-        )?;
-        let read = |field: &'static str| async move {
-            let sel: SecretKeySelector =
-                decode(&format!("azurekv authSecretRef.{field}"), &auth[field])?;
-            let key = sel.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
-                ProviderError::Invalid(format!("azurekv.authSecretRef.{field}.key is required"))
-            })?;
-            let r = KeyRef {
-                name: sel.name.clone(),
-                key,
-                namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
-            };
-            creds.secret_key(&r).await
-        };
+        if !auth["tenantId"].is_null() {
+            return Err(ProviderError::Invalid(
+                "azurekv.authSecretRef.tenantId goes with authType WorkloadIdentity; \
+                 ServicePrincipal takes tenantId"
+                    .into(),
+            ));
+        }
         if auth["clientId"].is_null() {
             return Err(ProviderError::Invalid(
                 "azurekv.authSecretRef.clientId is required for ServicePrincipal".into(),
             ));
         }
-        let client_id = read("clientId").await?;
-        let client_id = std::str::from_utf8(client_id.expose())
-            .map(|s| s.trim().to_owned())
-            .map_err(|_| ProviderError::Invalid("azurekv client id is not UTF-8".into()))?;
+        let client_id = auth_text(auth, "clientId", scope, creds).await?;
         let (proof, secret) = match (
             auth["clientSecret"].is_null(),
             auth["clientCertificate"].is_null(),
         ) {
             (false, true) => {
-                let s = read("clientSecret").await?;
+                let s = auth_value(auth, "clientSecret", scope, creds).await?;
                 let text = std::str::from_utf8(s.expose()).map_err(|_| {
                     ProviderError::Invalid("azurekv client secret is not UTF-8".into())
                 })?;
                 (s.clone(), Secret::client_secret(text))
             }
             (true, false) => {
-                let pem = read("clientCertificate").await?;
+                let pem = auth_value(auth, "clientCertificate", scope, creds).await?;
                 let secret = Secret::certificate(pem.expose()).map_err(map_err)?;
                 (pem, secret)
             }
@@ -218,6 +235,204 @@ fn managed_identity(
         identity,
         referent: false,
     })
+}
+
+/// The value of `authSecretRef.<field>` (a Secret key of the store's namespace, or the
+/// ExternalSecret's for referent auth).
+async fn auth_value(
+    auth: &Value,
+    field: &'static str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<SecretBytes, ProviderError> {
+    let sel: SecretKeySelector = decode(&format!("azurekv authSecretRef.{field}"), &auth[field])?;
+    let key = sel.key.clone().filter(|k| !k.is_empty()).ok_or_else(|| {
+        ProviderError::Invalid(format!("azurekv.authSecretRef.{field}.key is required"))
+    })?;
+    let r = KeyRef {
+        name: sel.name.clone(),
+        key,
+        namespace: ref_namespace(sel.namespace.as_deref(), scope)?,
+    };
+    creds.secret_key(&r).await
+}
+
+/// [`auth_value`] as trimmed text (client and tenant ids).
+async fn auth_text(
+    auth: &Value,
+    field: &'static str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<String, ProviderError> {
+    let value = auth_value(auth, field, scope, creds).await?;
+    std::str::from_utf8(value.expose())
+        .map(|s| s.trim().to_owned())
+        .map_err(|_| ProviderError::Invalid(format!("azurekv authSecretRef.{field} is not UTF-8")))
+}
+
+/// `authType: WorkloadIdentity`: a ServiceAccount's federated token (`serviceAccountRef`), or
+/// without one the controller's own workload identity from its environment.
+async fn workload_identity(
+    spec: &Value,
+    vault_url: &str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<Built, ProviderError> {
+    let auth = &spec["authSecretRef"];
+    for field in ["clientSecret", "clientCertificate"] {
+        if !auth[field].is_null() {
+            return Err(ProviderError::Invalid(format!(
+                "azurekv.authSecretRef.{field} goes with authType ServicePrincipal; \
+                 WorkloadIdentity proves the application with a ServiceAccount token"
+            )));
+        }
+    }
+    let cloud =
+        Cloud::from_env(spec["environmentType"].as_str().unwrap_or_default()).map_err(map_err)?;
+    let (credential, identity, referent) = if spec["serviceAccountRef"].is_null() {
+        controller_workload_identity(spec, scope)?
+    } else {
+        service_account_identity(spec, scope, creds).await?
+    };
+    let http = cloud.http_client().map_err(map_err)?;
+    let observer = observer();
+    let tenant = credential.tenant_id.clone();
+    let client_id = credential.client_id.clone();
+    let tokens = TokenSource::new(
+        http.clone(),
+        credential,
+        &cloud.authority_host,
+        &cloud.vault_scope(),
+        Some(observer.clone()),
+    )
+    .map_err(map_err)?;
+    let client = VaultClient::new(http, vault_url, &cloud, Arc::new(tokens), Some(observer))
+        .map_err(map_err)?;
+    let identity = digest(&[
+        b"azurekv-workload",
+        client.vault_url().as_bytes(),
+        cloud.authority_host.as_bytes(),
+        tenant.as_bytes(),
+        client_id.as_bytes(),
+        identity.as_bytes(),
+    ]);
+    Ok(Built {
+        provider: Arc::new(AzureProvider { client }),
+        identity,
+        referent,
+    })
+}
+
+/// The controller's workload identity (the webhook's `AZURE_*` environment), for stores that
+/// may use it. Returns the credential, what identifies its token, and `referent: false`.
+fn controller_workload_identity(
+    spec: &Value,
+    scope: &StoreScope,
+) -> Result<(Credential, String, bool), ProviderError> {
+    scope.allow_controller_identity(
+        "azurekv.authType WorkloadIdentity without serviceAccountRef",
+        "serviceAccountRef",
+    )?;
+    for field in ["authSecretRef", "tenantId"] {
+        if !spec[field].is_null() {
+            return Err(ProviderError::Invalid(format!(
+                "azurekv.{field}: WorkloadIdentity without serviceAccountRef is the controller's \
+                 own identity (AZURE_CLIENT_ID, AZURE_TENANT_ID); set serviceAccountRef to use \
+                 {field}"
+            )));
+        }
+    }
+    let credential = Credential::workload_identity_from_env().map_err(map_err)?;
+    let file = format!("{:?}", credential.secret);
+    Ok((credential, file, false))
+}
+
+/// `serviceAccountRef`: its client id (annotation or `authSecretRef.clientId`, not both) and
+/// tenant (`authSecretRef.tenantId` or `tenantId`, or the annotation, not both; then
+/// `AZURE_TENANT_ID`), and its tokens, requested at every exchange.
+async fn service_account_identity(
+    spec: &Value,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<(Credential, String, bool), ProviderError> {
+    let sa_spec = &spec["serviceAccountRef"];
+    refuse_unknown_fields(
+        "azurekv.serviceAccountRef",
+        sa_spec,
+        &["name", "namespace", "audiences"],
+    )?;
+    let sa: ServiceAccountSelector = decode("azurekv serviceAccountRef", sa_spec)?;
+    if sa.name.is_empty() {
+        return Err(ProviderError::Invalid(
+            "azurekv.serviceAccountRef.name is required".into(),
+        ));
+    }
+    let ns = ref_namespace(sa.namespace.as_deref(), scope)?;
+    let who = format!("{}/{}", ns.as_deref().unwrap_or_default(), sa.name);
+    let annotations = creds
+        .service_account_annotations(ns.as_deref(), &sa.name)
+        .await?;
+    let annotation = |name: &str| annotations.get(name).map(|v| v.trim().to_owned());
+    let auth = &spec["authSecretRef"];
+    let from_secret = if auth["clientId"].is_null() {
+        None
+    } else {
+        Some(auth_text(auth, "clientId", scope, creds).await?)
+    };
+    let client_id = match (from_secret, annotation(CLIENT_ID_ANNOTATION)) {
+        (Some(_), Some(_)) => {
+            return Err(ProviderError::Invalid(format!(
+                "multiple clientID found: azurekv.authSecretRef.clientId and the \
+                 {CLIENT_ID_ANNOTATION} annotation of service account {who}; keep one"
+            )));
+        }
+        (Some(id), None) | (None, Some(id)) if !id.is_empty() => id,
+        _ => {
+            return Err(ProviderError::Invalid(format!(
+                "missing clientID: service account {who} has no {CLIENT_ID_ANNOTATION} \
+                 annotation and azurekv.authSecretRef.clientId is not set"
+            )));
+        }
+    };
+    let from_store = if auth["tenantId"].is_null() {
+        spec["tenantId"]
+            .as_str()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    } else {
+        Some(auth_text(auth, "tenantId", scope, creds).await?)
+    };
+    let tenant_id = match (from_store, annotation(TENANT_ID_ANNOTATION)) {
+        (Some(_), Some(_)) => {
+            return Err(ProviderError::Invalid(format!(
+                "multiple tenantID found: the store's tenantId (or authSecretRef.tenantId) and \
+                 the {TENANT_ID_ANNOTATION} annotation of service account {who}; keep one"
+            )));
+        }
+        (Some(t), None) | (None, Some(t)) if !t.is_empty() => t,
+        _ => std::env::var("AZURE_TENANT_ID")
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ProviderError::Invalid(format!(
+                    "missing tenantID: set azurekv.tenantId, authSecretRef.tenantId or the \
+                     {TENANT_ID_ANNOTATION} annotation of service account {who}"
+                ))
+            })?,
+    };
+    let mut audiences = vec![TOKEN_EXCHANGE_AUDIENCE.to_owned()];
+    audiences.extend(sa.audiences.iter().cloned());
+    let tokens = creds.service_account_tokens(ns.as_deref(), &sa.name)?;
+    let identity = format!("{who} {}", audiences.join(" "));
+    let credential = Credential {
+        tenant_id,
+        client_id,
+        secret: Secret::FederatedToken(Arc::new(crate::cloud::TokenRequests { tokens, audiences })),
+    };
+    let referent = scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec);
+    Ok((credential, identity, referent))
 }
 
 fn observer() -> hush_azure::CallObserver {
@@ -411,6 +626,7 @@ impl SecretProvider for AzureProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn tags_as_eso() {
@@ -427,6 +643,138 @@ mod tests {
         let err = tag_value(&tags, "nope").unwrap_err().to_string();
         assert!(err.contains("tag nope does not exist"), "{err}");
         assert!(tag_value(&tags, ".x").is_err());
+    }
+
+    /// Annotations of one ServiceAccount and Secret keys; tokens are canaries.
+    struct Creds(BTreeMap<String, String>);
+
+    #[derive(Debug)]
+    struct Tokens;
+
+    #[async_trait]
+    impl crate::ServiceAccountTokens for Tokens {
+        async fn token(&self, _: &[String], _: i64) -> Result<SecretBytes, ProviderError> {
+            Ok(SecretBytes::from("CANARY-sa-token"))
+        }
+    }
+
+    #[async_trait]
+    impl CredentialSource for Creds {
+        async fn secret_key(&self, r: &KeyRef) -> Result<SecretBytes, ProviderError> {
+            Ok(SecretBytes::from(format!("from-{}", r.key).as_str()))
+        }
+        async fn config_map_key(&self, _: &KeyRef) -> Result<String, ProviderError> {
+            unreachable!()
+        }
+        async fn service_account_token(
+            &self,
+            _: Option<&str>,
+            _: &str,
+            _: &[String],
+            _: i64,
+        ) -> Result<SecretBytes, ProviderError> {
+            unreachable!()
+        }
+        fn service_account_tokens(
+            &self,
+            _: Option<&str>,
+            _: &str,
+        ) -> Result<Arc<dyn crate::ServiceAccountTokens>, ProviderError> {
+            Ok(Arc::new(Tokens))
+        }
+        async fn service_account_annotations(
+            &self,
+            _: Option<&str>,
+            _: &str,
+        ) -> Result<BTreeMap<String, String>, ProviderError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    async fn err(spec: &Value, scope: &StoreScope, creds: &Creds) -> String {
+        Factory
+            .build(spec, scope, creds)
+            .await
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn workload_identity_fields_are_honoured_or_refused_by_name() {
+        let scope = StoreScope::new("SecretStore", "s", Some("ns".into()));
+        let annotated = Creds(
+            [
+                (CLIENT_ID_ANNOTATION.to_owned(), "app-id".to_owned()),
+                (TENANT_ID_ANNOTATION.to_owned(), "tenant.example".to_owned()),
+            ]
+            .into(),
+        );
+        let bare = Creds(BTreeMap::new());
+        let base = json!({"authType": "WorkloadIdentity", "vaultUrl": "https://kv.vault.azure.net",
+            "serviceAccountRef": {"name": "app", "audiences": ["extra"]}});
+        let with = |extra: Value| {
+            let mut spec = base.clone();
+            for (k, v) in extra.as_object().unwrap() {
+                spec[k] = v.clone();
+            }
+            spec
+        };
+        let built = Factory.build(&base, &scope, &annotated).await.unwrap();
+        let debug = format!("{:?}", built.provider);
+        assert!(
+            debug.contains("ServiceAccount") || debug.contains("FederatedToken"),
+            "{debug}"
+        );
+        assert!(!debug.contains("CANARY"), "{debug}");
+        let cases = [
+            (
+                with(json!({"identityId": "x"})),
+                "azurekv.identityId goes with authType ManagedIdentity",
+            ),
+            (
+                with(json!({"authSecretRef": {"clientSecret": {"name": "s", "key": "k"}}})),
+                "azurekv.authSecretRef.clientSecret goes with authType ServicePrincipal",
+            ),
+            (
+                with(json!({"authSecretRef": {"clientId": {"name": "s", "key": "k"}}})),
+                "multiple clientID found",
+            ),
+            (
+                with(json!({"tenantId": "other"})),
+                "multiple tenantID found",
+            ),
+            (
+                with(json!({"serviceAccountRef": {"name": "app", "extra": 1}})),
+                "azurekv.serviceAccountRef.extra",
+            ),
+        ];
+        for (spec, want) in cases {
+            let got = err(&spec, &scope, &annotated).await;
+            assert!(got.contains(want), "{got}");
+        }
+        let got = err(&base, &scope, &bare).await;
+        assert!(
+            got.contains("missing clientID") && got.contains(CLIENT_ID_ANNOTATION),
+            "{got}"
+        );
+        // Client id from the store's Secret, tenant from the store: no annotation needed.
+        let spec = with(
+            json!({"tenantId": "t.example", "authSecretRef": {"clientId": {"name": "s", "key": "id"}}}),
+        );
+        Factory.build(&spec, &scope, &bare).await.unwrap();
+        let mut sp = base.clone();
+        sp["authType"] = json!("ServicePrincipal");
+        let got = err(&sp, &scope, &annotated).await;
+        assert!(
+            got.contains("azurekv.serviceAccountRef goes with authType WorkloadIdentity"),
+            "{got}"
+        );
+        let own = json!({"authType": "WorkloadIdentity", "vaultUrl": "https://kv.vault.azure.net"});
+        let got = err(&own, &scope, &annotated).await;
+        assert!(
+            got.contains("may not authenticate as the controller"),
+            "{got}"
+        );
     }
 
     #[test]

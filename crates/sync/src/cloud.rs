@@ -1,12 +1,41 @@
 //! What the Google Cloud (`gcpsm`) and Azure (`azurekv`) providers share: how a failed cloud
-//! call maps onto the seam's errors, ESO's `property` of a JSON secret value, and the
-//! `find.name.regexp` filter.
+//! call maps onto the seam's errors, ESO's `property` of a JSON secret value, the
+//! `find.name.regexp` filter, and workload identity's ServiceAccount tokens.
 
-use hush_cloud::CallError;
+use std::sync::Arc;
+
+use hush_cloud::{CallError, SubjectTokenFuture, SubjectTokenSource};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::json::{property_dotted, scalar_text};
-use crate::{ProviderError, SecretBytes};
+use crate::{ProviderError, SecretBytes, ServiceAccountTokens};
+
+/// Lifetime asked for a workload identity's ServiceAccount token: the TokenRequest minimum, as
+/// the token is exchanged at once and never kept.
+const SUBJECT_TOKEN_SECONDS: i64 = 600;
+
+/// A workload identity's subject tokens: a TokenRequest for `audiences` at every exchange.
+#[derive(Debug)]
+pub(crate) struct TokenRequests {
+    pub(crate) tokens: Arc<dyn ServiceAccountTokens>,
+    pub(crate) audiences: Vec<String>,
+}
+
+impl SubjectTokenSource for TokenRequests {
+    fn subject_token(&self) -> SubjectTokenFuture<'_> {
+        Box::pin(async move {
+            let token = self
+                .tokens
+                .token(&self.audiences, SUBJECT_TOKEN_SECONDS)
+                .await
+                .map_err(|e| e.to_string())?;
+            std::str::from_utf8(token.expose())
+                .map(|t| Zeroizing::new(t.trim().to_owned()))
+                .map_err(|_| "the ServiceAccount token is not UTF-8".to_owned())
+        })
+    }
+}
 
 /// A cloud error as the seam sees it. `text` is the error's message, `call` its failed call
 /// (if any) and `credentials` whether the credentials themselves were unusable.

@@ -274,6 +274,20 @@ pub trait CredentialSource: Send + Sync {
         audiences: &[String],
         expiration_seconds: i64,
     ) -> Result<SecretBytes, ProviderError>;
+    /// Tokens of ServiceAccount `name` in `namespace`, requested whenever the returned handle is
+    /// asked: a cached client keeps the handle and exchanges a fresh token each time its cloud
+    /// access token is renewed (GCP and Azure workload identity), rather than keeping one token
+    /// past its expiry.
+    fn service_account_tokens(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<dyn ServiceAccountTokens>, ProviderError> {
+        let _ = namespace;
+        Err(ProviderError::Invalid(format!(
+            "service account {name:?}: this credential source requests no tokens"
+        )))
+    }
     /// The controller's own ServiceAccount token (its pod's mounted token). Providers ask for it
     /// only where [`StoreScope::controller_identity`] allows it.
     async fn controller_token(&self) -> Result<SecretBytes, ProviderError> {
@@ -311,6 +325,18 @@ pub trait CredentialSource: Send + Sync {
             "service account {name:?}: this credential source cannot read service accounts"
         )))
     }
+}
+
+/// Tokens of one ServiceAccount ([`CredentialSource::service_account_tokens`]). `Debug` shows
+/// which account, never a token.
+#[async_trait]
+pub trait ServiceAccountTokens: Send + Sync + fmt::Debug {
+    /// A new token (TokenRequest) for `audiences`, valid for `expiration_seconds`.
+    async fn token(
+        &self,
+        audiences: &[String],
+        expiration_seconds: i64,
+    ) -> Result<SecretBytes, ProviderError>;
 }
 
 /// ESO's `SecretKeySelector`.
@@ -586,7 +612,10 @@ pub fn auth_is_referent(spec: &Value) -> bool {
             _ => false,
         }
     }
-    walk(&spec["auth"]) || walk(&spec["tls"])
+    // azurekv names its credentials at the top level (`authSecretRef`, `serviceAccountRef`).
+    ["auth", "tls", "authSecretRef", "serviceAccountRef"]
+        .iter()
+        .any(|field| walk(&spec[*field]))
 }
 
 /// sha256 hex over length-prefixed parts (credential identities; never reversible to values
@@ -691,6 +720,18 @@ mod tests {
         // with one namespace's certificate must not serve another namespace.
         assert!(auth_is_referent(
             &json!({"tls": {"certSecretRef": {"name": "c"}, "keySecretRef": {"name": "k"}}})
+        ));
+        // azurekv's credentials sit at the top level: a client id or a ServiceAccount of the
+        // ExternalSecret's namespace is referent (a client of one namespace's application must
+        // not serve another namespace).
+        assert!(auth_is_referent(
+            &json!({"vaultUrl": "https://v", "authSecretRef": {"clientId": {"name": "sp", "key": "id"}}})
+        ));
+        assert!(auth_is_referent(
+            &json!({"authType": "WorkloadIdentity", "serviceAccountRef": {"name": "sa"}})
+        ));
+        assert!(!auth_is_referent(
+            &json!({"serviceAccountRef": {"name": "sa", "namespace": "ops"}})
         ));
     }
 }

@@ -2,17 +2,19 @@
 //! (scripts/services/azure.sh): ESO's ServicePrincipal store with a client secret, `secret/`
 //! keys, versions, properties, extract, find by name and tags, refusals naming the field, and
 //! the call-count discipline (one token for the application over the whole run, at most one
-//! read per key per refresh wave), counted by the server. Own binary: one controller per process.
+//! read per key per refresh wave), counted by the server. `authType: WorkloadIdentity`: this API
+//! server's ServiceAccount tokens, exchanged at the server's Entra ID, which checks them against
+//! the API server's issuer and JWK set. Own binary: one controller per process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod external_harness;
 
 use anyhow::{Result, ensure};
-use external_harness::cloud::{Azure, check_waves};
+use external_harness::cloud::{Azure, check_waves, cluster_issuer};
 use external_harness::*;
 use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 use hush_testkit::TestNamespace;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use serde_json::json;
 
@@ -74,6 +76,30 @@ async fn azurekv_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     apply(&css, json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": css_name},
         "spec": {"controller": n, "conditions": [{"namespaces": [n]}],
             "provider": {"azurekv": {"authType": "ManagedIdentity", "identityId": mi_id, "vaultUrl": az.url}}}})).await?;
+    // WorkloadIdentity: an application federated with this API server's tokens for one
+    // ServiceAccount; another account annotated with the same client id is refused by Entra ID.
+    let (issuer, jwks) = cluster_issuer(&client).await?;
+    let (wi_tenant, wi_client) = az
+        .federated_app(&issuer, &format!("system:serviceaccount:{n}:wi-app"), &jwks)
+        .await?;
+    let sas: Api<ServiceAccount> = ns.api();
+    for sa in ["wi-app", "wi-stranger"] {
+        apply(
+            &sas,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa,
+            "annotations": {"azure.workload.identity/client-id": wi_client,
+                "azure.workload.identity/tenant-id": wi_tenant}}}),
+        )
+        .await?;
+    }
+    for (store, sa) in [("azure-wi", "wi-app"), ("azure-wi-stranger", "wi-stranger")] {
+        apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": store},
+            "spec": {"controller": n, "provider": {"azurekv": {"authType": "WorkloadIdentity", "vaultUrl": az.url,
+                "serviceAccountRef": {"name": sa}}}}})).await?;
+    }
+    // Without serviceAccountRef it is the controller's own identity: not for a SecretStore.
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "azure-wi-own"},
+        "spec": {"controller": n, "provider": {"azurekv": {"authType": "WorkloadIdentity", "vaultUrl": az.url}}}})).await?;
     let rsa = az.create_key(&format!("{n}-rsa")).await?;
     let cert = rcgen::generate_simple_self_signed(vec!["hush.example".to_owned()])?;
     let imported = az
@@ -109,7 +135,19 @@ async fn azurekv_reads_versions_finds_and_keeps_one_token() -> Result<()> {
             "spec": {"refreshInterval": format!("{INTERVAL_SECS}s"), "secretStoreRef": {"name": "azure-store"},
                 "data": [{"secretKey": "v", "remoteRef": {"key": format!("secret/{n}-k{}", i % KEYS)}}]}})).await?;
     }
+    for i in 0..3 {
+        apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": format!("wi-{i}")},
+            "spec": {"refreshInterval": "2s", "secretStoreRef": {"name": "azure-wi"},
+                "data": [{"secretKey": "password", "remoteRef": {"key": format!("secret/{n}-db"), "property": "password"}}]}})).await?;
+    }
     wait_ready(&es, "db", "True", "SecretSynced").await?;
+    for i in 0..3 {
+        wait_ready(&es, &format!("wi-{i}"), "True", "SecretSynced").await?;
+        assert_eq!(
+            value(&secrets.get(&format!("wi-{i}")).await?, "password"),
+            pw
+        );
+    }
     let s = secrets.get("db-secret").await?;
     assert_eq!(value(&s, "password"), pw);
     assert_eq!(value(&s, "old"), "old");
@@ -147,26 +185,32 @@ async fn azurekv_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     for i in 0..OBJECTS {
         wait_ready(&es, &format!("w-{i}"), "True", "SecretSynced").await?;
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let mi = stores.get("azure-mi").await?;
-        let msg = mi
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.first())
-            .and_then(|c| c.message.clone())
-            .unwrap_or_default();
-        if msg.contains("azurekv.authType ManagedIdentity")
-            && msg.contains("may not authenticate as the controller")
-        {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "azure-mi store message: {msg:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    store_message(
+        &stores,
+        "azure-mi",
+        &[
+            "azurekv.authType ManagedIdentity",
+            "may not authenticate as the controller",
+        ],
+    )
+    .await?;
+    store_message(
+        &stores,
+        "azure-wi-own",
+        &[
+            "azurekv.authType WorkloadIdentity without serviceAccountRef",
+            "may not authenticate as the controller",
+        ],
+    )
+    .await?;
+    store_message(
+        &stores,
+        "azure-wi-stranger",
+        &[&format!(
+            "subject 'system:serviceaccount:{n}:wi-stranger' has no federated credential"
+        )],
+    )
+    .await?;
     let wave_keys = format!("{n}-k");
     check_waves(&es, "w-", OBJECTS, KEYS, INTERVAL_SECS, || {
         az.reads(&wave_keys)
@@ -181,9 +225,35 @@ async fn azurekv_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     let calls = az.calls().await?;
     assert_eq!(calls["tokens"][&client_id], 1, "{calls}");
     assert_eq!(calls["tokens"][&mi_id], 1, "{calls}");
+    // Three ExternalSecrets refreshed every 2 s through the whole run: one exchange.
+    assert_eq!(calls["tokens"][&wi_client], 1, "{calls}");
+    // No ServiceAccount token (a JWT: base64 of `{"`) reached the logs.
+    ensure!(!logs_contain("eyJ"), "a JWT in the controller's logs");
     css.delete(&css_name, &Default::default()).await?;
     assert_no_canary(&client, &ns, &es, &pw).await?;
     assert_no_canary(&client, &ns, &es, &client_secret).await?;
     ctl.stop().await?;
     Ok(())
+}
+
+/// Waits until store `name`'s Ready condition message holds every one of `needles`.
+async fn store_message(stores: &Api<SecretStore>, name: &str, needles: &[&str]) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let store = stores.get(name).await?;
+        let msg = store
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.first())
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default();
+        if needles.iter().all(|n| msg.contains(n)) {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "store {name} message: {msg:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -162,6 +162,22 @@ impl Gcp {
     }
 }
 
+/// The kube-apiserver's ServiceAccount token issuer and the JWK set it signs with
+/// (`/.well-known/openid-configuration`, `/openid/v1/jwks`): what a cloud's federated
+/// credential trusts.
+pub async fn cluster_issuer(client: &kube::Client) -> Result<(String, Value)> {
+    let get = |path: &str| http::Request::get(path).body(Vec::new());
+    let config: Value = client
+        .request(get("/.well-known/openid-configuration")?)
+        .await?;
+    let jwks: Value = client.request(get("/openid/v1/jwks")?).await?;
+    let issuer = config["issuer"]
+        .as_str()
+        .context("the API server's discovery document has no issuer")?
+        .to_owned();
+    Ok((issuer, jwks))
+}
+
 fn sum_calls(calls: &Value, wanted: impl Fn(&str) -> bool) -> usize {
     calls["calls"]
         .as_object()
@@ -250,6 +266,27 @@ impl Azure {
             .next()
             .unwrap_or_default()
             .to_owned())
+    }
+
+    /// A new application whose federated credential trusts ServiceAccount tokens of `issuer`
+    /// (signed by a key of `jwks`) for `subject` (`system:serviceaccount:NS:NAME`): tenant id,
+    /// client id.
+    pub async fn federated_app(
+        &self,
+        issuer: &str,
+        subject: &str,
+        jwks: &Value,
+    ) -> Result<(String, String)> {
+        let app = send(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/hush/apps", self.url),
+            None,
+            Some(json!({"federated": {"issuer": issuer, "subject": subject, "jwks": jwks}})),
+        )
+        .await?;
+        let s = |k: &str| app[k].as_str().unwrap_or_default().to_owned();
+        Ok((s("tenant_id"), s("client_id")))
     }
 
     /// Registers a user-assigned managed identity for the metadata service; returns its client id.
