@@ -143,7 +143,7 @@ stage_deploy() {
   # shellcheck disable=SC1090
   source "$HUSH_PEERS_ENV"
   local helm=$HUSH_PEER_HELM chart=deploy/helm/hush
-  local all=controllers.external.enabled=true,networkPolicy.enabled=true
+  local all=controllers.external.enabled=true,controllers.external.refreshEndpoint.enabled=true,networkPolicy.enabled=true
   all+=,metrics.serviceMonitor.enabled=true,argocd.cmpPlugin.enabled=true
   "$helm" lint --strict "$chart"
   "$helm" lint --strict "$chart" --set "$all"

@@ -33,7 +33,7 @@ RELEASE = "hush-evidence"
 
 # Same as hush_testkit::chart::ChartProfile (crates/testkit/src/chart.rs): the chart with both
 # controllers, each under its own ServiceAccount; a profile's rules are those bound to its account.
-BOTH = "controllers.sealed.enabled=true,controllers.external.enabled=true,sealed.shards=3,controllers.external.shards=3"
+BOTH = "controllers.sealed.enabled=true,controllers.external.enabled=true,sealed.shards=3,controllers.external.shards=3,controllers.external.refreshEndpoint.enabled=true"
 PROFILES = {
     "sealed": ("sealed-secrets-controller", BOTH),
     "external": ("hush-external-controller", BOTH),

@@ -343,6 +343,34 @@ pub(crate) struct Args {
     /// fails the ExternalSecret.
     #[arg(long, env = "HUSH_KUBERNETES_PROVIDER_MAX_FIND_BYTES", default_value_t = hush_sync::kubernetes::MAX_FIND_BYTES)]
     kubernetes_provider_max_find_bytes: usize,
+    /// ExternalSecret controller: serve the refresh-on-demand endpoint (`POST
+    /// /v1/namespaces/NS/externalsecrets/NAME/refresh` and the store forms), authenticated with
+    /// a TokenReview and authorized with a SubjectAccessReview for `patch` (docs/security.md).
+    #[arg(long, env = "HUSH_ENABLE_REFRESH_ENDPOINT", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_refresh_endpoint: bool,
+    /// ExternalSecret controller: address of the refresh endpoint.
+    #[arg(long, env = "HUSH_REFRESH_ENDPOINT_ADDR", default_value = ":8082")]
+    refresh_endpoint_addr: String,
+    /// ExternalSecret controller: a caller's token must be for this audience (repeatable, or
+    /// comma-separated) [default: the API server's own audiences].
+    #[arg(long, env = "HUSH_REFRESH_TOKEN_AUDIENCE", value_delimiter = ',')]
+    refresh_token_audience: Vec<String>,
+    /// ExternalSecret controller: refresh requests a second over all callers, before any token
+    /// is checked; more answer 429.
+    #[arg(long, env = "HUSH_REFRESH_RATE", default_value_t = 5.0)]
+    refresh_rate: f64,
+    /// ExternalSecret controller: refresh requests at once above `--refresh-rate`.
+    #[arg(long, env = "HUSH_REFRESH_BURST", default_value_t = 20)]
+    refresh_burst: u32,
+    /// ExternalSecret controller: an ExternalSecret whose refresh was requested less than this
+    /// ago is not requested again (429).
+    #[arg(long, env = "HUSH_REFRESH_MIN_INTERVAL", default_value = "5s", value_parser = duration)]
+    refresh_min_interval: Duration,
+    /// ExternalSecret controller: the most ExternalSecrets one store refresh may request; a
+    /// store with more answers 422.
+    #[arg(long, env = "HUSH_REFRESH_MAX_OBJECTS", default_value_t = 1000)]
+    refresh_max_objects: usize,
 }
 
 /// Adds `--flag=value` for every `HUSH_<FLAG>` variable that stands for a Bitnami flag
@@ -578,10 +606,52 @@ async fn run_async(args: Args) -> Result<()> {
         );
         hush_external_controller::templating::set_limits(args.template.limits());
         let config = external_config(&args)?;
-        components.push(hush_external_controller::start(&mut process, config));
+        let refresh = refresh_settings(&args, &config)?;
+        let mut component = hush_external_controller::start(&mut process, config);
+        if let Some(settings) = refresh {
+            let listener = hush_operator::server::bind(&args.refresh_endpoint_addr).await?;
+            component
+                .always
+                .push(hush_external_controller::refresh::serve(
+                    &process, listener, settings,
+                ));
+        }
+        components.push(component);
     }
     process.run(components).await?;
     Ok(())
+}
+
+/// The refresh endpoint's settings, when `--enable-refresh-endpoint`.
+fn refresh_settings(
+    args: &Args,
+    external: &hush_external_controller::Config,
+) -> Result<Option<hush_external_controller::refresh::Settings>> {
+    if !args.enable_refresh_endpoint {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        args.refresh_rate.is_finite() && args.refresh_rate > 0.0,
+        "--refresh-rate must be a number above 0"
+    );
+    anyhow::ensure!(args.refresh_burst > 0, "--refresh-burst must be at least 1");
+    anyhow::ensure!(
+        args.refresh_max_objects > 0,
+        "--refresh-max-objects must be at least 1"
+    );
+    Ok(Some(hush_external_controller::refresh::Settings {
+        audiences: args
+            .refresh_token_audience
+            .iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect(),
+        rate: args.refresh_rate,
+        burst: args.refresh_burst,
+        min_interval: args.refresh_min_interval,
+        max_objects: args.refresh_max_objects,
+        namespace: external.namespace.clone(),
+    }))
 }
 
 /// The ExternalSecret controller's settings from the flags (ESO's names where ESO has them).
@@ -683,6 +753,56 @@ mod tests {
             (k.max_response_bytes, k.max_find, k.max_find_bytes),
             (1000, 7, 2000)
         );
+    }
+
+    #[test]
+    fn refresh_endpoint_flags() {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            a: Args,
+        }
+        let parse = |args: &[&str]| {
+            let t = T::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let external = external_config(&t.a).unwrap_or_else(|e| panic!("{e}"));
+            refresh_settings(&t.a, &external)
+        };
+        assert_eq!(parse(&[]).unwrap_or_else(|e| panic!("{e}")), None);
+        let s = parse(&[
+            "--enable-refresh-endpoint",
+            "--refresh-token-audience",
+            "hush,other",
+            "--refresh-rate",
+            "0.5",
+            "--refresh-burst",
+            "3",
+            "--refresh-min-interval",
+            "30s",
+            "--refresh-max-objects",
+            "10",
+            "--namespace",
+            "apps",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("enabled"));
+        assert_eq!(s.audiences, ["hush", "other"]);
+        assert_eq!((s.rate, s.burst, s.max_objects), (0.5, 3, 10));
+        assert_eq!(s.min_interval, Duration::from_secs(30));
+        assert_eq!(s.namespace.as_deref(), Some("apps"));
+        let d = parse(&["--enable-refresh-endpoint=true"])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("enabled"));
+        assert_eq!(d, hush_external_controller::refresh::Settings::default());
+        for bad in [
+            &["--enable-refresh-endpoint", "--refresh-rate", "0"][..],
+            &["--enable-refresh-endpoint", "--refresh-rate", "NaN"],
+            &["--enable-refresh-endpoint", "--refresh-burst", "0"],
+            &["--enable-refresh-endpoint", "--refresh-max-objects", "0"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

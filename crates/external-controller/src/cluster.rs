@@ -263,6 +263,16 @@ async fn provision(
     } else {
         annotations.remove(ANNOTATION_FORCE_SYNC);
     }
+    // A refresh requested on the child (crate::refresh) stays: dropping the annotation would
+    // change the child again and read its provider once more.
+    if let Some(v) = existing
+        .as_ref()
+        .and_then(|es| es.annotations().get(crate::refresh::REQUESTED_AT))
+    {
+        annotations
+            .entry(crate::refresh::REQUESTED_AT.into())
+            .or_insert_with(|| v.clone());
+    }
     let owner = ces
         .controller_owner_ref(&())
         .ok_or_else(|| "the ClusterExternalSecret has no uid yet".to_owned())?;

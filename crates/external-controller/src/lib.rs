@@ -9,6 +9,7 @@
 //! - [`cluster::reconcile`]: ClusterExternalSecret fan-out (cluster-wide controllers only).
 //! - [`push::reconcile`]: PushSecrets; [`cluster_push::reconcile`]: ClusterPushSecret fan-out.
 //! - [`instrumented`]: the reconcilers with ESO's metrics, as the runtime runs them.
+//! - [`refresh`]: the refresh-on-demand endpoint (TokenReview + SubjectAccessReview).
 //! - [`start`]: the component for `hush controller --controllers external`; [`run_controllers`]
 //!   runs the reconcilers on any client (used by the e2e tests).
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod lane;
 pub mod metrics;
 pub mod push;
 pub mod reconcile;
+pub mod refresh;
 pub mod rewrite;
 mod shard;
 mod shared;
@@ -290,6 +292,18 @@ fn for_store(
     namespace: Option<&str>,
     name: &str,
 ) -> Vec<kube::runtime::reflector::ObjectRef<ExternalSecret>> {
+    cached
+        .state()
+        .into_iter()
+        .filter(|es| namespace.is_none() || es.namespace().as_deref() == namespace)
+        .filter(|es| uses_store(es, kind, name))
+        .map(|es| kube::runtime::reflector::ObjectRef::from_obj(&*es))
+        .collect()
+}
+
+/// Whether `es` reads through store `name` of `kind` (`SecretStore` or `ClusterSecretStore`):
+/// its `secretStoreRef` or a `sourceRef.storeRef` of `data` or `dataFrom`.
+pub(crate) fn uses_store(es: &ExternalSecret, kind: &str, name: &str) -> bool {
     let names = |r: &hush_api::external_secrets::SecretStoreRef| {
         let ref_kind = match r.kind.as_deref() {
             Some("ClusterSecretStore") => "ClusterSecretStore",
@@ -297,27 +311,19 @@ fn for_store(
         };
         ref_kind == kind && r.name.as_deref() == Some(name)
     };
-    cached
-        .state()
-        .into_iter()
-        .filter(|es| namespace.is_none() || es.namespace().as_deref() == namespace)
-        .filter(|es| {
-            es.spec.secret_store_ref.as_ref().is_some_and(names)
-                || es.spec.data.iter().any(|d| {
-                    d.source_ref
-                        .as_ref()
-                        .and_then(|s| s.store_ref.as_ref())
-                        .is_some_and(names)
-                })
-                || es.spec.data_from.iter().any(|d| {
-                    d.source_ref
-                        .as_ref()
-                        .and_then(|s| s.store_ref.as_ref())
-                        .is_some_and(names)
-                })
+    es.spec.secret_store_ref.as_ref().is_some_and(names)
+        || es.spec.data.iter().any(|d| {
+            d.source_ref
+                .as_ref()
+                .and_then(|s| s.store_ref.as_ref())
+                .is_some_and(names)
         })
-        .map(|es| kube::runtime::reflector::ObjectRef::from_obj(&*es))
-        .collect()
+        || es.spec.data_from.iter().any(|d| {
+            d.source_ref
+                .as_ref()
+                .and_then(|s| s.store_ref.as_ref())
+                .is_some_and(names)
+        })
 }
 
 /// Runs the ExternalSecret, SecretStore and ClusterSecretStore reconcilers until `shutdown`, and

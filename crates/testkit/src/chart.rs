@@ -54,7 +54,7 @@ impl ChartProfile {
     /// `helm template --set` values (the same for both profiles, and in
     /// `scripts/lib/rbac_evidence.py`).
     pub fn helm_values(self) -> &'static str {
-        "controllers.sealed.enabled=true,controllers.external.enabled=true,sealed.shards=3,controllers.external.shards=3"
+        "controllers.sealed.enabled=true,controllers.external.enabled=true,sealed.shards=3,controllers.external.shards=3,controllers.external.refreshEndpoint.enabled=true"
     }
 
     /// The name of the leader Lease the chart lets this controller hold.

@@ -196,6 +196,30 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
+/// Why a new annotation would not make `es` read its provider again (ESO's `shouldRefresh`):
+/// `refreshPolicy: CreatedOnce`, or `refreshInterval: 0` once synced. `None`: it would.
+pub(crate) fn refresh_refused(es: &ExternalSecret) -> Option<String> {
+    let synced = es
+        .status
+        .as_ref()
+        .and_then(|s| s.synced_resource_version.as_deref())
+        .is_some_and(|rv| !rv.is_empty());
+    match es.spec.refresh_policy.as_deref().unwrap_or("Periodic") {
+        "CreatedOnce" if synced => Some(
+            "refreshPolicy is CreatedOnce: it is never read again (change its spec instead)".into(),
+        ),
+        "Periodic" if synced => match refresh_interval(es) {
+            Ok(None) => Some(
+                "refreshInterval is 0: it is never read again (change its spec or refreshInterval)"
+                    .into(),
+            ),
+            Ok(Some(_)) => None,
+            Err(e) => Some(e.to_string()),
+        },
+        _ => None,
+    }
+}
+
 /// A failed write: `Ready=False` with a message that names objects and keys only, a Warning
 /// `UpdateFailed` event with the error; what no retry can fix waits for a change.
 async fn write_failed(

@@ -68,6 +68,8 @@ pub struct Controller {
     handle: JoinHandle<hush_operator::Result<()>>,
     /// The metrics endpoint (`127.0.0.1:<port>`).
     pub metrics_addr: std::net::SocketAddr,
+    /// The refresh endpoint, when started with one.
+    pub refresh_addr: Option<std::net::SocketAddr>,
 }
 
 impl Controller {
@@ -93,9 +95,17 @@ impl Controller {
     /// harness's 500 ms) and without leader election, so that it lists and syncs at once.
     pub async fn start_unelected_with_default_window(client: &Client, ns: &str) -> Result<Self> {
         let leader_election = false;
-        Self::start_as(client, None, Some(ns), "default", leader_election, |c| {
-            c.read_window = Config::default().read_window;
-        })
+        Self::start_as(
+            client,
+            None,
+            Some(ns),
+            "default",
+            leader_election,
+            None,
+            |c| {
+                c.read_window = Config::default().read_window;
+            },
+        )
         .await
     }
 
@@ -113,7 +123,16 @@ impl Controller {
         ns: &str,
         class: &str,
     ) -> Result<Self> {
-        Self::start_as(client, Some(kubeconfig), Some(ns), class, true, |_| {}).await
+        Self::start_as(
+            client,
+            Some(kubeconfig),
+            Some(ns),
+            class,
+            true,
+            None,
+            |_| {},
+        )
+        .await
     }
 
     async fn start_in(
@@ -122,7 +141,18 @@ impl Controller {
         class: &str,
         configure: impl FnOnce(&mut Config),
     ) -> Result<Self> {
-        Self::start_as(client, None, ns, class, true, configure).await
+        Self::start_as(client, None, ns, class, true, None, configure).await
+    }
+
+    /// A controller for `ns` (all namespaces for `None`) that also serves the refresh endpoint
+    /// (`--enable-refresh-endpoint`) on loopback with `settings`, as the chart's ServiceAccount.
+    pub async fn start_with_refresh(
+        client: &Client,
+        ns: Option<&str>,
+        settings: hush_external_controller::refresh::Settings,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        Self::start_as(client, None, ns, "default", true, Some(settings), configure).await
     }
 
     async fn start_as(
@@ -131,6 +161,7 @@ impl Controller {
         ns: Option<&str>,
         class: &str,
         leader_election: bool,
+        refresh: Option<hush_external_controller::refresh::Settings>,
         configure: impl FnOnce(&mut Config),
     ) -> Result<Self> {
         logs();
@@ -185,11 +216,13 @@ impl Controller {
         };
         configure(&mut config);
         let component = hush_external_controller::start(&mut process, config);
+        let (component, refresh_addr) = with_refresh(&process, component, refresh).await?;
         let handle = tokio::spawn(process.run(vec![component]));
         Ok(Self {
             shutdown,
             handle,
             metrics_addr,
+            refresh_addr,
         })
     }
 
@@ -201,6 +234,19 @@ impl Controller {
         ns: Option<&str>,
         lease: LeaseConfig,
         shards: hush_operator::ShardConfig,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        Self::start_sharded_with(client, release, ns, lease, shards, None, configure).await
+    }
+
+    /// [`Controller::start_sharded`] that also serves the refresh endpoint with `refresh`.
+    pub async fn start_sharded_with(
+        client: &Client,
+        release: &str,
+        ns: Option<&str>,
+        lease: LeaseConfig,
+        shards: hush_operator::ShardConfig,
+        refresh: Option<hush_external_controller::refresh::Settings>,
         configure: impl FnOnce(&mut Config),
     ) -> Result<Self> {
         logs();
@@ -223,11 +269,13 @@ impl Controller {
         };
         configure(&mut config);
         let component = hush_external_controller::start(&mut process, config);
+        let (component, refresh_addr) = with_refresh(&process, component, refresh).await?;
         let handle = tokio::spawn(process.run(vec![component]));
         Ok(Self {
             shutdown,
             handle,
             metrics_addr,
+            refresh_addr,
         })
     }
 
@@ -258,6 +306,26 @@ impl Controller {
             .context("controller did not stop within 30 s")???;
         Ok(())
     }
+}
+
+/// `component` with the refresh endpoint on a loopback port, when `settings` are given (as
+/// `hush controller --enable-refresh-endpoint` adds it).
+async fn with_refresh(
+    process: &Process,
+    mut component: hush_operator::Component,
+    settings: Option<hush_external_controller::refresh::Settings>,
+) -> Result<(hush_operator::Component, Option<std::net::SocketAddr>)> {
+    let Some(settings) = settings else {
+        return Ok((component, None));
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    component
+        .always
+        .push(hush_external_controller::refresh::serve(
+            process, listener, settings,
+        ));
+    Ok((component, Some(addr)))
 }
 
 /// A client with ESO's CRDs (hush's copies) installed.
