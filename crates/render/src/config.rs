@@ -16,7 +16,6 @@ use regex::Regex;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::backend::VaultAuth;
 use crate::{Error, Result};
 
 /// Options an Application may set through `ARGOCD_ENV_<NAME>`.
@@ -64,6 +63,67 @@ pub const SIDECAR_ONLY: &[&str] = &[
     "SOPS_AGE_KEY_FILE",
     "SOPS_AGE_KEY_CMD",
 ];
+
+/// How to log in to Vault (AVP's `AVP_AUTH_TYPE`).
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum VaultAuth {
+    /// `token`: `VAULT_TOKEN`.
+    Token(SecretString),
+    /// `approle`: `AVP_ROLE_ID`, `AVP_SECRET_ID`, mount `AVP_MOUNT_PATH` (default `approle`).
+    AppRole {
+        /// Role id.
+        role_id: String,
+        /// Secret id.
+        secret_id: SecretString,
+        /// Mount.
+        mount: Option<String>,
+    },
+    /// `userpass`: `AVP_USERNAME`, `AVP_PASSWORD`, mount `AVP_MOUNT_PATH` (default `userpass`).
+    UserPass {
+        /// User name.
+        username: String,
+        /// Password.
+        password: SecretString,
+        /// Mount.
+        mount: Option<String>,
+    },
+    /// `k8s`: `AVP_K8S_ROLE`, the service account token at `AVP_K8S_TOKEN_PATH`, mount
+    /// `AVP_K8S_MOUNT_PATH` (default `kubernetes`).
+    Kubernetes {
+        /// Vault role.
+        role: String,
+        /// The service account JWT.
+        jwt: SecretString,
+        /// Mount.
+        mount: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for VaultAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::AppRole { role_id, mount, .. } => f
+                .debug_struct("AppRole")
+                .field("role_id", role_id)
+                .field("mount", mount)
+                .finish_non_exhaustive(),
+            Self::UserPass {
+                username, mount, ..
+            } => f
+                .debug_struct("UserPass")
+                .field("username", username)
+                .field("mount", mount)
+                .finish_non_exhaustive(),
+            Self::Kubernetes { role, mount, .. } => f
+                .debug_struct("Kubernetes")
+                .field("role", role)
+                .field("mount", mount)
+                .finish_non_exhaustive(),
+        }
+    }
+}
 
 /// The secret backend.
 #[derive(Debug, Clone)]
