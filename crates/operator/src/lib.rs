@@ -31,7 +31,7 @@ pub mod shards;
 pub mod shutdown;
 
 pub use client::RateLimitLayer;
-pub use process::{Component, LeaderTask, Process, ProcessConfig, TaskResult};
+pub use process::{Component, LeaderTask, Process, ProcessConfig};
 pub use runtime::{RunConfig, run};
 pub use shards::{ShardConfig, Shards, WritePermit};
 pub use shutdown::Shutdown;
@@ -94,3 +94,6 @@ pub enum Error {
 
 /// Result alias of the runtime.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A task's outcome: an error is displayed and ends the process.
+pub type TaskResult = std::result::Result<(), String>;

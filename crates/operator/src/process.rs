@@ -16,10 +16,7 @@ use crate::leader::{LeaderElector, LeaseConfig};
 use crate::metrics::ReconcileMetrics;
 use crate::server::{self, Health};
 use crate::shards::{ShardConfig, Shards};
-use crate::{Error, Result, Shutdown};
-
-/// A task's outcome: an error is displayed and ends the process.
-pub type TaskResult = std::result::Result<(), String>;
+use crate::{Error, Result, Shutdown, TaskResult};
 
 /// Starts a component's leader-only work with the leader's own shutdown signal (fired on process
 /// shutdown or on loss of the Lease).

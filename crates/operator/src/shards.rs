@@ -420,7 +420,7 @@ impl Shards {
         client: Client,
         config: ShardConfig,
         shutdown: Shutdown,
-    ) -> crate::process::TaskResult {
+    ) -> crate::TaskResult {
         let mut keeper = Keeper {
             api: Api::namespaced(client, &config.namespace),
             config,
