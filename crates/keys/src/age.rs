@@ -1097,10 +1097,10 @@ mod ssh {
 }
 
 /// The [`crate::kinds::KINDS`] row's builder: a recipient to wrap for (unwrapping is the
-/// identities' job, in [`crate::kinds::KeySources::unwrappers`]).
+/// identities' job, in [`crate::sources::KeySources::unwrappers`]).
 pub(crate) fn build(
-    entry: &dyn crate::kinds::EntryFields,
-    _sources: &crate::kinds::KeySources,
+    entry: &dyn crate::sources::EntryFields,
+    _sources: &crate::sources::KeySources,
 ) -> Result<Option<Arc<dyn KeyService>>, KeyError> {
     Ok(Some(Arc::new(AgeKey::from_recipient(
         entry.field("recipient"),
@@ -1109,8 +1109,8 @@ pub(crate) fn build(
 
 /// A Flux `*.agekey` file: its identities open age keys (never prompting).
 pub(crate) fn load_flux_file(
-    sources: &mut crate::kinds::KeySources,
-    file: &crate::kinds::FluxFile<'_>,
+    sources: &mut crate::sources::KeySources,
+    file: &crate::sources::FluxFile<'_>,
 ) -> Result<(), KeyError> {
     sources.unwrappers.push(Arc::new(Identities::from_text(
         &format!("{} ({})", file.dir.display(), file.name),

@@ -203,8 +203,8 @@ pub(crate) struct FluxCredential(Option<Credential>);
 
 /// The key service of an `azure_kv` metadata entry (the key-kind table's `build`).
 pub(crate) fn build(
-    entry: &dyn crate::kinds::EntryFields,
-    sources: &crate::kinds::KeySources,
+    entry: &dyn crate::sources::EntryFields,
+    sources: &crate::sources::KeySources,
 ) -> Result<Option<Arc<dyn KeyService>>, KeyError> {
     let flux = sources
         .get::<FluxCredential>(TYPE_ID)
@@ -221,8 +221,8 @@ pub(crate) fn build(
 /// Loads Flux's `sops.azure-kv` (JSON or YAML with `tenantId`, `clientId` and `clientSecret`;
 /// other authentication forms of Flux's file are refused by name).
 pub(crate) fn load_flux_file(
-    sources: &mut crate::kinds::KeySources,
-    file: &crate::kinds::FluxFile<'_>,
+    sources: &mut crate::sources::KeySources,
+    file: &crate::sources::FluxFile<'_>,
 ) -> Result<(), KeyError> {
     let path = file.path.display();
     let docs =

@@ -210,8 +210,8 @@ pub(crate) struct FluxKey(Option<std::sync::Arc<Zeroizing<Vec<u8>>>>);
 
 /// The key service of a `gcp_kms` metadata entry (the key-kind table's `build`).
 pub(crate) fn build(
-    entry: &dyn crate::kinds::EntryFields,
-    sources: &crate::kinds::KeySources,
+    entry: &dyn crate::sources::EntryFields,
+    sources: &crate::sources::KeySources,
 ) -> Result<Option<std::sync::Arc<dyn KeyService>>, KeyError> {
     let flux = sources
         .get::<FluxKey>(TYPE_ID)
@@ -223,8 +223,8 @@ pub(crate) fn build(
 
 /// Loads Flux's `sops.gcp-kms` (the key's JSON text).
 pub(crate) fn load_flux_file(
-    sources: &mut crate::kinds::KeySources,
-    file: &crate::kinds::FluxFile<'_>,
+    sources: &mut crate::sources::KeySources,
+    file: &crate::sources::FluxFile<'_>,
 ) -> Result<(), KeyError> {
     let json = Zeroizing::new(file.text.trim().as_bytes().to_vec());
     // Checked now, so a bad file is named when the directory is read.

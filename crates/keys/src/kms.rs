@@ -342,8 +342,8 @@ pub struct StaticCredentials(pub Credentials);
 
 /// The [`crate::kinds::KINDS`] row's builder.
 pub(crate) fn build(
-    entry: &dyn crate::kinds::EntryFields,
-    sources: &crate::kinds::KeySources,
+    entry: &dyn crate::sources::EntryFields,
+    sources: &crate::sources::KeySources,
 ) -> Result<Option<std::sync::Arc<dyn KeyService>>, KeyError> {
     let key = KmsKey::from_metadata(
         entry.field("arn"),
@@ -360,8 +360,8 @@ pub(crate) fn build(
 /// Flux's `sops.aws-kms`: YAML with `aws_access_key_id`, `aws_secret_access_key` and an optional
 /// `aws_session_token`. Errors name the file and the field, never a value.
 pub(crate) fn load_flux_file(
-    sources: &mut crate::kinds::KeySources,
-    file: &crate::kinds::FluxFile<'_>,
+    sources: &mut crate::sources::KeySources,
+    file: &crate::sources::FluxFile<'_>,
 ) -> Result<(), KeyError> {
     let bad = |what: &str| config_error(format!("{}: {what}", file.path.display()));
     let docs = (file.yaml_maps)(file.text)

@@ -26,6 +26,7 @@ pub mod kms;
 #[cfg(feature = "pgp")]
 pub mod pgp;
 pub mod registry;
+mod sources;
 #[cfg(feature = "hc-vault")]
 pub mod vault_transit;
 

@@ -482,7 +482,7 @@ fn read_limited(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
 }
 
 /// PGP keys from files only (the render's Flux key directory): when set in
-/// [`crate::kinds::KeySources`], PGP entries use this keyring and never run `gpg`, and without a
+/// [`crate::sources::KeySources`], PGP entries use this keyring and never run `gpg`, and without a
 /// key file no PGP entry gets a service. Unset, entries use the GnuPG home and `gpg`, as sops.
 #[derive(Debug, Clone, Default)]
 pub struct KeyFiles {
@@ -492,8 +492,8 @@ pub struct KeyFiles {
 
 /// The [`crate::kinds::KINDS`] row's builder.
 pub(crate) fn build(
-    entry: &dyn crate::kinds::EntryFields,
-    sources: &crate::kinds::KeySources,
+    entry: &dyn crate::sources::EntryFields,
+    sources: &crate::sources::KeySources,
 ) -> Result<Option<Arc<dyn KeyService>>, KeyError> {
     let key = PgpKey::from_fingerprint(entry.field("fp"))?;
     Ok(Some(match sources.get::<KeyFiles>(TYPE_ID) {
@@ -512,8 +512,8 @@ pub(crate) fn build(
 
 /// A Flux `*.asc` file: armored OpenPGP secret keys (errors name the file, never key material).
 pub(crate) fn load_flux_file(
-    sources: &mut crate::kinds::KeySources,
-    file: &crate::kinds::FluxFile<'_>,
+    sources: &mut crate::sources::KeySources,
+    file: &crate::sources::FluxFile<'_>,
 ) -> Result<(), KeyError> {
     sources.update(TYPE_ID, |files: &mut KeyFiles| {
         Arc::make_mut(&mut files.keyring)

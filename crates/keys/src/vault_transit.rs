@@ -471,7 +471,7 @@ fn origin(address: &str) -> Option<String> {
 }
 
 /// The render's rule for `hc_vault` keys: a file's `vault_address` is written by whoever writes
-/// the repository, the token is the operator's. When set in [`crate::kinds::KeySources`], a key
+/// the repository, the token is the operator's. When set in [`crate::sources::KeySources`], a key
 /// gets `token` only at an [`AllowedAddresses`] address; any other fails without a request.
 /// Unset, keys resolve `VAULT_TOKEN` / `~/.vault-token` themselves, as sops.
 #[derive(Debug, Clone, Default)]
@@ -535,8 +535,8 @@ impl RefusedVaultKey {
 
 /// The [`crate::kinds::KINDS`] row's builder.
 pub(crate) fn build(
-    entry: &dyn crate::kinds::EntryFields,
-    sources: &crate::kinds::KeySources,
+    entry: &dyn crate::sources::EntryFields,
+    sources: &crate::sources::KeySources,
 ) -> Result<Option<std::sync::Arc<dyn KeyService>>, KeyError> {
     let key = VaultTransitKey::from_metadata(
         entry.field("vault_address"),
@@ -560,8 +560,8 @@ pub(crate) fn build(
 
 /// Flux's `sops.vault-token`: the token, surrounding whitespace trimmed (an empty file is none).
 pub(crate) fn load_flux_file(
-    sources: &mut crate::kinds::KeySources,
-    file: &crate::kinds::FluxFile<'_>,
+    sources: &mut crate::sources::KeySources,
+    file: &crate::sources::FluxFile<'_>,
 ) -> Result<(), KeyError> {
     let token = file.text.trim();
     if !token.is_empty() {
