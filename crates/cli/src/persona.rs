@@ -44,4 +44,14 @@ impl Persona {
             Persona::Ksops => crate::krm::run_persona(args),
         }
     }
+
+    /// The persona's command line as clap knows it (for completion and man pages).
+    pub(crate) fn command(self) -> clap::Command {
+        match self {
+            Persona::Sops => crate::sops::persona_command(),
+            Persona::Kubeseal => crate::seal::persona_command(),
+            Persona::ArgocdVaultPlugin => crate::render::persona_command(),
+            Persona::Ksops => crate::krm::persona_command(),
+        }
+    }
 }

@@ -240,7 +240,7 @@ pub(crate) fn run_persona(args: Vec<OsString>) -> ExitCode {
     let cli = Avp::parse_from(args);
     let result = match cli.command {
         AvpCommand::Completion { shell } => {
-            crate::completion::write_script(shell, persona_command(), "argocd-vault-plugin")
+            crate::completion::script::write_script(shell, persona_command(), "argocd-vault-plugin")
         }
         AvpCommand::Version => {
             println!("argocd-vault-plugin (hush {})", env!("CARGO_PKG_VERSION"));

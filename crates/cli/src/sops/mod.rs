@@ -194,7 +194,7 @@ fn run(args: Args) -> Result<ExitCode> {
             prompt,
         }) => keyservice::run(&keyservice::Listen { network, address }, prompt),
         Some(Cmd::Completion { shell }) => {
-            crate::completion::write_script(shell, persona_command(), "sops")
+            crate::completion::script::write_script(shell, persona_command(), "sops")
         }
         Some(Cmd::Groups {
             action: GroupsCmd::Add { file },
