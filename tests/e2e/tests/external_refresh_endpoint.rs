@@ -164,7 +164,12 @@ async fn refresh_on_demand_needs_a_token_and_patch_permission() -> Result<()> {
     let forged = canary("refresh-token");
     for bad in [None, Some(forged.as_str())] {
         let (code, answer) = post(&ctl, &es_path("db"), bad).await?;
-        ensure!(code == 401, "token {bad:?}: {code} {answer}");
+        let which = if bad.is_some() {
+            "a forged token"
+        } else {
+            "no token"
+        };
+        ensure!(code == 401, "{which}: {code} {answer}");
     }
     let patcher = token(&ns, "patcher", None).await?;
     let reader = token(&ns, "reader", None).await?;
@@ -262,4 +267,146 @@ async fn refresh_on_demand_needs_a_token_and_patch_permission() -> Result<()> {
         ensure!(!logs_contain(t), "a caller's token is in the logs");
     }
     ctl.stop().await
+}
+
+/// The Lease holder of each of the `count` shards of `group` in `release`, once every shard has
+/// one and `replicas` distinct replicas hold them.
+async fn shard_holders(
+    client: &kube::Client,
+    release: &str,
+    group: &str,
+    count: u32,
+    replicas: usize,
+) -> Result<Vec<String>> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), release);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut holders = Vec::new();
+        for shard in 0..count {
+            let holder = leases
+                .get_opt(&format!("{group}-shard-{shard}"))
+                .await?
+                .and_then(|l| l.spec?.holder_identity)
+                .filter(|h| !h.is_empty());
+            holders.extend(holder);
+        }
+        let distinct: std::collections::BTreeSet<_> = holders.iter().collect();
+        if holders.len() == count as usize && distinct.len() == replicas {
+            return Ok(holders);
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "shards not split over {replicas} replicas: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh and OpenBao"]
+async fn a_replica_without_the_shard_still_makes_the_refresh_happen() -> Result<()> {
+    use hush_operator::ShardConfig;
+    use hush_operator::leader::LeaseConfig;
+    use hush_testkit::chart::ChartProfile;
+
+    const SHARDS: u32 = 2;
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-refresh-sh").await?;
+    let release = TestNamespace::create(&client, "es-refresh-rel").await?;
+    let (n, rel) = (ns.name().to_owned(), release.name().to_owned());
+    let secrets: Api<Secret> = ns.api();
+    vault_token_secret(&secrets).await?;
+    apply(&ns.api::<SecretStore>(), json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": "vault"},
+        "spec": {"controller": n, "provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}}}})).await?;
+    let es: Api<ExternalSecret> = ns.api();
+    let names: Vec<String> = (0..6).map(|i| format!("es{i}")).collect();
+    for name in &names {
+        bao(
+            "POST",
+            &format!("secret/data/{n}/{name}"),
+            Some(json!({"data": {"v": "old"}})),
+        )
+        .await?;
+        apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": name},
+            "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "vault", "kind": "SecretStore"},
+                "data": [{"secretKey": "v", "remoteRef": {"key": format!("{n}/{name}"), "property": "v"}}]}})).await?;
+    }
+    account(&ns, "patcher", &["externalsecrets"], &["patch"]).await?;
+
+    // Two replicas, both serving the endpoint; callers' tokens must be for `hush-refresh`.
+    let group = ChartProfile::External.lease_name().to_owned();
+    let settings = Settings {
+        audiences: vec!["hush-refresh".into()],
+        namespace: Some(n.clone()),
+        ..Settings::default()
+    };
+    let mut replicas = Vec::new();
+    for id in ["a", "b"] {
+        let mut lease = LeaseConfig::new(rel.clone(), group.clone(), id.into());
+        lease.retry_period = Duration::from_millis(500);
+        let mut shards = ShardConfig::new(SHARDS, rel.clone(), group.clone(), id.into());
+        shards.retry_period = Duration::from_millis(500);
+        let class = n.clone();
+        replicas.push(
+            Controller::start_sharded_with(
+                &client,
+                &rel,
+                Some(&n),
+                lease,
+                shards,
+                Some(settings.clone()),
+                |c| {
+                    c.controller_class = class;
+                },
+            )
+            .await?,
+        );
+    }
+    let holders = shard_holders(&client, &rel, &group, SHARDS, 2).await?;
+    for name in &names {
+        wait_ready(&es, name, "True", "SecretSynced").await?;
+    }
+    // An ExternalSecret whose shard replica `b` holds, asked of replica `a`.
+    let name = names
+        .iter()
+        .find(|name| holders[hush_operator::shards::shard_of(&n, name, SHARDS) as usize] == "b")
+        .context("no ExternalSecret in b's shard")?
+        .clone();
+    let key = format!("{n}/{name}");
+    bao(
+        "POST",
+        &format!("secret/data/{key}"),
+        Some(json!({"data": {"v": "new"}})),
+    )
+    .await?;
+    let path = format!("/v1/namespaces/{n}/externalsecrets/{name}/refresh");
+
+    // A token for the API server's audience is refused here; one for `hush-refresh` is taken.
+    let (code, answer) = post(
+        &replicas[0],
+        &path,
+        Some(&token(&ns, "patcher", None).await?),
+    )
+    .await?;
+    ensure!(code == 401, "API-server audience: {code} {answer}");
+    let before = vault_audit_len()?;
+    let good = token(&ns, "patcher", Some("hush-refresh")).await?;
+    let (code, answer) = post(&replicas[0], &path, Some(&good)).await?;
+    ensure!(code == 202, "replica a: {code} {answer}");
+    wait_value(&secrets, &name, "new").await?;
+    // Read once, by b (a does not hold the shard and did not read).
+    ensure!(
+        reads_of(&key, before)? == 1,
+        "reads of {key}: {}",
+        reads_of(&key, before)?
+    );
+    ensure!(!logs_contain(&good), "a caller's token is in the logs");
+    for replica in replicas {
+        replica.stop().await?;
+    }
+    Ok(())
 }
