@@ -17,7 +17,7 @@ use std::time::Duration;
 use hush_api::external_secrets::Condition;
 use hush_api::push_secrets::{PushSecret, PushSecretData, PushSecretStatus};
 use hush_sync::cache::Freshness;
-use hush_sync::{ProviderError, PushRef, SecretBytes, SecretProvider as _};
+use hush_sync::{ProviderError, PushRef, PushSource, SecretBytes, SecretProvider as _};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -57,7 +57,11 @@ pub struct Plan {
 pub fn plan(ps: &PushSecret) -> Result<Plan, String> {
     let s = &ps.spec;
     if !s.data_to.is_empty() {
-        return Err("spec.dataTo is not supported by hush yet; use spec.data".into());
+        return Err(
+            "spec.dataTo is not supported by hush (ESO v0.16.2, the release hush is checked \
+             against, has no dataTo); use spec.data"
+                .into(),
+        );
     }
     match (&s.selector.secret, &s.selector.generator_ref) {
         (Some(_), Some(_)) => {
@@ -180,7 +184,7 @@ pub async fn reconcile(ps: Arc<PushSecret>, ctx: Arc<Context>) -> Result<Action,
     }
     let mut all = Synced::new();
     for secret in &sources {
-        let values = match source_values(&ctx, &ps, secret).await {
+        let values = match push_source(&ctx, &ps, secret).await {
             Ok(v) => v,
             Err(e) => {
                 report(&ctx, &api, &ps, &old, Outcome::Failed(e.to_string(), None)).await?;
@@ -419,12 +423,10 @@ async fn stores_by_label(
     Ok(out)
 }
 
-/// The Secret's data as pushed: through `template` when set (same engine as ExternalSecrets).
-async fn source_values(
-    ctx: &Context,
-    ps: &PushSecret,
-    secret: &Secret,
-) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+/// The Secret as pushed: through `template` when set (same engine as ExternalSecrets). As
+/// ESO's `applyTemplate`, a template sets the type (its own, "" when it has none) and adds its
+/// labels and annotations to the Secret's.
+async fn push_source(ctx: &Context, ps: &PushSecret, secret: &Secret) -> Result<PushSource, Error> {
     let data: BTreeMap<String, Vec<u8>> = secret
         .data
         .clone()
@@ -432,8 +434,15 @@ async fn source_values(
         .into_iter()
         .map(|(k, v)| (k, v.0))
         .collect();
+    let mut source = PushSource {
+        data: BTreeMap::new(),
+        labels: secret.labels().clone(),
+        annotations: secret.annotations().clone(),
+        type_: secret.type_.clone().unwrap_or_default(),
+    };
     let Some(t) = &ps.spec.template else {
-        return Ok(data);
+        source.data = secret_bytes(data);
+        return Ok(source);
     };
     let ns = ps.namespace().unwrap_or_default();
     let sources = if t.template_from.is_empty() {
@@ -442,7 +451,17 @@ async fn source_values(
         crate::templating::fetch_sources(&ctx.client, &ns, t).await?
     };
     let rendered = ctx.render.apply(t, &data, sources).await?;
-    Ok(rendered.data)
+    source.type_ = rendered.type_.clone().unwrap_or_default();
+    source.labels.extend(rendered.labels.clone());
+    source.annotations.extend(rendered.annotations.clone());
+    source.data = secret_bytes(rendered.data);
+    Ok(source)
+}
+
+fn secret_bytes(data: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, SecretBytes> {
+    data.into_iter()
+        .map(|(k, v)| (k, SecretBytes::new(v)))
+        .collect()
 }
 
 /// Pushes every `data` entry to every store; returns what was synced so far and the first
@@ -452,7 +471,7 @@ async fn push_all(
     ps: &PushSecret,
     plan: &Plan,
     stores: &[(String, ResolvedStore)],
-    values: &BTreeMap<String, Vec<u8>>,
+    values: &PushSource,
     ns: &str,
 ) -> (Synced, Result<(), Error>) {
     let mut out = Synced::new();
@@ -494,19 +513,26 @@ async fn push_entry(
     provider: &hush_sync::cache::CachedProvider,
     plan: &Plan,
     d: &PushSecretData,
-    values: &BTreeMap<String, Vec<u8>>,
+    source: &PushSource,
 ) -> Result<PushRef, ProviderError> {
-    let r = push_ref(d);
-    let reverse = d.conversion_strategy.as_deref() == Some("ReverseUnicode");
-    let values = if reverse {
-        values
-            .iter()
-            .map(|(k, v)| (reverse_unicode(k), v.clone()))
-            .collect()
-    } else {
-        values.clone()
-    };
-    let value = entry_value(d, &values)?;
+    if plan.delete && !provider.deletes_pushed() {
+        // Refused before anything is pushed: the finalizer could never be removed.
+        return Err(ProviderError::Invalid(
+            "spec.deletionPolicy Delete: this store's provider cannot delete what it pushes \
+             (ESO: not implemented); use deletionPolicy None"
+                .into(),
+        ));
+    }
+    let mut source = source.clone();
+    if d.conversion_strategy.as_deref() == Some("ReverseUnicode") {
+        source.data = std::mem::take(&mut source.data)
+            .into_iter()
+            .map(|(k, v)| (reverse_unicode(&k), v))
+            .collect();
+    }
+    let value = entry_value(d, &source.data)?;
+    let mut r = push_ref(d);
+    r.source = Some(Arc::new(source));
     if plan.if_not_exists && provider.exists(&r).await? {
         return Ok(r);
     }
@@ -519,6 +545,8 @@ fn push_ref(d: &PushSecretData) -> PushRef {
         remote_key: d.match_.remote_ref.remote_key.clone(),
         property: d.match_.remote_ref.property.clone().unwrap_or_default(),
         metadata: d.metadata.as_ref().map(|m| m.0.clone()),
+        secret_key: d.match_.secret_key.clone().unwrap_or_default(),
+        source: None,
     }
 }
 
@@ -526,12 +554,12 @@ fn push_ref(d: &PushSecretData) -> PushRef {
 /// JSON object of strings (Go's `json.Marshal` without HTML escaping).
 pub fn entry_value(
     d: &PushSecretData,
-    values: &BTreeMap<String, Vec<u8>>,
+    values: &BTreeMap<String, SecretBytes>,
 ) -> Result<SecretBytes, ProviderError> {
     match d.match_.secret_key.as_deref().filter(|k| !k.is_empty()) {
         Some(key) => values
             .get(key)
-            .map(|v| SecretBytes::from_slice(v))
+            .cloned()
             .ok_or_else(|| ProviderError::Invalid(format!("secret key {key} does not exist"))),
         None => {
             let map: serde_json::Map<String, Value> = values
@@ -539,7 +567,7 @@ pub fn entry_value(
                 .map(|(k, v)| {
                     (
                         k.clone(),
-                        Value::String(String::from_utf8_lossy(v).into_owned()),
+                        Value::String(String::from_utf8_lossy(v.expose()).into_owned()),
                     )
                 })
                 .collect();
@@ -860,9 +888,9 @@ mod tests {
 
     #[test]
     fn whole_secret_and_reverse_unicode() {
-        let values: BTreeMap<String, Vec<u8>> = [
-            ("b".to_owned(), b"<2>".to_vec()),
-            ("a".to_owned(), b"1".to_vec()),
+        let values: BTreeMap<String, SecretBytes> = [
+            ("b".to_owned(), SecretBytes::from("<2>")),
+            ("a".to_owned(), SecretBytes::from("1")),
         ]
         .into();
         let d = PushSecretData {

@@ -466,6 +466,9 @@ impl SecretProvider for CachedProvider {
     fn capabilities(&self) -> crate::Capabilities {
         self.inner.capabilities()
     }
+    fn deletes_pushed(&self) -> bool {
+        self.inner.deletes_pushed()
+    }
 
     // Writes are never cached or shared; they count against the store's concurrency limit.
     async fn push(&self, value: &SecretBytes, r: &crate::PushRef) -> Result<(), ProviderError> {

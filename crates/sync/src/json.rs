@@ -149,6 +149,16 @@ pub(crate) fn unquote(raw: &RawValue) -> String {
     }
 }
 
+/// Best effort: the strings of a JSON value built from secret data are wiped when dropped.
+pub(crate) fn zeroize_strings(v: Value) {
+    match v {
+        Value::String(s) => drop(zeroize::Zeroizing::new(s)),
+        Value::Object(o) => o.into_iter().for_each(|(_, v)| zeroize_strings(v)),
+        Value::Array(a) => a.into_iter().for_each(zeroize_strings),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,11 +16,14 @@
 //!   itself talks to: in a cluster the same server, outside one (tests, a laptop) the
 //!   controller's kubeconfig server.
 //! - Store validation: SelfSubjectRulesReview, then SelfSubjectAccessReview (`get secrets`).
+//! - PushSecret writes Secrets of `remoteNamespace` with the same credentials ([`push`]).
 //!
 //! Budgets (the server is a tenant's choice; [`Limits`], the controller's
 //! `--kubernetes-provider-*` flags): [`TIMEOUT`] per request, [`MAX_RESPONSE_BYTES`] per
 //! response, LISTs in pages of [`LIST_PAGE`] up to [`MAX_FIND`] Secrets and [`MAX_FIND_BYTES`];
 //! redirects are not followed (they would carry the credentials elsewhere).
+
+mod push;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,10 +35,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::json::{gjson_string, go_marshal_any};
+use crate::json::{gjson_string, go_marshal_any, zeroize_strings as zeroize_value};
 use crate::{
-    Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, ProviderError,
-    ProviderFactory, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider,
+    Built, CaProviderPaths, Capabilities, CredentialSource, DocumentRef, FindQuery, ProviderError,
+    ProviderFactory, PushRef, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider,
     ServiceAccountSelector, StoreScope, ca_provider_pem, decode, digest, key_ref, ref_namespace,
     refuse_unknown_fields,
 };
@@ -507,16 +510,6 @@ fn data_json(data: &BTreeMap<String, Bytes>) -> Zeroizing<String> {
     out
 }
 
-/// Best effort: the strings of a JSON value built from secret data are wiped when dropped.
-fn zeroize_value(v: Value) {
-    match v {
-        Value::String(s) => drop(Zeroizing::new(s)),
-        Value::Object(o) => o.into_iter().for_each(|(_, v)| zeroize_value(v)),
-        Value::Array(a) => a.into_iter().for_each(zeroize_value),
-        _ => {}
-    }
-}
-
 /// ESO's JSON of a string map that may be nil (`null`).
 fn string_map_json(m: Option<&BTreeMap<String, String>>) -> String {
     match m {
@@ -944,6 +937,22 @@ impl SecretProvider for KubernetesProvider {
         Err(ProviderError::Denied(format!(
             "client is not allowed to get secrets in namespace {ns:?}"
         )))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ReadWrite
+    }
+
+    async fn push(&self, value: &SecretBytes, r: &PushRef) -> Result<(), ProviderError> {
+        self.push_value(value, r).await
+    }
+
+    async fn exists(&self, r: &PushRef) -> Result<bool, ProviderError> {
+        self.push_exists(r).await
+    }
+
+    async fn delete(&self, r: &PushRef) -> Result<(), ProviderError> {
+        self.push_delete(r).await
     }
 }
 

@@ -90,6 +90,38 @@ pub struct PushRef {
     pub property: String,
     /// The entry's `metadata` (ESO's `PushSecretMetadata` envelope), provider-specific.
     pub metadata: Option<Value>,
+    /// The entry's `match.secretKey` ("" = the whole Secret, pushed as a JSON object).
+    pub secret_key: String,
+    /// The Secret pushed from, for providers that write more than the one value (the
+    /// `kubernetes` provider copies keys, labels, annotations and type); `None` on deletes.
+    pub source: Option<Arc<PushSource>>,
+}
+
+/// The Secret a PushSecret pushes from, as ESO hands it to a provider: its data after
+/// `template` and the entry's `conversionStrategy`, its labels and annotations (with the
+/// template's), and its type ("" = `Opaque`; with a `template`, the template's type).
+#[derive(Clone, Default, PartialEq)]
+pub struct PushSource {
+    /// Every key of the Secret.
+    pub data: BTreeMap<String, SecretBytes>,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations`.
+    pub annotations: BTreeMap<String, String>,
+    /// `type`.
+    pub type_: String,
+}
+
+impl fmt::Debug for PushSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values redacted: only the data keys.
+        f.debug_struct("PushSource")
+            .field("data", &self.data.keys().collect::<Vec<_>>())
+            .field("labels", &self.labels)
+            .field("annotations", &self.annotations.keys().collect::<Vec<_>>())
+            .field("type_", &self.type_)
+            .finish()
+    }
 }
 
 impl PushRef {
@@ -242,6 +274,13 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
     async fn delete(&self, r: &PushRef) -> Result<(), ProviderError> {
         let _ = r;
         Err(read_only())
+    }
+    /// Whether [`SecretProvider::delete`] can remove what [`SecretProvider::push`] wrote: a
+    /// provider that pushes but cannot delete (ESO's webhook) answers `false`, and a PushSecret
+    /// with `deletionPolicy: Delete` is refused before anything is pushed (no finalizer that
+    /// could never be removed).
+    fn deletes_pushed(&self) -> bool {
+        true
     }
 }
 
@@ -560,7 +599,7 @@ pub fn registry_with(settings: &Settings) -> Vec<Arc<dyn ProviderFactory>> {
     r.push(Arc::new(gcpsm::Factory));
     #[cfg(feature = "azure")]
     r.push(Arc::new(azurekv::Factory));
-    r.push(Arc::new(fake::Factory));
+    r.push(Arc::new(fake::Factory::default()));
     r.push(Arc::new(kubernetes::Factory {
         limits: settings.kubernetes,
     }));

@@ -125,6 +125,9 @@ impl SecretProvider for Retrying {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+    fn deletes_pushed(&self) -> bool {
+        self.inner.deletes_pushed()
+    }
     async fn document(
         &self,
         r: &DocumentRef,

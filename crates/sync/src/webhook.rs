@@ -13,6 +13,14 @@
 //! - `result.jsonPath` picks the value (JSONPath); ESO's formatting of what it picks is kept
 //!   (numbers rounded to integers for `data`, `float64` text for `dataFrom.extract`, objects as
 //!   Go's `json.Marshal`, the first element of an array).
+//! - PushSecret (ESO's `PushWebhookData`): one request per entry, `POST` unless `method` is
+//!   set; templates see `remoteRef.remoteKey`, `remoteRef.secretKey` (when set) and the value
+//!   itself as `remoteRef.<remoteKey>` (query-escaped in `url`); with no `body` the value is
+//!   the body. The answer is ignored but for its status. As ESO, a webhook store cannot tell
+//!   whether a remote secret exists or delete one: `updatePolicy: IfNotExists` and
+//!   `deletionPolicy: Delete` are refused naming the field (ESO fails the first and, for the
+//!   second, leaves the PushSecret's finalizer stuck). `property` and `metadata`, which ESO
+//!   ignores here, are refused.
 //!
 //! Budgets (hostile tenants write stores; [`Limits`], the controller's `--webhook-*` flags): a
 //! request times out after `timeout` (default [`DEFAULT_TIMEOUT`], at most [`MAX_TIMEOUT`]), a
@@ -35,8 +43,8 @@ use zeroize::Zeroizing;
 use crate::json::{go_float_text, go_marshal_any};
 use crate::{
     Built, CaProviderPaths, Capabilities, CredentialSource, FindQuery, ProviderError,
-    ProviderFactory, RemoteRef, SecretBytes, SecretProvider, StoreScope, ca_provider_pem, decode,
-    digest, ref_namespace, refuse_unknown_fields,
+    ProviderFactory, PushRef, RemoteRef, SecretBytes, SecretProvider, StoreScope, ca_provider_pem,
+    decode, digest, ref_namespace, refuse_unknown_fields,
 };
 
 /// Request timeout when the store sets none (ESO has none: a hung endpoint holds a worker);
@@ -207,14 +215,16 @@ impl Factory {
             Some(t) => parse_timeout(t, &self.limits)?,
         };
         let method = if s.method.is_empty() {
-            reqwest::Method::GET
+            None
         } else {
-            reqwest::Method::from_bytes(s.method.as_bytes()).map_err(|_| {
-                ProviderError::Invalid(format!(
-                    "spec.provider.webhook.method {:?} is not an HTTP method",
-                    s.method
-                ))
-            })?
+            Some(
+                reqwest::Method::from_bytes(s.method.as_bytes()).map_err(|_| {
+                    ProviderError::Invalid(format!(
+                        "spec.provider.webhook.method {:?} is not an HTTP method",
+                        s.method
+                    ))
+                })?,
+            )
         };
         let mut headers = Vec::new();
         for (name, text) in &s.headers {
@@ -413,7 +423,8 @@ async fn ca_pem(
 /// A built webhook store.
 pub struct WebhookProvider {
     http: reqwest::Client,
-    method: reqwest::Method,
+    /// `method`; unset: GET to read, POST to push (ESO's defaults).
+    method: Option<reqwest::Method>,
     url_text: String,
     url: Template,
     body: Option<Template>,
@@ -497,8 +508,48 @@ impl WebhookProvider {
                 "metadataPolicy Fetch is not supported by the webhook provider".into(),
             ));
         }
-        let raw = self.data(r, false);
-        let url = self.render(&self.url, &self.data(r, true), "url")?;
+        let method = self.method.clone().unwrap_or(reqwest::Method::GET);
+        let req = self.request(method, &self.data(r, false), &self.data(r, true), None)?;
+        let result = self.send(req, r).await;
+        crate::calls::record(METRIC_PROVIDER, METRIC_CALL, result.is_ok());
+        result
+    }
+
+    /// The template data of a push: `remoteRef` with `remoteKey`, `secretKey` (when set) and
+    /// the value under the remote key's name (ESO's `GetTemplatePushData`).
+    fn push_data(&self, value: &SecretBytes, r: &PushRef, escape: bool) -> TplValue {
+        let text = |s: &[u8]| {
+            if escape {
+                query_escape(&String::from_utf8_lossy(s)).into_bytes()
+            } else {
+                s.to_vec()
+            }
+        };
+        let mut remote = BTreeMap::from([("remoteKey".to_owned(), text(r.remote_key.as_bytes()))]);
+        if !r.secret_key.is_empty() {
+            remote.insert("secretKey".to_owned(), text(r.secret_key.as_bytes()));
+        }
+        remote.insert(r.remote_key.clone(), text(value.expose()));
+        let mut top = BTreeMap::from([("remoteRef".to_owned(), TplValue::StrMap(remote))]);
+        for (name, data) in &self.secrets {
+            top.insert(
+                name.clone(),
+                TplValue::StrMap(data.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect()),
+            );
+        }
+        TplValue::Map(top)
+    }
+
+    /// The request: `url` rendered over `escaped`, `headers` and `body` over `raw`; without a
+    /// `body` template, `default_body` (a push's value) when given.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        raw: &TplValue,
+        escaped: &TplValue,
+        default_body: Option<&SecretBytes>,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let url = self.render(&self.url, escaped, "url")?;
         let url = std::str::from_utf8(url.expose())
             .ok()
             .and_then(|u| reqwest::Url::parse(u).ok())
@@ -507,9 +558,9 @@ impl WebhookProvider {
                     "spec.provider.webhook.url: the rendered URL does not parse".into(),
                 )
             })?;
-        let mut req = self.http.request(self.method.clone(), url);
+        let mut req = self.http.request(method, url);
         for (name, t) in &self.headers {
-            let v = self.render(t, &raw, &format!("headers.{name}"))?;
+            let v = self.render(t, raw, &format!("headers.{name}"))?;
             let v = reqwest::header::HeaderValue::from_bytes(v.expose()).map_err(|_| {
                 ProviderError::Invalid(format!(
                     "spec.provider.webhook.headers.{name}: the rendered value is not a valid \
@@ -518,15 +569,14 @@ impl WebhookProvider {
             })?;
             req = req.header(name.clone(), v);
         }
-        if let Some(t) = &self.body {
-            let body = self.render(t, &raw, "body")?;
-            if !body.is_empty() {
-                req = req.body(body.expose().to_vec());
-            }
+        let body = match &self.body {
+            Some(t) => Some(self.render(t, raw, "body")?),
+            None => default_body.cloned(),
+        };
+        if let Some(body) = body.filter(|b| !b.is_empty()) {
+            req = req.body(body.expose().to_vec());
         }
-        let result = self.send(req, r).await;
-        crate::calls::record(METRIC_PROVIDER, METRIC_CALL, result.is_ok());
-        result
+        Ok(req)
     }
 
     async fn send(
@@ -705,8 +755,59 @@ impl SecretProvider for WebhookProvider {
         }
     }
 
+    /// ESO's answer, although pushes work: `status.capabilities` reads as in ESO.
     fn capabilities(&self) -> Capabilities {
         Capabilities::ReadOnly
+    }
+
+    async fn push(&self, value: &SecretBytes, r: &PushRef) -> Result<(), ProviderError> {
+        if r.remote_key.is_empty() {
+            return Err(ProviderError::Invalid("remote key must be defined".into()));
+        }
+        if !r.property.is_empty() {
+            return Err(ProviderError::Invalid(
+                "remoteRef.property is not used by the webhook provider (ESO ignores it): \
+                 leave it out, or use the value in the store's url/body templates"
+                    .into(),
+            ));
+        }
+        if r.metadata.as_ref().is_some_and(|m| !m.is_null()) {
+            return Err(ProviderError::Invalid(
+                "metadata is not used by the webhook provider (ESO ignores it): leave it out"
+                    .into(),
+            ));
+        }
+        let method = self.method.clone().unwrap_or(reqwest::Method::POST);
+        let raw = self.push_data(value, r, false);
+        let escaped = self.push_data(value, r, true);
+        let req = self.request(method, &raw, &escaped, Some(value))?;
+        let target = RemoteRef {
+            key: r.remote_key.clone(),
+            ..RemoteRef::default()
+        };
+        let result = self.send(req, &target).await.map(|_| ());
+        crate::calls::record(METRIC_PROVIDER, METRIC_CALL, result.is_ok());
+        result
+    }
+
+    async fn exists(&self, _r: &PushRef) -> Result<bool, ProviderError> {
+        Err(ProviderError::Invalid(
+            "spec.updatePolicy IfNotExists: a webhook store cannot tell whether a remote secret \
+             exists (ESO: not implemented); use updatePolicy Replace"
+                .into(),
+        ))
+    }
+
+    async fn delete(&self, _r: &PushRef) -> Result<(), ProviderError> {
+        Err(ProviderError::Invalid(
+            "spec.deletionPolicy Delete: a webhook store cannot delete what it pushed (ESO: not \
+             implemented); use deletionPolicy None"
+                .into(),
+        ))
+    }
+
+    fn deletes_pushed(&self) -> bool {
+        false
     }
 }
 

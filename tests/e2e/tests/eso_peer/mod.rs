@@ -437,7 +437,7 @@ pub const KNOWN: &[Known] = &[
         path: "status.capabilities",
         eso: "",
         hush: "ReadOnly",
-        why: "store capabilities ReadOnly for fake and kubernetes (hush pushes to neither)",
+        why: "store capabilities: ESO sets none on a store that fails validation",
     },
     Known {
         case: "kubernetes",

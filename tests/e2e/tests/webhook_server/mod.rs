@@ -1,16 +1,18 @@
 //! A small real HTTP server on loopback for the webhook provider's tests, shaped like the
 //! httpbin endpoints ESO's documentation uses (`/get` echoes its query arguments and headers),
 //! plus what the tests need beyond it: `/post` (echoes the JSON body), `/object` (a JSON object
-//! for `dataFrom.extract`), `/status/<code>`, `/big` (2 MiB), `/slow` (answers after 3 s).
+//! for `dataFrom.extract`), `/status/<code>`, `/big` (2 MiB), `/slow` (answers after 3 s),
+//! `/push` (records each request, as [`WebhookServer::pushes`] returns them).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use serde_json::{Value, json};
@@ -19,6 +21,14 @@ use serde_json::{Value, json};
 pub struct WebhookServer {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    recorded: Arc<Mutex<Vec<Value>>>,
+}
+
+impl WebhookServer {
+    /// The requests `/push` received, in order: `{"method", "args", "headers", "body"}`.
+    pub fn pushes(&self) -> Vec<Value> {
+        self.recorded.lock().unwrap().clone()
+    }
 }
 
 fn json_response(v: Value) -> impl IntoResponse {
@@ -47,7 +57,25 @@ fn headers_json(h: &HeaderMap) -> Value {
 
 /// Starts the server on an ephemeral loopback port.
 pub async fn start() -> WebhookServer {
+    let recorded: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let record = Arc::clone(&recorded);
     let app = Router::new()
+        .route(
+            "/push",
+            any(
+                move |m: Method,
+                      Query(args): Query<BTreeMap<String, String>>,
+                      h: HeaderMap,
+                      body: Bytes| async move {
+                    record
+                        .lock()
+                        .unwrap()
+                        .push(json!({"method": m.as_str(), "args": args,
+                        "headers": headers_json(&h), "body": String::from_utf8_lossy(&body)}));
+                    json_response(json!({"ok": true}))
+                },
+            ),
+        )
         .route(
             "/get",
             get(
@@ -91,5 +119,6 @@ pub async fn start() -> WebhookServer {
     });
     WebhookServer {
         base: format!("http://{addr}"),
+        recorded,
     }
 }
