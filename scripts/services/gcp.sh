@@ -9,7 +9,8 @@
 #
 # Exports: HUSH_GCP_URL (http://127.0.0.1:<random free port>): the API endpoint of both services
 # and, at $HUSH_GCP_URL/token, the token endpoint; hush's overrides HUSH_GCP_SECRET_MANAGER_ENDPOINT,
-# HUSH_GCP_KMS_ENDPOINT and HUSH_GCP_TOKEN_ENDPOINT pointing at it. A service-account key for it comes from
+# HUSH_GCP_KMS_ENDPOINT, HUSH_GCP_TOKEN_ENDPOINT, HUSH_GCP_STS_ENDPOINT ($HUSH_GCP_URL/v1/token) and
+# HUSH_GCP_IAM_CREDENTIALS_ENDPOINT pointing at it. A service-account key for it comes from
 # `POST $HUSH_GCP_URL/hush/service-accounts {"email": …, "project": …}`.
 # The interpreter is $HUSH_PEER_PYTHON (peers.env: the peers venv, where drongo is installed).
 set -euo pipefail
@@ -30,6 +31,8 @@ print_env() {
   # hush's Google Cloud endpoint overrides (crates/gcp, Endpoints::from_env).
   printf 'export HUSH_GCP_SECRET_MANAGER_ENDPOINT=%s HUSH_GCP_KMS_ENDPOINT=%s HUSH_GCP_TOKEN_ENDPOINT=%s/token\n' \
     "$url" "$url" "$url"
+  # Workload identity: Google's STS token exchange and IAM Credentials.
+  printf 'export HUSH_GCP_STS_ENDPOINT=%s/v1/token HUSH_GCP_IAM_CREDENTIALS_ENDPOINT=%s\n' "$url" "$url"
   # The GKE/GCE metadata server (Google's own variable, host:port).
   printf 'export GCE_METADATA_HOST=%s\n' "${url#http://}"
 }

@@ -16,7 +16,19 @@ Added here (drongo 0.8.0 has none of it):
   ``POST /hush/reset-calls``, ``POST /hush/metadata-identity {"email"}`` (the service account the
   metadata server hands tokens of);
 - the GKE/GCE metadata server's ``GET /computeMetadata/v1/instance/service-accounts/default/token``
-  (``Metadata-Flavor: Google``), reached by ``GCE_METADATA_HOST``.
+  (``Metadata-Flavor: Google``), reached by ``GCE_METADATA_HOST``, and the cluster's
+  ``project/project-id``, ``instance/attributes/cluster-location`` and ``cluster-name``
+  (``POST /hush/metadata-cluster {"project", "location", "name"}``);
+- workload identity: Google STS's token exchange ``POST /v1/token`` (RFC 8693 form, as google-auth
+  and hush send it): the subject token must be a JWT of a registered provider's issuer, signed by
+  a key of its JWK set, for its audience, unexpired (``POST /hush/workload-providers {"audience",
+  "issuer", "jwks", "subject_audience"}``; ``audience`` is what the exchange names:
+  ``identitynamespace:POOL:PROVIDER`` for GKE, ``//iam.googleapis.com/…`` for federation); the
+  answer is a federated token of the subject. IAM Credentials' ``POST
+  /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`` turns a federated token into the
+  service account's token when the subject may impersonate it (``POST /hush/impersonation
+  {"service_account", "members": [subject…]}``). Tokens are counted per principal: ``sts:SUBJECT``
+  for exchanges, the e-mail for ``generateAccessToken``.
 
 Run: ``python tests/cloud/gcp_server.py --port N``. The official client libraries reach it with
 ``client_options={"api_endpoint": URL}`` and ``transport="rest"`` (tests/cloud/test_servers.py).
@@ -25,6 +37,7 @@ Run: ``python tests/cloud/gcp_server.py --port N``. The official client librarie
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import re
 import sys
@@ -39,6 +52,7 @@ from cloudcommon import (  # noqa: E402
     JwtError,
     Tokens,
     bearer,
+    jwks_public_keys,
     jwt_unverified,
     jwt_verify,
     new_rsa_key,
@@ -48,6 +62,9 @@ from drongo.server import DrongoHTTPRequestHandler, create_server  # noqa: E402
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+SUBJECT_TYPES = ("urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")
+GENERATE = re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$")
 MAX_BODY = 1 << 20
 # Regional secrets (``projects/P/locations/L/secrets…``), which drongo does not route.
 REGIONAL = re.compile(r"^/v1/projects/([^/@]+)/locations/([a-z0-9-]+)/secrets(.*)$")
@@ -62,6 +79,9 @@ class State:
         self.token_lifetime = 3600
         self.lifetimes: dict[str, int] = {}  # client_email -> token lifetime
         self.metadata_email: str | None = None  # the instance's service account (metadata server)
+        self.cluster: dict[str, str] = {}  # metadata attributes: project, location, name
+        self.providers: dict[str, dict] = {}  # STS audience -> {issuer, jwks, subject_audience}
+        self.impersonation: dict[str, set[str]] = {}  # service account -> subjects allowed
 
 
 STATE = State()
@@ -113,6 +133,21 @@ class Handler(DrongoHTTPRequestHandler):
             return
         if path.startswith("/hush/"):
             self._write(self._management(path, self._body()))
+            return
+        if path == "/v1/token" and self.command == "POST":
+            self._write(self._sts(self._body()))
+            return
+        generate = GENERATE.match(path)
+        if generate and self.command == "POST":
+            self._write(self._generate_access_token(generate.group(1), self._body()))
+            return
+        cluster = {
+            "/computeMetadata/v1/project/project-id": "project",
+            "/computeMetadata/v1/instance/attributes/cluster-location": "location",
+            "/computeMetadata/v1/instance/attributes/cluster-name": "name",
+        }.get(path)
+        if cluster:
+            self._write(self._metadata_cluster(cluster))
             return
         if path == "/computeMetadata/v1/instance/service-accounts/default/token":
             self._write(self._metadata_token())
@@ -193,6 +228,72 @@ class Handler(DrongoHTTPRequestHandler):
         token = STATE.tokens.issue(email, lifetime)
         return _json(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
 
+    def _sts(self, body: bytes):
+        """Google STS ``v1/token`` (RFC 8693 token exchange; errors as OAuth2 errors)."""
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != TOKEN_EXCHANGE:
+            return _json(400, {"error": "unsupported_grant_type", "error_description": f"grant_type {form.get('grant_type')!r}"})
+        if form.get("subject_token_type") not in SUBJECT_TYPES:
+            return _json(400, {"error": "invalid_request", "error_description": "subject_token_type"})
+        if form.get("requested_token_type", "urn:ietf:params:oauth:token-type:access_token") != "urn:ietf:params:oauth:token-type:access_token":
+            return _json(400, {"error": "invalid_request", "error_description": "requested_token_type"})
+        if not form.get("scope"):
+            return _json(400, {"error": "invalid_scope", "error_description": "no scope"})
+        with STATE.lock:
+            provider = STATE.providers.get(form.get("audience", ""))
+        if provider is None:
+            return _json(400, {"error": "invalid_target", "error_description": f"The target service indicated by the \"audience\" parameters is invalid: {form.get('audience')!r}"})
+        subject = form.get("subject_token", "")
+        try:
+            _head, claims = jwt_unverified(subject)
+            if claims.get("iss") != provider["issuer"]:
+                raise JwtError(f"issuer {claims.get('iss')!r} is not the provider's")
+            errors = []
+            for key in jwks_public_keys(provider["jwks"]):
+                try:
+                    jwt_verify(subject, key, provider["subject_audience"])
+                    break
+                except JwtError as exc:
+                    errors.append(str(exc))
+            else:
+                raise JwtError("; ".join(errors) or "the provider has no keys")
+        except JwtError as exc:
+            return _json(400, {"error": "invalid_grant", "error_description": f"The subject token is invalid: {exc}"})
+        who = claims.get("sub", "")
+        STATE.calls.token(f"sts:{who}")
+        lifetime = STATE.token_lifetime
+        token = STATE.tokens.issue(f"federated:{who}", lifetime)
+        return _json(200, {"access_token": token, "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                           "token_type": "Bearer", "expires_in": lifetime})
+
+    def _generate_access_token(self, email: str, body: bytes):
+        """IAM Credentials ``generateAccessToken`` for a federated principal allowed to
+        impersonate ``email``."""
+        token = bearer(self.headers) or ""
+        principal = STATE.tokens.principal(token) or ""
+        if not principal.startswith("federated:"):
+            return _google_error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
+        with STATE.lock:
+            allowed = principal[len("federated:"):] in STATE.impersonation.get(email, set())
+        if not allowed:
+            return _google_error(403, f"Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist): {email}", "PERMISSION_DENIED")
+        payload = json.loads(body or b"{}")
+        if not payload.get("scope"):
+            return _google_error(400, "scope is required", "INVALID_ARGUMENT")
+        STATE.calls.token(email)
+        lifetime = STATE.lifetimes.get(email, STATE.token_lifetime)
+        issued = STATE.tokens.issue(email, lifetime)
+        expire = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=lifetime)
+        return _json(200, {"accessToken": issued, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def _metadata_cluster(self, what: str):
+        if self.headers.get("Metadata-Flavor") != "Google":
+            return 403, {"Content-Type": "text/plain"}, "Missing required header: Metadata-Flavor"
+        value = STATE.cluster.get(what)
+        if value is None:
+            return 404, {"Content-Type": "text/plain"}, "not found"
+        return 200, {"Content-Type": "application/text", "Metadata-Flavor": "Google"}, value
+
     def _metadata_token(self):
         """The GKE/GCE metadata server's token endpoint: ``Metadata-Flavor: Google`` required
         (403 otherwise, as the real server), a token of the instance's service account."""
@@ -229,6 +330,18 @@ class Handler(DrongoHTTPRequestHandler):
         if path == "/hush/metadata-identity":
             STATE.metadata_email = payload["email"]
             return _json(200, {"email": STATE.metadata_email})
+        if path == "/hush/metadata-cluster":
+            STATE.cluster = {k: payload[k] for k in ("project", "location", "name") if payload.get(k)}
+            return _json(200, STATE.cluster)
+        if path == "/hush/workload-providers":
+            with STATE.lock:
+                STATE.providers[payload["audience"]] = {"issuer": payload["issuer"], "jwks": payload["jwks"],
+                                                        "subject_audience": payload["subject_audience"]}
+            return _json(200, {})
+        if path == "/hush/impersonation":
+            with STATE.lock:
+                STATE.impersonation.setdefault(payload["service_account"], set()).update(payload["members"])
+            return _json(200, {})
         if path == "/hush/service-accounts":
             email, project = payload["email"], payload.get("project", "hush-test")
             key = new_rsa_key()

@@ -416,3 +416,72 @@ def test_azure_workload_identity_token_file_and_issuer_jwks(azure, tmp_path):
         with pytest.raises(ClientAuthenticationError):
             fresh.get_token("https://vault.azure.net/.default")
     assert get(f"{url}/hush/calls", ca)["tokens"][app["client_id"]] == 1
+
+
+def test_gcp_workload_identity_sts_and_impersonation(gcp, tmp_path):
+    """google-auth's external-account (identity_pool) credentials: a subject JWT from a file
+    exchanged at the server's STS (``/v1/token``), then impersonation of a Google service account
+    through IAM Credentials ``generateAccessToken``, then a Secret Manager call; what hush's
+    ``auth.workloadIdentity`` sends (with a kube-apiserver's token in the e2e test)."""
+    import google.auth.exceptions
+    import google.auth.transport.requests
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from google.auth import identity_pool
+    from google.cloud import secretmanager
+
+    from cloudcommon import b64url
+
+    url, _info = gcp
+    issuer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = issuer_key.public_key().public_numbers()
+    jwks = {"keys": [{"kty": "RSA", "alg": "RS256", "kid": "k1",
+                      "n": b64url(numbers.n.to_bytes(256, "big")), "e": b64url(numbers.e.to_bytes(3, "big"))}]}
+    tag = uuid.uuid4().hex[:8]
+    issuer, pool = f"https://kube-{tag}.example", "hush-test.svc.id.goog"
+    audience = f"identitynamespace:{pool}:https://container.googleapis.com/v1/projects/hush-test/locations/europe-west1/clusters/c-{tag}"
+    post(f"{url}/hush/workload-providers", {"audience": audience, "issuer": issuer, "jwks": jwks,
+                                            "subject_audience": pool})
+    subject = f"system:serviceaccount:team-{tag}:app"
+    gsa = f"app-{tag}@hush-test.iam.gserviceaccount.com"
+    post(f"{url}/hush/impersonation", {"service_account": gsa, "members": [subject]})
+
+    def token(aud: str, sub: str = subject) -> str:
+        head = b64url(json.dumps({"alg": "RS256", "kid": "k1"}).encode())
+        now = int(time.time())
+        body = b64url(json.dumps({"iss": issuer, "sub": sub, "aud": [aud], "iat": now, "exp": now + 600}).encode())
+        sig = issuer_key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{head}.{body}.{b64url(sig)}"
+
+    path = tmp_path / "token"
+
+    def credentials(impersonate: bool):
+        info = {"type": "external_account", "audience": audience,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                "token_url": f"{url}/v1/token", "credential_source": {"file": str(path)}}
+        if impersonate:
+            info["service_account_impersonation_url"] = (
+                f"{url}/v1/projects/-/serviceAccounts/{gsa}:generateAccessToken")
+        return identity_pool.Credentials.from_info(
+            info, scopes=["https://www.googleapis.com/auth/cloud-platform"])
+
+    path.write_text(token(pool))
+    creds = credentials(impersonate=True)
+    creds.refresh(google.auth.transport.requests.Request())
+    assert creds.token
+    client = secretmanager.SecretManagerServiceClient(
+        credentials=creds, transport="rest", client_options={"api_endpoint": url})
+    list(client.list_secrets(request={"parent": "projects/hush-test"}))
+    calls = get(f"{url}/hush/calls")
+    assert calls["tokens"][f"sts:{subject}"] == 1 and calls["tokens"][gsa] == 1, calls
+    # The federated token alone (no impersonation) is an access token too.
+    plain = credentials(impersonate=False)
+    plain.refresh(google.auth.transport.requests.Request())
+    assert plain.token
+    # A token for another audience, and a subject not allowed to impersonate, are refused.
+    path.write_text(token("other-audience"))
+    with pytest.raises(google.auth.exceptions.GoogleAuthError):
+        credentials(impersonate=False).refresh(google.auth.transport.requests.Request())
+    path.write_text(token(pool, sub="system:serviceaccount:other:app"))
+    with pytest.raises(google.auth.exceptions.GoogleAuthError):
+        credentials(impersonate=True).refresh(google.auth.transport.requests.Request())
+    assert get(f"{url}/hush/calls")["tokens"][gsa] == 1

@@ -194,6 +194,7 @@ async fn gcp_kms_encrypt_and_decrypt() {
         secret_manager: url.clone(),
         kms: url.clone(),
         token: format!("{url}/token"),
+        ..hush_gcp::Endpoints::default()
     };
     let token = hush_gcp::Client::new(creds, endpoints, None)
         .unwrap()

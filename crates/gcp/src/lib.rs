@@ -1,8 +1,9 @@
 //! The one Google Cloud client of hush, shared by the sops `gcp_kms` key service (`hush-keys`)
 //! and the ExternalSecret `gcpsm` provider (`hush-sync`).
 //!
-//! - [`auth`]: service-account JSON keys, the OAuth2 JWT-bearer token exchange, a token cache
-//!   per credential (one exchange per lifetime, refreshed early).
+//! - [`auth`]: service-account JSON keys, the OAuth2 JWT-bearer token exchange, the metadata
+//!   server, workload identity (STS token exchange, then IAM Credentials `generateAccessToken`),
+//!   a token cache per credential (one exchange per lifetime, refreshed early).
 //! - [`Client`]: Secret Manager (access a version, read a secret's metadata, list with a
 //!   filter) and Cloud KMS (encrypt, decrypt) over REST v1, endpoints overridable
 //!   ([`Endpoints::from_env`]) for test servers.
@@ -21,13 +22,14 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 pub use auth::{
-    CLOUD_PLATFORM_SCOPE, Credentials, GOOGLE_TOKEN_URI, METADATA_HOST, ServiceAccountKey,
-    TokenSource, metadata_server_url_from_env,
+    CLOUD_PLATFORM_SCOPE, Credentials, GOOGLE_STS_URI, GOOGLE_TOKEN_URI, METADATA_HOST,
+    ServiceAccountKey, TokenSource, WorkloadIdentity, metadata_server_url_from_env, metadata_text,
 };
 /// Called after each API call with its name (`AccessSecretVersion`, `GetSecret`,
 /// `ListSecrets`, `Encrypt`, `Decrypt`, `GetToken`) and whether it succeeded.
 pub use hush_cloud::CallObserver;
 pub use hush_cloud::{AccessToken, CallError};
+pub use hush_cloud::{SubjectTokenFuture, SubjectTokenSource};
 
 /// Most pages one listing reads (at 25,000 secrets a page).
 const MAX_PAGES: usize = 100;
@@ -90,6 +92,12 @@ pub struct Endpoints {
     /// The token endpoint service-account assertions are sent to. A key whose `token_uri`
     /// names another endpoint is refused: an assertion goes only where the operator said.
     pub token: String,
+    /// Google's Security Token Service token exchange (`https://sts.googleapis.com/v1/token`),
+    /// where workload identity's subject tokens go.
+    pub sts: String,
+    /// IAM Service Account Credentials (`https://iamcredentials.googleapis.com`), where a
+    /// federated token becomes a Google service account's access token.
+    pub iam_credentials: String,
 }
 
 impl Default for Endpoints {
@@ -98,13 +106,16 @@ impl Default for Endpoints {
             secret_manager: "https://secretmanager.googleapis.com".into(),
             kms: "https://cloudkms.googleapis.com".into(),
             token: GOOGLE_TOKEN_URI.into(),
+            sts: GOOGLE_STS_URI.into(),
+            iam_credentials: "https://iamcredentials.googleapis.com".into(),
         }
     }
 }
 
 impl Endpoints {
     /// Google's endpoints, each replaced by the operator's environment:
-    /// `HUSH_GCP_SECRET_MANAGER_ENDPOINT`, `HUSH_GCP_KMS_ENDPOINT`, `HUSH_GCP_TOKEN_ENDPOINT`.
+    /// `HUSH_GCP_SECRET_MANAGER_ENDPOINT`, `HUSH_GCP_KMS_ENDPOINT`, `HUSH_GCP_TOKEN_ENDPOINT`,
+    /// `HUSH_GCP_STS_ENDPOINT`, `HUSH_GCP_IAM_CREDENTIALS_ENDPOINT`.
     pub fn from_env() -> Self {
         let var = |name: &str, default: String| {
             std::env::var(name)
@@ -118,6 +129,8 @@ impl Endpoints {
             secret_manager: var("HUSH_GCP_SECRET_MANAGER_ENDPOINT", d.secret_manager),
             kms: var("HUSH_GCP_KMS_ENDPOINT", d.kms),
             token: var("HUSH_GCP_TOKEN_ENDPOINT", d.token),
+            sts: var("HUSH_GCP_STS_ENDPOINT", d.sts),
+            iam_credentials: var("HUSH_GCP_IAM_CREDENTIALS_ENDPOINT", d.iam_credentials),
         }
     }
 }
@@ -160,7 +173,13 @@ impl Client {
         endpoints: Endpoints,
         observer: Option<CallObserver>,
     ) -> Result<Self, GcpError> {
-        for url in [&endpoints.secret_manager, &endpoints.kms, &endpoints.token] {
+        for url in [
+            &endpoints.secret_manager,
+            &endpoints.kms,
+            &endpoints.token,
+            &endpoints.sts,
+            &endpoints.iam_credentials,
+        ] {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(GcpError::Config(format!(
                     "endpoint {url:?} must start with https:// or http://"
@@ -185,7 +204,7 @@ impl Client {
         let tokens = Arc::new(TokenSource::new(
             http.clone(),
             credentials,
-            endpoints.token.clone(),
+            &endpoints,
             CLOUD_PLATFORM_SCOPE,
             observer.clone(),
         ));

@@ -44,6 +44,8 @@ fn endpoints() -> Endpoints {
         secret_manager: url(),
         kms: url(),
         token: format!("{}/token", url()),
+        sts: format!("{}/v1/token", url()),
+        iam_credentials: url(),
     }
 }
 

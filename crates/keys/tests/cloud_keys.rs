@@ -57,6 +57,7 @@ async fn gcp_kms_wraps_and_unwraps_a_data_key_as_sops_writes_it() {
         secret_manager: url.clone(),
         kms: url.clone(),
         token: format!("{url}/token"),
+        ..hush_gcp::Endpoints::default()
     };
     let creds = hush_gcp::Credentials::ServiceAccount(
         hush_gcp::ServiceAccountKey::from_json(key_json.as_bytes()).unwrap(),

@@ -710,7 +710,10 @@ mod tests {
             .into(),
         );
         let bare = Creds(BTreeMap::new());
-        let base = json!({"authType": "WorkloadIdentity", "vaultUrl": "https://kv.vault.azure.net",
+        // A vault in the Key Vault domain this environment allows (HUSH_AZURE_VAULT_DOMAIN
+        // when the test servers run).
+        let vault = format!("https://kv.{}", Cloud::from_env("").unwrap().vault_domain);
+        let base = json!({"authType": "WorkloadIdentity", "vaultUrl": vault,
             "serviceAccountRef": {"name": "app", "audiences": ["extra"]}});
         let with = |extra: Value| {
             let mut spec = base.clone();
@@ -769,7 +772,7 @@ mod tests {
             got.contains("azurekv.serviceAccountRef goes with authType WorkloadIdentity"),
             "{got}"
         );
-        let own = json!({"authType": "WorkloadIdentity", "vaultUrl": "https://kv.vault.azure.net"});
+        let own = json!({"authType": "WorkloadIdentity", "vaultUrl": vault});
         let got = err(&own, &scope, &annotated).await;
         assert!(
             got.contains("may not authenticate as the controller"),

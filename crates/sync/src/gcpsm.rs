@@ -13,22 +13,31 @@
 //!   may use the controller's identity; `projectID` is then required.
 //! - `remoteRef.metadataPolicy: Fetch`: labels and annotations as ESO returns them.
 //! - `location`: regional secrets (`projects/P/locations/L/secrets/…` on the regional endpoint).
-//! - Refused, naming the field: `auth.workloadIdentity`,
-//!   `auth.workloadIdentityFederation`.
+//! - `auth.workloadIdentity` (`serviceAccountRef`, `clusterProjectID`, `clusterLocation`,
+//!   `clusterName`; the metadata server fills the empty ones, as ESO): a TokenRequest token of
+//!   the ServiceAccount (audience `PROJECT.svc.id.goog` and `serviceAccountRef.audiences`)
+//!   exchanged at Google's STS for a federated token of the cluster's identity namespace, then,
+//!   when the account has an `iam.gke.io/gcp-service-account` annotation, for that Google
+//!   service account's token (IAM Credentials `generateAccessToken`); once per token lifetime,
+//!   a fresh ServiceAccount token at each exchange.
+//! - Refused, naming the field: `auth.workloadIdentityFederation` (not in ESO v0.16.2).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hush_gcp::{Client, Credentials, Endpoints, GcpError, ServiceAccountKey};
+use hush_gcp::{Client, Credentials, Endpoints, GcpError, ServiceAccountKey, WorkloadIdentity};
 use serde_json::Value;
 
 use crate::json::extract_raw;
 use crate::{
     Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
-    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode, digest,
-    ref_namespace, refuse_unknown_fields,
+    RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, ServiceAccountSelector, StoreScope,
+    decode, digest, ref_namespace, refuse_unknown_fields,
 };
+
+/// The ServiceAccount annotation naming the Google service account to impersonate (GKE).
+const GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 
 /// Builds `gcpsm` providers.
 #[derive(Debug)]
@@ -51,7 +60,15 @@ impl ProviderFactory for Factory {
         if auth.is_null() {
             return metadata_server(spec, scope);
         }
-        refuse_unknown_fields("gcpsm.auth", auth, &["secretRef"])?;
+        refuse_unknown_fields("gcpsm.auth", auth, &["secretRef", "workloadIdentity"])?;
+        if !auth["workloadIdentity"].is_null() {
+            if !auth["secretRef"].is_null() {
+                return Err(ProviderError::Invalid(
+                    "gcpsm.auth: set one of secretRef and workloadIdentity".into(),
+                ));
+            }
+            return workload_identity(spec, scope, creds).await;
+        }
         refuse_unknown_fields(
             "gcpsm.auth.secretRef",
             &auth["secretRef"],
@@ -140,6 +157,123 @@ fn metadata_server(spec: &Value, scope: &StoreScope) -> Result<Built, ProviderEr
         provider: Arc::new(GcpProvider { client, project }),
         identity,
         referent: false,
+    })
+}
+
+/// `auth.workloadIdentity`: GKE workload identity for `serviceAccountRef`, as ESO computes its
+/// identity namespace (`clusterProjectID`, `clusterLocation`, `clusterName`, or the metadata
+/// server's `project/project-id`, `instance/attributes/cluster-location`, `cluster-name`).
+async fn workload_identity(
+    spec: &Value,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<Built, ProviderError> {
+    let wi = &spec["auth"]["workloadIdentity"];
+    refuse_unknown_fields(
+        "gcpsm.auth.workloadIdentity",
+        wi,
+        &[
+            "serviceAccountRef",
+            "clusterLocation",
+            "clusterName",
+            "clusterProjectID",
+        ],
+    )?;
+    refuse_unknown_fields(
+        "gcpsm.auth.workloadIdentity.serviceAccountRef",
+        &wi["serviceAccountRef"],
+        &["name", "namespace", "audiences"],
+    )?;
+    let sa: ServiceAccountSelector = decode(
+        "gcpsm auth.workloadIdentity.serviceAccountRef",
+        &wi["serviceAccountRef"],
+    )?;
+    if sa.name.is_empty() {
+        return Err(ProviderError::Invalid(
+            "gcpsm.auth.workloadIdentity.serviceAccountRef.name is required".into(),
+        ));
+    }
+    let project = spec["projectID"]
+        .as_str()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Invalid(
+                "gcpsm.projectID is required with auth.workloadIdentity (the secrets' project)"
+                    .into(),
+            )
+        })?
+        .to_owned();
+    let field = |name: &str| wi[name].as_str().map(str::trim).filter(|v| !v.is_empty());
+    let cluster = |name: &'static str, path: &'static str| async move {
+        match field(name) {
+            Some(v) => Ok(v.to_owned()),
+            None => hush_gcp::metadata_text(path).await.map_err(|e| {
+                ProviderError::Invalid(format!(
+                    "gcpsm.auth.workloadIdentity.{name} is empty and the metadata server does \
+                     not tell it: {e}"
+                ))
+            }),
+        }
+    };
+    let cluster_project = cluster("clusterProjectID", "project/project-id").await?;
+    let location = cluster("clusterLocation", "instance/attributes/cluster-location").await?;
+    let cluster_name = cluster("clusterName", "instance/attributes/cluster-name").await?;
+    for (what, v) in [
+        ("clusterProjectID", &cluster_project),
+        ("clusterLocation", &location),
+        ("clusterName", &cluster_name),
+    ] {
+        // They become part of the STS audience: Google's resource-name alphabet only.
+        if !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err(ProviderError::Invalid(format!(
+                "gcpsm.auth.workloadIdentity.{what} {v:?}: letters, digits, -, _ and . only"
+            )));
+        }
+    }
+    let pool = format!("{cluster_project}.svc.id.goog");
+    let audience = format!(
+        "identitynamespace:{pool}:https://container.googleapis.com/v1/projects/{cluster_project}/locations/{location}/clusters/{cluster_name}"
+    );
+    let ns = ref_namespace(sa.namespace.as_deref(), scope)?;
+    let annotations = creds
+        .service_account_annotations(ns.as_deref(), &sa.name)
+        .await?;
+    let service_account = annotations
+        .get(GSA_ANNOTATION)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    let mut audiences = vec![pool];
+    audiences.extend(sa.audiences.iter().cloned());
+    let tokens = creds.service_account_tokens(ns.as_deref(), &sa.name)?;
+    let endpoints = Endpoints::from_env();
+    let identity = digest(&[
+        b"gcpsm-workload",
+        project.as_bytes(),
+        spec["location"].as_str().unwrap_or_default().as_bytes(),
+        endpoints.secret_manager.as_bytes(),
+        endpoints.sts.as_bytes(),
+        endpoints.iam_credentials.as_bytes(),
+        ns.as_deref().unwrap_or_default().as_bytes(),
+        sa.name.as_bytes(),
+        audiences.join(" ").as_bytes(),
+        audience.as_bytes(),
+        service_account.as_deref().unwrap_or_default().as_bytes(),
+    ]);
+    let credentials = Credentials::WorkloadIdentity(WorkloadIdentity {
+        subject: Arc::new(crate::cloud::TokenRequests { tokens, audiences }),
+        audience,
+        service_account,
+    });
+    let client = Client::new(credentials, endpoints, Some(observer()))
+        .and_then(|c| regional(c, spec))
+        .map_err(map_err)?;
+    Ok(Built {
+        provider: Arc::new(GcpProvider { client, project }),
+        identity,
+        referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
     })
 }
 
@@ -358,6 +492,77 @@ fn find_filter(q: &FindQuery) -> Result<String, ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A ServiceAccount without annotations; no token is ever requested by these cases.
+    struct Creds;
+
+    #[async_trait]
+    impl CredentialSource for Creds {
+        async fn secret_key(&self, _: &KeyRef) -> Result<SecretBytes, ProviderError> {
+            unreachable!()
+        }
+        async fn config_map_key(&self, _: &KeyRef) -> Result<String, ProviderError> {
+            unreachable!()
+        }
+        async fn service_account_token(
+            &self,
+            _: Option<&str>,
+            _: &str,
+            _: &[String],
+            _: i64,
+        ) -> Result<SecretBytes, ProviderError> {
+            unreachable!()
+        }
+        async fn service_account_annotations(
+            &self,
+            _: Option<&str>,
+            _: &str,
+        ) -> Result<BTreeMap<String, String>, ProviderError> {
+            Ok(BTreeMap::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn workload_identity_fields_are_checked_by_name() {
+        let scope = StoreScope::new("SecretStore", "s", Some("ns".into()));
+        let wi = json!({"clusterProjectID": "p", "clusterLocation": "l", "clusterName": "c",
+            "serviceAccountRef": {"name": "app"}});
+        let cases = [
+            (
+                json!({"projectID": "p", "auth": {"workloadIdentity": wi, "secretRef": {}}}),
+                "set one of secretRef and workloadIdentity",
+            ),
+            (
+                json!({"auth": {"workloadIdentity": wi}}),
+                "gcpsm.projectID is required with auth.workloadIdentity",
+            ),
+            (
+                json!({"projectID": "p", "auth": {"workloadIdentity": {"serviceAccountRef": {"name": ""}}}}),
+                "serviceAccountRef.name is required",
+            ),
+            (
+                json!({"projectID": "p", "auth": {"workloadIdentity": {"serviceAccountRef": {"name": "a"}, "clusterProjectID": "p", "clusterLocation": "l", "clusterName": "c/../x"}}}),
+                "clusterName \"c/../x\"",
+            ),
+            (
+                json!({"projectID": "p", "auth": {"workloadIdentity": {"serviceAccountRef": {"name": "a"}, "pool": "x"}}}),
+                "gcpsm.auth.workloadIdentity.pool",
+            ),
+            (
+                json!({"projectID": "p", "auth": {"workloadIdentityFederation": {}}}),
+                "gcpsm.auth.workloadIdentityFederation",
+            ),
+        ];
+        for (spec, want) in cases {
+            let got = Factory
+                .build(&spec, &scope, &Creds)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(got.contains(want), "{got}");
+        }
+    }
 
     #[test]
     fn metadata_as_eso() {

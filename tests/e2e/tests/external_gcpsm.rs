@@ -2,17 +2,19 @@
 //! (scripts/services/gcp.sh): ESO's manifests with a service-account key, versions, properties,
 //! extract, find by name and labels, refusals naming the field, and the call-count discipline
 //! (one token for the store's key over the whole run, at most one read per key per refresh
-//! wave), counted by the server. Own binary: one controller per process.
+//! wave), counted by the server. `auth.workloadIdentity`: this API server's ServiceAccount
+//! tokens exchanged at the server's STS (checked against the API server's issuer and JWK set),
+//! then impersonating a Google service account. Own binary: one controller per process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod external_harness;
 
 use anyhow::{Result, ensure};
-use external_harness::cloud::{Gcp, check_waves};
+use external_harness::cloud::{Gcp, check_waves, cluster_issuer};
 use external_harness::*;
 use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 use hush_testkit::TestNamespace;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use serde_json::json;
 
@@ -81,10 +83,52 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-regional"},
         "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test", "location": "europe-west1",
             "auth": {"secretRef": {"secretAccessKeySecretRef": {"name": "gcpsm-regional", "key": "secret-access-credentials"}}}}}}})).await?;
-    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-wi"},
+    // Workload identity: the cluster's identity namespace trusts this API server's tokens; the
+    // project and cluster name come from the metadata server, the location from the store.
+    let (issuer, jwks) = cluster_issuer(&client).await?;
+    let cluster = format!("c-{n}");
+    gcp.manage(
+        "metadata-cluster",
+        json!({"project": "hush-test", "name": cluster}),
+    )
+    .await?;
+    gcp.manage("workload-providers", json!({"audience": format!(
+            "identitynamespace:hush-test.svc.id.goog:https://container.googleapis.com/v1/projects/hush-test/locations/europe-west1/clusters/{cluster}"),
+        "issuer": issuer, "jwks": jwks, "subject_audience": "hush-test.svc.id.goog"}))
+        .await?;
+    let gsa = format!("app-{n}@hush-test.iam.gserviceaccount.com");
+    let subject = |sa: &str| format!("system:serviceaccount:{n}:{sa}");
+    gcp.manage(
+        "impersonation",
+        json!({"service_account": gsa, "members": [subject("app")]}),
+    )
+    .await?;
+    let sas: Api<ServiceAccount> = ns.api();
+    for (sa, annotations) in [
+        ("app", json!({"iam.gke.io/gcp-service-account": gsa})),
+        ("plain", json!({})),
+        ("stranger", json!({"iam.gke.io/gcp-service-account": gsa})),
+    ] {
+        apply(
+            &sas,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": sa, "annotations": annotations}}),
+        )
+        .await?;
+    }
+    for (store, sa) in [
+        ("gcp-wi", "app"),
+        ("gcp-wi-plain", "plain"),
+        ("gcp-wi-stranger", "stranger"),
+    ] {
+        apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": store},
+            "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test",
+                "auth": {"workloadIdentity": {"clusterLocation": "europe-west1",
+                    "serviceAccountRef": {"name": sa}}}}}}})).await?;
+    }
+    apply(&stores, json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": "gcp-wif"},
         "spec": {"controller": n, "provider": {"gcpsm": {"projectID": "hush-test",
-            "auth": {"workloadIdentity": {"clusterLocation": "europe-west1", "clusterName": "c",
-                "serviceAccountRef": {"name": "app"}}}}}}})).await?;
+            "auth": {"workloadIdentityFederation": {"audience": "x"}}}}}})).await?;
     // The controller's own identity from the metadata server: a ClusterSecretStore may use it,
     // a SecretStore may not. Its own controller class keeps other tests' controllers away.
     let node_email = gcp.metadata_identity("node").await?;
@@ -128,6 +172,16 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "node-ns"},
         "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "gcp-node-ns"},
             "data": [{"secretKey": "v", "remoteRef": {"key": format!("{n}-app-one")}}]}})).await?;
+    for (name, store) in [
+        ("wi-0", "gcp-wi"),
+        ("wi-1", "gcp-wi"),
+        ("wi-2", "gcp-wi"),
+        ("wi-plain", "gcp-wi-plain"),
+    ] {
+        apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": name},
+            "spec": {"refreshInterval": "2s", "secretStoreRef": {"name": store},
+                "data": [{"secretKey": "password", "remoteRef": {"key": format!("{n}-db"), "property": "password"}}]}})).await?;
+    }
     for i in 0..OBJECTS {
         apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": format!("w-{i}")},
             "spec": {"refreshInterval": format!("{INTERVAL_SECS}s"), "secretStoreRef": {"name": "gcp-store"},
@@ -165,25 +219,19 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     for i in 0..OBJECTS {
         wait_ready(&es, &format!("w-{i}"), "True", "SecretSynced").await?;
     }
-    // A field hush does not implement is refused by name.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let wi = stores.get("gcp-wi").await?;
-        let msg = wi
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.first())
-            .and_then(|c| c.message.clone())
-            .unwrap_or_default();
-        if msg.contains("gcpsm.auth.workloadIdentity") {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "gcp-wi store message: {msg:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for name in ["wi-0", "wi-1", "wi-2", "wi-plain"] {
+        wait_ready(&es, name, "True", "SecretSynced").await?;
+        assert_eq!(value(&secrets.get(name).await?, "password"), pw);
     }
+    // A field hush does not implement is refused by name; a ServiceAccount that may not
+    // impersonate the Google service account is refused by IAM.
+    store_message(&stores, "gcp-wif", "gcpsm.auth.workloadIdentityFederation").await?;
+    store_message(
+        &stores,
+        "gcp-wi-stranger",
+        "iam.serviceAccounts.getAccessToken",
+    )
+    .await?;
     let wave_keys = format!("{n}-k");
     check_waves(&es, "w-", OBJECTS, KEYS, INTERVAL_SECS, || {
         gcp.reads(&wave_keys)
@@ -199,6 +247,20 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     let calls = gcp.calls().await?;
     assert_eq!(calls["tokens"][&email], 1, "{calls}");
     assert_eq!(calls["tokens"][&node_email], 1, "{calls}");
+    // Workload identity: 4 ExternalSecrets refreshed every 2 s through the run, one STS
+    // exchange per ServiceAccount and one generateAccessToken.
+    assert_eq!(
+        calls["tokens"][format!("sts:{}", subject("app"))],
+        1,
+        "{calls}"
+    );
+    assert_eq!(
+        calls["tokens"][format!("sts:{}", subject("plain"))],
+        1,
+        "{calls}"
+    );
+    assert_eq!(calls["tokens"][&gsa], 1, "{calls}");
+    ensure!(!logs_contain("eyJ"), "a JWT in the controller's logs");
     let ns_store = stores.get("gcp-node-ns").await?;
     let msg = serde_json::to_string(&ns_store.status)?;
     ensure!(
@@ -209,4 +271,26 @@ async fn gcpsm_reads_versions_finds_and_keeps_one_token() -> Result<()> {
     assert_no_canary(&client, &ns, &es, &pw).await?;
     ctl.stop().await?;
     Ok(())
+}
+
+/// Waits until store `name`'s Ready condition message contains `needle`.
+async fn store_message(stores: &Api<SecretStore>, name: &str, needle: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let store = stores.get(name).await?;
+        let msg = store
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.first())
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default();
+        if msg.contains(needle) {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "store {name} message: {msg:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

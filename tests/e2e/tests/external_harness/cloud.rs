@@ -52,6 +52,7 @@ impl Gcp {
             secret_manager: url.clone(),
             kms: url.clone(),
             token: format!("{url}/token"),
+            ..hush_gcp::Endpoints::default()
         };
         let seeder =
             hush_gcp::Client::new(hush_gcp::Credentials::ServiceAccount(key), endpoints, None)?;
@@ -138,6 +139,19 @@ impl Gcp {
         )
         .await?;
         Ok(email)
+    }
+
+    /// A management call (`/hush/...`) of the server: workload-identity providers,
+    /// impersonation grants, the metadata server's cluster attributes.
+    pub async fn manage(&self, path: &str, body: Value) -> Result<Value> {
+        send(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/hush/{path}", self.url),
+            None,
+            Some(body),
+        )
+        .await
     }
 
     /// Token grants of `email` and calls of each route.
