@@ -53,6 +53,7 @@ const CASES: &[(&str, Case)] = &[
     ("kubernetes", |p| Box::pin(kubernetes_provider(p))),
     ("push-vault", |p| Box::pin(push_vault(p))),
     ("push-aws", |p| Box::pin(push_aws(p))),
+    ("push-kubernetes", |p| Box::pin(push_kubernetes(p))),
     ("cluster-push", |p| Box::pin(cluster_push(p))),
     ("generators", |p| Box::pin(generators(p))),
 ];
@@ -1059,6 +1060,115 @@ async fn push_vault(p: &mut Pair<'_>) -> Result<()> {
     }
     p.compare("PushSecrets deleted", Wait::Settled).await?;
     compare_vault(p, &ns, "PushSecrets deleted").await
+}
+
+/// PushSecret to the kubernetes provider: ESO's four documented PushSecrets
+/// (docs/provider/kubernetes.md; the two written `spec: # ...` get the store and source of the
+/// first, and `remoteKey: backend_secrets`, not a Kubernetes name, becomes `backend-secrets`)
+/// through a store whose ServiceAccount holds the page's `eso-store-push-role` in another
+/// namespace, which already has a Secret the push merges into; a whole-Secret push and a
+/// two-key push with `deletionPolicy: Delete`, both refreshing every 2 s. Compared: every Secret
+/// of both namespaces and the PushSecrets, after the first push, a change of the source, an
+/// entry dropped and a PushSecret deleted.
+async fn push_kubernetes(p: &mut Pair<'_>) -> Result<()> {
+    let ns = p.ns.clone();
+    let docs = eso_provider_doc("kubernetes.md")?;
+    let remote = p.extra_namespace("remote", &BTreeMap::new()).await?;
+    let mut role = docs
+        .iter()
+        .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "eso-store-push-role")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("kubernetes.md has no Role eso-store-push-role"))?;
+    role["metadata"]["namespace"] = json!(remote);
+    let in_remote = |mut v: Value| {
+        v["metadata"]["namespace"] = json!(remote);
+        v
+    };
+    let documented: Vec<Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "PushSecret")
+        .cloned()
+        .collect();
+    anyhow::ensure!(documented.len() == 4, "kubernetes.md has 4 PushSecrets");
+    let store_ref = json!([{"name": "k8s-store-remote-ns", "kind": "SecretStore"}]);
+    let selector = json!({"secret": {"name": "pokedex-credentials"}});
+    let named = |mut d: Value, name: &str, fill: bool| {
+        d["metadata"]["name"] = json!(name);
+        if fill {
+            d["spec"]["secretStoreRefs"] = store_ref.clone();
+            d["spec"]["selector"] = selector.clone();
+        }
+        d
+    };
+    let mut templated = named(documented[2].clone(), "example-template", true);
+    templated["spec"]["data"][0]["match"]["remoteRef"]["remoteKey"] = json!("backend-secrets");
+    let push = |name: &str, spec: Value| {
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+            "metadata": {"name": name}, "spec": spec})
+    };
+    let entry = |key: &str, property: &str| {
+        json!({"match": {"secretKey": key,
+            "remoteRef": {"remoteKey": "two-keys", "property": property}}})
+    };
+    p.apply(vec![
+        role,
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "eso-pusher"}}),
+        in_remote(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "eso-pusher"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "eso-store-push-role"},
+            "subjects": [{"kind": "ServiceAccount", "name": "eso-pusher", "namespace": ns}]})),
+        in_remote(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "remote-best-pokemon", "labels": {"kept": "yes"}},
+            "stringData": {"other": "keep"}})),
+        json!({"apiVersion": ES, "kind": "SecretStore", "metadata": {"name": "k8s-store-remote-ns"},
+            "spec": {"provider": {"kubernetes": {"remoteNamespace": remote,
+                "server": {"url": API_URL, "caBundle": API_CA},
+                "auth": {"serviceAccount": {"name": "eso-pusher"}}}}}}),
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "pokedex-credentials", "labels": {"team": "kanto"},
+                "annotations": {"note": "from-source"}},
+            "stringData": {"best-pokemon": "pikachu", "dockerconfigjson": "{\"auths\":{}}",
+                "hostname": "db", "database": "pokedex", "example-1": "https://x"}}),
+        documented[0].clone(),
+        named(documented[1].clone(), "example-type", false),
+        templated,
+        named(documented[3].clone(), "example-metadata", true),
+        push(
+            "whole",
+            json!({"refreshInterval": "2s", "secretStoreRefs": store_ref, "selector": selector,
+                "data": [{"match": {"remoteRef": {"remoteKey": "whole-copy"}}}]}),
+        ),
+        push(
+            "deleting",
+            json!({"refreshInterval": "2s", "deletionPolicy": "Delete",
+                "secretStoreRefs": store_ref, "selector": selector,
+                "data": [entry("hostname", "host"), entry("database", "db")]}),
+        ),
+    ])
+    .await?;
+    p.compare("pushed", Wait::Settled).await?;
+    p.patch(
+        "v1",
+        "Secret",
+        "pokedex-credentials",
+        json!({"stringData": {"hostname": "db2", "best-pokemon": "mew"}}),
+    )
+    .await?;
+    // PushSecrets do not watch their source: the change arrives with the 2 s refresh.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    p.compare("source changed", Wait::Settled).await?;
+    p.patch(
+        "external-secrets.io/v1alpha1",
+        "PushSecret",
+        "deleting",
+        json!({"spec": {"data": [entry("hostname", "host")]}}),
+    )
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    p.compare("entry dropped", Wait::Settled).await?;
+    p.delete("external-secrets.io/v1alpha1", "PushSecret", "deleting")
+        .await?;
+    p.compare("PushSecret deleted", Wait::Settled).await
 }
 
 /// A ClusterPushSecret (ESO's documented `full-cluster-push-secret.yaml` shape) fanning PushSecrets
