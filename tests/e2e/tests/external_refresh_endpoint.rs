@@ -2,7 +2,8 @@
 //! controller running as the chart's ServiceAccount with the chart's RBAC (TokenReview and
 //! SubjectAccessReview `create`): a ServiceAccount allowed to patch an ExternalSecret makes it read
 //! OpenBao again at once (audit log and new value), one that may only read it gets 403, a bad or
-//! missing token 401; a store's refresh needs `patch` on the store; CreatedOnce answers 409, a
+//! missing token 401; a SecretStore's or ClusterSecretStore's refresh needs `patch` on the store;
+//! CreatedOnce answers 409, a
 //! repeat within `--refresh-min-interval` 429. No token reaches the logs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,12 +13,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use external_harness::*;
-use hush_api::external_secrets::{ExternalSecret, SecretStore};
+use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 use hush_external_controller::refresh::{REQUESTED_AT, Settings};
 use hush_testkit::TestNamespace;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::ResourceExt as _;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
@@ -262,8 +263,75 @@ async fn refresh_on_demand_needs_a_token_and_patch_permission() -> Result<()> {
         "CreatedOnce was refreshed"
     );
 
+    // A ClusterSecretStore's refresh needs `patch` on it (cluster-scoped), and covers the
+    // ExternalSecrets of the watched namespace that use it.
+    let css_name = format!("{n}-css");
+    let css: Api<ClusterSecretStore> = Api::all(client.clone());
+    apply(&css, json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+        "metadata": {"name": css_name},
+        "spec": {"provider": {"vault": {"server": env("HUSH_VAULT_ADDR"), "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token", "namespace": n}}}}}})).await?;
+    apply(&es, json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "via-css"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": css_name, "kind": "ClusterSecretStore"},
+            "target": {"name": "via-css"},
+            "data": [{"secretKey": "v", "remoteRef": {"key": key, "property": "v"}}]}})).await?;
+    wait_value(&secrets, "via-css", "three").await?;
+    let cluster_patcher = format!("{n}-css-patcher");
+    apply(
+        &ns.api::<ServiceAccount>(),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "css-patcher"}}),
+    )
+    .await?;
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    apply(
+        &roles,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": cluster_patcher},
+        "rules": [{"apiGroups": ["external-secrets.io"], "resources": ["clustersecretstores"],
+            "resourceNames": [css_name], "verbs": ["patch"]}]}),
+    )
+    .await?;
+    apply(&bindings, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": cluster_patcher},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_patcher},
+        "subjects": [{"kind": "ServiceAccount", "name": "css-patcher", "namespace": n}]})).await?;
+    let css_path = format!("/v1/clustersecretstores/{css_name}/refresh");
+    put("four").await?;
+    let (code, answer) = post(&ctl, &css_path, Some(&store_patcher)).await?;
+    ensure!(
+        code == 403,
+        "store-patcher on the ClusterSecretStore: {code} {answer}"
+    );
+    let css_token = token(&ns, "css-patcher", None).await?;
+    let (code, answer) = post(&ctl, &css_path, Some(&css_token)).await?;
+    ensure!(code == 202, "css-patcher: {code} {answer}");
+    ensure!(
+        answer["refreshRequested"] == json!([format!("{n}/via-css")]),
+        "{answer}"
+    );
+    wait_value(&secrets, "via-css", "four").await?;
+    ensure!(
+        value(&secrets.get("db").await?, "v") == "three",
+        "the SecretStore's ExternalSecret was refreshed too"
+    );
+    let (code, _) = post(
+        &ctl,
+        "/v1/clustersecretstores/no-such-store/refresh",
+        Some(&css_token),
+    )
+    .await?;
+    ensure!(code == 403, "a store the caller may not patch: {code}");
+    css.delete(&css_name, &Default::default()).await?;
+    bindings
+        .delete(&cluster_patcher, &Default::default())
+        .await?;
+    roles.delete(&cluster_patcher, &Default::default()).await?;
+
     assert_no_canary(&client, &ns, &es, &forged).await?;
-    for t in [&patcher, &reader, &store_patcher] {
+    for t in [&patcher, &reader, &store_patcher, &css_token] {
         ensure!(!logs_contain(t), "a caller's token is in the logs");
     }
     ctl.stop().await
