@@ -1,7 +1,8 @@
 //! `hush sops encrypt --gcp-kms` / `--azure-kv` and decrypt against the Google Cloud and Azure
 //! test servers (scripts/services/{gcp,azure}.sh, which also export hush's endpoint variables;
 //! scripts/test.sh runs these with `--include-ignored`). Credentials as sops takes them:
-//! `GOOGLE_CREDENTIALS`, `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`. Each kind also
+//! `GOOGLE_CREDENTIALS`, `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`; the metadata
+//! server without `GOOGLE_*`; `AZURE_FEDERATED_TOKEN_FILE`. Each kind also
 //! goes through `.sops.yaml` creation rules, `rotate --add-/--rm-`, `key_groups` and `updatekeys`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -66,12 +67,14 @@ fn round_trip(flag: &str, key: &str, list: &str, envs: &[(&str, &str)]) {
         String::from_utf8(out.stdout).unwrap(),
         "password: CANARY-cloud\n"
     );
-    // Without credentials the file does not open, and the error names the key.
+    // Without credentials the file does not open, and the error names the key. (Google's last
+    // resort, the metadata server, is pointed at a closed port.)
     let out = Command::new(hush)
         .args(["sops", "decrypt"])
         .arg(&enc)
         .env_remove("GOOGLE_CREDENTIALS")
         .env_remove("AZURE_CLIENT_SECRET")
+        .env("GCE_METADATA_HOST", "127.0.0.1:1")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -212,6 +215,37 @@ async fn gcp_kms_encrypt_and_decrypt() {
     )
     .await;
     let first = gcp_key(&http, &url, token.expose(), &ring, "sops").await;
+    // No GOOGLE_* credentials: the metadata server (GCE_METADATA_HOST, exported by gcp.sh) as
+    // Google's clients fall back to it; one token per hush process.
+    let node = format!(
+        "node-{}@hush-test.iam.gserviceaccount.com",
+        std::process::id()
+    );
+    send(
+        &http,
+        &format!("{url}/hush/metadata-identity"),
+        None,
+        json!({"email": node}),
+    )
+    .await;
+    round_trip("--gcp-kms", &first.id, "gcp_kms", &[]);
+    let calls = reqwest_get(&http, &format!("{url}/hush/calls")).await;
+    assert_eq!(calls["tokens"][&node], 2, "{calls}");
+    // Off GCP nothing answers: the error names the variables and the server that was asked.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("s.yaml");
+    std::fs::write(&plain, "a: b\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hush"))
+        .args(["sops", "encrypt", "--gcp-kms", &first.id])
+        .arg(&plain)
+        .env("GCE_METADATA_HOST", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("GOOGLE_CREDENTIALS") && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
     let envs = [("GOOGLE_CREDENTIALS", key_json.as_str())];
     round_trip("--gcp-kms", &first.id, "gcp_kms", &envs);
     let second = gcp_key(&http, &url, token.expose(), &ring, "second").await;

@@ -4,7 +4,9 @@
 //!
 //! Credentials, as sops takes them: `GOOGLE_OAUTH_ACCESS_TOKEN` (a token), `GOOGLE_CREDENTIALS`
 //! (a service-account JSON key or its path), `GOOGLE_APPLICATION_CREDENTIALS` (its path), or a
-//! Flux `sops.gcp-kms` file. Endpoints: `HUSH_GCP_KMS_ENDPOINT`, `HUSH_GCP_TOKEN_ENDPOINT`.
+//! Flux `sops.gcp-kms` file; with none of them, the GKE/GCE metadata server
+//! (`GCE_METADATA_HOST` or `metadata.google.internal`), as Google's client libraries fall back
+//! to it. Endpoints: `HUSH_GCP_KMS_ENDPOINT`, `HUSH_GCP_TOKEN_ENDPOINT`.
 
 use std::fmt;
 
@@ -29,6 +31,9 @@ const CREDENTIALS_LIMIT: u64 = 64 << 10;
 pub struct GcpKmsKey {
     resource_id: String,
     client: Result<Client, String>,
+    /// The metadata server this key's token comes from when no `GOOGLE_*` credential was set
+    /// (named in errors, so a user off GCP sees why it was asked).
+    metadata_fallback: Option<String>,
 }
 
 impl fmt::Debug for GcpKmsKey {
@@ -62,6 +67,7 @@ impl GcpKmsKey {
         Ok(Self {
             resource_id,
             client: Ok(client),
+            metadata_fallback: None,
         })
     }
 
@@ -72,7 +78,12 @@ impl GcpKmsKey {
         if resource_id.is_empty() {
             return Err(config("resource_id is empty"));
         }
-        let client = env_credentials(key_json)
+        let credentials = env_credentials(key_json);
+        let metadata_fallback = match &credentials {
+            Ok(Credentials::MetadataServer(url)) => Some(url.clone()),
+            _ => None,
+        };
+        let client = credentials
             .and_then(|c| {
                 Client::new(c, Endpoints::from_env(), None).map_err(|e| config(e.to_string()))
             })
@@ -80,6 +91,7 @@ impl GcpKmsKey {
         Ok(Self {
             resource_id,
             client,
+            metadata_fallback,
         })
     }
 
@@ -93,15 +105,22 @@ impl GcpKmsKey {
     }
 
     fn service_error(&self, e: impl fmt::Display) -> KeyError {
+        let message = match &self.metadata_fallback {
+            Some(url) => format!(
+                "{e} (no GOOGLE_OAUTH_ACCESS_TOKEN, GOOGLE_CREDENTIALS or \
+                 GOOGLE_APPLICATION_CREDENTIALS is set, so the metadata server {url} was asked)"
+            ),
+            None => e.to_string(),
+        };
         KeyError::Service {
             type_id: TYPE_ID.into(),
             key_id: self.resource_id.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 }
 
-/// The credentials sops would use, in its order.
+/// The credentials sops would use, in its order, then the metadata server (as Google's clients).
 fn env_credentials(key_json: Option<&[u8]>) -> Result<Credentials, KeyError> {
     let key = |json: &[u8], what: &str| {
         ServiceAccountKey::from_json(json)
@@ -136,11 +155,9 @@ fn env_credentials(key_json: Option<&[u8]>) -> Result<Credentials, KeyError> {
         let json = read_limited(path.trim())?;
         return key(&json, "GOOGLE_APPLICATION_CREDENTIALS");
     }
-    Err(config(
-        "no Google credentials: set GOOGLE_CREDENTIALS or GOOGLE_APPLICATION_CREDENTIALS to a \
-         service-account key, or GOOGLE_OAUTH_ACCESS_TOKEN (the metadata server and gcloud's \
-         user credentials are not supported)",
-    ))
+    // Google's application default credentials end at the metadata server (GKE, GCE, Cloud
+    // Run); gcloud's user credentials are not read.
+    Ok(Credentials::metadata_server_from_env())
 }
 
 fn read_limited(path: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
