@@ -424,8 +424,9 @@ async fn stores_by_label(
 }
 
 /// The Secret as pushed: through `template` when set (same engine as ExternalSecrets). As
-/// ESO's `applyTemplate`, a template sets the type (its own, "" when it has none) and adds its
-/// labels and annotations to the Secret's.
+/// ESO's `applyTemplate`, the template renders into the source Secret itself: its keys are added
+/// to the Secret's (whatever `mergePolicy` says; ESO does not read it here), it sets the type
+/// (its own, "" when it has none) and adds its labels and annotations to the Secret's.
 async fn push_source(ctx: &Context, ps: &PushSecret, secret: &Secret) -> Result<PushSource, Error> {
     let data: BTreeMap<String, Vec<u8>> = secret
         .data
@@ -454,7 +455,9 @@ async fn push_source(ctx: &Context, ps: &PushSecret, secret: &Secret) -> Result<
     source.type_ = rendered.type_.clone().unwrap_or_default();
     source.labels.extend(rendered.labels.clone());
     source.annotations.extend(rendered.annotations.clone());
-    source.data = secret_bytes(rendered.data);
+    let mut merged = data;
+    merged.extend(rendered.data);
+    source.data = secret_bytes(merged);
     Ok(source)
 }
 

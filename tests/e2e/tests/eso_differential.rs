@@ -1138,6 +1138,14 @@ async fn push_kubernetes(p: &mut Pair<'_>) -> Result<()> {
             json!({"refreshInterval": "2s", "secretStoreRefs": store_ref, "selector": selector,
                 "data": [{"match": {"remoteRef": {"remoteKey": "whole-copy"}}}]}),
         ),
+        // A template over a whole-Secret push: ESO renders into the source Secret, so its keys
+        // stay beside the template's.
+        push(
+            "templated-whole",
+            json!({"refreshInterval": "2s", "secretStoreRefs": store_ref, "selector": selector,
+                "template": {"data": {"url": "https://{{ .hostname }}/{{ .database }}"}},
+                "data": [{"match": {"remoteRef": {"remoteKey": "templated-copy"}}}]}),
+        ),
         push(
             "deleting",
             json!({"refreshInterval": "2s", "deletionPolicy": "Delete",
