@@ -600,11 +600,6 @@ async fn run_async(args: Args) -> Result<()> {
         components.push(started.component);
     }
     if wants("external") {
-        hush_external_controller::templating::set_delimiters(
-            &args.template_left_delimiter,
-            &args.template_right_delimiter,
-        );
-        hush_external_controller::templating::set_limits(args.template.limits());
         let config = external_config(&args)?;
         let refresh = refresh_settings(&args, &config)?;
         let mut component = hush_external_controller::start(&mut process, config);
@@ -672,6 +667,11 @@ fn external_config(args: &Args) -> Result<hush_external_controller::Config> {
         cluster_push_secrets: args.enable_cluster_push_secret_reconciler,
         secret_stores_use_controller_identity: args.secret_stores_use_controller_identity,
         template_timeout: args.template_timeout,
+        templates: hush_external_controller::templating::TemplateSettings {
+            left_delimiter: args.template_left_delimiter.clone(),
+            right_delimiter: args.template_right_delimiter.clone(),
+            limits: args.template.limits(),
+        },
         providers: hush_sync::Settings {
             webhook: hush_sync::webhook::Limits {
                 default_timeout: args.webhook_timeout,
@@ -753,6 +753,26 @@ mod tests {
             (k.max_response_bytes, k.max_find, k.max_find_bytes),
             (1000, 7, 2000)
         );
+        // Template delimiters and budgets reach the controller's Config (no process-wide state).
+        assert_eq!(
+            d.templates.options(),
+            hush_external_controller::templating::TemplateSettings::default().options()
+        );
+        let t = parse(&[
+            "--template-left-delimiter",
+            "<<",
+            "--template-right-delimiter",
+            ">>",
+            "--template-max-steps",
+            "5",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .templates;
+        assert_eq!(
+            (t.left_delimiter.as_str(), t.right_delimiter.as_str()),
+            ("<<", ">>")
+        );
+        assert_eq!(t.limits.max_steps, 5);
     }
 
     #[test]

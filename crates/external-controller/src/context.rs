@@ -96,7 +96,11 @@ impl Context {
             factories: hush_sync::registry_with(&config.providers),
             generators: hush_sync::generators::registry(),
             lanes: lane::Lanes::new(usize::from(config.concurrency.max(1))),
-            render: templating::RenderPool::new(config.template_workers, config.template_timeout),
+            render: templating::RenderPool::new(
+                config.template_workers,
+                config.template_timeout,
+                &config.templates,
+            ),
             recent: lane::RecentSyncs::default(),
             first_seen: Arc::default(),
             caches: OnceLock::new(),

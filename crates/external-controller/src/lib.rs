@@ -105,6 +105,8 @@ pub struct Config {
     pub template_workers: usize,
     /// Time one ExternalSecret's templates may take to render (`--template-timeout`).
     pub template_timeout: Duration,
+    /// Template delimiters and budgets (`--template-left-delimiter`, `--template-max-*`).
+    pub templates: templating::TemplateSettings,
     /// Provider settings (`--webhook-*` budgets).
     pub providers: hush_sync::Settings,
 }
@@ -131,6 +133,7 @@ impl Default for Config {
             template_workers: std::thread::available_parallelism()
                 .map_or(2, std::num::NonZero::get),
             template_timeout: Duration::from_secs(10),
+            templates: templating::TemplateSettings::default(),
             providers: hush_sync::Settings::default(),
         }
     }

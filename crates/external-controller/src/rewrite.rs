@@ -14,8 +14,12 @@ use crate::Error;
 /// The fetched values of one `dataFrom` entry, by key.
 pub type SecretMap = BTreeMap<String, SecretBytes>;
 
-/// Applies `rewrites` in order.
-pub fn rewrite_map(mut map: SecretMap, rewrites: &[Rewrite]) -> Result<SecretMap, Error> {
+/// Applies `rewrites` in order; `transform` templates render within `limits`.
+pub fn rewrite_map(
+    mut map: SecretMap,
+    rewrites: &[Rewrite],
+    limits: hush_template::Limits,
+) -> Result<SecretMap, Error> {
     for (i, r) in rewrites.iter().enumerate() {
         map = if let Some(re) = &r.regexp {
             let rx = regex::Regex::new(&re.source).map_err(|e| {
@@ -29,7 +33,7 @@ pub fn rewrite_map(mut map: SecretMap, rewrites: &[Rewrite]) -> Result<SecretMap
             // missingkey=error, no custom delimiters); parsed once per rewrite.
             let opts = hush_template::Options::preset(hush_template::Preset::ExternalSecrets)
                 .missing_key(hush_template::MissingKey::Default)
-                .limits(crate::templating::limits());
+                .limits(limits);
             let tpl = hush_template::Template::parse("transform", &t.template, &opts)
                 .map_err(|e| Error::Template(format!("rewrite[{i}].transform: {e}")))?;
             let mut out = SecretMap::new();
@@ -185,19 +189,26 @@ mod tests {
             {"regexp": {"source": "/", "target": "-"}},
             {"transform": {"template": "x-{{ .value }}"}}
         ]));
-        let out = rewrite_map(map(&[("app/db/pw", "v")]), &r).unwrap();
+        let out = rewrite_map(
+            map(&[("app/db/pw", "v")]),
+            &r,
+            hush_template::Limits::default(),
+        )
+        .unwrap();
         assert_eq!(text(&out), BTreeMap::from([("x-db-pw".into(), "v".into())]));
         let bad = rewrites(json!([{"regexp": {"source": "(", "target": ""}}]));
-        assert!(rewrite_map(map(&[("x", "v")]), &bad).is_err());
+        assert!(rewrite_map(map(&[("x", "v")]), &bad, hush_template::Limits::default()).is_err());
         // As in ESO's RewriteTransform: ESO's functions, Go's default missing-key mode.
         let r = rewrites(json!([{"transform": {"template": "{{ .value | upper }}{{ .absent }}"}}]));
-        let out = rewrite_map(map(&[("k", "v")]), &r).unwrap();
+        let out = rewrite_map(map(&[("k", "v")]), &r, hush_template::Limits::default()).unwrap();
         assert_eq!(
             text(&out),
             BTreeMap::from([("K<no value>".into(), "v".into())])
         );
         let r = rewrites(json!([{"transform": {"template": "{{ .value | toYaml | nope }}"}}]));
-        let err = rewrite_map(map(&[("k", "v")]), &r).unwrap_err().to_string();
+        let err = rewrite_map(map(&[("k", "v")]), &r, hush_template::Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(r#"function "nope" not defined"#), "{err}");
     }
 

@@ -127,40 +127,26 @@ impl Target {
     }
 }
 
-/// ESO's `--template-left-delimiter`/`--template-right-delimiter`. Process-wide, as in ESO (its
-/// template package reads the flags into package variables); empty means `{{`/`}}`.
-static DELIMITERS: std::sync::RwLock<(String, String)> =
-    std::sync::RwLock::new((String::new(), String::new()));
-
-/// Sets the delimiters of `target.template` templates (rewrite transforms keep `{{ }}`, as in
-/// ESO).
-pub fn set_delimiters(left: &str, right: &str) {
-    let mut d = DELIMITERS.write().unwrap_or_else(|p| p.into_inner());
-    *d = (left.to_owned(), right.to_owned());
+/// How this controller renders templates: ESO's `--template-left-delimiter` and
+/// `--template-right-delimiter` (empty means `{{`/`}}`; rewrite transforms keep `{{ }}`, as in
+/// ESO) and the `--template-max-*` budgets of `target.template`, `templateFrom` and rewrite
+/// `transform` templates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateSettings {
+    /// `--template-left-delimiter`.
+    pub left_delimiter: String,
+    /// `--template-right-delimiter`.
+    pub right_delimiter: String,
+    /// `--template-max-*`.
+    pub limits: hush_template::Limits,
 }
 
-/// The budgets of every template this controller renders (the `--template-max-*` flags);
-/// `None` is hush-template's defaults. Process-wide like the delimiters.
-static LIMITS: std::sync::RwLock<Option<hush_template::Limits>> = std::sync::RwLock::new(None);
-
-/// Sets the budgets of `target.template`, `templateFrom` and rewrite `transform` templates.
-pub fn set_limits(limits: hush_template::Limits) {
-    *LIMITS.write().unwrap_or_else(|p| p.into_inner()) = Some(limits);
-}
-
-/// The budgets set by [`set_limits`], else hush-template's defaults.
-pub fn limits() -> hush_template::Limits {
-    LIMITS
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .unwrap_or_default()
-}
-
-/// hush-template's ESO engine options (`missingkey=error`, ESO's functions) with the configured
-/// delimiters and budgets.
-pub fn template_options() -> hush_template::Options {
-    let d = DELIMITERS.read().unwrap_or_else(|p| p.into_inner());
-    options_with(&d.0, &d.1).limits(limits())
+impl TemplateSettings {
+    /// hush-template's ESO engine options (`missingkey=error`, ESO's functions) with these
+    /// delimiters and budgets.
+    pub fn options(&self) -> hush_template::Options {
+        options_with(&self.left_delimiter, &self.right_delimiter).limits(self.limits)
+    }
 }
 
 fn options_with(left: &str, right: &str) -> hush_template::Options {
@@ -169,6 +155,7 @@ fn options_with(left: &str, right: &str) -> hush_template::Options {
 
 struct Renderer<'a> {
     values: &'a BTreeMap<String, SecretBytes>,
+    options: &'a hush_template::Options,
     out: Rendered,
 }
 
@@ -178,7 +165,7 @@ impl Renderer<'_> {
             .map_err(|_| Error::Template(format!("{at}: template is not UTF-8")))?;
         // Parsing first: an unknown or unimplemented function is an error here (a status on
         // the ExternalSecret), never different bytes.
-        hush_template::Template::parse(name, text, &template_options())
+        hush_template::Template::parse(name, text, self.options)
             .and_then(|t| t.render(self.values))
             .map(|o| o.expose().to_vec())
             .map_err(|e| Error::Template(format!("{at}: {e}")))
@@ -311,11 +298,12 @@ impl Renderer<'_> {
     }
 }
 
-/// Applies `template` to the fetched `data`.
+/// Applies `template` to the fetched `data`, parsing its templates with `options`.
 pub fn apply(
     template: &ExternalSecretTemplate,
     data: &BTreeMap<String, Vec<u8>>,
     sources: &Sources,
+    options: &hush_template::Options,
 ) -> Result<Rendered, Error> {
     let values: BTreeMap<String, SecretBytes> = data
         .iter()
@@ -323,6 +311,7 @@ pub fn apply(
         .collect();
     let mut r = Renderer {
         values: &values,
+        options,
         out: Rendered::default(),
     };
     r.out.type_ = template.type_.clone().filter(|t| !t.is_empty());
@@ -366,22 +355,32 @@ pub fn apply(
     Ok(r.out)
 }
 
-/// Where templates render: on blocking threads, at most `workers` at once, each render given
-/// `timeout`. A template is the ExternalSecret author's program; on the async workers it would
-/// stall every other reconcile while it runs, and unbounded in number it would take every core.
+/// Where and how templates render: on blocking threads, at most `workers` at once, each render
+/// given `timeout`, with the controller's [`TemplateSettings`]. A template is the ExternalSecret
+/// author's program; on the async workers it would stall every other reconcile while it runs,
+/// and unbounded in number it would take every core.
 #[derive(Debug, Clone)]
 pub struct RenderPool {
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     timeout: std::time::Duration,
+    options: std::sync::Arc<hush_template::Options>,
+    limits: hush_template::Limits,
 }
 
 impl RenderPool {
     /// A pool of `workers` threads (at least one), each render bounded by `timeout`.
-    pub fn new(workers: usize, timeout: std::time::Duration) -> Self {
+    pub fn new(workers: usize, timeout: std::time::Duration, settings: &TemplateSettings) -> Self {
         Self {
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
             timeout,
+            options: std::sync::Arc::new(settings.options()),
+            limits: settings.limits,
         }
+    }
+
+    /// The budgets of every template (rewrite `transform` templates render outside the pool).
+    pub fn limits(&self) -> hush_template::Limits {
+        self.limits
     }
 
     /// [`apply`] on the pool. Over the timeout the ExternalSecret gets a template error; the
@@ -394,7 +393,9 @@ impl RenderPool {
         sources: Sources,
     ) -> Result<Rendered, Error> {
         let (template, data) = (template.clone(), data.clone());
-        self.run(move || apply(&template, &data, &sources)).await
+        let options = std::sync::Arc::clone(&self.options);
+        self.run(move || apply(&template, &data, &sources, &options))
+            .await
     }
 
     /// Runs `work` on a worker of the pool within the timeout.
@@ -464,6 +465,10 @@ mod tests {
         ])
     }
 
+    fn opts() -> hush_template::Options {
+        TemplateSettings::default().options()
+    }
+
     fn text(b: &[u8]) -> &str {
         std::str::from_utf8(b).unwrap()
     }
@@ -472,7 +477,11 @@ mod tests {
     /// keeps serving other tasks while one runs, and a render over the timeout is an error.
     #[tokio::test(flavor = "current_thread")]
     async fn renders_run_on_the_pool_within_the_timeout() {
-        let pool = RenderPool::new(1, std::time::Duration::from_millis(300));
+        let pool = RenderPool::new(
+            1,
+            std::time::Duration::from_millis(300),
+            &TemplateSettings::default(),
+        );
         let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = std::sync::Arc::clone(&ticks);
         tokio::spawn(async move {
@@ -512,7 +521,7 @@ mod tests {
             {"literal": "note: \"{{ .user }} here\"", "target": "Annotations"},
             {"literal": "enc: \"{{ .user | b64enc }}\"", "valuesDecodingStrategy": "Base64"}
         ], "data": {"pairs": "overridden", "a": "{{ .user }}!"}}));
-        let out = apply(&t, &data(), &sources()).unwrap();
+        let out = apply(&t, &data(), &sources(), &opts()).unwrap();
         assert_eq!(text(&out.data["config.yaml"]), "user: alice");
         // template.data wins over templateFrom.
         assert_eq!(text(&out.data["a"]), "alice!");
@@ -533,7 +542,7 @@ mod tests {
             "data": {"username": "{{ .user }}"},
             "metadata": {"labels": {"who": "{{ .user }}"}, "annotations": {"static": "yes"}}}),
         );
-        let out = apply(&t, &data(), &Sources::default()).unwrap();
+        let out = apply(&t, &data(), &Sources::default(), &opts()).unwrap();
         assert_eq!(out.type_.as_deref(), Some("kubernetes.io/basic-auth"));
         assert_eq!(text(&out.data["user"]), "alice");
         assert_eq!(text(&out.data["username"]), "alice");
@@ -541,13 +550,14 @@ mod tests {
         assert_eq!(out.annotations["static"], "yes");
         // Replace (default) with data templates: only the templates.
         let t = template(json!({"data": {"username": "{{ .user }}"}}));
-        let out = apply(&t, &data(), &Sources::default()).unwrap();
+        let out = apply(&t, &data(), &Sources::default(), &opts()).unwrap();
         assert_eq!(out.data.keys().collect::<Vec<_>>(), ["username"]);
         // No data templates and no templateFrom: the raw data.
         let out = apply(
             &template(json!({"type": "Opaque"})),
             &data(),
             &Sources::default(),
+            &opts(),
         )
         .unwrap();
         assert_eq!(out.data, data());
@@ -576,41 +586,51 @@ mod tests {
         let missing_key = template(
             json!({"templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "nope"}]}}]}),
         );
-        let err = apply(&missing_key, &data(), &s).unwrap_err().to_string();
+        let err = apply(&missing_key, &data(), &s, &opts())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("templateFrom[0]") && err.contains("nope"),
             "{err}"
         );
         let bad_target = template(json!({"templateFrom": [{"literal": "a: b", "target": "type"}]}));
-        assert!(apply(&bad_target, &data(), &s).is_err());
+        assert!(apply(&bad_target, &data(), &s, &opts()).is_err());
         let spec_target =
             template(json!({"templateFrom": [{"literal": "a: b", "target": "spec.x"}]}));
-        assert!(apply(&spec_target, &data(), &s).is_err());
+        assert!(apply(&spec_target, &data(), &s, &opts()).is_err());
         let not_strings = template(json!({"templateFrom": [{"literal": "num: 1"}]}));
-        let err = apply(&not_strings, &data(), &s).unwrap_err().to_string();
+        let err = apply(&not_strings, &data(), &s, &opts())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"num\""), "{err}");
         let not_map = template(json!({"templateFrom": [{"literal": "- {{ .pw }}"}]}));
-        let err = apply(&not_map, &data(), &s).unwrap_err().to_string();
+        let err = apply(&not_map, &data(), &s, &opts())
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("s3cret"), "{err}");
         let bad_scope = template(
             json!({"templateFrom": [{"configMap": {"name": "tpl", "items": [{"key": "meta", "templateAs": "Keys"}]}}]}),
         );
-        assert!(apply(&bad_scope, &data(), &s).is_err());
+        assert!(apply(&bad_scope, &data(), &s, &opts()).is_err());
         // Unknown and unimplemented functions fail at parse time, naming the function.
         let unknown = template(json!({"data": {"x": "{{ .pw | nope }}"}}));
-        let err = apply(&unknown, &data(), &s).unwrap_err().to_string();
+        let err = apply(&unknown, &data(), &s, &opts())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(r#"function "nope" not defined"#), "{err}");
         let unimplemented = template(json!({"data": {"x": "{{ .pw }}{{ uuidv4 }}"}}));
-        let err = apply(&unimplemented, &data(), &s).unwrap_err().to_string();
+        let err = apply(&unimplemented, &data(), &s, &opts())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("not implemented by hush-template") && !err.contains("s3cret"),
             "{err}"
         );
         let missing_data = template(json!({"data": {"x": "{{ .absent }}"}}));
-        assert!(apply(&missing_data, &data(), &s).is_err());
+        assert!(apply(&missing_data, &data(), &s, &opts()).is_err());
         // Empty output of KeysAndValues: nothing.
         let empty = template(json!({"templateFrom": [{"literal": "{{- /* none */ -}}"}]}));
-        assert!(apply(&empty, &data(), &s).unwrap().data.is_empty());
+        assert!(apply(&empty, &data(), &s, &opts()).unwrap().data.is_empty());
     }
 
     #[test]

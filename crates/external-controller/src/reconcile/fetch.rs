@@ -121,7 +121,7 @@ pub(super) async fn fetch_all(
                 .map(|(k, v)| (eso::convert_key(&k, conversion == "Unicode"), v))
                 .collect()
         } else {
-            rewrite::rewrite_map(map, &df.rewrite)
+            rewrite::rewrite_map(map, &df.rewrite, ctx.render.limits())
                 .map_err(|e| prefix_error(&format!("dataFrom[{i}]."), e))?
         };
         for (key, v) in map {
