@@ -54,6 +54,7 @@ const CASES: &[(&str, Case)] = &[
     ("push-vault", |p| Box::pin(push_vault(p))),
     ("push-aws", |p| Box::pin(push_aws(p))),
     ("push-kubernetes", |p| Box::pin(push_kubernetes(p))),
+    ("push-webhook", |p| Box::pin(push_webhook(p))),
     ("cluster-push", |p| Box::pin(cluster_push(p))),
     ("generators", |p| Box::pin(generators(p))),
 ];
@@ -1062,6 +1063,101 @@ async fn push_vault(p: &mut Pair<'_>) -> Result<()> {
     compare_vault(p, &ns, "PushSecrets deleted").await
 }
 
+/// PushSecret to the webhook provider: ESO's documented push store and PushSecret
+/// (docs/provider/webhook.md; httpbin.org → a recording loopback server, the side in the query,
+/// and the `result: {}` ESO's CRD requires), plus a store with `method: PUT`, no `body` and a
+/// `headers` template over the pushed value, pushing a key and the whole Secret (no
+/// `secretKey`). Compared: the PushSecrets, and the distinct requests each side made (method,
+/// query, body, `Content-Type`, `Authorization`, the templated header).
+async fn push_webhook(p: &mut Pair<'_>) -> Result<()> {
+    let server = webhook_server::start().await;
+    let docs = eso_provider_doc("webhook.md")?;
+    let mut store = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "SecretStore"
+                && d["spec"]["provider"]["webhook"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("/push?"))
+        })
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("webhook.md has no push store"))?;
+    let url = store["spec"]["provider"]["webhook"]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(
+            "http://httpbin.org/push?",
+            &format!("{}/push?side={SIDE}&", server.base),
+        );
+    store["apiVersion"] = json!(ES);
+    store["spec"]["provider"]["webhook"]["url"] = json!(url);
+    // ESO v0.16.2's CRD requires `result`, which the page leaves out.
+    store["spec"]["provider"]["webhook"]["result"] = json!({});
+    let documented = doc_named_in(&docs, "PushSecret", "pushsecret-example")?;
+    let push = |name: &str, store: &str, data: Value| {
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+            "metadata": {"name": name}, "spec": {"refreshInterval": "1h",
+                "secretStoreRefs": [{"name": store, "kind": "SecretStore"}],
+                "selector": {"secret": {"name": "test-secret"}}, "data": data}})
+    };
+    let put_url = format!(
+        "{}/push?side={SIDE}&k={{{{ .remoteRef.remoteKey }}}}&v={{{{ index .remoteRef .remoteRef.remoteKey }}}}",
+        server.base
+    );
+    p.apply(vec![
+        json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "webhook-credentials", "labels": {"external-secrets.io/type": "webhook"}},
+            "stringData": {"username": "test", "password": "pw"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "test-secret"},
+            "stringData": {"testsecret": "a b&c=d", "other": "<o>"}}),
+        store,
+        json!({"apiVersion": ES, "kind": "SecretStore", "metadata": {"name": "put"},
+            "spec": {"provider": {"webhook": {"method": "PUT", "url": put_url, "result": {},
+                "headers": {"X-Value": "{{ index .remoteRef .remoteRef.remoteKey | b64enc }}"}}}}}),
+        documented,
+        // The whole Secret through the PUT store: the page's URL writes `{{ .remoteRef.secretKey }}`,
+        // which without a secretKey renders `<no value>`, a space ESO sends unencoded in the
+        // request line (the server answers 400) and hush percent-encodes.
+        push(
+            "whole",
+            "put",
+            json!([{"match": {"remoteRef": {"remoteKey": "whole"}}}]),
+        ),
+        push(
+            "put",
+            "put",
+            json!([{"match": {"secretKey": "testsecret", "remoteRef": {"remoteKey": "putkey"}}}]),
+        ),
+    ])
+    .await?;
+    p.compare("pushed", Wait::Settled).await?;
+    let side = |name: &str| -> Value {
+        let mut seen: Vec<Value> = server
+            .pushes()
+            .into_iter()
+            .filter(|r| r["args"]["side"] == name)
+            .map(|r| {
+                let mut args = r["args"].clone();
+                args["side"] = json!("<side>");
+                json!({"method": r["method"], "args": args, "body": r["body"],
+                    "contentType": r["headers"]["Content-Type"],
+                    "authorization": r["headers"]["Authorization"],
+                    "xValue": r["headers"]["X-Value"]})
+            })
+            .collect();
+        seen.sort_by_key(Value::to_string);
+        seen.dedup();
+        json!(seen)
+    };
+    let (eso, hush) = (side("eso"), side("hush"));
+    anyhow::ensure!(
+        hush.as_array().is_some_and(|a| a.len() == 3),
+        "hush made {hush}"
+    );
+    p.compare_values("pushed", "webhook requests", &eso, &hush);
+    Ok(())
+}
+
 /// PushSecret to the kubernetes provider: ESO's four documented PushSecrets
 /// (docs/provider/kubernetes.md; the two written `spec: # ...` get the store and source of the
 /// first, and `remoteKey: backend_secrets`, not a Kubernetes name, becomes `backend-secrets`)
@@ -1462,6 +1558,13 @@ fn snippet_documents(file: &str) -> Result<Vec<Value>> {
     serde_norway::Deserializer::from_str(&text)
         .map(|d| Ok(serde::Deserialize::deserialize(d)?))
         .collect()
+}
+
+fn doc_named_in(docs: &[Value], kind: &str, name: &str) -> Result<Value> {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no {kind} {name} in the page"))
 }
 
 fn doc_kind(docs: &[Value], kind: &str) -> Result<Value> {
