@@ -608,7 +608,9 @@ async fn run_async(args: Args) -> Result<()> {
             component
                 .always
                 .push(hush_external_controller::refresh::serve(
-                    &process, listener, settings,
+                    &mut process,
+                    listener,
+                    settings,
                 ));
         }
         components.push(component);

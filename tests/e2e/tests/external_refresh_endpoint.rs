@@ -330,6 +330,20 @@ async fn refresh_on_demand_needs_a_token_and_patch_permission() -> Result<()> {
         .await?;
     roles.delete(&cluster_patcher, &Default::default()).await?;
 
+    // Every answer counted on the metrics endpoint by resource and code.
+    let metrics = reqwest::get(format!("http://{}/metrics", ctl.metrics_addr))
+        .await?
+        .text()
+        .await?;
+    for series in [
+        r#"hush_refresh_requests_total{resource="externalsecrets",code="401"} 2"#,
+        r#"hush_refresh_requests_total{resource="externalsecrets",code="202"} 1"#,
+        r#"hush_refresh_requests_total{resource="secretstores",code="202"} 1"#,
+        r#"hush_refresh_requests_total{resource="clustersecretstores",code="403"} 2"#,
+    ] {
+        ensure!(metrics.contains(series), "no {series} in\n{metrics}");
+    }
+
     assert_no_canary(&client, &ns, &es, &forged).await?;
     for t in [&patcher, &reader, &store_patcher, &css_token] {
         ensure!(!logs_contain(t), "a caller's token is in the logs");

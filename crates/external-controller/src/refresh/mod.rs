@@ -39,9 +39,12 @@ use axum::routing::post;
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt as _};
 use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
+use hush_operator::metrics::Labels;
 use hush_operator::{Process, TaskResult};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt as _};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde_json::json;
 
 use self::access::Caller;
@@ -275,14 +278,17 @@ struct Endpoint {
     client: kube::Client,
     settings: Arc<Settings>,
     budget: Arc<Budget>,
+    /// `hush_refresh_requests_total{resource,code}`.
+    requests: Family<Labels, Counter>,
 }
 
 /// The endpoint's router (see the module docs), answering as `client`.
-fn router(client: kube::Client, settings: Settings) -> Router {
+fn router(client: kube::Client, settings: Settings, requests: Family<Labels, Counter>) -> Router {
     let endpoint = Endpoint {
         client,
         budget: Arc::new(Budget::new(settings.rate, settings.burst)),
         settings: Arc::new(settings),
+        requests,
     };
     Router::new()
         .route(
@@ -321,12 +327,19 @@ fn router(client: kube::Client, settings: Settings) -> Router {
 }
 
 /// The endpoint served on `listener` by every replica of `process` until it shuts down, within
-/// the process's HTTP limits (a 1 KiB body).
+/// the process's HTTP limits (a 1 KiB body); its requests are counted on the process's metrics
+/// endpoint as `hush_refresh_requests_total{resource,code}`.
 pub fn serve(
-    process: &Process,
+    process: &mut Process,
     listener: tokio::net::TcpListener,
     settings: Settings,
 ) -> BoxFuture<'static, TaskResult> {
+    let requests = Family::<Labels, Counter>::default();
+    process.registry().register(
+        "hush_refresh_requests",
+        "Requests to the refresh endpoint by the resource they named and the answer's status code",
+        requests.clone(),
+    );
     let limits = hush_operator::server::HttpLimits {
         max_body_bytes: MAX_BODY_BYTES,
         ..process.http_limits().clone()
@@ -334,7 +347,7 @@ pub fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the refresh endpoint");
     }
-    let router = router(process.client().clone(), settings);
+    let router = router(process.client().clone(), settings, requests);
     hush_operator::server::serve(listener, router, limits, process.shutdown())
         .map(|r| r.map_err(|e| e.to_string()))
         .boxed()
@@ -342,13 +355,21 @@ pub fn serve(
 
 impl Endpoint {
     async fn handle(&self, target: Target, headers: &HeaderMap) -> Response {
-        match self.carry_out(&target, headers).await {
+        let response = match self.carry_out(&target, headers).await {
             Ok(done) => done.into_response(),
             Err(refusal) => {
                 tracing::debug!(target = %target.describe(), code = refusal.status().as_u16(), reason = refusal.message(), "refresh refused");
                 refusal.into_response()
             }
-        }
+        };
+        // Bounded labels: three resources, the few codes above.
+        self.requests
+            .get_or_create(&vec![
+                ("resource".to_owned(), target.resource().to_owned()),
+                ("code".to_owned(), response.status().as_u16().to_string()),
+            ])
+            .inc();
+        response
     }
 
     /// Budget, names, token, permission, then the annotations.

@@ -216,7 +216,7 @@ impl Controller {
         };
         configure(&mut config);
         let component = hush_external_controller::start(&mut process, config);
-        let (component, refresh_addr) = with_refresh(&process, component, refresh).await?;
+        let (component, refresh_addr) = with_refresh(&mut process, component, refresh).await?;
         let handle = tokio::spawn(process.run(vec![component]));
         Ok(Self {
             shutdown,
@@ -269,7 +269,7 @@ impl Controller {
         };
         configure(&mut config);
         let component = hush_external_controller::start(&mut process, config);
-        let (component, refresh_addr) = with_refresh(&process, component, refresh).await?;
+        let (component, refresh_addr) = with_refresh(&mut process, component, refresh).await?;
         let handle = tokio::spawn(process.run(vec![component]));
         Ok(Self {
             shutdown,
@@ -311,7 +311,7 @@ impl Controller {
 /// `component` with the refresh endpoint on a loopback port, when `settings` are given (as
 /// `hush controller --enable-refresh-endpoint` adds it).
 async fn with_refresh(
-    process: &Process,
+    process: &mut Process,
     mut component: hush_operator::Component,
     settings: Option<hush_external_controller::refresh::Settings>,
 ) -> Result<(hush_operator::Component, Option<std::net::SocketAddr>)> {
