@@ -354,3 +354,78 @@ async fn reqwest_get(http: &reqwest::Client, url: &str) -> Value {
     let response = http.get(url).send().await.unwrap();
     serde_json::from_str(&response.text().await.unwrap()).unwrap()
 }
+
+/// A file real sops 3.13.3 wrote against this test server (`sops_golden/README.md` says how):
+/// hush decrypts it once the server has a key of the name it names.
+#[tokio::test]
+#[ignore = "needs the Google Cloud test server (scripts/services/gcp.sh)"]
+async fn gcp_kms_file_written_by_sops_3_13_3_decrypts() {
+    let url = env("HUSH_GCP_URL");
+    let http = reqwest::Client::new();
+    let email = format!(
+        "golden-{}@hush-test.iam.gserviceaccount.com",
+        std::process::id()
+    );
+    let key_json = send(
+        &http,
+        &format!("{url}/hush/service-accounts"),
+        None,
+        json!({"email": email}),
+    )
+    .await
+    .to_string();
+    let key = hush_gcp::ServiceAccountKey::from_json(key_json.as_bytes()).unwrap();
+    let endpoints = hush_gcp::Endpoints {
+        kms: url.clone(),
+        token: format!("{url}/token"),
+        ..hush_gcp::Endpoints::default()
+    };
+    let token = hush_gcp::Client::new(hush_gcp::Credentials::ServiceAccount(key), endpoints, None)
+        .unwrap()
+        .tokens()
+        .token()
+        .await
+        .unwrap();
+    // The key ring may exist from an earlier run against the same server.
+    let rings = format!("{url}/v1/projects/hush-test/locations/global/keyRings");
+    for path in [
+        format!("{rings}?keyRingId=golden-dc8528"),
+        format!("{rings}/golden-dc8528/cryptoKeys?cryptoKeyId=sops"),
+    ] {
+        let body = if path.contains("cryptoKeys") {
+            json!({"purpose": "ENCRYPT_DECRYPT"})
+        } else {
+            json!({})
+        };
+        let status = http
+            .post(&path)
+            .bearer_auth(token.expose())
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(
+            status.is_success() || status.as_u16() == 409,
+            "{path}: {status}"
+        );
+    }
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sops_golden/gcp_kms.sops-3.13.3.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_hush"))
+        .args(["sops", "decrypt"])
+        .arg(&golden)
+        .env("GOOGLE_CREDENTIALS", &key_json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "password: CANARY-golden\nnested:\n    a: 1\n"
+    );
+}
