@@ -557,7 +557,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_build_is_answered_from_memory_until_the_hold_passes() {
         let mut cache = ProviderCache::new(Duration::from_secs(60), Duration::from_secs(300), 4);
-        cache.failed_build_hold = Duration::from_millis(300);
+        // Long enough that 50 waiters on a loaded machine all still see the failure.
+        cache.failed_build_hold = Duration::from_secs(2);
         let cache = Arc::new(cache);
         let builds = Arc::new(AtomicUsize::new(0));
         let attempt = |cache: Arc<ProviderCache>, builds: Arc<AtomicUsize>| async move {
@@ -582,7 +583,7 @@ mod tests {
                 .all(|r| r == &Err(ProviderError::Denied("login refused".into())))
         );
         // After the hold, one more attempt.
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        tokio::time::sleep(Duration::from_millis(2_050)).await;
         assert!(
             attempt(Arc::clone(&cache), Arc::clone(&builds))
                 .await
@@ -591,7 +592,7 @@ mod tests {
         assert_eq!(builds.load(Ordering::SeqCst), 2);
         // A success clears it at once.
         let p = Arc::new(Counting::default());
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        tokio::time::sleep(Duration::from_millis(2_050)).await;
         assert!(
             cache
                 .client(key("s", None), Freshness::Window, || async {
