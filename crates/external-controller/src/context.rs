@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use futures::FutureExt as _;
 use hush_api::external_secrets::{ClusterSecretStore, SecretStore};
+use hush_operator::drift::DriftLedger;
 use hush_sync::cache::{Freshness, ProviderCache, StoreKey};
 use hush_sync::{ProviderError, ProviderFactory, StoreScope};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -29,6 +30,8 @@ pub struct Context {
     pub config: Arc<Config>,
     /// Provider clients and reads.
     pub cache: Arc<ProviderCache>,
+    /// The last drift count of each managed Secret seen (`hush_operator::drift`).
+    pub drift: Arc<DriftLedger>,
     /// Compiled-in providers.
     pub factories: Vec<Arc<dyn ProviderFactory>>,
     /// ESO's generators hush implements.
@@ -78,9 +81,36 @@ impl std::fmt::Debug for Caches {
     }
 }
 
+/// What outlives a restart of the controllers on a shard-set change (`shard.rs`): provider
+/// clients and reads, so a hand-over does not cost the other shards' reads, and the drift counts.
+#[derive(Clone)]
+pub(crate) struct Lasting {
+    pub(crate) cache: Arc<ProviderCache>,
+    pub(crate) drift: Arc<DriftLedger>,
+}
+
+impl Lasting {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            cache: Arc::new(ProviderCache::new(
+                config.read_window,
+                config.client_ttl,
+                config.per_store_concurrency,
+            )),
+            drift: Arc::default(),
+        }
+    }
+}
+
 impl Context {
     /// A context for `client`.
     pub fn new(client: Client, config: Arc<Config>) -> Self {
+        let lasting = Lasting::new(&config);
+        Self::with_lasting(client, config, lasting)
+    }
+
+    /// A context that reads through and counts into `lasting`.
+    pub(crate) fn with_lasting(client: Client, config: Arc<Config>, lasting: Lasting) -> Self {
         let reporter = |c: &str| Reporter {
             controller: c.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -88,11 +118,8 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter(EVENT_COMPONENT)),
             store_recorder: Recorder::new(client.clone(), reporter("secret-store")),
-            cache: Arc::new(ProviderCache::new(
-                config.read_window,
-                config.client_ttl,
-                config.per_store_concurrency,
-            )),
+            cache: lasting.cache,
+            drift: lasting.drift,
             factories: hush_sync::registry_with(&config.providers),
             generators: hush_sync::generators::registry(),
             lanes: lane::Lanes::new(usize::from(config.concurrency.max(1))),

@@ -340,21 +340,20 @@ pub async fn run_controllers(
     run_scoped(client, config, metrics, shutdown, shard::Scope::all(), None).await;
 }
 
-/// [`run_controllers`] over the objects of `scope`, reading through `cache` when given (it
-/// outlives the run).
+/// [`run_controllers`] over the objects of `scope`, with `lasting` when given (it outlives the
+/// run).
 async fn run_scoped(
     client: kube::Client,
     config: Arc<Config>,
     metrics: hush_operator::metrics::ReconcileMetrics,
     shutdown: Shutdown,
     scope: shard::Scope,
-    cache: Option<Arc<hush_sync::cache::ProviderCache>>,
+    lasting: Option<context::Lasting>,
 ) {
-    let mut ctx = Context::new(client.clone(), config.clone());
-    if let Some(cache) = cache {
-        ctx.cache = cache;
-    }
-    let ctx = Arc::new(ctx);
+    let ctx = Arc::new(match lasting {
+        Some(lasting) => Context::with_lasting(client.clone(), config.clone(), lasting),
+        None => Context::new(client.clone(), config.clone()),
+    });
     let (es_api, store_api, secrets): (Api<ExternalSecret>, Api<SecretStore>, Api<Secret>) =
         match &config.namespace {
             Some(ns) => (

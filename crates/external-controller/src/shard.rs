@@ -15,12 +15,12 @@ use futures::future::BoxFuture;
 use futures::{FutureExt as _, Stream};
 use hush_operator::Shards;
 use hush_operator::metrics::ReconcileMetrics;
-use hush_sync::cache::ProviderCache;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::runtime::controller::Action;
 use kube::runtime::watcher;
 
+use crate::context::Lasting;
 use crate::{Config, Context};
 
 /// Which objects one run of the controllers serves.
@@ -131,12 +131,9 @@ pub(crate) async fn run_sharded(
     shards: Shards,
     shutdown: hush_operator::Shutdown,
 ) {
-    // One provider cache for every run: a hand-over does not cost the other shards' reads.
-    let cache = Arc::new(ProviderCache::new(
-        config.read_window,
-        config.client_ttl,
-        config.per_store_concurrency,
-    ));
+    // One provider cache and drift ledger for every run: a hand-over does not cost the other
+    // shards' reads.
+    let lasting = Lasting::new(&config);
     hush_operator::shards::for_each_shard_set(
         &shards,
         "external",
@@ -152,7 +149,7 @@ pub(crate) async fn run_sharded(
                 metrics.clone(),
                 generation,
                 scope,
-                Some(cache.clone()),
+                Some(lasting.clone()),
             )
         },
     )

@@ -10,7 +10,7 @@
 //! the annotations with it, so [`DriftLedger`] remembers the last count of each Secret it saw.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 /// Number of corrections, a decimal integer.
 pub const COUNT_ANNOTATION: &str = "hush.dev/drift-corrected";
@@ -34,20 +34,15 @@ pub fn carry(found: &BTreeMap<String, String>, desired: &mut BTreeMap<String, St
     }
 }
 
-/// The last drift count of each Secret (namespace, name) seen with one, for the whole process.
+/// The last drift count of each Secret (namespace, name) a controller saw with one. Each
+/// controller keeps one in its context (a Secret has one owning controller, so (namespace,
+/// name) is a sufficient key).
 #[derive(Debug, Default)]
 pub struct DriftLedger {
     counts: Mutex<HashMap<(String, String), u64>>,
 }
 
 impl DriftLedger {
-    /// The process-wide ledger: the controllers of one process share it, and a Secret has one
-    /// owner, so (namespace, name) is a sufficient key.
-    pub fn global() -> &'static Self {
-        static LEDGER: OnceLock<DriftLedger> = OnceLock::new();
-        LEDGER.get_or_init(Self::default)
-    }
-
     /// Notes the count published on a Secret as found in the cluster.
     pub fn remember(&self, namespace: &str, name: &str, found: &BTreeMap<String, String>) {
         if let Some(n) = count(found)

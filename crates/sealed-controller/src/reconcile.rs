@@ -97,6 +97,8 @@ pub struct Context {
     status_memo: StatusMemo,
     /// This replica's shards: a SealedSecret is reconciled only with a permit for its shard.
     pub(crate) shards: hush_operator::Shards,
+    /// The last drift count of each Secret seen, kept when a deletion takes the annotations.
+    drift: drift::DriftLedger,
 }
 
 impl std::fmt::Debug for Context {
@@ -134,6 +136,7 @@ impl Context {
             primed: Primed::default(),
             status_memo: StatusMemo::default(),
             shards: hush_operator::Shards::unsharded(),
+            drift: drift::DriftLedger::default(),
         }
     }
 
@@ -474,7 +477,13 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
         }
     };
     let mut desired = desired(secret, &spec_hash, &mac_key, key_id, items.as_ref())?;
-    mark_drift(ss, existing.as_ref(), &mut desired, rights.patch);
+    mark_drift(
+        &ctx.drift,
+        ss,
+        existing.as_ref(),
+        &mut desired,
+        rights.patch,
+    );
     let (outcome, written) = match existing {
         Some(current) => apply(&secrets, &name, &namespace, current, desired, rights).await?,
         None => match create(&secrets, &name, &namespace, &desired).await {
@@ -508,14 +517,19 @@ async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
 
 /// Counts a correction on the Secret (hush_operator::drift) when this spec was already synced yet
 /// the Secret is gone or its data differs: someone deleted or edited it by hand.
-fn mark_drift(ss: &SealedSecret, existing: Option<&Secret>, desired: &mut Desired, patch: bool) {
+fn mark_drift(
+    ledger: &drift::DriftLedger,
+    ss: &SealedSecret,
+    existing: Option<&Secret>,
+    desired: &mut Desired,
+    patch: bool,
+) {
     let synced_before = ss.status.as_ref().is_some_and(|s| {
         s.observed_generation == ss.metadata.generation
             && s.synced().is_some_and(|c| c.status == "True")
     });
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
-    let ledger = drift::DriftLedger::global();
     if let Some(found) = existing {
         ledger.remember(&namespace, &name, found.annotations());
     }

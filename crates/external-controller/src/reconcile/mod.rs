@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use hush_api::external_secrets::{Condition, ExternalSecret};
-use hush_operator::drift;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -107,7 +106,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     // This spec was synced, yet the Secret is gone or not what was written: a hand edit or
     // deletion, counted on the Secret (hush_operator::drift).
     if let Some(found) = &existing {
-        drift::DriftLedger::global().remember(&ns, &target_name, found.annotations());
+        ctx.drift.remember(&ns, &target_name, found.annotations());
     }
     let synced_before = status
         .conditions
@@ -156,10 +155,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     }
 
     let write = |existing: Option<Secret>, drifted: bool| {
-        let (es, render, secrets, target) = (&*es, &ctx.render, &secrets, &target_name);
-        write_secret(
-            es, render, secrets, target, existing, &data, policies, drifted,
-        )
+        let (es, ctx, secrets, target) = (&*es, &*ctx, &secrets, &target_name);
+        write_secret(es, ctx, secrets, target, existing, &data, policies, drifted)
     };
     let mut written = write(existing, drifted).await;
     // The watch cache had not seen the latest write yet: once more on what the API server has.

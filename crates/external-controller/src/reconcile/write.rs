@@ -18,7 +18,7 @@ use serde_json::json;
 use super::spec::{CreationPolicy, DeletionPolicy, Policies, target_name};
 use crate::context::Context;
 use crate::shared::{now_rfc3339, patch_finalizers};
-use crate::templating::{self, RenderPool, Rendered};
+use crate::templating::{self, Rendered};
 use crate::{Error, eso};
 
 /// Outcome of a sync, for status and events.
@@ -45,7 +45,7 @@ pub(super) enum Outcome {
 )]
 pub(super) async fn write_secret(
     es: &ExternalSecret,
-    render: &RenderPool,
+    ctx: &Context,
     secrets: &Api<Secret>,
     target: &str,
     existing: Option<Secret>,
@@ -88,7 +88,7 @@ pub(super) async fn write_secret(
                 let ns = es.namespace().unwrap_or_default();
                 templating::fetch_sources(&secrets.clone().into_client(), &ns, t).await?
             };
-            Some(render.apply(t, data, sources).await?)
+            Some(ctx.render.apply(t, data, sources).await?)
         }
         None => None,
     };
@@ -96,7 +96,7 @@ pub(super) async fn write_secret(
     if drifted {
         let ns = es.namespace().unwrap_or_default();
         let found = existing.as_ref().map(|s| s.annotations().clone());
-        let count = drift::DriftLedger::global().record(
+        let count = ctx.drift.record(
             &ns,
             target,
             found.as_ref(),
