@@ -9,7 +9,8 @@
 //!   period shows the keeper the whole picture.
 //! - A replica aims at `ceil(K / live members)` shards: it takes free or expired shards while it
 //!   holds fewer and gives shards back while it holds more, so a new replica gets its share within
-//!   a few retry periods and a dead one's shards move once its Leases expire.
+//!   a few retry periods and a dead one's shards move once its Leases expire. Its first round only
+//!   writes its member Lease, so replicas started together count each other before taking any.
 //! - Expiry is judged as client-go's elector judges it ([`crate::leader`]): a record counts as
 //!   expired once this replica has seen it unchanged for its lease duration, by the local clock.
 //! - Writes are fenced: a reconciliation holds a [`WritePermit`] for its object's shard. A permit
@@ -273,21 +274,24 @@ impl Shards {
         });
     }
 
-    /// Stops writing `shard` and waits (up to `patience`) until no reconciliation writes it.
-    /// Returns whether it drained.
-    async fn drain(&self, shard: u32, patience: Duration) -> bool {
+    /// Stops writing `shards` (one change of the set) and waits (up to `patience`) until no
+    /// reconciliation writes them. Returns those that drained.
+    async fn drain(&self, shards: &[u32], patience: Duration) -> Vec<u32> {
         let mut owned = self.lock().clone();
-        if owned.remove(&shard).is_some() {
+        let before = owned.len();
+        owned.retain(|s, _| !shards.contains(s));
+        if owned.len() != before {
             self.publish(owned);
         }
         let deadline = Instant::now() + patience;
-        while self.writers(shard) > 0 {
-            if Instant::now() >= deadline {
-                return false;
-            }
+        while shards.iter().any(|&s| self.writers(s) > 0) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        true
+        shards
+            .iter()
+            .copied()
+            .filter(|&s| self.writers(s) == 0)
+            .collect()
     }
 }
 
@@ -411,6 +415,8 @@ struct Keeper {
     shards: Shards,
     /// Each Lease's last record and when this replica first saw it.
     observed: HashMap<String, (Record, Instant)>,
+    /// Whether a round has announced this replica (written its member Lease) yet.
+    announced: bool,
 }
 
 impl Shards {
@@ -426,6 +432,7 @@ impl Shards {
             config,
             shards: self,
             observed: HashMap::new(),
+            announced: false,
         };
         loop {
             if let Err(error) = keeper.round().await {
@@ -501,6 +508,12 @@ impl Keeper {
             }
         }
         self.shards.publish(owned.clone());
+        // The first round only announces this replica. Replicas started together then see each
+        // other before taking shards: otherwise the first takes a share sized for fewer members,
+        // lists and caches its objects, and gives most of them back a retry period later.
+        if !std::mem::replace(&mut self.announced, true) {
+            return Ok(());
+        }
         let held = u32::try_from(owned.len()).unwrap_or(u32::MAX);
         if held > target {
             self.give_back(&owned, held - target).await;
@@ -518,13 +531,13 @@ impl Keeper {
             .take(usize::try_from(excess).unwrap_or(usize::MAX))
             .copied()
             .collect();
-        for shard in surplus {
-            self.release(shard).await;
-        }
+        self.release(&surplus).await;
     }
 
     async fn take(&mut self, free: Vec<(u32, Option<Lease>)>, wanted: u32) {
         let mut taken = 0;
+        // Published once after the round: each change of the set restarts the controllers.
+        let mut owned = self.shards.lock().clone();
         for (shard, lease) in free {
             if taken >= wanted {
                 break;
@@ -539,13 +552,14 @@ impl Keeper {
                         self.shards.inner.metrics.handovers.inc();
                     }
                     tracing::info!(shard, "shards: took a shard");
-                    let mut owned = self.shards.lock().clone();
                     owned.insert(shard, Some(sent + self.config.renew_deadline));
-                    self.shards.publish(owned);
                 }
                 Ok(false) => {}
                 Err(error) => tracing::warn!(shard, %error, "shards: cannot take a shard"),
             }
+        }
+        if taken > 0 {
+            self.shards.publish(owned);
         }
     }
 
@@ -571,25 +585,31 @@ impl Keeper {
     /// rather than after the lease duration).
     async fn leave(&mut self) {
         let held: Vec<u32> = self.shards.owned().into_iter().collect();
-        for shard in held {
-            self.release(shard).await;
-        }
+        self.release(&held).await;
         let member = self.config.member_lease();
         if let Err(error) = self.api.delete(&member, &DeleteParams::default()).await {
             tracing::debug!(%error, "shards: cannot delete the member Lease");
         }
     }
 
-    /// Stops writing `shard`, waits for its writers, then empties its Lease's holder.
-    async fn release(&mut self, shard: u32) {
-        if !self.shards.drain(shard, self.config.renew_deadline).await {
-            // Not released: the Lease expires on its own, after this replica's writers are done.
-            tracing::warn!(
-                shard,
-                "shards: writers still busy; letting the Lease expire instead"
-            );
-            return;
+    /// Stops writing `shards`, waits for their writers, then empties their Leases' holder.
+    async fn release(&mut self, shards: &[u32]) {
+        let drained = self.shards.drain(shards, self.config.renew_deadline).await;
+        for &shard in shards {
+            if drained.contains(&shard) {
+                self.release_lease(shard).await;
+            } else {
+                // Not released: the Lease expires on its own, after this replica's writers are
+                // done.
+                tracing::warn!(
+                    shard,
+                    "shards: writers still busy; letting the Lease expire instead"
+                );
+            }
         }
+    }
+
+    async fn release_lease(&mut self, shard: u32) {
         let name = self.config.shard_lease(shard);
         let Ok(Some(mut lease)) = self.api.get_opt(&name).await else {
             return;
@@ -764,7 +784,7 @@ mod tests {
         // Giving the shard up waits for the permit.
         let draining = {
             let shards = shards.clone();
-            tokio::spawn(async move { shards.drain(shard, Duration::from_secs(5)).await })
+            tokio::spawn(async move { shards.drain(&[shard], Duration::from_secs(5)).await })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(
@@ -776,7 +796,7 @@ mod tests {
             "a new permit after giving up"
         );
         drop(permit);
-        assert!(draining.await.expect("joined"));
+        assert_eq!(draining.await.expect("joined"), vec![shard]);
         // A shard past its renew deadline gives no permit.
         shards.publish([(shard, Some(Instant::now()))].into());
         assert!(shards.write_permit(ns, name).is_none());
