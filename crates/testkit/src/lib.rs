@@ -15,6 +15,7 @@
 //! - [`TestNamespace`]: a fresh namespace per test with a server-generated random suffix;
 //! - [`install_crd_file`] / [`install_repo_crd`]: server-side apply of CRDs from YAML (the
 //!   repository's `crds/` directory or a test fixture) with a wait for `Established`;
+//! - [`handover::Handover`]: the checks of a Lease hand-over after a replica is killed;
 //! - [`chart::controller_client`]: the Helm chart's ServiceAccount and RBAC applied for real, and a
 //!   client impersonating that ServiceAccount, for controllers under test.
 //!
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 pub mod apiserver;
 pub mod chart;
+pub mod handover;
 pub mod logs;
 pub mod process;
 

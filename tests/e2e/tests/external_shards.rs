@@ -24,8 +24,11 @@ use hush_api::external_secrets::{ClusterExternalSecret, ExternalSecret, SecretSt
 use hush_api::push_secrets::PushSecret;
 use hush_operator::ShardConfig;
 use hush_operator::leader::LeaseConfig;
+use hush_operator::shards::{GROUP_LABEL, ROLE_LABEL};
 use hush_testkit::TestNamespace;
 use hush_testkit::chart::ChartProfile;
+use hush_testkit::handover::Handover;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
@@ -34,6 +37,8 @@ use tokio::time::Instant;
 const SHARDS: u32 = 6;
 /// The lease duration of these tests: a dead replica's shards move after it.
 const LEASE: Duration = Duration::from_secs(6);
+/// The retry period of these tests: how often a replica renews and looks for free shards.
+const RETRY: Duration = Duration::from_secs(1);
 
 fn group() -> String {
     ChartProfile::External.lease_name().to_owned()
@@ -43,7 +48,7 @@ fn lease(release: &str, id: &str) -> LeaseConfig {
     let mut l = LeaseConfig::new(release.to_owned(), group(), id.into());
     l.lease_duration = LEASE;
     l.renew_deadline = Duration::from_secs(4);
-    l.retry_period = Duration::from_secs(1);
+    l.retry_period = RETRY;
     l
 }
 
@@ -51,7 +56,7 @@ fn shards(release: &str, id: &str) -> ShardConfig {
     let mut s = ShardConfig::new(SHARDS, release.to_owned(), group(), id.into());
     s.lease_duration = LEASE;
     s.renew_deadline = Duration::from_secs(4);
-    s.retry_period = Duration::from_secs(1);
+    s.retry_period = RETRY;
     s
 }
 
@@ -294,13 +299,15 @@ async fn three_replicas_split_the_work_and_a_killed_ones_shards_move() -> Result
 
     // SIGKILL-like: the task is dropped, its Leases stay held until they expire.
     r3.kill();
-    let killed = Instant::now();
+    let leases: Api<Lease> = Api::namespaced(world.client.clone(), world.release.name());
+    let handover = Handover::start(
+        leases,
+        &format!("{GROUP_LABEL}={},{ROLE_LABEL}=shard", group()),
+        "r3",
+    )
+    .await?;
     balanced(&[&r1, &r2], 3.0).await?;
-    let moved = killed.elapsed();
-    ensure!(
-        moved <= LEASE + Duration::from_secs(5),
-        "the killed replica's shards moved after {moved:?}"
-    );
+    handover.check(LEASE, RETRY).await?;
     let later = world.external_secrets("late", 12).await?;
     let later_ps = world.push_secrets("lateps", 4).await?;
     world.all_synced(&later, &later_ps).await?;

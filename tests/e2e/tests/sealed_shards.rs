@@ -16,7 +16,8 @@ use anyhow::{Result, ensure};
 use hush_api::sealed_secret::SealedSecret;
 use hush_operator::ShardConfig;
 use hush_operator::leader::LeaseConfig;
-use hush_operator::shards::GROUP_LABEL;
+use hush_operator::shards::{GROUP_LABEL, ROLE_LABEL};
+use hush_testkit::handover::Handover;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
@@ -27,12 +28,14 @@ use sealed_harness::*;
 const SHARDS: u32 = 6;
 /// The lease duration of these tests: a dead replica's shards move after it.
 const LEASE: Duration = Duration::from_secs(6);
+/// The retry period of these tests: how often a replica renews and looks for free shards.
+const RETRY: Duration = Duration::from_secs(1);
 
 fn lease(ns: &str, id: &str) -> LeaseConfig {
     let mut l = LeaseConfig::new(ns.to_owned(), "hush-controller".into(), id.into());
     l.lease_duration = LEASE;
     l.renew_deadline = Duration::from_secs(4);
-    l.retry_period = Duration::from_secs(1);
+    l.retry_period = RETRY;
     l
 }
 
@@ -40,7 +43,7 @@ fn shards(ns: &str, id: &str) -> ShardConfig {
     let mut s = ShardConfig::new(SHARDS, ns.to_owned(), "hush-controller".into(), id.into());
     s.lease_duration = LEASE;
     s.renew_deadline = Duration::from_secs(4);
-    s.retry_period = Duration::from_secs(1);
+    s.retry_period = RETRY;
     s
 }
 
@@ -119,13 +122,15 @@ async fn three_replicas_split_the_shards_and_a_killed_ones_move() -> Result<()> 
 
     // SIGKILL-like: the task is dropped, its Leases stay held until they expire.
     r3.handle.abort();
-    let killed = Instant::now();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), k);
+    let handover = Handover::start(
+        leases,
+        &format!("{GROUP_LABEL}=hush-controller,{ROLE_LABEL}=shard"),
+        "r3",
+    )
+    .await?;
     balanced(&[&r1, &r2], 3.0).await?;
-    let moved = killed.elapsed();
-    ensure!(
-        moved <= LEASE + Duration::from_secs(5),
-        "the killed replica's shards moved after {moved:?}"
-    );
+    handover.check(LEASE, RETRY).await?;
     let later = create_sealed(&api, &cert, a, (24..30).map(|i| format!("s{i}"))).await?;
     all_synced(&api, &later).await?;
     let handovers = sum(&[&r1, &r2], "hush_shard_handovers_total").await?;
