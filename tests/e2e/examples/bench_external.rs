@@ -24,6 +24,9 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/vault.rs"]
+mod vault;
+
 use anyhow::{Context as _, Result, bail, ensure};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use hush_api::external_secrets::{ClusterSecretStore, ExternalSecret};
@@ -34,87 +37,10 @@ use hush_testkit::{
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use serde_json::{Value, json};
+use serde_json::json;
+use vault::{Vault, audit_counts, audit_len};
 
 const LABEL: &str = "hush-bench=external";
-
-struct Vault {
-    http: reqwest::Client,
-    addr: String,
-    token: String,
-}
-
-impl Vault {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value> {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}/v1/{path}", self.addr))
-            .header("X-Vault-Token", &self.token);
-        if let Some(b) = body {
-            req = req
-                .header("Content-Type", "application/json")
-                .body(b.to_string());
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        ensure!(status.is_success(), "{method} {path}: {status} {text}");
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-/// Vault requests in the audit log from byte `from` on, by kind.
-#[derive(Debug, Default)]
-struct AuditCounts {
-    logins: usize,
-    kv_reads: usize,
-    other_kv_reads: usize,
-    lookups: usize,
-    renewals: usize,
-    revokes: usize,
-    total: usize,
-}
-
-fn audit_len(path: &str) -> Result<u64> {
-    Ok(std::fs::metadata(path)
-        .with_context(|| format!("audit log {path}"))?
-        .len())
-}
-
-fn audit_counts(path: &str, from: u64, kv_prefix: &str, other_key: &str) -> Result<AuditCounts> {
-    let bytes = std::fs::read(path).with_context(|| format!("audit log {path}"))?;
-    let start = usize::try_from(from)?.min(bytes.len());
-    let mut c = AuditCounts::default();
-    for line in String::from_utf8_lossy(&bytes[start..]).lines() {
-        let Ok(e) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if e["type"] != "request" {
-            continue;
-        }
-        let p = e["request"]["path"].as_str().unwrap_or_default();
-        c.total += 1;
-        if p == "auth/approle/login" {
-            c.logins += 1;
-        } else if p == other_key {
-            c.other_kv_reads += 1;
-        } else if p.starts_with(kv_prefix) {
-            c.kv_reads += 1;
-        } else if p == "auth/token/lookup-self" {
-            c.lookups += 1;
-        } else if p == "auth/token/renew-self" {
-            c.renewals += 1;
-        } else if p.starts_with("auth/token/revoke") {
-            c.revokes += 1;
-        }
-    }
-    Ok(c)
-}
 
 fn ready(es: &ExternalSecret) -> bool {
     es.status.as_ref().is_some_and(|s| {
@@ -268,11 +194,7 @@ async fn main() -> Result<()> {
         })
     };
     let (n, namespaces, keys, refresh) = (arg(5, 1000)?, arg(6, 10)?, arg(7, 100)?, arg(8, 30)?);
-    let vault = Vault {
-        http: reqwest::Client::new(),
-        addr: args[2].clone(),
-        token: args[3].clone(),
-    };
+    let vault = Vault::new(&args[2], &args[3]);
     let client = client().await?;
     subject.install_crds(&client).await?;
 

@@ -1,42 +1,95 @@
 //! Benchmark of `hush controller --shards` on the real API server (run by hand through
-//! `scripts/bench-shards.sh`, which starts the test environment with audit logging and builds the
-//! binary).
+//! `scripts/bench-shards.sh`, which starts the test environment with audit logging, OpenBao for
+//! the `external` workload, and builds the binary).
 //!
-//! `N` SealedSecrets (one 32-byte value each, RSA-4096, one key made beforehand) are created
-//! before the controllers start, once for one unsharded replica and once, in fresh namespaces, for
-//! `REPLICAS` replicas with `--shards SHARDS`. Measured for each: time until every Secret exists,
-//! RSA decrypts summed over the replicas, API calls (the API server's `apiserver_request_total`
-//! for secrets, sealedsecrets and events, reads and writes, not LIST/WATCH), controller CPU seconds
-//! summed over replicas, and each replica's peak RSS (VmHWM). Then one replica is SIGKILLed and
-//! `N / 10` more SealedSecrets are created at once: time until the survivors hold every shard
-//! (their `hush_shards_owned`) and until every new Secret exists. Finally, from the audit log
-//! (`AUDIT_LOG`, Metadata level): Secrets created per name in the sharded namespace (each must be
-//! created once) and Secret updates there (expected 0).
+//! Two workloads share the phases below: `sealed` (SealedSecrets, one 32-byte value each,
+//! RSA-4096, one key made beforehand; [`sealed`]) and `external` (ExternalSecrets over `KEYS`
+//! distinct OpenBao KV v2 keys through one SecretStore with token auth; [`external`]). Objects are
+//! created before the controllers start, each phase in fresh namespaces:
 //!
-//! `bench_shards HUSH_BINARY N REPLICAS SHARDS`
+//! 1. one unsharded replica;
+//! 2. `REPLICAS` replicas with `--shards SHARDS`; after their first sync one replica is
+//!    SIGKILLed and `N / 10` more objects are created at once;
+//! 3. `REPLICAS` replicas again, one of them SIGKILLed **during** the first sync (once half the
+//!    objects are synced).
+//!
+//! Measured in each: time until every target Secret exists (one Secret watch), the workload's
+//! expensive operation summed over replicas (decrypts; provider calls), API calls (the API
+//! server's `apiserver_request_total` for the workload's resources, reads and writes, not
+//! LIST/WATCH), controller CPU seconds summed over replicas, each replica's peak RSS (VmHWM) and
+//! peak `RssAnon` (sampled every 100 ms: its data without the binary's pages);
+//! after a kill: time until the survivors hold every shard (their `hush_shards_owned`) and until
+//! every object is synced. From the API server's audit log (`AUDIT_LOG`, Metadata level): Secrets
+//! created per name in a phase's namespace (each must be created once) and Secret updates there.
+//! The `external` workload also measures one refresh wave (provider reads from OpenBao's audit
+//! log, per distinct key).
+//!
+//! `bench_shards sealed HUSH_BINARY N REPLICAS SHARDS [N_DURING]`
+//! `bench_shards external HUSH_BINARY N REPLICAS SHARDS [N_DURING] [KEYS] [REFRESH_S]`
+//! (external: `HUSH_VAULT_ADDR`, `HUSH_VAULT_TOKEN`, `HUSH_VAULT_AUDIT_LOG` from
+//! `scripts/services/openbao.sh`). `N_DURING` (default `N`) is the size of phase 3; 0 skips it.
+//! `BENCH_SINGLE_RSS_MIB=<RSS>/<anon>` skips phase 1 (the single replica's peak RSS and peak
+//! `RssAnon` in MiB from an earlier run are the percentages' base), `BENCH_SKIP_AFTER=1` skips phase 2.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "bench_shards/external.rs"]
+mod external;
+#[path = "bench_shards/sealed.rs"]
+mod sealed;
+#[path = "common/vault.rs"]
+mod vault;
+
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use futures::{StreamExt as _, stream};
-use hush_api::sealed_secret::SealedSecret;
-use hush_crypto::SystemEntropy;
+use futures::StreamExt as _;
+use hush_testkit::TestNamespace;
 use hush_testkit::apiserver::{api_calls, calls_between};
-use hush_testkit::process::{free_port, vm_hwm_kib};
-use hush_testkit::{TestNamespace, client, install_repo_crd};
-use k8s_openapi::ByteString;
+use hush_testkit::process::{cpu_seconds, free_port, vm_hwm_kib};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// What the controller's reconciles touch on the API server.
-const RESOURCES: &[&str] = &["secrets", "sealedsecrets", "events"];
+/// One phase's namespaces: the Leases' (and sealing keys') and the objects'.
+pub(crate) struct World {
+    pub(crate) leases: TestNamespace,
+    pub(crate) app: TestNamespace,
+}
 
-async fn metric(port: u16, name: &str) -> Result<f64> {
+/// What differs between the SealedSecret and the ExternalSecret benchmark.
+pub(crate) trait Workload {
+    /// The object kind, for the report.
+    const KIND: &'static str;
+    /// The API resources the controller's reconciles touch.
+    const RESOURCES: &'static [&'static str];
+    /// The per-replica counter of the expensive operation (decrypts, provider calls).
+    const WORK: &'static str;
+
+    /// Fresh namespaces with what the controller needs besides the objects.
+    async fn world(&self, client: &kube::Client) -> Result<World>;
+    /// Creates the objects `names` (their target Secrets have the same names).
+    async fn create(&self, world: &World, names: Range<usize>) -> Result<()>;
+    /// `hush controller` with the workload's flags for `world` (no listen, leader or shard flags).
+    fn command(&self, hush: &str, world: &World) -> Command;
+    /// Provider-side position to count from (`None`: no provider).
+    fn provider_mark(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+    /// Provider requests since `mark`, for the report.
+    fn provider_report(&self, _mark: u64) -> Result<String> {
+        Ok(String::new())
+    }
+    /// Measured after a first sync, while the replicas run (the external refresh wave).
+    async fn after_first_sync(&self, _world: &World, _replicas: &[Replica]) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub(crate) async fn metric(port: u16, name: &str) -> Result<f64> {
     let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await?
         .text()
@@ -48,27 +101,63 @@ async fn metric(port: u16, name: &str) -> Result<f64> {
         .sum())
 }
 
-struct Replica {
+pub(crate) struct Replica {
     child: Child,
     metrics: u16,
+    /// Peak `RssAnon` in KiB, sampled every 100 ms: the memory that is the process's data,
+    /// without the binary's pages (which dominate a debug build's RSS).
+    anon_kib: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak RSS (VmHWM) in MiB.
+    fn rss_mib(&self) -> f64 {
+        vm_hwm_kib(self.pid()).unwrap_or(0) as f64 / 1024.0
+    }
+
+    /// Peak sampled `RssAnon` in MiB.
+    fn anon_mib(&self) -> f64 {
+        self.anon_kib.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.sampler.abort();
+    }
+}
+
+fn rss_anon_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// One controller process: unsharded without leader election, or replica `id` of `shards`.
-fn start(hush: &str, key_ns: &str, app_ns: &str, shards: Option<(&str, u32)>) -> Result<Replica> {
+fn start(
+    workload: &impl Workload,
+    hush: &str,
+    world: &World,
+    shards: Option<(&str, u32)>,
+) -> Result<Replica> {
     let metrics = free_port()?;
-    let api = free_port()?;
-    let mut cmd = Command::new(hush);
+    let mut cmd = workload.command(hush, world);
     cmd.args([
-        "controller",
-        "--key-namespace",
-        key_ns,
-        "--all-namespaces=false",
-        "--additional-namespaces",
-        app_ns,
-        "--key-renew-period=0",
         "--log-level=warn",
+        "--leader-election-namespace",
+        world.leases.name(),
         "--listen-addr",
-        &format!("127.0.0.1:{api}"),
+        &format!("127.0.0.1:{}", free_port()?),
         "--listen-metrics-addr",
         &format!("127.0.0.1:{metrics}"),
     ]);
@@ -90,7 +179,22 @@ fn start(hush: &str, key_ns: &str, app_ns: &str, shards: Option<(&str, u32)>) ->
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting hush controller")?;
-    Ok(Replica { child, metrics })
+    let anon_kib = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let (pid, peak) = (child.id(), anon_kib.clone());
+        tokio::spawn(async move {
+            while let Some(kib) = rss_anon_kib(pid) {
+                peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    Ok(Replica {
+        child,
+        metrics,
+        anon_kib,
+        sampler,
+    })
 }
 
 fn signal(pid: u32, sig: &str) -> Result<()> {
@@ -101,82 +205,22 @@ fn signal(pid: u32, sig: &str) -> Result<()> {
     Ok(())
 }
 
-/// SIGTERM; returns the peak RSS in KiB.
-fn stop(mut r: Replica) -> Result<u64> {
-    let pid = r.child.id();
-    let hwm = vm_hwm_kib(pid).unwrap_or(0);
-    signal(pid, "-TERM")?;
+/// SIGTERM; returns the peak RSS and peak anonymous RSS in MiB.
+fn stop(mut r: Replica) -> Result<(f64, f64)> {
+    let rss = (r.rss_mib(), r.anon_mib());
+    signal(r.pid(), "-TERM")?;
     let code = r.child.wait()?;
     ensure!(code.success(), "controller exited with {code}");
-    Ok(hwm)
+    Ok(rss)
 }
 
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(") ") else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-async fn create_sealed(
-    api: &Api<SealedSecret>,
-    ns: &str,
-    public: &hush_crypto::rsa::RsaPublicKey,
-    names: std::ops::Range<usize>,
-) -> Result<()> {
-    let results: Vec<Result<()>> = stream::iter(names)
-        .map(|i| {
-            let api = api.clone();
-            let public = public.clone();
-            async move {
-                let mut value = [0u8; 32];
-                hush_crypto::Entropy::fill(&mut SystemEntropy, &mut value)?;
-                let secret: hush_sealing::Secret = serde_json::from_value(json!({
-                    "metadata": {"name": format!("s{i}"), "namespace": ns},
-                    "data": {"v": hush_sealing::b64::encode(&value)},
-                }))?;
-                let sealed = hush_sealing::seal::seal_secret(&public, &secret, &mut SystemEntropy)?;
-                let text = hush_sealing::codec::write_sealed_secret(
-                    &sealed,
-                    hush_sealing::codec::Format::Json,
-                )?;
-                let ss: SealedSecret = serde_json::from_str(&text)?;
-                api.create(&PostParams::default(), &ss).await?;
-                Ok(())
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    results.into_iter().collect()
-}
-
-/// Fresh key and app namespaces with the key Secret and `n` SealedSecrets.
-async fn prepare(
-    client: &kube::Client,
-    key_secret: &Secret,
-    public: &hush_crypto::rsa::RsaPublicKey,
-    n: usize,
-) -> Result<(TestNamespace, TestNamespace)> {
-    let keys = TestNamespace::create(client, "bench-keys").await?;
-    let app = TestNamespace::create(client, "bench").await?;
-    keys.api::<Secret>()
-        .create(&PostParams::default(), key_secret)
-        .await?;
-    let t = Instant::now();
-    create_sealed(&app.api(), app.name(), public, 0..n).await?;
-    eprintln!("created {n} SealedSecrets in {:.1?}", t.elapsed());
-    Ok((keys, app))
+/// SIGKILL; returns what its counters and memory showed just before.
+async fn kill(mut r: Replica, work: &str) -> Result<(f64, (f64, f64))> {
+    let done = metric(r.metrics, work).await.unwrap_or(0.0);
+    let rss = (r.rss_mib(), r.anon_mib());
+    signal(r.pid(), "-KILL")?;
+    let _ = r.child.wait();
+    Ok((done, rss))
 }
 
 /// Counts the distinct Secrets in a namespace from one metadata watch.
@@ -219,7 +263,10 @@ impl Drop for SecretCount {
     }
 }
 
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> Result<bool>) -> Result<Duration> {
+pub(crate) async fn wait_until(
+    what: &str,
+    mut done: impl AsyncFnMut() -> Result<bool>,
+) -> Result<Duration> {
     let t = Instant::now();
     while !done().await? {
         if t.elapsed() > Duration::from_secs(3600) {
@@ -238,6 +285,28 @@ async fn sum(replicas: &[Replica], name: &str) -> f64 {
     total
 }
 
+async fn per_replica(replicas: &[Replica], name: &str) -> String {
+    let mut v = Vec::new();
+    for r in replicas {
+        v.push(format!("{}", metric(r.metrics, name).await.unwrap_or(0.0)));
+    }
+    v.join("/")
+}
+
+fn mib(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.1}"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// "rss/anon" per replica.
+fn mib_pairs(values: &[(f64, f64)]) -> String {
+    let (rss, anon): (Vec<f64>, Vec<f64>) = values.iter().copied().unzip();
+    format!("peak_rss_mib={} peak_anon_mib={}", mib(&rss), mib(&anon))
+}
+
 /// Secret creates (201) per name and Secret updates/patches in `ns`, from the audit log.
 fn audit_writes(path: &str, ns: &str) -> Result<(BTreeMap<String, usize>, usize)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("audit log {path}"))?;
@@ -245,6 +314,7 @@ fn audit_writes(path: &str, ns: &str) -> Result<(BTreeMap<String, usize>, usize)
     let mut updates = 0;
     for event in text
         .lines()
+        .filter(|l| l.contains(ns))
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
     {
         let object = &event["objectRef"];
@@ -266,119 +336,230 @@ fn audit_writes(path: &str, ns: &str) -> Result<(BTreeMap<String, usize>, usize)
     Ok((creates, updates))
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let (Some(hush), Some(n), Some(replicas), Some(shards)) =
-        (args.get(1), args.get(2), args.get(3), args.get(4))
-    else {
-        bail!("usage: bench_shards HUSH_BINARY N REPLICAS SHARDS");
+fn report_audit(world: &World, expected: usize) -> Result<()> {
+    let Ok(path) = std::env::var("AUDIT_LOG") else {
+        return Ok(());
     };
-    let (n, replicas, shards): (usize, usize, u32) =
-        (n.parse()?, replicas.parse()?, shards.parse()?);
-    let client = client().await?;
-    install_repo_crd(&client, "sealedsecrets.bitnami.com.yaml").await?;
-    let key = hush_crypto::rsa::RsaPrivateKey::generate(4096)?;
-    let now = k8s_openapi::jiff::Timestamp::now().as_second();
-    let cert = hush_crypto::cert::self_signed(&key, "", now, now + 3600, &mut SystemEntropy)?;
-    let key_secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            generate_name: Some("sealed-secrets-key".into()),
-            labels: Some(BTreeMap::from([(
-                "sealedsecrets.bitnami.com/sealed-secrets-key".to_owned(),
-                "active".to_owned(),
-            )])),
-            ..Default::default()
-        },
-        type_: Some("kubernetes.io/tls".into()),
-        data: Some(BTreeMap::from([
-            ("tls.crt".to_owned(), ByteString(cert.to_pem().into_bytes())),
-            (
-                "tls.key".to_owned(),
-                ByteString(key.to_pkcs1_pem()?.expose().to_vec()),
-            ),
-        ])),
-        ..Default::default()
-    };
-
-    // One replica, no sharding.
-    let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
-    let count = SecretCount::start(&client, app.name());
-    let calls_before = api_calls(&client, RESOURCES).await?;
-    let one = start(hush, keys.name(), app.name(), None)?;
-    let took = wait_until("one replica's first sync", async || Ok(count.get() >= n)).await?;
-    let calls = calls_between(&calls_before, &api_calls(&client, RESOURCES).await?);
-    let decrypts = metric(one.metrics, "hush_sealed_decrypts_total").await?;
-    let cpu = cpu_seconds(one.child.id());
-    let rss = stop(one)?;
-    drop(count);
+    let (creates, updates) = audit_writes(&path, world.app.name())?;
+    let twice = creates.values().filter(|&&c| c > 1).count();
     println!(
-        "one replica: n={n} first_sync={:.1}s decrypts={decrypts} api_calls={} ({:.2}/object) cpu_s={cpu:.1} peak_rss_mib={:.1}",
-        took.as_secs_f64(),
-        calls.0,
-        calls.0 / n as f64,
-        rss as f64 / 1024.0
+        "  audit log: {} Secrets created ({expected} expected), {twice} created more than once, {updates} Secret updates/patches",
+        creates.values().sum::<usize>(),
     );
-    let single_rss = rss as f64;
+    Ok(())
+}
 
-    // REPLICAS replicas, --shards SHARDS, fresh namespaces.
-    let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
-    let count = SecretCount::start(&client, app.name());
-    let calls_before = api_calls(&client, RESOURCES).await?;
+/// What a first sync cost, measured when it ends.
+struct FirstSync {
+    took: Duration,
+    calls: f64,
+    detail: String,
+    provider: String,
+}
+
+/// Waits until `want` target Secrets exist; API calls and provider requests since the start.
+async fn first_sync<W: Workload>(
+    w: &W,
+    client: &kube::Client,
+    count: &SecretCount,
+    want: usize,
+    from: (Instant, BTreeMap<String, f64>, Option<u64>),
+) -> Result<FirstSync> {
+    let (started, calls_before, mark) = from;
+    wait_until("the first sync", async || Ok(count.get() >= want)).await?;
+    let took = started.elapsed();
+    let (calls, detail) = calls_between(&calls_before, &api_calls(client, W::RESOURCES).await?);
+    let provider = match mark {
+        Some(m) => w.provider_report(m)?,
+        None => String::new(),
+    };
+    Ok(FirstSync {
+        took,
+        calls,
+        detail,
+        provider,
+    })
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+async fn prepared<W: Workload>(w: &W, client: &kube::Client, n: usize) -> Result<World> {
+    let world = w.world(client).await?;
+    let t = Instant::now();
+    w.create(&world, 0..n).await?;
+    eprintln!("created {n} {}s in {:.1?}", W::KIND, t.elapsed());
+    Ok(world)
+}
+
+/// Phase 1: one unsharded replica. Returns its peak RSS and peak anonymous RSS in MiB.
+async fn one_replica<W: Workload>(
+    w: &W,
+    hush: &str,
+    client: &kube::Client,
+    n: usize,
+) -> Result<(f64, f64)> {
+    let world = prepared(w, client, n).await?;
+    let count = SecretCount::start(client, world.app.name());
+    println!("one replica, n={n}: load average before {}", load());
+    let from = (
+        Instant::now(),
+        api_calls(client, W::RESOURCES).await?,
+        w.provider_mark()?,
+    );
+    let one = start(w, hush, &world, None)?;
+    let sync = first_sync(w, client, &count, n, from).await?;
+    let work = metric(one.metrics, W::WORK).await?;
+    let cpu = cpu_seconds(one.pid()).unwrap_or(0.0);
+    let (rss, anon) = (one.rss_mib(), one.anon_mib());
+    println!(
+        "  first_sync={:.1}s {}={work} api_calls={} ({:.2}/{}; {}) cpu_s={cpu:.1} peak_rss_mib={rss:.1} peak_anon_mib={anon:.1} {}",
+        sync.took.as_secs_f64(),
+        W::WORK,
+        sync.calls,
+        sync.calls / n as f64,
+        W::KIND,
+        sync.detail,
+        sync.provider,
+    );
+    w.after_first_sync(&world, std::slice::from_ref(&one))
+        .await?;
+    let rss = stop(one)?;
+    println!(
+        "  at stop: {}; load average after {}",
+        mib_pairs(&[rss]),
+        load()
+    );
+    report_audit(&world, n)?;
+    Ok(rss)
+}
+
+/// When phase 2 or 3 kills a replica.
+#[derive(Clone, Copy, PartialEq)]
+enum Kill {
+    /// After the first sync, then `N / 10` more objects at once.
+    After,
+    /// Once half the objects are synced.
+    During,
+}
+
+/// Phases 2 and 3: `replicas` replicas with `--shards shards`, one of them SIGKILLed.
+async fn sharded<W: Workload>(
+    w: &W,
+    hush: &str,
+    client: &kube::Client,
+    n: usize,
+    (replicas, shards): (usize, u32),
+    single: (f64, f64),
+    when: Kill,
+) -> Result<()> {
+    let world = prepared(w, client, n).await?;
+    let count = SecretCount::start(client, world.app.name());
+    let phase = match when {
+        Kill::After => "SIGKILL after the first sync",
+        Kill::During => "SIGKILL during the first sync",
+    };
+    println!(
+        "{replicas} replicas --shards {shards}, n={n}, {phase}: load average before {}",
+        load()
+    );
+    let from = (
+        Instant::now(),
+        api_calls(client, W::RESOURCES).await?,
+        w.provider_mark()?,
+    );
     let mut running = Vec::new();
     for i in 0..replicas {
-        running.push(start(
-            hush,
-            keys.name(),
-            app.name(),
-            Some((&format!("r{i}"), shards)),
-        )?);
+        running.push(start(w, hush, &world, Some((&format!("r{i}"), shards)))?);
     }
-    let took = wait_until("the replicas' first sync", async || Ok(count.get() >= n)).await?;
-    let calls = calls_between(&calls_before, &api_calls(&client, RESOURCES).await?);
-    let mut per = Vec::new();
-    for r in &running {
-        per.push(format!(
-            "{}",
-            metric(r.metrics, "hush_sealed_decrypts_total").await?
-        ));
-    }
-    let decrypts = sum(&running, "hush_sealed_decrypts_total").await;
-    let owned: Vec<String> = {
-        let mut v = Vec::new();
-        for r in &running {
-            v.push(format!("{}", metric(r.metrics, "hush_shards_owned").await?));
+    if when == Kill::During {
+        wait_until("half the first sync", async || Ok(count.get() >= n / 2)).await?;
+        let at = count.get();
+        let (done, rss) = kill(running.remove(0), W::WORK).await?;
+        let killed = Instant::now();
+        println!(
+            "  r0 SIGKILLed at {at} of {n} synced ({:.1}s after start), having done {}={done}, {}",
+            from.0.elapsed().as_secs_f64(),
+            W::WORK,
+            mib_pairs(&[rss])
+        );
+        let held = wait_until("the shards held again", async || {
+            Ok(sum(&running, "hush_shards_owned").await >= f64::from(shards))
+        })
+        .await?;
+        let sync = first_sync(w, client, &count, n, from).await?;
+        let after_kill = killed.elapsed();
+        let work = sum(&running, W::WORK).await;
+        let cpu: f64 = running
+            .iter()
+            .map(|r| cpu_seconds(r.pid()).unwrap_or(0.0))
+            .sum();
+        println!(
+            "  survivors hold all {shards} shards {:.1}s after the kill; all {n} synced {:.1}s after it (first_sync={:.1}s from start); {}: survivors {} + r0 {done} = {} ({} more than n) api_calls={} ({:.2}/{}; {}) survivors' cpu_s={cpu:.1} {}",
+            held.as_secs_f64(),
+            after_kill.as_secs_f64(),
+            sync.took.as_secs_f64(),
+            W::WORK,
+            per_replica(&running, W::WORK).await,
+            work + done,
+            work + done - n as f64,
+            sync.calls,
+            sync.calls / n as f64,
+            W::KIND,
+            sync.detail,
+            sync.provider,
+        );
+        let mut rss = Vec::new();
+        for r in running {
+            rss.push(stop(r)?);
         }
-        v
-    };
-    let cpu: f64 = running.iter().map(|r| cpu_seconds(r.child.id())).sum();
-    let rss: Vec<u64> = running
+        println!(
+            "  survivors' {}; load average after {}",
+            mib_pairs(&rss),
+            load()
+        );
+        report_audit(&world, n)?;
+        return Ok(());
+    }
+
+    let sync = first_sync(w, client, &count, n, from).await?;
+    let work = sum(&running, W::WORK).await;
+    let cpu: f64 = running
         .iter()
-        .map(|r| vm_hwm_kib(r.child.id()).unwrap_or(0))
+        .map(|r| cpu_seconds(r.pid()).unwrap_or(0.0))
+        .sum();
+    let rss: Vec<(f64, f64)> = running
+        .iter()
+        .map(|r| (r.rss_mib(), r.anon_mib()))
         .collect();
-    let max_rss = rss.iter().copied().max().unwrap_or(0) as f64;
+    let max_rss = rss.iter().map(|r| r.0).fold(0.0, f64::max);
+    let max_anon = rss.iter().map(|r| r.1).fold(0.0, f64::max);
     println!(
-        "{replicas} replicas --shards {shards}: n={n} first_sync={:.1}s decrypts={decrypts} (per replica {}) shards_owned={} api_calls={} ({:.2}/object) cpu_s_sum={cpu:.1} peak_rss_mib={} (max = {:.0}% of one replica)",
-        took.as_secs_f64(),
-        per.join("/"),
-        owned.join("/"),
-        calls.0,
-        calls.0 / n as f64,
-        rss.iter()
-            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
-            .collect::<Vec<_>>()
-            .join("/"),
-        100.0 * max_rss / single_rss
+        "  first_sync={:.1}s {}={work} (per replica {}) shards_owned={} handovers={} api_calls={} ({:.2}/{}; {}) cpu_s_sum={cpu:.1} {} (max = {:.0}% / {:.0}% of one replica) {}",
+        sync.took.as_secs_f64(),
+        W::WORK,
+        per_replica(&running, W::WORK).await,
+        per_replica(&running, "hush_shards_owned").await,
+        per_replica(&running, "hush_shard_handovers_total").await,
+        sync.calls,
+        sync.calls / n as f64,
+        W::KIND,
+        sync.detail,
+        mib_pairs(&rss),
+        100.0 * max_rss / single.0,
+        100.0 * max_anon / single.1,
+        sync.provider,
     );
+    w.after_first_sync(&world, &running).await?;
 
     // SIGKILL one replica and create N / 10 more at once.
-    let mut killed = running.remove(0);
-    signal(killed.child.id(), "-KILL")?;
-    let _ = killed.child.wait();
+    kill(running.remove(0), W::WORK).await?;
     let t = Instant::now();
     let more = n / 10;
-    let api: Api<SealedSecret> = app.api();
-    let created = create_sealed(&api, app.name(), &cert.public_key, n..n + more);
+    let created = w.create(&world, n..n + more);
     let held = async {
         wait_until("the shards held again", async || {
             Ok(sum(&running, "hush_shards_owned").await >= f64::from(shards))
@@ -394,24 +575,87 @@ async fn main() -> Result<()> {
     .await?;
     let synced = t.elapsed();
     println!(
-        "SIGKILL r0 after the first sync: survivors hold all {shards} shards after {:.1}s; {more} SealedSecrets created after the kill all synced {:.1}s after it",
+        "  SIGKILL r0: survivors hold all {shards} shards after {:.1}s; {more} {}s created after the kill all synced {:.1}s after it",
         held.as_secs_f64(),
+        W::KIND,
         synced.as_secs_f64()
     );
     drop(count);
     let mut survivors_rss = Vec::new();
     for r in running {
-        survivors_rss.push(format!("{:.1}", stop(r)? as f64 / 1024.0));
+        survivors_rss.push(stop(r)?);
     }
-    println!("survivors' peak RSS MiB: {}", survivors_rss.join("/"));
-    if let Ok(path) = std::env::var("AUDIT_LOG") {
-        let (creates, updates) = audit_writes(&path, app.name())?;
-        let twice = creates.values().filter(|&&c| c > 1).count();
-        println!(
-            "audit log, sharded namespace: {} Secrets created ({} expected), {twice} created more than once, {updates} Secret updates/patches",
-            creates.values().sum::<usize>(),
-            n + more
-        );
+    println!(
+        "  survivors' {}; load average after {}",
+        mib_pairs(&survivors_rss),
+        load()
+    );
+    report_audit(&world, n + more)?;
+    Ok(())
+}
+
+async fn run<W: Workload>(w: &W, hush: &str, args: &[String]) -> Result<()> {
+    let arg = |i: usize, default: Option<usize>| -> Result<usize> {
+        match (args.get(i), default) {
+            (Some(v), _) => v.parse().with_context(|| format!("argument {i}: {v:?}")),
+            (None, Some(d)) => Ok(d),
+            (None, None) => bail!("argument {i} missing"),
+        }
+    };
+    let (n, replicas, shards) = (arg(0, None)?, arg(1, None)?, arg(2, None)?);
+    let during = arg(3, Some(n))?;
+    let shards = u32::try_from(shards)?;
+    let client = hush_testkit::client().await?;
+    // BENCH_SINGLE_RSS_MIB skips phase 1 (its peak RSS from an earlier run); BENCH_SKIP_AFTER=1
+    // skips phase 2.
+    let single = match std::env::var("BENCH_SINGLE_RSS_MIB") {
+        Ok(v) => {
+            let (rss, anon) = v
+                .split_once('/')
+                .context("BENCH_SINGLE_RSS_MIB=<peak RSS>/<peak anon RSS>")?;
+            (rss.parse()?, anon.parse()?)
+        }
+        Err(_) => one_replica(w, hush, &client, n).await?,
+    };
+    if std::env::var("BENCH_SKIP_AFTER").as_deref() != Ok("1") {
+        sharded(w, hush, &client, n, (replicas, shards), single, Kill::After).await?;
+    }
+    if during > 0 {
+        sharded(
+            w,
+            hush,
+            &client,
+            during,
+            (replicas, shards),
+            single,
+            Kill::During,
+        )
+        .await?;
     }
     Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: bench_shards sealed|external HUSH_BINARY N REPLICAS SHARDS [N_DURING] [KEYS REFRESH_S]";
+    let (Some(kind), Some(hush)) = (args.get(1), args.get(2)) else {
+        bail!("{usage}");
+    };
+    let rest = &args[3..];
+    let client = hush_testkit::client().await?;
+    match kind.as_str() {
+        "sealed" => run(&sealed::Sealed::new(&client).await?, hush, rest).await,
+        "external" => {
+            let keys = rest.get(4).map_or(Ok(500), |k| k.parse())?;
+            let refresh = rest.get(5).map_or(Ok(60), |k| k.parse())?;
+            run(
+                &external::External::new(&client, keys, refresh).await?,
+                hush,
+                rest,
+            )
+            .await
+        }
+        _ => bail!("{usage}"),
+    }
 }
