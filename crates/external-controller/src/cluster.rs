@@ -97,7 +97,7 @@ pub async fn reconcile(
             }
         }
         if !failed.is_empty() {
-            write_status(&api, &old, &ces, status, failed).await?;
+            write_status(&api, &ctx, &old, &ces, status, failed).await?;
             return Ok(Action::requeue(Duration::from_secs(5)));
         }
     }
@@ -106,7 +106,7 @@ pub async fn reconcile(
         Ok(n) => n,
         Err(e) => {
             failed.insert("unknown".into(), e.to_string());
-            write_status(&api, &old, &ces, status, failed).await?;
+            write_status(&api, &ctx, &old, &ces, status, failed).await?;
             return Err(e);
         }
     };
@@ -153,7 +153,7 @@ pub async fn reconcile(
     }
     provisioned.sort();
     status.provisioned_namespaces = provisioned;
-    write_status(&api, &old, &ces, status, failed).await?;
+    write_status(&api, &ctx, &old, &ces, status, failed).await?;
     Ok(Action::requeue(refresh))
 }
 
@@ -420,6 +420,7 @@ async fn cleanup(ces: &ClusterExternalSecret, ctx: &Context) -> Result<(), Error
 /// Writes `failedNamespaces` and `Ready` (True when nothing failed); nothing when unchanged.
 async fn write_status(
     api: &Api<ClusterExternalSecret>,
+    ctx: &Context,
     old: &ClusterExternalSecretStatus,
     ces: &ClusterExternalSecret,
     mut status: ClusterExternalSecretStatus,
@@ -433,7 +434,7 @@ async fn write_status(
         })
         .collect();
     let ready = status.failed_namespaces.is_empty();
-    crate::metrics::note_ready(ready);
+    ctx.ready.note(ces, ready);
     status.conditions.retain(|c| c.type_ != "Ready");
     status.conditions.push(Condition {
         type_: "Ready".into(),

@@ -17,7 +17,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::credentials::KubeCredentials;
 use crate::shared::selector_matches;
-use crate::{Config, Error, lane, templating};
+use crate::{Config, Error, lane, metrics, templating};
 
 /// Events' reporting component, as ESO.
 pub const EVENT_COMPONENT: &str = "external-secrets";
@@ -44,6 +44,8 @@ pub struct Context {
     pub recent: lane::RecentSyncs,
     /// When the watch first delivered each not yet synced ExternalSecret.
     pub first_seen: Arc<lane::FirstSeen>,
+    /// The `Ready` each running reconcile wrote, for ESO's status-condition metrics.
+    pub(crate) ready: metrics::ReadyNotes,
     /// The watch caches of stores and managed Secrets, when the controllers run: reconciles
     /// read them instead of GETting each time (a miss falls back to a GET).
     pub caches: OnceLock<Caches>,
@@ -130,6 +132,7 @@ impl Context {
             ),
             recent: lane::RecentSyncs::default(),
             first_seen: Arc::default(),
+            ready: metrics::ReadyNotes::default(),
             caches: OnceLock::new(),
             client,
             config,

@@ -15,7 +15,9 @@ use crate::{Error, cluster, store};
 /// [`crate::reconcile::reconcile`] with ESO's `externalsecret_*` metrics recorded.
 pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
     let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) = measured(crate::reconcile::reconcile(Arc::clone(&es), ctx)).await;
+    let notes = Arc::clone(&ctx);
+    let (result, took) = measured(crate::reconcile::reconcile(Arc::clone(&es), ctx)).await;
+    let ready = notes.ready.take(&*es);
     metrics.record(Kind::ExternalSecret, &*es, took, result.is_ok(), ready);
     result
 }
@@ -23,7 +25,9 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
 /// [`store::reconcile_store`] with ESO's `secretstore_*` metrics recorded.
 pub async fn reconcile_store(s: Arc<SecretStore>, ctx: Arc<Context>) -> Result<Action, Error> {
     let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) = measured(store::reconcile_store(Arc::clone(&s), ctx)).await;
+    let notes = Arc::clone(&ctx);
+    let (result, took) = measured(store::reconcile_store(Arc::clone(&s), ctx)).await;
+    let ready = notes.ready.take(&*s);
     metrics.record(Kind::SecretStore, &*s, took, result.is_ok(), ready);
     result
 }
@@ -34,7 +38,9 @@ pub async fn reconcile_cluster_store(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) = measured(store::reconcile_cluster_store(Arc::clone(&s), ctx)).await;
+    let notes = Arc::clone(&ctx);
+    let (result, took) = measured(store::reconcile_cluster_store(Arc::clone(&s), ctx)).await;
+    let ready = notes.ready.take(&*s);
     metrics.record(Kind::ClusterSecretStore, &*s, took, result.is_ok(), ready);
     result
 }
@@ -45,7 +51,9 @@ pub async fn reconcile_cluster_external_secret(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let metrics = ctx.config.eso_metrics.clone();
-    let (result, took, ready) = measured(cluster::reconcile(Arc::clone(&ces), ctx)).await;
+    let notes = Arc::clone(&ctx);
+    let (result, took) = measured(cluster::reconcile(Arc::clone(&ces), ctx)).await;
+    let ready = notes.ready.take(&*ces);
     metrics.record(
         Kind::ClusterExternalSecret,
         &*ces,

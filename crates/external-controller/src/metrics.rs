@@ -16,8 +16,8 @@
 //! OpenMetrics encoder adds one to every counter, so they are gauges that only go up (PromQL's
 //! `rate`/`increase` work on them).
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -131,14 +131,38 @@ pub struct EsoMetrics {
     cluster_external_secret: KindFamilies,
 }
 
-tokio::task_local! {
-    /// The `Ready` status the running reconcile wrote: 0 none, 1 False, 2 True.
-    static READY: Arc<AtomicU8>;
-}
+/// The `Ready` status each running reconcile wrote, for the status-condition families: the
+/// reconcilers note it where they write it, the metric wrappers (`instrumented.rs`) take it
+/// when the reconcile ends. kube-runtime never runs two reconciles of one object at once, so
+/// kind, namespace and name name one reconcile.
+#[derive(Debug, Default)]
+pub(crate) struct ReadyNotes(Mutex<HashMap<(String, String, String), bool>>);
 
-/// Called where the reconciler sets `Ready` (no-op outside [`measured`]).
-pub(crate) fn note_ready(ready: bool) {
-    let _ = READY.try_with(|r| r.store(if ready { 2 } else { 1 }, Ordering::Relaxed));
+impl ReadyNotes {
+    fn key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> (String, String, String) {
+        let meta = obj.meta();
+        (
+            K::kind(&()).into_owned(),
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        )
+    }
+
+    /// `obj`'s reconcile writes `Ready` = `ready`.
+    pub(crate) fn note<K: kube::Resource<DynamicType = ()>>(&self, obj: &K, ready: bool) {
+        let mut notes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        notes.insert(Self::key(obj), ready);
+    }
+
+    /// The `Ready` `obj`'s reconcile wrote, forgotten: 0 none, 1 False, 2 True.
+    pub(crate) fn take<K: kube::Resource<DynamicType = ()>>(&self, obj: &K) -> u8 {
+        let mut notes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match notes.remove(&Self::key(obj)) {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        }
+    }
 }
 
 impl EsoMetrics {
@@ -238,17 +262,14 @@ fn object_labels<K: kube::Resource>(obj: &K) -> Labels {
     ]
 }
 
-/// Runs `reconcile` with a `Ready` slot for [`note_ready`]; returns its result, the time it
-/// took in nanoseconds and the `Ready` it wrote.
-pub(crate) async fn measured<F>(reconcile: F) -> (Result<Action, Error>, f64, u8)
+/// Runs `reconcile`; returns its result and the time it took in nanoseconds.
+pub(crate) async fn measured<F>(reconcile: F) -> (Result<Action, Error>, f64)
 where
     F: std::future::Future<Output = Result<Action, Error>>,
 {
     let start = Instant::now();
-    let ready = Arc::new(AtomicU8::new(0));
-    let result = READY.scope(Arc::clone(&ready), reconcile).await;
-    let took = start.elapsed().as_nanos() as f64;
-    (result, took, ready.load(Ordering::Relaxed))
+    let result = reconcile.await;
+    (result, start.elapsed().as_nanos() as f64)
 }
 
 #[cfg(test)]
@@ -320,6 +341,30 @@ mod tests {
             text.contains(
                 r#"clustersecretstore_reconcile_duration{name="vault",namespace=""} 900.0"#
             )
+        );
+    }
+
+    #[test]
+    fn ready_notes_are_per_object_and_taken_once() {
+        use hush_api::external_secrets::SecretStore;
+        let notes = ReadyNotes::default();
+        let es: ExternalSecret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db", "namespace": "team"}, "spec": {}
+        }))
+        .unwrap();
+        let store: SecretStore = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db", "namespace": "team"}, "spec": {"provider": {}}
+        }))
+        .unwrap();
+        notes.note(&es, false);
+        notes.note(&es, true);
+        notes.note(&store, false);
+        assert_eq!(notes.take(&es), 2, "the last Ready written");
+        assert_eq!(notes.take(&es), 0, "taken once");
+        assert_eq!(
+            notes.take(&store),
+            1,
+            "another kind of the same name is its own"
         );
     }
 }

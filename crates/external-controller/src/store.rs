@@ -96,7 +96,7 @@ where
             },
         }
     };
-    crate::metrics::note_ready(ready);
+    ctx.ready.note(obj, ready);
     if ready {
         ctx.event(true, obj, EventType::Normal, reason, message.clone())
             .await;

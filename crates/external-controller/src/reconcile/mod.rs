@@ -175,6 +175,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let (reason, message) = report(&ctx, &es, &outcome).await;
     let synced = (started_at.clone(), current_rv.clone());
     let binding = bound.then_some(target_name);
+    ctx.ready.note(&*es, true);
     set_ready(
         &api,
         &es,
@@ -318,6 +319,7 @@ async fn mark_failed(
 ) -> Result<(), Error> {
     ctx.event(false, es, EventType::Warning, "UpdateFailed", note)
         .await;
+    ctx.ready.note(es, false);
     set_ready(api, es, false, "SecretSyncedError", message, None).await
 }
 
@@ -331,7 +333,6 @@ async fn set_ready(
     message: &str,
     synced: Option<(String, String, Option<String>)>,
 ) -> Result<(), Error> {
-    crate::metrics::note_ready(ready);
     let old = es.status.clone().unwrap_or_default();
     let status_text = if ready { "True" } else { "False" };
     let previous = old.conditions.iter().find(|c| c.type_ == "Ready");
