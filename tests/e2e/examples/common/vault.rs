@@ -74,11 +74,24 @@ pub(crate) fn audit_counts(
     kv_prefix: &str,
     other_key: &str,
 ) -> Result<AuditCounts> {
+    audit_counts_between(path, from..u64::MAX, kv_prefix, other_key)
+}
+
+/// As [`audit_counts`], for the requests logged between two lengths of the log.
+pub(crate) fn audit_counts_between(
+    path: &str,
+    range: std::ops::Range<u64>,
+    kv_prefix: &str,
+    other_key: &str,
+) -> Result<AuditCounts> {
     let bytes = std::fs::read(path).with_context(|| format!("audit log {path}"))?;
-    let start = usize::try_from(from)?.min(bytes.len());
+    let end = usize::try_from(range.end)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let start = usize::try_from(range.start)?.min(end);
     let mut c = AuditCounts::default();
     let mut keys = std::collections::HashSet::new();
-    for line in String::from_utf8_lossy(&bytes[start..]).lines() {
+    for line in String::from_utf8_lossy(&bytes[start..end]).lines() {
         let Ok(e) = serde_json::from_str::<Value>(line) else {
             continue;
         };
