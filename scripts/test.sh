@@ -4,7 +4,8 @@
 # Stages (each prints its duration; a summary follows at the end):
 #   dev-env     scripts/dev-env.sh: Debian packages, the peers venv, Go-built peers, peers.env
 #   tools       cargo-deny and cargo-fuzz into the cache (built once per version)
-#   fmt         cargo fmt --check; no import circle between a crate's modules (scripts/module-circles.py)
+#   fmt         cargo fmt --check; no import circle between a crate's modules (scripts/module-circles.py);
+#               every repository path the docs name exists (scripts/doc-paths.py)
 #   clippy      clippy -D warnings on every target
 #   deny        cargo deny (licenses, bans, sources), offline
 #   crds        regenerate crds/ from the Rust types and fail on a difference
@@ -105,7 +106,7 @@ stage_tools() {
   if [ -d fuzz ]; then install_tool cargo-fuzz 0.13.1 cargo-fuzz; fi
 }
 
-stage_fmt() { cargo fmt --all --check; python3 scripts/module-circles.py; }
+stage_fmt() { cargo fmt --all --check; python3 scripts/module-circles.py; python3 scripts/doc-paths.py; }
 
 # Binaries bake their checkout's path in (env!("CARGO_MANIFEST_DIR") for fixtures and crds/),
 # and cargo does not notice the same sources moving to another checkout: when the shared target
