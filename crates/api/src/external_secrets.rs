@@ -488,6 +488,9 @@ pub struct SecretStoreStatus {
 }
 
 /// The cluster-scoped store: same spec as [`SecretStoreSpec`].
+// Its fields repeat those on purpose: kube's derive makes one kind per spec type, and the field
+// docs are the CRD's descriptions, which differ between the two CRDs (`crds/` is checked byte for
+// byte).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "external-secrets.io",

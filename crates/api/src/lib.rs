@@ -4,6 +4,10 @@
 //! - [`sealed_secret`]: `SealedSecret` (`bitnami.com/v1alpha1`), schema-identical to Bitnami's
 //!   CRD so every manifest it accepts is accepted, and decoded leniently so that one odd object
 //!   can never break a watch.
+//! - [`external_secrets`]: External Secrets Operator's `external-secrets.io/v1` kinds
+//!   (ExternalSecret, SecretStore, their cluster variants).
+//! - [`push_secrets`]: `PushSecret` and `ClusterPushSecret` (`external-secrets.io/v1alpha1`).
+//! - [`generators`]: ESO's generators (`generators.external-secrets.io/v1alpha1`).
 //!
 //! [`crds`] lists every CRD with the file it is written to; `crdgen` (and
 //! `scripts/gen-crds.sh`) writes them.
