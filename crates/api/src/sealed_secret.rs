@@ -11,6 +11,12 @@
 //! its default instead of failing, so one odd object (stored under an older or hand-edited CRD)
 //! cannot stop the controller's watch; the reconciler reports it in the object's status instead.
 //! The values here are ciphertext; the plaintext never passes through these types.
+//!
+//! `hush_sealing::types` holds the same object a second time, on purpose: kubeseal's Go structs
+//! field for field (Go field order, `omitempty`, strict decoding), for the sealing library, which
+//! must not depend on the Kubernetes client. The fields below therefore repeat those; the
+//! controller converts at one place (`to_sealing`). Why not one type set: `docs/decisions.md`,
+//! "SealedSecret: CRD types in `hush-api`, wire types in `hush-sealing`".
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -45,105 +51,76 @@ pub const CONDITION_SYNCED: &str = "Synced";
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[0].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SealedSecretSpec {
     /// Template defines the structure of the Secret that will be created from this sealed
     /// secret.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
     pub template: Option<SecretTemplateSpec>,
     /// Data is deprecated and will be removed eventually. Use per-value EncryptedData instead.
     /// Standard base64, as Go's `[]byte`.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     /// Item name to sealed value (base64). Non-string entries are dropped, as Go's
     /// `SealedSecretEncryptedData.UnmarshalJSON` does.
-    #[serde(default, deserialize_with = "lenient_string_map")]
+    #[serde(deserialize_with = "lenient_string_map")]
     pub encrypted_data: BTreeMap<String, String>,
 }
 
 /// SecretTemplateSpec describes the structure a Secret should have when created from a template.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
 pub struct SecretTemplateSpec {
     /// Standard object's metadata, kept as written (unknown fields preserved).
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
     /// Used to facilitate programmatic handling of secret data.
     #[serde(
         rename = "type",
-        default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub type_: Option<String>,
     /// Immutable, if set to true, ensures that data stored in the Secret cannot be updated.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
     pub immutable: Option<bool>,
     /// Keys that should be templated using decrypted data.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
     pub data: Option<BTreeMap<String, String>>,
 }
 
 /// SealedSecretStatus is the most recently observed status of the SealedSecret.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SealedSecretStatus {
     /// Represents the latest available observations of a sealed secret's current state.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(deserialize_with = "lenient", skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<SealedSecretCondition>,
     /// The generation observed by the controller.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
 
 /// SealedSecretCondition describes the state of a sealed secret at a certain point.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SealedSecretCondition {
     /// Type of condition for a SealedSecret (`Synced`).
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub type_: String,
     /// Status of the condition: `True`, `False` or `Unknown`.
-    #[serde(default)]
     pub status: String,
     /// The last time this condition was updated (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<String>,
     /// Last time the condition transitioned from one status to another (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
     /// The reason for the condition's last transition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// A human readable message indicating details about the transition.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 

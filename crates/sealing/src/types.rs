@@ -3,6 +3,12 @@
 //! and `omitzero` rules, sorted map keys. Unknown fields are dropped, as Go's
 //! decoder does. `Debug` never shows secret values or annotations (a last-applied annotation can
 //! hold a whole Secret).
+//!
+//! `hush_api::sealed_secret` holds the same object a second time, on purpose: the kube-rs
+//! `CustomResource` the controller watches (Bitnami's schema, lenient decoding). The fields of
+//! [`SealedSecretSpec`] and [`SecretTemplateSpec`] therefore repeat those; this crate stays
+//! free of the Kubernetes client. Why not one type set: `docs/decisions.md`, "SealedSecret: CRD
+//! types in `hush-api`, wire types in `hush-sealing`".
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,97 +28,82 @@ pub const SEALED_SECRET_KIND: &str = "SealedSecret";
 /// omitted when unset: apimachinery v0.35 (kubeseal v0.36.6) marks it `omitzero`; older kubeseal
 /// releases printed `creationTimestamp: null`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct ObjectMeta {
     /// `metadata.name`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// `metadata.generateName`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub generate_name: String,
     /// `metadata.namespace`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub namespace: String,
     /// `metadata.selfLink`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub self_link: String,
     /// `metadata.uid`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub uid: String,
     /// `metadata.resourceVersion`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub resource_version: String,
     /// `metadata.generation`.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_zero")]
     pub generation: i64,
     /// `metadata.creationTimestamp` (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<String>,
     /// `metadata.deletionTimestamp`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<String>,
     /// `metadata.deletionGracePeriodSeconds`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
     /// `metadata.labels`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub labels: BTreeMap<String, String>,
     /// `metadata.annotations`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub annotations: BTreeMap<String, String>,
     /// `metadata.ownerReferences`, kept as written.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub owner_references: Vec<Value>,
     /// `metadata.finalizers`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub finalizers: Vec<String>,
     /// `metadata.managedFields`, kept as written.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -139,31 +130,28 @@ impl fmt::Debug for ObjectMeta {
 
 /// A `v1.Secret`. Values are [`SecretBytes`]; `stringData` is kept apart as on the wire.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Secret {
     /// `kind` (not checked when reading, as kubeseal).
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub kind: String,
     /// `apiVersion`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub api_version: String,
     /// `metadata`.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub metadata: ObjectMeta,
     /// `immutable`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub immutable: Option<bool>,
     /// `data`: base64 on the wire, raw bytes here.
     #[serde(
-        default,
         deserialize_with = "b64_map::deserialize",
         serialize_with = "b64_map::serialize",
         skip_serializing_if = "BTreeMap::is_empty"
@@ -171,7 +159,6 @@ pub struct Secret {
     pub data: BTreeMap<String, SecretBytes>,
     /// `stringData`: UTF-8 on the wire.
     #[serde(
-        default,
         deserialize_with = "str_map::deserialize",
         serialize_with = "str_map::serialize",
         skip_serializing_if = "BTreeMap::is_empty"
@@ -180,7 +167,6 @@ pub struct Secret {
     /// `type`.
     #[serde(
         rename = "type",
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
@@ -218,30 +204,28 @@ impl fmt::Debug for Secret {
 
 /// A `SealedSecret`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SealedSecret {
     /// `kind`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub kind: String,
     /// `apiVersion`.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub api_version: String,
     /// `metadata`: its name, namespace and scope annotations decide the unseal label.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub metadata: ObjectMeta,
     /// `spec`.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub spec: SealedSecretSpec,
     /// `status`, kept as written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Value>,
 }
 
@@ -283,14 +267,13 @@ impl fmt::Debug for SealedSecret {
 
 /// `SealedSecretSpec`: template, deprecated `data`, `encryptedData` (Go field order).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SealedSecretSpec {
     /// `spec.template`: metadata, type and immutability of the Secret to create.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub template: SecretTemplateSpec,
     /// Deprecated v1 `spec.data`: one envelope over the JSON of the whole Secret.
     #[serde(
-        default,
         deserialize_with = "b64_opt::deserialize",
         serialize_with = "b64_opt::serialize",
         skip_serializing_if = "Option::is_none"
@@ -298,30 +281,29 @@ pub struct SealedSecretSpec {
     pub data: Option<Vec<u8>>,
     /// `spec.encryptedData`: item name to base64 envelope. Non-string entries are dropped when
     /// reading, as Go's `SealedSecretEncryptedData.UnmarshalJSON` does.
-    #[serde(default, deserialize_with = "lenient_string_map")]
+    #[serde(deserialize_with = "lenient_string_map")]
     pub encrypted_data: BTreeMap<String, String>,
 }
 
 /// `SecretTemplateSpec`: metadata, type, immutable, data (Go field order).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SecretTemplateSpec {
     /// Metadata copied to the Secret (name and namespace are then forced).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(deserialize_with = "null_default")]
     pub metadata: ObjectMeta,
     /// Secret type.
     #[serde(
         rename = "type",
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub type_: String,
     /// `immutable`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub immutable: Option<bool>,
     /// Go templates over the decrypted values.
     #[serde(
-        default,
         deserialize_with = "null_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
