@@ -322,7 +322,6 @@ impl Limiter {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

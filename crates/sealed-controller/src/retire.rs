@@ -221,7 +221,6 @@ async fn retire(ctx: &Context, key: &KeyEntry) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use serde_json::json;
 

@@ -433,7 +433,6 @@ impl SecretProvider for FakeProvider {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 

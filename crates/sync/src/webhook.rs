@@ -813,7 +813,6 @@ impl SecretProvider for WebhookProvider {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 

@@ -372,7 +372,6 @@ async fn set_ready(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use hush_api::external_secrets::ExternalSecret;
     use serde_json::json;
 

@@ -152,7 +152,6 @@ pub(super) fn secret_valid(creation: CreationPolicy, secret: Option<&Secret>) ->
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use k8s_openapi::ByteString;
     use serde_json::json;
 

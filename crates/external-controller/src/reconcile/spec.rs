@@ -234,7 +234,6 @@ pub(super) fn refresh_interval(es: &ExternalSecret) -> Result<Option<Duration>, 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use serde_json::json;
 
     use super::*;

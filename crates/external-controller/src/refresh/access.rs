@@ -147,7 +147,6 @@ pub(super) async fn authorize(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use axum::http::HeaderValue;
 
     use super::*;

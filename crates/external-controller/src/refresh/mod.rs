@@ -576,7 +576,6 @@ fn log_accepted(caller: &Caller, target: &Target, requested: &Requested) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -221,7 +221,6 @@ fn ecr_values(answer: &Value) -> Result<BTreeMap<String, SecretBytes>, ProviderE
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
