@@ -1,5 +1,5 @@
 //! What every reconciler of this crate shares: the [`Context`] (kube client, settings, provider
-//! cache, scheduling state, render pool, watch caches, event recorders) and the stores it resolves
+//! cache, scheduling state, render pool, watch caches, event posters) and the stores it resolves
 //! ([`ResolvedStore`]: a SecretStore or ClusterSecretStore with its provider through the cache).
 
 use std::collections::BTreeMap;
@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use futures::FutureExt as _;
 use hush_api::external_secrets::{ClusterSecretStore, SecretStore};
 use hush_operator::drift::DriftLedger;
+use hush_operator::events::{EventPoster, EventType, Note};
 use hush_sync::cache::{Freshness, ProviderCache, StoreKey};
 use hush_sync::{ProviderError, ProviderFactory, StoreScope};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -49,8 +49,8 @@ pub struct Context {
     /// The watch caches of stores and managed Secrets, when the controllers run: reconciles
     /// read them instead of GETting each time (a miss falls back to a GET).
     pub caches: OnceLock<Caches>,
-    recorder: Recorder,
-    store_recorder: Recorder,
+    events: EventPoster,
+    store_events: EventPoster,
 }
 
 impl std::fmt::Debug for Context {
@@ -113,13 +113,12 @@ impl Context {
 
     /// A context that reads through and counts into `lasting`.
     pub(crate) fn with_lasting(client: Client, config: Arc<Config>, lasting: Lasting) -> Self {
-        let reporter = |c: &str| Reporter {
-            controller: c.into(),
-            instance: std::env::var("POD_NAME").ok(),
+        let poster = |controller: &str| {
+            EventPoster::new(client.clone(), controller, std::env::var("POD_NAME").ok())
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter(EVENT_COMPONENT)),
-            store_recorder: Recorder::new(client.clone(), reporter("secret-store")),
+            events: poster(EVENT_COMPONENT),
+            store_events: poster("secret-store"),
             cache: lasting.cache,
             drift: lasting.drift,
             factories: hush_sync::registry_with(&config.providers),
@@ -207,19 +206,18 @@ impl Context {
         reason: &str,
         note: String,
     ) {
-        let event = Event {
+        let note = Note {
             type_,
-            reason: reason.into(),
-            note: Some(truncate(note, 1024)),
-            action: if store { "Validate" } else { "Sync" }.into(),
-            secondary: None,
+            reason,
+            note: truncate(note, 1024),
+            action: if store { "Validate" } else { "Sync" },
         };
-        let recorder = if store {
-            &self.store_recorder
+        let poster = if store {
+            &self.store_events
         } else {
-            &self.recorder
+            &self.events
         };
-        if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+        if let Err(e) = poster.post(&obj.object_ref(&()), note).await {
             tracing::debug!(error = %e, "cannot publish event");
         }
     }

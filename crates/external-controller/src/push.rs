@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use hush_api::external_secrets::Condition;
 use hush_api::push_secrets::{PushSecret, PushSecretData, PushSecretStatus};
+use hush_operator::events::EventType;
 use hush_sync::cache::Freshness;
 use hush_sync::{ProviderError, PushRef, PushSource, SecretBytes, SecretProvider as _};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 

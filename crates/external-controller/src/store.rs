@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_api::external_secrets::{ClusterSecretStore, Condition, SecretStore, SecretStoreStatus};
+use hush_operator::events::EventType;
 use hush_sync::SecretProvider as _;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 

@@ -13,6 +13,7 @@
 //! - [`run`]: drives a kube-runtime `Controller` with plain `reconcile` / `error_policy`
 //!   functions, recording reconcile counts and latency, until shutdown.
 //! - [`duration`]: Go's `time.ParseDuration`, for flags shared with Go controllers.
+//! - [`events`]: Kubernetes Events posted directly, without kube-runtime's `Recorder` cache.
 //! - [`Process`]: puts the above together for the `hush controller` command.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@
 pub mod client;
 pub mod drift;
 pub mod duration;
+pub mod events;
 pub mod leader;
 pub mod logging;
 pub mod metrics;

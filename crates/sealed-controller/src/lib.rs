@@ -11,7 +11,6 @@
 #![warn(missing_docs)]
 
 pub mod config;
-pub mod events;
 pub mod http;
 pub mod keys;
 pub mod metrics;

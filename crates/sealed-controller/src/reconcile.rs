@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac as _};
 use hush_api::sealed_secret::{CONDITION_SYNCED, SealedSecret};
 use hush_operator::drift;
+use hush_operator::events::{EventPoster, EventType, Note};
 use hush_sealing::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
 use hush_sealing::unseal::UnsealOptions;
 use k8s_openapi::ByteString;
@@ -42,7 +43,6 @@ use tokio::sync::Semaphore;
 
 use crate::cache::{self, Memo, Primed, SecretStores, Seen, StatusMemo};
 use crate::config::Config;
-use crate::events::{EventPoster, EventType, Note};
 use crate::keys::{KeySet, SealingKeys};
 use crate::metrics::SealedMetrics;
 use crate::{Error, Result};

@@ -17,13 +17,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use hush_api::sealed_secret::SealedSecret;
+use hush_operator::events::{EventType, Note};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt as _;
 use kube::api::{Api, ListParams, PostParams};
 
 use crate::config::Namespaces;
-use crate::events::{EventType, Note};
 use crate::keys::{KEY_LABEL, KeyEntry};
 use crate::reconcile::{Context, KEY_ANNOTATION, annotated_keys};
 use crate::{Error, Result};

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use hush_api::external_secrets::{
     ExternalSecret, ExternalSecretDataFromRemoteRef, RemoteRef as ApiRemoteRef, SecretStoreRef,
 };
+use hush_operator::events::EventType;
 use hush_sync::cache::Freshness;
 use hush_sync::{FindQuery, RemoteRef, SecretBytes, SecretProvider as _};
 use kube::ResourceExt as _;
-use kube::runtime::events::EventType;
 
 use super::spec::DeletionPolicy;
 use crate::context::{Context, ResolvedStore, namespace_allowed};

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use hush_api::external_secrets::{Condition, ExternalSecret};
+use hush_operator::events::EventType;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource as _, ResourceExt as _};
 use serde_json::json;
 

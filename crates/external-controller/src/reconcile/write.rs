@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use hush_api::external_secrets::ExternalSecret;
 use hush_operator::drift;
+use hush_operator::events::EventType;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 

@@ -1,10 +1,13 @@
-//! Kubernetes Events posted directly (`events.k8s.io/v1`), one per call.
+//! Kubernetes Events posted directly (`events.k8s.io/v1`), one per call, for every controller
+//! of the process.
 //!
 //! kube-runtime's `Recorder` keeps every event it published for six minutes to count repeats
-//! into a series, and scans that cache on every publish: in a first sync of N SealedSecrets it
-//! holds N events (tens of MiB at N = 10,000) and costs O(N) per event. Each SealedSecret gets
-//! one `Unsealed` event per change, and failures are retried with backoff, so there is little to
-//! aggregate; a repeated failure posts a new event, as Bitnami's does past client-go's cache.
+//! into a series, and scans that cache on every publish: in a first sync of N objects it holds
+//! N events (tens of MiB at N = 10,000) and costs O(N) per event. A controller here posts an
+//! event per change or per failed attempt, and failures are retried with backoff, so there is
+//! little to aggregate; a repeated failure posts a new event, as client-go's recorder does past
+//! its cache. The Event is the one `Recorder` writes for a first occurrence: same name, fields
+//! and namespace (`default` for a cluster-scoped object).
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
@@ -36,7 +39,7 @@ impl EventType {
 pub struct Note<'a> {
     /// Normal or Warning.
     pub type_: EventType,
-    /// Machine-readable reason (`Unsealed`, `ErrUnsealFailed`, …).
+    /// Machine-readable reason (`Unsealed`, `UpdateFailed`, …).
     pub reason: &'a str,
     /// Human-readable message (never secret values).
     pub note: String,
@@ -62,17 +65,14 @@ impl EventPoster {
         }
     }
 
-    /// Creates one Event about `regarding` in its namespace.
+    /// Creates one Event about `regarding` in its namespace (`default` when it has none).
     pub async fn post(
         &self,
         regarding: &ObjectReference,
         note: Note<'_>,
     ) -> Result<(), kube::Error> {
         let event = self.event(regarding, note, Timestamp::now());
-        let api: Api<Event> = match event.metadata.namespace.as_deref() {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::default_namespaced(self.client.clone()),
-        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), events_namespace(regarding));
         api.create(&PostParams::default(), &event).await.map(drop)
     }
 
@@ -96,6 +96,12 @@ impl EventPoster {
             ..Event::default()
         }
     }
+}
+
+/// Where events about `regarding` are created: its namespace, or `default` for a cluster-scoped
+/// object (as kube-runtime's and client-go's recorders; the Event itself names no namespace).
+fn events_namespace(regarding: &ObjectReference) -> &str {
+    regarding.namespace.as_deref().unwrap_or("default")
 }
 
 impl std::fmt::Debug for EventPoster {
@@ -146,5 +152,35 @@ mod tests {
             Some("u-1")
         );
         assert!(ev.series.is_none());
+        assert_eq!(events_namespace(&regarding), "apps");
+    }
+
+    #[tokio::test]
+    async fn cluster_scoped_objects_get_their_events_in_default() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("static URL"));
+        let client = Client::try_from(config).expect("client from static config");
+        let poster = EventPoster::new(client, "external-secrets", Some("pod-0".into()));
+        let regarding = ObjectReference {
+            api_version: Some("external-secrets.io/v1".into()),
+            kind: Some("ClusterSecretStore".into()),
+            name: Some("vault".into()),
+            ..ObjectReference::default()
+        };
+        let now = Timestamp::from_second(1_700_000_000).expect("static timestamp");
+        let note = Note {
+            type_: EventType::Normal,
+            reason: "Valid",
+            note: "store validated".into(),
+            action: "Validate",
+        };
+        let ev = poster.event(&regarding, note, now);
+        assert_eq!(events_namespace(&regarding), "default");
+        assert_eq!(ev.metadata.namespace, None);
+        assert_eq!(
+            ev.metadata.name,
+            Some(format!("vault.{:x}", now.as_nanosecond()))
+        );
+        assert_eq!(ev.reporting_instance.as_deref(), Some("pod-0"));
+        assert_eq!(ev.type_.as_deref(), Some("Normal"));
     }
 }
