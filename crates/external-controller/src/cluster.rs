@@ -14,21 +14,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_api::external_secrets::{
-    ClusterExternalSecret, ClusterExternalSecretStatus, Condition, ExternalSecret,
-    NamespaceFailure, OpenObject,
+    ClusterExternalSecret, ClusterExternalSecretStatus, ExternalSecret, NamespaceFailure,
 };
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::Error;
 use crate::context::Context;
 use crate::eso::ANNOTATION_FORCE_SYNC;
-use crate::shared::{patch_finalizers, selector_matches};
+use crate::fanout::{self, FanOut};
+use crate::shared::patch_finalizers;
 
 /// ESO's finalizer on a ClusterExternalSecret.
 pub const FINALIZER: &str = "externalsecrets.external-secrets.io/clusterexternalsecret-cleanup";
@@ -37,8 +36,8 @@ pub fn namespace_finalizer(ces_name: &str) -> String {
     format!("externalsecrets.external-secrets.io/ces-{ces_name}")
 }
 /// `spec.refreshTime` when unset (ESO's CRD default).
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
-const NAMESPACES_FAILED: &str = "one or more namespaces failed";
+pub const DEFAULT_REFRESH: Duration = fanout::DEFAULT_REFRESH;
+const KIND: &str = "ClusterExternalSecret";
 
 /// Reconciles one ClusterExternalSecret.
 pub async fn reconcile(
@@ -64,14 +63,7 @@ pub async fn reconcile(
         all.push(FINALIZER.to_owned());
         patch_finalizers(&api, &*ces, json!(all)).await?;
     }
-    let refresh = match ces.spec.refresh_time.as_deref().filter(|t| !t.is_empty()) {
-        None => DEFAULT_REFRESH,
-        Some(t) => hush_operator::duration::parse(t).map_err(|e| {
-            Error::Spec(format!(
-                "ClusterExternalSecret {name}: spec.refreshTime {t:?}: {e}"
-            ))
-        })?,
-    };
+    let refresh = fanout::refresh_time(KIND, &name, ces.spec.refresh_time.as_deref())?;
     let old = ces.status.clone().unwrap_or_default();
     let es_name = ces
         .spec
@@ -170,12 +162,8 @@ async fn target_namespaces(
     ces: &ClusterExternalSecret,
 ) -> Result<Vec<Namespace>, Error> {
     let selectors = selectors(ces)?;
-    let all = Api::<Namespace>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::Kube)?;
     let mut out: Vec<Namespace> = Vec::new();
-    for n in all {
+    for n in fanout::namespaces(&ctx.client).await? {
         if matches(ces, &selectors, &n)? {
             out.push(n);
         }
@@ -185,16 +173,8 @@ async fn target_namespaces(
 }
 
 fn selectors(ces: &ClusterExternalSecret) -> Result<Vec<LabelSelector>, Error> {
-    let parse = |o: &OpenObject, field: &str| {
-        serde_json::from_value::<LabelSelector>(serde_json::Value::Object(o.0.clone())).map_err(
-            |e| {
-                Error::Spec(format!(
-                    "ClusterExternalSecret {}: {field} is not a label selector: {e}",
-                    ces.name_any()
-                ))
-            },
-        )
-    };
+    let name = ces.name_any();
+    let parse = |o, field: &str| fanout::label_selector(o, KIND, &name, field);
     let mut out = Vec::new();
     if let Some(s) = &ces.spec.namespace_selector {
         out.push(parse(s, "spec.namespaceSelector")?);
@@ -214,17 +194,12 @@ fn matches(
     if ces.spec.namespaces.iter().any(|x| x == name) {
         return Ok(true);
     }
-    for s in selectors {
-        if selector_matches(s, n.labels()).map_err(|e| {
-            Error::Spec(format!(
-                "ClusterExternalSecret {}: namespace selector: {e}",
-                ces.name_any()
-            ))
-        })? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    fanout::any_selects(selectors, n, |e| {
+        Error::Spec(format!(
+            "ClusterExternalSecret {}: namespace selector: {e}",
+            ces.name_any()
+        ))
+    })
 }
 
 fn owned_by(es: &ExternalSecret, ces_name: &str) -> bool {
@@ -328,24 +303,14 @@ async fn delete_owned(
     ces_name: &str,
     ns: &str,
 ) -> Result<(), String> {
-    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(es) = api
-        .get_opt(es_name)
-        .await
-        .map_err(|e| format!("could not get existing ExternalSecret: {e}"))?
-    else {
-        return Ok(());
-    };
-    if !owned_by(&es, ces_name) {
-        return Ok(());
-    }
-    match api.delete(es_name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(format!(
-            "external secret in non matching namespace could not be deleted: {e}"
-        )),
-    }
+    fanout::delete_owned(
+        &Api::<ExternalSecret>::namespaced(ctx.client.clone(), ns),
+        es_name,
+        |es| owned_by(es, ces_name),
+        "could not get existing ExternalSecret",
+        "external secret in non matching namespace could not be deleted",
+    )
+    .await
 }
 
 async fn remove_namespace_finalizer(
@@ -426,66 +391,36 @@ async fn write_status(
     mut status: ClusterExternalSecretStatus,
     failed: BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    status.failed_namespaces = failed
-        .into_iter()
-        .map(|(namespace, reason)| NamespaceFailure {
-            namespace,
-            reason: Some(reason),
-        })
-        .collect();
+    status.failed_namespaces = fanout::failures(failed, |namespace, reason| NamespaceFailure {
+        namespace,
+        reason,
+    });
     let ready = status.failed_namespaces.is_empty();
     ctx.ready.note(ces, ready);
     status.conditions.retain(|c| c.type_ != "Ready");
-    status.conditions.push(Condition {
-        type_: "Ready".into(),
-        status: if ready { "True" } else { "False" }.into(),
-        reason: None,
-        message: (!ready).then(|| NAMESPACES_FAILED.to_owned()),
-        last_transition_time: None,
-    });
+    status.conditions.push(fanout::ready_condition(ready));
     if &status == old {
         return Ok(());
     }
-    // The whole status (a merge patch of lists replaces them; emptied lists must be cleared).
-    let body = json!({"status": {
+    let body = json!({
         "externalSecretName": status.external_secret_name,
         "provisionedNamespaces": status.provisioned_namespaces,
         "failedNamespaces": status.failed_namespaces,
         "conditions": status.conditions,
-    }});
-    match api
-        .patch_status(
-            &ces.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(body),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::Kube(e)),
-    }
+    });
+    fanout::patch_status(api, &ces.name_any(), body).await
 }
 
-/// The ClusterExternalSecrets a Namespace event concerns: those that select it now and those
-/// that provisioned it (it may have stopped matching).
-pub fn for_namespace(
-    store: &Store<ClusterExternalSecret>,
-    ns: &Namespace,
-) -> Vec<ObjectRef<ClusterExternalSecret>> {
-    let name = ns.name_any();
-    store
-        .state()
-        .iter()
-        .filter(|ces| {
-            let provisioned = ces
-                .status
-                .as_ref()
-                .is_some_and(|s| s.provisioned_namespaces.contains(&name));
-            provisioned || selectors(ces).is_ok_and(|sel| matches(ces, &sel, ns).unwrap_or(false))
-        })
-        .map(|ces| ObjectRef::from_obj(&**ces))
-        .collect()
+impl FanOut for ClusterExternalSecret {
+    fn provisioned_namespaces(&self) -> &[String] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.provisioned_namespaces.as_slice())
+    }
+
+    fn selects(&self, ns: &Namespace) -> bool {
+        selectors(self).is_ok_and(|sel| matches(self, &sel, ns).unwrap_or(false))
+    }
 }
 
 #[cfg(test)]

@@ -8,24 +8,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_api::external_secrets::{Condition, OpenObject};
 use hush_api::push_secrets::{
     ClusterPushSecret, ClusterPushSecretNamespaceFailure, ClusterPushSecretStatus, PushSecret,
 };
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::Error;
 use crate::context::Context;
+use crate::fanout::{self, FanOut};
 
 /// `spec.refreshTime` when unset.
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
-const NAMESPACES_FAILED: &str = "one or more namespaces failed";
+pub const DEFAULT_REFRESH: Duration = fanout::DEFAULT_REFRESH;
+const KIND: &str = "ClusterPushSecret";
 
 /// Reconciles one ClusterPushSecret.
 pub async fn reconcile(cps: Arc<ClusterPushSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -35,14 +34,7 @@ pub async fn reconcile(cps: Arc<ClusterPushSecret>, ctx: Arc<Context>) -> Result
     }
     let name = cps.name_any();
     let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
-    let refresh = match cps.spec.refresh_time.as_deref().filter(|t| !t.is_empty()) {
-        None => DEFAULT_REFRESH,
-        Some(t) => hush_operator::duration::parse(t).map_err(|e| {
-            Error::Spec(format!(
-                "ClusterPushSecret {name}: spec.refreshTime {t:?}: {e}"
-            ))
-        })?,
-    };
+    let refresh = fanout::refresh_time(KIND, &name, cps.spec.refresh_time.as_deref())?;
     let old = cps.status.clone().unwrap_or_default();
     let ps_name = cps
         .spec
@@ -92,31 +84,21 @@ pub fn error_policy(cps: Arc<ClusterPushSecret>, err: &Error, _ctx: Arc<Context>
 }
 
 fn selectors(cps: &ClusterPushSecret) -> Result<Vec<LabelSelector>, Error> {
+    let name = cps.name_any();
     cps.spec
         .namespace_selectors
         .iter()
         .enumerate()
-        .map(|(i, o): (usize, &OpenObject)| {
-            serde_json::from_value::<LabelSelector>(serde_json::Value::Object(o.0.clone()))
-                .map_err(|e| {
-                    Error::Spec(format!(
-                        "ClusterPushSecret {}: spec.namespaceSelectors[{i}] is not a label selector: {e}",
-                        cps.name_any()
-                    ))
-                })
+        .map(|(i, o)| {
+            fanout::label_selector(o, KIND, &name, &format!("spec.namespaceSelectors[{i}]"))
         })
         .collect()
 }
 
 fn matches(selectors: &[LabelSelector], ns: &Namespace) -> Result<bool, Error> {
-    for s in selectors {
-        if crate::shared::selector_matches(s, ns.labels())
-            .map_err(|e| Error::Spec(format!("spec.namespaceSelectors: {e}")))?
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    fanout::any_selects(selectors, ns, |e| {
+        Error::Spec(format!("spec.namespaceSelectors: {e}"))
+    })
 }
 
 /// Live namespaces matching any selector, by name.
@@ -125,12 +107,8 @@ async fn target_namespaces(
     cps: &ClusterPushSecret,
 ) -> Result<BTreeSet<String>, Error> {
     let selectors = selectors(cps)?;
-    let all = Api::<Namespace>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::Kube)?;
     let mut out = BTreeSet::new();
-    for n in all {
+    for n in fanout::namespaces(&ctx.client).await? {
         if n.meta().deletion_timestamp.is_none() && matches(&selectors, &n)? {
             out.insert(n.name_any());
         }
@@ -211,22 +189,14 @@ async fn delete_owned(
     cps_name: &str,
     ns: &str,
 ) -> Result<(), String> {
-    let api: Api<PushSecret> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(ps) = api
-        .get_opt(ps_name)
-        .await
-        .map_err(|e| format!("could not get PushSecret: {e}"))?
-    else {
-        return Ok(());
-    };
-    if !owned_by(&ps, cps_name) {
-        return Ok(());
-    }
-    match api.delete(ps_name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(format!("could not delete PushSecret: {e}")),
-    }
+    fanout::delete_owned(
+        &Api::<PushSecret>::namespaced(ctx.client.clone(), ns),
+        ps_name,
+        |ps| owned_by(ps, cps_name),
+        "could not get PushSecret",
+        "could not delete PushSecret",
+    )
+    .await
 }
 
 async fn write_status(
@@ -237,65 +207,36 @@ async fn write_status(
     provisioned: Vec<String>,
     failed: BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    let failed_namespaces: Vec<ClusterPushSecretNamespaceFailure> = failed
-        .into_iter()
-        .map(|(namespace, reason)| ClusterPushSecretNamespaceFailure {
-            namespace,
-            reason: Some(reason),
-        })
-        .collect();
+    let failed_namespaces = fanout::failures(failed, |namespace, reason| {
+        ClusterPushSecretNamespaceFailure { namespace, reason }
+    });
     let ready = failed_namespaces.is_empty();
     let status = ClusterPushSecretStatus {
         failed_namespaces,
         provisioned_namespaces: provisioned,
         push_secret_name: Some(ps_name.to_owned()),
-        conditions: vec![Condition {
-            type_: "Ready".into(),
-            status: if ready { "True" } else { "False" }.into(),
-            reason: None,
-            message: (!ready).then(|| NAMESPACES_FAILED.to_owned()),
-            last_transition_time: None,
-        }],
+        conditions: vec![fanout::ready_condition(ready)],
     };
     if &status == old {
         return Ok(());
     }
-    let body = json!({"status": {
+    let body = json!({
         "pushSecretName": status.push_secret_name,
         "provisionedNamespaces": status.provisioned_namespaces,
         "failedNamespaces": status.failed_namespaces,
         "conditions": status.conditions,
-    }});
-    match api
-        .patch_status(
-            &cps.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(body),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::Kube(e)),
-    }
+    });
+    fanout::patch_status(api, &cps.name_any(), body).await
 }
 
-/// The ClusterPushSecrets a Namespace event concerns: those selecting it, or that provisioned it.
-pub fn for_namespace(
-    store: &Store<ClusterPushSecret>,
-    ns: &Namespace,
-) -> Vec<ObjectRef<ClusterPushSecret>> {
-    let name = ns.name_any();
-    store
-        .state()
-        .iter()
-        .filter(|cps| {
-            let provisioned = cps
-                .status
-                .as_ref()
-                .is_some_and(|s| s.provisioned_namespaces.contains(&name));
-            provisioned || selectors(cps).is_ok_and(|sel| matches(&sel, ns).unwrap_or(false))
-        })
-        .map(|cps| ObjectRef::from_obj(&**cps))
-        .collect()
+impl FanOut for ClusterPushSecret {
+    fn provisioned_namespaces(&self) -> &[String] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.provisioned_namespaces.as_slice())
+    }
+
+    fn selects(&self, ns: &Namespace) -> bool {
+        selectors(self).is_ok_and(|sel| matches(&sel, ns).unwrap_or(false))
+    }
 }

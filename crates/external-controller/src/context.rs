@@ -256,46 +256,56 @@ fn status_ready(status: Option<&hush_api::external_secrets::SecretStoreStatus>) 
 
 impl ResolvedStore {
     pub(crate) fn from_ss(s: &SecretStore) -> Self {
-        Self {
-            kind: "SecretStore".into(),
-            name: s.name_any(),
-            uid: s.uid().unwrap_or_default(),
-            // The spec's generation, not resourceVersion: status writes must not drop the
-            // client (and its Vault token).
-            resource_version: s.meta().generation.unwrap_or_default().to_string(),
-            controller: s.spec.controller.clone(),
-            provider: s
-                .spec
-                .provider
-                .clone()
-                .map(|p| serde_json::Value::Object(p.0))
-                .unwrap_or(serde_json::Value::Null),
-            store_namespace: s.namespace(),
-            conditions: Vec::new(),
-            retry: s.spec.retry_settings.clone(),
-            ready: status_ready(s.status.as_ref()),
-        }
+        let spec = &s.spec;
+        let (controller, retry) = (spec.controller.as_ref(), spec.retry_settings.as_ref());
+        Self::new(
+            s,
+            controller,
+            spec.provider.as_ref(),
+            retry,
+            s.status.as_ref(),
+        )
     }
 
     pub(crate) fn from_css(s: &ClusterSecretStore) -> Self {
+        let spec = &s.spec;
+        let (controller, retry) = (spec.controller.as_ref(), spec.retry_settings.as_ref());
         Self {
-            kind: "ClusterSecretStore".into(),
-            name: s.name_any(),
-            uid: s.uid().unwrap_or_default(),
+            store_namespace: None,
+            conditions: spec.conditions.clone(),
+            ..Self::new(
+                s,
+                controller,
+                spec.provider.as_ref(),
+                retry,
+                s.status.as_ref(),
+            )
+        }
+    }
+
+    /// What both store kinds have (their specs are distinct types with the same fields).
+    fn new<K: Resource<DynamicType = ()>>(
+        store: &K,
+        controller: Option<&String>,
+        provider: Option<&hush_api::external_secrets::OpenObject>,
+        retry: Option<&hush_api::external_secrets::RetrySettings>,
+        status: Option<&hush_api::external_secrets::SecretStoreStatus>,
+    ) -> Self {
+        Self {
+            kind: K::kind(&()).into_owned(),
+            name: store.name_any(),
+            uid: store.uid().unwrap_or_default(),
             // The spec's generation, not resourceVersion: status writes must not drop the
             // client (and its Vault token).
-            resource_version: s.meta().generation.unwrap_or_default().to_string(),
-            controller: s.spec.controller.clone(),
-            provider: s
-                .spec
-                .provider
-                .clone()
-                .map(|p| serde_json::Value::Object(p.0))
+            resource_version: store.meta().generation.unwrap_or_default().to_string(),
+            controller: controller.cloned(),
+            provider: provider
+                .map(|p| serde_json::Value::Object(p.0.clone()))
                 .unwrap_or(serde_json::Value::Null),
-            store_namespace: None,
-            conditions: s.spec.conditions.clone(),
-            retry: s.spec.retry_settings.clone(),
-            ready: status_ready(s.status.as_ref()),
+            store_namespace: store.namespace(),
+            conditions: Vec::new(),
+            retry: retry.cloned(),
+            ready: status_ready(status),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod cluster_push;
 pub mod context;
 mod credentials;
 pub mod eso;
+mod fanout;
 pub mod generators;
 pub mod instrumented;
 pub mod lane;
@@ -354,25 +355,151 @@ async fn run_scoped(
         Some(lasting) => Context::with_lasting(client.clone(), config.clone(), lasting),
         None => Context::new(client.clone(), config.clone()),
     });
-    let (es_api, store_api, secrets): (Api<ExternalSecret>, Api<SecretStore>, Api<Secret>) =
-        match &config.namespace {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-            ),
+    let runs = Runs {
+        client,
+        config: &config,
+        ctx: &ctx,
+        scope: &scope,
+        metrics,
+        shutdown,
+    };
+    let store_api: Api<SecretStore> = runs.watched();
+    let (es_controller, secrets) = external_secret_controller(&runs, store_api.clone());
+    let ss_controller = Controller::new(store_api, watcher::Config::default());
+    let css_controller = Controller::new(
+        Api::<ClusterSecretStore>::all(runs.client.clone()),
+        watcher::Config::default(),
+    );
+    let _ = ctx.caches.set(context::Caches {
+        stores: ss_controller.store(),
+        cluster_stores: css_controller.store(),
+        secrets,
+    });
+    let sweeps = futures::future::join3(
+        runs.forget_deleted(metrics::Kind::ExternalSecret, es_controller.store()),
+        runs.forget_deleted(metrics::Kind::SecretStore, ss_controller.store()),
+        runs.forget_deleted(metrics::Kind::ClusterSecretStore, css_controller.store()),
+    );
+    // Twice the refresh budget (lane.rs): refreshes never hold every worker slot.
+    let es_concurrency = config.concurrency.max(1).saturating_mul(2);
+    let es = runs.run(
+        es_controller,
+        instrumented::reconcile,
+        error_policy,
+        (NAME, "externalsecret"),
+        es_concurrency,
+    );
+    let ss = runs.run(
+        ss_controller,
+        instrumented::reconcile_store,
+        store::error_policy,
+        ("secretstore", "secretstore"),
+        2,
+    );
+    let css = runs.run(
+        css_controller,
+        instrumented::reconcile_cluster_store,
+        store::error_policy,
+        ("clustersecretstore", "clustersecretstore"),
+        2,
+    );
+    let ces = run_cluster_external_secrets(&runs);
+    let push = run_push_controllers(&runs);
+    futures::join!(es, ss, css, ces, sweeps, push);
+}
+
+/// What the reconcilers of one [`run_scoped`] share.
+struct Runs<'a> {
+    client: kube::Client,
+    config: &'a Config,
+    ctx: &'a Arc<Context>,
+    scope: &'a shard::Scope,
+    metrics: hush_operator::metrics::ReconcileMetrics,
+    shutdown: Shutdown,
+}
+
+impl Runs<'_> {
+    /// Runs `controller` until shutdown with `reconcile` fenced to this run's shards, `names`
+    /// being hush's and controller-runtime's names for it (ESO's metric label
+    /// `controller_runtime_*{controller}`).
+    async fn run<K, E, F, Fut>(
+        &self,
+        controller: Controller<K>,
+        reconcile: F,
+        error_policy: impl Fn(Arc<K>, &E, Arc<Context>) -> kube::runtime::controller::Action,
+        (name, runtime_name): (&'static str, &'static str),
+        concurrency: u16,
+    ) where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        E: std::error::Error + Send + 'static,
+        F: Fn(Arc<K>, Arc<Context>) -> Fut,
+        Fut: Future<Output = Result<kube::runtime::controller::Action, E>> + Send + 'static,
+    {
+        let config = RunConfig {
+            name,
+            concurrency,
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+            runtime_name: Some(runtime_name),
         };
+        let reconcile = self.scope.fence(reconcile);
+        hush_operator::run(
+            controller,
+            reconcile,
+            error_policy,
+            self.ctx.clone(),
+            config,
+        )
+        .await;
+    }
+
+    /// The API of a namespaced kind in the watched namespace (`--namespace`), or in all.
+    fn watched<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.config.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    /// Whether the cluster-wide fan-outs may run: not when restricted to a namespace (they
+    /// write into many) or when their ESO switch (`enabled`) is off.
+    fn cluster_wide(&self, enabled: bool) -> bool {
+        self.config.namespace.is_none() && enabled
+    }
+
+    /// [`forget_deleted`] for `kind`, until this run's shutdown.
+    async fn forget_deleted<K>(&self, kind: metrics::Kind, store: reflector::Store<K>)
+    where
+        K: kube::Resource + Clone + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        forget_deleted(self.config, kind, store, &self.shutdown).await;
+    }
+}
+
+/// The ExternalSecret controller: its own watch (each first arrival noted, lane::FirstSeen),
+/// the managed Secrets (which also fill the returned cache), and the stores whose creation or
+/// new generation makes the ExternalSecrets that name them sync at once.
+fn external_secret_controller(
+    runs: &Runs<'_>,
+    store_api: Api<SecretStore>,
+) -> (Controller<ExternalSecret>, reflector::Store<Secret>) {
     // Controller::new's watch, with each ExternalSecret's first arrival noted before the
     // reflector stores it (lane::FirstSeen).
     let (es_reader, es_writer) = reflector::store();
-    let first_seen = Arc::clone(&ctx.first_seen);
-    let es_events = scope
-        .objects(watcher(es_api, watcher::Config::default()))
+    let first_seen = Arc::clone(&runs.ctx.first_seen);
+    let es_events = runs
+        .scope
+        .objects(watcher(runs.watched(), watcher::Config::default()))
         .inspect_ok(move |event| first_seen.observe(event));
     let es_controller =
         Controller::for_stream(reflector(es_writer, es_events).applied_objects(), es_reader);
@@ -382,9 +509,9 @@ async fn run_scoped(
     let (secret_reader, secret_writer) = reflector::store();
     let managed = reflector(
         secret_writer,
-        scope
+        runs.scope
             .secrets(watcher(
-                secrets,
+                runs.watched(),
                 watcher::Config::default().labels(&format!("{}=true", eso::LABEL_MANAGED)),
             ))
             .default_backoff()
@@ -403,164 +530,90 @@ async fn run_scoped(
     // A store created or changed (new generation): the ExternalSecrets that name it sync now,
     // not when their retry comes (an ExternalSecret applied before its store).
     let es_cached = es_controller.store();
-    let es_controller = es_controller.watches_stream(
-        watcher(store_api.clone(), watcher::Config::default())
-            .default_backoff()
-            .touched_objects()
-            .predicate_filter(predicates::generation, Default::default()),
-        move |s: SecretStore| {
+    let es_controller =
+        es_controller.watches_stream(generations(store_api), move |s: SecretStore| {
             for_store(
                 &es_cached,
                 "SecretStore",
                 s.namespace().as_deref(),
                 &s.name_any(),
             )
-        },
-    );
+        });
     let es_cached = es_controller.store();
     let es_controller = es_controller.watches_stream(
-        watcher(
-            Api::<ClusterSecretStore>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(predicates::generation, Default::default()),
+        generations(Api::<ClusterSecretStore>::all(runs.client.clone())),
         move |s: ClusterSecretStore| {
             for_store(&es_cached, "ClusterSecretStore", None, &s.name_any())
         },
     );
-    let ss_controller = Controller::new(store_api, watcher::Config::default());
-    let css_controller = Controller::new(
-        Api::<ClusterSecretStore>::all(client.clone()),
+    (es_controller, secret_reader)
+}
+
+/// The objects of `api` as they are created and whenever their generation changes.
+fn generations<K>(api: Api<K>) -> impl futures::Stream<Item = Result<K, watcher::Error>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(predicates::generation, Default::default())
+}
+
+/// The ClusterExternalSecret fan-out, cluster-wide only and behind its ESO switch.
+async fn run_cluster_external_secrets(runs: &Runs<'_>) {
+    if !runs.cluster_wide(runs.config.cluster_external_secrets) {
+        return;
+    }
+    let client = &runs.client;
+    let controller = scoped_controller(
+        Api::<ClusterExternalSecret>::all(client.clone()),
+        runs.scope,
+    )
+    .owns(
+        Api::<ExternalSecret>::all(client.clone()),
         watcher::Config::default(),
     );
-    let _ = ctx.caches.set(context::Caches {
-        stores: ss_controller.store(),
-        cluster_stores: css_controller.store(),
-        secrets: secret_reader,
-    });
-    // controller-runtime's names for ESO's controllers (`controller_runtime_*{controller}`).
-    let run_config = |name: &'static str, runtime_name: &'static str, concurrency: u16| RunConfig {
-        name,
-        concurrency,
-        metrics: metrics.clone(),
-        shutdown: shutdown.clone(),
-        runtime_name: Some(runtime_name),
-    };
-    // Twice the refresh budget (lane.rs): refreshes never hold every worker slot.
-    let sweeps = futures::future::join3(
-        forget_deleted(
-            &config,
-            metrics::Kind::ExternalSecret,
-            es_controller.store(),
-            &shutdown,
-        ),
-        forget_deleted(
-            &config,
-            metrics::Kind::SecretStore,
-            ss_controller.store(),
-            &shutdown,
-        ),
-        forget_deleted(
-            &config,
-            metrics::Kind::ClusterSecretStore,
-            css_controller.store(),
-            &shutdown,
-        ),
+    // Every child's status write is an event: collapse bursts into one reconcile.
+    let controller = controller
+        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)));
+    let cached = controller.store();
+    let sweep = runs.forget_deleted(metrics::Kind::ClusterExternalSecret, controller.store());
+    // A new or relabelled Namespace: the ClusterExternalSecrets that select it, or did.
+    let controller = controller.watches(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+        move |ns| fanout::for_namespace(&cached, &ns),
     );
-    let es = hush_operator::run(
-        es_controller,
-        scope.fence(instrumented::reconcile),
-        error_policy,
-        ctx.clone(),
-        run_config(
-            NAME,
-            "externalsecret",
-            config.concurrency.max(1).saturating_mul(2),
-        ),
+    let run = runs.run(
+        controller,
+        instrumented::reconcile_cluster_external_secret,
+        cluster::error_policy,
+        ("clusterexternalsecret", "clusterexternalsecret"),
+        2,
     );
-    let ss = hush_operator::run(
-        ss_controller,
-        scope.fence(instrumented::reconcile_store),
-        store::error_policy,
-        ctx.clone(),
-        run_config("secretstore", "secretstore", 2),
-    );
-    let css = hush_operator::run(
-        css_controller,
-        scope.fence(instrumented::reconcile_cluster_store),
-        store::error_policy,
-        ctx.clone(),
-        run_config("clustersecretstore", "clustersecretstore", 2),
-    );
-    let ces = async {
-        if config.namespace.is_some() || !config.cluster_external_secrets {
-            return;
-        }
-        let controller =
-            scoped_controller(Api::<ClusterExternalSecret>::all(client.clone()), &scope).owns(
-                Api::<ExternalSecret>::all(client.clone()),
-                watcher::Config::default(),
-            );
-        // Every child's status write is an event: collapse bursts into one reconcile.
-        let controller = controller.with_config(
-            kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)),
-        );
-        let cached = controller.store();
-        let sweep = forget_deleted(
-            &config,
-            metrics::Kind::ClusterExternalSecret,
-            controller.store(),
-            &shutdown,
-        );
-        // A new or relabelled Namespace: the ClusterExternalSecrets that select it, or did.
-        let controller = controller.watches(
-            Api::<Namespace>::all(client.clone()),
-            watcher::Config::default(),
-            move |ns| cluster::for_namespace(&cached, &ns),
-        );
-        let run = hush_operator::run(
-            controller,
-            scope.fence(instrumented::reconcile_cluster_external_secret),
-            cluster::error_policy,
-            ctx.clone(),
-            run_config("clusterexternalsecret", "clusterexternalsecret", 2),
-        );
-        futures::join!(run, sweep);
-    };
-    let push = run_push_controllers(&client, &config, &ctx, &scope, &run_config);
-    futures::join!(es, ss, css, ces, sweeps, push);
+    futures::join!(run, sweep);
 }
 
 /// The PushSecret reconciler (in the watched namespace or all) and, cluster-wide only, the
 /// ClusterPushSecret fan-out, each behind its ESO switch.
-async fn run_push_controllers(
-    client: &kube::Client,
-    config: &Config,
-    ctx: &Arc<Context>,
-    scope: &shard::Scope,
-    run_config: &(dyn Fn(&'static str, &'static str, u16) -> RunConfig + Sync),
-) {
+async fn run_push_controllers(runs: &Runs<'_>) {
+    let (client, config, scope) = (&runs.client, runs.config, runs.scope);
     let pushes = async {
         if !config.push_secrets {
             return;
         }
-        let api: Api<hush_api::push_secrets::PushSecret> = match &config.namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        hush_operator::run(
-            scoped_controller(api, scope),
-            scope.fence(push::reconcile),
+        runs.run(
+            scoped_controller(runs.watched::<hush_api::push_secrets::PushSecret>(), scope),
+            push::reconcile,
             push::error_policy,
-            ctx.clone(),
-            run_config("pushsecret", "pushsecret", config.concurrency.max(1)),
+            ("pushsecret", "pushsecret"),
+            config.concurrency.max(1),
         )
         .await;
     };
     let fan_out = async {
-        if config.namespace.is_some() || !config.cluster_push_secrets {
+        if !runs.cluster_wide(config.cluster_push_secrets) {
             return;
         }
         let controller = scoped_controller(
@@ -576,14 +629,14 @@ async fn run_push_controllers(
         let controller = controller.watches(
             Api::<Namespace>::all(client.clone()),
             watcher::Config::default(),
-            move |ns| cluster_push::for_namespace(&cached, &ns),
+            move |ns| fanout::for_namespace(&cached, &ns),
         );
-        hush_operator::run(
+        runs.run(
             controller,
-            scope.fence(cluster_push::reconcile),
+            cluster_push::reconcile,
             cluster_push::error_policy,
-            ctx.clone(),
-            run_config("clusterpushsecret", "clusterpushsecret", 2),
+            ("clusterpushsecret", "clusterpushsecret"),
+            2,
         )
         .await;
     };

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::Error;
 use crate::context::{Context, ResolvedStore, namespace_allowed};
-use crate::shared::{now_rfc3339, patch_finalizers};
+use crate::shared::{now_rfc3339, patch_finalizers, secret_data};
 
 /// ESO's finalizer on a PushSecret with `deletionPolicy: Delete`.
 pub const FINALIZER: &str = "pushsecret.externalsecrets.io/finalizer";
@@ -428,13 +428,7 @@ async fn stores_by_label(
 /// to the Secret's (whatever `mergePolicy` says; ESO does not read it here), it sets the type
 /// (its own, "" when it has none) and adds its labels and annotations to the Secret's.
 async fn push_source(ctx: &Context, ps: &PushSecret, secret: &Secret) -> Result<PushSource, Error> {
-    let data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
+    let data = secret_data(secret);
     let mut source = PushSource {
         data: BTreeMap::new(),
         labels: secret.labels().clone(),

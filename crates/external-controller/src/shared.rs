@@ -1,8 +1,9 @@
-//! Helpers every reconciler of this crate uses: finalizer patches, label selectors and the
-//! status clock. A leaf: it imports nothing else from the crate but [`Error`].
+//! Helpers every reconciler of this crate uses: finalizer patches, label selectors, a Secret's
+//! data and the status clock. A leaf: it imports nothing else from the crate but [`Error`].
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
@@ -67,6 +68,17 @@ pub(crate) fn selector_matches(
         }
     }
     Ok(true)
+}
+
+/// A Secret's `data` as bytes by key (what ESO's data hash and templates read).
+pub(crate) fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect()
 }
 
 /// Now, in the whole-second RFC 3339 form of status times.

@@ -7,11 +7,13 @@ mod schedule;
 mod spec;
 mod write;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use hush_api::external_secrets::{Condition, ExternalSecret};
 use hush_operator::events::EventType;
+use hush_sync::cache::Freshness;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -21,81 +23,156 @@ use serde_json::json;
 use self::fetch::{fetch_all, resolve_stores};
 use self::schedule::{WAKE_SLACK, read_freshness, refresh_due, secret_valid, should_refresh};
 pub(crate) use self::spec::target_name;
-use self::spec::{CreationPolicy, DeletionPolicy, refresh_interval, validate};
+use self::spec::{CreationPolicy, DeletionPolicy, Policies, refresh_interval, validate};
 pub use self::write::FINALIZER;
 use self::write::{Outcome, delete_orphans, finalize, write_secret};
-use crate::context::Context;
+use crate::context::{Context, ResolvedStore};
 use crate::shared::now_rfc3339;
 use crate::{Error, eso, lane};
 
-/// Reconciles one ExternalSecret.
+/// Reconciles one ExternalSecret: a deleted one is finalized; otherwise [`plan`] decides
+/// whether a sync is due, and a due sync fetches, writes the target and reports `Ready`.
 pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
     let start = Instant::now();
     let started_at = now_rfc3339();
-    let ns = es.namespace().unwrap_or_default();
-    let name = es.name_any();
     if es.meta().deletion_timestamp.is_some() {
-        ctx.recent.forget(&es);
-        ctx.first_seen.forget(&es);
-        // An ExternalSecret whose store belongs to another controller class (ESO during a
-        // migration) is cleaned up by that controller.
-        if matches!(resolve_stores(&es, &ctx).await, Err(Error::NotOurs)) {
-            return Ok(Action::await_change());
-        }
-        // Owned Secrets go with their ExternalSecret through the ownerReference.
-        return finalize(&es, &ctx).await;
+        return finalize_deleted(&es, &ctx).await;
     }
+    let ns = es.namespace().unwrap_or_default();
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut sync = match plan(&es, &ctx, &api).await? {
+        Plan::Done(action) => return Ok(action),
+        Plan::Sync(sync) => sync,
+    };
+    let Some(_admission) = ctx.lanes.admit(sync.first_sync).await else {
+        return Ok(Action::requeue(lane::yield_delay()));
+    };
+    let data = fetch(&es, &ctx, &api, &sync).await?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    // ESO's deleteOrphanedSecrets: Secrets this ExternalSecret created under a former target
+    // name. Only a changed spec renames the target, so only then is the cache searched.
+    let deletion = sync.policies.deletion;
+    if sync.policies.creation == CreationPolicy::Owner
+        && sync.spec_changed
+        && !(data.is_empty() && matches!(deletion, DeletionPolicy::Delete | DeletionPolicy::Retain))
+        && let Err(e) = delete_orphans(&es, &ctx, &secrets, &sync.target_name).await
+    {
+        mark_failed(
+            &api,
+            &ctx,
+            &es,
+            "could not delete orphaned secrets",
+            e.to_string(),
+        )
+        .await?;
+        return Err(e);
+    }
+    let existing = sync.existing.take();
+    let outcome = match write_target(&es, &ctx, &secrets, &sync, existing, &data).await? {
+        Ok(o) => o,
+        Err(e) => return write_failed(&api, &ctx, &es, e).await,
+    };
+    let action = synced(&api, &ctx, &es, &sync, &outcome, started_at).await?;
+    tracing::debug!(namespace = %ns, name = %es.name_any(), elapsed_ms = start.elapsed().as_millis() as u64, "externalsecret synced");
+    Ok(action)
+}
 
+/// A deleted ExternalSecret: forgotten by the scheduling state, its finalizer handled unless
+/// its store belongs to another controller class (ESO during a migration), which cleans up.
+async fn finalize_deleted(es: &ExternalSecret, ctx: &Context) -> Result<Action, Error> {
+    ctx.recent.forget(es);
+    ctx.first_seen.forget(es);
+    if matches!(resolve_stores(es, ctx).await, Err(Error::NotOurs)) {
+        return Ok(Action::await_change());
+    }
+    // Owned Secrets go with their ExternalSecret through the ownerReference.
+    finalize(es, ctx).await
+}
+
+/// What [`plan`] decided.
+enum Plan {
+    /// Nothing to sync now: come back as the action says.
+    Done(Action),
+    /// A sync is due.
+    Sync(Box<Sync>),
+}
+
+/// A due sync: what the reconcile found before reading any provider.
+struct Sync {
+    stores: BTreeMap<(String, String), ResolvedStore>,
+    policies: Policies,
+    target_name: String,
+    /// The target as last seen (taken by the write).
+    existing: Option<Secret>,
+    /// `existing` came from the watch cache, which may lag behind this process's writes.
+    from_cache: bool,
+    /// `syncedResourceVersion` this sync will record.
+    current_rv: String,
+    interval: Option<Duration>,
+    spec_changed: bool,
+    /// `Ready=True` before this sync.
+    synced_before: bool,
+    /// The spec changed or the target is not valid: the first-sync lane admits it.
+    first_sync: bool,
+    /// The synced spec's Secret was deleted or edited by hand.
+    drifted: bool,
+    freshness: Freshness,
+}
+
+/// Whether `es` needs a sync now (ESO's shouldRefresh and a valid target) and, if so, what it
+/// works from: its stores (another controller class's: left alone), policies and target. An
+/// unusable spec or store is marked failed.
+async fn plan(
+    es: &ExternalSecret,
+    ctx: &Context,
+    api: &Api<ExternalSecret>,
+) -> Result<Plan, Error> {
     // Stores of another controller class are not ours (ESO's `shouldSkipClusterSecretStore`).
-    let stores = match resolve_stores(&es, &ctx).await {
+    let stores = match resolve_stores(es, ctx).await {
         Ok(s) => s,
-        Err(Error::NotOurs) => return Ok(Action::await_change()),
+        Err(Error::NotOurs) => return Ok(Plan::Done(Action::await_change())),
         Err(e) => {
             let msg = e.to_string();
-            mark_failed(&api, &ctx, &es, &msg, msg.clone()).await?;
+            mark_failed(api, ctx, es, &msg, msg.clone()).await?;
             return Err(e);
         }
     };
-
-    let policies = match validate(&es) {
+    let policies = match validate(es) {
         Ok(p) => p,
         Err(msg) => {
-            mark_failed(&api, &ctx, &es, &msg, msg.clone()).await?;
-            return Ok(Action::await_change());
+            mark_failed(api, ctx, es, &msg, msg.clone()).await?;
+            return Ok(Plan::Done(Action::await_change()));
         }
     };
-
-    let target_name = target_name(&es);
-    let (creation, deletion) = (policies.creation, policies.deletion);
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let ns = es.namespace().unwrap_or_default();
+    let target_name = target_name(es);
+    let creation = policies.creation;
     let (existing, from_cache) = ctx
         .secret(&ns, &target_name, creation == CreationPolicy::Owner)
         .await?;
-
     let current_rv = eso::synced_resource_version(
         es.meta().generation.unwrap_or(0),
         es.labels(),
         es.annotations(),
     );
-    let interval = refresh_interval(&es)?;
+    let interval = refresh_interval(es)?;
     let mut status = es.status.clone().unwrap_or_default();
-    ctx.recent.apply(&es, &current_rv, &mut status);
+    ctx.recent.apply(es, &current_rv, &mut status);
     let spec_changed = status.synced_resource_version.as_deref() != Some(current_rv.as_str());
     let now = SystemTime::now();
-    if !should_refresh(&es, &status, &current_rv, interval, now)
-        && secret_valid(creation, existing.as_ref())
-    {
+    let valid = secret_valid(creation, existing.as_ref());
+    if !should_refresh(es, &status, &current_rv, interval, now) && valid {
         let wait = interval
             .and_then(|i| refresh_due(status.refresh_time.as_deref(), i))
             .and_then(|due| due.duration_since(now).ok())
             .filter(|d| !d.is_zero());
-        return Ok(wait.map_or_else(Action::await_change, |w| Action::requeue(w + WAKE_SLACK)));
+        let action = wait.map_or_else(Action::await_change, |w| Action::requeue(w + WAKE_SLACK));
+        return Ok(Plan::Done(action));
     }
-    let first_sync = spec_changed || !secret_valid(creation, existing.as_ref());
+    let first_sync = spec_changed || !valid;
     let freshness = read_freshness(
-        &es,
-        ctx.first_seen.get(&es),
+        es,
+        ctx.first_seen.get(es),
         &status,
         spec_changed,
         first_sync,
@@ -112,84 +189,110 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         .conditions
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
-    let drifted = synced_before && !spec_changed && !secret_valid(creation, existing.as_ref());
-    let Some(_admission) = ctx.lanes.admit(first_sync).await else {
-        return Ok(Action::requeue(lane::yield_delay()));
-    };
+    Ok(Plan::Sync(Box::new(Sync {
+        stores,
+        policies,
+        target_name,
+        existing,
+        from_cache,
+        current_rv,
+        interval,
+        spec_changed,
+        synced_before,
+        first_sync,
+        drifted: synced_before && !spec_changed && !valid,
+        freshness,
+    })))
+}
 
-    // Fetch.
-    let data = match fetch_all(&es, &ctx, &stores, &ns, deletion, freshness).await {
-        Ok(d) => d,
+/// The provider data of a due sync; on failure the last good Secret stays and `es` is marked
+/// failed (the real error goes to the event only).
+async fn fetch(
+    es: &ExternalSecret,
+    ctx: &Context,
+    api: &Api<ExternalSecret>,
+    sync: &Sync,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let ns = es.namespace().unwrap_or_default();
+    let deletion = sync.policies.deletion;
+    match fetch_all(es, ctx, &sync.stores, &ns, deletion, sync.freshness).await {
+        Ok(data) => Ok(data),
         Err(e) => {
-            let uids: Vec<&str> = stores.values().map(|s| s.uid.as_str()).collect();
+            let uids: Vec<&str> = sync.stores.values().map(|s| s.uid.as_str()).collect();
             let e = lane::throttled(e, &ctx.cache, &uids).await;
-            // The last good Secret stays; the real error goes to the event only.
             mark_failed(
-                &api,
-                &ctx,
-                &es,
+                api,
+                ctx,
+                es,
                 "could not get secret data from provider",
                 e.to_string(),
             )
             .await?;
-            return Err(e);
+            Err(e)
         }
-    };
-
-    // ESO's deleteOrphanedSecrets: Secrets this ExternalSecret created under a former target
-    // name. Only a changed spec renames the target, so only then is the cache searched.
-    if creation == CreationPolicy::Owner
-        && spec_changed
-        && !(data.is_empty() && matches!(deletion, DeletionPolicy::Delete | DeletionPolicy::Retain))
-        && let Err(e) = delete_orphans(&es, &ctx, &secrets, &target_name).await
-    {
-        mark_failed(
-            &api,
-            &ctx,
-            &es,
-            "could not delete orphaned secrets",
-            e.to_string(),
-        )
-        .await?;
-        return Err(e);
     }
+}
 
+/// Writes the target from `existing`, and once more on what the API server has when the watch
+/// cache had not seen the latest write yet (a conflict). The outer error is a failed GET; the
+/// inner one the write's, for [`write_failed`].
+async fn write_target(
+    es: &ExternalSecret,
+    ctx: &Context,
+    secrets: &Api<Secret>,
+    sync: &Sync,
+    existing: Option<Secret>,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Result<Outcome, Error>, Error> {
+    let target = &sync.target_name;
     let write = |existing: Option<Secret>, drifted: bool| {
-        let (es, ctx, secrets, target) = (&*es, &*ctx, &secrets, &target_name);
-        write_secret(es, ctx, secrets, target, existing, &data, policies, drifted)
+        write_secret(
+            es,
+            ctx,
+            secrets,
+            target,
+            existing,
+            data,
+            sync.policies,
+            drifted,
+        )
     };
-    let mut written = write(existing, drifted).await;
-    // The watch cache had not seen the latest write yet: once more on what the API server has.
-    if from_cache && matches!(&written, Err(Error::Kube(kube::Error::Api(s))) if s.code == 409) {
-        let live = secrets.get_opt(&target_name).await.map_err(Error::Kube)?;
-        // Judged again on the live Secret: one this process just wrote is no hand edit.
-        let drifted = synced_before && !spec_changed && !secret_valid(creation, live.as_ref());
-        written = write(live, drifted).await;
+    let written = write(existing, sync.drifted).await;
+    if !(sync.from_cache
+        && matches!(&written, Err(Error::Kube(kube::Error::Api(s))) if s.code == 409))
+    {
+        return Ok(written);
     }
-    let outcome = match written {
-        Ok(o) => o,
-        Err(e) => return write_failed(&api, &ctx, &es, e).await,
-    };
-    // ESO binds the Secret it created or updated; otherwise the binding stays as it was.
+    let live = secrets.get_opt(target).await.map_err(Error::Kube)?;
+    // Judged again on the live Secret: one this process just wrote is no hand edit.
+    let drifted = sync.synced_before
+        && !sync.spec_changed
+        && !secret_valid(sync.policies.creation, live.as_ref());
+    Ok(write(live, drifted).await)
+}
+
+/// A written sync: its event, `Ready=True` with the sync's time and version (and the binding
+/// when ESO binds: the Secret was created or updated), noted for stale cached copies of `es`;
+/// the action comes back at the next refresh.
+async fn synced(
+    api: &Api<ExternalSecret>,
+    ctx: &Context,
+    es: &ExternalSecret,
+    sync: &Sync,
+    outcome: &Outcome,
+    started_at: String,
+) -> Result<Action, Error> {
     let bound = matches!(outcome, Outcome::Synced { .. });
-    let (reason, message) = report(&ctx, &es, &outcome).await;
-    let synced = (started_at.clone(), current_rv.clone());
-    let binding = bound.then_some(target_name);
-    ctx.ready.note(&*es, true);
-    set_ready(
-        &api,
-        &es,
-        true,
-        reason,
-        message,
-        Some((started_at, current_rv, binding)),
-    )
-    .await?;
-    ctx.recent.record(&es, &synced.1, &synced.0);
-    ctx.first_seen.forget(&es);
-    tracing::debug!(namespace = %ns, name = %name, elapsed_ms = start.elapsed().as_millis() as u64, "externalsecret synced");
-    let next = interval
-        .and_then(|i| refresh_due(Some(&synced.0), i))
+    let (reason, message) = report(ctx, es, outcome).await;
+    let binding = bound.then(|| sync.target_name.clone());
+    ctx.ready.note(es, true);
+    let synced = (started_at.clone(), sync.current_rv.clone(), binding);
+    set_ready(api, es, true, reason, message, Some(synced)).await?;
+    ctx.recent.record(es, &sync.current_rv, &started_at);
+    ctx.first_seen.forget(es);
+    let next = sync
+        .interval
+        .and_then(|i| refresh_due(Some(&started_at), i))
         .map(|due| due.duration_since(SystemTime::now()).unwrap_or_default() + WAKE_SLACK);
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }

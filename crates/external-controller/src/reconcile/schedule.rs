@@ -1,7 +1,6 @@
 //! When an ExternalSecret syncs: ESO's `shouldRefresh` and `isSecretValid`, the periodic
 //! refresh on shared boundaries, and which cached provider read a sync may use.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use hush_api::external_secrets::{ExternalSecret, ExternalSecretStatus};
@@ -11,6 +10,7 @@ use kube::{Resource as _, ResourceExt as _};
 
 use super::spec::CreationPolicy;
 use crate::eso;
+use crate::shared::secret_data;
 
 /// Seconds since the Unix epoch of an RFC 3339 time.
 fn epoch_seconds(rfc3339: &str) -> Option<i64> {
@@ -140,18 +140,14 @@ pub(super) fn secret_valid(creation: CreationPolicy, secret: Option<&Secret>) ->
     if secret.labels().get(eso::LABEL_MANAGED).map(String::as_str) != Some("true") {
         return false;
     }
-    let data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
+    let data = secret_data(secret);
     secret.annotations().get(eso::ANNOTATION_DATA_HASH) == Some(&eso::data_hash(&data))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use k8s_openapi::ByteString;
     use serde_json::json;
 
