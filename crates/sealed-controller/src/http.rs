@@ -204,12 +204,41 @@ async fn verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let client = state.client(peer, &headers);
+    let answer = verify_answer(&state, &body);
+    limited(
+        &state,
+        &state.verify_limiter,
+        client,
+        "/v1/verify",
+        &method,
+        answer,
+    )
+    .await
+}
+
+/// A rate-limited call: `429 limit exceeded` over `limiter`'s budget for `client`, else
+/// `answer`'s response (not started when refused); observed under `path` either way.
+async fn limited(
+    state: &ApiState,
+    limiter: &Limiter,
+    client: IpAddr,
+    path: &'static str,
+    method: &Method,
+    answer: impl Future<Output = Response>,
+) -> Response {
     let start = Instant::now();
-    if !state.verify_limiter.allow(state.client(peer, &headers)) {
-        let resp = text(StatusCode::TOO_MANY_REQUESTS, "limit exceeded\n");
-        return observe(&state, "/v1/verify", &method, start, resp);
-    }
-    let resp = match read_one(&body) {
+    let resp = if limiter.allow(client) {
+        answer.await
+    } else {
+        text(StatusCode::TOO_MANY_REQUESTS, "limit exceeded\n")
+    };
+    observe(state, path, method, start, resp)
+}
+
+/// `/v1/verify`: 200 if a key opens every value, 409 if not.
+async fn verify_answer(state: &ApiState, body: &[u8]) -> Response {
+    match read_one(body) {
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         Ok(sealed) => {
             let keys = state.keys.snapshot();
@@ -223,8 +252,7 @@ async fn verify(
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
             }
         }
-    };
-    observe(&state, "/v1/verify", &method, start, resp)
+    }
 }
 
 async fn rotate(
@@ -234,14 +262,24 @@ async fn rotate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let start = Instant::now();
-    if !state.rotate_limiter.allow(state.client(peer, &headers)) {
-        let resp = text(StatusCode::TOO_MANY_REQUESTS, "limit exceeded\n");
-        return observe(&state, "/v1/rotate", &method, start, resp);
-    }
+    let client = state.client(peer, &headers);
+    let answer = rotate_answer(&state, &body);
+    limited(
+        &state,
+        &state.rotate_limiter,
+        client,
+        "/v1/rotate",
+        &method,
+        answer,
+    )
+    .await
+}
+
+/// `/v1/rotate`: 200 with the SealedSecret re-sealed with the newest key.
+async fn rotate_answer(state: &ApiState, body: &[u8]) -> Response {
     let keys = state.keys.snapshot();
     let opts = state.opts;
-    let result = match read_one(&body) {
+    let result = match read_one(body) {
         Err(e) => Err(e),
         Ok(mut sealed) => state
             .decrypt(move || {
@@ -264,7 +302,7 @@ async fn rotate(
             .await
             .and_then(|r| r),
     };
-    let resp = match result {
+    match result {
         Ok(json) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
@@ -272,8 +310,7 @@ async fn rotate(
         )
             .into_response(),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
-    };
-    observe(&state, "/v1/rotate", &method, start, resp)
+    }
 }
 
 /// Per-client token buckets (Bitnami's for `/v1/verify`: 2/s, burst 2).

@@ -305,19 +305,70 @@ async fn run_controllers(
         Namespaces::All => vec![None],
         Namespaces::List(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
     };
+    let watches = Watches {
+        client: &client,
+        ctx: &ctx,
+        config: wc,
+        shards,
+    };
     let mut secret_stores = Vec::new();
     let mut to_prime = Vec::new();
     let mut controllers = Vec::new();
     for scope in scopes {
-        // `--label-selector` applies to both watches, as Bitnami's informers.
-        let sealed: Api<SealedSecret> = api(&client, scope);
+        let mut controller = watches.sealed_secrets(scope);
+        if !config.skip_recreate {
+            let (trigger, reader) = watches.secret_metadata(scope);
+            controller = controller.owns_stream(trigger);
+            secret_stores.push(reader);
+            let secrets: Api<Secret> = api(&client, scope);
+            to_prime.push((controller.store(), secrets));
+        }
+        controllers.push(controller);
+    }
+    ctx.secret_stores.set(secret_stores);
+    if !to_prime.is_empty() {
+        ctx.primed.set(false);
+    }
+    let prime = prime::prime_all(ctx.clone(), to_prime, shutdown.clone());
+    let runs = controllers.into_iter().map(|controller| {
+        hush_operator::run(
+            controller,
+            reconcile,
+            error_policy,
+            ctx.clone(),
+            RunConfig {
+                name: NAME,
+                concurrency: config.concurrency,
+                metrics: metrics.clone(),
+                shutdown: shutdown.clone(),
+                runtime_name: None,
+            },
+        )
+    });
+    futures::join!(prime, futures::future::join_all(runs));
+}
+
+/// The watches of one [`run_controllers`]: `--label-selector` applies to both, as Bitnami's
+/// informers, and with `shards` they pass only the objects of those shards.
+struct Watches<'a> {
+    client: &'a kube::Client,
+    ctx: &'a Arc<Context>,
+    config: watcher::Config,
+    shards: Option<std::collections::BTreeSet<u32>>,
+}
+
+impl Watches<'_> {
+    /// The SealedSecret controller of one namespace (`None`: every namespace), over a slim
+    /// cache.
+    fn sealed_secrets(&self, scope: Option<&str>) -> Controller<SealedSecret> {
+        let sealed: Api<SealedSecret> = api(self.client, scope);
         let (sealed_reader, sealed_writer) = reflector::store();
-        let on_delete = ctx.metrics.clone();
+        let on_delete = self.ctx.metrics.clone();
         let sealed_events = watch::cached(
             hush_operator::shards::in_shards(
-                watcher::watcher(sealed, wc.clone()),
-                ctx.shards.clone(),
-                shards.clone(),
+                watcher::watcher(sealed, self.config.clone()),
+                self.ctx.shards.clone(),
+                self.shards.clone(),
             ),
             watch::slim_sealed_secret,
             sealed_writer,
@@ -337,87 +388,31 @@ async fn run_controllers(
             }
         })
         .applied_objects();
-        let mut controller = Controller::for_stream(sealed_events, sealed_reader);
-        if !config.skip_recreate {
-            // One metadata watch of the Secrets both triggers drift repair and fills the store
-            // that lets reconciliations skip GETs. `Api<PartialObjectMeta<_>>` asks for
-            // metadata only: the Secrets' values never reach the controller.
-            let (reader, writer) = reflector::store();
-            let metadata: Api<PartialObjectMeta<Secret>> = api(&client, scope);
-            let trigger = watch::cached(
-                hush_operator::shards::in_shards(
-                    watcher::watcher(metadata, wc.clone()).default_backoff(),
-                    ctx.shards.clone(),
-                    shards.clone(),
-                ),
-                cache::slim,
-                writer,
-            )
-            .touched_objects();
-            controller = controller.owns_stream(trigger);
-            secret_stores.push(reader);
-            let secrets: Api<Secret> = api(&client, scope);
-            to_prime.push((controller.store(), secrets));
-        }
-        controllers.push(controller);
+        Controller::for_stream(sealed_events, sealed_reader)
     }
-    ctx.secret_stores.set(secret_stores);
-    if !to_prime.is_empty() {
-        ctx.primed.set(false);
-    }
-    let prime = {
-        let ctx = ctx.clone();
-        let shutdown = shutdown.clone();
-        async move {
-            if to_prime.is_empty() {
-                return;
-            }
-            let start = std::time::Instant::now();
-            let check = async {
-                let mut proved = 0;
-                for (sealed, secrets) in &to_prime {
-                    proved += prime::prime(&ctx, sealed, secrets).await?;
-                }
-                Ok::<_, kube::Error>(proved)
-            };
-            // Reconciliations wait for this: it must end, also on shutdown or a stuck watch.
-            let bounded = tokio::time::timeout(prime::PRIME_TIMEOUT, check);
-            let result = tokio::select! {
-                result = bounded => result,
-                () = shutdown.wait() => Ok(Ok(0)),
-            };
-            match result {
-                Ok(Ok(proved)) => {
-                    let took = start.elapsed();
-                    tracing::info!(proved, ?took, "existing Secrets checked without decrypting");
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "cannot list Secrets to check them in bulk; reading them one by one");
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        timeout = ?prime::PRIME_TIMEOUT,
-                        "the Secret or SealedSecret watch did not list in time; reading Secrets one by one"
-                    );
-                }
-            }
-            ctx.primed.set(true);
-        }
-    };
-    let runs = controllers.into_iter().map(|controller| {
-        hush_operator::run(
-            controller,
-            reconcile,
-            error_policy,
-            ctx.clone(),
-            RunConfig {
-                name: NAME,
-                concurrency: config.concurrency,
-                metrics: metrics.clone(),
-                shutdown: shutdown.clone(),
-                runtime_name: None,
-            },
+
+    /// One metadata watch of the Secrets of one namespace: it both triggers drift repair and
+    /// fills the store that lets reconciliations skip GETs. `Api<PartialObjectMeta<_>>` asks
+    /// for metadata only: the Secrets' values never reach the controller.
+    fn secret_metadata(
+        &self,
+        scope: Option<&str>,
+    ) -> (
+        impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + use<>,
+        reflector::Store<PartialObjectMeta<Secret>>,
+    ) {
+        let (reader, writer) = reflector::store();
+        let metadata: Api<PartialObjectMeta<Secret>> = api(self.client, scope);
+        let trigger = watch::cached(
+            hush_operator::shards::in_shards(
+                watcher::watcher(metadata, self.config.clone()).default_backoff(),
+                self.ctx.shards.clone(),
+                self.shards.clone(),
+            ),
+            cache::slim,
+            writer,
         )
-    });
-    futures::join!(prime, futures::future::join_all(runs));
+        .touched_objects();
+        (trigger, reader)
+    }
 }

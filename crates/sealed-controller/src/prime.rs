@@ -2,6 +2,7 @@
 //! check, no decryption) and records them in the memo (`cache.rs`), instead of one GET per
 //! SealedSecret.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hush_api::sealed_secret::SealedSecret;
@@ -19,6 +20,49 @@ const PRIME_PAGE: u32 = 100;
 /// How long reconciliations wait for priming (the watches' first lists and the Secret LIST)
 /// before they read Secrets one by one.
 pub(crate) const PRIME_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Primes every `(SealedSecrets, Secrets)` pair of `to_prime` within [`PRIME_TIMEOUT`] (or
+/// until `shutdown`), then lets reconciliations run (`ctx.primed`); what was not proved is left
+/// to them.
+pub(crate) async fn prime_all(
+    ctx: Arc<Context>,
+    to_prime: Vec<(Store<SealedSecret>, Api<Secret>)>,
+    shutdown: hush_operator::Shutdown,
+) {
+    if to_prime.is_empty() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let check = async {
+        let mut proved = 0;
+        for (sealed, secrets) in &to_prime {
+            proved += prime(&ctx, sealed, secrets).await?;
+        }
+        Ok::<_, kube::Error>(proved)
+    };
+    // Reconciliations wait for this: it must end, also on shutdown or a stuck watch.
+    let bounded = tokio::time::timeout(PRIME_TIMEOUT, check);
+    let result = tokio::select! {
+        result = bounded => result,
+        () = shutdown.wait() => Ok(Ok(0)),
+    };
+    match result {
+        Ok(Ok(proved)) => {
+            let took = start.elapsed();
+            tracing::info!(proved, ?took, "existing Secrets checked without decrypting");
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot list Secrets to check them in bulk; reading them one by one");
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout = ?PRIME_TIMEOUT,
+                "the Secret or SealedSecret watch did not list in time; reading Secrets one by one"
+            );
+        }
+    }
+    ctx.primed.set(true);
+}
 
 /// Proves the existing Secrets of the SealedSecrets in `sealed` up to date from a paged LIST of
 /// `secrets` and records them in the memo. Returns how many were
