@@ -83,6 +83,10 @@ pub(crate) struct Args {
     )]
     privatekey_annotations: String,
 
+    // Every boolean flag below repeats `action = ArgAction::Set, num_args = 0..=1,
+    // default_missing_value = "true"`: Go's flag package takes `--flag`, `--flag=true` and
+    // `--flag=false`. Deliberate: clap's derive cannot name a set of attributes once, and a
+    // `mut_args` pass over the command would hide each flag's syntax from its field.
     /// Accept the deprecated v1 `spec.data`.
     #[arg(long, env = "SEALED_SECRETS_ACCEPT_DEPRECATED_V1_DATA", default_value_t = true,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -699,19 +703,20 @@ fn external_config(args: &Args) -> Result<hush_external_controller::Config> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn eso_flag_names_reach_the_external_config() {
+    /// `Args` from a command line (without the program name).
+    fn args(line: &[&str]) -> Result<Args, clap::Error> {
         use clap::Parser as _;
         #[derive(Debug, clap::Parser)]
         struct T {
             #[command(flatten)]
             a: Args,
         }
-        let parse = |args: &[&str]| {
-            let t = T::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
-                .unwrap_or_else(|e| panic!("{e}"));
-            external_config(&t.a)
-        };
+        T::try_parse_from(std::iter::once("t").chain(line.iter().copied())).map(|t| t.a)
+    }
+
+    #[test]
+    fn eso_flag_names_reach_the_external_config() {
+        let parse = |line: &[&str]| external_config(&args(line).unwrap_or_else(|e| panic!("{e}")));
         let c = parse(&[
             "--concurrent",
             "3",
@@ -779,17 +784,10 @@ mod tests {
 
     #[test]
     fn refresh_endpoint_flags() {
-        use clap::Parser as _;
-        #[derive(Debug, clap::Parser)]
-        struct T {
-            #[command(flatten)]
-            a: Args,
-        }
-        let parse = |args: &[&str]| {
-            let t = T::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let external = external_config(&t.a).unwrap_or_else(|e| panic!("{e}"));
-            refresh_settings(&t.a, &external)
+        let parse = |line: &[&str]| {
+            let a = args(line).unwrap_or_else(|e| panic!("{e}"));
+            let external = external_config(&a).unwrap_or_else(|e| panic!("{e}"));
+            refresh_settings(&a, &external)
         };
         assert_eq!(parse(&[]).unwrap_or_else(|e| panic!("{e}")), None);
         let s = parse(&[
@@ -845,14 +843,7 @@ mod tests {
 
     #[test]
     fn cutoff_time_and_namespaces() {
-        use clap::Parser as _;
-        #[derive(Debug, clap::Parser)]
-        struct T {
-            #[command(flatten)]
-            a: Args,
-        }
-        let t = T::try_parse_from([
-            "t",
+        let a = args(&[
             "--key-cutoff-time",
             "Mon, 02 Jan 2006 15:04:05 -0700",
             "--additional-namespaces",
@@ -862,7 +853,7 @@ mod tests {
             "0",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
-        let c = sealed_config(&t.a, "keys").unwrap_or_else(|e| panic!("{e}"));
+        let c = sealed_config(&a, "keys").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.key_cutoff_time, Some(1_136_239_445));
         assert_eq!(
             c.namespaces,
@@ -874,14 +865,7 @@ mod tests {
 
     #[test]
     fn limits_reach_the_controllers() {
-        use clap::Parser as _;
-        #[derive(Debug, clap::Parser)]
-        struct T {
-            #[command(flatten)]
-            a: Args,
-        }
-        let t = T::try_parse_from([
-            "t",
+        let a = args(&[
             "--template-max-steps",
             "500",
             "--trusted-proxies",
@@ -892,12 +876,12 @@ mod tests {
             "3s",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
-        let c = sealed_config(&t.a, "keys").unwrap_or_else(|e| panic!("{e}"));
+        let c = sealed_config(&a, "keys").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.template_limits.max_steps, 500);
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.api_max_decrypt_operations, 7);
-        assert_eq!(http_limits(&t.a).header_timeout, Duration::from_secs(3));
-        assert_eq!(t.a.template.limits().max_steps, 500);
-        assert!(T::try_parse_from(["t", "--trusted-proxies", "10.0.0.0/40"]).is_err());
+        assert_eq!(http_limits(&a).header_timeout, Duration::from_secs(3));
+        assert_eq!(a.template.limits().max_steps, 500);
+        assert!(args(&["--trusted-proxies", "10.0.0.0/40"]).is_err());
     }
 }
