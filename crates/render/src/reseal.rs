@@ -21,9 +21,7 @@
 use hmac::{Hmac, Mac};
 use hush_crypto::cert::Certificate;
 use hush_crypto::{DataKey, SystemEntropy, envelope};
-use hush_sealing::seal::LAST_APPLIED_ANNOTATIONS;
-use hush_sealing::types::{SealedSecretSpec, SecretTemplateSpec};
-use hush_sealing::{ObjectMeta, Scope, SealedSecret, Secret, b64};
+use hush_sealing::{Scope, SealedSecret, Secret, b64};
 use hush_sops::tree::Branch;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng as _;
@@ -116,11 +114,6 @@ impl Resealer {
         let label = Scope::Strict.label(&meta.namespace, &meta.name);
         let label_str = String::from_utf8(label.clone())
             .map_err(|_| Error::Reseal("the namespace/name is not UTF-8".into()))?;
-        let mut template_meta = meta.clone();
-        for k in LAST_APPLIED_ANNOTATIONS {
-            template_meta.annotations.remove(k);
-        }
-        template_meta.owner_references.clear();
         let mut encrypted_data = std::collections::BTreeMap::new();
         for (name, value) in secret.items() {
             let seed = self.seed(key, &label, name, value.expose())?;
@@ -136,28 +129,11 @@ impl Resealer {
                 .map_err(|e| Error::Reseal(e.to_string()))?;
             encrypted_data.insert(name.to_owned(), b64::encode(&env));
         }
-        let mut top = ObjectMeta {
-            name: meta.name.clone(),
-            namespace: meta.namespace.clone(),
-            ..ObjectMeta::default()
-        };
-        Scope::Strict.apply_to(&mut top.annotations);
-        let mut sealed = SealedSecret {
-            metadata: top,
-            spec: SealedSecretSpec {
-                template: SecretTemplateSpec {
-                    metadata: template_meta,
-                    type_: secret.type_.clone(),
-                    immutable: secret.immutable,
-                    data: Default::default(),
-                },
-                data: None,
-                encrypted_data,
-            },
-            ..SealedSecret::default()
-        };
-        sealed.set_type_meta();
-        Ok(sealed)
+        Ok(hush_sealing::seal::assemble(
+            secret,
+            Scope::Strict,
+            encrypted_data,
+        ))
     }
 
     fn seed(

@@ -1,6 +1,8 @@
 //! Sealing: whole Secrets as Go's `NewSealedSecret`, raw values as kubeseal `--raw`, kubeseal's
 //! input preparation (`Seal` in pkg/kubeseal) and `--merge-into`.
 
+use std::collections::BTreeMap;
+
 use hush_crypto::rsa::RsaPublicKey;
 use hush_crypto::{Entropy, envelope};
 
@@ -75,8 +77,7 @@ pub fn prepare(secret: &mut Secret, opts: &Prepare<'_>) -> Result<()> {
 }
 
 /// Seals a Secret as Go's `NewSealedSecret`: each item in its own envelope under the Secret's
-/// scope label; the template is the Secret's metadata minus last-applied annotations and
-/// ownerReferences; the top level carries name, namespace and the scope annotations.
+/// scope label, laid out by [`assemble`].
 pub fn seal_secret(
     public: &RsaPublicKey,
     secret: &Secret,
@@ -86,18 +87,30 @@ pub fn seal_secret(
     if scope != Scope::ClusterWide && secret.metadata.namespace.is_empty() {
         return Err(Error::MissingNamespace);
     }
+    let label = scope.label(&secret.metadata.namespace, &secret.metadata.name);
+    let mut encrypted_data = BTreeMap::new();
+    for (key, value) in secret.items() {
+        let sealed = envelope::seal(public, value.expose(), &label, rng)?;
+        encrypted_data.insert(key.to_owned(), b64::encode(&sealed));
+    }
+    Ok(assemble(secret, scope, encrypted_data))
+}
+
+/// The SealedSecret of `secret` as Go's `NewSealedSecret` lays it out, given its items already
+/// sealed under `scope`'s label (`encrypted_data`: item name to base64 envelope): the template
+/// is the Secret's metadata minus last-applied annotations and ownerReferences, with its type
+/// and immutability; the top level carries name, namespace and the scope annotations. Shared
+/// by [`seal_secret`] and the render's stable reseal, which seals the items its own way.
+pub fn assemble(
+    secret: &Secret,
+    scope: Scope,
+    encrypted_data: BTreeMap<String, String>,
+) -> SealedSecret {
     let mut template_meta = secret.metadata.clone();
     for key in LAST_APPLIED_ANNOTATIONS {
         template_meta.annotations.remove(key);
     }
     template_meta.owner_references.clear();
-
-    let label = scope.label(&secret.metadata.namespace, &secret.metadata.name);
-    let mut encrypted_data = std::collections::BTreeMap::new();
-    for (key, value) in secret.items() {
-        let sealed = envelope::seal(public, value.expose(), &label, rng)?;
-        encrypted_data.insert(key.to_owned(), b64::encode(&sealed));
-    }
 
     let mut top = ObjectMeta {
         name: secret.metadata.name.clone(),
@@ -121,7 +134,7 @@ pub fn seal_secret(
         ..SealedSecret::default()
     };
     sealed.set_type_meta();
-    Ok(sealed)
+    sealed
 }
 
 /// Checks kubeseal's `--raw` rules and returns the label: strict needs a name, strict and
