@@ -190,7 +190,12 @@ async fn from_profile(
         };
         let session = p.get("role_session_name").unwrap_or("hush");
         let url = crate::endpoint_str("sts", region)?;
-        return crate::sts::assume_role(client, &url, region, &base, role, session, None).await;
+        let role = crate::RoleRequest {
+            role_arn: role,
+            session_name: session,
+            external_id: None,
+        };
+        return crate::sts::assume_role(client, &url, region, &base, role).await;
     }
     if let Some(cmd) = p.get("credential_process") {
         return credential_process(name, cmd);

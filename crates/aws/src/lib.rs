@@ -188,49 +188,39 @@ pub async fn resolve_credentials(
         .map_err(AwsError::Credentials)
 }
 
-/// STS `AssumeRole` with `base` credentials.
+/// What STS `AssumeRole` asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct RoleRequest<'a> {
+    /// `RoleArn`.
+    pub role_arn: &'a str,
+    /// `RoleSessionName`.
+    pub session_name: &'a str,
+    /// `ExternalId`; left out when `None` or empty.
+    pub external_id: Option<&'a str>,
+}
+
+/// STS `AssumeRole` of `role` with `base` credentials.
 pub async fn assume_role(
     client: &reqwest::Client,
     region: &str,
     base: &Credentials,
-    role_arn: &str,
-    session_name: &str,
-    external_id: Option<&str>,
+    role: RoleRequest<'_>,
 ) -> Result<Credentials, AwsError> {
     let url = endpoint("sts", region)?;
-    assume_role_at(
-        client,
-        &url,
-        region,
-        base,
-        role_arn,
-        session_name,
-        external_id,
-    )
-    .await
+    assume_role_at(client, &url, region, base, role).await
 }
 
-/// STS `AssumeRole` at the STS endpoint `url`.
+/// STS `AssumeRole` of `role` at the STS endpoint `url`.
 pub async fn assume_role_at(
     client: &reqwest::Client,
     url: &str,
     region: &str,
     base: &Credentials,
-    role_arn: &str,
-    session_name: &str,
-    external_id: Option<&str>,
+    role: RoleRequest<'_>,
 ) -> Result<Credentials, AwsError> {
-    sts::assume_role(
-        client,
-        url,
-        region,
-        base,
-        role_arn,
-        session_name,
-        external_id,
-    )
-    .await
-    .map_err(AwsError::Credentials)
+    sts::assume_role(client, url, region, base, role)
+        .await
+        .map_err(AwsError::Credentials)
 }
 
 /// STS `AssumeRoleWithWebIdentity` (unsigned; `token` is the proof).

@@ -13,17 +13,15 @@ pub(crate) async fn assume_role(
     url: &str,
     region: &str,
     base: &Credentials,
-    role_arn: &str,
-    session_name: &str,
-    external_id: Option<&str>,
+    role: crate::RoleRequest<'_>,
 ) -> Result<Credentials, String> {
     let mut pairs = vec![
         ("Action", "AssumeRole"),
         ("Version", VERSION),
-        ("RoleArn", role_arn),
-        ("RoleSessionName", session_name),
+        ("RoleArn", role.role_arn),
+        ("RoleSessionName", role.session_name),
     ];
-    if let Some(id) = external_id.filter(|id| !id.is_empty()) {
+    if let Some(id) = role.external_id.filter(|id| !id.is_empty()) {
         pairs.push(("ExternalId", id));
     }
     let body = form(&pairs);

@@ -31,7 +31,7 @@ pub use credential::{
 /// Called after each API call with its name (`GetSecret`, `ListSecrets`, `WrapKey`,
 /// `UnwrapKey`, `GetToken`) and whether it succeeded.
 pub use hush_cloud::CallObserver;
-pub use hush_cloud::{AccessToken, CallError};
+pub use hush_cloud::{AccessToken, CallError, CloudError};
 pub use hush_cloud::{SubjectTokenFuture, SubjectTokenSource};
 
 /// Most pages one listing reads (25 items a page by default).
@@ -67,23 +67,18 @@ impl AzureError {
             error,
         }
     }
+}
 
-    /// The HTTP status of an error answer.
-    pub fn status(&self) -> Option<u16> {
+impl CloudError for AzureError {
+    fn failed_call(&self) -> Option<&CallError> {
         match self {
-            Self::Call { error, .. } => error.status(),
+            Self::Call { error, .. } => Some(error),
             _ => None,
         }
     }
 
-    /// True for 404 (`SecretNotFound`, `KeyNotFound`).
-    pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
-    }
-
-    /// True when retrying later may succeed (transport errors, 429, 5xx).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Call { error, .. } if error.is_transient())
+    fn is_credentials(&self) -> bool {
+        matches!(self, Self::Credentials(_))
     }
 }
 

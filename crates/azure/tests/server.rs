@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_azure::{Cloud, Credential, Secret, TokenSource, VaultClient};
+use hush_azure::{Cloud, CloudError as _, Credential, Secret, TokenSource, VaultClient};
 use serde_json::{Value, json};
 
 fn env(name: &str) -> String {

@@ -690,6 +690,8 @@ fn external_config(args: &Args) -> Result<hush_external_controller::Config> {
                 max_find: args.kubernetes_provider_max_find_secrets,
                 max_find_bytes: args.kubernetes_provider_max_find_bytes,
             },
+            // The controller's metrics count provider calls (`start` hands them in).
+            calls: hush_sync::calls::Calls::default(),
         },
         ..hush_external_controller::Config::default()
     };

@@ -9,6 +9,7 @@
 //!   wrong with one HTTP call (never holding a token or a payload).
 //! - [`SubjectTokenSource`]: where a workload identity's subject token (a Kubernetes
 //!   ServiceAccount token) comes from each time an access token is exchanged for.
+//! - [`CloudError`]: what the clients' errors tell about a failed call.
 //! - [`form_escape`], [`clip`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -56,6 +57,31 @@ pub enum CallError {
         /// What was wrong.
         message: String,
     },
+}
+
+/// What a cloud client's error (`hush_gcp::GcpError`, `hush_azure::AzureError`) tells about a
+/// failed call: the two clients classify failures alike, so the questions are answered once.
+pub trait CloudError: std::error::Error {
+    /// The failed call, when the error is one.
+    fn failed_call(&self) -> Option<&CallError>;
+
+    /// True when the credentials themselves could not be used.
+    fn is_credentials(&self) -> bool;
+
+    /// The HTTP status of an error answer.
+    fn status(&self) -> Option<u16> {
+        self.failed_call().and_then(CallError::status)
+    }
+
+    /// True for 404 (`NOT_FOUND`, `SecretNotFound`, `KeyNotFound`).
+    fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// True when retrying later may succeed (transport errors, 429, 5xx).
+    fn is_transient(&self) -> bool {
+        self.failed_call().is_some_and(CallError::is_transient)
+    }
 }
 
 impl CallError {

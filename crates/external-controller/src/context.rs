@@ -122,7 +122,7 @@ impl Context {
             cache: lasting.cache,
             drift: lasting.drift,
             factories: hush_sync::registry_with(&config.providers),
-            generators: hush_sync::generators::registry(),
+            generators: generator_registry(&config.providers),
             lanes: lane::Lanes::new(usize::from(config.concurrency.max(1))),
             render: templating::RenderPool::new(
                 config.template_workers,
@@ -221,6 +221,17 @@ impl Context {
             tracing::debug!(error = %e, "cannot publish event");
         }
     }
+}
+
+/// The generators, counting their provider calls where `providers` says. They keep the default
+/// `webhook` budgets, as they always have here; only the counting comes from the settings.
+fn generator_registry(
+    providers: &hush_sync::Settings,
+) -> Vec<Arc<dyn hush_sync::generators::Generator>> {
+    hush_sync::generators::registry_with(&hush_sync::Settings {
+        calls: providers.calls.clone(),
+        ..hush_sync::Settings::default()
+    })
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.

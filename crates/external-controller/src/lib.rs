@@ -223,6 +223,7 @@ impl Error {
 /// `--shards`, on every replica over the shards it holds.
 pub fn start(process: &mut Process, mut config: Config) -> Component {
     config.eso_metrics = metrics::EsoMetrics::register(process.registry());
+    config.providers.calls = config.eso_metrics.provider_calls();
     let client = process.client().clone();
     let metrics = process.reconcile_metrics();
     let config = Arc::new(config);

@@ -186,9 +186,19 @@ impl EsoMetrics {
             "Number of API calls towards the secret provider",
             this.provider_calls.clone(),
         );
-        // One observer per process: the first registry counts the provider calls.
-        let calls = this.provider_calls.clone();
-        hush_sync::calls::observe_with(Arc::new(move |provider, call, ok| {
+        this.secret_store = KindFamilies::register(registry, "secretstore", "Secret Store");
+        this.cluster_secret_store =
+            KindFamilies::register(registry, "clustersecretstore", "Cluster Secret Store");
+        this.cluster_external_secret =
+            KindFamilies::register(registry, "clusterexternalsecret", "ClusterExternalSecret");
+        this
+    }
+
+    /// Where the providers of this controller count their API calls
+    /// (`externalsecret_provider_api_calls_count`): handed to them in [`hush_sync::Settings`].
+    pub fn provider_calls(&self) -> hush_sync::calls::Calls {
+        let calls = self.provider_calls.clone();
+        hush_sync::calls::Calls::new(Arc::new(move |provider, call, ok| {
             let labels: Labels = vec![
                 ("provider".to_owned(), provider.to_owned()),
                 ("call".to_owned(), call.to_owned()),
@@ -198,13 +208,7 @@ impl EsoMetrics {
                 ),
             ];
             calls.get_or_create(&labels).inc();
-        }));
-        this.secret_store = KindFamilies::register(registry, "secretstore", "Secret Store");
-        this.cluster_secret_store =
-            KindFamilies::register(registry, "clustersecretstore", "Cluster Secret Store");
-        this.cluster_external_secret =
-            KindFamilies::register(registry, "clusterexternalsecret", "ClusterExternalSecret");
-        this
+        }))
     }
 
     /// One reconcile of `obj` (a `kind` object): its duration, the `Ready` it wrote (see

@@ -28,7 +28,7 @@ pub use auth::{
 /// Called after each API call with its name (`AccessSecretVersion`, `GetSecret`,
 /// `ListSecrets`, `Encrypt`, `Decrypt`, `GetToken`) and whether it succeeded.
 pub use hush_cloud::CallObserver;
-pub use hush_cloud::{AccessToken, CallError};
+pub use hush_cloud::{AccessToken, CallError, CloudError};
 pub use hush_cloud::{SubjectTokenFuture, SubjectTokenSource};
 
 /// Most pages one listing reads (at 25,000 secrets a page).
@@ -62,23 +62,18 @@ impl GcpError {
             error,
         }
     }
+}
 
-    /// The HTTP status of an error answer.
-    pub fn status(&self) -> Option<u16> {
+impl CloudError for GcpError {
+    fn failed_call(&self) -> Option<&CallError> {
         match self {
-            Self::Call { error, .. } => error.status(),
+            Self::Call { error, .. } => Some(error),
             _ => None,
         }
     }
 
-    /// True for 404 `NOT_FOUND`.
-    pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
-    }
-
-    /// True when retrying later may succeed (transport errors, 429, 5xx).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Call { error, .. } if error.is_transient())
+    fn is_credentials(&self) -> bool {
+        matches!(self, Self::Credentials(_))
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hush_gcp::{Client, Credentials, Endpoints, ServiceAccountKey};
+use hush_gcp::{Client, CloudError as _, Credentials, Endpoints, ServiceAccountKey};
 use serde_json::{Value, json};
 
 fn url() -> String {

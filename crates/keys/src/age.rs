@@ -205,9 +205,7 @@ impl KeyService for AgeKey {
         wrapped: &WrappedKey,
         _aad: &[u8],
     ) -> Result<Option<SecretBytes>, KeyError> {
-        if wrapped.type_id != TYPE_ID
-            || (!wrapped.key_id.is_empty() && wrapped.key_id.trim() != self.recipient)
-        {
+        if !wrapped.is_for(TYPE_ID, &self.recipient) {
             return Ok(None);
         }
         let Some(identities) = &self.identities else {

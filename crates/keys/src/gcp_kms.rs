@@ -122,42 +122,43 @@ impl GcpKmsKey {
 
 /// The credentials sops would use, in its order, then the metadata server (as Google's clients).
 fn env_credentials(key_json: Option<&[u8]>) -> Result<Credentials, KeyError> {
-    let key = |json: &[u8], what: &str| {
-        ServiceAccountKey::from_json(json)
-            .map(Credentials::ServiceAccount)
-            .map_err(|e| config(format!("{what}: {e}")))
-    };
     if let Some(json) = key_json {
-        return key(json, "sops.gcp-kms");
+        return service_account(json, "sops.gcp-kms");
     }
-    if let Some(token) = std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-    {
+    if let Some(token) = env_var("GOOGLE_OAUTH_ACCESS_TOKEN") {
         return Ok(Credentials::AccessToken(AccessToken::new(&token)));
     }
-    if let Some(value) = std::env::var("GOOGLE_CREDENTIALS")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        let value = Zeroizing::new(value);
-        // A JSON key itself, or the path of one (sops accepts both).
-        if value.trim_start().starts_with('{') {
-            return key(value.as_bytes(), "GOOGLE_CREDENTIALS");
-        }
-        let json = read_limited(value.trim())?;
-        return key(&json, "GOOGLE_CREDENTIALS");
+    if let Some(value) = env_var("GOOGLE_CREDENTIALS") {
+        return google_credentials(&Zeroizing::new(value));
     }
-    if let Some(path) = std::env::var("GOOGLE_APPLICATION_CREDENTIALS")
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-    {
+    if let Some(path) = env_var("GOOGLE_APPLICATION_CREDENTIALS") {
         let json = read_limited(path.trim())?;
-        return key(&json, "GOOGLE_APPLICATION_CREDENTIALS");
+        return service_account(&json, "GOOGLE_APPLICATION_CREDENTIALS");
     }
     // Google's application default credentials end at the metadata server (GKE, GCE, Cloud
     // Run); gcloud's user credentials are not read.
     Ok(Credentials::metadata_server_from_env())
+}
+
+/// The variable `name`, unless unset or blank.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `GOOGLE_CREDENTIALS`: a JSON key itself, or the path of one (sops accepts both).
+fn google_credentials(value: &str) -> Result<Credentials, KeyError> {
+    if value.trim_start().starts_with('{') {
+        return service_account(value.as_bytes(), "GOOGLE_CREDENTIALS");
+    }
+    let json = read_limited(value.trim())?;
+    service_account(&json, "GOOGLE_CREDENTIALS")
+}
+
+/// A service-account JSON key; errors name `what` held it.
+fn service_account(json: &[u8], what: &str) -> Result<Credentials, KeyError> {
+    ServiceAccountKey::from_json(json)
+        .map(Credentials::ServiceAccount)
+        .map_err(|e| config(format!("{what}: {e}")))
 }
 
 fn read_limited(path: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
@@ -203,14 +204,11 @@ impl KeyService for GcpKmsKey {
         wrapped: &WrappedKey,
         _aad: &[u8],
     ) -> Result<Option<SecretBytes>, KeyError> {
-        if wrapped.type_id != TYPE_ID
-            || (!wrapped.key_id.is_empty() && wrapped.key_id.trim() != self.resource_id)
-        {
+        if !wrapped.is_for(TYPE_ID, &self.resource_id) {
             return Ok(None);
         }
-        let ciphertext = std::str::from_utf8(&wrapped.body)
-            .ok()
-            .and_then(|b| B64.decode(b.trim()).ok())
+        let ciphertext = wrapped
+            .body_from_base64()
             .ok_or_else(|| self.service_error("enc is not base64"))?;
         let plain = self
             .client()?

@@ -203,17 +203,15 @@ impl KmsKey {
         match &self.role {
             Some(role) => {
                 let url = self.endpoint("sts")?;
-                hush_aws::assume_role_at(
-                    &self.client,
-                    &url,
-                    &self.region,
-                    &base,
-                    role,
-                    &session_name(),
-                    None,
-                )
-                .await
-                .map_err(|e| self.service_error(e.to_string()))
+                let session = session_name();
+                let role = hush_aws::RoleRequest {
+                    role_arn: role,
+                    session_name: &session,
+                    external_id: None,
+                };
+                hush_aws::assume_role_at(&self.client, &url, &self.region, &base, role)
+                    .await
+                    .map_err(|e| self.service_error(e.to_string()))
             }
             None => Ok(base),
         }
@@ -272,14 +270,11 @@ impl KeyService for KmsKey {
         wrapped: &WrappedKey,
         _aad: &[u8],
     ) -> Result<Option<SecretBytes>, KeyError> {
-        if wrapped.type_id != TYPE_ID
-            || (!wrapped.key_id.is_empty() && wrapped.key_id.trim() != self.arn)
-        {
+        if !wrapped.is_for(TYPE_ID, &self.arn) {
             return Ok(None);
         }
-        let blob = std::str::from_utf8(&wrapped.body)
-            .ok()
-            .and_then(|b| B64.decode(b.trim()).ok())
+        let blob = wrapped
+            .body_from_base64()
             .ok_or_else(|| self.service_error("wrapped key is not base64"))?;
         let mut request = json!({ "CiphertextBlob": B64.encode(blob) });
         if !self.context.is_empty() {

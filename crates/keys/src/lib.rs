@@ -54,6 +54,23 @@ impl WrappedKey {
             body,
         }
     }
+
+    /// Whether it is addressed to the master key `key_id` of `type_id`: the same type, and its
+    /// key id (trimmed) is `key_id` or unknown (empty).
+    pub fn is_for(&self, type_id: &str, key_id: &str) -> bool {
+        self.type_id == type_id && (self.key_id.is_empty() || self.key_id.trim() == key_id)
+    }
+
+    /// The body decoded from standard base64 (the `enc` of AWS and Google KMS keys); `None`
+    /// when it is not base64.
+    #[cfg(any(feature = "kms", feature = "gcp-kms"))]
+    pub fn body_from_base64(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let text = std::str::from_utf8(&self.body).ok()?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+    }
 }
 
 impl fmt::Debug for WrappedKey {

@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 
 mod push;
 
+use crate::calls::Calls;
 use crate::json::{extract_raw, property_dotted, scalar_text};
 use crate::{
     Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
@@ -26,6 +27,8 @@ use crate::{
     ref_namespace, refuse_unknown_fields,
 };
 
+/// The most calls one listing makes (`find`): a runaway `NextToken` stops there.
+const MAX_PAGES: usize = 1001;
 /// Assumed-role credentials are refreshed after this long (STS default lifetime: 1 h).
 const ROLE_REFRESH: Duration = Duration::from_secs(45 * 60);
 
@@ -110,8 +113,11 @@ struct SecretsManagerSpec {
 }
 
 /// Builds `aws` providers (SecretsManager, ParameterStore).
-#[derive(Debug)]
-pub struct Factory;
+#[derive(Debug, Default)]
+pub struct Factory {
+    /// Where its providers count their API calls.
+    pub calls: Calls,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
@@ -244,6 +250,7 @@ impl ProviderFactory for Factory {
                     .as_ref()
                     .and_then(|m| m.recovery_window_in_days)
                     .filter(|d| *d > 0),
+                calls: self.calls.clone(),
             }),
             identity,
             referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
@@ -351,11 +358,20 @@ pub(crate) async fn generator_credentials(
             .map_err(map_err)?,
     };
     if let Some(role) = role.filter(|r| !r.is_empty()) {
-        c = hush_aws::assume_role(http, region, &c, role, SESSION_NAME, None)
+        c = hush_aws::assume_role(http, region, &c, role_request(role, None))
             .await
             .map_err(map_err)?;
     }
     Ok(c)
+}
+
+/// STS `AssumeRole` of `role_arn` under ESO's session name.
+fn role_request<'a>(role_arn: &'a str, external_id: Option<&'a str>) -> hush_aws::RoleRequest<'a> {
+    hush_aws::RoleRequest {
+        role_arn,
+        session_name: SESSION_NAME,
+        external_id,
+    }
 }
 
 /// [`map_err`] for the generators.
@@ -478,6 +494,7 @@ pub struct AwsProvider {
     session: Mutex<Option<(Credentials, Instant)>>,
     force_delete: bool,
     recovery_window_days: Option<i64>,
+    calls: Calls,
 }
 
 impl std::fmt::Debug for AwsProvider {
@@ -508,21 +525,15 @@ impl AwsProvider {
                 .map_err(map_err)?,
         };
         for role in &self.roles {
-            c = hush_aws::assume_role(&self.http, &self.region, &c, role, SESSION_NAME, None)
+            c = hush_aws::assume_role(&self.http, &self.region, &c, role_request(role, None))
                 .await
                 .map_err(map_err)?;
         }
         if let Some(role) = &self.role {
-            c = hush_aws::assume_role(
-                &self.http,
-                &self.region,
-                &c,
-                role,
-                SESSION_NAME,
-                self.external_id.as_deref(),
-            )
-            .await
-            .map_err(map_err)?;
+            let request = role_request(role, self.external_id.as_deref());
+            c = hush_aws::assume_role(&self.http, &self.region, &c, request)
+                .await
+                .map_err(map_err)?;
         }
         *session = Some((c.clone(), Instant::now()));
         Ok(c)
@@ -545,8 +556,32 @@ impl AwsProvider {
             Service::SecretsManager => crate::calls::AWS_SECRETS_MANAGER,
             Service::ParameterStore => crate::calls::AWS_PARAMETER_STORE,
         };
-        crate::calls::record(provider, action, answer.is_ok());
+        self.calls.record(provider, action, answer.is_ok());
         answer.map_err(map_err)
+    }
+
+    /// Calls `action` with `request` and then with each `NextToken` it answers (at most
+    /// [`MAX_PAGES`] calls), handing every answer to `page`.
+    async fn pages(
+        &self,
+        action: &str,
+        request: &Value,
+        mut page: impl FnMut(&Value) -> Result<(), ProviderError>,
+    ) -> Result<(), ProviderError> {
+        let mut next: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut req = request.clone();
+            if let Some(t) = &next {
+                req["NextToken"] = json!(t);
+            }
+            let a = self.call(action, &req).await?;
+            page(&a)?;
+            next = a["NextToken"].as_str().map(str::to_owned);
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The raw value of one secret/parameter (SecretString or SecretBinary bytes).
@@ -653,16 +688,10 @@ impl AwsProvider {
             filters.push(json!({"Key": "tag-value", "Values": [v]}));
         }
         let mut out = BTreeMap::new();
-        let mut next: Option<String> = None;
-        let mut pages = 0;
         if !q.path.is_empty() {
             filters.push(json!({"Key": "name", "Values": [q.path]}));
-            loop {
-                let mut req = json!({ "Filters": filters, "MaxResults": 20 });
-                if let Some(t) = &next {
-                    req["NextToken"] = json!(t);
-                }
-                let a = self.call("BatchGetSecretValue", &req).await?;
+            let req = json!({ "Filters": filters, "MaxResults": 20 });
+            self.pages("BatchGetSecretValue", &req, |a| {
                 for v in a["SecretValues"].as_array().into_iter().flatten() {
                     let Some(name) = v["Name"].as_str() else {
                         continue;
@@ -672,21 +701,14 @@ impl AwsProvider {
                     }
                     out.insert(name.to_owned(), SecretBytes::new(sm_payload(v)?));
                 }
-                next = a["NextToken"].as_str().map(str::to_owned);
-                pages += 1;
-                if next.is_none() || pages > 1000 {
-                    break;
-                }
-            }
+                Ok(())
+            })
+            .await?;
             return Ok(out);
         }
         let mut names = Vec::new();
-        loop {
-            let mut req = json!({ "Filters": filters, "MaxResults": 100 });
-            if let Some(t) = &next {
-                req["NextToken"] = json!(t);
-            }
-            let a = self.call("ListSecrets", &req).await?;
+        let req = json!({ "Filters": filters, "MaxResults": 100 });
+        self.pages("ListSecrets", &req, |a| {
             for s in a["SecretList"].as_array().into_iter().flatten() {
                 if let Some(name) = s["Name"].as_str()
                     && re.is_none_or(|re| re.is_match(name))
@@ -694,12 +716,9 @@ impl AwsProvider {
                     names.push(name.to_owned());
                 }
             }
-            next = a["NextToken"].as_str().map(str::to_owned);
-            pages += 1;
-            if next.is_none() || pages > 1000 {
-                break;
-            }
-        }
+            Ok(())
+        })
+        .await?;
         for name in names {
             let answer = self
                 .call(
@@ -724,20 +743,15 @@ impl AwsProvider {
         re: Option<&regex::Regex>,
     ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
         let mut out = BTreeMap::new();
-        let mut next: Option<String> = None;
-        let mut pages = 0;
         let path = if q.path.is_empty() {
             "/".to_owned()
         } else {
             q.path.clone()
         };
         if re.is_some() || q.tags.is_empty() {
-            loop {
-                let mut req = json!({"Path": path, "Recursive": true, "WithDecryption": true, "MaxResults": 10});
-                if let Some(t) = &next {
-                    req["NextToken"] = json!(t);
-                }
-                let a = self.call("GetParametersByPath", &req).await?;
+            let req =
+                json!({"Path": path, "Recursive": true, "WithDecryption": true, "MaxResults": 10});
+            self.pages("GetParametersByPath", &req, |a| {
                 for p in a["Parameters"].as_array().into_iter().flatten() {
                     let (Some(name), Some(value)) = (p["Name"].as_str(), p["Value"].as_str())
                     else {
@@ -748,12 +762,9 @@ impl AwsProvider {
                     }
                     out.insert(name.to_owned(), SecretBytes::from(value));
                 }
-                next = a["NextToken"].as_str().map(str::to_owned);
-                pages += 1;
-                if next.is_none() || pages > 1000 {
-                    break;
-                }
-            }
+                Ok(())
+            })
+            .await?;
             return Ok(out);
         }
         let mut filters: Vec<Value> = q
@@ -763,23 +774,16 @@ impl AwsProvider {
             .collect();
         filters.push(json!({"Key": "Path", "Option": "Recursive", "Values": [path]}));
         let mut names = Vec::new();
-        loop {
-            let mut req = json!({"ParameterFilters": filters, "MaxResults": 50});
-            if let Some(t) = &next {
-                req["NextToken"] = json!(t);
-            }
-            let a = self.call("DescribeParameters", &req).await?;
+        let req = json!({"ParameterFilters": filters, "MaxResults": 50});
+        self.pages("DescribeParameters", &req, |a| {
             for p in a["Parameters"].as_array().into_iter().flatten() {
                 if let Some(name) = p["Name"].as_str() {
                     names.push(name.to_owned());
                 }
             }
-            next = a["NextToken"].as_str().map(str::to_owned);
-            pages += 1;
-            if next.is_none() || pages > 1000 {
-                break;
-            }
-        }
+            Ok(())
+        })
+        .await?;
         for name in names {
             let a = self
                 .call(
@@ -875,6 +879,8 @@ impl SecretProvider for AwsProvider {
         self.credentials().await.map(|_| ())
     }
 
+    // The write half lives in `push.rs` beside this file; a trait impl cannot be split across
+    // files, so each pushing provider forwards to it the same way (deliberately alike).
     fn capabilities(&self) -> crate::Capabilities {
         crate::Capabilities::ReadWrite
     }
@@ -895,6 +901,7 @@ impl SecretProvider for AwsProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::NoCreds;
 
     #[test]
     fn session_tags_and_unknown_fields_are_refused_by_name() {
@@ -976,44 +983,32 @@ mod tests {
         assert!(sm_payload(&json!({})).is_err());
     }
 
-    struct NoCreds;
-
-    #[async_trait]
-    impl CredentialSource for NoCreds {
-        async fn secret_key(&self, r: &KeyRef) -> Result<SecretBytes, ProviderError> {
-            Err(ProviderError::Invalid(format!("no secret {}", r.name)))
-        }
-        async fn config_map_key(&self, r: &KeyRef) -> Result<String, ProviderError> {
-            Err(ProviderError::Invalid(format!("no configmap {}", r.name)))
-        }
-        async fn service_account_token(
-            &self,
-            _namespace: Option<&str>,
-            name: &str,
-            _audiences: &[String],
-            _expiration_seconds: i64,
-        ) -> Result<SecretBytes, ProviderError> {
-            Err(ProviderError::Invalid(format!("no service account {name}")))
-        }
-    }
-
     #[tokio::test]
     async fn only_cluster_stores_fall_back_to_the_controllers_own_credentials() {
         let spec = json!({"service": "SecretsManager", "region": "eu-west-1",
             "role": "arn:aws:iam::1:role/other-teams-role"});
         let ss = StoreScope::new("SecretStore", "s", Some("team-a".into()));
-        let err = Factory.build(&spec, &ss, &NoCreds).await.unwrap_err();
+        let err = Factory::default()
+            .build(&spec, &ss, &NoCreds)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, ProviderError::Invalid(m) if m.starts_with("auth: a SecretStore may not")
                 && m.contains("auth.secretRef or auth.jwt")),
             "{err}"
         );
         let css = StoreScope::new("ClusterSecretStore", "c", Some("team-a".into()));
-        Factory.build(&spec, &css, &NoCreds).await.unwrap();
+        Factory::default()
+            .build(&spec, &css, &NoCreds)
+            .await
+            .unwrap();
         let allowed = StoreScope {
             controller_identity: true,
             ..ss
         };
-        Factory.build(&spec, &allowed, &NoCreds).await.unwrap();
+        Factory::default()
+            .build(&spec, &allowed, &NoCreds)
+            .await
+            .unwrap();
     }
 }

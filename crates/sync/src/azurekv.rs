@@ -29,11 +29,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hush_azure::{
-    AzureError, Cloud, Credential, ManagedIdentity, Secret, TOKEN_EXCHANGE_AUDIENCE, TokenSource,
-    VaultClient,
+    AzureError, CallObserver, Cloud, CloudError as _, Credential, ManagedIdentity, Secret,
+    TOKEN_EXCHANGE_AUDIENCE, TokenSource, VaultClient,
 };
 use serde_json::Value;
 
+use crate::calls::Calls;
+use crate::cloud::map_err;
 use crate::json::extract_raw;
 use crate::{
     Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
@@ -46,8 +48,11 @@ const CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
 const TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
 
 /// Builds `azurekv` providers.
-#[derive(Debug)]
-pub struct Factory;
+#[derive(Debug, Default)]
+pub struct Factory {
+    /// Where its clients count their API calls.
+    pub calls: Calls,
+}
 
 #[async_trait]
 impl ProviderFactory for Factory {
@@ -61,128 +66,192 @@ impl ProviderFactory for Factory {
         scope: &StoreScope,
         creds: &dyn CredentialSource,
     ) -> Result<Built, ProviderError> {
-        refuse_unknown_fields(
-            "azurekv",
-            spec,
-            &[
-                "vaultUrl",
-                "tenantId",
-                "authType",
-                "authSecretRef",
-                "environmentType",
-                "identityId",
-                "serviceAccountRef",
-            ],
-        )?;
-        let vault_url = spec["vaultUrl"]
-            .as_str()
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| ProviderError::Invalid("azurekv.vaultUrl is required".into()))?;
-        refuse_unknown_fields(
-            "azurekv.authSecretRef",
-            &spec["authSecretRef"],
-            &["clientId", "tenantId", "clientSecret", "clientCertificate"],
-        )?;
-        let auth_type = spec["authType"].as_str().unwrap_or("ServicePrincipal");
-        let only_with = |field: &str, auth: &str| {
-            if spec[field].is_null() {
-                Ok(())
-            } else {
-                Err(ProviderError::Invalid(format!(
-                    "azurekv.{field} goes with authType {auth}, not {auth_type}"
-                )))
-            }
-        };
-        if auth_type != "ManagedIdentity" {
-            only_with("identityId", "ManagedIdentity")?;
-        }
-        if auth_type != "WorkloadIdentity" {
-            only_with("serviceAccountRef", "WorkloadIdentity")?;
-        }
+        let (vault_url, auth_type) = check_fields(spec)?;
+        let calls = &self.calls;
         match auth_type {
-            "ServicePrincipal" => {}
-            "ManagedIdentity" => return managed_identity(spec, vault_url, scope),
-            "WorkloadIdentity" => return workload_identity(spec, vault_url, scope, creds).await,
-            other => {
-                return Err(ProviderError::Invalid(format!(
-                    "azurekv.authType {other:?} is not supported by hush (ServicePrincipal, \
-                     ManagedIdentity, WorkloadIdentity)"
-                )));
-            }
+            "ServicePrincipal" => service_principal(calls, spec, vault_url, scope, creds).await,
+            "ManagedIdentity" => managed_identity(calls, spec, vault_url, scope),
+            "WorkloadIdentity" => workload_identity(calls, spec, vault_url, scope, creds).await,
+            other => Err(ProviderError::Invalid(format!(
+                "azurekv.authType {other:?} is not supported by hush (ServicePrincipal, \
+                 ManagedIdentity, WorkloadIdentity)"
+            ))),
         }
-        let tenant = spec["tenantId"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ProviderError::Invalid("azurekv.tenantId is required for ServicePrincipal".into())
-            })?;
-        let auth = &spec["authSecretRef"];
-        if !auth["tenantId"].is_null() {
-            return Err(ProviderError::Invalid(
-                "azurekv.authSecretRef.tenantId goes with authType WorkloadIdentity; \
-                 ServicePrincipal takes tenantId"
-                    .into(),
-            ));
+    }
+}
+
+/// Refuses fields hush does not implement and fields of another `authType`, by name; returns
+/// `vaultUrl` and the `authType`.
+fn check_fields(spec: &Value) -> Result<(&str, &str), ProviderError> {
+    refuse_unknown_fields(
+        "azurekv",
+        spec,
+        &[
+            "vaultUrl",
+            "tenantId",
+            "authType",
+            "authSecretRef",
+            "environmentType",
+            "identityId",
+            "serviceAccountRef",
+        ],
+    )?;
+    let vault_url = spec["vaultUrl"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ProviderError::Invalid("azurekv.vaultUrl is required".into()))?;
+    refuse_unknown_fields(
+        "azurekv.authSecretRef",
+        &spec["authSecretRef"],
+        &["clientId", "tenantId", "clientSecret", "clientCertificate"],
+    )?;
+    let auth_type = spec["authType"].as_str().unwrap_or("ServicePrincipal");
+    let only_with = |field: &str, auth: &str| {
+        if spec[field].is_null() {
+            Ok(())
+        } else {
+            Err(ProviderError::Invalid(format!(
+                "azurekv.{field} goes with authType {auth}, not {auth_type}"
+            )))
         }
-        if auth["clientId"].is_null() {
-            return Err(ProviderError::Invalid(
-                "azurekv.authSecretRef.clientId is required for ServicePrincipal".into(),
-            ));
+    };
+    if auth_type != "ManagedIdentity" {
+        only_with("identityId", "ManagedIdentity")?;
+    }
+    if auth_type != "WorkloadIdentity" {
+        only_with("serviceAccountRef", "WorkloadIdentity")?;
+    }
+    Ok((vault_url, auth_type))
+}
+
+/// `authType: ServicePrincipal` (the default): `tenantId` and the application of
+/// `authSecretRef` (`clientId` with `clientSecret` or `clientCertificate`).
+async fn service_principal(
+    calls: &Calls,
+    spec: &Value,
+    vault_url: &str,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<Built, ProviderError> {
+    let tenant = spec["tenantId"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Invalid("azurekv.tenantId is required for ServicePrincipal".into())
+        })?;
+    let auth = &spec["authSecretRef"];
+    if !auth["tenantId"].is_null() {
+        return Err(ProviderError::Invalid(
+            "azurekv.authSecretRef.tenantId goes with authType WorkloadIdentity; \
+             ServicePrincipal takes tenantId"
+                .into(),
+        ));
+    }
+    if auth["clientId"].is_null() {
+        return Err(ProviderError::Invalid(
+            "azurekv.authSecretRef.clientId is required for ServicePrincipal".into(),
+        ));
+    }
+    let client_id = auth_text(auth, "clientId", scope, creds).await?;
+    let (proof, secret) = client_proof(auth, scope, creds).await?;
+    let cloud =
+        Cloud::from_env(spec["environmentType"].as_str().unwrap_or_default()).map_err(map_err)?;
+    let credential = Credential {
+        tenant_id: tenant.to_owned(),
+        client_id,
+        secret,
+    };
+    let referent = scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec);
+    let vault = Vault {
+        calls,
+        cloud: &cloud,
+        url: vault_url,
+    };
+    vault.application(credential, (b"azurekv", proof.expose()), referent)
+}
+
+/// What proves a service principal's application: `authSecretRef.clientSecret` or
+/// `clientCertificate` (exactly one), as the bytes that identify it and as a token secret.
+async fn client_proof(
+    auth: &Value,
+    scope: &StoreScope,
+    creds: &dyn CredentialSource,
+) -> Result<(SecretBytes, Secret), ProviderError> {
+    match (
+        auth["clientSecret"].is_null(),
+        auth["clientCertificate"].is_null(),
+    ) {
+        (false, true) => {
+            let s = auth_value(auth, "clientSecret", scope, creds).await?;
+            let text = std::str::from_utf8(s.expose())
+                .map_err(|_| ProviderError::Invalid("azurekv client secret is not UTF-8".into()))?;
+            let secret = Secret::client_secret(text);
+            Ok((s, secret))
         }
-        let client_id = auth_text(auth, "clientId", scope, creds).await?;
-        let (proof, secret) = match (
-            auth["clientSecret"].is_null(),
-            auth["clientCertificate"].is_null(),
-        ) {
-            (false, true) => {
-                let s = auth_value(auth, "clientSecret", scope, creds).await?;
-                let text = std::str::from_utf8(s.expose()).map_err(|_| {
-                    ProviderError::Invalid("azurekv client secret is not UTF-8".into())
-                })?;
-                (s.clone(), Secret::client_secret(text))
-            }
-            (true, false) => {
-                let pem = auth_value(auth, "clientCertificate", scope, creds).await?;
-                let secret = Secret::certificate(pem.expose()).map_err(map_err)?;
-                (pem, secret)
-            }
-            _ => {
-                return Err(ProviderError::Invalid(
-                    "azurekv.authSecretRef: set exactly one of clientSecret and clientCertificate"
-                        .into(),
-                ));
-            }
-        };
-        let cloud = Cloud::from_env(spec["environmentType"].as_str().unwrap_or_default())
-            .map_err(map_err)?;
-        let http = cloud.http_client().map_err(map_err)?;
-        let observer = observer();
-        let tokens = TokenSource::new(
-            http.clone(),
-            Credential {
-                tenant_id: tenant.to_owned(),
-                client_id: client_id.clone(),
-                secret,
-            },
-            &cloud.authority_host,
-            &cloud.vault_scope(),
-            Some(observer.clone()),
-        )
-        .map_err(map_err)?;
-        let client = VaultClient::new(http, vault_url, &cloud, Arc::new(tokens), Some(observer))
-            .map_err(map_err)?;
+        (true, false) => {
+            let pem = auth_value(auth, "clientCertificate", scope, creds).await?;
+            let secret = Secret::certificate(pem.expose()).map_err(map_err)?;
+            Ok((pem, secret))
+        }
+        _ => Err(ProviderError::Invalid(
+            "azurekv.authSecretRef: set exactly one of clientSecret and clientCertificate".into(),
+        )),
+    }
+}
+
+/// The vault a store reads, in its cloud; its clients count their calls in `calls`.
+struct Vault<'a> {
+    calls: &'a Calls,
+    cloud: &'a Cloud,
+    url: &'a str,
+}
+
+impl Vault<'_> {
+    /// A client over the cloud's HTTP client, with the token source `tokens` makes over the
+    /// same client.
+    fn client(
+        &self,
+        tokens: impl FnOnce(reqwest::Client, Option<CallObserver>) -> Result<TokenSource, AzureError>,
+    ) -> Result<VaultClient, ProviderError> {
+        let http = self.cloud.http_client().map_err(map_err)?;
+        let observer = self.calls.labelled(crate::calls::AZURE_KEY_VAULT);
+        let tokens = tokens(http.clone(), observer.clone()).map_err(map_err)?;
+        VaultClient::new(http, self.url, self.cloud, Arc::new(tokens), observer).map_err(map_err)
+    }
+
+    /// A provider with the tokens Entra ID grants the application of `credential`. Its
+    /// identity digests `kind` (which auth), the vault, the authority, the tenant, the client
+    /// and `proof` (what identifies the credential's secret).
+    fn application(
+        &self,
+        credential: Credential,
+        (kind, proof): (&[u8], &[u8]),
+        referent: bool,
+    ) -> Result<Built, ProviderError> {
+        let tenant = credential.tenant_id.clone();
+        let client_id = credential.client_id.clone();
+        let authority = &self.cloud.authority_host;
+        let client = self.client(|http, observer| {
+            TokenSource::new(
+                http,
+                credential,
+                authority,
+                &self.cloud.vault_scope(),
+                observer,
+            )
+        })?;
         let identity = digest(&[
-            b"azurekv",
+            kind,
             client.vault_url().as_bytes(),
-            cloud.authority_host.as_bytes(),
+            authority.as_bytes(),
             tenant.as_bytes(),
             client_id.as_bytes(),
-            proof.expose(),
+            proof,
         ]);
         Ok(Built {
             provider: Arc::new(AzureProvider { client }),
             identity,
-            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
+            referent,
         })
     }
 }
@@ -191,6 +260,7 @@ impl ProviderFactory for Factory {
 /// service (`identityId` picks a user-assigned one by client id or ARM resource id), so only a
 /// store allowed to use the controller's identity may ask for it.
 fn managed_identity(
+    calls: &Calls,
     spec: &Value,
     vault_url: &str,
     scope: &StoreScope,
@@ -211,19 +281,21 @@ fn managed_identity(
     };
     let cloud =
         Cloud::from_env(spec["environmentType"].as_str().unwrap_or_default()).map_err(map_err)?;
-    let http = cloud.http_client().map_err(map_err)?;
-    let observer = observer();
     let endpoint = hush_azure::imds_endpoint_from_env();
-    let tokens = TokenSource::managed_identity(
-        http.clone(),
-        &endpoint,
-        identity.clone(),
-        &cloud.vault_scope(),
-        Some(observer.clone()),
-    )
-    .map_err(map_err)?;
-    let client = VaultClient::new(http, vault_url, &cloud, Arc::new(tokens), Some(observer))
-        .map_err(map_err)?;
+    let vault = Vault {
+        calls,
+        cloud: &cloud,
+        url: vault_url,
+    };
+    let client = vault.client(|http, observer| {
+        TokenSource::managed_identity(
+            http,
+            &endpoint,
+            identity.clone(),
+            &cloud.vault_scope(),
+            observer,
+        )
+    })?;
     let identity = digest(&[
         b"azurekv-managed",
         client.vault_url().as_bytes(),
@@ -273,6 +345,7 @@ async fn auth_text(
 /// `authType: WorkloadIdentity`: a ServiceAccount's federated token (`serviceAccountRef`), or
 /// without one the controller's own workload identity from its environment.
 async fn workload_identity(
+    calls: &Calls,
     spec: &Value,
     vault_url: &str,
     scope: &StoreScope,
@@ -294,33 +367,16 @@ async fn workload_identity(
     } else {
         service_account_identity(spec, scope, creds).await?
     };
-    let http = cloud.http_client().map_err(map_err)?;
-    let observer = observer();
-    let tenant = credential.tenant_id.clone();
-    let client_id = credential.client_id.clone();
-    let tokens = TokenSource::new(
-        http.clone(),
+    let vault = Vault {
+        calls,
+        cloud: &cloud,
+        url: vault_url,
+    };
+    vault.application(
         credential,
-        &cloud.authority_host,
-        &cloud.vault_scope(),
-        Some(observer.clone()),
-    )
-    .map_err(map_err)?;
-    let client = VaultClient::new(http, vault_url, &cloud, Arc::new(tokens), Some(observer))
-        .map_err(map_err)?;
-    let identity = digest(&[
-        b"azurekv-workload",
-        client.vault_url().as_bytes(),
-        cloud.authority_host.as_bytes(),
-        tenant.as_bytes(),
-        client_id.as_bytes(),
-        identity.as_bytes(),
-    ]);
-    Ok(Built {
-        provider: Arc::new(AzureProvider { client }),
-        identity,
+        (b"azurekv-workload", identity.as_bytes()),
         referent,
-    })
+    )
 }
 
 /// The controller's workload identity (the webhook's `AZURE_*` environment), for stores that
@@ -433,19 +489,6 @@ async fn service_account_identity(
     };
     let referent = scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec);
     Ok((credential, identity, referent))
-}
-
-fn observer() -> hush_azure::CallObserver {
-    Arc::new(|call, ok| crate::calls::record(crate::calls::AZURE_KEY_VAULT, call, ok))
-}
-
-fn map_err(e: AzureError) -> ProviderError {
-    let call = match &e {
-        AzureError::Call { error, .. } => Some(error),
-        _ => None,
-    };
-    let credentials = matches!(e, AzureError::Credentials(_));
-    crate::cloud::classify(e.to_string(), call, credentials)
 }
 
 /// A Key Vault client for one vault and application.
@@ -692,7 +735,7 @@ mod tests {
     }
 
     async fn err(spec: &Value, scope: &StoreScope, creds: &Creds) -> String {
-        Factory
+        Factory::default()
             .build(spec, scope, creds)
             .await
             .unwrap_err()
@@ -722,7 +765,10 @@ mod tests {
             }
             spec
         };
-        let built = Factory.build(&base, &scope, &annotated).await.unwrap();
+        let built = Factory::default()
+            .build(&base, &scope, &annotated)
+            .await
+            .unwrap();
         let debug = format!("{:?}", built.provider);
         assert!(
             debug.contains("ServiceAccount") || debug.contains("FederatedToken"),
@@ -764,7 +810,10 @@ mod tests {
         let spec = with(
             json!({"tenantId": "t.example", "authSecretRef": {"clientId": {"name": "s", "key": "id"}}}),
         );
-        Factory.build(&spec, &scope, &bare).await.unwrap();
+        Factory::default()
+            .build(&spec, &scope, &bare)
+            .await
+            .unwrap();
         let mut sp = base.clone();
         sp["authType"] = json!("ServicePrincipal");
         let got = err(&sp, &scope, &annotated).await;

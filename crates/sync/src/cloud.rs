@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hush_cloud::{CallError, SubjectTokenFuture, SubjectTokenSource};
+use hush_cloud::{CallError, CloudError, SubjectTokenFuture, SubjectTokenSource};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -35,6 +35,11 @@ impl SubjectTokenSource for TokenRequests {
                 .map_err(|_| "the ServiceAccount token is not UTF-8".to_owned())
         })
     }
+}
+
+/// A cloud client's error as the seam sees it.
+pub(crate) fn map_err(e: impl CloudError) -> ProviderError {
+    classify(e.to_string(), e.failed_call(), e.is_credentials())
 }
 
 /// A cloud error as the seam sees it. `text` is the error's message, `call` its failed call

@@ -434,6 +434,7 @@ impl SecretProvider for FakeProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::NoCreds;
     use serde_json::json;
 
     fn provider(spec: Value) -> Result<FakeProvider, ProviderError> {
@@ -592,26 +593,6 @@ mod tests {
         assert!(err(json!({"data": [{"key": "k"}]})).contains("data[0]"));
         assert!(err(json!({"data": [], "extra": 1})).contains("spec.provider.fake.extra"));
         assert!(err(json!({"data": "x"})).contains("invalid fake provider spec"));
-    }
-
-    struct NoCreds;
-    #[async_trait]
-    impl CredentialSource for NoCreds {
-        async fn secret_key(&self, _: &crate::KeyRef) -> Result<SecretBytes, ProviderError> {
-            unreachable!()
-        }
-        async fn config_map_key(&self, _: &crate::KeyRef) -> Result<String, ProviderError> {
-            unreachable!()
-        }
-        async fn service_account_token(
-            &self,
-            _: Option<&str>,
-            _: &str,
-            _: &[String],
-            _: i64,
-        ) -> Result<SecretBytes, ProviderError> {
-            unreachable!()
-        }
     }
 
     #[tokio::test]

@@ -26,9 +26,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hush_gcp::{Client, Credentials, Endpoints, GcpError, ServiceAccountKey, WorkloadIdentity};
+use hush_gcp::{
+    Client, CloudError as _, Credentials, Endpoints, GcpError, ServiceAccountKey, WorkloadIdentity,
+};
 use serde_json::Value;
 
+use crate::calls::Calls;
+use crate::cloud::map_err;
 use crate::json::extract_raw;
 use crate::{
     Built, CredentialSource, DocumentRef, FindQuery, KeyRef, ProviderError, ProviderFactory,
@@ -40,8 +44,11 @@ use crate::{
 const GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 
 /// Builds `gcpsm` providers.
-#[derive(Debug)]
-pub struct Factory;
+#[derive(Debug, Default)]
+pub struct Factory {
+    /// Where its clients count their API calls.
+    pub calls: Calls,
+}
 
 #[async_trait]
 impl ProviderFactory for Factory {
@@ -58,7 +65,7 @@ impl ProviderFactory for Factory {
         refuse_unknown_fields("gcpsm", spec, &["projectID", "location", "auth"])?;
         let auth = &spec["auth"];
         if auth.is_null() {
-            return metadata_server(spec, scope);
+            return metadata_server(&self.calls, spec, scope);
         }
         refuse_unknown_fields("gcpsm.auth", auth, &["secretRef", "workloadIdentity"])?;
         if !auth["workloadIdentity"].is_null() {
@@ -67,7 +74,7 @@ impl ProviderFactory for Factory {
                     "gcpsm.auth: set one of secretRef and workloadIdentity".into(),
                 ));
             }
-            return workload_identity(spec, scope, creds).await;
+            return workload_identity(&self.calls, spec, scope, creds).await;
         }
         refuse_unknown_fields(
             "gcpsm.auth.secretRef",
@@ -109,24 +116,53 @@ impl ProviderFactory for Factory {
             endpoints.token.as_bytes(),
             json.expose(),
         ]);
-        let client = Client::new(
-            Credentials::ServiceAccount(key),
-            endpoints,
-            Some(observer()),
-        )
-        .and_then(|c| regional(c, spec))
-        .map_err(map_err)?;
+        let credentials = Credentials::ServiceAccount(key);
+        let store = Store {
+            calls: &self.calls,
+            spec,
+            scope,
+        };
+        store.provider(credentials, endpoints, project, identity)
+    }
+}
+
+/// The store a provider is built for, and where its calls count.
+struct Store<'a> {
+    calls: &'a Calls,
+    spec: &'a Value,
+    scope: &'a StoreScope,
+}
+
+impl Store<'_> {
+    /// The provider of `project`'s secrets (regional where the store names a `location`) over
+    /// `credentials`.
+    fn provider(
+        &self,
+        credentials: Credentials,
+        endpoints: Endpoints,
+        project: String,
+        identity: String,
+    ) -> Result<Built, ProviderError> {
+        let observer = self.calls.labelled(crate::calls::GCP_SECRET_MANAGER);
+        let client = Client::new(credentials, endpoints, observer)
+            .and_then(|c| regional(c, self.spec))
+            .map_err(map_err)?;
         Ok(Built {
             provider: Arc::new(GcpProvider { client, project }),
             identity,
-            referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
+            // Without `auth` (the metadata server) nothing is referent.
+            referent: self.scope.kind == "ClusterSecretStore" && crate::auth_is_referent(self.spec),
         })
     }
 }
 
 /// No `auth`: the controller's own Google identity, as ESO's default credentials find it on GKE
 /// (the metadata server; `GCE_METADATA_HOST` names another), for stores that may use it.
-fn metadata_server(spec: &Value, scope: &StoreScope) -> Result<Built, ProviderError> {
+fn metadata_server(
+    calls: &Calls,
+    spec: &Value,
+    scope: &StoreScope,
+) -> Result<Built, ProviderError> {
     scope.allow_controller_identity("gcpsm.auth", "auth.secretRef.secretAccessKeySecretRef")?;
     let project = spec["projectID"]
         .as_str()
@@ -146,24 +182,16 @@ fn metadata_server(spec: &Value, scope: &StoreScope) -> Result<Built, ProviderEr
         endpoints.secret_manager.as_bytes(),
         server.as_bytes(),
     ]);
-    let client = Client::new(
-        Credentials::MetadataServer(server),
-        endpoints,
-        Some(observer()),
-    )
-    .and_then(|c| regional(c, spec))
-    .map_err(map_err)?;
-    Ok(Built {
-        provider: Arc::new(GcpProvider { client, project }),
-        identity,
-        referent: false,
-    })
+    let credentials = Credentials::MetadataServer(server);
+    let store = Store { calls, spec, scope };
+    store.provider(credentials, endpoints, project, identity)
 }
 
 /// `auth.workloadIdentity`: GKE workload identity for `serviceAccountRef`, as ESO computes its
 /// identity namespace (`clusterProjectID`, `clusterLocation`, `clusterName`, or the metadata
 /// server's `project/project-id`, `instance/attributes/cluster-location`, `cluster-name`).
 async fn workload_identity(
+    calls: &Calls,
     spec: &Value,
     scope: &StoreScope,
     creds: &dyn CredentialSource,
@@ -267,14 +295,8 @@ async fn workload_identity(
         audience,
         service_account,
     });
-    let client = Client::new(credentials, endpoints, Some(observer()))
-        .and_then(|c| regional(c, spec))
-        .map_err(map_err)?;
-    Ok(Built {
-        provider: Arc::new(GcpProvider { client, project }),
-        identity,
-        referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
-    })
+    let store = Store { calls, spec, scope };
+    store.provider(credentials, endpoints, project, identity)
 }
 
 /// `location`: the store's secrets are regional secrets of that location.
@@ -283,19 +305,6 @@ fn regional(client: Client, spec: &Value) -> Result<Client, GcpError> {
         Some(location) => client.with_location(location),
         None => Ok(client),
     }
-}
-
-fn observer() -> hush_gcp::CallObserver {
-    Arc::new(|call, ok| crate::calls::record(crate::calls::GCP_SECRET_MANAGER, call, ok))
-}
-
-fn map_err(e: GcpError) -> ProviderError {
-    let call = match &e {
-        GcpError::Call { error, .. } => Some(error),
-        _ => None,
-    };
-    let credentials = matches!(e, GcpError::Credentials(_));
-    crate::cloud::classify(e.to_string(), call, credentials)
 }
 
 /// A Secret Manager client for one project.
@@ -492,36 +501,8 @@ fn find_filter(q: &FindQuery) -> Result<String, ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::NoCreds;
     use serde_json::json;
-
-    /// A ServiceAccount without annotations; no token is ever requested by these cases.
-    struct Creds;
-
-    #[async_trait]
-    impl CredentialSource for Creds {
-        async fn secret_key(&self, _: &KeyRef) -> Result<SecretBytes, ProviderError> {
-            unreachable!()
-        }
-        async fn config_map_key(&self, _: &KeyRef) -> Result<String, ProviderError> {
-            unreachable!()
-        }
-        async fn service_account_token(
-            &self,
-            _: Option<&str>,
-            _: &str,
-            _: &[String],
-            _: i64,
-        ) -> Result<SecretBytes, ProviderError> {
-            unreachable!()
-        }
-        async fn service_account_annotations(
-            &self,
-            _: Option<&str>,
-            _: &str,
-        ) -> Result<BTreeMap<String, String>, ProviderError> {
-            Ok(BTreeMap::new())
-        }
-    }
 
     #[tokio::test]
     async fn workload_identity_fields_are_checked_by_name() {
@@ -555,8 +536,8 @@ mod tests {
             ),
         ];
         for (spec, want) in cases {
-            let got = Factory
-                .build(&spec, &scope, &Creds)
+            let got = Factory::default()
+                .build(&spec, &scope, &NoCreds)
                 .await
                 .unwrap_err()
                 .to_string();

@@ -60,10 +60,13 @@ pub fn registry_with(settings: &Settings) -> Vec<Arc<dyn Generator>> {
         Arc::new(fake::Fake),
         Arc::new(webhook::Webhook {
             limits: settings.webhook,
+            calls: settings.calls.clone(),
         }),
     ];
     #[cfg(feature = "vault")]
-    r.push(Arc::new(vault_dynamic::VaultDynamicSecret::default()));
+    r.push(Arc::new(vault_dynamic::VaultDynamicSecret::new(
+        settings.calls.clone(),
+    )));
     #[cfg(feature = "aws")]
     r.push(Arc::new(aws_token::StsSessionToken));
     #[cfg(feature = "aws")]

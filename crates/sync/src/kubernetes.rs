@@ -35,11 +35,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use crate::calls::Calls;
 use crate::json::{gjson_string, go_marshal_any, zeroize_strings as zeroize_value};
 use crate::{
-    Built, CaProviderPaths, Capabilities, CredentialSource, DocumentRef, FindQuery, ProviderError,
-    ProviderFactory, PushRef, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider,
-    ServiceAccountSelector, StoreScope, ca_provider_pem, decode, digest, key_ref, ref_namespace,
+    Built, CaProvider, CaProviderPaths, Capabilities, CredentialSource, DocumentRef, FindQuery,
+    ProviderError, ProviderFactory, PushRef, RemoteRef, SecretBytes, SecretKeySelector,
+    SecretProvider, ServiceAccountSelector, StoreScope, decode, digest, key_ref, ref_namespace,
     refuse_unknown_fields,
 };
 
@@ -111,18 +112,6 @@ struct Server {
     ca_bundle: Option<String>,
     #[serde(default)]
     ca_provider: Option<CaProvider>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CaProvider {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    namespace: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -252,6 +241,8 @@ fn base_url(url: &str, local: Option<String>) -> Result<String, ProviderError> {
 pub struct Factory {
     /// The operator's budgets.
     pub limits: Limits,
+    /// Where its providers count their API calls.
+    pub calls: Calls,
 }
 
 #[async_trait]
@@ -349,6 +340,7 @@ impl ProviderFactory for Factory {
                 base,
                 namespace,
                 token,
+                calls: self.calls.clone(),
             }),
             identity: digest(&parts),
             referent: scope.kind == "ClusterSecretStore" && crate::auth_is_referent(spec),
@@ -406,16 +398,7 @@ async fn ca_pem(
         namespace: "spec.provider.kubernetes.server.caProvider.namespace",
         kind: "spec.provider.kubernetes.server.caProvider.type",
     };
-    let pem = ca_provider_pem(
-        &cp.kind,
-        &cp.name,
-        &cp.key,
-        cp.namespace.as_deref(),
-        scope,
-        creds,
-        &paths,
-    )
-    .await?;
+    let pem = cp.pem(scope, creds, &paths).await?;
     Ok(Some(pem))
 }
 
@@ -481,6 +464,7 @@ pub struct KubernetesProvider {
     base: String,
     namespace: String,
     token: Option<reqwest::header::HeaderValue>,
+    calls: Calls,
 }
 
 impl std::fmt::Debug for KubernetesProvider {
@@ -656,7 +640,7 @@ impl KubernetesProvider {
         req: reqwest::RequestBuilder,
     ) -> Result<Zeroizing<Vec<u8>>, ProviderError> {
         let result = self.send_inner(what, req).await;
-        crate::calls::record(METRIC_PROVIDER, call, result.is_ok());
+        self.calls.record(METRIC_PROVIDER, call, result.is_ok());
         result
     }
 
@@ -939,6 +923,8 @@ impl SecretProvider for KubernetesProvider {
         )))
     }
 
+    // The write half lives in `push.rs` beside this file; a trait impl cannot be split across
+    // files, so each pushing provider forwards to it the same way (deliberately alike).
     fn capabilities(&self) -> Capabilities {
         Capabilities::ReadWrite
     }

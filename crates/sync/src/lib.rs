@@ -27,6 +27,8 @@ pub mod generators;
 pub mod json;
 pub mod kubernetes;
 pub mod retry;
+#[cfg(test)]
+mod testing;
 #[cfg(feature = "vault")]
 pub mod vault;
 pub mod webhook;
@@ -464,6 +466,39 @@ pub(crate) struct CaProviderPaths {
     pub kind: &'static str,
 }
 
+/// ESO's `CAProvider` as the `vault` and `kubernetes` providers decode it (`type` and `name`
+/// required; the `webhook` provider decodes its own with every field optional).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub(crate) struct CaProvider {
+    /// `Secret` or `ConfigMap`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// The key holding the PEM bundle.
+    #[serde(default)]
+    pub key: String,
+    /// The object's namespace (required in a ClusterSecretStore).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+impl CaProvider {
+    /// The CA it names: [`ca_provider_pem`].
+    pub(crate) async fn pem(
+        &self,
+        scope: &StoreScope,
+        creds: &dyn CredentialSource,
+        paths: &CaProviderPaths,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let namespace = self.namespace.as_deref();
+        ca_provider_pem(
+            &self.kind, &self.name, &self.key, namespace, scope, creds, paths,
+        )
+        .await
+    }
+}
+
 /// A store's `caProvider` CA (ESO: a Secret or ConfigMap key); a ClusterSecretStore must name
 /// the namespace (no referent CA).
 pub(crate) async fn ca_provider_pem(
@@ -571,13 +606,15 @@ pub trait ProviderFactory: Send + Sync {
     ) -> Result<Built, ProviderError>;
 }
 
-/// The operator's settings of providers (the controller's flags).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The operator's settings of providers (the controller's flags) and where they count calls.
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
     /// Budgets of `webhook` stores.
     pub webhook: webhook::Limits,
     /// Budgets of `kubernetes` stores.
     pub kubernetes: kubernetes::Limits,
+    /// Where every provider built counts its API calls (the controller's metrics).
+    pub calls: calls::Calls,
 }
 
 /// Every provider compiled in, with default [`Settings`].
@@ -590,21 +627,29 @@ pub fn registry() -> Vec<Arc<dyn ProviderFactory>> {
 pub fn registry_with(settings: &Settings) -> Vec<Arc<dyn ProviderFactory>> {
     let mut r: Vec<Arc<dyn ProviderFactory>> = Vec::new();
     #[cfg(feature = "vault")]
-    r.push(Arc::new(vault::Factory::vault()));
+    r.push(Arc::new(vault::Factory::vault(settings.calls.clone())));
     #[cfg(feature = "vault")]
-    r.push(Arc::new(vault::Factory::openbao()));
+    r.push(Arc::new(vault::Factory::openbao(settings.calls.clone())));
     #[cfg(feature = "aws")]
-    r.push(Arc::new(aws::Factory));
+    r.push(Arc::new(aws::Factory {
+        calls: settings.calls.clone(),
+    }));
     #[cfg(feature = "gcp")]
-    r.push(Arc::new(gcpsm::Factory));
+    r.push(Arc::new(gcpsm::Factory {
+        calls: settings.calls.clone(),
+    }));
     #[cfg(feature = "azure")]
-    r.push(Arc::new(azurekv::Factory));
+    r.push(Arc::new(azurekv::Factory {
+        calls: settings.calls.clone(),
+    }));
     r.push(Arc::new(fake::Factory::default()));
     r.push(Arc::new(kubernetes::Factory {
         limits: settings.kubernetes,
+        calls: settings.calls.clone(),
     }));
     r.push(Arc::new(webhook::Factory {
         limits: settings.webhook,
+        calls: settings.calls.clone(),
     }));
     r
 }

@@ -21,24 +21,13 @@ mod push;
 
 pub use crate::ServiceAccountSelector;
 
+use crate::calls::Calls;
 use crate::json::{go_float_text, go_marshal, property, scalar_text};
 use crate::{
-    Built, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, ProviderError,
-    ProviderFactory, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope,
-    ca_provider_pem, decode, digest, key_ref, ref_namespace, refuse_unknown_fields,
+    Built, CaProvider, CaProviderPaths, CredentialSource, DocumentRef, FindQuery, ProviderError,
+    ProviderFactory, RemoteRef, SecretBytes, SecretKeySelector, SecretProvider, StoreScope, decode,
+    digest, key_ref, ref_namespace, refuse_unknown_fields,
 };
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CaProvider {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    namespace: Option<String>,
-}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,22 +161,25 @@ pub struct Factory {
     /// and credentials (another store generation, a rebuild after the client TTL, a second
     /// store with the same credentials) shares one login and token.
     sessions: std::sync::Mutex<HashMap<String, Weak<Session>>>,
+    calls: Calls,
 }
 
 impl Factory {
-    /// The `vault` provider.
-    pub fn vault() -> Self {
-        Self {
-            name: "vault",
-            sessions: std::sync::Mutex::default(),
-        }
+    /// The `vault` provider, counting its calls in `calls`.
+    pub fn vault(calls: Calls) -> Self {
+        Self::named("vault", calls)
     }
 
-    /// ESO's `openBao` provider (same API).
-    pub fn openbao() -> Self {
+    /// ESO's `openBao` provider (same API), counting its calls in `calls`.
+    pub fn openbao(calls: Calls) -> Self {
+        Self::named("openbao", calls)
+    }
+
+    fn named(name: &'static str, calls: Calls) -> Self {
         Self {
-            name: "openbao",
+            name,
             sessions: std::sync::Mutex::default(),
+            calls,
         }
     }
 
@@ -375,7 +367,7 @@ impl Factory {
             namespace: s.namespace.clone().filter(|n| !n.is_empty()),
             headers: s.headers.clone().into_iter().collect(),
             forward_inconsistent: s.forward_inconsistent,
-            observer: Some(crate::calls::vault_observer()),
+            observer: self.calls.labelled(crate::calls::VAULT),
             ..ClientOptions::default()
         };
         if let Some(ca) = s.ca_bundle.as_deref().filter(|c| !c.is_empty()) {
@@ -389,16 +381,7 @@ impl Factory {
                 namespace: "caProvider.namespace",
                 kind: "caProvider type",
             };
-            let pem = ca_provider_pem(
-                &cp.kind,
-                &cp.name,
-                &cp.key,
-                cp.namespace.as_deref(),
-                scope,
-                creds,
-                &paths,
-            )
-            .await?;
+            let pem = cp.pem(scope, creds, &paths).await?;
             id_parts.push(pem.clone());
             options.ca_pem = Some(pem);
         }
@@ -444,6 +427,7 @@ impl Factory {
                 .map(|p| p.trim_matches('/').to_owned())
                 .filter(|p| !p.is_empty()),
             kv,
+            calls: self.calls.clone(),
         };
         Ok((provider, identity))
     }
@@ -698,6 +682,7 @@ pub struct VaultProvider {
     session: Arc<Session>,
     mount: Option<String>,
     kv: KvVersion,
+    calls: Calls,
 }
 
 impl VaultProvider {
@@ -1017,6 +1002,8 @@ impl SecretProvider for VaultProvider {
             .map_err(map_err)
     }
 
+    // The write half lives in `push.rs` beside this file; a trait impl cannot be split across
+    // files, so each pushing provider forwards to it the same way (deliberately alike).
     fn capabilities(&self) -> crate::Capabilities {
         crate::Capabilities::ReadWrite
     }
@@ -1126,7 +1113,7 @@ mod tests {
 
     #[test]
     fn one_session_per_credential_identity_while_it_is_used() {
-        let f = Factory::vault();
+        let f = Factory::vault(Calls::default());
         let make = || {
             Session::new(
                 Client::new("http://127.0.0.1:8200", ClientOptions::default()).unwrap(),
@@ -1197,7 +1184,7 @@ mod tests {
             "auth": {"kubernetes": {"role": "r"}}});
         let creds = Creds::default();
         let ss = StoreScope::new("SecretStore", "s", Some("team-a".into()));
-        let err = Factory::vault()
+        let err = Factory::vault(Calls::default())
             .build(&spec, &ss, &creds)
             .await
             .unwrap_err();
@@ -1214,12 +1201,15 @@ mod tests {
         // A ClusterSecretStore (a cluster admin's) may, and so may a SecretStore when the
         // operator allows it.
         let css = StoreScope::new("ClusterSecretStore", "c", Some("team-a".into()));
-        Factory::vault().build(&spec, &css, &creds).await.unwrap();
+        Factory::vault(Calls::default())
+            .build(&spec, &css, &creds)
+            .await
+            .unwrap();
         let allowed = StoreScope {
             controller_identity: true,
             ..ss.clone()
         };
-        Factory::vault()
+        Factory::vault(Calls::default())
             .build(&spec, &allowed, &creds)
             .await
             .unwrap();
@@ -1232,7 +1222,10 @@ mod tests {
         // Named credentials are the store's own: no flag needed.
         let named = json!({"server": "http://v:8200",
             "auth": {"kubernetes": {"role": "r", "serviceAccountRef": {"name": "app"}}}});
-        Factory::vault().build(&named, &ss, &creds).await.unwrap();
+        Factory::vault(Calls::default())
+            .build(&named, &ss, &creds)
+            .await
+            .unwrap();
         assert_eq!(
             creds
                 .own_token_reads
@@ -1250,13 +1243,13 @@ mod tests {
         };
         let creds = Creds::default();
         let css = StoreScope::new("ClusterSecretStore", "c", Some("team-a".into()));
-        let err = Factory::vault()
+        let err = Factory::vault(Calls::default())
             .build(&spec(None), &css, &creds)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("caProvider.namespace"), "{err}");
         // With a namespace the build goes past that check (the CA itself is not a PEM here).
-        if let Err(e) = Factory::vault()
+        if let Err(e) = Factory::vault(Calls::default())
             .build(&spec(Some("vault")), &css, &creds)
             .await
         {

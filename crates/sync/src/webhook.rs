@@ -40,6 +40,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use crate::calls::Calls;
 use crate::json::{go_float_text, go_marshal_any};
 use crate::{
     Built, CaProviderPaths, Capabilities, CredentialSource, FindQuery, ProviderError,
@@ -143,6 +144,9 @@ struct SecretRef {
     namespace: Option<String>,
 }
 
+/// The webhook's `caProvider`: every field may be left out, where [`crate::CaProvider`] (the
+/// `vault` and `kubernetes` providers') requires `type` and `name`; kept apart so that a
+/// store decodes as it always has.
 #[derive(Deserialize)]
 struct CaProvider {
     #[serde(rename = "type", default)]
@@ -160,6 +164,8 @@ struct CaProvider {
 pub struct Factory {
     /// The budgets.
     pub limits: Limits,
+    /// Where its providers count their requests.
+    pub calls: Calls,
 }
 
 #[async_trait]
@@ -273,6 +279,7 @@ impl Factory {
             secrets,
             max_response_bytes: self.limits.max_response_bytes,
             remote_ref: true,
+            calls: self.calls.clone(),
         };
         Ok((provider, digest(&parts)))
     }
@@ -435,6 +442,7 @@ pub struct WebhookProvider {
     max_response_bytes: usize,
     /// Templates see `remoteRef` (a store; a generator has none, as in ESO).
     remote_ref: bool,
+    calls: Calls,
 }
 
 impl std::fmt::Debug for WebhookProvider {
@@ -511,7 +519,8 @@ impl WebhookProvider {
         let method = self.method.clone().unwrap_or(reqwest::Method::GET);
         let req = self.request(method, &self.data(r, false), &self.data(r, true), None)?;
         let result = self.send(req, r).await;
-        crate::calls::record(METRIC_PROVIDER, METRIC_CALL, result.is_ok());
+        self.calls
+            .record(METRIC_PROVIDER, METRIC_CALL, result.is_ok());
         result
     }
 
@@ -786,7 +795,8 @@ impl SecretProvider for WebhookProvider {
             ..RemoteRef::default()
         };
         let result = self.send(req, &target).await.map(|_| ());
-        crate::calls::record(METRIC_PROVIDER, METRIC_CALL, result.is_ok());
+        self.calls
+            .record(METRIC_PROVIDER, METRIC_CALL, result.is_ok());
         result
     }
 

@@ -233,27 +233,8 @@ fn base32(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::NoCreds;
     use serde_json::json;
-
-    struct NoCreds;
-    #[async_trait]
-    impl CredentialSource for NoCreds {
-        async fn secret_key(&self, _: &crate::KeyRef) -> Result<SecretBytes, ProviderError> {
-            unreachable!()
-        }
-        async fn config_map_key(&self, _: &crate::KeyRef) -> Result<String, ProviderError> {
-            unreachable!()
-        }
-        async fn service_account_token(
-            &self,
-            _: Option<&str>,
-            _: &str,
-            _: &[String],
-            _: i64,
-        ) -> Result<SecretBytes, ProviderError> {
-            unreachable!()
-        }
-    }
 
     async fn run(spec: Value) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
         Password

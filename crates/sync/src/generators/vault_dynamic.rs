@@ -19,6 +19,7 @@ use hush_vault::Method;
 use serde_json::{Map, Value};
 
 use super::{Generator, relabel};
+use crate::calls::Calls;
 use crate::json::{go_float_text, go_marshal};
 use crate::retry::RetrySettings;
 use crate::{CredentialSource, ProviderError, SecretBytes, StoreScope, refuse_unknown_fields};
@@ -43,8 +44,15 @@ pub struct VaultDynamicSecret {
 
 impl Default for VaultDynamicSecret {
     fn default() -> Self {
+        Self::new(Calls::default())
+    }
+}
+
+impl VaultDynamicSecret {
+    /// The generator, counting its Vault calls in `calls`.
+    pub fn new(calls: Calls) -> Self {
         Self {
-            factory: crate::vault::Factory::vault(),
+            factory: crate::vault::Factory::vault(calls),
         }
     }
 }

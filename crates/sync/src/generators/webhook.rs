@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{Generator, relabel};
+use crate::calls::Calls;
 use crate::webhook::{Factory, Limits};
 use crate::{CredentialSource, ProviderError, SecretBytes, StoreScope};
 
@@ -17,6 +18,8 @@ use crate::{CredentialSource, ProviderError, SecretBytes, StoreScope};
 pub struct Webhook {
     /// The budgets.
     pub limits: Limits,
+    /// Where its requests are counted.
+    pub calls: Calls,
 }
 
 #[async_trait]
@@ -37,6 +40,7 @@ impl Generator for Webhook {
     ) -> Result<BTreeMap<String, SecretBytes>, ProviderError> {
         Factory {
             limits: self.limits,
+            calls: self.calls.clone(),
         }
         .generate(spec, scope, creds)
         .await

@@ -77,7 +77,7 @@ impl VaultProvider {
                 }
             })
             .await;
-        crate::calls::record(crate::calls::VAULT, call, answer.is_ok());
+        self.calls.record(crate::calls::VAULT, call, answer.is_ok());
         answer.map(|_| ())
     }
 
