@@ -24,17 +24,7 @@ pub(crate) async fn assume_role(
     if let Some(id) = role.external_id.filter(|id| !id.is_empty()) {
         pairs.push(("ExternalId", id));
     }
-    let body = form(&pairs);
-    let (status, text) = send_signed(
-        client,
-        url,
-        base,
-        region,
-        "sts",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        body.into_bytes(),
-    )
-    .await?;
+    let (status, text) = send_form(client, url, base, region, &pairs).await?;
     parse_credentials(status, &text, "AssumeRole")
 }
 
@@ -90,21 +80,31 @@ pub(crate) async fn get_session_token(
     if let Some(t) = params.token_code.as_deref() {
         pairs.push(("TokenCode", t));
     }
-    let body = form(&pairs);
-    let (status, text) = send_signed(
+    let (status, text) = send_form(client, url, base, region, &pairs).await?;
+    let c = parse_credentials(status, &text, "GetSessionToken")?;
+    let expiration = xml_value(&text, "Expiration")
+        .ok_or_else(|| "STS GetSessionToken: response has no Expiration".to_owned())?;
+    Ok((c, expiration))
+}
+
+/// POSTs the form `pairs` to STS at `url`, signed with `base`: the status and the body.
+async fn send_form(
+    client: &reqwest::Client,
+    url: &str,
+    base: &Credentials,
+    region: &str,
+    pairs: &[(&str, &str)],
+) -> Result<(u16, zeroize::Zeroizing<String>), String> {
+    send_signed(
         client,
         url,
         base,
         region,
         "sts",
         &[("content-type", "application/x-www-form-urlencoded")],
-        body.into_bytes(),
+        form(pairs).into_bytes(),
     )
-    .await?;
-    let c = parse_credentials(status, &text, "GetSessionToken")?;
-    let expiration = xml_value(&text, "Expiration")
-        .ok_or_else(|| "STS GetSessionToken: response has no Expiration".to_owned())?;
-    Ok((c, expiration))
+    .await
 }
 
 fn parse_credentials(status: u16, text: &str, action: &str) -> Result<Credentials, String> {
