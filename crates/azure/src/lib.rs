@@ -59,6 +59,9 @@ pub enum AzureError {
     },
 }
 
+// The same constructor and `CloudError` impl stand in hush-gcp, deliberately: each client keeps
+// its own error type, whose messages name its cloud; what they answer alike is `CloudError`'s
+// default methods (hush-cloud).
 impl AzureError {
     /// A failed call while doing `operation`.
     pub fn call(operation: impl Into<String>, error: CallError) -> Self {

@@ -54,6 +54,9 @@ pub enum GcpError {
     },
 }
 
+// The same constructor and `CloudError` impl stand in hush-azure, deliberately: each client keeps
+// its own error type, whose messages name its cloud; what they answer alike is `CloudError`'s
+// default methods (hush-cloud).
 impl GcpError {
     /// A failed call while doing `operation`.
     pub fn call(operation: impl Into<String>, error: CallError) -> Self {
