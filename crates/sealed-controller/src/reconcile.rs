@@ -28,7 +28,6 @@ use hmac::{Hmac, Mac as _};
 use hush_api::sealed_secret::{CONDITION_SYNCED, SealedSecret};
 use hush_operator::drift;
 use hush_operator::events::{EventPoster, EventType, Note};
-use hush_sealing::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
 use hush_sealing::unseal::UnsealOptions;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -608,23 +607,7 @@ fn template_secret(sealed: &hush_sealing::SealedSecret) -> hush_sealing::Secret 
         immutable: template.immutable,
         ..hush_sealing::Secret::default()
     };
-    let meta = &sealed.metadata;
-    meta.namespace.clone_into(&mut secret.metadata.namespace);
-    meta.name.clone_into(&mut secret.metadata.name);
-    let skip = template
-        .metadata
-        .annotations
-        .get(SKIP_SET_OWNER_REFERENCES_ANNOTATION)
-        .is_some_and(|v| v == "true");
-    if !skip {
-        secret.metadata.owner_references = vec![json!({
-            "apiVersion": hush_api::sealed_secret::GROUP.to_owned() + "/" + hush_api::sealed_secret::VERSION,
-            "kind": hush_api::sealed_secret::KIND,
-            "name": meta.name,
-            "uid": meta.uid,
-            "controller": true,
-        })];
-    }
+    hush_sealing::unseal::own(sealed, &mut secret);
     secret
 }
 

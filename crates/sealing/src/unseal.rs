@@ -266,27 +266,36 @@ impl Keyring {
                 opened_by.insert("data".to_owned(), key_id.to_owned());
             }
         }
-        meta.namespace.clone_into(&mut secret.metadata.namespace);
-        meta.name.clone_into(&mut secret.metadata.name);
-        let skip = sealed
-            .spec
-            .template
-            .metadata
-            .annotations
-            .get(SKIP_SET_OWNER_REFERENCES_ANNOTATION)
-            .is_some_and(|v| v == "true");
-        if !skip {
-            secret.metadata.owner_references = vec![json!({
-                "apiVersion": SEALED_SECRET_API_VERSION,
-                "kind": SEALED_SECRET_KIND,
-                "name": meta.name,
-                "uid": meta.uid,
-                "controller": true,
-            })];
-        }
+        own(sealed, &mut secret);
         "Secret".clone_into(&mut secret.kind);
         "v1".clone_into(&mut secret.api_version);
         Ok(Unsealed { secret, opened_by })
+    }
+}
+
+/// Gives `secret` the SealedSecret's namespace and name and, unless the template sets
+/// [`SKIP_SET_OWNER_REFERENCES_ANNOTATION`] to `"true"`, an ownerReference making the
+/// SealedSecret its controller, as [`Keyring::unseal`] (Bitnami's) does; the controller's path
+/// that needs no decryption shapes its Secret through this too.
+pub fn own(sealed: &SealedSecret, secret: &mut Secret) {
+    let meta = &sealed.metadata;
+    meta.namespace.clone_into(&mut secret.metadata.namespace);
+    meta.name.clone_into(&mut secret.metadata.name);
+    let skip = sealed
+        .spec
+        .template
+        .metadata
+        .annotations
+        .get(SKIP_SET_OWNER_REFERENCES_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    if !skip {
+        secret.metadata.owner_references = vec![json!({
+            "apiVersion": SEALED_SECRET_API_VERSION,
+            "kind": SEALED_SECRET_KIND,
+            "name": meta.name,
+            "uid": meta.uid,
+            "controller": true,
+        })];
     }
 }
 
