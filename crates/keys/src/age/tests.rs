@@ -1,6 +1,11 @@
 //! Unit tests of the age key service. Vectors marked "Go" were written by Go age as sops uses
 //! it (sops' own keysource tests), so they check interop without a binary.
 
+use std::path::PathBuf;
+
+use age::secrecy::{ExposeSecret, SecretString};
+
+use super::discovery::user_config_dir;
 use super::*;
 
 const GO_RECIPIENT: &str = "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";
