@@ -54,90 +54,104 @@ enum Key {
 /// Parses a YAML stream into one JSON value per non-empty document. Aliases are expanded within
 /// [`hush_goyaml::alias`]'s budget.
 pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
-    let mut docs = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, (Value, Size)> = HashMap::new();
-    let mut budget = AliasBudget::new();
-    let mut current: Option<Value> = None;
+    let mut reader = Reader::default();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| e.to_string())?;
-        let at = || format!("line {}", span.start.line());
-        let finished: Option<(Value, usize, Size)> = match event {
+        let line = span.start.line();
+        let at = move || format!("line {line}");
+        let finished = reader.event(event, &at)?;
+        if reader.stack.len() > MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH} at {}", at()));
+        }
+        if let Some(finished) = finished {
+            reader.place(finished, &at)?;
+        }
+    }
+    if let Some(v) = reader.current.filter(|v| !v.is_null()) {
+        reader.docs.push(v);
+    }
+    Ok(reader.docs)
+}
+
+/// A value complete with its anchor id (0: none) and its size for the alias budget.
+type Finished = (Value, usize, Size);
+
+/// The state of [`documents`] between parser events.
+#[derive(Default)]
+struct Reader {
+    docs: Vec<Value>,
+    /// The collections being read, innermost last.
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Value, Size)>,
+    budget: AliasBudget,
+    /// The current document's top-level value.
+    current: Option<Value>,
+}
+
+impl Reader {
+    /// Handles one parser event (saphyr's event stream is the state machine here: each arm is one
+    /// transition); returns the value it completes, if any.
+    fn event(
+        &mut self,
+        event: Event<'_>,
+        at: &dyn Fn() -> String,
+    ) -> Result<Option<Finished>, String> {
+        Ok(match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
             Event::DocumentStart(_) => {
-                current = None;
-                anchors.clear();
-                budget = AliasBudget::new();
+                self.current = None;
+                self.anchors.clear();
+                self.budget = AliasBudget::new();
                 None
             }
             Event::DocumentEnd => {
-                if let Some(v) = current.take().filter(|v| !v.is_null()) {
-                    docs.push(v);
+                if let Some(v) = self.current.take().filter(|v| !v.is_null()) {
+                    self.docs.push(v);
                 }
                 None
             }
-            Event::Alias(id) => {
-                let (v, size) = anchors
-                    .get(&id)
-                    .ok_or_else(|| format!("unknown anchor at {}", at()))?;
-                budget.read(Size::node(0));
-                // Charged before the copy is made.
-                budget
-                    .expand(*size)
-                    .map_err(|e| format!("alias at {}: {e}", at()))?;
-                if stack.len() + size.depth > MAX_DEPTH {
-                    return Err(format!("alias at {} nests deeper than {MAX_DEPTH}", at()));
-                }
-                Some((v.clone(), 0, *size))
-            }
+            Event::Alias(id) => Some(self.alias(id, at)?),
             Event::Scalar(text, style, anchor, tag) => {
                 if let Some(Frame::Map {
                     key: key @ None, ..
-                }) = stack.last_mut()
+                }) = self.stack.last_mut()
                 {
                     // A mapping key.
-                    budget.read(Size::node(text.len()));
-                    *key =
-                        Some(
-                            if style == ScalarStyle::Plain && text == "<<" && tag.is_none() {
-                                Key::Merge
-                            } else {
-                                Key::Name(key_text(&text, style).ok_or_else(|| {
-                                    format!("unsupported map key (null) at {}", at())
-                                })?)
-                            },
-                        );
+                    self.budget.read(Size::node(text.len()));
+                    *key = Some(map_key(&text, style, tag.is_none(), at)?);
                     None
                 } else {
                     let tag = tag.map(|t| t.suffix.clone());
                     let size = Size::node(text.len());
-                    budget.read(size);
+                    self.budget.read(size);
                     Some((scalar(&text, style, tag.as_deref()), anchor, size))
                 }
             }
             Event::SequenceStart(anchor, _) => {
-                check_key_position(&stack, &at)?;
-                budget.read(Size::node(0));
-                stack.push(Frame::Seq {
-                    items: Vec::new(),
-                    anchor,
-                    size: Size::node(0),
-                });
+                self.open(
+                    Frame::Seq {
+                        items: Vec::new(),
+                        anchor,
+                        size: Size::node(0),
+                    },
+                    at,
+                )?;
                 None
             }
             Event::MappingStart(anchor, _) => {
-                check_key_position(&stack, &at)?;
-                budget.read(Size::node(0));
-                stack.push(Frame::Map {
-                    map: Map::new(),
-                    key: None,
-                    anchor,
-                    merges: Vec::new(),
-                    size: Size::node(0),
-                });
+                self.open(
+                    Frame::Map {
+                        map: Map::new(),
+                        key: None,
+                        anchor,
+                        merges: Vec::new(),
+                        size: Size::node(0),
+                    },
+                    at,
+                )?;
                 None
             }
-            Event::SequenceEnd => match stack.pop() {
+            Event::SequenceEnd => match self.stack.pop() {
                 Some(Frame::Seq {
                     items,
                     anchor,
@@ -145,7 +159,7 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                 }) => Some((Value::Array(items), anchor, size)),
                 _ => return Err(format!("unbalanced sequence at {}", at())),
             },
-            Event::MappingEnd => match stack.pop() {
+            Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Map {
                     mut map,
                     anchor,
@@ -162,17 +176,44 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                 }
                 _ => return Err(format!("unbalanced mapping at {}", at())),
             },
-        };
-        if stack.len() > MAX_DEPTH {
-            return Err(format!("nesting deeper than {MAX_DEPTH} at {}", at()));
+        })
+    }
+
+    /// A copy of the anchored value, charged to the alias budget before it is made.
+    fn alias(&mut self, id: usize, at: &dyn Fn() -> String) -> Result<Finished, String> {
+        let (v, size) = self
+            .anchors
+            .get(&id)
+            .ok_or_else(|| format!("unknown anchor at {}", at()))?;
+        self.budget.read(Size::node(0));
+        self.budget
+            .expand(*size)
+            .map_err(|e| format!("alias at {}: {e}", at()))?;
+        if self.stack.len() + size.depth > MAX_DEPTH {
+            return Err(format!("alias at {} nests deeper than {MAX_DEPTH}", at()));
         }
-        let Some((value, anchor, size)) = finished else {
-            continue;
-        };
+        Ok((v.clone(), 0, *size))
+    }
+
+    /// Starts a collection.
+    fn open(&mut self, frame: Frame, at: &dyn Fn() -> String) -> Result<(), String> {
+        check_key_position(&self.stack, at)?;
+        self.budget.read(Size::node(0));
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    /// Records a completed value's anchor and puts the value where it belongs: the document, the
+    /// enclosing sequence, or the enclosing mapping under its key (or among its `<<` merges).
+    fn place(
+        &mut self,
+        (value, anchor, size): Finished,
+        at: &dyn Fn() -> String,
+    ) -> Result<(), String> {
         if anchor != 0 {
-            anchors.insert(anchor, (value.clone(), size));
+            self.anchors.insert(anchor, (value.clone(), size));
         }
-        if let Some(parent) = stack.last_mut() {
+        if let Some(parent) = self.stack.last_mut() {
             // The key counts in the mapping's size too.
             let key = match parent {
                 Frame::Map {
@@ -184,8 +225,8 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
             let total = parent.size_mut();
             *total = total.with_child(size).plus(key);
         }
-        match stack.last_mut() {
-            None => current = Some(value),
+        match self.stack.last_mut() {
+            None => self.current = Some(value),
             Some(Frame::Seq { items, .. }) => items.push(value),
             Some(Frame::Map {
                 map, key, merges, ..
@@ -193,26 +234,48 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Value>, String> {
                 Some(Key::Name(k)) => {
                     map.insert(k, value);
                 }
-                Some(Key::Merge) => match value {
-                    Value::Object(m) => merges.push(m),
-                    Value::Array(items) => {
-                        for item in items {
-                            match item {
-                                Value::Object(m) => merges.push(m),
-                                _ => return Err(format!("map merge requires maps at {}", at())),
-                            }
-                        }
-                    }
-                    _ => return Err(format!("map merge requires a map at {}", at())),
-                },
+                Some(Key::Merge) => merge_sources(value, merges, at)?,
                 None => return Err(format!("unsupported map key at {}", at())),
             },
         }
+        Ok(())
     }
-    if let Some(v) = current.filter(|v| !v.is_null()) {
-        docs.push(v);
+}
+
+/// A plain, untagged `<<` is a merge key; any other key is its text as `sigs.k8s.io/yaml` spells it.
+fn map_key(
+    text: &str,
+    style: ScalarStyle,
+    untagged: bool,
+    at: &dyn Fn() -> String,
+) -> Result<Key, String> {
+    if style == ScalarStyle::Plain && text == "<<" && untagged {
+        return Ok(Key::Merge);
     }
-    Ok(docs)
+    key_text(text, style)
+        .map(Key::Name)
+        .ok_or_else(|| format!("unsupported map key (null) at {}", at()))
+}
+
+/// The maps a `<<` value merges: one map or a sequence of maps.
+fn merge_sources(
+    value: Value,
+    merges: &mut Vec<Map<String, Value>>,
+    at: &dyn Fn() -> String,
+) -> Result<(), String> {
+    match value {
+        Value::Object(m) => merges.push(m),
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::Object(m) => merges.push(m),
+                    _ => return Err(format!("map merge requires maps at {}", at())),
+                }
+            }
+        }
+        _ => return Err(format!("map merge requires a map at {}", at())),
+    }
+    Ok(())
 }
 
 fn check_key_position(stack: &[Frame], at: &dyn Fn() -> String) -> Result<(), String> {

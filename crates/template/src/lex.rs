@@ -184,16 +184,7 @@ impl<'a> Lexer<'a> {
     fn lex_action(&mut self, left_at: usize) -> Result<bool, LexError> {
         // Comment: `/*` right after the delimiter (and its trim marker).
         if self.rest().starts_with("/*") {
-            let Some(end) = self.rest()[2..].find("*/") else {
-                return self.err(left_at, "unclosed comment");
-            };
-            self.pos += 2 + end + 2;
-            let (trim, ok) = self.at_right_delim();
-            if !ok {
-                return self.err(left_at, "comment ends before closing delimiter");
-            }
-            self.pos += self.right.len() + if trim { 2 } else { 0 };
-            return Ok(trim);
+            return self.lex_comment(left_at);
         }
         self.emit(Tok::Left, left_at);
         self.paren_depth = 0;
@@ -212,125 +203,127 @@ impl<'a> Lexer<'a> {
             if ok {
                 return self.err(at, "unclosed left paren");
             }
-            match c {
-                c if is_space(c) => {
-                    let mut n = self
-                        .rest()
-                        .find(|c| !is_space(c))
-                        .unwrap_or(self.rest().len());
-                    // The last space before "-}}" belongs to the trim marker (Go's lexSpace).
-                    let after = &self.rest()[n..];
-                    if after
-                        .strip_prefix(TRIM_MARKER)
-                        .is_some_and(|r| r.starts_with(self.right))
-                    {
-                        n -= 1;
-                    }
-                    self.pos += n;
-                    if n > 0 {
-                        self.emit(Tok::Space, at);
-                    }
-                }
-                '=' => {
-                    self.pos += 1;
-                    self.emit(Tok::Assign, at);
-                }
-                ':' => {
-                    if !self.rest().starts_with(":=") {
-                        return self.err(at, "expected :=");
-                    }
-                    self.pos += 2;
-                    self.emit(Tok::Declare, at);
-                }
-                '|' => {
-                    self.pos += 1;
-                    self.emit(Tok::Pipe, at);
-                }
-                ',' => {
-                    self.pos += 1;
-                    self.emit(Tok::Comma, at);
-                }
-                '"' => self.lex_quote(at)?,
-                '`' => {
-                    let Some(end) = self.rest()[1..].find('`') else {
-                        return self.err(at, "unterminated raw quoted string");
-                    };
-                    let s = self.rest()[1..1 + end].replace('\r', "");
-                    self.pos += end + 2;
-                    self.emit(Tok::Str(s), at);
-                }
-                '\'' => self.lex_char(at)?,
-                '$' => {
-                    self.pos += 1;
-                    let n = self
-                        .rest()
-                        .find(|c| !is_alnum(c))
-                        .unwrap_or(self.rest().len());
-                    let name = format!("${}", &self.rest()[..n]);
-                    self.pos += n;
-                    self.emit(Tok::Variable(name), at);
-                }
-                '.' => {
-                    let next = self.rest()[1..].chars().next();
-                    if next.is_some_and(|c| c.is_ascii_digit()) {
-                        self.lex_number(at)?;
-                    } else {
-                        self.pos += 1;
-                        let n = self
-                            .rest()
-                            .find(|c| !is_alnum(c))
-                            .unwrap_or(self.rest().len());
-                        if n == 0 {
-                            self.emit(Tok::Dot, at);
-                        } else {
-                            let name = self.rest()[..n].to_owned();
-                            self.pos += n;
-                            self.emit(Tok::Field(name), at);
-                        }
-                    }
-                }
-                '+' | '-' | '0'..='9' => self.lex_number(at)?,
-                '(' => {
-                    self.pos += 1;
-                    self.paren_depth += 1;
-                    self.emit(Tok::LParen, at);
-                }
-                ')' => {
-                    self.pos += 1;
-                    if self.paren_depth == 0 {
-                        return self.err(at, "unexpected right paren");
-                    }
-                    self.paren_depth -= 1;
-                    self.emit(Tok::RParen, at);
-                }
-                c if is_alnum(c) => {
-                    let n = self
-                        .rest()
-                        .find(|c| !is_alnum(c))
-                        .unwrap_or(self.rest().len());
-                    let word = self.rest()[..n].to_owned();
-                    self.pos += n;
-                    let tok = match word.as_str() {
-                        "block" => Tok::Keyword(Keyword::Block),
-                        "break" => Tok::Keyword(Keyword::Break),
-                        "continue" => Tok::Keyword(Keyword::Continue),
-                        "define" => Tok::Keyword(Keyword::Define),
-                        "else" => Tok::Keyword(Keyword::Else),
-                        "end" => Tok::Keyword(Keyword::End),
-                        "if" => Tok::Keyword(Keyword::If),
-                        "range" => Tok::Keyword(Keyword::Range),
-                        "template" => Tok::Keyword(Keyword::Template),
-                        "with" => Tok::Keyword(Keyword::With),
-                        "true" => Tok::Bool(true),
-                        "false" => Tok::Bool(false),
-                        "nil" => Tok::Nil,
-                        _ => Tok::Ident(word),
-                    };
-                    self.emit(tok, at);
-                }
-                _ => return self.err(at, format!("unrecognized character in action: {c:?}")),
-            }
+            self.lex_item(c, at)?;
         }
+    }
+
+    /// A comment action, from its `/*` through the right delimiter; emits nothing.
+    fn lex_comment(&mut self, left_at: usize) -> Result<bool, LexError> {
+        let Some(end) = self.rest()[2..].find("*/") else {
+            return self.err(left_at, "unclosed comment");
+        };
+        self.pos += 2 + end + 2;
+        let (trim, ok) = self.at_right_delim();
+        if !ok {
+            return self.err(left_at, "comment ends before closing delimiter");
+        }
+        self.pos += self.right.len() + if trim { 2 } else { 0 };
+        Ok(trim)
+    }
+
+    /// One item inside an action, starting with `c` at `at` (Go's `lexInsideAction` switch).
+    fn lex_item(&mut self, c: char, at: usize) -> Result<(), LexError> {
+        match c {
+            c if is_space(c) => self.lex_space(at),
+            '=' => self.punct(Tok::Assign, 1, at),
+            ':' => {
+                if !self.rest().starts_with(":=") {
+                    return self.err(at, "expected :=");
+                }
+                self.punct(Tok::Declare, 2, at);
+            }
+            '|' => self.punct(Tok::Pipe, 1, at),
+            ',' => self.punct(Tok::Comma, 1, at),
+            '"' => self.lex_quote(at)?,
+            '`' => {
+                let Some(end) = self.rest()[1..].find('`') else {
+                    return self.err(at, "unterminated raw quoted string");
+                };
+                let s = self.rest()[1..1 + end].replace('\r', "");
+                self.pos += end + 2;
+                self.emit(Tok::Str(s), at);
+            }
+            '\'' => self.lex_char(at)?,
+            '$' => {
+                self.pos += 1;
+                let n = self.alnum_len();
+                let name = format!("${}", &self.rest()[..n]);
+                self.pos += n;
+                self.emit(Tok::Variable(name), at);
+            }
+            '.' => self.lex_dot(at)?,
+            '+' | '-' | '0'..='9' => self.lex_number(at)?,
+            '(' => {
+                self.paren_depth += 1;
+                self.punct(Tok::LParen, 1, at);
+            }
+            ')' => {
+                self.pos += 1;
+                if self.paren_depth == 0 {
+                    return self.err(at, "unexpected right paren");
+                }
+                self.paren_depth -= 1;
+                self.emit(Tok::RParen, at);
+            }
+            c if is_alnum(c) => {
+                let n = self.alnum_len();
+                let word = self.rest()[..n].to_owned();
+                self.pos += n;
+                self.emit(word_token(word), at);
+            }
+            _ => return self.err(at, format!("unrecognized character in action: {c:?}")),
+        }
+        Ok(())
+    }
+
+    /// A token of `len` bytes that carries no text.
+    fn punct(&mut self, tok: Tok, len: usize, at: usize) {
+        self.pos += len;
+        self.emit(tok, at);
+    }
+
+    /// The length of the run of letters, digits and `_` at the input.
+    fn alnum_len(&self) -> usize {
+        self.rest()
+            .find(|c| !is_alnum(c))
+            .unwrap_or(self.rest().len())
+    }
+
+    fn lex_space(&mut self, at: usize) {
+        let mut n = self
+            .rest()
+            .find(|c| !is_space(c))
+            .unwrap_or(self.rest().len());
+        // The last space before "-}}" belongs to the trim marker (Go's lexSpace).
+        let after = &self.rest()[n..];
+        if after
+            .strip_prefix(TRIM_MARKER)
+            .is_some_and(|r| r.starts_with(self.right))
+        {
+            n -= 1;
+        }
+        self.pos += n;
+        if n > 0 {
+            self.emit(Tok::Space, at);
+        }
+    }
+
+    /// `.` alone, a field `.Name`, or a number `.5`.
+    fn lex_dot(&mut self, at: usize) -> Result<(), LexError> {
+        let next = self.rest()[1..].chars().next();
+        if next.is_some_and(|c| c.is_ascii_digit()) {
+            return self.lex_number(at);
+        }
+        self.pos += 1;
+        let n = self.alnum_len();
+        if n == 0 {
+            self.emit(Tok::Dot, at);
+        } else {
+            let name = self.rest()[..n].to_owned();
+            self.pos += n;
+            self.emit(Tok::Field(name), at);
+        }
+        Ok(())
     }
 
     /// Whether the input is at the right delimiter, possibly preceded by " -" (trim marker).
@@ -349,29 +342,28 @@ impl<'a> Lexer<'a> {
         (false, r.starts_with(self.right))
     }
 
-    fn lex_quote(&mut self, at: usize) -> Result<(), LexError> {
-        let r = self.rest();
-        let mut end = None;
+    /// The byte offset of the `close` quote ending the quoted item at the input, skipping
+    /// backslash escapes; `unterminated` is the error for a newline or the end of the input.
+    fn quoted_end(&self, at: usize, close: char, unterminated: &str) -> Result<usize, LexError> {
         let mut escaped = false;
-        for (i, c) in r.char_indices().skip(1) {
+        for (i, c) in self.rest().char_indices().skip(1) {
             if escaped {
                 escaped = false;
                 continue;
             }
             match c {
                 '\\' => escaped = true,
-                '\n' => return self.err(at, "unterminated quoted string"),
-                '"' => {
-                    end = Some(i);
-                    break;
-                }
+                '\n' => break,
+                c if c == close => return Ok(i),
                 _ => {}
             }
         }
-        let Some(end) = end else {
-            return self.err(at, "unterminated quoted string");
-        };
-        let raw = &r[1..end];
+        self.err(at, unterminated)
+    }
+
+    fn lex_quote(&mut self, at: usize) -> Result<(), LexError> {
+        let end = self.quoted_end(at, '"', "unterminated quoted string")?;
+        let raw = &self.rest()[1..end];
         let Some(s) = unquote(raw) else {
             return self.err(at, "invalid escape in quoted string");
         };
@@ -381,28 +373,8 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_char(&mut self, at: usize) -> Result<(), LexError> {
-        let r = self.rest();
-        let mut end = None;
-        let mut escaped = false;
-        for (i, c) in r.char_indices().skip(1) {
-            if escaped {
-                escaped = false;
-                continue;
-            }
-            match c {
-                '\\' => escaped = true,
-                '\n' => return self.err(at, "unterminated character constant"),
-                '\'' => {
-                    end = Some(i);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let Some(end) = end else {
-            return self.err(at, "unterminated character constant");
-        };
-        let raw = &r[1..end];
+        let end = self.quoted_end(at, '\'', "unterminated character constant")?;
+        let raw = &self.rest()[1..end];
         let s = if raw == "\"" {
             Some("\"".to_owned())
         } else {
@@ -435,6 +407,26 @@ impl<'a> Lexer<'a> {
         self.pos += n;
         self.emit(Tok::Number(text.to_owned()), at);
         Ok(())
+    }
+}
+
+/// A word in an action: a keyword, `true`, `false`, `nil` or an identifier.
+fn word_token(word: String) -> Tok {
+    match word.as_str() {
+        "block" => Tok::Keyword(Keyword::Block),
+        "break" => Tok::Keyword(Keyword::Break),
+        "continue" => Tok::Keyword(Keyword::Continue),
+        "define" => Tok::Keyword(Keyword::Define),
+        "else" => Tok::Keyword(Keyword::Else),
+        "end" => Tok::Keyword(Keyword::End),
+        "if" => Tok::Keyword(Keyword::If),
+        "range" => Tok::Keyword(Keyword::Range),
+        "template" => Tok::Keyword(Keyword::Template),
+        "with" => Tok::Keyword(Keyword::With),
+        "true" => Tok::Bool(true),
+        "false" => Tok::Bool(false),
+        "nil" => Tok::Nil,
+        _ => Tok::Ident(word),
     }
 }
 

@@ -57,12 +57,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, msg: &str) -> Error {
-        let line = self.s[..self.pos.min(self.s.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        Error::parse("JSON", line, msg)
+        Error::parse("JSON", super::line_at(self.s, self.pos), msg)
     }
     fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
@@ -83,73 +78,8 @@ impl Parser<'_> {
     fn value(&mut self) -> Result<Value> {
         self.ws();
         match self.peek() {
-            Some(b'{') => {
-                self.depth += 1;
-                if self.depth > MAX_DEPTH {
-                    return Err(self.err("nesting too deep"));
-                }
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(Value::Map(items));
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(self.err("expected a string key"));
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    if self.peek() != Some(b':') {
-                        return Err(self.err("expected `:` after an object key"));
-                    }
-                    self.pos += 1;
-                    let v = self.value()?;
-                    items.push(Item::Entry(k, v));
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return Err(self.err("expected `,` or `}`")),
-                    }
-                }
-                self.depth -= 1;
-                Ok(Value::Map(items))
-            }
-            Some(b'[') => {
-                self.depth += 1;
-                if self.depth > MAX_DEPTH {
-                    return Err(self.err("nesting too deep"));
-                }
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(Value::List(items));
-                }
-                loop {
-                    items.push(self.value()?);
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return Err(self.err("expected `,` or `]`")),
-                    }
-                }
-                self.depth -= 1;
-                Ok(Value::List(items))
-            }
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
             Some(b'"') => Ok(Value::Str(self.string()?)),
             Some(b't') => self.lit(b"true", Value::Bool(true)),
             Some(b'f') => self.lit(b"false", Value::Bool(false)),
@@ -158,27 +88,87 @@ impl Parser<'_> {
             _ => Err(self.err("expected a value")),
         }
     }
+    /// Enters the object or array whose opening bracket is next; `true` when `close` follows
+    /// at once (consumed: the container is empty and left).
+    fn enter(&mut self, close: u8) -> Result<bool> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
+        self.pos += 1;
+        self.ws();
+        Ok(self.leave_at(close))
+    }
+    /// After a member: `false` after a `,`, `true` at `close` (consumed, container left).
+    fn next_member(&mut self, close: u8, expected: &str) -> Result<bool> {
+        self.ws();
+        if self.peek() == Some(b',') {
+            self.pos += 1;
+            return Ok(false);
+        }
+        if self.leave_at(close) {
+            return Ok(true);
+        }
+        Err(self.err(expected))
+    }
+    fn leave_at(&mut self, close: u8) -> bool {
+        if self.peek() != Some(close) {
+            return false;
+        }
+        self.pos += 1;
+        self.depth -= 1;
+        true
+    }
+    fn object(&mut self) -> Result<Value> {
+        let mut items = Vec::new();
+        if self.enter(b'}')? {
+            return Ok(Value::Map(items));
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected a string key"));
+            }
+            let k = self.string()?;
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(self.err("expected `:` after an object key"));
+            }
+            self.pos += 1;
+            let v = self.value()?;
+            items.push(Item::Entry(k, v));
+            if self.next_member(b'}', "expected `,` or `}`")? {
+                return Ok(Value::Map(items));
+            }
+        }
+    }
+    fn array(&mut self) -> Result<Value> {
+        let mut items = Vec::new();
+        if self.enter(b']')? {
+            return Ok(Value::List(items));
+        }
+        loop {
+            items.push(self.value()?);
+            if self.next_member(b']', "expected `,` or `]`")? {
+                return Ok(Value::List(items));
+            }
+        }
+    }
     fn number(&mut self) -> Result<Value> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
         let int_start = self.pos;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        if self.pos == int_start || (self.s[int_start] == b'0' && self.pos - int_start > 1) {
+        let int_digits = self.digits();
+        if int_digits == 0 || (self.s[int_start] == b'0' && int_digits > 1) {
             return Err(self.err("invalid number"));
         }
         let mut is_int = true;
         if self.peek() == Some(b'.') {
             is_int = false;
             self.pos += 1;
-            let f = self.pos;
-            while matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.pos += 1;
-            }
-            if f == self.pos {
+            if self.digits() == 0 {
                 return Err(self.err("invalid number"));
             }
         }
@@ -188,11 +178,7 @@ impl Parser<'_> {
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.pos += 1;
             }
-            let e = self.pos;
-            while matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.pos += 1;
-            }
-            if e == self.pos {
+            if self.digits() == 0 {
                 return Err(self.err("invalid number"));
             }
         }
@@ -205,6 +191,14 @@ impl Parser<'_> {
             .map(Value::Float)
             .map_err(|_| self.err("invalid number"))
     }
+    /// Skips a run of decimal digits; how many.
+    fn digits(&mut self) -> usize {
+        let from = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - from
+    }
     fn hex4(&mut self) -> Result<u32> {
         let h = self
             .s
@@ -214,6 +208,44 @@ impl Parser<'_> {
             .ok_or_else(|| self.err("invalid \\u escape"))?;
         self.pos += 4;
         Ok(h)
+    }
+    /// The character of the escape after a backslash; lone surrogates become U+FFFD, as Go's
+    /// `encoding/json` decodes them.
+    fn escape(&mut self) -> Result<char> {
+        let Some(e) = self.peek() else {
+            return Err(self.err("unterminated escape"));
+        };
+        self.pos += 1;
+        Ok(match e {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\x08',
+            b'f' => '\x0c',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => self.unicode_escape()?,
+            _ => return Err(self.err("invalid escape")),
+        })
+    }
+    fn unicode_escape(&mut self) -> Result<char> {
+        let hi = self.hex4()?;
+        if !((0xD800..0xDC00).contains(&hi) && self.s[self.pos..].starts_with(b"\\u")) {
+            return Ok(char::from_u32(hi).unwrap_or('\u{fffd}'));
+        }
+        let save = self.pos;
+        self.pos += 2;
+        let lo = self.hex4()?;
+        if (0xDC00..0xE000).contains(&lo) {
+            Ok(
+                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                    .unwrap_or('\u{fffd}'),
+            )
+        } else {
+            self.pos = save;
+            Ok('\u{fffd}')
+        }
     }
     fn string(&mut self) -> Result<String> {
         self.pos += 1;
@@ -226,40 +258,7 @@ impl Parser<'_> {
             match b {
                 b'"' => break,
                 b'\\' => {
-                    let Some(e) = self.peek() else {
-                        return Err(self.err("unterminated escape"));
-                    };
-                    self.pos += 1;
-                    let c: char = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\x08',
-                        b'f' => '\x0c',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&hi)
-                                && self.s[self.pos..].starts_with(b"\\u")
-                            {
-                                let save = self.pos;
-                                self.pos += 2;
-                                let lo = self.hex4()?;
-                                if (0xDC00..0xE000).contains(&lo) {
-                                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-                                        .unwrap_or('\u{fffd}')
-                                } else {
-                                    self.pos = save;
-                                    '\u{fffd}'
-                                }
-                            } else {
-                                char::from_u32(hi).unwrap_or('\u{fffd}')
-                            }
-                        }
-                        _ => return Err(self.err("invalid escape")),
-                    };
+                    let c = self.escape()?;
                     let mut buf = [0u8; 4];
                     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 }
@@ -279,26 +278,26 @@ fn write_string(out: &mut String, s: &str) {
 
 /// Writes a document (a map) with `indent` (`None` = tab) and a trailing newline.
 pub fn emit(branch: &[Item], indent: Option<usize>) -> Result<String> {
-    let unit = match indent {
-        None => "\t".to_owned(),
-        Some(n) => " ".repeat(n),
-    };
     let mut out = String::new();
-    write_map(&mut out, branch, &unit, 0)?;
+    write_map(&mut out, branch, &indent_unit(indent), 0)?;
     out.push('\n');
     Ok(out)
 }
 
 /// Writes one value as JSON (used by `--extract`).
 pub fn emit_value(v: &Value, indent: Option<usize>) -> Result<String> {
-    let unit = match indent {
-        None => "\t".to_owned(),
-        Some(n) => " ".repeat(n),
-    };
     let mut out = String::new();
-    write_value(&mut out, v, &unit, 0)?;
+    write_value(&mut out, v, &indent_unit(indent), 0)?;
     out.push('\n');
     Ok(out)
+}
+
+/// One level of indentation: `indent` spaces, or a tab.
+fn indent_unit(indent: Option<usize>) -> String {
+    match indent {
+        None => "\t".to_owned(),
+        Some(n) => " ".repeat(n),
+    }
 }
 
 fn newline(out: &mut String, unit: &str, depth: usize) {
@@ -316,22 +315,35 @@ fn write_map(out: &mut String, items: &[Item], unit: &str, depth: usize) -> Resu
             Item::Comment(_) | Item::InlineComment(_) => None,
         })
         .collect();
-    if entries.is_empty() {
-        out.push_str("{}");
-        return Ok(());
-    }
-    out.push('{');
-    for (i, (k, v)) in entries.iter().enumerate() {
+    write_members(out, ('{', '}'), &entries, unit, depth, |out, (k, v)| {
+        write_string(out, k);
+        out.push_str(": ");
+        write_value(out, v, unit, depth + 1)
+    })
+}
+
+/// `open`, each member on its own line one level deeper, `close`; `{}`/`[]` when empty
+/// (Go's `json.Indent`).
+fn write_members<T>(
+    out: &mut String,
+    (open, close): (char, char),
+    members: &[T],
+    unit: &str,
+    depth: usize,
+    mut member: impl FnMut(&mut String, &T) -> Result<()>,
+) -> Result<()> {
+    out.push(open);
+    for (i, m) in members.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         newline(out, unit, depth + 1);
-        write_string(out, k);
-        out.push_str(": ");
-        write_value(out, v, unit, depth + 1)?;
+        member(out, m)?;
     }
-    newline(out, unit, depth);
-    out.push('}');
+    if !members.is_empty() {
+        newline(out, unit, depth);
+    }
+    out.push(close);
     Ok(())
 }
 
@@ -352,20 +364,9 @@ fn write_value(out: &mut String, v: &Value, unit: &str, depth: usize) -> Result<
                 .iter()
                 .filter(|v| !matches!(v, Value::Comment(_)))
                 .collect();
-            if vals.is_empty() {
-                out.push_str("[]");
-                return Ok(());
-            }
-            out.push('[');
-            for (i, v) in vals.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, unit, depth + 1);
-                write_value(out, v, unit, depth + 1)?;
-            }
-            newline(out, unit, depth);
-            out.push(']');
+            write_members(out, ('[', ']'), &vals, unit, depth, |out, v| {
+                write_value(out, v, unit, depth + 1)
+            })?;
         }
     }
     Ok(())

@@ -137,6 +137,15 @@ pub fn load_plain(format: Format, bytes: &[u8]) -> Result<Vec<Branch>> {
     }
 }
 
+/// The 1-based line of byte `offset` in `src`, for parse errors (past the end: the last line).
+fn line_at(src: &[u8], offset: usize) -> usize {
+    src[..offset.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 fn bytes_value(bytes: &[u8]) -> Value {
     match std::str::from_utf8(bytes) {
         Ok(s) => Value::Str(s.to_owned()),

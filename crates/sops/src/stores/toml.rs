@@ -11,9 +11,7 @@ pub fn parse(src: &[u8]) -> Result<Branch> {
     let text = std::str::from_utf8(src)
         .map_err(|_| Error::parse("TOML", 0, "the file is not valid UTF-8"))?;
     let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        let line = e.span().map_or(0, |s| {
-            text[..s.start.min(text.len())].matches('\n').count() + 1
-        });
+        let line = e.span().map_or(0, |s| super::line_at(src, s.start));
         Error::parse("TOML", line, e.message().to_owned())
     })?;
     Ok(table_items(doc.as_table()))

@@ -69,12 +69,7 @@ impl<'a> Parser<'a> {
     // Positions are byte offsets that an error path may leave inside a UTF-8 character, so
     // line and column are counted on bytes, never by slicing `src`.
     fn err(&self, msg: impl Into<String>) -> Error {
-        let line = self.s[..self.pos.min(self.s.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        Error::parse("YAML", line, msg)
+        Error::parse("YAML", super::line_at(self.s, self.pos), msg)
     }
 
     fn peek(&self) -> Option<u8> {
@@ -831,9 +826,19 @@ impl<'a> Parser<'a> {
         if let Some(c) = self.end_of_line()? {
             self.pending.push((indent, c));
         }
-        // Collect lines.
-        let mut lines: Vec<&str> = Vec::new();
-        let mut content_indent = explicit.map(|e| indent + e);
+        let (lines, ci) = self.block_scalar_lines(indent, explicit.map(|e| indent + e));
+        Ok(block_scalar_value(&lines, ci, literal, chomp))
+    }
+
+    /// The lines of a block scalar's body, raw, and their content indentation (detected from the
+    /// first non-blank line unless the header gave it); stops before the first line indented
+    /// less, or a document marker.
+    fn block_scalar_lines(
+        &mut self,
+        indent: usize,
+        mut content_indent: Option<usize>,
+    ) -> (Vec<&'a str>, usize) {
+        let mut lines: Vec<&'a str> = Vec::new();
         let mut auto_max_blank = 0usize;
         loop {
             if self.peek().is_none() {
@@ -884,80 +889,7 @@ impl<'a> Parser<'a> {
         }
         // Trailing blank lines that are not part of the scalar stay unconsumed logically; we
         // already consumed them, which only affects comment placement.
-        let ci = content_indent.unwrap_or(indent + 1);
-        let body: Vec<String> = lines
-            .iter()
-            .map(|l| {
-                let l = l.strip_suffix('\r').unwrap_or(l);
-                if l.len() >= ci {
-                    l[ci..].to_owned()
-                } else {
-                    String::new()
-                }
-            })
-            .collect();
-        // Split trailing empty lines from content.
-        let last_content = body.iter().rposition(|l| !l.is_empty());
-        let (content, trailing) = match last_content {
-            Some(i) => (&body[..=i], body.len() - i - 1),
-            None => (&body[..0], body.len()),
-        };
-        let mut out = String::new();
-        if literal {
-            for (i, l) in content.iter().enumerate() {
-                if i > 0 {
-                    out.push('\n');
-                }
-                out.push_str(l);
-            }
-        } else {
-            // Folding: a line break between two non-empty, non-indented lines becomes a space.
-            let mut prev_more = false;
-            let mut prev_empty = true;
-            let mut first = true;
-            for l in content {
-                let more = l.starts_with(' ') || l.starts_with('\t');
-                if first {
-                    out.push_str(l);
-                    first = false;
-                    prev_more = more;
-                    prev_empty = l.is_empty();
-                    continue;
-                }
-                if l.is_empty() {
-                    out.push('\n');
-                    prev_empty = true;
-                    continue;
-                }
-                if prev_empty && !out.is_empty() && !prev_more && !more {
-                    // Blank lines already produced the breaks.
-                } else if prev_more || more {
-                    out.push('\n');
-                } else {
-                    out.push(' ');
-                }
-                out.push_str(l);
-                prev_more = more;
-                prev_empty = false;
-            }
-        }
-        if !content.is_empty() {
-            match chomp {
-                -1 => {}
-                0 => out.push('\n'),
-                _ => {
-                    out.push('\n');
-                    for _ in 0..trailing {
-                        out.push('\n');
-                    }
-                }
-            }
-        } else if chomp == 1 {
-            for _ in 0..trailing {
-                out.push('\n');
-            }
-        }
-        Ok(out)
+        (lines, content_indent.unwrap_or(indent + 1))
     }
 
     fn col_at(&self, pos: usize) -> usize {
@@ -1152,88 +1084,8 @@ impl<'a> Parser<'a> {
         let props = self.props()?;
         self.flow_ws();
         let v = match self.peek() {
-            Some(b'[') => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.flow_ws();
-                    if self.peek() == Some(b']') {
-                        self.pos += 1;
-                        break;
-                    }
-                    let v = self.flow_node()?;
-                    self.flow_ws();
-                    if self.peek() == Some(b':') {
-                        return Err(self
-                            .err("single-pair mappings inside flow sequences are not supported"));
-                    }
-                    items.push(v);
-                    self.flow_ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return Err(self.err("expected `,` or `]` in a flow sequence")),
-                    }
-                }
-                Value::List(items)
-            }
-            Some(b'{') => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.flow_ws();
-                    if self.peek() == Some(b'}') {
-                        self.pos += 1;
-                        break;
-                    }
-                    let k = self.flow_scalar()?;
-                    let key = match k {
-                        Scalar::Quoted(s) => s,
-                        Scalar::Plain(s) => {
-                            match resolve_plain(&s, None).map_err(|m| self.err(m))? {
-                                Value::Str(s) => s,
-                                _ => {
-                                    return Err(Error::Unsupported(
-                                        "only string keys are supported (quote the key)".into(),
-                                    ));
-                                }
-                            }
-                        }
-                    };
-                    self.flow_ws();
-                    let v = if self.peek() == Some(b':') {
-                        self.pos += 1;
-                        self.flow_ws();
-                        if matches!(self.peek(), Some(b',' | b'}')) {
-                            Value::Null
-                        } else {
-                            self.flow_node()?
-                        }
-                    } else {
-                        Value::Null
-                    };
-                    if items
-                        .iter()
-                        .any(|i| matches!(i, Item::Entry(k, _) if *k == key))
-                    {
-                        return Err(self.err(format!("mapping key {key:?} already defined")));
-                    }
-                    items.push(Item::Entry(key, v));
-                    self.flow_ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return Err(self.err("expected `,` or `}` in a flow mapping")),
-                    }
-                }
-                Value::Map(items)
-            }
+            Some(b'[') => self.flow_sequence()?,
+            Some(b'{') => self.flow_mapping()?,
             Some(b'*') => {
                 self.pos += 1;
                 let name = self.word()?;
@@ -1254,6 +1106,97 @@ impl<'a> Parser<'a> {
                 anchor: props.anchor,
             },
         )
+    }
+
+    /// `[a, b, …]`, from its `[`.
+    fn flow_sequence(&mut self) -> Result<Value> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        loop {
+            self.flow_ws();
+            if self.peek() == Some(b']') {
+                self.pos += 1;
+                break;
+            }
+            let v = self.flow_node()?;
+            self.flow_ws();
+            if self.peek() == Some(b':') {
+                return Err(
+                    self.err("single-pair mappings inside flow sequences are not supported")
+                );
+            }
+            items.push(v);
+            if self.flow_next(b']', "expected `,` or `]` in a flow sequence")? {
+                break;
+            }
+        }
+        Ok(Value::List(items))
+    }
+
+    /// `{k: v, …}`, from its `{`.
+    fn flow_mapping(&mut self) -> Result<Value> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        loop {
+            self.flow_ws();
+            if self.peek() == Some(b'}') {
+                self.pos += 1;
+                break;
+            }
+            let key = self.flow_key()?;
+            self.flow_ws();
+            let v = if self.peek() == Some(b':') {
+                self.pos += 1;
+                self.flow_ws();
+                if matches!(self.peek(), Some(b',' | b'}')) {
+                    Value::Null
+                } else {
+                    self.flow_node()?
+                }
+            } else {
+                Value::Null
+            };
+            if items
+                .iter()
+                .any(|i| matches!(i, Item::Entry(k, _) if *k == key))
+            {
+                return Err(self.err(format!("mapping key {key:?} already defined")));
+            }
+            items.push(Item::Entry(key, v));
+            if self.flow_next(b'}', "expected `,` or `}` in a flow mapping")? {
+                break;
+            }
+        }
+        Ok(Value::Map(items))
+    }
+
+    /// A key in a flow mapping: quoted, or plain resolving to a string.
+    fn flow_key(&mut self) -> Result<String> {
+        match self.flow_scalar()? {
+            Scalar::Quoted(s) => Ok(s),
+            Scalar::Plain(s) => match resolve_plain(&s, None).map_err(|m| self.err(m))? {
+                Value::Str(s) => Ok(s),
+                _ => Err(Error::Unsupported(
+                    "only string keys are supported (quote the key)".into(),
+                )),
+            },
+        }
+    }
+
+    /// After a flow collection's entry: `false` after a `,`, `true` after `close`.
+    fn flow_next(&mut self, close: u8, expected: &str) -> Result<bool> {
+        self.flow_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.err(expected)),
+        }
     }
 
     fn flow_scalar(&mut self) -> Result<Scalar> {
@@ -1277,12 +1220,7 @@ impl<'a> Parser<'a> {
                         {
                             break;
                         }
-                        Some(b'\n' | b'\r') => {
-                            // Multi-line plain scalar in flow context folds to a space.
-                            let seg = self.src[start..self.pos].to_owned();
-                            let _ = seg;
-                            self.pos += 1;
-                        }
+                        // A line break in a flow plain scalar folds to a space (below).
                         _ => self.pos += 1,
                     }
                 }
@@ -1304,6 +1242,84 @@ impl<'a> Parser<'a> {
             }
         }
     }
+}
+
+/// A block scalar's value from its raw `lines` (content indented by `ci`): kept as written
+/// (`literal`) or folded, then chomped (`chomp`: 0 clip, -1 strip, 1 keep).
+fn block_scalar_value(lines: &[&str], ci: usize, literal: bool, chomp: i8) -> String {
+    let body: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let l = l.strip_suffix('\r').unwrap_or(l);
+            if l.len() >= ci {
+                l[ci..].to_owned()
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    // Split trailing empty lines from content.
+    let last_content = body.iter().rposition(|l| !l.is_empty());
+    let (content, trailing) = match last_content {
+        Some(i) => (&body[..=i], body.len() - i - 1),
+        None => (&body[..0], body.len()),
+    };
+    let mut out = String::new();
+    if literal {
+        for (i, l) in content.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(l);
+        }
+    } else {
+        // Folding: a line break between two non-empty, non-indented lines becomes a space.
+        let mut prev_more = false;
+        let mut prev_empty = true;
+        let mut first = true;
+        for l in content {
+            let more = l.starts_with(' ') || l.starts_with('\t');
+            if first {
+                out.push_str(l);
+                first = false;
+                prev_more = more;
+                prev_empty = l.is_empty();
+                continue;
+            }
+            if l.is_empty() {
+                out.push('\n');
+                prev_empty = true;
+                continue;
+            }
+            if prev_empty && !out.is_empty() && !prev_more && !more {
+                // Blank lines already produced the breaks.
+            } else if prev_more || more {
+                out.push('\n');
+            } else {
+                out.push(' ');
+            }
+            out.push_str(l);
+            prev_more = more;
+            prev_empty = false;
+        }
+    }
+    if !content.is_empty() {
+        match chomp {
+            -1 => {}
+            0 => out.push('\n'),
+            _ => {
+                out.push('\n');
+                for _ in 0..trailing {
+                    out.push('\n');
+                }
+            }
+        }
+    } else if chomp == 1 {
+        for _ in 0..trailing {
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The size of a value for the alias budget (depth is bounded: nesting in the text and through
