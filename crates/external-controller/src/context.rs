@@ -223,15 +223,13 @@ impl Context {
     }
 }
 
-/// The generators, counting their provider calls where `providers` says. They keep the default
-/// `webhook` budgets, as they always have here; only the counting comes from the settings.
+/// The generators with the providers' settings: the Webhook generator has the `--webhook-*`
+/// budgets of webhook stores (it speaks the same protocol), and every generator counts its
+/// provider calls where `providers` says.
 fn generator_registry(
     providers: &hush_sync::Settings,
 ) -> Vec<Arc<dyn hush_sync::generators::Generator>> {
-    hush_sync::generators::registry_with(&hush_sync::Settings {
-        calls: providers.calls.clone(),
-        ..hush_sync::Settings::default()
-    })
+    hush_sync::generators::registry_with(providers)
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.

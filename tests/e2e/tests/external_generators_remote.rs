@@ -279,3 +279,47 @@ async fn vault_sts_ecr_and_webhook_generators() -> Result<()> {
     ensure!(!logs_contain(&private_key), "a private key in the logs");
     ctl.stop().await
 }
+
+/// The Webhook generator keeps the controller's `--webhook-*` budgets, as webhook stores do: a
+/// response over `--webhook-max-response-bytes` fails the ExternalSecret, named in its event.
+#[tokio::test]
+#[ignore = "needs scripts/kube-testenv.sh"]
+async fn webhook_generator_keeps_the_webhook_budgets() -> Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "es-genwh").await?;
+    let n = ns.name().to_owned();
+    let server = webhook_server::start().await;
+    apply(
+        &ns.api::<Webhook>(),
+        json!({"apiVersion": GEN, "kind": "Webhook",
+        "metadata": {"name": "webhook"},
+        "spec": {"url": format!("{}/get?parameter=more-than-sixteen-bytes", server.base),
+            "result": {"jsonPath": "$.args"}}}),
+    )
+    .await?;
+    let ctl = Controller::start_configured(&client, &n, "default", |c| {
+        c.providers.webhook.max_response_bytes = 16;
+    })
+    .await?;
+    let es: Api<ExternalSecret> = ns.api();
+    apply(&es, generated("limited", "Webhook", "webhook")).await?;
+    wait_ready(&es, "limited", "False", "SecretSyncedError").await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let events = serde_json::to_string(
+            &Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &n)
+                .list(&Default::default())
+                .await?
+                .items,
+        )?;
+        if events.contains("larger than 16 bytes (--webhook-max-response-bytes)") {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no event names the response budget: {events}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    ctl.stop().await
+}

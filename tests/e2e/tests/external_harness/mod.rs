@@ -541,7 +541,15 @@ pub async fn wait_ready(
 ) -> Result<ExternalSecret> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let es = api.get(name).await?;
+        // A ClusterExternalSecret creates its children a moment after the test applies it:
+        // not found yet is waited for like a Ready that is not there yet.
+        let Some(es) = api.get_opt(name).await? else {
+            if tokio::time::Instant::now() > deadline {
+                bail!("ExternalSecret {name}: not found after {WAIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
         if ready(&es) == Some((status.to_owned(), reason.to_owned())) {
             return Ok(es);
         }
