@@ -1385,7 +1385,24 @@ pub(crate) fn resolve_plain(s: &str, tag: Option<&str>) -> Result<Value, String>
         Some("!!binary") => return Ok(Value::Str(s.to_owned())),
         _ => {}
     }
+    if resolves_to_uint64(s) {
+        // yaml.v3 gives these a uint64, and sops 3.11 then refuses the whole file ("Cannot walk
+        // value, unknown type: uint64"); read as a float it would change on the round trip.
+        return Err(
+            "an integer above 9223372036854775807 (Go's uint64), which sops cannot \
+                    store; quote it to keep it as a string"
+                .into(),
+        );
+    }
     Ok(resolve_untagged(s))
+}
+
+/// Whether yaml.v3 resolves the untagged plain scalar `s` to a uint64: not an int64 under
+/// `ParseInt(plain, 0, 64)` but one under `ParseUint(plain, 0, 64)`, `_` removed first.
+fn resolves_to_uint64(s: &str) -> bool {
+    let plain: String = s.chars().filter(|&c| c != '_').collect();
+    hush_gocompat::strconv::parse_int(&plain).is_none()
+        && hush_gocompat::strconv::parse_uint(&plain).is_some()
 }
 
 fn resolve_untagged(s: &str) -> Value {
@@ -1419,7 +1436,8 @@ fn resolve_untagged(s: &str) -> Value {
     if let Some(i) = hush_gocompat::strconv::parse_int(&plain) {
         return Value::Int(i);
     }
-    if let Some(u) = go_parse_uint(&plain) {
+    // Reached untagged only through `!!float` (resolve_plain refuses untagged uint64s).
+    if let Some(u) = hush_gocompat::strconv::parse_uint(&plain) {
         return Value::Float(u as f64);
     }
     if let Some(f) = parse_yaml_float(&plain) {
@@ -1437,16 +1455,6 @@ fn resolve_untagged(s: &str) -> Value {
         }
     }
     Value::Str(s.to_owned())
-}
-
-fn go_parse_uint(s: &str) -> Option<u64> {
-    if s.starts_with(['-', '+']) {
-        return None;
-    }
-    if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
-        return s.parse().ok();
-    }
-    None
 }
 
 /// go-yaml's float regex `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
@@ -1495,6 +1503,36 @@ fn parse_yaml_float(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values yaml.v3 reads as uint64 in every base Go's ParseUint takes are refused with the
+    /// line, as sops 3.11 refuses them; the value itself is not in the message.
+    #[test]
+    fn uint64_values_are_refused_like_sops() {
+        for v in [
+            "18446744073709551615",
+            "9223372036854775808",
+            "0xFFFFFFFFFFFFFFFF",
+            "0o1777777777777777777777",
+            "1_8446744073709551615",
+        ] {
+            let err = parse(&format!("a: 1\nb: {v}\n")).err();
+            let text = err.as_ref().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                text.contains("line 2") && text.contains("uint64"),
+                "{v}: {err:?}"
+            );
+            assert!(!text.contains(v), "{v} in the error: {text}");
+        }
+        for v in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "'18446744073709551615'",
+        ] {
+            assert!(parse(&format!("b: {v}\n")).is_ok(), "{v}");
+        }
+        let tagged = parse("b: !!float 18446744073709551615\n");
+        assert!(tagged.is_ok(), "{tagged:?}");
+    }
 
     /// Inputs the fuzzer found: each must return (an error or a tree), never hang or panic.
     #[test]
