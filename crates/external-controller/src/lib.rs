@@ -483,7 +483,7 @@ impl Runs<'_> {
         K: kube::Resource + Clone + 'static,
         K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
-        forget_deleted(self.config, kind, store, &self.shutdown).await;
+        forget_deleted(self.config, kind, store, self.scope, &self.shutdown).await;
     }
 }
 
@@ -662,11 +662,12 @@ where
 
 /// Drops the ESO metric series of `kind` objects that left `store` (kube-runtime does not
 /// reconcile deletions, which is where ESO drops them), every `metrics_sweep_interval` until
-/// `shutdown`.
+/// `shutdown`. Objects another run of this replica serves (`scope`) are not this store's.
 async fn forget_deleted<K>(
     config: &Config,
     kind: metrics::Kind,
     store: reflector::Store<K>,
+    scope: &shard::Scope,
     shutdown: &Shutdown,
 ) where
     K: kube::Resource + Clone + 'static,
@@ -688,7 +689,7 @@ async fn forget_deleted<K>(
             } else {
                 object.within(namespace)
             };
-            store.get(&object).is_some()
+            store.get(&object).is_some() || scope.served_elsewhere(namespace, name)
         });
     }
 }

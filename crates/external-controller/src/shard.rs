@@ -2,7 +2,8 @@
 //! watches and caches only the ExternalSecrets, ClusterExternalSecrets, PushSecrets and
 //! ClusterPushSecrets of the shards it holds (and the managed Secrets their owners are in), and
 //! reconciles an object only with a write permit for its shard. Stores are cached whole (every
-//! replica's ExternalSecrets read them) but validated only by their shard's holder. The provider
+//! replica's ExternalSecrets read them) but validated only by their shard's holder (by the run
+//! that serves the shard: a replica runs the controllers once per batch of shards it took). The provider
 //! cache lives across the restarts a change of held shards causes, so reads stay deduplicated
 //! per store within a replica.
 
@@ -38,6 +39,23 @@ impl Scope {
             shards: Shards::unsharded(),
             owned: None,
         }
+    }
+
+    /// Whether this run serves `namespace/name`'s shard.
+    pub(crate) fn serves(&self, namespace: &str, name: &str) -> bool {
+        self.owned
+            .as_ref()
+            .is_none_or(|owned| owned.contains(&self.shards.shard_of(namespace, name)))
+    }
+
+    /// Whether another run of this replica serves `namespace/name` (it is held here but not in
+    /// this run's shards): its objects are not in this run's caches, yet they exist.
+    pub(crate) fn served_elsewhere(&self, namespace: &str, name: &str) -> bool {
+        !self.serves(namespace, name)
+            && self
+                .shards
+                .owned()
+                .contains(&self.shards.shard_of(namespace, name))
     }
 
     /// `events` without the objects of other shards.
@@ -81,11 +99,15 @@ impl Scope {
         F: Fn(Arc<K>, Arc<Context>) -> Fut,
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
     {
-        let shards = self.shards.clone();
+        let (shards, run) = (self.shards.clone(), self.clone());
         move |object, ctx| {
             let meta = object.meta();
             let namespace = meta.namespace.clone().unwrap_or_default();
             let name = meta.name.clone().unwrap_or_default();
+            // Stores are cached whole by every run: only the run serving its shard reconciles one.
+            if !run.serves(&namespace, &name) {
+                return futures::future::ready(Ok(Action::await_change())).boxed();
+            }
             let Some(permit) = shards.write_permit(&namespace, &name) else {
                 let action = if shards.owned().contains(&shards.shard_of(&namespace, &name)) {
                     // Held, but its renewal is late: again once the keeper renewed or dropped it.
@@ -121,9 +143,9 @@ fn owning_external_secret(secret: &Secret) -> Option<(String, String)> {
     ))
 }
 
-/// Runs the controllers over the shards this replica holds until `shutdown`, started again
-/// (listing the objects of the new set, dropping the others from the caches) each time the set
-/// changes.
+/// Runs the controllers over the shards this replica holds until `shutdown`: shards it takes in
+/// a run of their own (listing their objects), and when it loses one, the run that held it again
+/// over its other shards (dropping the lost shard's objects from the caches).
 pub(crate) async fn run_sharded(
     client: kube::Client,
     config: Arc<Config>,

@@ -44,6 +44,9 @@ pub const GROUP_LABEL: &str = "hush.dev/shard-group";
 pub const ROLE_LABEL: &str = "hush.dev/shard-role";
 /// Most shards a process may be configured with: one Lease each, renewed every retry period.
 pub const MAX_SHARDS: u32 = 256;
+/// How long after a Lease's expiry the keeper looks at it again (its round's LIST must see the
+/// record still unchanged).
+const EXPIRY_MARGIN: Duration = Duration::from_millis(50);
 
 /// The shard of `namespace/name` among `count` shards (FNV-1a, 64 bit; fixed forever, because
 /// every replica of every version must agree on it).
@@ -295,10 +298,16 @@ impl Shards {
     }
 }
 
-/// Runs `run` over the shards this replica holds until `shutdown`, and again each time the set
-/// changes: `run` gets the set and a [`Shutdown`] fired at the change (or at `shutdown`), and is
-/// expected to return once it fires. Restarting lists the new set's objects and drops the others
-/// from the caches. With no shard held nothing runs until the set changes.
+/// Runs of [`for_each_shard_set`] at once before a gain restarts them all as one (each run
+/// lists and watches the objects on its own).
+const MAX_RUNS: usize = 4;
+
+/// Runs `run` over the shards this replica holds until `shutdown`. `run` gets a set of shards and
+/// a [`Shutdown`] fired when one of them is lost (or at `shutdown`), and is expected to return
+/// once it fires. Gained shards get a run of their own, so the runs already going keep their
+/// watches and caches: taking a dead replica's shards lists only what those shards need, while
+/// the other shards' objects go on syncing. A lost shard stops the runs that held it; their
+/// other shards start again in one run. With no shard held nothing runs until the set changes.
 pub async fn for_each_shard_set<F, Fut>(
     shards: &Shards,
     controller: &'static str,
@@ -309,30 +318,77 @@ pub async fn for_each_shard_set<F, Fut>(
     Fut: std::future::Future<Output = ()>,
 {
     let mut changes = shards.changes();
+    // The running sets with their stop signals, and the runs themselves (each yields its set).
+    let mut runs: Vec<(BTreeSet<u32>, Shutdown)> = Vec::new();
+    let mut running = futures::stream::FuturesUnordered::new();
     while !shutdown.is_triggered() {
         let owned = changes.borrow_and_update().clone();
-        tracing::info!(controller, shards = ?owned, "reconciling this replica's shards");
-        let generation = Shutdown::new();
-        let stop = {
-            let generation = generation.clone();
-            let shutdown = shutdown.clone();
-            let mut changes = changes.clone();
-            async move {
-                tokio::select! {
-                    () = shutdown.wait() => {}
-                    _ = changes.changed() => {}
-                }
-                generation.trigger();
+        // The stopped runs' other shards start again below, in one run with the gained ones.
+        stop_runs(&mut runs, &mut running, |set| !set.is_subset(&owned)).await;
+        let mut gained = not_covered(&owned, &runs);
+        if !gained.is_empty() && runs.len() >= MAX_RUNS {
+            stop_runs(&mut runs, &mut running, |_| true).await;
+            gained = owned.clone();
+        }
+        if !gained.is_empty() {
+            tracing::info!(controller, shards = ?gained, held = ?owned, "reconciling shards this replica took");
+            let generation = Shutdown::new();
+            runs.push((gained.clone(), generation.clone()));
+            let work = run(gained.clone(), generation.clone());
+            running.push(async move {
+                work.await;
+                generation.wait().await;
+                gained
+            });
+        }
+        tokio::select! {
+            () = shutdown.wait() => {}
+            _ = changes.changed() => {}
+            // A run ended before its stop signal: its shards start again at the next change.
+            Some(set) = futures::StreamExt::next(&mut running), if !running.is_empty() => {
+                runs.retain(|(s, _)| *s != set);
             }
-        };
-        let work = async {
-            if !owned.is_empty() {
-                run(owned, generation.clone()).await;
-            }
-            generation.wait().await;
-        };
-        futures::join!(stop, work);
+        }
     }
+    stop_runs(&mut runs, &mut running, |_| true).await;
+}
+
+/// Fires the stop signal of the runs whose set `stop` selects and waits until they returned.
+async fn stop_runs<Fut>(
+    runs: &mut Vec<(BTreeSet<u32>, Shutdown)>,
+    running: &mut futures::stream::FuturesUnordered<Fut>,
+    stop: impl Fn(&BTreeSet<u32>) -> bool,
+) where
+    Fut: std::future::Future<Output = BTreeSet<u32>>,
+{
+    let mut stopping: Vec<BTreeSet<u32>> = Vec::new();
+    runs.retain(|(set, generation)| {
+        if stop(set) {
+            generation.trigger();
+            stopping.push(set.clone());
+            false
+        } else {
+            true
+        }
+    });
+    while !stopping.is_empty() {
+        match futures::StreamExt::next(running).await {
+            Some(set) => {
+                stopping.retain(|s| *s != set);
+                runs.retain(|(s, _)| *s != set);
+            }
+            None => break,
+        }
+    }
+}
+
+/// The shards of `owned` that no run serves.
+fn not_covered(owned: &BTreeSet<u32>, runs: &[(BTreeSet<u32>, Shutdown)]) -> BTreeSet<u32> {
+    owned
+        .iter()
+        .copied()
+        .filter(|s| !runs.iter().any(|(set, _)| set.contains(s)))
+        .collect()
 }
 
 /// The watch `events` without the objects of shards outside `owned` (all pass for `None`): filtered
@@ -417,6 +473,8 @@ struct Keeper {
     observed: HashMap<String, (Record, Instant)>,
     /// Whether a round has announced this replica (written its member Lease) yet.
     announced: bool,
+    /// When the next Lease another replica holds expires unless renewed (from the last round).
+    next_expiry: Option<Instant>,
 }
 
 impl Shards {
@@ -433,15 +491,23 @@ impl Shards {
             shards: self,
             observed: HashMap::new(),
             announced: false,
+            next_expiry: None,
         };
         loop {
+            keeper.next_expiry = None;
             if let Err(error) = keeper.round().await {
                 tracing::warn!(%error, "shards: cannot read or write the shard Leases");
             }
             keeper.expire();
+            // A Lease about to expire is looked at again right then, not up to a retry period
+            // later: a dead replica's shards move that much sooner (the rule stays the same).
+            let next = Instant::now() + keeper.config.retry_period;
+            let next = keeper
+                .next_expiry
+                .map_or(next, |at| next.min(at + EXPIRY_MARGIN));
             tokio::select! {
                 () = shutdown.wait() => break,
-                () = tokio::time::sleep(keeper.config.retry_period) => {}
+                () = tokio::time::sleep_until(next) => {}
             }
         }
         keeper.leave().await;
@@ -534,7 +600,13 @@ impl Keeper {
         self.release(&surplus).await;
     }
 
-    async fn take(&mut self, free: Vec<(u32, Option<Lease>)>, wanted: u32) {
+    async fn take(&mut self, mut free: Vec<(u32, Option<Lease>)>, wanted: u32) {
+        // Each replica starts at its own place in the free list, so replicas taking at once
+        // (a dead replica's shards) rarely race for the same Lease.
+        if !free.is_empty() {
+            let start = fnv1a(self.config.identity.bytes()) % free.len() as u64;
+            free.rotate_left(usize::try_from(start).unwrap_or(0));
+        }
         let mut taken = 0;
         // Published once after the round: each change of the set restarts the controllers.
         let mut owned = self.shards.lock().clone();
@@ -671,7 +743,12 @@ impl Keeper {
             .and_then(|s| s.lease_duration_seconds)
             .and_then(|s| u64::try_from(s).ok())
             .map_or(self.config.lease_duration, Duration::from_secs);
-        seen_at.elapsed() < duration
+        let expiry = seen_at + duration;
+        let alive = Instant::now() < expiry;
+        if alive {
+            self.next_expiry = Some(self.next_expiry.map_or(expiry, |e| e.min(expiry)));
+        }
+        alive
     }
 
     /// Creates `name` held by this replica, or takes/renews `existing` (with its
@@ -800,6 +877,62 @@ mod tests {
         // A shard past its renew deadline gives no permit.
         shards.publish([(shard, Some(Instant::now()))].into());
         assert!(shards.write_permit(ns, name).is_none());
+    }
+
+    /// What the runs of `for_each_shard_set` did, in order: `start` or `stop` and the run's set.
+    type RunLog = Arc<Mutex<Vec<(&'static str, Vec<u32>)>>>;
+
+    #[tokio::test]
+    async fn gained_shards_run_apart_and_a_lost_one_restarts_only_its_run() {
+        let shards = Shards::new(6, &mut Registry::default());
+        let log: RunLog = Arc::default();
+        let shutdown = Shutdown::new();
+        let driver = {
+            let (shards, log, shutdown) = (shards.clone(), log.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                for_each_shard_set(&shards, "test", &shutdown, |set, generation| {
+                    let log = log.clone();
+                    let set: Vec<u32> = set.into_iter().collect();
+                    log.lock().unwrap().push(("start", set.clone()));
+                    async move {
+                        generation.wait().await;
+                        log.lock().unwrap().push(("stop", set));
+                    }
+                })
+                .await;
+            })
+        };
+        let held =
+            |set: &[u32]| -> BTreeMap<u32, Deadline> { set.iter().map(|&s| (s, None)).collect() };
+        let settle = || tokio::time::sleep(Duration::from_millis(100));
+        let take = |log: &RunLog| std::mem::take(&mut *log.lock().unwrap());
+        shards.publish(held(&[0, 1]));
+        settle().await;
+        assert_eq!(take(&log), [("start", vec![0, 1])]);
+        // Taking shards leaves the running run alone.
+        shards.publish(held(&[0, 1, 4, 5]));
+        settle().await;
+        assert_eq!(take(&log), [("start", vec![4, 5])]);
+        // Losing shard 1 restarts its run over shard 0; the run over 4 and 5 goes on.
+        shards.publish(held(&[0, 4, 5]));
+        settle().await;
+        assert_eq!(take(&log), [("stop", vec![0, 1]), ("start", vec![0])]);
+        // Beyond MAX_RUNS runs, a gain restarts everything as one run.
+        shards.publish(held(&[0, 2, 4, 5]));
+        settle().await;
+        shards.publish(held(&[0, 2, 3, 4, 5]));
+        settle().await;
+        assert_eq!(take(&log), [("start", vec![2]), ("start", vec![3])]);
+        shards.publish(held(&[0, 1, 2, 3, 4, 5]));
+        settle().await;
+        let mut restarted = take(&log);
+        let last = restarted.pop();
+        assert_eq!(last, Some(("start", vec![0, 1, 2, 3, 4, 5])));
+        assert_eq!(restarted.len(), MAX_RUNS, "{restarted:?}");
+        assert!(restarted.iter().all(|(what, _)| *what == "stop"));
+        shutdown.trigger();
+        driver.await.expect("joined");
+        assert_eq!(take(&log), [("stop", vec![0, 1, 2, 3, 4, 5])]);
     }
 
     #[test]

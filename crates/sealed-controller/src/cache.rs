@@ -7,9 +7,9 @@
 //!   proved up to date, with the spec hash and MAC key it was proved for. While the watched Secret
 //!   still has that `resourceVersion` and the spec hash is unchanged, the reconcile triggered by
 //!   the controller's own status write or Secret creation needs no GET and no decryption.
-//! - [`Primed`]: whether reconciliations may start; `prime.rs` fills the memo after a restart.
+//! - [`Primed`]: per shard, how far `prime.rs` has filled the memo after a restart or hand-over.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,10 +24,14 @@ use sha2::{Digest as _, Sha256};
 /// again, so their entries would otherwise stay).
 const MEMO_LIMIT: usize = 200_000;
 
-/// The metadata stores of the watched Secrets, one per watched scope.
+/// The metadata store of the watched Secrets of one scope.
+type SecretStore = Store<PartialObjectMeta<Secret>>;
+
+/// The metadata stores of the watched Secrets: per run of the controllers (one set of shards,
+/// `hush_operator::shards::for_each_shard_set`), one store per watched scope.
 #[derive(Default)]
 pub(crate) struct SecretStores {
-    stores: RwLock<Vec<Store<PartialObjectMeta<Secret>>>>,
+    runs: RwLock<Vec<(BTreeSet<u32>, Vec<SecretStore>)>>,
 }
 
 /// What the stores know about one Secret.
@@ -41,19 +45,40 @@ pub(crate) enum Seen {
 }
 
 impl SecretStores {
-    pub(crate) fn set(&self, stores: Vec<Store<PartialObjectMeta<Secret>>>) {
-        if let Ok(mut s) = self.stores.write() {
-            *s = stores;
+    /// The stores of the run over `shards` (replacing those of an ended run over any of them).
+    pub(crate) fn insert(&self, shards: &BTreeSet<u32>, stores: Vec<SecretStore>) {
+        if let Ok(mut runs) = self.runs.write() {
+            runs.retain(|(set, _)| set.is_disjoint(shards));
+            runs.push((shards.clone(), stores));
         }
     }
 
-    pub(crate) fn lookup(&self, namespace: &str, name: &str) -> Seen {
-        let Ok(stores) = self.stores.read() else {
-            return Seen::Unknown;
-        };
+    /// Drops the stores of the run over `shards` (it ended: its caches go with it).
+    pub(crate) fn remove(&self, shards: &BTreeSet<u32>) {
+        if let Ok(mut runs) = self.runs.write() {
+            runs.retain(|(set, _)| set != shards);
+        }
+    }
+
+    /// The stores of the run serving `shard`.
+    fn of(&self, shard: u32) -> Vec<SecretStore> {
+        self.runs
+            .read()
+            .ok()
+            .and_then(|runs| {
+                runs.iter()
+                    .find(|(set, _)| set.contains(&shard))
+                    .map(|(_, stores)| stores.clone())
+            })
+            .unwrap_or_default()
+    }
+
+    /// What the stores of `shard`'s run know about the Secret `namespace/name`.
+    pub(crate) fn lookup(&self, shard: u32, namespace: &str, name: &str) -> Seen {
+        let stores = self.of(shard);
         let key = ObjectRef::new(name).within(namespace);
         let mut all_ready = !stores.is_empty();
-        for store in stores.iter() {
+        for store in &stores {
             if let Some(meta) = store.get(&key) {
                 return meta
                     .metadata
@@ -70,9 +95,9 @@ impl SecretStores {
         }
     }
 
-    pub(crate) async fn wait_until_ready(&self) {
-        let stores = self.stores.read().map(|s| s.clone()).unwrap_or_default();
-        for store in stores {
+    /// Waits until the stores of `shard`'s run have listed.
+    pub(crate) async fn wait_until_ready(&self, shard: u32) {
+        for store in self.of(shard) {
             // An error means the watch was dropped (shutdown); nothing to wait for then.
             let _ = store.wait_until_ready().await;
         }
@@ -258,24 +283,53 @@ impl StatusMemo {
     }
 }
 
-/// Whether reconciliations may start (priming finished or was never needed).
-pub(crate) struct Primed(tokio::sync::watch::Sender<bool>);
+/// How far priming (`prime.rs`) of a shard's objects has come. Objects that are new or changed
+/// since their last sync need a decryption anyway: they start once the Secret stores listed
+/// ([`Stage::Proving`]). Objects synced before wait until their Secrets were proved in bulk, so
+/// that after a hand-over the new objects are not queued behind thousands already in sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    /// The Secret stores have not listed yet.
+    Listing,
+    /// The Secret stores listed; the existing Secrets are being proved.
+    Proving,
+    /// Priming finished (or was never needed).
+    Done,
+}
+
+/// Per shard, how far priming has come (shards not mentioned: [`Stage::Done`]).
+pub(crate) struct Primed(tokio::sync::watch::Sender<BTreeMap<u32, Stage>>);
 
 impl Default for Primed {
     fn default() -> Self {
-        Self(tokio::sync::watch::Sender::new(true))
+        Self(tokio::sync::watch::Sender::new(BTreeMap::new()))
     }
 }
 
 impl Primed {
-    pub(crate) fn set(&self, done: bool) {
-        self.0.send_replace(done);
+    pub(crate) fn set(&self, shards: &BTreeSet<u32>, stage: Stage) {
+        self.0.send_modify(|stages| {
+            for &shard in shards {
+                if stage == Stage::Done {
+                    stages.remove(&shard);
+                } else {
+                    stages.insert(shard, stage);
+                }
+            }
+        });
     }
 
-    pub(crate) async fn wait(&self) {
+    pub(crate) fn stage(&self, shard: u32) -> Stage {
+        self.0.borrow().get(&shard).copied().unwrap_or(Stage::Done)
+    }
+
+    /// Waits until priming of `shard` reached `stage`.
+    pub(crate) async fn wait(&self, shard: u32, stage: Stage) {
         let mut rx = self.0.subscribe();
         // The sender lives in the context, so it cannot be dropped while this waits.
-        let _ = rx.wait_for(|done| *done).await;
+        let _ = rx
+            .wait_for(|stages| stages.get(&shard).copied().unwrap_or(Stage::Done) >= stage)
+            .await;
     }
 }
 

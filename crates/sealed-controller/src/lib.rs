@@ -21,10 +21,11 @@ mod cache;
 mod prime;
 mod watch;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::{FutureExt as _, TryStreamExt as _};
+use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use hush_api::sealed_secret::SealedSecret;
 use hush_operator::{Component, Process, RunConfig};
 use k8s_openapi::api::core::v1::Secret;
@@ -36,6 +37,8 @@ use kube::runtime::{Controller, WatchStreamExt as _, reflector, watcher};
 pub use config::{Config, KeyOrderPriority, Namespaces};
 pub use keys::SealingKeys;
 pub use reconcile::{Context, error_policy, reconcile};
+
+use crate::cache::Stage;
 
 /// The controller's name in `--controllers` and in metrics.
 pub const NAME: &str = "sealed";
@@ -256,8 +259,9 @@ where
     )
 }
 
-/// Runs the controllers over the shards this replica holds, started again (listing the objects
-/// of the new set, dropping the others from the caches) each time the set changes.
+/// Runs the controllers over the shards this replica holds: shards it takes in a run of their
+/// own (listing their objects), and when it loses one, the run that held it again over its other
+/// shards (dropping the lost shard's objects from the caches).
 async fn run_sharded(
     client: kube::Client,
     config: Arc<Config>,
@@ -294,7 +298,7 @@ async fn run_controllers(
     ctx: Arc<Context>,
     metrics: hush_operator::metrics::ReconcileMetrics,
     shutdown: hush_operator::Shutdown,
-    shards: Option<std::collections::BTreeSet<u32>>,
+    shards: Option<BTreeSet<u32>>,
 ) {
     let mut wc = watcher::Config::default();
     if let Some(selector) = &config.label_selector {
@@ -305,6 +309,10 @@ async fn run_controllers(
         Namespaces::All => vec![None],
         Namespaces::List(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
     };
+    // The shards this run serves (unsharded: every object is in shard 0).
+    let group: BTreeSet<u32> = shards
+        .clone()
+        .unwrap_or_else(|| (0..ctx.shards.count()).collect());
     let watches = Watches {
         client: &client,
         ctx: &ctx,
@@ -313,6 +321,7 @@ async fn run_controllers(
     };
     let mut secret_stores = Vec::new();
     let mut to_prime = Vec::new();
+    let mut primed_triggers = Vec::new();
     let mut controllers = Vec::new();
     for scope in scopes {
         let mut controller = watches.sealed_secrets(scope);
@@ -322,14 +331,26 @@ async fn run_controllers(
             secret_stores.push(reader);
             let secrets: Api<Secret> = api(&client, scope);
             to_prime.push((controller.store(), secrets));
+            // Objects synced before wait for priming; once it ends they are all reconciled.
+            let (done, primed) = futures::channel::oneshot::channel::<()>();
+            primed_triggers.push(done);
+            controller = controller.reconcile_all_on(
+                futures::stream::once(primed).filter_map(|r| std::future::ready(r.ok())),
+            );
         }
         controllers.push(controller);
     }
-    ctx.secret_stores.set(secret_stores);
+    ctx.secret_stores.insert(&group, secret_stores);
     if !to_prime.is_empty() {
-        ctx.primed.set(false);
+        ctx.primed.set(&group, Stage::Listing);
     }
-    let prime = prime::prime_all(ctx.clone(), to_prime, shutdown.clone());
+    let prime = prime::run(
+        ctx.clone(),
+        group.clone(),
+        to_prime,
+        primed_triggers,
+        shutdown.clone(),
+    );
     let runs = controllers.into_iter().map(|controller| {
         hush_operator::run(
             controller,
@@ -346,6 +367,8 @@ async fn run_controllers(
         )
     });
     futures::join!(prime, futures::future::join_all(runs));
+    ctx.secret_stores.remove(&group);
+    ctx.primed.set(&group, Stage::Done);
 }
 
 /// The watches of one [`run_controllers`]: `--label-selector` applies to both, as Bitnami's

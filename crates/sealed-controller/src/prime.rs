@@ -1,7 +1,9 @@
-//! Priming after a restart: one paged LIST proves the existing Secrets up to date in bulk (MAC
-//! check, no decryption) and records them in the memo (`cache.rs`), instead of one GET per
-//! SealedSecret.
+//! Priming after a restart or when taking shards: one paged LIST proves the existing Secrets up
+//! to date in bulk (MAC check, no decryption) and records them in the memo (`cache.rs`), instead
+//! of one GET per SealedSecret. Meanwhile only the objects that are new or changed since their
+//! last sync are reconciled ([`Stage`]); the others are reconciled once priming ends.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,59 +12,16 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::cache::mac_key_id;
+use crate::cache::{Stage, mac_key_id};
 use crate::reconcile::{Context, SPEC_HASH_ANNOTATION, mac_key, up_to_date};
 
 /// Secrets per LIST page when priming: small enough that a namespace full of large Secrets
 /// (Helm releases approach 1 MiB each) does not balloon memory.
 const PRIME_PAGE: u32 = 100;
 
-/// How long reconciliations wait for priming (the watches' first lists and the Secret LIST)
+/// How long synced objects wait for priming (the watches' first lists and the Secret LIST)
 /// before they read Secrets one by one.
 pub(crate) const PRIME_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Primes every `(SealedSecrets, Secrets)` pair of `to_prime` within [`PRIME_TIMEOUT`] (or
-/// until `shutdown`), then lets reconciliations run (`ctx.primed`); what was not proved is left
-/// to them.
-pub(crate) async fn prime_all(
-    ctx: Arc<Context>,
-    to_prime: Vec<(Store<SealedSecret>, Api<Secret>)>,
-    shutdown: hush_operator::Shutdown,
-) {
-    if to_prime.is_empty() {
-        return;
-    }
-    let start = std::time::Instant::now();
-    let check = async {
-        let mut proved = 0;
-        for (sealed, secrets) in &to_prime {
-            proved += prime(&ctx, sealed, secrets).await?;
-        }
-        Ok::<_, kube::Error>(proved)
-    };
-    // Reconciliations wait for this: it must end, also on shutdown or a stuck watch.
-    let bounded = tokio::time::timeout(PRIME_TIMEOUT, check);
-    let result = tokio::select! {
-        result = bounded => result,
-        () = shutdown.wait() => Ok(Ok(0)),
-    };
-    match result {
-        Ok(Ok(proved)) => {
-            let took = start.elapsed();
-            tracing::info!(proved, ?took, "existing Secrets checked without decrypting");
-        }
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "cannot list Secrets to check them in bulk; reading them one by one");
-        }
-        Err(_) => {
-            tracing::warn!(
-                timeout = ?PRIME_TIMEOUT,
-                "the Secret or SealedSecret watch did not list in time; reading Secrets one by one"
-            );
-        }
-    }
-    ctx.primed.set(true);
-}
 
 /// Proves the existing Secrets of the SealedSecrets in `sealed` up to date from a paged LIST of
 /// `secrets` and records them in the memo. Returns how many were
@@ -76,7 +35,6 @@ pub(crate) async fn prime(
     if sealed.wait_until_ready().await.is_err() {
         return Ok(0);
     }
-    ctx.secret_stores.wait_until_ready().await;
     let keys = ctx.keys.snapshot();
     if keys.is_empty() {
         return Ok(0);
@@ -115,4 +73,59 @@ pub(crate) async fn prime(
         }
     }
     Ok(proved)
+}
+
+/// Primes the objects of `shards` (one run of the controllers): [`Stage::Proving`] once their
+/// Secret stores listed, [`Stage::Done`] once `to_prime` (per watched scope, the SealedSecret
+/// store and the Secrets) was proved, failed or timed out; then `done` reconciles every object
+/// of the run.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    shards: BTreeSet<u32>,
+    to_prime: Vec<(Store<SealedSecret>, Api<Secret>)>,
+    done: Vec<futures::channel::oneshot::Sender<()>>,
+    shutdown: hush_operator::Shutdown,
+) {
+    if to_prime.is_empty() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let Some(first) = shards.first().copied() else {
+        return;
+    };
+    let check = async {
+        ctx.secret_stores.wait_until_ready(first).await;
+        ctx.primed.set(&shards, Stage::Proving);
+        let mut proved = 0;
+        for (sealed, secrets) in &to_prime {
+            proved += prime(&ctx, sealed, secrets).await?;
+        }
+        Ok::<_, kube::Error>(proved)
+    };
+    // Synced objects wait for this: it must end, also on shutdown or a stuck watch.
+    let bounded = tokio::time::timeout(PRIME_TIMEOUT, check);
+    let result = tokio::select! {
+        result = bounded => result,
+        () = shutdown.wait() => Ok(Ok(0)),
+    };
+    match result {
+        Ok(Ok(proved)) => {
+            let took = start.elapsed();
+            tracing::info!(proved, ?took, shards = ?shards, "existing Secrets checked without decrypting");
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot list Secrets to check them in bulk; reading them one by one");
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout = ?PRIME_TIMEOUT,
+                "the Secret or SealedSecret watch did not list in time; reading Secrets one by one"
+            );
+        }
+    }
+    ctx.primed.set(&shards, Stage::Done);
+    for trigger in done {
+        // Dropped receiver: that controller stopped already.
+        let _ = trigger.send(());
+    }
 }

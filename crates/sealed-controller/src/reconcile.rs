@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::cache::{self, Memo, Primed, SecretStores, Seen, StatusMemo};
+use crate::cache::{self, Memo, Primed, SecretStores, Seen, Stage, StatusMemo};
 use crate::config::Config;
 use crate::keys::{KeySet, SealingKeys};
 use crate::metrics::SealedMetrics;
@@ -162,9 +162,15 @@ pub enum Outcome {
 
 /// Reconciles one SealedSecret: unseal, write the Secret, record status, events and metrics.
 pub async fn reconcile(ss: Arc<SealedSecret>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.metrics.unseal_request();
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
+    let shard = ctx.shards.shard_of(&namespace, &name);
+    // Its Secret is proved in bulk soon, then every object is reconciled again (the priming in
+    // lib.rs triggers it); meanwhile its slot goes to objects that need a decryption.
+    if ctx.primed.stage(shard) < Stage::Done && synced_as_is(&ss) {
+        return Ok(Action::await_change());
+    }
+    ctx.metrics.unseal_request();
     let instance = ss
         .labels()
         .get("app.kubernetes.io/instance")
@@ -389,16 +395,27 @@ fn mac_items(sealed: &hush_sealing::SealedSecret) -> Option<BTreeSet<String>> {
     })
 }
 
+/// Whether the status says this generation was synced (its Secret most likely still is).
+fn synced_as_is(ss: &SealedSecret) -> bool {
+    ss.status.as_ref().is_some_and(|status| {
+        status.observed_generation.is_some()
+            && status.observed_generation == ss.metadata.generation
+            && status.synced().is_some_and(|c| c.status == "True")
+    })
+}
+
 async fn sync(ss: &SealedSecret, ctx: &Context) -> Result<Outcome> {
-    ctx.primed.wait().await;
     let namespace = ss.namespace().unwrap_or_default();
     let name = ss.name_any();
+    let shard = ctx.shards.shard_of(&namespace, &name);
+    // The Secret stores must have listed: they say whether the Secret exists (no GET).
+    ctx.primed.wait(shard, Stage::Proving).await;
     let sealed = to_sealing(ss)?;
     let keys = ctx.keys.snapshot();
     let spec_hash = spec_hash(ss)?;
     let mac_key = mac_key(&keys);
     let mac_key_id = cache::mac_key_id(&mac_key);
-    let seen = ctx.secret_stores.lookup(&namespace, &name);
+    let seen = ctx.secret_stores.lookup(shard, &namespace, &name);
     // The Secret is still exactly as last written or proved (e.g. the reconcile triggered by our
     // own status write or Secret creation): nothing to read, decrypt or write.
     if let Seen::Present(rv) = &seen
@@ -897,6 +914,65 @@ fn reuse_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A context whose API server does not answer (port 1).
+    fn offline_context() -> Arc<Context> {
+        let url = "http://127.0.0.1:1".parse().expect("static URL");
+        let client = Client::try_from(kube::Config::new(url)).expect("client");
+        let config = Arc::new(Config::new("keys"));
+        let metrics =
+            SealedMetrics::register(&mut prometheus_client::registry::Registry::default());
+        let keys = Arc::new(SealingKeys::new(
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+        ));
+        Arc::new(Context::new(client, config, keys, metrics))
+    }
+
+    /// A SealedSecret at `generation` whose status says `observed` was synced.
+    fn sealed_secret(name: &str, generation: i64, observed: i64) -> Arc<SealedSecret> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "bitnami.com/v1alpha1",
+                "kind": "SealedSecret",
+                "metadata": {"name": name, "namespace": "ns", "uid": "u", "generation": generation},
+                "spec": {"encryptedData": {"k": "AgA="}},
+                "status": {
+                    "observedGeneration": observed,
+                    "conditions": [{"type": "Synced", "status": "True"}],
+                },
+            }))
+            .expect("SealedSecret"),
+        )
+    }
+
+    #[tokio::test]
+    async fn while_priming_synced_objects_wait_and_changed_ones_start_once_secrets_listed() {
+        let ctx = offline_context();
+        let shards = BTreeSet::from([0]);
+        ctx.primed.set(&shards, Stage::Listing);
+        // In sync as its status says: no slot, no API call; priming reconciles it later.
+        let action = reconcile(sealed_secret("old", 2, 2), ctx.clone()).await;
+        assert_eq!(action.ok(), Some(Action::await_change()));
+        // Changed since: it waits only for the Secret stores, not for the proofs.
+        let changed = tokio::spawn(reconcile(sealed_secret("new", 3, 2), ctx.clone()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !changed.is_finished(),
+            "reconciled before the Secrets were listed"
+        );
+        ctx.primed.set(&shards, Stage::Proving);
+        let result = tokio::time::timeout(Duration::from_secs(30), changed)
+            .await
+            .expect("a changed object must not wait for the proofs")
+            .expect("joined");
+        // It went to work: reading its Secret failed (no API server).
+        assert!(matches!(result, Err(Error::Kube { .. })), "{result:?}");
+        assert_eq!(ctx.primed.stage(0), Stage::Proving);
+        ctx.primed.set(&shards, Stage::Done);
+        assert_eq!(ctx.primed.stage(0), Stage::Done);
+    }
 
     #[test]
     fn key_annotation_lists_the_first_items_key_then_the_others_once() {

@@ -30,6 +30,9 @@ const SHARDS: u32 = 6;
 const LEASE: Duration = Duration::from_secs(6);
 /// The retry period of these tests: how often a replica renews and looks for free shards.
 const RETRY: Duration = Duration::from_secs(1);
+/// How soon after the survivors hold a killed replica's shards the objects created after the
+/// kill must be synced (the "lease duration + 5 s", widened for a loaded test machine).
+const NEW_AFTER_HANDOVER: Duration = Duration::from_secs(8);
 
 fn lease(ns: &str, id: &str) -> LeaseConfig {
     let mut l = LeaseConfig::new(ns.to_owned(), "hush-controller".into(), id.into());
@@ -120,8 +123,10 @@ async fn three_replicas_split_the_shards_and_a_killed_ones_move() -> Result<()> 
         );
     }
 
+    let before_kill = sum(&[&r3], "hush_sealed_decrypts_total").await?;
     // SIGKILL-like: the task is dropped, its Leases stay held until they expire.
     r3.handle.abort();
+    let killed = Instant::now();
     let leases: Api<Lease> = Api::namespaced(client.clone(), k);
     let handover = Handover::start(
         leases,
@@ -129,10 +134,29 @@ async fn three_replicas_split_the_shards_and_a_killed_ones_move() -> Result<()> 
         "r3",
     )
     .await?;
+    // Created right after the kill: those in r3's shards wait for the hand-over, then must not
+    // wait behind the synced objects the survivors take over (NEW_AFTER_HANDOVER).
+    let later = create_sealed(&api, &cert, a, (24..36).map(|i| format!("s{i}"))).await?;
     balanced(&[&r1, &r2], 3.0).await?;
-    handover.check(LEASE, RETRY).await?;
-    let later = create_sealed(&api, &cert, a, (24..30).map(|i| format!("s{i}"))).await?;
-    all_synced(&api, &later).await?;
+    let took = handover.check(LEASE, RETRY).await?;
+    let deadline = took + NEW_AFTER_HANDOVER;
+    let synced_all = wait_for("the objects created after the kill", || async {
+        let mut done = true;
+        for name in &later {
+            done &= has_synced(&api.get(name).await?, "True");
+        }
+        Ok(done.then_some(killed.elapsed()))
+    })
+    .await?;
+    ensure!(
+        synced_all <= deadline,
+        "objects created after the kill synced {synced_all:?} after it: over the hand-over ({took:?}) + {NEW_AFTER_HANDOVER:?}"
+    );
+    let decrypts = sum(&[&r1, &r2], "hush_sealed_decrypts_total").await? + before_kill;
+    ensure!(
+        decrypts == 36.0,
+        "the survivors decrypted again what r3 had synced: {decrypts} decrypts for 36 SealedSecrets"
+    );
     let handovers = sum(&[&r1, &r2], "hush_shard_handovers_total").await?;
     ensure!(handovers >= 2.0, "{handovers} handovers counted");
 

@@ -272,15 +272,18 @@ pub fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
 pub async fn synced(api: &Api<SealedSecret>, name: &str, want: &str) -> Result<SealedSecret> {
     wait_for(&format!("SealedSecret {name} Synced={want}"), || async {
         let ss = api.get(name).await?;
-        let ok = ss
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.first())
-            .is_some_and(|c| c.type_ == "Synced" && c.status == want)
-            && ss.status.as_ref().and_then(|s| s.observed_generation) == ss.metadata.generation;
-        Ok(ok.then_some(ss))
+        Ok(has_synced(&ss, want).then_some(ss))
     })
     .await
+}
+
+/// Whether `ss`'s status says its generation was synced with `Synced=want`.
+pub fn has_synced(ss: &SealedSecret, want: &str) -> bool {
+    ss.status
+        .as_ref()
+        .and_then(|s| s.conditions.first())
+        .is_some_and(|c| c.type_ == "Synced" && c.status == want)
+        && ss.status.as_ref().and_then(|s| s.observed_generation) == ss.metadata.generation
 }
 
 pub fn data_of(secret: &Secret, key: &str) -> Option<String> {
