@@ -16,7 +16,9 @@
 //! is printed instead of a time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+#[path = "common/sealed_bench.rs"]
+mod sealed_bench;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,11 +29,11 @@ use hush_crypto::SystemEntropy;
 use hush_testkit::apiserver::{api_calls, calls_between};
 use hush_testkit::process::{free_port, vm_hwm_kib};
 use hush_testkit::{TestNamespace, client, install_repo_crd};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
-use kube::core::PartialObjectMeta;
 use serde_json::json;
+
+use sealed_bench::{SecretCount, sealing_key};
 
 /// What the controller's reconciles touch on the API server.
 const RESOURCES: &[&str] = &["secrets", "sealedsecrets", "events"];
@@ -214,47 +216,6 @@ async fn wait_until(
             return Ok(Err(done));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Counts the distinct Secrets in a namespace from one metadata watch (cheap for the API
-/// server, unlike listing N Secrets ten times a second).
-struct SecretCount(
-    std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    tokio::task::JoinHandle<()>,
-);
-
-impl SecretCount {
-    fn start(client: &kube::Client, namespace: &str) -> Self {
-        use kube::runtime::{WatchStreamExt as _, watcher};
-        let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), namespace);
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = count.clone();
-        let task = tokio::spawn(async move {
-            let mut names = std::collections::HashSet::new();
-            let mut stream = std::pin::pin!(
-                watcher::watcher(api, watcher::Config::default())
-                    .default_backoff()
-                    .applied_objects()
-            );
-            while let Some(item) = stream.next().await {
-                if let Ok(secret) = item {
-                    names.insert(secret.metadata.name.unwrap_or_default());
-                    seen.store(names.len(), std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-        });
-        Self(count, task)
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Drop for SecretCount {
-    fn drop(&mut self) {
-        self.1.abort();
     }
 }
 
@@ -442,28 +403,7 @@ async fn main() -> Result<()> {
     install_repo_crd(&client, "sealedsecrets.bitnami.com.yaml").await?;
 
     // One RSA-4096 key, stored as Bitnami stores it, used by both controllers.
-    let key = hush_crypto::rsa::RsaPrivateKey::generate(4096)?;
-    let now = k8s_openapi::jiff::Timestamp::now().as_second();
-    let cert = hush_crypto::cert::self_signed(&key, "", now, now + 3600, &mut SystemEntropy)?;
-    let key_secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            generate_name: Some("sealed-secrets-key".into()),
-            labels: Some(BTreeMap::from([(
-                "sealedsecrets.bitnami.com/sealed-secrets-key".to_owned(),
-                "active".to_owned(),
-            )])),
-            ..Default::default()
-        },
-        type_: Some("kubernetes.io/tls".into()),
-        data: Some(BTreeMap::from([
-            ("tls.crt".to_owned(), ByteString(cert.to_pem().into_bytes())),
-            (
-                "tls.key".to_owned(),
-                ByteString(key.to_pkcs1_pem()?.expose().to_vec()),
-            ),
-        ])),
-        ..Default::default()
-    };
+    let (key_secret, public_key) = sealing_key()?;
 
     let no_limit = Duration::from_secs(3600);
     let bitnami_limit = Duration::from_secs(
@@ -474,7 +414,7 @@ async fn main() -> Result<()> {
     );
 
     // hush.
-    let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
+    let (keys, app) = prepare(&client, &key_secret, &public_key, n).await?;
     let count = SecretCount::start(&client, app.name());
     let run = start(hush, keys.name(), app.name())?;
     let first = phase(&client, run.child.id(), n, no_limit, async || {
@@ -511,7 +451,7 @@ async fn main() -> Result<()> {
 
     // Bitnami's controller, same key, same N, fresh namespaces.
     if let Some(bin) = bitnami {
-        let (keys, app) = prepare(&client, &key_secret, &cert.public_key, n).await?;
+        let (keys, app) = prepare(&client, &key_secret, &public_key, n).await?;
         let ic = in_cluster(&client, &keys).await?;
         let count = SecretCount::start(&client, app.name());
         let run = start_bitnami(bin, &ic, keys.name(), app.name())?;

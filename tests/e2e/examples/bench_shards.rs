@@ -36,6 +36,8 @@
 mod external;
 #[path = "bench_shards/sealed.rs"]
 mod sealed;
+#[path = "common/sealed_bench.rs"]
+mod sealed_bench;
 #[path = "common/vault.rs"]
 mod vault;
 
@@ -45,14 +47,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use futures::StreamExt as _;
 use hush_testkit::TestNamespace;
 use hush_testkit::apiserver::{api_calls, calls_between};
 use hush_testkit::process::{cpu_seconds, free_port, vm_hwm_kib};
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use serde_json::Value;
+
+use sealed_bench::SecretCount;
 
 /// One phase's namespaces: the Leases' (and sealing keys') and the objects'.
 pub(crate) struct World {
@@ -221,46 +221,6 @@ async fn kill(mut r: Replica, work: &str) -> Result<(f64, (f64, f64))> {
     signal(r.pid(), "-KILL")?;
     let _ = r.child.wait();
     Ok((done, rss))
-}
-
-/// Counts the distinct Secrets in a namespace from one metadata watch.
-struct SecretCount(
-    std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    tokio::task::JoinHandle<()>,
-);
-
-impl SecretCount {
-    fn start(client: &kube::Client, namespace: &str) -> Self {
-        use kube::runtime::{WatchStreamExt as _, watcher};
-        let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), namespace);
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = count.clone();
-        let task = tokio::spawn(async move {
-            let mut names = std::collections::HashSet::new();
-            let mut stream = std::pin::pin!(
-                watcher::watcher(api, watcher::Config::default())
-                    .default_backoff()
-                    .applied_objects()
-            );
-            while let Some(item) = stream.next().await {
-                if let Ok(secret) = item {
-                    names.insert(secret.metadata.name.unwrap_or_default());
-                    seen.store(names.len(), std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-        });
-        Self(count, task)
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Drop for SecretCount {
-    fn drop(&mut self) {
-        self.1.abort();
-    }
 }
 
 pub(crate) async fn wait_until(

@@ -2,7 +2,6 @@
 //! it, in each phase's Lease namespace, which is also the key namespace), SealedSecrets of one
 //! 32-byte value each.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::process::Command;
 
@@ -12,7 +11,6 @@ use hush_api::sealed_secret::SealedSecret;
 use hush_crypto::SystemEntropy;
 use hush_crypto::rsa::RsaPublicKey;
 use hush_testkit::{TestNamespace, install_repo_crd};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -27,32 +25,8 @@ pub(crate) struct Sealed {
 impl Sealed {
     pub(crate) async fn new(client: &kube::Client) -> Result<Self> {
         install_repo_crd(client, "sealedsecrets.bitnami.com.yaml").await?;
-        let key = hush_crypto::rsa::RsaPrivateKey::generate(4096)?;
-        let now = k8s_openapi::jiff::Timestamp::now().as_second();
-        let cert = hush_crypto::cert::self_signed(&key, "", now, now + 3600, &mut SystemEntropy)?;
-        let key_secret = Secret {
-            metadata: kube::api::ObjectMeta {
-                generate_name: Some("sealed-secrets-key".into()),
-                labels: Some(BTreeMap::from([(
-                    "sealedsecrets.bitnami.com/sealed-secrets-key".to_owned(),
-                    "active".to_owned(),
-                )])),
-                ..Default::default()
-            },
-            type_: Some("kubernetes.io/tls".into()),
-            data: Some(BTreeMap::from([
-                ("tls.crt".to_owned(), ByteString(cert.to_pem().into_bytes())),
-                (
-                    "tls.key".to_owned(),
-                    ByteString(key.to_pkcs1_pem()?.expose().to_vec()),
-                ),
-            ])),
-            ..Default::default()
-        };
-        Ok(Self {
-            key_secret,
-            public: cert.public_key,
-        })
+        let (key_secret, public) = crate::sealed_bench::sealing_key()?;
+        Ok(Self { key_secret, public })
     }
 }
 
