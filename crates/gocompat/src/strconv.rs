@@ -59,7 +59,8 @@ fn split_base_prefix(s: &str) -> (u32, &str) {
 }
 
 /// Go's `underscoreOK`: each `_` follows a digit (or the base prefix) and precedes a digit.
-fn underscores_between_digits(s: &str) -> bool {
+/// `ParseInt`, `ParseUint` and `ParseFloat` refuse a base-0 literal where this is false.
+pub fn underscores_between_digits(s: &str) -> bool {
     let s = s.strip_prefix(['-', '+']).unwrap_or(s).as_bytes();
     let (mut i, mut hex) = (0, false);
     // What the previous character was: a digit or base prefix, an underscore, or neither.

@@ -713,6 +713,10 @@ impl Ctl {
 
 /// Parses a Go number literal (decimal, hex, octal, binary, float, hex float; `_` separators).
 fn parse_number(text: &str) -> Option<Number> {
+    // Go's strconv (base 0, as parse.newNumber calls it) takes `_` only between digits.
+    if text.contains('_') && !hush_gocompat::strconv::underscores_between_digits(text) {
+        return None;
+    }
     let (neg, body) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),

@@ -390,3 +390,16 @@ mod props {
         }
     }
 }
+
+/// Number literals take `_` only between digits, as Go's strconv does for text/template.
+#[test]
+fn underscores_in_numbers() {
+    assert_eq!(ss("{{ 1_000 }} {{ 0x_ff }} {{ 1_0.5 }}"), "1000 255 10.5");
+    for bad in ["{{ 1__0 }}", "{{ 10_ }}", "{{ 1_.5 }}"] {
+        assert!(
+            ss(bad).contains("illegal number syntax"),
+            "{bad}: {}",
+            ss(bad)
+        );
+    }
+}
