@@ -88,16 +88,7 @@ async fn password_uuid_fake_and_cluster_generator() -> Result<()> {
     );
     wait_ready(&es, "bad", "False", "SecretSyncedError").await?;
     // The fixed Ready message is ESO's; the UpdateFailed event names the kind.
-    let events = serde_json::to_string(
-        &Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &n)
-            .list(&Default::default())
-            .await?
-            .items,
-    )?;
-    ensure!(
-        events.contains("SSHKey"),
-        "no event names the unsupported kind"
-    );
+    wait_events(&client, &n, &["SSHKey"]).await?;
     ensure!(!logs_contain(&pw), "a password in the logs");
     ctl.stop().await
 }

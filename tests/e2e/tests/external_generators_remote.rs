@@ -254,24 +254,12 @@ async fn vault_sts_ecr_and_webhook_generators() -> Result<()> {
     // Refusals, named in the UpdateFailed events (the Ready message is ESO's fixed text).
     wait_ready(&es, "empty", "False", "SecretSyncedError").await?;
     wait_ready(&es, "iam", "False", "SecretSyncedError").await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let events = serde_json::to_string(
-            &Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &n)
-                .list(&Default::default())
-                .await?
-                .items,
-        )?;
-        if events.contains("empty response from Vault") && events.contains("spec.provider.auth.iam")
-        {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "events do not name the refusals: {events}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    wait_events(
+        &client,
+        &n,
+        &["empty response from Vault", "spec.provider.auth.iam"],
+    )
+    .await?;
     ensure!(
         !logs_contain(MOTO_STS_SECRET),
         "an STS secret key in the logs"
@@ -304,22 +292,11 @@ async fn webhook_generator_keeps_the_webhook_budgets() -> Result<()> {
     let es: Api<ExternalSecret> = ns.api();
     apply(&es, generated("limited", "Webhook", "webhook")).await?;
     wait_ready(&es, "limited", "False", "SecretSyncedError").await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let events = serde_json::to_string(
-            &Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &n)
-                .list(&Default::default())
-                .await?
-                .items,
-        )?;
-        if events.contains("larger than 16 bytes (--webhook-max-response-bytes)") {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no event names the response budget: {events}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    wait_events(
+        &client,
+        &n,
+        &["larger than 16 bytes (--webhook-max-response-bytes)"],
+    )
+    .await?;
     ctl.stop().await
 }

@@ -533,6 +533,26 @@ pub fn ready(es: &ExternalSecret) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
 }
 
+/// Waits until the events of namespace `ns` (as JSON) contain every one of `needles`.
+pub async fn wait_events(client: &Client, ns: &str, needles: &[&str]) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let events = serde_json::to_string(
+            &Api::<Event>::namespaced(client.clone(), ns)
+                .list(&ListParams::default())
+                .await?
+                .items,
+        )?;
+        if needles.iter().all(|n| events.contains(n)) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("events of {ns} do not contain all of {needles:?}: {events}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 pub async fn wait_ready(
     api: &Api<ExternalSecret>,
     name: &str,
