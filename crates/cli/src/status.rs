@@ -196,6 +196,32 @@ async fn collect(args: &Args) -> Result<Report> {
         Some(ns) => format!("in namespace {ns}"),
         None => "in all namespaces".to_owned(),
     };
+    collect_objects(&client, args, &scope, &mut report).await?;
+    if !report.rows.is_empty() {
+        collect_managed(&client, args, &scope, &mut report).await?;
+    }
+    collect_shards(&client, args, &mut report).await?;
+    collect_keys(client, args, &mut report).await?;
+    report
+        .rows
+        .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+    report.keys.sort_by_key(|k| k.not_before);
+    count_key_use(&mut report);
+    let period = i64::try_from(args.key_renew_period.as_secs()).unwrap_or(i64::MAX);
+    report.next_renewal = match report.keys.last() {
+        Some(newest) if period > 0 => Some(newest.not_before.saturating_add(period)),
+        _ => None,
+    };
+    Ok(report)
+}
+
+/// One row per SealedSecret and ExternalSecret in scope.
+async fn collect_objects(
+    client: &Client,
+    args: &Args,
+    scope: &str,
+    report: &mut Report,
+) -> Result<()> {
     let kinds = [
         ("SealedSecret", "bitnami.com", "v1alpha1", "sealedsecrets"),
         (
@@ -221,49 +247,64 @@ async fn collect(args: &Args) -> Result<Report> {
             )?,
         }
     }
-    if !report.rows.is_empty() {
-        let managed: Api<Secret> = match &args.namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        match managed.list_metadata(&ListParams::default()).await {
-            Ok(list) => {
-                let drift: HashMap<(String, String), (u64, Option<i64>)> = list
-                    .items
-                    .iter()
-                    .filter_map(|m| {
-                        let count = drift::count(m.annotations())?;
-                        let last = m
-                            .annotations()
-                            .get(drift::LAST_ANNOTATION)
-                            .and_then(|t| parse_rfc3339(t));
-                        Some(((m.namespace()?, m.name_any()), (count, last)))
-                    })
-                    .collect();
-                let sealing_keys: HashMap<(String, String), Vec<String>> = list
-                    .items
-                    .iter()
-                    .filter_map(|m| {
-                        let v = m.annotations().get(KEY_ANNOTATION)?;
-                        let keys = annotated_keys(v).map(str::to_owned).collect();
-                        Some(((m.namespace()?, m.name_any()), keys))
-                    })
-                    .collect();
-                for r in &mut report.rows {
-                    let key = (r.namespace.clone(), r.target.clone());
-                    r.drift = Some(drift.get(&key).copied().unwrap_or((0, None)));
-                    if r.kind == "SealedSecret" {
-                        r.keys = sealing_keys.get(&key).cloned();
-                    }
-                }
-            }
-            Err(e) => hidden(
+    Ok(())
+}
+
+/// The drift count and sealing keys that the managed Secrets' annotations record, onto the rows
+/// of the objects that own them.
+async fn collect_managed(
+    client: &Client,
+    args: &Args,
+    scope: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let managed: Api<Secret> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let list = match managed.list_metadata(&ListParams::default()).await {
+        Ok(list) => list,
+        Err(e) => {
+            return hidden(
                 format!("Secret metadata {scope} (drift corrected unknown)"),
                 e,
                 &mut report.unreadable,
-            )?,
+            );
+        }
+    };
+    let drift: HashMap<(String, String), (u64, Option<i64>)> = list
+        .items
+        .iter()
+        .filter_map(|m| {
+            let count = drift::count(m.annotations())?;
+            let last = m
+                .annotations()
+                .get(drift::LAST_ANNOTATION)
+                .and_then(|t| parse_rfc3339(t));
+            Some(((m.namespace()?, m.name_any()), (count, last)))
+        })
+        .collect();
+    let sealing_keys: HashMap<(String, String), Vec<String>> = list
+        .items
+        .iter()
+        .filter_map(|m| {
+            let v = m.annotations().get(KEY_ANNOTATION)?;
+            let keys = annotated_keys(v).map(str::to_owned).collect();
+            Some(((m.namespace()?, m.name_any()), keys))
+        })
+        .collect();
+    for r in &mut report.rows {
+        let key = (r.namespace.clone(), r.target.clone());
+        r.drift = Some(drift.get(&key).copied().unwrap_or((0, None)));
+        if r.kind == "SealedSecret" {
+            r.keys = sealing_keys.get(&key).cloned();
         }
     }
+    Ok(())
+}
+
+/// The shard Leases in the controller's namespace, sorted.
+async fn collect_shards(client: &Client, args: &Args, report: &mut Report) -> Result<()> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), &args.controller_namespace);
     match leases
         .list(&ListParams::default().labels(shards::GROUP_LABEL))
@@ -279,47 +320,43 @@ async fn collect(args: &Args) -> Result<Report> {
     report
         .shards
         .sort_by(|a, b| (&a.group, a.shard, &a.holder).cmp(&(&b.group, b.shard, &b.holder)));
+    Ok(())
+}
+
+/// The sealing key Secrets in the controller's namespace, by their certificates.
+async fn collect_keys(client: Client, args: &Args, report: &mut Report) -> Result<()> {
     let secrets: Api<Secret> = Api::namespaced(client, &args.controller_namespace);
-    match secrets.list(&ListParams::default().labels(KEY_LABEL)).await {
-        Ok(list) => {
-            for secret in &list.items {
-                let cert = secret
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("tls.crt"))
-                    .and_then(|c| hush_crypto::cert::Certificate::from_pem(&c.0).ok());
-                match cert {
-                    Some(c) => report.keys.push(KeyRow {
-                        name: secret.name_any(),
-                        not_before: c.not_before,
-                        not_after: c.not_after,
-                        needed_by: None,
-                    }),
-                    None => report.unreadable.push(format!(
-                        "key Secret {}/{}: no readable tls.crt",
-                        args.controller_namespace,
-                        secret.name_any()
-                    )),
-                }
-            }
+    let list = match secrets.list(&ListParams::default().labels(KEY_LABEL)).await {
+        Ok(list) => list,
+        Err(e) => {
+            return hidden(
+                format!("key Secrets in namespace {}", args.controller_namespace),
+                e,
+                &mut report.unreadable,
+            );
         }
-        Err(e) => hidden(
-            format!("key Secrets in namespace {}", args.controller_namespace),
-            e,
-            &mut report.unreadable,
-        )?,
-    }
-    report
-        .rows
-        .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
-    report.keys.sort_by_key(|k| k.not_before);
-    count_key_use(&mut report);
-    let period = i64::try_from(args.key_renew_period.as_secs()).unwrap_or(i64::MAX);
-    report.next_renewal = match report.keys.last() {
-        Some(newest) if period > 0 => Some(newest.not_before.saturating_add(period)),
-        _ => None,
     };
-    Ok(report)
+    for secret in &list.items {
+        let cert = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("tls.crt"))
+            .and_then(|c| hush_crypto::cert::Certificate::from_pem(&c.0).ok());
+        match cert {
+            Some(c) => report.keys.push(KeyRow {
+                name: secret.name_any(),
+                not_before: c.not_before,
+                not_after: c.not_after,
+                needed_by: None,
+            }),
+            None => report.unreadable.push(format!(
+                "key Secret {}/{}: no readable tls.crt",
+                args.controller_namespace,
+                secret.name_any()
+            )),
+        }
+    }
+    Ok(())
 }
 
 /// A shard group's Lease as a row; `None` for a Lease without the group's labels.
@@ -671,91 +708,15 @@ fn format_age(secs: i64) -> String {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Kubernetes timestamps: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; None for anything else.
+/// Unix seconds of a Kubernetes timestamp (Go's `time.Parse(time.RFC3339, s)`); None for
+/// anything else.
 fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())
-            .flatten()
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            let (oh, om) = (num_str(&rest[1..3])?, num_str(&rest[4..6])?);
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset)
+    hush_gocompat::time::parse_rfc3339(s).map(|t| t.unix())
 }
 
-fn num_str(s: &str) -> Option<i64> {
-    s.bytes()
-        .all(|c| c.is_ascii_digit())
-        .then(|| s.parse().ok())
-        .flatten()
-}
-
+/// Go's `time.RFC3339` text of Unix seconds, in UTC.
 fn format_rfc3339(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(86400));
-    let s = t.rem_euclid(86400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
+    hush_gocompat::time::Timestamp::from_unix(t).rfc3339()
 }
 
 #[cfg(test)]

@@ -257,14 +257,40 @@ pub fn settings(
         concurrency: 16,
         ..Settings::default()
     };
-    // Sidecar-owned view: base, then the process environment (without ARGOCD_ENV_).
+    let (own, app) = views(env, base, &mut s.warnings);
+    app_settings(&mut s, env, &app)?;
+    sidecar_settings(&mut s, &own)?;
+    s.backend = backend(&own, &app)?;
+    Ok(s)
+}
+
+/// A variable's value; empty counts as unset.
+fn get(m: &BTreeMap<String, String>, k: &str) -> Option<String> {
+    m.get(k).filter(|v| !v.is_empty()).cloned()
+}
+
+/// The items of a comma-separated list, trimmed, empty ones dropped.
+fn comma_list(v: &str) -> impl Iterator<Item = String> + '_ {
+    v.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+}
+
+/// The sidecar-owned view (base, then the process environment without `ARGOCD_ENV_`) and the
+/// app-owned view (the sidecar's, with allow-listed `ARGOCD_ENV_` entries winning). An
+/// `ARGOCD_ENV_` entry naming a sidecar-only setting is ignored with a warning.
+fn views(
+    env: &BTreeMap<String, String>,
+    base: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let mut own: BTreeMap<String, String> = base.clone();
     for (k, v) in env {
         if !k.starts_with("ARGOCD_ENV_") {
             own.insert(k.clone(), v.clone());
         }
     }
-    // App-owned view: allow-listed ARGOCD_ENV_ entries win over the sidecar's defaults.
     let mut app = own.clone();
     for (k, v) in env {
         let Some(name) = k.strip_prefix("ARGOCD_ENV_") else {
@@ -276,28 +302,30 @@ pub fn settings(
             || name.starts_with("AVP_")
             || name.starts_with("HUSH_")
         {
-            s.warnings.push(format!(
+            warnings.push(format!(
                 "{k} is ignored: {name} can only be set in the plugin's own environment"
             ));
         }
     }
-    let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.is_empty()).cloned();
+    (own, app)
+}
 
-    s.allow_empty = get(&app, "HUSH_ALLOW_EMPTY").is_some_and(|v| v == "true");
-    if let Some(c) = get(&app, "HUSH_RENDER_CONCURRENCY") {
+/// What the Application may set (`app`) and what Argo CD passes about it (`env`).
+fn app_settings(
+    s: &mut Settings,
+    env: &BTreeMap<String, String>,
+    app: &BTreeMap<String, String>,
+) -> Result<()> {
+    s.allow_empty = get(app, "HUSH_ALLOW_EMPTY").is_some_and(|v| v == "true");
+    if let Some(c) = get(app, "HUSH_RENDER_CONCURRENCY") {
         s.concurrency = c
             .parse::<usize>()
             .ok()
             .filter(|c| (1..=256).contains(c))
             .ok_or_else(|| Error::Config("HUSH_RENDER_CONCURRENCY must be 1 to 256".into()))?;
     }
-    if let Some(v) = get(&app, "HUSH_HELM_VALUES_FILES") {
-        s.values_files.extend(
-            v.split(',')
-                .map(str::trim)
-                .filter(|f| !f.is_empty())
-                .map(str::to_owned),
-        );
+    if let Some(v) = get(app, "HUSH_HELM_VALUES_FILES") {
+        s.values_files.extend(comma_list(&v));
     }
     for i in 0.. {
         match get(env, &format!("PARAM_VALUES_FILES_{i}")) {
@@ -309,69 +337,65 @@ pub fn settings(
     s.app_namespace = get(env, "ARGOCD_APP_NAMESPACE");
     s.kube_version = get(env, "KUBE_VERSION");
     s.api_versions = get(env, "KUBE_API_VERSIONS")
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|v| comma_list(&v).collect())
         .unwrap_or_default();
+    Ok(())
+}
 
-    s.path_prefix = get(&own, "AVP_PATH_PREFIX");
-    if let Some(re) = get(&own, "AVP_PATH_VALIDATION") {
+/// What only the plugin's own environment may set (`own`), besides the backend.
+fn sidecar_settings(s: &mut Settings, own: &BTreeMap<String, String>) -> Result<()> {
+    s.path_prefix = get(own, "AVP_PATH_PREFIX");
+    if let Some(re) = get(own, "AVP_PATH_VALIDATION") {
         s.path_validation = Some(Regex::new(&re).map_err(|_| {
             Error::Config("AVP_PATH_VALIDATION is not a valid regular expression".into())
         })?);
     }
-    s.reseal_cert = get(&own, "HUSH_RESEAL_CERT");
-    if let Some(secret) = get(&own, "HUSH_RESEAL_SECRET") {
+    s.reseal_cert = get(own, "HUSH_RESEAL_CERT");
+    if let Some(secret) = get(own, "HUSH_RESEAL_SECRET") {
         s.reseal_secret = Some(Zeroizing::new(secret.into_bytes()));
-    } else if let Some(file) = get(&own, "HUSH_RESEAL_SECRET_FILE") {
-        let bytes = std::fs::read(&file).map_err(|error| Error::Io {
-            path: file.into(),
-            error,
-        })?;
-        let trimmed = bytes.trim_ascii().to_vec();
-        s.reseal_secret = Some(Zeroizing::new(trimmed));
-        drop(Zeroizing::new(bytes));
+    } else if let Some(file) = get(own, "HUSH_RESEAL_SECRET_FILE") {
+        let bytes = Zeroizing::new(read_file(&file)?);
+        s.reseal_secret = Some(Zeroizing::new(bytes.trim_ascii().to_vec()));
     }
-    s.sops_keys_dir = get(&own, "HUSH_SOPS_KEYS_DIR").map(PathBuf::from);
-    s.sops_vault_addresses = get(&own, "VAULT_ADDR")
+    s.sops_keys_dir = get(own, "HUSH_SOPS_KEYS_DIR").map(PathBuf::from);
+    s.sops_vault_addresses = get(own, "VAULT_ADDR")
         .into_iter()
         .chain(
-            get(&own, "HUSH_SOPS_VAULT_ADDRS")
+            get(own, "HUSH_SOPS_VAULT_ADDRS")
                 .iter()
-                .flat_map(|v| v.split(','))
-                .map(|a| a.trim().to_owned())
-                .filter(|a| !a.is_empty()),
+                .flat_map(|v| comma_list(v)),
         )
         .collect();
+    Ok(())
+}
 
-    let kind =
-        get(&own, "AVP_TYPE").or_else(|| get(&own, "VAULT_ADDR").map(|_| "vault".to_owned()));
-    s.backend = match kind.as_deref() {
+/// The `AVP_TYPE` backend (`vault` when only `VAULT_ADDR` is set); `None` without either.
+fn backend(
+    own: &BTreeMap<String, String>,
+    app: &BTreeMap<String, String>,
+) -> Result<Option<BackendSettings>> {
+    let kind = get(own, "AVP_TYPE").or_else(|| get(own, "VAULT_ADDR").map(|_| "vault".to_owned()));
+    Ok(match kind.as_deref() {
         None => None,
-        Some("vault") => Some(vault(&own, &app)?),
+        Some("vault") => Some(vault(own, app)?),
         Some("awssecretsmanager") => {
-            let region = get(&own, "AWS_REGION")
-                .or_else(|| get(&own, "AWS_DEFAULT_REGION"))
+            let region = get(own, "AWS_REGION")
+                .or_else(|| get(own, "AWS_DEFAULT_REGION"))
                 .ok_or_else(|| {
                     Error::Config("AVP_TYPE=awssecretsmanager needs AWS_REGION".into())
                 })?;
             Some(BackendSettings::AwsSecretsManager { region })
         }
-        Some("kubernetessecret") => Some(kubernetes(&own)?),
-        Some("gcpsecretmanager") => Some(gcp(&own)?),
-        Some("azurekeyvault") => Some(azure(&own)?),
+        Some("kubernetessecret") => Some(kubernetes(own)?),
+        Some("gcpsecretmanager") => Some(gcp(own)?),
+        Some("azurekeyvault") => Some(azure(own)?),
         Some(other) => {
             return Err(Error::Config(format!(
                 "AVP_TYPE={other} is not supported (supported: vault, awssecretsmanager, \
                  kubernetessecret, gcpsecretmanager, azurekeyvault)"
             )));
         }
-    };
-    Ok(s)
+    })
 }
 
 fn read_file(path: &str) -> Result<Vec<u8>> {

@@ -26,14 +26,13 @@ mod rotate;
 mod set;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser};
 
 pub(crate) use args::Args;
-use args::{Cmd, GroupsCmd};
+use args::{Cmd, GroupsCmd, Opts};
 use exit::{Exit, codes, exit};
 use groups::GroupChange;
 use io::stdin_or;
@@ -80,89 +79,93 @@ fn finish(r: Result<ExitCode>) -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<ExitCode> {
+fn run(mut args: Args) -> Result<ExitCode> {
     if args.version {
         println!("sops {SOPS_VERSION} (hush {})", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
-    let o = &args.opts;
-    let need_file = |f: Option<PathBuf>| {
-        f.ok_or_else(|| exit(100, "error: no file specified (usage: sops [command] FILE)"))
-    };
-    match args.command {
-        Some(Cmd::Encrypt {
+    match args.command.take() {
+        Some(cmd) => run_subcommand(cmd, &args.opts),
+        None => run_legacy(&args),
+    }
+}
+
+/// sops' subcommands (`sops encrypt FILE`, …), one arm each.
+fn run_subcommand(cmd: Cmd, o: &Opts) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Encrypt {
             file,
             recursive,
             tree,
-        }) => match (recursive, file) {
+        } => match (recursive, file) {
             (true, Some(dir)) => recursive::encrypt(o, &dir, tree.output_format),
             (_, file) => crypt::encrypt(o, &stdin_or(file)),
         },
-        Some(Cmd::Decrypt {
+        Cmd::Decrypt {
             file,
             recursive,
             tree,
-        }) => match (recursive, file) {
+        } => match (recursive, file) {
             (true, Some(dir)) => recursive::decrypt(o, &dir, tree.output_format),
             (_, file) => crypt::decrypt(o, &stdin_or(file)),
         },
-        Some(Cmd::Edit { file }) => edit::edit(o, &file),
-        Some(Cmd::Rotate {
+        Cmd::Edit { file } => edit::edit(o, &file),
+        Cmd::Rotate {
             file,
             recursive: false,
             tree: _,
-        }) => rotate::rotate(o, &file),
-        Some(Cmd::Rotate {
+        } => rotate::rotate(o, &file),
+        Cmd::Rotate {
             file,
             recursive: true,
             tree,
-        }) => recursive::rotate(o, &file, tree.output_format),
-        Some(Cmd::Updatekeys {
+        } => recursive::rotate(o, &file, tree.output_format),
+        Cmd::Updatekeys {
             files,
             yes,
             recursive: false,
             tree: _,
-        }) => {
+        } => {
             for f in &files {
                 rotate::updatekeys(o, f, yes, false)?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Cmd::Updatekeys {
+        Cmd::Updatekeys {
             files,
             yes,
             recursive: true,
             tree,
-        }) => recursive::updatekeys(o, &files, yes, tree.output_format),
-        Some(Cmd::Set {
+        } => recursive::updatekeys(o, &files, yes, tree.output_format),
+        Cmd::Set {
             file,
             path,
             value,
             value_file,
             value_stdin,
             idempotent,
-        }) => set::set(o, &file, &path, value, value_file, value_stdin, idempotent),
-        Some(Cmd::Unset {
+        } => set::set(o, &file, &path, value, value_file, value_stdin, idempotent),
+        Cmd::Unset {
             file,
             path,
             idempotent,
-        }) => set::unset(o, &file, &path, idempotent),
-        Some(Cmd::ExecEnv {
+        } => set::unset(o, &file, &path, idempotent),
+        Cmd::ExecEnv {
             file,
             command,
             pristine,
             user,
             same_process: _,
             background,
-        }) => exec::exec_env(o, &file, &command, pristine, user, background),
-        Some(Cmd::ExecFile {
+        } => exec::exec_env(o, &file, &command, pristine, user, background),
+        Cmd::ExecFile {
             file,
             command,
             no_fifo,
             filename,
             user,
             background,
-        }) => exec_file::exec_file(
+        } => exec_file::exec_file(
             o,
             &exec_file::ExecFile {
                 file: &file,
@@ -173,13 +176,13 @@ fn run(args: Args) -> Result<ExitCode> {
                 background,
             },
         ),
-        Some(Cmd::Filestatus { file }) => crypt::filestatus(o, &file),
-        Some(Cmd::Publish {
+        Cmd::Filestatus { file } => crypt::filestatus(o, &file),
+        Cmd::Publish {
             file,
             yes,
             omit_extensions,
             recursive,
-        }) => publish::publish(
+        } => publish::publish(
             o,
             &publish::Publish {
                 path: &file,
@@ -188,28 +191,40 @@ fn run(args: Args) -> Result<ExitCode> {
                 recursive,
             },
         ),
-        Some(Cmd::Keyservice {
+        Cmd::Keyservice {
             network,
             address,
             prompt,
-        }) => keyservice::run(&keyservice::Listen { network, address }, prompt),
-        Some(Cmd::Completion { shell }) => {
+        } => keyservice::run(&keyservice::Listen { network, address }, prompt),
+        Cmd::Completion { shell } => {
             crate::completion::script::write_script(shell, persona_command(), "sops")
         }
-        Some(Cmd::Groups {
+        Cmd::Groups {
             action: GroupsCmd::Add { file },
-        }) => groups::groups(o, &file, GroupChange::Add(flags::flag_keys(o, true)?)),
-        Some(Cmd::Groups {
+        } => groups::groups(o, &file, GroupChange::Add(flags::flag_keys(o, true)?)),
+        Cmd::Groups {
             action: GroupsCmd::Delete { file, index },
-        }) => groups::groups(o, &file, GroupChange::Delete(index)),
-        None if args.encrypt => crypt::encrypt(o, &need_file(args.file)?),
-        None if args.decrypt => crypt::decrypt(o, &need_file(args.file)?),
-        None if args.rotate => rotate::rotate(o, &need_file(args.file)?),
-        None if args.set.is_some() => {
-            let (path, value) = set::split_legacy(args.set.as_deref().unwrap_or_default())?;
-            let file = need_file(args.file)?;
-            set::set(o, &file, path, Some(value.to_owned()), false, false, false)
-        }
-        None => edit::edit(o, &need_file(args.file)?),
+        } => groups::groups(o, &file, GroupChange::Delete(index)),
+    }
+}
+
+/// sops' older form: a flag instead of a subcommand (`sops -e FILE`), or no flag (edit).
+fn run_legacy(args: &Args) -> Result<ExitCode> {
+    let o = &args.opts;
+    let file = args
+        .file
+        .clone()
+        .ok_or_else(|| exit(100, "error: no file specified (usage: sops [command] FILE)"));
+    if args.encrypt {
+        crypt::encrypt(o, &file?)
+    } else if args.decrypt {
+        crypt::decrypt(o, &file?)
+    } else if args.rotate {
+        rotate::rotate(o, &file?)
+    } else if let Some(set) = &args.set {
+        let (path, value) = set::split_legacy(set)?;
+        set::set(o, &file?, path, Some(value.to_owned()), false, false, false)
+    } else {
+        edit::edit(o, &file?)
     }
 }
