@@ -1443,15 +1443,19 @@ fn resolve_untagged(s: &str) -> Value {
     if let Some(f) = parse_yaml_float(&plain) {
         return Value::Float(f);
     }
-    let (neg, rest) = match plain.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, plain.strip_prefix('+').unwrap_or(&plain)),
-    };
+    // yaml.v3's own `0b`/`0o` branches: ParseInt(digits, radix) for `0b…`/`0o…` (the digits may
+    // carry a sign: `0b-101` is -5) and ParseInt("-" + digits) for `-0b…`/`-0o…` (`-0b-101` is
+    // then no number); a leading `+` has no branch, so `+0b-101` stays a string.
     for (prefix, radix) in [("0b", 2), ("0o", 8)] {
-        if let Some(d) = rest.strip_prefix(prefix)
+        if let Some(d) = plain.strip_prefix(prefix)
             && let Ok(v) = i64::from_str_radix(d, radix)
         {
-            return Value::Int(if neg { -v } else { v });
+            return Value::Int(v);
+        }
+        if let Some(d) = plain.strip_prefix('-').and_then(|p| p.strip_prefix(prefix))
+            && let Ok(v) = i64::from_str_radix(&format!("-{d}"), radix)
+        {
+            return Value::Int(v);
         }
     }
     Value::Str(s.to_owned())
@@ -1529,6 +1533,22 @@ mod tests {
             "'18446744073709551615'",
         ] {
             assert!(parse(&format!("b: {v}\n")).is_ok(), "{v}");
+        }
+        let min = format!("-0b-1{}", "0".repeat(63));
+        for (v, want) in [
+            ("0b-101", Some(-5)),
+            ("0o-17", Some(-15)),
+            ("0b+101", Some(5)),
+            ("-0b-101", None),
+            ("+0b-101", None),
+            (min.as_str(), None),
+        ] {
+            let got = match resolve_plain(v, None) {
+                Ok(Value::Int(i)) => Some(i),
+                Ok(Value::Str(_)) => None,
+                other => panic!("{v}: {other:?}"),
+            };
+            assert_eq!(got, want, "{v}");
         }
         let tagged = parse("b: !!float 18446744073709551615\n");
         assert!(tagged.is_ok(), "{tagged:?}");
